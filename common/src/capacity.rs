@@ -1,0 +1,125 @@
+//! Capacity arithmetic: how many connections a client's addresses and a
+//! process's descriptors allow. One implementation, used by `floodtest`'s
+//! pre-flight check (refuse before connecting) and by `c1m-sysctl check`.
+//!
+//! A TCP connection is unique by its 4-tuple (source IP, source port,
+//! destination IP, destination port), so the ceiling is the product of
+//! what each side can vary, bounded by how the client picks its source port.
+
+use crate::parse::PortRange;
+
+/// How the client chooses its source address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindMode {
+    /// The tool binds each (source IP, local port) pair itself with
+    /// SO_REUSEADDR (Part 3's patched client); a pair can be reused once per
+    /// destination.
+    Explicit,
+    /// `bind(ip, 0)` with IP_BIND_ADDRESS_NO_PORT: the kernel picks an
+    /// ephemeral port at connect time, per 4-tuple.
+    NoPort,
+    /// No bind: one source IP chosen by routing, ephemeral ports.
+    Kernel,
+}
+
+/// The address space a client run may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPlan {
+    pub bind_mode: BindMode,
+    /// Number of source IPs (ignored by [`BindMode::Kernel`]).
+    pub source_ips: u64,
+    /// Ports the tool binds itself in [`BindMode::Explicit`].
+    pub local_ports: PortRange,
+    /// `net.ipv4.ip_local_port_range`, used by the kernel-chosen modes.
+    pub ephemeral_ports: PortRange,
+    /// Distinct destination (IP, port) pairs.
+    pub destinations: u64,
+}
+
+impl AddressPlan {
+    /// The most connections that can be open at once.
+    pub fn capacity(&self) -> u64 {
+        let per_destination = match self.bind_mode {
+            BindMode::Explicit => self.source_ips * u64::from(self.local_ports.len()),
+            BindMode::NoPort => self.source_ips * u64::from(self.ephemeral_ports.len()),
+            BindMode::Kernel => u64::from(self.ephemeral_ports.len()),
+        };
+        per_destination * self.destinations
+    }
+
+    /// Source IPs needed for `conns`, with the other dimensions unchanged.
+    pub fn source_ips_needed(&self, conns: u64) -> u64 {
+        let per_ip = match self.bind_mode {
+            BindMode::Explicit => u64::from(self.local_ports.len()),
+            BindMode::NoPort | BindMode::Kernel => u64::from(self.ephemeral_ports.len()),
+        } * self.destinations;
+        conns.div_ceil(per_ip.max(1))
+    }
+}
+
+/// Descriptors a process keeps for itself (stdio, listeners, epoll, pipes,
+/// files), so the connections per process are `limit - FD_RESERVE`.
+pub const FD_RESERVE: u64 = 64;
+
+/// Connections one process can hold under an RLIMIT_NOFILE of `fd_limit`.
+pub fn conns_per_process(fd_limit: u64) -> u64 {
+    fd_limit.saturating_sub(FD_RESERVE)
+}
+
+/// Processes needed to hold `conns` connections, each under `fd_limit`.
+pub fn procs_needed(conns: u64, fd_limit: u64) -> u64 {
+    conns.div_ceil(conns_per_process(fd_limit).max(1)).max(1)
+}
+
+/// Kernel memory of one idle TCP socket with empty buffers, measured here at
+/// about 4-5 KB (struct tcp_sock, the file, dentry and inode, epoll item).
+pub const KERNEL_BYTES_PER_SOCKET: u64 = 4_800;
+
+/// Kernel memory for `conns` connections; a loopback connection has both
+/// ends on this machine, so it costs two sockets.
+pub fn kernel_bytes(conns: u64, loopback: bool) -> u64 {
+    conns * KERNEL_BYTES_PER_SOCKET * if loopback { 2 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(bind_mode: BindMode, source_ips: u64, destinations: u64) -> AddressPlan {
+        AddressPlan {
+            bind_mode,
+            source_ips,
+            local_ports: "1024-65535".parse().unwrap(),
+            ephemeral_ports: "32768-60999".parse().unwrap(),
+            destinations,
+        }
+    }
+
+    #[test]
+    fn part3_addressing_passes_a_million() {
+        // Part 3: 17 source IPs, explicit ports, one destination.
+        let p = plan(BindMode::Explicit, 17, 1);
+        assert_eq!(p.capacity(), 17 * 64_512);
+        assert!(p.capacity() >= 1_000_000);
+        assert_eq!(p.source_ips_needed(1_000_000), 16);
+    }
+
+    #[test]
+    fn kernel_mode_ignores_source_ips() {
+        assert_eq!(plan(BindMode::Kernel, 10, 1).capacity(), 28_232);
+        assert_eq!(plan(BindMode::NoPort, 3, 2).capacity(), 3 * 28_232 * 2);
+    }
+
+    #[test]
+    fn processes_for_a_descriptor_limit() {
+        assert_eq!(conns_per_process(20_000), 19_936);
+        assert_eq!(procs_needed(1_000_000, 20_000), 51);
+        assert_eq!(procs_needed(10_000, 20_000), 1);
+        assert_eq!(procs_needed(0, 20_000), 1);
+    }
+
+    #[test]
+    fn loopback_costs_two_sockets() {
+        assert_eq!(kernel_bytes(1_000, true), 2 * kernel_bytes(1_000, false));
+    }
+}

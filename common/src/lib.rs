@@ -1,0 +1,21 @@
+//! What two or more c1m tools must agree on, and nothing else.
+//!
+//! - [`envelope`]: the ASCII message envelope `msggen` writes and `floodtest`
+//!   finds anywhere in a stream (format in `docs/ENVELOPE.md`).
+//! - [`records`]: one serde record type per CSV file kind; `plots` reads the
+//!   same types the tools write.
+//! - [`parse`]: counts (`10k`, `1M`), id and port ranges, durations, IPv4
+//!   lists, ranges and CIDRs, parsed the same way by every tool.
+//! - [`fdlimit`]: RLIMIT_NOFILE, and recognising EMFILE/ENFILE.
+//! - [`capacity`]: how many connections a set of source addresses, ports,
+//!   destinations and descriptors can hold; shared by `floodtest`'s
+//!   pre-flight check and `c1m-sysctl`.
+//!
+//! This crate does no network I/O and has no async runtime, so every tool
+//! (and the fuzz targets) can depend on it cheaply.
+
+pub mod capacity;
+pub mod envelope;
+pub mod fdlimit;
+pub mod parse;
+pub mod records;

@@ -1,0 +1,13 @@
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = c1m_plots::Args::parse();
+    match c1m_plots::run(args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("plots: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
