@@ -81,6 +81,87 @@ pub fn kernel_bytes(conns: u64, loopback: bool) -> u64 {
     conns * KERNEL_BYTES_PER_SOCKET * if loopback { 2 } else { 1 }
 }
 
+/// Descriptors each of `procs` processes must be allowed to hold its share
+/// of `conns` connections (plus [`FD_RESERVE`]): the figure its
+/// RLIMIT_NOFILE, and `fs.nr_open` above that, must reach.
+pub fn fds_per_process(conns: u64, procs: u64) -> u64 {
+    conns.div_ceil(procs.max(1)) + FD_RESERVE
+}
+
+/// Which ends of the connections run on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Only the accepting side (the clients are elsewhere).
+    Server,
+    /// Only the connecting side (the server is elsewhere).
+    Client,
+    /// Both ends, over loopback: every connection is two sockets here.
+    Both,
+}
+
+impl Role {
+    pub fn has_server(self) -> bool {
+        matches!(self, Role::Server | Role::Both)
+    }
+
+    pub fn has_client(self) -> bool {
+        matches!(self, Role::Client | Role::Both)
+    }
+
+    /// Kernel sockets `conns` connections put on this machine.
+    pub fn sockets(self, conns: u64) -> u64 {
+        conns * if self == Role::Both { 2 } else { 1 }
+    }
+}
+
+/// User-space bytes a lean event-loop tool keeps per idle connection (a
+/// slab record, its id and parser state), the default of the estimate for
+/// each role until a measurement says otherwise.
+pub const DEFAULT_USER_BYTES_PER_CONN: u64 = 1_024;
+
+/// Memory `conns` idle connections cost on this machine, split by who pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MemoryEstimate {
+    pub conns: u64,
+    /// Kernel sockets on this machine ([`Role::sockets`]).
+    pub sockets: u64,
+    /// [`KERNEL_BYTES_PER_SOCKET`] for each socket.
+    pub kernel_bytes: u64,
+    /// The server processes' user space (0 when the server is elsewhere).
+    pub server_user_bytes: u64,
+    /// The client processes' user space (0 when the clients are elsewhere).
+    pub client_user_bytes: u64,
+}
+
+impl MemoryEstimate {
+    /// The estimate for `conns` connections with `role`'s ends here, each
+    /// role's user space costing the given bytes per connection.
+    pub fn new(
+        conns: u64,
+        role: Role,
+        server_user_per_conn: u64,
+        client_user_per_conn: u64,
+    ) -> Self {
+        let user = |here: bool, per_conn: u64| if here { conns * per_conn } else { 0 };
+        Self {
+            conns,
+            sockets: role.sockets(conns),
+            kernel_bytes: kernel_bytes(conns, role == Role::Both),
+            server_user_bytes: user(role.has_server(), server_user_per_conn),
+            client_user_bytes: user(role.has_client(), client_user_per_conn),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.kernel_bytes + self.server_user_bytes + self.client_user_bytes
+    }
+
+    /// Bytes per connection, all ends on this machine included.
+    pub fn per_connection(&self) -> u64 {
+        self.total() / self.conns.max(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +202,39 @@ mod tests {
     #[test]
     fn loopback_costs_two_sockets() {
         assert_eq!(kernel_bytes(1_000, true), 2 * kernel_bytes(1_000, false));
+    }
+
+    #[test]
+    fn descriptors_per_process_include_the_reserve() {
+        assert_eq!(fds_per_process(1_000_000, 1), 1_000_064);
+        assert_eq!(fds_per_process(1_000_000, 51), 19_608 + 64);
+        assert!(fds_per_process(1_000_000, procs_needed(1_000_000, 20_000)) <= 20_000);
+        assert_eq!(fds_per_process(10, 0), 74);
+    }
+
+    #[test]
+    fn roles_count_their_sockets() {
+        assert_eq!(Role::Both.sockets(1_000), 2_000);
+        assert_eq!(Role::Server.sockets(1_000), 1_000);
+        assert!(Role::Both.has_server() && Role::Both.has_client());
+        assert!(!Role::Client.has_server() && !Role::Server.has_client());
+    }
+
+    #[test]
+    fn memory_estimate_per_role() {
+        let both = MemoryEstimate::new(1_000_000, Role::Both, 1_024, 1_024);
+        assert_eq!(both.kernel_bytes, 9_600_000_000);
+        assert_eq!(both.server_user_bytes, 1_024_000_000);
+        assert_eq!(both.client_user_bytes, 1_024_000_000);
+        assert_eq!(both.total(), 11_648_000_000);
+        assert_eq!(both.per_connection(), 11_648);
+        let server = MemoryEstimate::new(1_000_000, Role::Server, 2_048, 1_024);
+        assert_eq!(server.sockets, 1_000_000);
+        assert_eq!(server.total(), 4_800_000_000 + 2_048_000_000);
+        assert_eq!(server.client_user_bytes, 0);
+        assert_eq!(
+            MemoryEstimate::new(0, Role::Client, 1, 1).per_connection(),
+            0
+        );
     }
 }
