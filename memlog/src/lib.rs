@@ -1,17 +1,147 @@
-//! Samples memory (RSS, PSS, kernel) and connection counts of server processes into CSV
+//! `memlog`: samples the memory of server processes (RSS, PSS, VSZ), the
+//! ESTABLISHED connections on their port, and the kernel's memory (slab,
+//! TCP pages, MemAvailable) into a CSV of [`MemSample`] rows, one per
+//! interval, as Part 2's `mochimem.log` one-liner did, but exact across
+//! many worker processes and cheap at a million sockets.
 //!
-//! Not built yet: issue #6.
+//! - [`targets`]: which processes (`--pid`, or `--pgrep` re-resolved every
+//!   sample).
+//! - [`proc`]: one process's memory from /proc.
+//! - [`sockdiag`]: the connection count through netlink sock_diag;
+//!   [`procnet`]: the /proc/net/tcp fallback.
+//! - [`kernel`]: /proc/meminfo and /proc/net/sockstat.
+//! - [`sampler`]: one sample from all of the above.
+//! - [`output`]: CSV, the seed line, the live line.
+//! - [`signals`]: the sleep that SIGINT/SIGTERM end.
+//!
+//! Samples are taken on a fixed schedule (start + k x interval); a sample
+//! that overruns skips the slots it missed rather than drifting.
 
-use clap::Parser;
+pub mod kernel;
+pub mod output;
+pub mod proc;
+pub mod procnet;
+pub mod sampler;
+pub mod signals;
+pub mod sockdiag;
+pub mod targets;
 
-/// Samples memory (RSS, PSS, kernel) and connection counts of server processes into CSV
+use anyhow::{bail, Context};
+use c1m_common::parse::parse_duration;
+use c1m_common::records::MemSample;
+use clap::{ArgGroup, Parser, ValueEnum};
+use output::{seed_line, CsvOut, LiveLine};
+use sampler::Sampler;
+use signals::StopSignals;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use targets::Targets;
+
+/// Samples memory (RSS, PSS, kernel) and connection counts of server
+/// processes into CSV.
+///
+/// One row per interval: RSS, PSS and VSZ summed over the target processes,
+/// how many there are, ESTABLISHED TCP sockets on --port (IPv4 and IPv6,
+/// counted through netlink sock_diag), and the kernel's Slab, TCP buffer
+/// memory and MemAvailable. Ends after --duration, or on Ctrl-C/SIGTERM
+/// once the current sample is written.
 #[derive(Debug, Parser)]
 #[command(name = "memlog", version)]
-pub struct Args {}
+#[command(group(ArgGroup::new("target").required(true).args(["pid", "pgrep"])))]
+pub struct Args {
+    /// Process ids to measure (`--pid 1 2` or `--pid 1 --pid 2`); each must
+    /// exist at start. A process that exits is left out of later samples.
+    #[arg(long, value_name = "PID", num_args = 1..)]
+    pub pid: Vec<u32>,
 
-/// Runs the tool; until issue #6 lands it says so and fails.
-pub fn run(_args: Args) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("memlog is not implemented yet (issue #6)")
+    /// Measure every process whose command line contains PATTERN (a fixed
+    /// string, like `pgrep -f`), looked up again every sample; memlog and
+    /// its parent processes never match.
+    #[arg(long, value_name = "PATTERN")]
+    pub pgrep: Option<String>,
+
+    /// Local TCP port whose ESTABLISHED sockets are counted (the server's
+    /// listening port).
+    #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+
+    /// Time between samples (`1s`, `500ms`, `1m`).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub interval: Duration,
+
+    /// CSV file to write (created or truncated; flushed every sample).
+    #[arg(long, default_value = "mem.csv")]
+    pub out: PathBuf,
+
+    /// Stop by itself after this long (`10m`, `24h`); samples are taken at
+    /// 0, interval, 2 x interval, ... up to it. Default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// `seed` also prints Part 2's mochimem.log line per sample on stdout:
+    /// date, epoch, RSS KB, connections, tab-separated.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+}
+
+/// What goes to stdout besides the CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The CSV file only.
+    Csv,
+    /// The CSV file, and `date<TAB>epoch<TAB>rss_kb<TAB>conns` on stdout.
+    Seed,
+}
+
+/// Runs memlog until --duration, SIGINT or SIGTERM. Errors (a missing
+/// --pid, an unwritable --out, /proc failing) are for exit code 2.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.interval.is_zero() {
+        bail!("--interval must be more than zero (for example 1s or 500ms)");
+    }
+    let targets = match &args.pgrep {
+        Some(pattern) => Targets::pattern(pattern)?,
+        None => Targets::pids(&args.pid)?,
+    };
+    let mut csv = CsvOut::create(&args.out)?;
+    let stop = StopSignals::block().context("blocking SIGINT/SIGTERM")?;
+    let mut sampler = Sampler::new(targets, args.port);
+    let mut live = LiveLine::new();
+    let started = sampler.started();
+    let mut slot = 0u32;
+    loop {
+        let sample = sampler.sample()?;
+        csv.write(&sample)?;
+        live.erase();
+        if args.format == Format::Seed && !print_seed(&sample)? {
+            break; // stdout closed (`memlog ... | head`): nobody is reading
+        }
+        live.show(&sample);
+        // The next slot still ahead; slots missed by a slow sample are skipped.
+        let since_start = started.elapsed();
+        slot = slot.max((since_start.as_nanos() / args.interval.as_nanos()) as u32) + 1;
+        let offset = args.interval * slot;
+        if args.duration.is_some_and(|d| offset > d) {
+            break;
+        }
+        if stop.wait_until(started + offset) {
+            break;
+        }
+    }
+    live.finish();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the seed line; false when stdout is a closed pipe.
+fn print_seed(sample: &MemSample) -> anyhow::Result<bool> {
+    let mut out = io::stdout().lock();
+    match writeln!(out, "{}", seed_line(sample)).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
 }
 
 #[cfg(test)]
@@ -22,5 +152,42 @@ mod tests {
     #[test]
     fn args_are_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_realistic_command_line() {
+        let args = Args::try_parse_from([
+            "memlog",
+            "--pgrep",
+            "comet-server",
+            "--port",
+            "8000",
+            "--interval",
+            "1s",
+            "--out",
+            "mem.csv",
+            "--duration",
+            "10m",
+            "--format",
+            "seed",
+        ])
+        .unwrap();
+        assert_eq!(args.pgrep.as_deref(), Some("comet-server"));
+        assert_eq!(args.interval, Duration::from_secs(1));
+        assert_eq!(args.duration, Some(Duration::from_secs(600)));
+        assert_eq!(args.format, Format::Seed);
+
+        let pids = Args::try_parse_from(["memlog", "--pid", "10", "11", "--pid", "12"]).unwrap();
+        assert_eq!(pids.pid, vec![10, 11, 12]);
+        assert_eq!(pids.port, 8000);
+        assert_eq!(pids.out, PathBuf::from("mem.csv"));
+    }
+
+    #[test]
+    fn refuses_missing_or_conflicting_targets() {
+        assert!(Args::try_parse_from(["memlog"]).is_err());
+        assert!(Args::try_parse_from(["memlog", "--pid", "1", "--pgrep", "x"]).is_err());
+        assert!(Args::try_parse_from(["memlog", "--pid", "1", "--port", "0"]).is_err());
+        assert!(Args::try_parse_from(["memlog", "--pid", "1", "--interval", "x"]).is_err());
     }
 }

@@ -3,6 +3,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = c1m_memlog::Args::parse();
+    // memlog holds few descriptors, but the /proc fallback and netlink
+    // socket must not fail on a low soft limit inherited from a shell.
+    if let Err(err) = c1m_common::fdlimit::raise_to_hard() {
+        eprintln!("memlog: warning: cannot raise RLIMIT_NOFILE: {err}");
+    }
     match c1m_memlog::run(args) {
         Ok(code) => code,
         Err(err) => {
