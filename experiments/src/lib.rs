@@ -1,17 +1,210 @@
-//! Runs a whole seed experiment (server, memlog, floodtest, msggen, plots) and writes its report
+//! `experiment`: runs a whole seed experiment with one command and writes
+//! its report.
 //!
-//! Not built yet: issue #8.
+//! The chain is `c1m-sysctl check` -> `comet-server` -> `memlog` on the
+//! server -> `floodtest` (the preset's addressing and pacing, until the
+//! server holds the target) -> `msggen` (the preset's load) -> hold -> stop
+//! everything -> `plots` -> `report.md`. Each tool is a child process (see
+//! [`child`] for how none outlives the runner); the output folder gets every
+//! CSV, JSON summary, chart and child log.
+//!
+//! - [`preset`]: the seed experiments as a data table, and scaling.
+//! - [`run`]: the chain; [`supervisor`], [`child`], [`signals`]: keeping
+//!   the children in hand.
+//! - [`figures`], [`report`], [`charts`], [`machine`]: turning the files
+//!   into `report.md`.
 
+pub mod admin;
+pub mod charts;
+pub mod child;
+pub mod figures;
+pub mod machine;
+pub mod preset;
+pub mod report;
+pub mod run;
+pub mod signals;
+pub mod supervisor;
+pub mod tools;
+
+use anyhow::{bail, Context};
+use c1m_common::parse::{parse_count, parse_duration};
 use clap::Parser;
+use preset::{Overrides, Plan};
+use report::{Outcome, Report};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
 
-/// Runs a whole seed experiment (server, memlog, floodtest, msggen, plots) and writes its report
+/// Runs a seed experiment end to end (limits check, comet-server, memlog,
+/// floodtest, msggen, plots) and writes report.md with its figures beside
+/// the seed's.
+///
+/// Presets: part1 (10,000 connections, a chunk every 10 s, memory per
+/// connection), part2 (10,000 connections, 1,000 msg/s to random ids, memory
+/// over time), c10k (ramp to 10,000, then 16,666 msg/s, delivery latency).
+/// part3 and icomet (1M connections) need several server processes and run
+/// here only scaled down.
 #[derive(Debug, Parser)]
 #[command(name = "experiment", version)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment: part1, part2, c10k, part3, icomet
+    pub preset: String,
+    /// Multiplies the preset's connections and rates (0.1 runs a tenth)
+    #[arg(long, default_value = "1", value_parser = parse_scale)]
+    pub scale: f64,
+    /// New connections per second while ramping up [default: the preset's, scaled]
+    #[arg(long, value_parser = parse_count)]
+    pub rate: Option<u64>,
+    /// How long to hold the load once every connection is open, e.g. 30s, 24h
+    /// [default: the preset's]
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Output folder [default: results/<preset>-<UTC start time>]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Folder holding comet-server, floodtest, msggen, memlog, plots and
+    /// c1m-sysctl [default: the folder of this executable]
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+}
 
-/// Runs the tool; until issue #8 lands it says so and fails.
-pub fn run(_args: Args) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("experiment is not implemented yet (issue #8)")
+fn parse_scale(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && f > 0.0 => Ok(f),
+        _ => Err(format!(
+            "{s:?}: expected a positive number such as 0.1 or 2"
+        )),
+    }
+}
+
+/// Runs the experiment `args` names. Exit 0: complete; 1: ran but a check
+/// failed (a limit, the target connections); 2: stopped early (the report
+/// says why) or could not start.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Some(preset) = preset::find(&args.preset) else {
+        bail!(
+            "unknown preset {:?}: choose one of {}",
+            args.preset,
+            preset::names()
+        );
+    };
+    let plan = Plan::new(
+        preset,
+        Overrides {
+            scale: Some(args.scale),
+            connect_rate: args.rate,
+            hold: args.duration,
+        },
+    );
+    refuse_impossible(&plan)?;
+    let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
+    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+
+    let started = SystemTime::now();
+    let stamp = humantime::format_rfc3339_seconds(started).to_string();
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(preset.name, &stamp));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    signals::install().context("installing the SIGINT/SIGTERM handler")?;
+    let machine = machine::Machine::read();
+    let clock = Instant::now();
+    println!("{}: {} -> {}", preset.name, preset.about, dir.display());
+
+    let mut sup = supervisor::Supervisor::new(&dir);
+    let mut chain = run::Chain {
+        check_failed: None,
+        notes: Vec::new(),
+    };
+    let result = run::execute(&plan, &tools, &dir, &mut sup, &mut chain);
+    let mut steps = sup.stop_all();
+    let outcome = match (result, chain.check_failed.take()) {
+        (Err(e), _) => Outcome::Incomplete(format!("{e:#}")),
+        (Ok(()), Some(why)) => Outcome::CheckFailed(why),
+        (Ok(()), None) => Outcome::Complete,
+    };
+    if let Outcome::Incomplete(why) | Outcome::CheckFailed(why) = &outcome {
+        eprintln!("experiment: {why}");
+    }
+
+    // Whatever happened, draw and report what was measured.
+    sup.ignore_signals();
+    let charts = charts::draw(&tools, &dir, &mut sup, (plan.conns / 10).max(1));
+    steps.extend(sup.steps().into_iter().skip(steps.len()));
+    let mut notes = chain.notes;
+    notes.extend(charts.notes);
+    let figures = figures::read(&dir).unwrap_or_else(|e| {
+        notes.push(format!("figures could not be read: {e:#}"));
+        figures::Figures::default()
+    });
+    let sysctl = std::fs::read_to_string(dir.join("sysctl.stdout")).ok();
+    let report = Report {
+        command: command_line(),
+        started: stamp,
+        took: clock.elapsed(),
+        machine,
+        plan: &plan,
+        outcome: outcome.clone(),
+        figures,
+        steps,
+        charts: charts.charts,
+        mem_table: charts.mem_table,
+        sysctl,
+        notes,
+    };
+    let path = dir.join("report.md");
+    std::fs::write(&path, report.render())
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "report: {} (took {:.0} s)",
+        path.display(),
+        report.took.as_secs_f64()
+    );
+    Ok(match outcome {
+        Outcome::Complete => ExitCode::SUCCESS,
+        Outcome::CheckFailed(_) => ExitCode::from(1),
+        Outcome::Incomplete(_) => ExitCode::from(2),
+    })
+}
+
+/// Says before anything starts when the plan cannot run here, with the fix.
+fn refuse_impossible(plan: &Plan) -> anyhow::Result<()> {
+    let (_, hard) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
+    refuse_over(plan, hard)
+}
+
+fn refuse_over(plan: &Plan, fd_limit: u64) -> anyhow::Result<()> {
+    let procs = plan.server_procs(fd_limit);
+    if procs > 1 {
+        bail!(
+            "{} connections need {procs} server processes here (at most {} per process under \
+             RLIMIT_NOFILE {fd_limit}); several server processes sharing the load are not available \
+             yet: scale the run to one process, e.g. `experiment {} --scale {}`, or raise the hard \
+             limit (LimitNOFILE=, /etc/security/limits.conf)",
+            report::count(plan.conns),
+            report::count(c1m_common::capacity::conns_per_process(fd_limit)),
+            plan.preset.name,
+            plan.scale_for_one_process(fd_limit)
+        );
+    }
+    Ok(())
+}
+
+/// `results/c10k-20261122-030102`.
+fn default_out(preset: &str, rfc3339: &str) -> PathBuf {
+    let stamp: String = rfc3339
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect::<String>()
+        .replace('T', "-");
+    Path::new("results").join(format!("{preset}-{stamp}"))
+}
+
+/// How this run was started, for the report.
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    child::shell_words(Path::new("experiment"), &args)
 }
 
 #[cfg(test)]
@@ -22,5 +215,66 @@ mod tests {
     #[test]
     fn args_are_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_realistic_command_line() {
+        let args = Args::try_parse_from([
+            "experiment",
+            "part2",
+            "--scale",
+            "0.5",
+            "--rate",
+            "2k",
+            "--duration",
+            "24h",
+            "--out",
+            "results/day",
+            "--bin-dir",
+            "target/release",
+        ])
+        .unwrap();
+        assert_eq!(args.preset, "part2");
+        assert_eq!(args.scale, 0.5);
+        assert_eq!(args.rate, Some(2_000));
+        assert_eq!(args.duration, Some(Duration::from_secs(86_400)));
+        assert_eq!(args.out.as_deref(), Some(Path::new("results/day")));
+        assert!(Args::try_parse_from(["experiment", "c10k", "--scale", "0"]).is_err());
+        assert!(Args::try_parse_from(["experiment"]).is_err());
+    }
+
+    #[test]
+    fn default_folder_is_named_after_preset_and_time() {
+        assert_eq!(
+            default_out("c10k", "2026-11-22T03:01:02Z"),
+            Path::new("results/c10k-20261122-030102")
+        );
+    }
+
+    #[test]
+    fn runs_over_one_process_are_refused_with_the_fix() {
+        let plan = |name: &str, scale: f64| {
+            Plan::new(
+                preset::find(name).unwrap(),
+                Overrides {
+                    scale: Some(scale),
+                    ..Overrides::default()
+                },
+            )
+        };
+        let err = refuse_over(&plan("part3", 1.0), 20_000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("1,000,000 connections need 51 server processes here"),
+            "{err}"
+        );
+        assert!(err.contains("`experiment part3 --scale 0.019`"), "{err}");
+        refuse_over(&plan("part3", 0.019), 20_000).unwrap();
+        let err = refuse_over(&plan("c10k", 3.0), 20_000)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`experiment c10k --scale 1.993`"), "{err}");
+        refuse_over(&plan("c10k", 1.0), 20_000).unwrap();
     }
 }

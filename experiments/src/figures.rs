@@ -1,0 +1,367 @@
+//! The report's figures, computed from the files the tools wrote (and only
+//! from them, so anyone can check a report against its CSVs).
+//!
+//! - Memory per connection compares two `memlog` samples: the first one,
+//!   taken before the flood started, and the one with the most connections
+//!   (the latest of equals, so the load has settled). Server bytes per
+//!   connection is the RSS growth over the connections; kernel bytes is the
+//!   growth of `Slab` plus TCP buffer pages, which are system-wide: on
+//!   loopback they hold both ends of each connection, and whatever else the
+//!   machine did meanwhile.
+//! - Messages and latency come from the JSON summaries of `msggen` and
+//!   `floodtest`; when a run was cut short and a summary is missing, from
+//!   the last row of their CSV instead.
+
+use anyhow::Context;
+use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::Path;
+
+/// File names in the output folder.
+pub const MEM_CSV: &str = "mem.csv";
+pub const FLOOD_CSV: &str = "flood.csv";
+pub const FLOOD_JSON: &str = "flood.json";
+pub const MSGGEN_CSV: &str = "msggen.csv";
+pub const MSGGEN_JSON: &str = "msggen.json";
+
+/// Delivery latency percentiles, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latency {
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+/// Memory before the flood and at its peak.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryDelta {
+    pub before: MemSample,
+    pub peak: MemSample,
+}
+
+impl MemoryDelta {
+    /// Server resident memory added per connection, bytes.
+    pub fn server_bytes_per_conn(&self) -> Option<f64> {
+        self.per_conn(self.peak.rss_kb as f64 - self.before.rss_kb as f64)
+    }
+
+    /// Kernel memory (slab + TCP pages) added per connection, bytes.
+    pub fn kernel_bytes_per_conn(&self) -> Option<f64> {
+        let kernel = |s: &MemSample| (s.slab_kb + s.tcp_mem_kb) as f64;
+        self.per_conn(kernel(&self.peak) - kernel(&self.before))
+    }
+
+    fn per_conn(&self, delta_kb: f64) -> Option<f64> {
+        let conns = self.peak.conns.saturating_sub(self.before.conns);
+        (conns > 0).then(|| delta_kb * 1024.0 / conns as f64)
+    }
+}
+
+/// Everything the report's table shows; `None` where the file it comes
+/// from is missing or lacks the figure.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Figures {
+    /// Rows in mem.csv.
+    pub mem_samples: usize,
+    /// Most ESTABLISHED connections memlog saw on the server port.
+    pub peak_conns: Option<u64>,
+    pub memory: Option<MemoryDelta>,
+    /// Most connections floodtest held open at once.
+    pub client_peak_open: Option<u64>,
+    /// Connection attempts that failed, by class.
+    pub failed_conns: Vec<(String, u64)>,
+    pub client_bytes_per_conn: Option<f64>,
+    /// Connections opened over the time it took to open them all.
+    pub connect_rate_mean: Option<f64>,
+    /// The best one-interval connect rate.
+    pub connect_rate_peak: Option<f64>,
+    pub sent: Option<u64>,
+    pub send_failed: Option<u64>,
+    /// Messages the server found no connection for.
+    pub dropped: Option<u64>,
+    pub delivered: Option<u64>,
+    pub lost: Option<u64>,
+    pub latency: Option<Latency>,
+}
+
+/// Reads the figures from the files in `dir`.
+pub fn read(dir: &Path) -> anyhow::Result<Figures> {
+    let mem: Vec<MemSample> = read_csv(&dir.join(MEM_CSV))?;
+    let flood: Vec<FloodInterval> = read_csv(&dir.join(FLOOD_CSV))?;
+    let msggen: Vec<MsggenInterval> = read_csv(&dir.join(MSGGEN_CSV))?;
+    let flood_json = read_json(&dir.join(FLOOD_JSON))?;
+    let msggen_json = read_json(&dir.join(MSGGEN_JSON))?;
+
+    let memory = memory_delta(&mem);
+    let last_flood = flood.last();
+    let last_msggen = msggen.last();
+    Ok(Figures {
+        mem_samples: mem.len(),
+        peak_conns: mem.iter().map(|s| s.conns).max(),
+        memory,
+        client_peak_open: u64_at(&flood_json, "/open").or(flood.iter().map(|r| r.open).max()),
+        failed_conns: failed_classes(&flood_json),
+        client_bytes_per_conn: flood_json
+            .as_ref()
+            .and_then(|j| j.pointer("/client_rss_bytes_per_conn"))
+            .and_then(Value::as_f64),
+        connect_rate_mean: connect_rate_mean(&flood),
+        connect_rate_peak: flood.iter().map(|r| r.connect_rate).reduce(f64::max),
+        sent: u64_at(&msggen_json, "/sent").or(last_msggen.map(|r| r.sent)),
+        send_failed: failed_total(&msggen_json).or(last_msggen.map(|r| r.failed)),
+        dropped: u64_at(&msggen_json, "/dropped").or(last_msggen.map(|r| r.dropped)),
+        delivered: u64_at(&flood_json, "/messages").or(last_flood.map(|r| r.messages)),
+        lost: u64_at(&flood_json, "/lost").or(last_flood.map(|r| r.lost)),
+        latency: latency(&flood_json).or_else(|| worst_interval_latency(&flood)),
+    })
+}
+
+/// The rows of a CSV file, or none if it does not exist (the tool never
+/// started, or this preset does not use it).
+pub fn read_csv<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, row) in reader.deserialize().enumerate() {
+        match row {
+            Ok(r) => rows.push(r),
+            // A tool killed mid-write leaves a cut last line: keep the
+            // rows before it.
+            Err(_) if is_last_line_cut(path, i) => break,
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading {} row {}", path.display(), i + 2))
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn is_last_line_cut(path: &Path, row: usize) -> bool {
+    std::fs::read_to_string(path)
+        .map(|text| !text.ends_with('\n') && text.lines().count() == row + 2)
+        .unwrap_or(false)
+}
+
+fn read_json(path: &Path) -> anyhow::Result<Option<Value>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("parsing {}", path.display()))
+}
+
+fn u64_at(json: &Option<Value>, pointer: &str) -> Option<u64> {
+    json.as_ref()?.pointer(pointer)?.as_u64()
+}
+
+/// `failed` as a map of class to count (or a plain count, reported as
+/// one class).
+fn failed_classes(json: &Option<Value>) -> Vec<(String, u64)> {
+    match json.as_ref().and_then(|j| j.get("failed")) {
+        Some(Value::Object(map)) => map
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        Some(v) => v
+            .as_u64()
+            .filter(|n| *n > 0)
+            .map(|n| vec![("all".into(), n)])
+            .unwrap_or_default(),
+        None => Vec::new(),
+    }
+}
+
+fn failed_total(json: &Option<Value>) -> Option<u64> {
+    match json.as_ref()?.get("failed")? {
+        Value::Object(map) => Some(map.values().filter_map(Value::as_u64).sum()),
+        v => v.as_u64(),
+    }
+}
+
+fn latency(json: &Option<Value>) -> Option<Latency> {
+    let l = json.as_ref()?.get("latency_us")?;
+    let at = |k: &str| l.get(k).and_then(Value::as_u64);
+    Some(Latency {
+        p50: at("p50")?,
+        p99: at("p99")?,
+        p999: at("p999")?,
+        max: at("max")?,
+    })
+}
+
+/// Without the summary, the worst interval's percentiles: an upper bound,
+/// never an understatement.
+fn worst_interval_latency(flood: &[FloodInterval]) -> Option<Latency> {
+    let rows: Vec<_> = flood.iter().filter(|r| r.latency_max_us > 0).collect();
+    (!rows.is_empty()).then(|| Latency {
+        p50: rows.iter().map(|r| r.latency_p50_us).max().unwrap_or(0),
+        p99: rows.iter().map(|r| r.latency_p99_us).max().unwrap_or(0),
+        p999: rows.iter().map(|r| r.latency_p999_us).max().unwrap_or(0),
+        max: rows.iter().map(|r| r.latency_max_us).max().unwrap_or(0),
+    })
+}
+
+/// The first sample and the latest sample with the most connections.
+pub fn memory_delta(mem: &[MemSample]) -> Option<MemoryDelta> {
+    let before = mem.first()?;
+    // max_by_key returns the last of equal maxima: the latest sample.
+    let peak = mem.iter().max_by_key(|s| s.conns)?;
+    Some(MemoryDelta {
+        before: before.clone(),
+        peak: peak.clone(),
+    })
+}
+
+/// Connections opened divided by the time floodtest took to open them: the
+/// first interval whose `opened` count reached the final one.
+pub fn connect_rate_mean(flood: &[FloodInterval]) -> Option<f64> {
+    let opened = flood.iter().map(|r| r.opened).max()?;
+    let done = flood.iter().find(|r| r.opened == opened)?;
+    (opened > 0 && done.elapsed_s > 0.0).then(|| opened as f64 / done.elapsed_s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn sample(
+        elapsed_s: f64,
+        rss_kb: u64,
+        conns: u64,
+        slab_kb: u64,
+        tcp_mem_kb: u64,
+    ) -> MemSample {
+        MemSample {
+            unix_ms: 1_700_000_000_000 + (elapsed_s * 1000.0) as u64,
+            elapsed_s,
+            rss_kb,
+            pss_kb: rss_kb,
+            vsz_kb: rss_kb * 4,
+            procs: 1,
+            conns,
+            slab_kb,
+            tcp_mem_kb,
+            mem_available_kb: 20_000_000,
+        }
+    }
+
+    #[test]
+    fn memory_per_connection_uses_first_and_latest_peak_sample() {
+        let mem = [
+            sample(0.0, 4_000, 0, 100_000, 0),
+            sample(1.0, 20_000, 5_000, 125_000, 40),
+            sample(2.0, 44_000, 10_000, 150_000, 80),
+            sample(3.0, 45_000, 10_000, 150_000, 80),
+            sample(4.0, 30_000, 4_000, 130_000, 10),
+        ];
+        let d = memory_delta(&mem).unwrap();
+        assert_eq!(d.peak.elapsed_s, 3.0);
+        // (45,000 - 4,000) KiB over 10,000 connections.
+        assert_eq!(
+            d.server_bytes_per_conn(),
+            Some(41_000.0 * 1024.0 / 10_000.0)
+        );
+        assert_eq!(
+            d.kernel_bytes_per_conn(),
+            Some(50_080.0 * 1024.0 / 10_000.0)
+        );
+        assert_eq!(
+            memory_delta(&mem[..1]).unwrap().server_bytes_per_conn(),
+            None
+        );
+        assert!(memory_delta(&[]).is_none());
+    }
+
+    #[test]
+    fn summaries_win_over_csv_rows_and_csv_fills_in() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(MSGGEN_CSV),
+            "unix_ms,elapsed_s,sent,failed,dropped,rate,gap_p50_us,gap_p99_us,gap_max_us\n\
+             1,1.0,900,1,2,900.0,1000,1100,1500\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(FLOOD_JSON),
+            r#"{"open": 990, "failed": {"refused": 10, "timeout": 0}, "messages": 800, "lost": 3,
+                "latency_us": {"p50": 100, "p99": 900, "p999": 2000, "max": 5000},
+                "client_rss_bytes_per_conn": 1234.5}"#,
+        )
+        .unwrap();
+        let f = read(dir.path()).unwrap();
+        assert_eq!(
+            (f.sent, f.send_failed, f.dropped),
+            (Some(900), Some(1), Some(2))
+        );
+        assert_eq!(
+            (f.client_peak_open, f.delivered, f.lost),
+            (Some(990), Some(800), Some(3))
+        );
+        assert_eq!(f.failed_conns, vec![("refused".to_owned(), 10)]);
+        assert_eq!(f.client_bytes_per_conn, Some(1234.5));
+        assert_eq!(f.latency.unwrap().p999, 2000);
+        assert_eq!((f.peak_conns, f.mem_samples), (None, 0));
+    }
+
+    #[test]
+    fn a_cut_last_line_is_dropped_but_a_bad_middle_line_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(MEM_CSV);
+        let header = "unix_ms,elapsed_s,rss_kb,pss_kb,vsz_kb,procs,conns,slab_kb,tcp_mem_kb,mem_available_kb\n";
+        std::fs::write(
+            &path,
+            format!("{header}1,0.0,1,1,1,1,0,1,1,1\n2,1.0,2,2,2,1,5,1,1,1\n3,2.0,3"),
+        )
+        .unwrap();
+        let rows: Vec<MemSample> = read_csv(&path).unwrap();
+        assert_eq!(rows.len(), 2);
+        std::fs::write(
+            &path,
+            format!("{header}1,0.0,x,1,1,1,0,1,1,1\n2,1.0,2,2,2,1,5,1,1,1\n"),
+        )
+        .unwrap();
+        assert!(read_csv::<MemSample>(&path).is_err());
+    }
+
+    #[test]
+    fn connect_rate_is_opened_over_the_time_to_open_them() {
+        let row = |elapsed_s: f64, opened: u64, connect_rate: f64| FloodInterval {
+            unix_ms: 0,
+            elapsed_s,
+            target: 1000,
+            open: opened,
+            opened,
+            closed: 0,
+            failed: 0,
+            chunks: 0,
+            bytes: 0,
+            messages: 0,
+            lost: 0,
+            connect_rate,
+            message_rate: 0.0,
+            latency_p50_us: 0,
+            latency_p99_us: 0,
+            latency_p999_us: 0,
+            latency_max_us: 0,
+        };
+        let rows = [
+            row(1.0, 400, 400.0),
+            row(2.0, 1000, 600.0),
+            row(3.0, 1000, 0.0),
+        ];
+        assert_eq!(connect_rate_mean(&rows), Some(500.0));
+        assert_eq!(connect_rate_mean(&rows[..0]), None);
+    }
+}

@@ -1,0 +1,402 @@
+//! The seed experiments as data: one [`Preset`] per experiment, and the
+//! [`Plan`] a preset becomes once `--scale`, `--rate` and `--duration` are
+//! applied.
+//!
+//! A preset says what the seed did (connections, pacing, addressing,
+//! heartbeat, message rate, hold) and what it measured ([`SeedFigures`]),
+//! so the report can put this run's figures beside the seed's. The 1M
+//! presets are in the table too: they run once several server processes can
+//! share the load; until then [`Plan::server_procs`] above one (the
+//! connections over what one process's descriptors hold) makes the runner
+//! refuse them before it starts anything, with the scale that fits.
+
+use std::time::Duration;
+
+/// How the flood client chooses its source addresses and ports
+/// (`floodtest --bind-mode`, `--source-ips`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// One source IP, kernel-chosen ephemeral ports: enough for one server
+    /// process here (fewer than 28K connections).
+    Kernel,
+    /// `source_ips` addresses from 127.0.0.2 up, each binding its local
+    /// ports itself (Part 3's patched client: 17 IPs x 64,500 ports).
+    Explicit { source_ips: u8 },
+}
+
+impl Addressing {
+    /// The `floodtest` arguments that select this addressing.
+    pub fn flood_args(self) -> Vec<String> {
+        match self {
+            Addressing::Kernel => vec!["--bind-mode".into(), "kernel".into()],
+            Addressing::Explicit { source_ips } => vec![
+                "--bind-mode".into(),
+                "explicit".into(),
+                "--source-ips".into(),
+                format!("127.0.0.2-127.0.0.{}", 1 + u32::from(source_ips)),
+            ],
+        }
+    }
+
+    /// A short description for the report.
+    pub fn describe(self) -> String {
+        match self {
+            Addressing::Kernel => "one source IP, kernel-chosen ports".into(),
+            Addressing::Explicit { source_ips } => {
+                format!("{source_ips} source IPs, explicit local ports")
+            }
+        }
+    }
+}
+
+/// The client stops opening connections for a while every `every`
+/// connections (icomet's benchmark paused every 100K to read the memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub every: u64,
+    pub secs: u64,
+}
+
+/// What the seed write-up itself reported for this experiment, as printed
+/// there; `None` where the seed gave no such figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SeedFigures {
+    /// Which write-up the figures come from.
+    pub source: &'static str,
+    pub peak_conns: Option<&'static str>,
+    pub server_bytes_per_conn: Option<&'static str>,
+    pub server_and_kernel_bytes_per_conn: Option<&'static str>,
+    pub connect_rate: Option<&'static str>,
+    pub message_rate: Option<&'static str>,
+}
+
+/// One seed experiment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Preset {
+    pub name: &'static str,
+    /// One line for `--help`-like listings and the report title.
+    pub about: &'static str,
+    pub conns: u64,
+    /// New connections per second while ramping up.
+    pub connect_rate: u64,
+    pub addressing: Addressing,
+    /// The server writes a chunk to every connection this often (Part 1).
+    pub heartbeat: Option<Duration>,
+    /// Messages per second to random ids once the connections are open
+    /// (0: no `msggen`).
+    pub message_rate: u64,
+    /// How long the load is held once every connection is open.
+    pub hold: Duration,
+    pub pause: Option<Pause>,
+    pub seed: SeedFigures,
+}
+
+/// Every preset, in the order of the seeds.
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        name: "part1",
+        about: "Part 1: 10,000 connections, a chunk every 10 s each, memory per connection",
+        conns: 10_000,
+        connect_rate: 1_000,
+        addressing: Addressing::Kernel,
+        heartbeat: Some(Duration::from_secs(10)),
+        message_rate: 0,
+        hold: Duration::from_secs(30),
+        pause: None,
+        seed: SeedFigures {
+            source: "Part 1 (mochiweb, 2008)",
+            peak_conns: Some("10,000"),
+            server_bytes_per_conn: Some("45 KB"),
+            server_and_kernel_bytes_per_conn: None,
+            connect_rate: Some("10/s (one every 100 ms)"),
+            message_rate: Some("a chunk every 10 s per connection"),
+        },
+    },
+    Preset {
+        name: "part2",
+        about: "Part 2: 10,000 connections, 1,000 msg/s to random ids, memory over time",
+        conns: 10_000,
+        connect_rate: 1_000,
+        addressing: Addressing::Kernel,
+        heartbeat: None,
+        message_rate: 1_000,
+        hold: Duration::from_secs(180),
+        pause: None,
+        seed: SeedFigures {
+            source: "Part 2 (mochiweb + router, hibernate, 24 h)",
+            peak_conns: Some("10,000"),
+            server_bytes_per_conn: Some("8 KB (after hibernate)"),
+            server_and_kernel_bytes_per_conn: None,
+            connect_rate: None,
+            message_rate: Some("1,000 msg/s"),
+        },
+    },
+    Preset {
+        name: "c10k",
+        about: "C10K: ramp to 10,000 connections, then 16,666 msg/s (the Part 3 rate), delivery latency",
+        conns: 10_000,
+        connect_rate: 2_000,
+        addressing: Addressing::Kernel,
+        heartbeat: None,
+        message_rate: 16_666,
+        hold: Duration::from_secs(60),
+        pause: None,
+        seed: SeedFigures {
+            source: "Part 3 (libevent C node, 1M connections)",
+            peak_conns: Some("1,000,000"),
+            server_bytes_per_conn: None,
+            server_and_kernel_bytes_per_conn: Some("40 KB (incl. kernel)"),
+            connect_rate: Some("100/s"),
+            message_rate: Some("16,666 msg/s"),
+        },
+    },
+    Preset {
+        name: "part3",
+        about: "Part 3: 1M connections over 17 source IPs with explicit ports, 16,666 msg/s",
+        conns: 1_000_000,
+        connect_rate: 100,
+        addressing: Addressing::Explicit { source_ips: 17 },
+        heartbeat: None,
+        message_rate: 16_666,
+        hold: Duration::from_secs(600),
+        pause: None,
+        seed: SeedFigures {
+            source: "Part 3 (libevent C node, 1M connections)",
+            peak_conns: Some("1,000,000"),
+            server_bytes_per_conn: None,
+            server_and_kernel_bytes_per_conn: Some("40 KB (incl. kernel)"),
+            connect_rate: Some("100/s"),
+            message_rate: Some("16,666 msg/s"),
+        },
+    },
+    Preset {
+        name: "icomet",
+        about: "icomet C1000K: ramp to 1M connections pausing every 100K, memory per connection",
+        conns: 1_000_000,
+        connect_rate: 5_000,
+        addressing: Addressing::Explicit { source_ips: 17 },
+        heartbeat: None,
+        message_rate: 0,
+        hold: Duration::from_secs(60),
+        pause: Some(Pause {
+            every: 100_000,
+            secs: 10,
+        }),
+        seed: SeedFigures {
+            source: "icomet C1000K (ideawu)",
+            peak_conns: Some("1,000,000"),
+            server_bytes_per_conn: Some("2.7 KB"),
+            server_and_kernel_bytes_per_conn: None,
+            connect_rate: None,
+            message_rate: None,
+        },
+    },
+];
+
+/// The preset called `name`.
+pub fn find(name: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|p| p.name == name)
+}
+
+/// The preset names, for error messages.
+pub fn names() -> String {
+    PRESETS
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Changes to a preset given on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Overrides {
+    /// Multiplies connections, rates and the pause step.
+    pub scale: Option<f64>,
+    /// New connections per second, after scaling.
+    pub connect_rate: Option<u64>,
+    /// Replaces the hold time.
+    pub hold: Option<Duration>,
+}
+
+/// What one run does: a preset with the command line's changes applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub preset: &'static Preset,
+    pub scale: f64,
+    pub conns: u64,
+    pub connect_rate: u64,
+    pub message_rate: u64,
+    pub hold: Duration,
+    pub pause: Option<Pause>,
+}
+
+impl Plan {
+    /// Applies `overrides` to `preset`. A scaled count never drops to zero
+    /// unless the preset's was zero (no messages stays no messages).
+    pub fn new(preset: &'static Preset, overrides: Overrides) -> Plan {
+        let scale = overrides.scale.unwrap_or(1.0);
+        let scaled = |n: u64| {
+            if n == 0 {
+                0
+            } else {
+                ((n as f64 * scale).round() as u64).max(1)
+            }
+        };
+        Plan {
+            preset,
+            scale,
+            conns: scaled(preset.conns),
+            connect_rate: overrides
+                .connect_rate
+                .unwrap_or_else(|| scaled(preset.connect_rate)),
+            message_rate: scaled(preset.message_rate),
+            hold: overrides.hold.unwrap_or(preset.hold),
+            pause: preset.pause.map(|p| Pause {
+                every: scaled(p.every),
+                secs: p.secs,
+            }),
+        }
+    }
+
+    /// Server processes needed when each may hold `fd_limit` descriptors.
+    pub fn server_procs(&self, fd_limit: u64) -> u64 {
+        c1m_common::capacity::procs_needed(self.conns, fd_limit)
+    }
+
+    /// The largest `--scale` whose connections fit one server process under
+    /// `fd_limit`, rounded down to three decimals.
+    pub fn scale_for_one_process(&self, fd_limit: u64) -> f64 {
+        let fits = c1m_common::capacity::conns_per_process(fd_limit) as f64;
+        (self.scale * fits / self.conns as f64 * 1000.0).floor() / 1000.0
+    }
+
+    /// How long opening every connection should take at the connect rate,
+    /// pauses included.
+    pub fn ramp(&self) -> Duration {
+        let opening = self.conns as f64 / self.connect_rate.max(1) as f64;
+        let pauses = self
+            .pause
+            .map(|p| (self.conns.saturating_sub(1) / p.every.max(1)) * p.secs)
+            .unwrap_or(0);
+        Duration::from_secs_f64(opening) + Duration::from_secs(pauses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(name: &str, overrides: Overrides) -> Plan {
+        Plan::new(find(name).unwrap(), overrides)
+    }
+
+    #[test]
+    fn presets_have_unique_names_and_sane_figures() {
+        for (i, p) in PRESETS.iter().enumerate() {
+            assert!(PRESETS[..i].iter().all(|q| q.name != p.name), "{}", p.name);
+            assert!(p.conns > 0 && p.connect_rate > 0);
+            assert!(!p.seed.source.is_empty());
+        }
+        assert_eq!(names(), "part1, part2, c10k, part3, icomet");
+        assert!(find("c1m").is_none());
+    }
+
+    #[test]
+    fn unscaled_plan_is_the_preset() {
+        let p = plan("c10k", Overrides::default());
+        assert_eq!(
+            (p.conns, p.connect_rate, p.message_rate),
+            (10_000, 2_000, 16_666)
+        );
+        assert_eq!(p.hold, Duration::from_secs(60));
+        assert_eq!(p.server_procs(20_000), 1);
+        assert_eq!(p.ramp(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn scale_multiplies_connections_and_rates() {
+        let p = plan(
+            "c10k",
+            Overrides {
+                scale: Some(0.1),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!(
+            (p.conns, p.connect_rate, p.message_rate),
+            (1_000, 200, 1_667)
+        );
+        // Part 1 sends no messages: scaling keeps it at none.
+        let p1 = plan(
+            "part1",
+            Overrides {
+                scale: Some(0.001),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!((p1.conns, p1.connect_rate, p1.message_rate), (10, 1, 0));
+        // A tiny scale never drops a count to zero.
+        let tiny = plan(
+            "part2",
+            Overrides {
+                scale: Some(1e-9),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!(
+            (tiny.conns, tiny.connect_rate, tiny.message_rate),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn overrides_replace_rate_and_hold() {
+        let p = plan(
+            "part2",
+            Overrides {
+                scale: Some(0.5),
+                connect_rate: Some(250),
+                hold: Some(Duration::from_secs(3)),
+            },
+        );
+        assert_eq!((p.conns, p.connect_rate, p.message_rate), (5_000, 250, 500));
+        assert_eq!(p.hold, Duration::from_secs(3));
+        assert_eq!(p.ramp(), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn million_presets_need_many_servers_until_scaled_down() {
+        let p3 = plan("part3", Overrides::default());
+        // 19,936 connections per process under 20,000 descriptors.
+        assert_eq!(p3.server_procs(20_000), 51);
+        assert_eq!(p3.scale_for_one_process(20_000), 0.019);
+        assert_eq!(p3.server_procs(1_100_000), 1);
+        assert_eq!(
+            Addressing::Explicit { source_ips: 17 }.flood_args(),
+            [
+                "--bind-mode",
+                "explicit",
+                "--source-ips",
+                "127.0.0.2-127.0.0.18"
+            ]
+        );
+        let small = plan(
+            "icomet",
+            Overrides {
+                scale: Some(0.01),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!(small.conns, 10_000);
+        assert_eq!(small.server_procs(20_000), 1);
+        assert_eq!(
+            small.pause,
+            Some(Pause {
+                every: 1_000,
+                secs: 10
+            })
+        );
+        // 10,000 at 50/s is 200 s, plus 9 pauses of 10 s.
+        assert_eq!(small.ramp(), Duration::from_secs(290));
+    }
+}

@@ -1,0 +1,353 @@
+//! Rendering `report.md`: the command, the machine, the plan, a table of
+//! this run's figures beside the seed's, the charts, and what each step
+//! did. Rendering is a pure function of [`Report`], so a test pins its text.
+
+use crate::figures::{Figures, Latency};
+use crate::machine::Machine;
+use crate::preset::{Plan, SeedFigures};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    /// Ran to the end but a check failed (a limit, the target count).
+    CheckFailed(String),
+    /// Stopped early; the figures cover what was measured until then.
+    Incomplete(String),
+}
+
+/// One child process the run started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub name: String,
+    pub command: String,
+    /// How it ended ("exit 0", "killed by SIGTERM", "not started").
+    pub result: String,
+}
+
+/// Everything `report.md` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report<'a> {
+    pub command: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub took: Duration,
+    pub machine: Machine,
+    pub plan: &'a Plan,
+    pub outcome: Outcome,
+    pub figures: Figures,
+    pub steps: Vec<Step>,
+    /// PNG files in the output folder, with what each shows.
+    pub charts: Vec<(String, String)>,
+    /// `plots table` output: memory by connection count.
+    pub mem_table: Option<String>,
+    /// `c1m-sysctl check` output.
+    pub sysctl: Option<String>,
+    /// Things the reader should know (a target not reached, a plot that
+    /// failed).
+    pub notes: Vec<String>,
+}
+
+impl Report<'_> {
+    pub fn render(&self) -> String {
+        let mut md = String::new();
+        let plan = self.plan;
+        let _ = writeln!(md, "# {}: {}\n", plan.preset.name, plan.preset.about);
+        let _ = match &self.outcome {
+            Outcome::Complete => writeln!(md, "**Complete.**\n"),
+            Outcome::CheckFailed(why) => writeln!(md, "**Check failed:** {why}\n"),
+            Outcome::Incomplete(why) => writeln!(
+                md,
+                "**Incomplete:** {why}. The figures cover what was measured until then.\n"
+            ),
+        };
+        let _ = writeln!(md, "```sh\n{}\n```\n", self.command);
+        let _ = writeln!(
+            md,
+            "Started {}, took {}.\n",
+            self.started,
+            humantime::format_duration(Duration::from_secs(self.took.as_secs()))
+        );
+        self.render_machine(&mut md);
+        self.render_plan(&mut md);
+        self.render_figures(&mut md);
+        if !self.notes.is_empty() {
+            md.push_str("Notes:\n\n");
+            for n in &self.notes {
+                let _ = writeln!(md, "- {n}");
+            }
+            md.push('\n');
+        }
+        if !self.charts.is_empty() {
+            md.push_str("## Charts\n\n");
+            for (file, what) in &self.charts {
+                let _ = writeln!(md, "{what}:\n\n![{what}]({file})\n");
+            }
+        }
+        if let Some(table) = &self.mem_table {
+            let _ = writeln!(md, "## Memory by connections\n\n{}\n", table.trim_end());
+        }
+        self.render_steps(&mut md);
+        if let Some(sysctl) = &self.sysctl {
+            let _ = writeln!(
+                md,
+                "## Limits (c1m-sysctl check)\n\n```\n{}\n```",
+                sysctl.trim_end()
+            );
+        }
+        md
+    }
+
+    fn render_machine(&self, md: &mut String) {
+        let m = &self.machine;
+        md.push_str("## Machine\n\n| | |\n| --- | --- |\n");
+        let _ = writeln!(md, "| cores | {} ({}) |", m.cores, m.cpu_model);
+        let _ = writeln!(
+            md,
+            "| memory | {:.1} GiB |",
+            m.memory_kb as f64 / (1024.0 * 1024.0)
+        );
+        let _ = writeln!(md, "| kernel | {} |", m.kernel);
+        let _ = writeln!(md, "| load average at start | {} |\n", m.load_average);
+    }
+
+    fn render_plan(&self, md: &mut String) {
+        let p = self.plan;
+        md.push_str("## Plan\n\n| | |\n| --- | --- |\n");
+        let scale = if p.scale == 1.0 {
+            String::new()
+        } else {
+            format!(" (scale {})", p.scale)
+        };
+        let _ = writeln!(md, "| connections | {}{scale} |", count(p.conns));
+        let _ = writeln!(
+            md,
+            "| connect rate | {}/s (about {} to open them all) |",
+            count(p.connect_rate),
+            humantime::format_duration(Duration::from_secs(p.ramp().as_secs().max(1)))
+        );
+        let _ = writeln!(md, "| addressing | {} |", p.preset.addressing.describe());
+        if let Some(pause) = p.pause {
+            let _ = writeln!(
+                md,
+                "| pauses | {} s every {} connections |",
+                pause.secs,
+                count(pause.every)
+            );
+        }
+        let heartbeat = p
+            .preset
+            .heartbeat
+            .map(|h| {
+                format!(
+                    "a chunk every {} per connection",
+                    humantime::format_duration(h)
+                )
+            })
+            .unwrap_or_else(|| "none".into());
+        let _ = writeln!(md, "| heartbeat | {heartbeat} |");
+        let messages = if p.message_rate == 0 {
+            "none".into()
+        } else {
+            format!("{} msg/s to random ids", count(p.message_rate))
+        };
+        let _ = writeln!(md, "| messages | {messages} |");
+        let _ = writeln!(md, "| hold | {} |", humantime::format_duration(p.hold));
+        md.push_str("| server processes | 1 |\n\n");
+    }
+
+    fn render_figures(&self, md: &mut String) {
+        let f = &self.figures;
+        let seed: &SeedFigures = &self.plan.preset.seed;
+        let _ = writeln!(
+            md,
+            "## Figures\n\n| figure | this run | seed: {} |\n| --- | --- | --- |",
+            seed.source
+        );
+        let mut row = |what: &str, ours: String, theirs: Option<&str>| {
+            let _ = writeln!(md, "| {what} | {ours} | {} |", theirs.unwrap_or("-"));
+        };
+        let memory = f.memory.as_ref();
+        let server = memory.and_then(|m| m.server_bytes_per_conn());
+        let kernel = memory.and_then(|m| m.kernel_bytes_per_conn());
+        row(
+            "peak connections (server, ESTABLISHED)",
+            opt(f.peak_conns, count),
+            seed.peak_conns,
+        );
+        row(
+            "peak connections open (client)",
+            opt(f.client_peak_open, count),
+            None,
+        );
+        row(
+            "server user-space bytes per connection",
+            opt(server, per_conn),
+            seed.server_bytes_per_conn,
+        );
+        row(
+            "kernel bytes per connection (both loopback ends)",
+            opt(kernel, per_conn),
+            None,
+        );
+        row(
+            "server + kernel bytes per connection",
+            opt(server.zip(kernel).map(|(s, k)| s + k), per_conn),
+            seed.server_and_kernel_bytes_per_conn,
+        );
+        row(
+            "client bytes per connection",
+            opt(f.client_bytes_per_conn, per_conn),
+            None,
+        );
+        row(
+            "connect rate (mean to open all / best interval)",
+            format!(
+                "{} / {}",
+                opt(f.connect_rate_mean, rate),
+                opt(f.connect_rate_peak, rate)
+            ),
+            seed.connect_rate,
+        );
+        let failed = if f.failed_conns.is_empty() {
+            "0".to_owned()
+        } else {
+            f.failed_conns
+                .iter()
+                .map(|(class, n)| format!("{class} {}", count(*n)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        row("connection attempts failed", failed, None);
+        row(
+            "messages sent (msggen)",
+            opt(f.sent, count),
+            seed.message_rate,
+        );
+        row(
+            "messages the server had no connection for",
+            opt(f.dropped, count),
+            None,
+        );
+        row(
+            "messages delivered (floodtest)",
+            opt(f.delivered, count),
+            None,
+        );
+        row("messages lost (sequence gaps)", opt(f.lost, count), None);
+        row(
+            "delivery latency p50 / p99 / p99.9 / max",
+            opt(f.latency, latency),
+            None,
+        );
+        md.push_str(
+            "\nServer bytes per connection is the growth of the server's RSS from the first memlog \
+             sample to the latest sample with the most connections, over those connections; kernel \
+             bytes is the growth of Slab plus TCP buffer pages over the same samples (system-wide, \
+             so it holds both loopback ends and anything else the machine did). KiB = 1,024 bytes.\n\n",
+        );
+        if let Some(m) = memory {
+            let _ = writeln!(
+                md,
+                "Samples used: first ({} s, {} connections, RSS {} KiB) and peak ({} s, {} \
+                 connections, RSS {} KiB), of {} samples in mem.csv.\n",
+                m.before.elapsed_s,
+                count(m.before.conns),
+                count(m.before.rss_kb),
+                m.peak.elapsed_s,
+                count(m.peak.conns),
+                count(m.peak.rss_kb),
+                f.mem_samples
+            );
+        }
+    }
+
+    fn render_steps(&self, md: &mut String) {
+        md.push_str("## Steps\n\n| step | command | result |\n| --- | --- | --- |\n");
+        for s in &self.steps {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} |",
+                s.name,
+                s.command.replace('|', "\\|"),
+                s.result
+            );
+        }
+        md.push_str(
+            "\nEach step's output is in `<step>.stdout` and `<step>.stderr` beside this report.\n\n",
+        );
+    }
+}
+
+fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
+    value.map(show).unwrap_or_else(|| "n/a".into())
+}
+
+/// `10000` as `10,000`.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Bytes per connection: `4,410 B (4.3 KiB)`; a negative delta is shown
+/// as measured.
+pub fn per_conn(bytes: f64) -> String {
+    let rounded = bytes.round();
+    let sign = if rounded < 0.0 { "-" } else { "" };
+    format!(
+        "{sign}{} B ({:.1} KiB)",
+        count(rounded.abs() as u64),
+        bytes / 1024.0
+    )
+}
+
+/// A per-second rate: `1,950/s`.
+pub fn rate(per_sec: f64) -> String {
+    format!("{}/s", count(per_sec.round().max(0.0) as u64))
+}
+
+/// Microseconds as `850 µs` or `1.25 ms`.
+pub fn micros(us: u64) -> String {
+    if us < 1_000 {
+        format!("{us} µs")
+    } else {
+        format!("{:.2} ms", us as f64 / 1000.0)
+    }
+}
+
+fn latency(l: Latency) -> String {
+    format!(
+        "{} / {} / {} / {}",
+        micros(l.p50),
+        micros(l.p99),
+        micros(l.p999),
+        micros(l.max)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_000), "1,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(per_conn(4410.4), "4,410 B (4.3 KiB)");
+        assert_eq!(per_conn(-512.0), "-512 B (-0.5 KiB)");
+        assert_eq!(rate(1949.6), "1,950/s");
+        assert_eq!(micros(850), "850 µs");
+        assert_eq!(micros(1_250), "1.25 ms");
+    }
+}
