@@ -1,26 +1,215 @@
-//! Reference comet server: chunked, SSE and long-poll subscribers, a sharded router and an admin API, lean at rest
+//! Reference comet server: chunked, SSE and long-poll subscribers, a
+//! sharded router and an admin API, lean at rest.
 //!
-//! Not built yet: issue #3.
+//! - Subscribers ([`reactor`]): R threads, each a mio event loop over a slab
+//!   of compact connection records, sharing one listener. An idle
+//!   connection is a 32-byte record and a router slot, not a task.
+//! - [`router`]: id -> connections, sharded; messages reach a reactor as one
+//!   batch per wake-up.
+//! - [`admin`]: tokio, for the few admin connections (`POST /send`, ...).
+//!
+//! [`start`] takes already-bound listeners (tests bind port 0) and returns a
+//! [`Server`] handle; [`run`] is the binary: bind, start, print the
+//! readiness line, wait for SIGINT/SIGTERM, end the streams cleanly.
 
-use clap::Parser;
+pub mod admin;
+pub mod config;
+pub mod history;
+pub mod http;
+pub mod reactor;
+pub mod request;
+pub mod router;
+pub mod stats;
+pub mod transport;
 
-/// Reference comet server: chunked, SSE and long-poll subscribers, a sharded router and an admin API, lean at rest
-#[derive(Debug, Parser)]
-#[command(name = "comet-server", version)]
-pub struct Args {}
+use std::io;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
-/// Runs the tool; until issue #3 lands it says so and fails.
-pub fn run(_args: Args) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("comet-server is not implemented yet (issue #3)")
+use anyhow::Context;
+use socket2::{Domain, Protocol, Socket, Type};
+
+pub use config::{Args, Config};
+pub use stats::Snapshot;
+
+use reactor::{Reactor, Shared, WAKER};
+use router::{Mailbox, Router};
+use stats::Stats;
+
+/// A running server: its addresses, counters and a way to stop it.
+pub struct Server {
+    subscriber_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    shared: Arc<Shared>,
+    reactors: Vec<JoinHandle<io::Result<()>>>,
+    admin: JoinHandle<()>,
+    admin_stop: tokio::sync::watch::Sender<bool>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn args_are_consistent() {
-        Args::command().debug_assert();
+impl Server {
+    pub fn subscriber_addr(&self) -> SocketAddr {
+        self.subscriber_addr
     }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The counters, as `/stats` returns them.
+    pub fn stats(&self) -> Snapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// The router, for in-process publishers (tests, a future broker).
+    pub fn router(&self) -> &Arc<Router> {
+        &self.shared.router
+    }
+
+    /// Stops accepting, ends every stream (chunked terminator, empty
+    /// long-poll answer), closes everything; returns once all threads ended.
+    pub fn shutdown(self) -> io::Result<()> {
+        self.shared.shutdown.store(true, Relaxed);
+        self.shared.router.wake_all();
+        let _ = self.admin_stop.send(true);
+        let mut result = Ok(());
+        for reactor in self.reactors {
+            match reactor.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(e),
+                Err(_) => result = Err(io::Error::other("a reactor thread panicked")),
+            }
+        }
+        if self.admin.join().is_err() {
+            result = Err(io::Error::other("the admin thread panicked"));
+        }
+        result
+    }
+}
+
+/// Binds a listener with an explicit backlog (the default is small), and
+/// SO_REUSEPORT when several processes are to share the port.
+pub fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Starts the reactors and the admin side on already-bound listeners.
+pub fn start(
+    config: Config,
+    subscriber: std::net::TcpListener,
+    admin: std::net::TcpListener,
+) -> io::Result<Server> {
+    let subscriber_addr = subscriber.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+    let mut polls = Vec::new();
+    let mut mailboxes = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..config.reactors {
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let (tx, rx) = mpsc::channel();
+        polls.push(poll);
+        mailboxes.push(Mailbox { tx, waker });
+        receivers.push(rx);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let router = Arc::new(Router::new(mailboxes, config.history, cores));
+    let stats = Arc::new(Stats::default());
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        router: router.clone(),
+        stats: stats.clone(),
+        shutdown: AtomicBool::new(false),
+        exhaustion_reported: AtomicBool::new(false),
+    });
+    let mut reactors = Vec::new();
+    for (index, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
+        let reactor = Reactor::new(
+            index as u16,
+            poll,
+            subscriber.try_clone()?,
+            rx,
+            shared.clone(),
+        )?;
+        let thread = std::thread::Builder::new()
+            .name(format!("reactor-{index}"))
+            .spawn(move || reactor.run())?;
+        reactors.push(thread);
+    }
+    drop(subscriber);
+
+    admin.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let admin_listener = {
+        let _guard = runtime.enter();
+        tokio::net::TcpListener::from_std(admin)?
+    };
+    let ctx = Arc::new(admin::AdminCtx {
+        config,
+        router,
+        stats,
+    });
+    let (admin_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let admin = std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || runtime.block_on(admin::serve_admin(admin_listener, ctx, stop_rx)))?;
+    Ok(Server {
+        subscriber_addr,
+        admin_addr,
+        shared,
+        reactors,
+        admin,
+        admin_stop,
+    })
+}
+
+/// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop cleanly.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = args.to_config()?;
+    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    let subscriber = bind(args.listen, args.backlog, args.reuse_port)
+        .with_context(|| format!("binding subscriber address {}", args.listen))?;
+    let admin = bind(args.admin, args.backlog, false)
+        .with_context(|| format!("binding admin address {}", args.admin))?;
+    let server = start(config, subscriber, admin).context("starting the server")?;
+    println!(
+        "comet-server listening on {} admin {}",
+        server.subscriber_addr(),
+        server.admin_addr()
+    );
+    wait_for_signal().context("waiting for SIGINT/SIGTERM")?;
+    let snap = server.stats();
+    server.shutdown().context("stopping")?;
+    eprintln!(
+        "comet-server: stopped: {} connections ended, {} messages in, {} out, {} dropped",
+        snap.connections, snap.messages_in, snap.messages_out, snap.dropped
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wait_for_signal() -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
 }

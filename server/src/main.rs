@@ -1,6 +1,10 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = c1m_server::Args::parse();
     match c1m_server::run(args) {

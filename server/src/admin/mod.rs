@@ -1,0 +1,222 @@
+//! The admin API on its own listener (loopback by default): `POST /send`
+//! (batch), `POST /send/{id}`, `GET /check/{id}`, `GET /stats`, `GET
+//! /metrics`, HTTP/1.1 keep-alive, optional bearer token.
+//!
+//! Admin connections are few (a generator or two, a scraper), so each is a
+//! tokio task on a small current-thread runtime; the subscriber side, where
+//! connections are many, does not use tokio. A batch is parsed in place and
+//! published into one [`Outbox`](crate::router::Outbox), so each reactor is
+//! woken once per batch however many messages it holds.
+
+mod routes;
+
+pub use routes::{parse_admin_head, parse_batch, AdminHead, AdminRoute, BatchLines};
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::http::{write_reject, Reject, Status};
+use crate::router::Router;
+use crate::stats::Stats;
+
+/// What admin handlers need.
+pub struct AdminCtx {
+    pub config: Config,
+    pub router: Arc<Router>,
+    pub stats: Arc<Stats>,
+}
+
+/// Accepts admin connections until `stop` turns true.
+pub async fn serve_admin(
+    listener: TcpListener,
+    ctx: Arc<AdminCtx>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_conn(stream, ctx.clone()));
+                }
+                Err(e) => {
+                    if c1m_common::fdlimit::is_exhaustion(&e).is_some() {
+                        // Back off instead of spinning on EMFILE.
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One keep-alive admin connection: head, body, answer, repeat.
+async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    let mut out = Vec::with_capacity(1024);
+    let token = ctx.config.admin_token.as_deref();
+    loop {
+        // The head, within --header-timeout.
+        let head = tokio::time::timeout(ctx.config.header_timeout, async {
+            loop {
+                match parse_admin_head(&buf, token, ctx.config.max_id) {
+                    Ok(None) => {}
+                    done => return Some(done),
+                }
+                match stream.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return None,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        let head = match head {
+            Ok(Some(Ok(Some(head)))) => head,
+            Ok(Some(Err(reject))) => return refuse(&mut stream, &ctx, reject).await,
+            // Closed, timed out or failed: nothing to answer.
+            _ => return,
+        };
+        if head.content_length > ctx.config.max_body {
+            let reject = Reject::new(Status::PayloadTooLarge, "body is over --max-body");
+            return refuse(&mut stream, &ctx, reject).await;
+        }
+        let end = head.len + head.content_length;
+        if buf.len() < end {
+            buf.reserve(end - buf.len());
+        }
+        while buf.len() < end {
+            match stream.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        out.clear();
+        match head.route {
+            Ok(route) => answer(&ctx, route, &buf[head.len..end], head.keep_alive, &mut out),
+            Err(reject) => {
+                ctx.stats.bad_requests.fetch_add(1, Relaxed);
+                write_reject(reject, &mut out);
+            }
+        }
+        if stream.write_all(&out).await.is_err() || !head.keep_alive || head.route.is_err() {
+            return;
+        }
+        buf.drain(..end);
+    }
+}
+
+async fn refuse(stream: &mut TcpStream, ctx: &AdminCtx, reject: Reject) {
+    ctx.stats.bad_requests.fetch_add(1, Relaxed);
+    let mut out = Vec::new();
+    write_reject(reject, &mut out);
+    let _ = stream.write_all(&out).await;
+    let _ = stream.shutdown().await;
+}
+
+#[derive(Serialize)]
+struct SentOne {
+    id: u64,
+    connections: usize,
+}
+
+#[derive(Serialize)]
+struct SentBatch {
+    /// Lines with a valid id and a tab.
+    accepted: u64,
+    /// Lines refused (no tab, bad id).
+    rejected: u64,
+    /// Messages that reached at least one connection.
+    delivered: u64,
+    /// Messages for ids with no connection.
+    dropped: u64,
+    /// Connection deliveries queued (an id may have several connections).
+    connections: u64,
+}
+
+#[derive(Serialize)]
+struct Presence {
+    id: u64,
+    online: bool,
+    connections: usize,
+}
+
+/// Handles a routed request; appends the whole response to `out`.
+fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
+    let router = &ctx.router;
+    let stats = &ctx.stats;
+    let (content_type, payload) = match route {
+        AdminRoute::SendOne(id) => {
+            let mut outbox = router.outbox();
+            let published = router.publish(id, body, &mut outbox);
+            router.flush(&mut outbox);
+            stats.messages_in.fetch_add(1, Relaxed);
+            if published.connections == 0 {
+                stats.dropped.fetch_add(1, Relaxed);
+            }
+            json(&SentOne {
+                id,
+                connections: published.connections,
+            })
+        }
+        AdminRoute::SendBatch => {
+            let mut outbox = router.outbox();
+            let (mut delivered, mut dropped, mut connections) = (0, 0, 0);
+            let lines = parse_batch(body, ctx.config.max_id, |id, message| {
+                let n = router.publish(id, message, &mut outbox).connections as u64;
+                connections += n;
+                if n == 0 {
+                    dropped += 1;
+                } else {
+                    delivered += 1;
+                }
+            });
+            router.flush(&mut outbox);
+            stats.messages_in.fetch_add(lines.accepted, Relaxed);
+            stats.dropped.fetch_add(dropped, Relaxed);
+            if lines.rejected > 0 {
+                stats.bad_requests.fetch_add(1, Relaxed);
+            }
+            json(&SentBatch {
+                accepted: lines.accepted,
+                rejected: lines.rejected,
+                delivered,
+                dropped,
+                connections,
+            })
+        }
+        AdminRoute::Check(id) => {
+            let connections = router.connections(id);
+            json(&Presence {
+                id,
+                online: connections > 0,
+                connections,
+            })
+        }
+        AdminRoute::Stats => json(&stats.snapshot()),
+        AdminRoute::Metrics => (
+            "text/plain; version=0.0.4",
+            stats.snapshot().to_prometheus().into_bytes(),
+        ),
+    };
+    use std::io::Write;
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {connection}\r\n\r\n",
+        payload.len()
+    );
+    out.extend_from_slice(&payload);
+}
+
+fn json(value: &impl Serialize) -> (&'static str, Vec<u8>) {
+    let mut body = serde_json::to_vec(value).unwrap_or_default();
+    body.push(b'\n');
+    ("application/json", body)
+}

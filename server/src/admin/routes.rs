@@ -1,0 +1,287 @@
+//! Parsing an admin request head and a `POST /send` batch body: pure
+//! functions, driven by the tests and the fuzz target without sockets.
+
+use crate::config::MAX_HEAD;
+use crate::http::{parse_u64, Reject, Status};
+
+/// What an admin request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    /// `POST /send/{id}`: the body is one message.
+    SendOne(u64),
+    /// `POST /send`: the body is `id<TAB>message` lines.
+    SendBatch,
+    /// `GET /check/{id}`: how many connections the id has.
+    Check(u64),
+    /// `GET /stats`: JSON counters.
+    Stats,
+    /// `GET /metrics`: Prometheus text.
+    Metrics,
+}
+
+/// A parsed admin request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminHead {
+    /// The route, or why the request is refused (its body is still read, so
+    /// the connection stays usable).
+    pub route: Result<AdminRoute, Reject>,
+    pub content_length: usize,
+    pub keep_alive: bool,
+    /// Length of the head in bytes.
+    pub len: usize,
+}
+
+const MAX_HEADERS: usize = 32;
+
+/// Parses the admin request head at the start of `buf`: `Ok(None)` while
+/// incomplete; an error when the connection must be answered and closed.
+pub fn parse_admin_head(
+    buf: &[u8],
+    token: Option<&str>,
+    max_id: u64,
+) -> Result<Option<AdminHead>, Reject> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let too_large = Reject::new(
+        Status::HeadersTooLarge,
+        "request head is over 8 KiB or has over 32 headers",
+    );
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
+        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
+            return Err(too_large)
+        }
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(too_large),
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => {
+            return Err(Reject::new(
+                Status::BadRequest,
+                "malformed request line or header",
+            ))
+        }
+    };
+    let (Some(method), Some(path)) = (req.method, req.path) else {
+        return Err(Reject::new(Status::BadRequest, "malformed request line"));
+    };
+    let mut content_length = 0;
+    let mut keep_alive = req.version == Some(1);
+    let mut authorization = None;
+    for h in req.headers.iter() {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            content_length = parse_u64(h.value.trim_ascii())
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or(Reject::new(
+                    Status::BadRequest,
+                    "Content-Length must be an unsigned integer",
+                ))?;
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Reject::new(
+                Status::LengthRequired,
+                "send the body with Content-Length, not chunked",
+            ));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            if h.value.eq_ignore_ascii_case(b"close") {
+                keep_alive = false;
+            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
+                keep_alive = true;
+            }
+        } else if h.name.eq_ignore_ascii_case("authorization") {
+            authorization = Some(h.value);
+        }
+    }
+    let authorized = match token {
+        None => true,
+        Some(token) => authorization
+            .and_then(|v| v.strip_prefix(b"Bearer "))
+            .is_some_and(|v| v.trim_ascii() == token.as_bytes()),
+    };
+    let route = if authorized {
+        route(method, path, max_id)
+    } else {
+        Err(Reject::new(
+            Status::Unauthorized,
+            "missing or wrong bearer token",
+        ))
+    };
+    Ok(Some(AdminHead {
+        route,
+        content_length,
+        keep_alive,
+        len,
+    }))
+}
+
+fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
+    let path = path.split_once('?').map_or(path, |(p, _)| p);
+    let id = |text: &str| {
+        parse_u64(text.as_bytes())
+            .filter(|&id| id <= max_id)
+            .ok_or(Reject::new(
+                Status::BadRequest,
+                "id must be an unsigned integer no larger than --max-id",
+            ))
+    };
+    let (wanted, route) = if path == "/send" {
+        ("POST", AdminRoute::SendBatch)
+    } else if let Some(rest) = path.strip_prefix("/send/") {
+        ("POST", AdminRoute::SendOne(id(rest)?))
+    } else if let Some(rest) = path.strip_prefix("/check/") {
+        ("GET", AdminRoute::Check(id(rest)?))
+    } else if path == "/stats" {
+        ("GET", AdminRoute::Stats)
+    } else if path == "/metrics" {
+        ("GET", AdminRoute::Metrics)
+    } else {
+        return Err(Reject::new(
+            Status::NotFound,
+            "no such path: use POST /send, POST /send/{id}, GET /check/{id}, /stats or /metrics",
+        ));
+    };
+    if method != wanted {
+        return Err(Reject::new(
+            Status::MethodNotAllowed,
+            "wrong method for this path",
+        ));
+    }
+    Ok(route)
+}
+
+/// What parsing a batch found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLines {
+    /// Lines with a valid id and a tab.
+    pub accepted: u64,
+    /// Non-empty lines without a tab or with a bad id.
+    pub rejected: u64,
+}
+
+/// Calls `each(id, message)` for every `id<TAB>message` line of `body`, in
+/// place (no copy). A trailing `\r` is dropped; empty lines are skipped.
+pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -> BatchLines {
+    let mut lines = BatchLines::default();
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let parsed = line.iter().position(|&b| b == b'\t').and_then(|tab| {
+            Some((
+                parse_u64(&line[..tab]).filter(|&id| id <= max_id)?,
+                &line[tab + 1..],
+            ))
+        });
+        match parsed {
+            Some((id, message)) => {
+                lines.accepted += 1;
+                each(id, message);
+            }
+            None => lines.rejected += 1,
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(s: &str, token: Option<&str>) -> Result<Option<AdminHead>, Reject> {
+        parse_admin_head(s.as_bytes(), token, 1000)
+    }
+
+    fn route_of(s: &str) -> Result<AdminRoute, Reject> {
+        head(s, None).unwrap().unwrap().route
+    }
+
+    #[test]
+    fn routes_admin_requests() {
+        assert_eq!(
+            route_of("POST /send HTTP/1.1\r\n\r\n"),
+            Ok(AdminRoute::SendBatch)
+        );
+        assert_eq!(
+            route_of("POST /send/12 HTTP/1.1\r\n\r\n"),
+            Ok(AdminRoute::SendOne(12))
+        );
+        assert_eq!(
+            route_of("GET /check/3 HTTP/1.1\r\n\r\n"),
+            Ok(AdminRoute::Check(3))
+        );
+        assert_eq!(
+            route_of("GET /stats HTTP/1.1\r\n\r\n"),
+            Ok(AdminRoute::Stats)
+        );
+        assert_eq!(
+            route_of("GET /metrics HTTP/1.1\r\n\r\n"),
+            Ok(AdminRoute::Metrics)
+        );
+        assert_eq!(
+            route_of("GET /send HTTP/1.1\r\n\r\n").unwrap_err().status,
+            Status::MethodNotAllowed
+        );
+        assert_eq!(
+            route_of("GET /nope HTTP/1.1\r\n\r\n").unwrap_err().status,
+            Status::NotFound
+        );
+        assert_eq!(
+            route_of("POST /send/1001 HTTP/1.1\r\n\r\n")
+                .unwrap_err()
+                .status,
+            Status::BadRequest
+        );
+    }
+
+    #[test]
+    fn reads_length_keep_alive_and_token() {
+        let h = head("POST /send HTTP/1.1\r\nContent-Length: 12\r\n\r\n", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!((h.content_length, h.keep_alive), (12, true));
+        let h = head("GET /stats HTTP/1.0\r\n\r\n", None).unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = head("GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n", None)
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let denied = head("GET /stats HTTP/1.1\r\n\r\n", Some("s3cret"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(denied.route.unwrap_err().status, Status::Unauthorized);
+        let allowed = head(
+            "GET /stats HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n",
+            Some("s3cret"),
+        );
+        assert_eq!(allowed.unwrap().unwrap().route, Ok(AdminRoute::Stats));
+        assert_eq!(head("POST /send HTTP/1.1\r\nContent-Le", None), Ok(None));
+        let chunked = head(
+            "POST /send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            None,
+        );
+        assert_eq!(chunked.unwrap_err().status, Status::LengthRequired);
+    }
+
+    #[test]
+    fn batch_lines_are_parsed_in_place() {
+        let mut got = Vec::new();
+        let lines = parse_batch(
+            b"1\thello\n2\tworld\r\n\nbad line\n9999\tx\n3\t\n",
+            1000,
+            |id, m| got.push((id, m.to_vec())),
+        );
+        assert_eq!(
+            lines,
+            BatchLines {
+                accepted: 3,
+                rejected: 2
+            }
+        );
+        assert_eq!(
+            got,
+            [
+                (1, b"hello".to_vec()),
+                (2, b"world".to_vec()),
+                (3, Vec::new())
+            ]
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Command-line arguments and the validated [`Config`] the server runs with.
+//!
+//! `Args` is what clap parses (its doc comments are the `--help` text);
+//! [`Args::into_config`] checks the combination before anything is bound, so
+//! an impossible configuration is reported with its fix before start-up.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use c1m_common::parse::{parse_count, parse_duration};
+use clap::Parser;
+
+/// Reference comet server: chunked, SSE and long-poll subscribers, a sharded
+/// router and an admin API, lean at rest.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "comet-server", version)]
+pub struct Args {
+    /// Subscriber address (`GET /test/{id}`, `/sse/{id}`, `/poll/{id}?seq=N`).
+    #[arg(long, default_value = "0.0.0.0:8000")]
+    pub listen: SocketAddr,
+
+    /// Admin address (`POST /send`, `/send/{id}`, `GET /check/{id}`, `/stats`, `/metrics`).
+    #[arg(long, default_value = "127.0.0.1:8001")]
+    pub admin: SocketAddr,
+
+    /// Bearer token the admin API requires (`Authorization: Bearer TOKEN`); none by default.
+    #[arg(long, env = "COMET_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+
+    /// Subscriber reactor threads (one mio event loop each); default: the number of cores.
+    #[arg(long)]
+    pub reactors: Option<usize>,
+
+    /// Listen backlog of both listeners.
+    #[arg(long, default_value_t = 4096)]
+    pub backlog: i32,
+
+    /// Set SO_REUSEPORT on the subscriber listener so several server processes share the port.
+    #[arg(long)]
+    pub reuse_port: bool,
+
+    /// Largest subscriber id accepted; others get 400.
+    #[arg(long, default_value = "18446744073709551615", value_parser = parse_count)]
+    pub max_id: u64,
+
+    /// Most subscriber connections held at once; above it a new one gets 503 and is closed.
+    #[arg(long, default_value = "1M", value_parser = parse_count)]
+    pub max_conns: u64,
+
+    /// Most unsent bytes kept for one connection; a client that lets more pile up is closed
+    /// (counted as a slow-consumer close).
+    #[arg(long, default_value = "64k", value_parser = parse_count)]
+    pub max_pending: u64,
+
+    /// Messages kept per id, so `/sse` with Last-Event-ID and `/poll?seq=` can replay a gap.
+    #[arg(long, default_value = "0", value_parser = parse_count)]
+    pub history: u64,
+
+    /// Part 1 mode: every /test and /sse connection receives `Chunk N for id X` at this interval.
+    #[arg(long, value_parser = parse_duration)]
+    pub heartbeat: Option<Duration>,
+
+    /// Interval of the SSE keep-alive comment line.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub sse_keepalive: Duration,
+
+    /// A long-poll with nothing to deliver is answered empty after this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub poll_timeout: Duration,
+
+    /// A request whose head is not complete after this long is closed (slowloris).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Largest admin request body; larger ones get 413.
+    #[arg(long, default_value = "16M", value_parser = parse_count)]
+    pub max_body: u64,
+}
+
+/// What the server runs with; built from [`Args`] or directly by tests.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub reactors: usize,
+    pub admin_token: Option<String>,
+    pub max_id: u64,
+    pub max_conns: u64,
+    pub max_pending: usize,
+    pub history: usize,
+    pub heartbeat: Option<Duration>,
+    pub sse_keepalive: Duration,
+    pub poll_timeout: Duration,
+    pub header_timeout: Duration,
+    pub max_body: usize,
+}
+
+/// Largest request head a subscriber or admin client may send (431 above).
+pub const MAX_HEAD: usize = 8 * 1024;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            reactors: 2,
+            admin_token: None,
+            max_id: u64::MAX,
+            max_conns: 1_000_000,
+            max_pending: 64 * 1024,
+            history: 0,
+            heartbeat: None,
+            sse_keepalive: Duration::from_secs(15),
+            poll_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_body: 16 << 20,
+        }
+    }
+}
+
+impl Args {
+    /// Checks the arguments and turns them into a [`Config`].
+    pub fn to_config(&self) -> anyhow::Result<Config> {
+        let reactors = match self.reactors {
+            Some(0) => anyhow::bail!("--reactors 0: at least one reactor is needed"),
+            Some(n) if n > 1024 => anyhow::bail!("--reactors {n}: at most 1024"),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if self.max_pending < 1024 {
+            anyhow::bail!(
+                "--max-pending {}: use at least 1k, or no message fits",
+                self.max_pending
+            );
+        }
+        if self.history > 1_000_000 {
+            anyhow::bail!("--history {}: at most 1M messages per id", self.history);
+        }
+        let nonzero = |name: &str, d: Duration| {
+            if d.is_zero() {
+                anyhow::bail!("{name} must be longer than 0s");
+            }
+            Ok(())
+        };
+        nonzero("--sse-keepalive", self.sse_keepalive)?;
+        nonzero("--poll-timeout", self.poll_timeout)?;
+        nonzero("--header-timeout", self.header_timeout)?;
+        if let Some(h) = self.heartbeat {
+            nonzero("--heartbeat", h)?;
+        }
+        if self.backlog < 1 {
+            anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
+        }
+        Ok(Config {
+            reactors,
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            max_id: self.max_id,
+            max_conns: self.max_conns,
+            max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
+            history: self.history as usize,
+            heartbeat: self.heartbeat,
+            sse_keepalive: self.sse_keepalive,
+            poll_timeout: self.poll_timeout,
+            header_timeout: self.header_timeout,
+            max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn args_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_realistic_command_line() {
+        let args = Args::try_parse_from([
+            "comet-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--reactors",
+            "2",
+            "--history",
+            "100",
+            "--heartbeat",
+            "10s",
+            "--max-id",
+            "1M",
+            "--max-conns",
+            "20k",
+        ])
+        .unwrap();
+        let config = args.to_config().unwrap();
+        assert_eq!(config.reactors, 2);
+        assert_eq!(config.history, 100);
+        assert_eq!(config.heartbeat, Some(Duration::from_secs(10)));
+        assert_eq!(config.max_id, 1_000_000);
+        assert_eq!(config.max_conns, 20_000);
+    }
+
+    #[test]
+    fn refuses_impossible_settings() {
+        let args = Args::try_parse_from(["comet-server", "--reactors", "0"]).unwrap();
+        assert!(args
+            .to_config()
+            .unwrap_err()
+            .to_string()
+            .contains("--reactors"));
+        let args = Args::try_parse_from(["comet-server", "--poll-timeout", "0s"]).unwrap();
+        assert!(args.to_config().is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! The connection record: what the server keeps for one subscriber.
+//!
+//! At rest (a `/test` or `/sse` stream with nothing unsent) a record is:
+//!
+//! | field | bytes | why |
+//! | --- | --- | --- |
+//! | `stream` | 4 | the socket (a file descriptor) |
+//! | `phase` | 1 | reading the head, streaming `/test` or `/sse`, waiting long-poll, closing |
+//! | `gen` | 4 | generation of the slab slot, so a delivery for a closed connection whose slot was reused is dropped |
+//! | `ticks` | 4 | Part 1 heartbeat counter (`Chunk N for id X`) |
+//! | `id` | 8 | the subscriber id, for logout and heartbeats |
+//! | `pending` | 8 | `None` at rest; while a head is incomplete it holds the partial head, while the socket is full the unsent bytes |
+//!
+//! `size_of::<Conn>()` is 32 bytes in release builds (a test pins it), 40
+//! in its slab slot.
+//! There is no read buffer (reads go to the reactor's one scratch buffer),
+//! no timer (deadlines are per-reactor FIFOs, heartbeats one per-reactor
+//! tick) and no task or channel. The router adds one map slot for the id
+//! (see `router`). The measured figure, with the allocator and the slab's
+//! and map's spare capacity, is in `benches/idle_memory.sh` and the README
+//! of the commit that chose the allocator.
+
+use std::io::{self, Write};
+
+use mio::net::TcpStream;
+
+use crate::transport::Kind;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading the request head (under the header deadline).
+    Head,
+    /// A `/test` or `/sse` stream, logged in to the router.
+    Stream(Kind),
+    /// A long-poll waiting for a message, logged in to the router.
+    PollWait,
+    /// The last answer is written or being written; closed once it is out.
+    Closing,
+}
+
+/// Bytes a connection holds only while it needs them.
+#[derive(Debug, Default)]
+pub struct Pending {
+    pub bytes: Vec<u8>,
+    /// How many of `bytes` are already written (output) .
+    pub sent: usize,
+}
+
+/// One subscriber connection.
+#[derive(Debug)]
+pub struct Conn {
+    pub stream: TcpStream,
+    pub phase: Phase,
+    pub gen: u32,
+    pub ticks: u32,
+    pub id: u64,
+    pub pending: Option<Box<Pending>>,
+}
+
+/// Why a write could not complete.
+#[derive(Debug)]
+pub enum WriteError {
+    /// Unsent bytes would pass `--max-pending`.
+    TooSlow,
+    Io(io::Error),
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, gen: u32) -> Self {
+        Self {
+            stream,
+            phase: Phase::Head,
+            gen,
+            ticks: 0,
+            id: 0,
+            pending: None,
+        }
+    }
+
+    /// Whether the router knows this connection.
+    pub fn logged_in(&self) -> bool {
+        matches!(self.phase, Phase::Stream(_) | Phase::PollWait)
+    }
+
+    /// Writes `data`, keeping what the socket does not take. Returns true
+    /// when the connection has just started waiting for the socket to drain
+    /// (the caller then asks for WRITABLE).
+    pub fn send(&mut self, data: &[u8], max_pending: usize) -> Result<bool, WriteError> {
+        if let Some(p) = &mut self.pending {
+            // Already waiting for WRITABLE: keep order, just queue.
+            if p.bytes.len() - p.sent + data.len() > max_pending {
+                return Err(WriteError::TooSlow);
+            }
+            if p.sent > 0 && p.sent >= p.bytes.len() / 2 {
+                p.bytes.drain(..p.sent);
+                p.sent = 0;
+            }
+            p.bytes.extend_from_slice(data);
+            return Ok(false);
+        }
+        let mut written = 0;
+        while written < data.len() {
+            match (&self.stream).write(&data[written..]) {
+                Ok(0) => return Err(WriteError::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(WriteError::Io(e)),
+            }
+        }
+        if written == data.len() {
+            return Ok(false);
+        }
+        let rest = &data[written..];
+        if rest.len() > max_pending {
+            return Err(WriteError::TooSlow);
+        }
+        self.pending = Some(Box::new(Pending {
+            bytes: rest.to_vec(),
+            sent: 0,
+        }));
+        Ok(true)
+    }
+
+    /// Writes queued bytes after WRITABLE. Returns true when nothing is left
+    /// (the buffer is freed: a connection at rest holds none).
+    pub fn flush(&mut self) -> io::Result<bool> {
+        let Some(p) = &mut self.pending else {
+            return Ok(true);
+        };
+        while p.sent < p.bytes.len() {
+            match (&self.stream).write(&p.bytes[p.sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => p.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.pending = None;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_at_rest_is_small() {
+        // Debug builds of mio add a selector id to every socket.
+        let expected = if cfg!(debug_assertions) { 48 } else { 32 };
+        assert_eq!(std::mem::size_of::<Conn>(), expected);
+    }
+}

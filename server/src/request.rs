@@ -1,0 +1,275 @@
+//! Parsing and routing a subscriber request: a pure function from bytes to a
+//! [`Request`] or the status to refuse it with, so tests and the fuzz target
+//! drive it without sockets.
+//!
+//! `httparse` does the HTTP; this module only adds the limits (8 KiB head,
+//! 32 headers) and the routes. Nothing here allocates.
+
+use crate::config::MAX_HEAD;
+use crate::http::{parse_u64, Reject, Status};
+
+/// Headers read per request; a request with more gets 431.
+const MAX_HEADERS: usize = 32;
+
+/// Which stream a subscriber asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /test/{id}`: chunked HTML, one chunk per message (the seeds' transport).
+    Test { id: u64 },
+    /// `GET /sse/{id}`: EventSource; `last_event_id` from the `Last-Event-ID` header.
+    Sse { id: u64, last_event_id: Option<u64> },
+    /// `GET /poll/{id}?seq=N`: one long-poll answer with the messages after `seq`.
+    Poll { id: u64, seq: Option<u64> },
+}
+
+impl Route {
+    pub fn id(self) -> u64 {
+        match self {
+            Route::Test { id } | Route::Sse { id, .. } | Route::Poll { id, .. } => id,
+        }
+    }
+}
+
+/// A request the server will answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    pub route: Route,
+    /// `HEAD`: answer the head only, then close.
+    pub head_only: bool,
+}
+
+/// The outcome of looking at the bytes received so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// The head is not complete yet (and still within limits).
+    Incomplete,
+    /// A complete head of `len` bytes.
+    Complete { request: Request, len: usize },
+}
+
+const TOO_LARGE: Reject = Reject::new(
+    Status::HeadersTooLarge,
+    "request head is over 8 KiB or has over 32 headers",
+);
+
+/// Parses and routes the request at the start of `buf`.
+pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(TOO_LARGE),
+        Ok(httparse::Status::Partial) => return Ok(Parsed::Incomplete),
+        Err(httparse::Error::TooManyHeaders) => return Err(TOO_LARGE),
+        Err(_) => {
+            return Err(Reject::new(
+                Status::BadRequest,
+                "malformed request line or header",
+            ))
+        }
+    };
+    if len > MAX_HEAD {
+        return Err(TOO_LARGE);
+    }
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(Reject::new(Status::BadRequest, "malformed request line"));
+    };
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let (kind, id_text) = route_prefix(path)?;
+    let head_only = match method {
+        "GET" => false,
+        "HEAD" => true,
+        _ => {
+            return Err(Reject::new(
+                Status::MethodNotAllowed,
+                "subscriber paths take GET or HEAD",
+            ))
+        }
+    };
+    let id = parse_u64(id_text.as_bytes())
+        .filter(|&id| id <= max_id)
+        .ok_or(Reject::new(
+            Status::BadRequest,
+            "id must be an unsigned integer no larger than --max-id",
+        ))?;
+    let route = match kind {
+        Kind::Test => Route::Test { id },
+        Kind::Sse => {
+            let last_event_id = match req
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("last-event-id"))
+            {
+                None => None,
+                Some(h) => Some(parse_u64(h.value.trim_ascii()).ok_or(Reject::new(
+                    Status::BadRequest,
+                    "Last-Event-ID must be an unsigned integer",
+                ))?),
+            };
+            Route::Sse { id, last_event_id }
+        }
+        Kind::Poll => {
+            let seq = query_param(query.unwrap_or(""), "seq")
+                .map(|v| {
+                    parse_u64(v.as_bytes()).ok_or(Reject::new(
+                        Status::BadRequest,
+                        "seq must be an unsigned integer",
+                    ))
+                })
+                .transpose()?;
+            Route::Poll { id, seq }
+        }
+    };
+    Ok(Parsed::Complete {
+        request: Request { route, head_only },
+        len,
+    })
+}
+
+enum Kind {
+    Test,
+    Sse,
+    Poll,
+}
+
+/// Splits `/test/42` into the transport and the id text, or 404.
+fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
+    for (prefix, kind) in [
+        ("/test/", Kind::Test),
+        ("/sse/", Kind::Sse),
+        ("/poll/", Kind::Poll),
+    ] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return Ok((kind, rest));
+        }
+    }
+    Err(Reject::new(
+        Status::NotFound,
+        "no such path: use /test/{id}, /sse/{id} or /poll/{id}?seq=N",
+    ))
+}
+
+/// The value of `name` in a query string (`a=1&seq=5`).
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Parsed, Reject> {
+        parse_request(s.as_bytes(), 1_000_000)
+    }
+
+    fn route(s: &str) -> Route {
+        match parse(s).unwrap() {
+            Parsed::Complete { request, len } => {
+                assert_eq!(len, s.len());
+                request.route
+            }
+            Parsed::Incomplete => panic!("incomplete: {s:?}"),
+        }
+    }
+
+    fn status(s: &str) -> u16 {
+        parse(s).unwrap_err().status.code()
+    }
+
+    #[test]
+    fn routes_the_three_transports() {
+        assert_eq!(
+            route("GET /test/7 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Route::Test { id: 7 }
+        );
+        assert_eq!(
+            route("GET /sse/8 HTTP/1.1\r\nlast-event-id: 12\r\n\r\n"),
+            Route::Sse {
+                id: 8,
+                last_event_id: Some(12)
+            }
+        );
+        assert_eq!(
+            route("GET /sse/8 HTTP/1.1\r\n\r\n"),
+            Route::Sse {
+                id: 8,
+                last_event_id: None
+            }
+        );
+        assert_eq!(
+            route("GET /poll/9?cb=x&seq=3 HTTP/1.1\r\n\r\n"),
+            Route::Poll {
+                id: 9,
+                seq: Some(3)
+            }
+        );
+        assert_eq!(
+            route("GET /poll/9 HTTP/1.0\r\n\r\n"),
+            Route::Poll { id: 9, seq: None }
+        );
+        let head = parse("HEAD /test/1 HTTP/1.1\r\n\r\n").unwrap();
+        assert!(matches!(
+            head,
+            Parsed::Complete {
+                request: Request {
+                    head_only: true,
+                    ..
+                },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn every_prefix_of_a_request_is_incomplete() {
+        let full = "GET /sse/8 HTTP/1.1\r\nHost: example\r\nLast-Event-ID: 3\r\n\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(parse(&full[..cut]), Ok(Parsed::Incomplete), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_input_with_the_right_status() {
+        assert_eq!(status("GET /test/abc HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET /test/ HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET /test/1000001 HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(
+            status("GET /test/99999999999999999999999 HTTP/1.1\r\n\r\n"),
+            400
+        );
+        assert_eq!(status("GET /poll/1?seq=x HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(
+            status("GET /sse/1 HTTP/1.1\r\nLast-Event-ID: -1\r\n\r\n"),
+            400
+        );
+        assert_eq!(status("GARBAGE\r\n\r\n"), 400);
+        assert_eq!(status("GET /nope HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("POST /test/1 HTTP/1.1\r\n\r\n"), 405);
+        let big = format!("GET /test/1 HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        assert_eq!(status(&big), 431);
+        let many: String = (0..40).map(|i| format!("H{i}: v\r\n")).collect();
+        assert_eq!(status(&format!("GET /test/1 HTTP/1.1\r\n{many}\r\n")), 431);
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        let mut seed = 0x1234_5678_u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 64) as usize;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| (seed >> (i % 8 * 8)) as u8 ^ i as u8)
+                .collect();
+            let _ = parse_request(&bytes, u64::MAX);
+        }
+    }
+}

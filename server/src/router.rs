@@ -1,0 +1,394 @@
+//! The router: which connections each subscriber id has, and the path a
+//! message takes from the admin side to the reactors that own them.
+//!
+//! The interface is deliberately narrow, so a later broker (several server
+//! processes joined over NATS) and a friends-graph subscription manager can
+//! sit in front of it without touching the reactors:
+//!
+//! - [`Router::login`] / [`Router::logout`]: called by a reactor, on its own
+//!   thread, when a stream starts or ends.
+//! - [`Router::publish`] (into an [`Outbox`]) then [`Router::flush`]: called
+//!   by whoever has messages. `publish` assigns the id's next sequence
+//!   number, keeps the message in the id's history and appends one delivery
+//!   per connection to the outbox; `flush` hands each reactor its part in
+//!   one channel message and wakes it once, however many messages the batch
+//!   holds.
+//!
+//! The map is sharded (`2 x cores` shards, each a `Mutex<HashMap>`, by `id %
+//! shards`) so that two cores publishing and logging in rarely meet on one
+//! lock. Cost per id with a connection: one map slot (~64 B with its share
+//! of free slots); a second connection to the same id moves its refs to a
+//! small heap vector. An id with no connection and no history is removed.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::Mutex;
+
+use crate::history::{replay_from, History, Replay};
+
+/// Where a connection lives: which reactor, which slab slot, and the slot's
+/// generation (a reused slot has a new one, so a late delivery to a closed
+/// connection is ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnRef {
+    pub reactor: u16,
+    pub key: u32,
+    pub gen: u32,
+}
+
+/// The connections of one id: one inline (the common case), or several.
+#[derive(Debug)]
+enum Conns {
+    None,
+    One(ConnRef),
+    Many(Vec<ConnRef>),
+}
+
+impl Conns {
+    fn as_slice(&self) -> &[ConnRef] {
+        match self {
+            Conns::None => &[],
+            Conns::One(c) => std::slice::from_ref(c),
+            Conns::Many(v) => v,
+        }
+    }
+
+    fn add(&mut self, conn: ConnRef) {
+        *self = match std::mem::replace(self, Conns::None) {
+            Conns::None => Conns::One(conn),
+            Conns::One(first) => Conns::Many(vec![first, conn]),
+            Conns::Many(mut v) => {
+                v.push(conn);
+                Conns::Many(v)
+            }
+        };
+    }
+
+    fn remove(&mut self, conn: ConnRef) -> bool {
+        let (removed, next) = match std::mem::replace(self, Conns::None) {
+            Conns::None => (false, Conns::None),
+            Conns::One(c) if c == conn => (true, Conns::None),
+            one @ Conns::One(_) => (false, one),
+            Conns::Many(mut v) => {
+                let before = v.len();
+                v.retain(|c| *c != conn);
+                let removed = v.len() != before;
+                match v.len() {
+                    0 => (removed, Conns::None),
+                    1 => (removed, Conns::One(v[0])),
+                    _ => (removed, Conns::Many(v)),
+                }
+            }
+        };
+        *self = next;
+        removed
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// Sequence number of the newest message sent to this id.
+    seq: u64,
+    conns: Conns,
+    history: Option<Box<History>>,
+}
+
+/// One delivery: a message (a range of [`Batch::data`]) for one connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    pub key: u32,
+    pub gen: u32,
+    pub seq: u64,
+    pub start: usize,
+    pub len: usize,
+}
+
+/// What one reactor receives in one wake-up: the message bytes once, and a
+/// delivery per connection.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub data: Vec<u8>,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl Batch {
+    pub fn message(&self, d: &Delivery) -> &[u8] {
+        &self.data[d.start..d.start + d.len]
+    }
+}
+
+/// Deliveries gathered for each reactor, sent by [`Router::flush`].
+#[derive(Debug)]
+pub struct Outbox {
+    batches: Vec<Batch>,
+}
+
+/// How a reactor is reached: its channel and its poll's waker.
+pub struct Mailbox {
+    pub tx: mpsc::Sender<Batch>,
+    pub waker: mio::Waker,
+}
+
+/// What publishing one message did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The id's sequence number given to the message.
+    pub seq: u64,
+    /// Connections it was queued to (0: dropped).
+    pub connections: usize,
+}
+
+pub struct Router {
+    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+    history: usize,
+    mailboxes: Vec<Mailbox>,
+}
+
+impl Router {
+    /// A router for `mailboxes.len()` reactors keeping `history` messages per id.
+    pub fn new(mailboxes: Vec<Mailbox>, history: usize, cores: usize) -> Self {
+        let shards = (0..(2 * cores).max(2))
+            .map(|_| Mutex::new(HashMap::new()))
+            .collect();
+        Self {
+            shards,
+            history,
+            mailboxes,
+        }
+    }
+
+    fn shard(&self, id: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+        let shard = &self.shards[(id % self.shards.len() as u64) as usize];
+        // A panic elsewhere cannot leave the map half-updated (every update is
+        // one call), so a poisoned lock is still usable.
+        shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers `conn` for `id`. With `replay_after`, also returns what the
+    /// client missed since that sequence number; with `only_if_nothing_to_replay`
+    /// (long-poll) the connection is registered only when there is nothing to
+    /// replay, because the replay is then its whole answer.
+    pub fn login(
+        &self,
+        id: u64,
+        conn: ConnRef,
+        replay_after: Option<u64>,
+        only_if_nothing_to_replay: bool,
+    ) -> Login {
+        let mut shard = self.shard(id);
+        let entry = shard.entry(id).or_insert_with(|| Entry {
+            seq: 0,
+            conns: Conns::None,
+            history: None,
+        });
+        let replay = match replay_after {
+            Some(after) => replay_from(entry.history.as_deref(), after, entry.seq),
+            None => Replay::default(),
+        };
+        let registered = !only_if_nothing_to_replay || replay.is_empty();
+        if registered {
+            entry.conns.add(conn);
+        } else if matches!(entry.conns, Conns::None) && entry.history.is_none() {
+            shard.remove(&id);
+        }
+        Login {
+            seq: shard.get(&id).map_or(0, |e| e.seq),
+            replay,
+            registered,
+        }
+    }
+
+    /// Removes `conn` from `id`; true if it was registered.
+    pub fn logout(&self, id: u64, conn: ConnRef) -> bool {
+        let mut shard = self.shard(id);
+        let Some(entry) = shard.get_mut(&id) else {
+            return false;
+        };
+        let removed = entry.conns.remove(conn);
+        if matches!(entry.conns, Conns::None) && entry.history.is_none() {
+            shard.remove(&id);
+        }
+        removed
+    }
+
+    /// Number of connections `id` has now.
+    pub fn connections(&self, id: u64) -> usize {
+        self.shard(id)
+            .get(&id)
+            .map_or(0, |e| e.conns.as_slice().len())
+    }
+
+    /// An empty outbox for this router's reactors.
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            batches: (0..self.mailboxes.len())
+                .map(|_| Batch::default())
+                .collect(),
+        }
+    }
+
+    /// Queues `message` for every connection of `id` into `outbox`.
+    pub fn publish(&self, id: u64, message: &[u8], outbox: &mut Outbox) -> Published {
+        let mut shard = self.shard(id);
+        let entry = if self.history > 0 {
+            shard.entry(id).or_insert_with(|| Entry {
+                seq: 0,
+                conns: Conns::None,
+                history: None,
+            })
+        } else {
+            match shard.get_mut(&id) {
+                Some(e) => e,
+                None => {
+                    return Published {
+                        seq: 0,
+                        connections: 0,
+                    }
+                }
+            }
+        };
+        entry.seq += 1;
+        let seq = entry.seq;
+        if self.history > 0 {
+            entry
+                .history
+                .get_or_insert_with(|| Box::new(History::new(self.history)))
+                .push(seq, message);
+        }
+        let conns = entry.conns.as_slice();
+        // Each reactor gets the message bytes once, however many of its
+        // connections the id has.
+        let mut last_reactor = u16::MAX;
+        let mut start = 0;
+        for conn in conns {
+            let batch = &mut outbox.batches[usize::from(conn.reactor)];
+            if conn.reactor != last_reactor {
+                start = batch.data.len();
+                batch.data.extend_from_slice(message);
+                last_reactor = conn.reactor;
+            }
+            batch.deliveries.push(Delivery {
+                key: conn.key,
+                gen: conn.gen,
+                seq,
+                start,
+                len: message.len(),
+            });
+        }
+        Published {
+            seq,
+            connections: conns.len(),
+        }
+    }
+
+    /// Sends every non-empty batch of `outbox` to its reactor, one wake-up each.
+    pub fn flush(&self, outbox: &mut Outbox) {
+        for (batch, mailbox) in outbox.batches.iter_mut().zip(&self.mailboxes) {
+            if batch.deliveries.is_empty() {
+                batch.data.clear();
+                continue;
+            }
+            let batch = std::mem::take(batch);
+            // A reactor that has stopped (shutdown) no longer receives: the
+            // messages are lost with it, which is what stopping means.
+            if mailbox.tx.send(batch).is_ok() {
+                let _ = mailbox.waker.wake();
+            }
+        }
+    }
+
+    /// Wakes every reactor (shutdown).
+    pub fn wake_all(&self) {
+        for mailbox in &self.mailboxes {
+            let _ = mailbox.waker.wake();
+        }
+    }
+}
+
+/// What a login returns.
+#[derive(Debug)]
+pub struct Login {
+    /// The id's newest sequence number at login.
+    pub seq: u64,
+    pub replay: Replay,
+    /// Whether the connection is now registered (see [`Router::login`]).
+    pub registered: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(
+        reactors: usize,
+        history: usize,
+    ) -> (Router, Vec<mpsc::Receiver<Batch>>, Vec<mio::Poll>) {
+        let mut mailboxes = Vec::new();
+        let mut rxs = Vec::new();
+        let mut polls = Vec::new();
+        for _ in 0..reactors {
+            let poll = mio::Poll::new().unwrap();
+            let waker = mio::Waker::new(poll.registry(), mio::Token(1)).unwrap();
+            let (tx, rx) = mpsc::channel();
+            mailboxes.push(Mailbox { tx, waker });
+            rxs.push(rx);
+            polls.push(poll);
+        }
+        (Router::new(mailboxes, history, 2), rxs, polls)
+    }
+
+    fn conn(reactor: u16, key: u32) -> ConnRef {
+        ConnRef {
+            reactor,
+            key,
+            gen: 1,
+        }
+    }
+
+    #[test]
+    fn every_connection_of_an_id_gets_the_message_and_offline_ids_drop() {
+        let (router, rxs, _polls) = router(2, 0);
+        router.login(5, conn(0, 1), None, false);
+        router.login(5, conn(1, 2), None, false);
+        router.login(5, conn(1, 3), None, false);
+        let mut outbox = router.outbox();
+        assert_eq!(router.publish(5, b"hello", &mut outbox).connections, 3);
+        assert_eq!(router.publish(6, b"nobody", &mut outbox).connections, 0);
+        router.flush(&mut outbox);
+        let b0 = rxs[0].try_recv().unwrap();
+        let b1 = rxs[1].try_recv().unwrap();
+        assert_eq!(b0.deliveries.len(), 1);
+        assert_eq!(b1.deliveries.len(), 2);
+        assert_eq!(b1.data, b"hello", "the bytes are copied once per reactor");
+        assert_eq!(b1.message(&b1.deliveries[1]), b"hello");
+        assert_eq!(router.connections(5), 3);
+        assert!(router.logout(5, conn(1, 2)));
+        assert!(!router.logout(5, conn(1, 2)));
+        assert_eq!(router.connections(5), 2);
+    }
+
+    #[test]
+    fn ids_without_connections_or_history_are_forgotten() {
+        let (router, _rxs, _polls) = router(1, 0);
+        router.login(9, conn(0, 1), None, false);
+        router.logout(9, conn(0, 1));
+        assert!(router.shards.iter().all(|s| s.lock().unwrap().is_empty()));
+    }
+
+    #[test]
+    fn history_replays_and_long_poll_is_not_registered_when_answered() {
+        let (router, _rxs, _polls) = router(1, 2);
+        let mut outbox = router.outbox();
+        for m in [b"a", b"b", b"c"] {
+            router.publish(3, m, &mut outbox);
+        }
+        let login = router.login(3, conn(0, 1), Some(0), true);
+        assert!(!login.registered);
+        assert_eq!(login.seq, 3);
+        assert_eq!(login.replay.lost, Some((1, 1)));
+        assert_eq!(login.replay.messages.len(), 2);
+        let login = router.login(3, conn(0, 1), Some(3), true);
+        assert!(login.registered);
+        assert_eq!(router.connections(3), 1);
+    }
+}

@@ -1,0 +1,211 @@
+//! Framing for the three subscriber transports. Pure functions that append
+//! bytes to a buffer; the reactor owns the sockets.
+//!
+//! - `/test/{id}`: HTTP/1.1 chunked `text/html`, a welcome chunk, then one
+//!   chunk per message with the body unchanged (as in the seeds).
+//! - `/sse/{id}`: `text/event-stream`, chunked, one event per message with
+//!   `id: <seq>`; a lost range is an `event: lost` event; keep-alive is a
+//!   comment line.
+//! - `/poll/{id}`: one `text/plain` answer with `Content-Length`, one line
+//!   `<seq>\t<message>` per message (and `lost\t<first>-<last>` for a gap),
+//!   the newest sequence number in `X-Seq`, then the connection closes.
+
+use std::io::Write;
+
+use crate::history::Replay;
+
+/// The end of a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// Which stream a connection carries; stored in its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Test,
+    Sse,
+    Poll,
+}
+
+fn head(out: &mut Vec<u8>, content_type: &str, extra: &str) {
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n{extra}Transfer-Encoding: chunked\r\n\r\n"
+    );
+}
+
+/// The response head of a `/test` stream.
+pub fn test_head(out: &mut Vec<u8>) {
+    head(out, "text/html; charset=utf-8", "");
+}
+
+/// The response head of an `/sse` stream.
+pub fn sse_head(out: &mut Vec<u8>) {
+    head(out, "text/event-stream", "X-Accel-Buffering: no\r\n");
+}
+
+/// Appends `payload` as one chunk.
+pub fn chunk(out: &mut Vec<u8>, payload: &[u8]) {
+    let _ = write!(out, "{:x}\r\n", payload.len());
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends a chunk whose contents `fill` writes, measured after the fact.
+/// `scratch` is a reusable buffer, so this does not allocate at rest.
+pub fn chunk_with(out: &mut Vec<u8>, scratch: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
+    scratch.clear();
+    fill(scratch);
+    chunk(out, scratch);
+}
+
+/// The first chunk of a `/test` stream.
+pub fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, id: u64) {
+    chunk_with(out, scratch, |s| {
+        let _ = writeln!(s, "c1m welcome, id: {id}");
+    });
+}
+
+/// Part 1's heartbeat chunk.
+pub fn heartbeat(out: &mut Vec<u8>, scratch: &mut Vec<u8>, n: u32, id: u64) {
+    chunk_with(out, scratch, |s| {
+        let _ = writeln!(s, "Chunk {n} for id {id}");
+    });
+}
+
+/// One message on a stream of `kind` (not `Poll`, which answers once).
+pub fn message(out: &mut Vec<u8>, scratch: &mut Vec<u8>, kind: Kind, seq: u64, body: &[u8]) {
+    match kind {
+        Kind::Test => chunk(out, body),
+        Kind::Sse => chunk_with(out, scratch, |s| sse_event(s, seq, body)),
+        // A long-poll answers once, through `poll_answer`.
+        Kind::Poll => debug_assert!(false, "long-poll answers go through poll_answer"),
+    }
+}
+
+/// An SSE event; a body with line breaks becomes several `data:` lines.
+fn sse_event(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
+    let _ = writeln!(out, "id: {seq}");
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        out.extend_from_slice(b"data: ");
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+/// The SSE event telling a client that messages `first..=last` are gone.
+pub fn sse_lost(out: &mut Vec<u8>, scratch: &mut Vec<u8>, first: u64, last: u64) {
+    chunk_with(out, scratch, |s| {
+        let _ = write!(
+            s,
+            "event: lost\nid: {last}\ndata: messages {first}-{last} are no longer in the history\n\n"
+        );
+    });
+}
+
+/// An SSE comment line, which keeps proxies and clients from timing out.
+pub fn sse_keepalive(out: &mut Vec<u8>) {
+    chunk(out, b": keep-alive\n\n");
+}
+
+/// The replay an `/sse` stream starts with.
+pub fn sse_replay(out: &mut Vec<u8>, scratch: &mut Vec<u8>, replay: &Replay) {
+    if let Some((first, last)) = replay.lost {
+        sse_lost(out, scratch, first, last);
+    }
+    for (seq, body) in &replay.messages {
+        message(out, scratch, Kind::Sse, *seq, body);
+    }
+}
+
+/// A whole long-poll answer: the lost range, the messages, the newest seq.
+pub fn poll_answer<'a>(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    newest: Option<u64>,
+    lost: Option<(u64, u64)>,
+    messages: impl IntoIterator<Item = (u64, &'a [u8])>,
+) {
+    scratch.clear();
+    if let Some((first, last)) = lost {
+        let _ = writeln!(scratch, "lost\t{first}-{last}");
+    }
+    for (seq, body) in messages {
+        let _ = write!(scratch, "{seq}\t");
+        scratch.extend_from_slice(body);
+        scratch.push(b'\n');
+    }
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\n");
+    if let Some(newest) = newest {
+        let _ = write!(out, "X-Seq: {newest}\r\n");
+    }
+    let _ = write!(
+        out,
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        scratch.len()
+    );
+    out.extend_from_slice(scratch);
+}
+
+/// The head of a `HEAD` request's answer for `kind`.
+pub fn head_only(out: &mut Vec<u8>, kind: Kind) {
+    match kind {
+        Kind::Test => test_head(out),
+        Kind::Sse => sse_head(out),
+        Kind::Poll => {
+            let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>)) -> String {
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        f(&mut out, &mut scratch);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn test_stream_chunks_carry_the_body_unchanged() {
+        assert_eq!(
+            text(|o, s| message(o, s, Kind::Test, 1, b"hello")),
+            "5\r\nhello\r\n"
+        );
+        assert_eq!(
+            text(|o, s| welcome(o, s, 42)),
+            "14\r\nc1m welcome, id: 42\n\r\n"
+        );
+        assert_eq!(
+            text(|o, s| heartbeat(o, s, 3, 9)),
+            "11\r\nChunk 3 for id 9\n\r\n"
+        );
+    }
+
+    #[test]
+    fn sse_events_have_ids_and_split_lines() {
+        let t = text(|o, s| message(o, s, Kind::Sse, 7, b"a\r\nb"));
+        assert_eq!(t, "17\r\nid: 7\ndata: a\ndata: b\n\n\r\n");
+        let lost = text(|o, s| sse_lost(o, s, 2, 4));
+        assert!(lost.contains("event: lost\nid: 4\ndata: messages 2-4 are"));
+    }
+
+    #[test]
+    fn poll_answer_has_exact_length() {
+        let t = text(|o, s| {
+            poll_answer(
+                o,
+                s,
+                Some(9),
+                Some((1, 2)),
+                [(3, &b"x"[..]), (4, &b"yz"[..])],
+            )
+        });
+        let (head, body) = t.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "lost\t1-2\n3\tx\n4\tyz\n");
+        assert!(head.contains(&format!("Content-Length: {}", body.len())));
+        assert!(head.contains("X-Seq: 9"));
+    }
+}
