@@ -1,0 +1,239 @@
+//! One plotting panel: x axis, a left y axis, an optional right y axis, and
+//! the series drawn against them. Charts describe what to draw as
+//! [`Series`] and [`Axis`] values; this module owns how.
+//!
+//! Series on the right axis (context such as connections) are drawn first,
+//! so the left-axis metrics stay on top where they cross.
+
+use crate::canvas::{padded, Area, Stroke, AXIS_DESC_PX, FONT, SHADE_ALPHA, TICK_PX};
+use crate::legend::{LegendEntry, Mark};
+use plotters::coord::types::RangedCoordf64;
+use plotters::element::{DashedPathElement, DottedPathElement};
+use plotters::prelude::*;
+use std::ops::Range;
+
+type Plot<'a> = DrawingArea<BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// One series: its legend entry (which also says how it is drawn), the
+/// axis it belongs to, and its points split into runs where data exists.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub entry: LegendEntry,
+    pub right_axis: bool,
+    pub segments: Vec<Vec<(f64, f64)>>,
+}
+
+impl Series {
+    /// `None` points break the line (an interval with no data, such as no
+    /// message and so no latency), rather than drawing it down to zero.
+    pub fn new(
+        entry: LegendEntry,
+        right_axis: bool,
+        points: impl IntoIterator<Item = Option<(f64, f64)>>,
+    ) -> Self {
+        let mut segments = vec![vec![]];
+        for point in points {
+            match point {
+                Some(p) if p.0.is_finite() && p.1.is_finite() => {
+                    segments.last_mut().unwrap().push(p)
+                }
+                _ if !segments.last().unwrap().is_empty() => segments.push(vec![]),
+                _ => {}
+            }
+        }
+        segments.retain(|s| !s.is_empty());
+        Self {
+            entry,
+            right_axis,
+            segments,
+        }
+    }
+
+    /// Rescales every y (units chosen once the data is known).
+    pub fn map_y(&mut self, f: impl Fn(f64) -> f64) {
+        for p in self.segments.iter_mut().flatten() {
+            p.1 = f(p.1);
+        }
+    }
+
+    fn points(&self) -> impl Iterator<Item = &(f64, f64)> {
+        self.segments.iter().flatten()
+    }
+}
+
+/// An axis: its name (with units) and how its ticks read.
+pub struct Axis<'a> {
+    pub desc: &'a str,
+    pub fmt: fn(f64) -> String,
+}
+
+/// What one panel shows.
+pub struct Panel<'a> {
+    pub x_range: Range<f64>,
+    pub x: Axis<'a>,
+    pub left: Axis<'a>,
+    /// A right axis: its room is kept whenever given (so stacked panels line
+    /// up), its ticks drawn only when some series is on it.
+    pub right: Option<Axis<'a>>,
+    pub series: &'a [Series],
+}
+
+/// The y range of the series on one side.
+fn y_range<'s>(series: impl Iterator<Item = &'s Series>) -> Range<f64> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &(_, y) in series.flat_map(Series::points) {
+        lo = lo.min(y);
+        hi = hi.max(y);
+    }
+    if lo > hi {
+        return 0.0..1.0;
+    }
+    padded(lo, hi)
+}
+
+/// Lowers the bottom of one range so that zero sits at the same height on
+/// both axes (a dip below zero on one side must not float the other
+/// side's zero off the bottom).
+fn align_zero(a: Range<f64>, b: Range<f64>) -> (Range<f64>, Range<f64>) {
+    let below = |r: &Range<f64>| (-r.start / (r.end - r.start)).clamp(0.0, 0.95);
+    let f = below(&a).max(below(&b));
+    let lower = |r: Range<f64>| {
+        if r.end <= 0.0 {
+            return r;
+        }
+        let start = (-f * r.end / (1.0 - f)).min(r.start.min(0.0));
+        start..r.end
+    };
+    (lower(a), lower(b))
+}
+
+/// Draws `panel` filling `area`.
+pub fn draw(area: &Area, panel: &Panel) -> anyhow::Result<()> {
+    let right = panel.right.as_ref();
+    let right_used = panel.series.iter().any(|s| s.right_axis);
+    let left_y = y_range(panel.series.iter().filter(|s| !s.right_axis));
+    let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));
+    let (left_y, right_y) = if right_used {
+        align_zero(left_y, right_y)
+    } else {
+        (left_y, right_y)
+    };
+    let (x_fmt, left_fmt) = (panel.x.fmt, panel.left.fmt);
+    let mut chart = ChartBuilder::on(area)
+        .margin_left(12)
+        .margin_right(if right.is_some() { 12 } else { 28 })
+        .margin_top(8)
+        .margin_bottom(8)
+        .x_label_area_size(if panel.x.desc.is_empty() { 30 } else { 52 })
+        .y_label_area_size(78)
+        .right_y_label_area_size(if right.is_some() { 86 } else { 0 })
+        .build_cartesian_2d(panel.x_range.clone(), left_y)?
+        .set_secondary_coord(panel.x_range.clone(), right_y);
+    chart
+        .configure_mesh()
+        .x_desc(panel.x.desc)
+        .y_desc(panel.left.desc)
+        .x_labels(10)
+        .y_labels(8)
+        .x_label_formatter(&|v| x_fmt(*v))
+        .y_label_formatter(&|v| left_fmt(*v))
+        .label_style((FONT, TICK_PX))
+        .axis_desc_style((FONT, AXIS_DESC_PX))
+        .light_line_style(RGBColor(238, 238, 238))
+        .bold_line_style(RGBColor(210, 210, 210))
+        .draw()?;
+    if let Some(axis) = right.filter(|_| right_used) {
+        let right_fmt = axis.fmt;
+        chart
+            .configure_secondary_axes()
+            .y_desc(axis.desc)
+            .y_labels(8)
+            .y_label_formatter(&|v| right_fmt(*v))
+            .label_style((FONT, TICK_PX))
+            .axis_desc_style((FONT, AXIS_DESC_PX))
+            .draw()?;
+        for s in panel.series.iter().filter(|s| s.right_axis) {
+            series(chart.secondary_plotting_area(), s)?;
+        }
+    }
+    for s in panel.series.iter().filter(|s| !s.right_axis) {
+        series(chart.plotting_area(), s)?;
+    }
+    Ok(())
+}
+
+fn series(plot: &Plot, s: &Series) -> anyhow::Result<()> {
+    let colour = s.entry.colour;
+    for segment in &s.segments {
+        let points = segment.iter().copied();
+        match s.entry.mark {
+            Mark::Line(Stroke::Solid) => {
+                plot.draw(&PathElement::new(segment.clone(), colour.stroke_width(2)))?
+            }
+            Mark::Line(Stroke::Thin) => {
+                plot.draw(&PathElement::new(segment.clone(), colour.stroke_width(1)))?
+            }
+            Mark::Line(Stroke::Shade) => {
+                let (first, last) = (segment[0], segment[segment.len() - 1]);
+                let mut area = segment.clone();
+                area.extend([(last.0, 0.0), (first.0, 0.0)]);
+                plot.draw(&Polygon::new(area, colour.mix(SHADE_ALPHA).filled()))?;
+                plot.draw(&PathElement::new(segment.clone(), colour.stroke_width(1)))?
+            }
+            Mark::Line(Stroke::Dashed) => plot.draw(&DashedPathElement::new(
+                points,
+                9,
+                6,
+                colour.stroke_width(2),
+            ))?,
+            Mark::Line(Stroke::Dotted) => {
+                plot.draw(&DottedPathElement::new(points, 0, 5, move |c| {
+                    Circle::new(c, 1, colour.filled())
+                }))?
+            }
+            Mark::Point(marker) => {
+                for p in points {
+                    marker.draw(plot, p, colour)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::canvas::colour;
+
+    #[test]
+    fn zero_sits_at_the_same_height_on_both_axes() {
+        let (a, b) = align_zero(-10.0..90.0, 0.0..10_000.0);
+        assert_eq!(a, -10.0..90.0);
+        assert!((b.start - -10_000.0 / 9.0).abs() < 1e-6, "{b:?}");
+        let (a, b) = align_zero(0.0..50.0, 0.0..10.0);
+        assert_eq!((a, b), (0.0..50.0, 0.0..10.0));
+    }
+
+    #[test]
+    fn missing_points_split_the_line() {
+        let entry = LegendEntry::line("p50", colour(0), Stroke::Solid);
+        let s = Series::new(
+            entry,
+            false,
+            [
+                None,
+                Some((0.0, 1.0)),
+                Some((1.0, 2.0)),
+                None,
+                None,
+                Some((4.0, f64::NAN)),
+                Some((5.0, 3.0)),
+            ],
+        );
+        assert_eq!(
+            s.segments,
+            vec![vec![(0.0, 1.0), (1.0, 2.0)], vec![(5.0, 3.0)]]
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! `plots table`: icomet's table of connections against VIRT and RES, in
+//! markdown, with PSS and the cost of one connection beside them.
+//!
+//! The first row is the baseline sample (the first holding the fewest
+//! connections, normally the idle server); then, for every multiple of
+//! `--step`, the first later sample at or past it; then the peak, if it
+//! lies half a step or more past the last row. Per-connection columns are
+//! growth over the first row divided by the connections added.
+
+use crate::format::{format_bytes, format_thousands};
+use crate::load::load;
+use crate::measure::{self, KernelPart, UserSeries};
+use c1m_common::parse::parse_count;
+use c1m_common::records::MemSample;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct TableArgs {
+    /// memlog CSV to tabulate
+    #[arg(value_name = "CSV")]
+    pub file: PathBuf,
+    /// Connections between rows, such as 100k (default: a round step giving
+    /// about ten rows)
+    #[arg(long, value_parser = parse_count, value_name = "N")]
+    pub step: Option<u64>,
+    /// Write the table to this file instead of standard output
+    #[arg(short, long, value_name = "MD")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: &TableArgs) -> anyhow::Result<()> {
+    if args.step == Some(0) {
+        anyhow::bail!("--step 0: the step between rows must be at least one connection");
+    }
+    let samples = load::<MemSample>(&args.file)?;
+    let text = render(&samples, args.step);
+    match &args.out {
+        Some(path) => std::fs::write(path, &text)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+/// A round step (1, 2 or 5 times a power of ten) giving at most ten rows
+/// from the baseline to `peak_added` connections more.
+pub fn auto_step(peak_added: u64) -> u64 {
+    let raw = peak_added.div_ceil(10).max(1);
+    let mut power = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            if m * power >= raw {
+                return m * power;
+            }
+        }
+        power *= 10;
+    }
+}
+
+/// The samples the table shows, in order (`samples` is not empty).
+pub fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
+    let (base_at, base) = measure::baseline(samples);
+    let later = &samples[base_at + 1..];
+    let mut picked = vec![base];
+    let peak = later.iter().map(|s| s.conns).max().unwrap_or(base.conns);
+    let mut target = (base.conns / step + 1) * step;
+    while target <= peak {
+        if let Some(s) = later.iter().find(|s| s.conns >= target) {
+            if !std::ptr::eq(s, *picked.last().unwrap()) {
+                picked.push(s);
+            }
+            // A jump past several steps at once gives one row, not repeats.
+            target = (s.conns / step + 1) * step;
+        } else {
+            break;
+        }
+    }
+    let last = picked.last().unwrap().conns;
+    if let Some(top) = later.iter().find(|s| s.conns == peak) {
+        if peak >= last + step.div_ceil(2) {
+            picked.push(top);
+        }
+    }
+    picked
+}
+
+/// The markdown table and its footnote.
+pub fn render(samples: &[MemSample], step: Option<u64>) -> String {
+    let (_, base) = measure::baseline(samples);
+    let peak = samples.iter().map(|s| s.conns).max().unwrap_or(0);
+    let step = step.unwrap_or_else(|| auto_step(peak - base.conns));
+    let kb = |kb: u64| format_bytes(kb as f64 * 1024.0);
+    let per_conn = |s: &MemSample, f: &dyn Fn(&MemSample) -> u64| {
+        measure::per_conn_bytes(s, base, f).map_or_else(|| "-".to_owned(), format_bytes)
+    };
+    let mut out = String::new();
+    out.push_str(
+        "| connections | VIRT | RES | PSS | RES per conn | PSS per conn | kernel Slab per conn |\n",
+    );
+    out.push_str("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let shown = rows(samples, step);
+    for s in &shown {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            format_thousands(s.conns),
+            kb(s.vsz_kb),
+            kb(s.rss_kb),
+            kb(s.pss_kb),
+            per_conn(s, &|s| UserSeries::Rss.kb(s)),
+            per_conn(s, &|s| UserSeries::Pss.kb(s)),
+            per_conn(s, &|s| KernelPart::Slab.kb(s)),
+        );
+    }
+    let procs = shown.last().map_or(0, |s| s.procs);
+    let _ = write!(
+        out,
+        "\nVIRT, RES and PSS are summed over the server's processes ({procs} at the last row). \
+         Per connection: growth over the first row divided by the connections added. \
+         Kernel Slab is system-wide: on loopback it includes the clients' sockets too.\n"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(conns: u64) -> MemSample {
+        MemSample {
+            unix_ms: 0,
+            elapsed_s: 0.0,
+            rss_kb: 1000 + conns,
+            pss_kb: 900 + conns,
+            vsz_kb: 5000 + conns,
+            procs: 1,
+            conns,
+            slab_kb: 1000 + 9 * conns,
+            tcp_mem_kb: 0,
+            mem_available_kb: 0,
+        }
+    }
+
+    #[test]
+    fn auto_step_is_round_and_gives_about_ten_rows() {
+        assert_eq!(auto_step(10_000), 1_000);
+        assert_eq!(auto_step(1_000_000), 100_000);
+        assert_eq!(auto_step(12_345), 2_000);
+        assert_eq!(auto_step(35_000), 5_000);
+        assert_eq!(auto_step(3), 1);
+        assert_eq!(auto_step(0), 1);
+    }
+
+    #[test]
+    fn rows_are_first_samples_at_or_past_each_step() {
+        let samples: Vec<MemSample> = [0, 40, 99, 100, 150, 260, 270, 500, 480].map(at).to_vec();
+        let conns: Vec<u64> = rows(&samples, 100).iter().map(|s| s.conns).collect();
+        // 260 covers 200; a jump to 500 gives one row for 300-500.
+        assert_eq!(conns, [0, 100, 260, 500]);
+    }
+
+    #[test]
+    fn the_peak_gets_a_row_when_well_past_the_last_step() {
+        let samples: Vec<MemSample> = [0, 100, 190].map(at).to_vec();
+        let conns: Vec<u64> = rows(&samples, 100).iter().map(|s| s.conns).collect();
+        assert_eq!(conns, [0, 100, 190]);
+        let samples: Vec<MemSample> = [0, 100, 120].map(at).to_vec();
+        let conns: Vec<u64> = rows(&samples, 100).iter().map(|s| s.conns).collect();
+        assert_eq!(conns, [0, 100]);
+    }
+
+    #[test]
+    fn rows_start_at_the_baseline() {
+        let samples: Vec<MemSample> = [300, 0, 100, 200].map(at).to_vec();
+        let conns: Vec<u64> = rows(&samples, 100).iter().map(|s| s.conns).collect();
+        assert_eq!(conns, [0, 100, 200]);
+    }
+}
