@@ -1,26 +1,87 @@
-//! Flood client: holds many long-lived HTTP streams past 64K per source IP and measures delivery latency and loss
+//! `floodtest`: opens and holds many long-lived HTTP streams and measures
+//! what arrives on them.
 //!
-//! Not built yet: issue #4.
+//! The seeds' Erlang `floodtest`, the patched-libevent client of Part 3 and
+//! icomet's benchmark as one tool that works against any HTTP/1.1 streaming
+//! server. How it fits together:
+//!
+//! - [`plan`] checks the run before any connect (4-tuple capacity,
+//!   descriptors per process) and cuts it into units, one per worker;
+//! - [`worker`] holds connections as compact records in a slab on a mio
+//!   event loop ([`addr`] opens them, [`stream`] and [`messages`] read them);
+//! - [`fleet`] and [`children`] run the workers as threads or, past the
+//!   descriptor limit, as child processes (`--procs`);
+//! - [`drive`] paces the run (pauses, hold, signals); [`report`] and
+//!   [`summary`] show and record it.
 
-use clap::Parser;
+pub mod addr;
+pub mod args;
+pub mod children;
+pub mod class;
+pub mod drive;
+pub mod fleet;
+pub mod messages;
+pub mod pacing;
+pub mod plan;
+pub mod report;
+pub mod stats;
+pub mod stream;
+pub mod summary;
+pub mod target;
+pub mod worker;
 
-/// Flood client: holds many long-lived HTTP streams past 64K per source IP and measures delivery latency and loss
-#[derive(Debug, Parser)]
-#[command(name = "floodtest", version)]
-pub struct Args {}
+pub use args::Args;
 
-/// Runs the tool; until issue #4 lands it says so and fails.
-pub fn run(_args: Args) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("floodtest is not implemented yet (issue #4)")
-}
+use anyhow::Context;
+use children::ChildFleet;
+use drive::{drive, drive_child, Pacing};
+use fleet::{Fleet, LocalFleet};
+use plan::Plan;
+use report::Reporter;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use worker::Control;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
+/// Runs the tool with `argv` (without the program name, for children) and
+/// the parsed `args`; returns 0 when the target was held, 1 when not.
+pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
+    let fd_limit = c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    let ephemeral = plan::ephemeral_range()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let plan = Plan::new(&args, fd_limit, ephemeral, cores)?;
+    drive::install_signal_handlers();
+    let control = Arc::new(Control::default());
 
-    #[test]
-    fn args_are_consistent() {
-        Args::command().debug_assert();
+    if let Some(slot) = args.child {
+        let fleet = children::start_local(plan.units(slot.index), control)?;
+        drive_child(Box::new(fleet), children::emit)?;
+        return Ok(ExitCode::SUCCESS);
     }
+
+    let tty = std::io::stderr().is_terminal();
+    let mut report = Reporter::new(args.conns, args.report_interval, args.csv.as_deref(), tty)?;
+    report.notice(&plan.describe());
+    let fleet: Box<dyn Fleet> = if plan.procs > 1 {
+        Box::new(ChildFleet::spawn(plan.procs, &argv)?)
+    } else {
+        Box::new(LocalFleet::start(plan.units(0), control)?)
+    };
+    let pacing = Pacing {
+        pause_secs: args.pause_secs,
+        duration: args.duration,
+    };
+    drive(fleet, &pacing, &mut report)?;
+    let summary = report.finish(plan.procs, plan.workers)?;
+    println!("{}", summary.render());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&summary)?;
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    let min_open = args.min_open.unwrap_or(args.conns);
+    Ok(if summary.open >= min_open {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

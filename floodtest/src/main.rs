@@ -2,8 +2,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = c1m_floodtest::Args::parse();
-    match c1m_floodtest::run(args) {
+    match c1m_floodtest::run(args, argv) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("floodtest: {err:#}");

@@ -1,0 +1,201 @@
+//! `--procs N`: the run split over child processes.
+//!
+//! RLIMIT_NOFILE caps one process (here at 20,000 descriptors), so past it
+//! the parent re-executes itself N times with `--child K/N` appended. Each
+//! child plans the same run and takes its own slice of connection indices
+//! (and, in explicit mode, of local ports), so children never share a source
+//! pair. The protocol is lines of JSON and text over pipes:
+//!
+//! - child stdout -> parent: one [`Snapshot`] per tick (cumulative counters,
+//!   gauges, histograms since its previous line; the last has `finished`);
+//! - parent -> child stdin: `release` (pass a pause step) and `stop`; EOF
+//!   also stops the child, and PR_SET_PDEATHSIG ends it if the parent dies.
+//!
+//! Child stderr is the parent's, so a child's refusal or error is seen as is.
+
+use crate::fleet::{Fleet, LocalFleet};
+use crate::stats::{new_hist, Snapshot};
+use crate::worker::Control;
+use anyhow::Context;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// What the parent knows of one child.
+struct View {
+    /// Latest cumulative figures; histograms accumulate until polled.
+    snap: Snapshot,
+    /// The child's stdout closed: it has exited or is about to.
+    gone: bool,
+}
+
+pub struct ChildFleet {
+    children: Vec<Child>,
+    stdins: Vec<Option<ChildStdin>>,
+    views: Vec<Arc<Mutex<View>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl ChildFleet {
+    /// Starts `procs` children of this executable with `argv` (the parent's
+    /// arguments) plus `--child K/N`.
+    pub fn spawn(procs: u64, argv: &[String]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding this executable to start children")?;
+        let mut fleet = ChildFleet {
+            children: Vec::new(),
+            stdins: Vec::new(),
+            views: Vec::new(),
+            readers: Vec::new(),
+        };
+        for k in 0..procs {
+            let mut child = Command::new(&exe)
+                .args(argv)
+                .arg("--child")
+                .arg(format!("{k}/{procs}"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .with_context(|| format!("starting child {k} of {procs}"))?;
+            let stdout = child.stdout.take().expect("stdout is piped");
+            let view = Arc::new(Mutex::new(View {
+                snap: Snapshot::starting(),
+                gone: false,
+            }));
+            let reader_view = view.clone();
+            fleet
+                .readers
+                .push(std::thread::spawn(move || read_child(stdout, reader_view)));
+            fleet.stdins.push(child.stdin.take());
+            fleet.children.push(child);
+            fleet.views.push(view);
+        }
+        Ok(fleet)
+    }
+
+    fn send(&mut self, line: &str) {
+        for stdin in self.stdins.iter_mut() {
+            // A child that has gone cannot be told; its reader marks it gone.
+            if let Some(s) = stdin {
+                if writeln!(s, "{line}").is_err() {
+                    *stdin = None;
+                }
+            }
+        }
+    }
+}
+
+/// Reads one child's snapshot lines into its view until EOF.
+fn read_child(stdout: std::process::ChildStdout, view: Arc<Mutex<View>>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let Ok(snap) = serde_json::from_str::<Snapshot>(&line) else {
+            continue;
+        };
+        let mut v = view.lock().unwrap_or_else(|p| p.into_inner());
+        let mut latency = std::mem::replace(&mut v.snap.latency, new_hist());
+        let mut connect = std::mem::replace(&mut v.snap.connect, new_hist());
+        let _ = latency.add(&snap.latency);
+        let _ = connect.add(&snap.connect);
+        v.snap = Snapshot {
+            latency,
+            connect,
+            ..snap
+        };
+    }
+    view.lock().unwrap_or_else(|p| p.into_inner()).gone = true;
+}
+
+impl Fleet for ChildFleet {
+    fn poll(&mut self) -> Snapshot {
+        let mut merged = Snapshot::empty();
+        for view in &self.views {
+            let mut v = view.lock().unwrap_or_else(|p| p.into_inner());
+            if v.gone {
+                // A child that died without its last word is done too.
+                v.snap.finished = true;
+                v.snap.connecting = 0;
+                v.snap.waiting = 0;
+                v.snap.started_all = true;
+            }
+            merged.merge(&v.snap);
+            v.snap.latency.reset();
+            v.snap.connect.reset();
+        }
+        merged
+    }
+
+    fn release(&mut self) {
+        self.send("release");
+    }
+
+    fn stop(&mut self) {
+        self.send("stop");
+    }
+
+    fn join(mut self: Box<Self>) -> anyhow::Result<Snapshot> {
+        self.stop();
+        self.stdins.clear();
+        let mut failures = Vec::new();
+        for (k, child) in self.children.iter_mut().enumerate() {
+            let status = child
+                .wait()
+                .with_context(|| format!("waiting for child {k}"))?;
+            if !status.success() && status.code() != Some(1) {
+                failures.push(format!("child {k}: {status}"));
+            }
+        }
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+        let last = self.poll();
+        if !failures.is_empty() {
+            anyhow::bail!(
+                "child processes failed ({}); their errors are above",
+                failures.join(", ")
+            );
+        }
+        Ok(last)
+    }
+}
+
+/// A child's side: obey the parent's commands on stdin and die with it.
+pub fn serve_parent(control: Arc<Control>) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no
+    // memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+    }
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            match line.as_deref().map(str::trim) {
+                Ok("release") => {
+                    control.gate.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok("stop") | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        control.stop.store(true, Ordering::Relaxed);
+    });
+}
+
+/// Writes a child's snapshot line for the parent.
+pub fn emit(snap: &Snapshot) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, snap)?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Starts this child's workers.
+pub fn start_local(
+    units: Vec<crate::plan::Unit>,
+    control: Arc<Control>,
+) -> anyhow::Result<LocalFleet> {
+    serve_parent(control.clone());
+    LocalFleet::start(units, control)
+}

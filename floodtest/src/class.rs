@@ -1,0 +1,112 @@
+//! Why a connection ended badly, as a small closed set of classes.
+//!
+//! At a million connections an error is a count, never a log line: every
+//! failure lands in one of these classes and the reports show the counts.
+//! A connection ends at most once, so the classes add up to the failures.
+
+use std::io;
+
+/// The ways a connection attempt or an open stream can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// ECONNREFUSED: nothing listens on the destination.
+    Refused,
+    /// ECONNRESET / EPIPE / ECONNABORTED: the peer reset the connection.
+    Reset,
+    /// No response head within `--connect-timeout` (or ETIMEDOUT).
+    Timeout,
+    /// EADDRNOTAVAIL: no free source address/port for the 4-tuple.
+    AddrUnavailable,
+    /// EADDRINUSE: the chosen source pair is taken.
+    AddrInUse,
+    /// EMFILE / ENFILE: out of file descriptors.
+    FdExhausted,
+    /// The response status was not 200.
+    Status,
+    /// Bytes that are not HTTP/1.1 or break the chunked framing.
+    Protocol,
+    /// The server closed an open stream (EOF or the last chunk).
+    ClosedByServer,
+    /// Anything else (unreachable network, ...).
+    Other,
+}
+
+impl ErrorClass {
+    /// Every class, in report order; indexes [`ErrorClass::index`].
+    pub const ALL: [ErrorClass; 10] = [
+        ErrorClass::Refused,
+        ErrorClass::Reset,
+        ErrorClass::Timeout,
+        ErrorClass::AddrUnavailable,
+        ErrorClass::AddrInUse,
+        ErrorClass::FdExhausted,
+        ErrorClass::Status,
+        ErrorClass::Protocol,
+        ErrorClass::ClosedByServer,
+        ErrorClass::Other,
+    ];
+
+    /// Position in [`ErrorClass::ALL`], for counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The name used in reports and the JSON summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Refused => "refused",
+            ErrorClass::Reset => "reset",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::AddrUnavailable => "addr_unavailable",
+            ErrorClass::AddrInUse => "addr_in_use",
+            ErrorClass::FdExhausted => "fd_exhausted",
+            ErrorClass::Status => "status",
+            ErrorClass::Protocol => "protocol",
+            ErrorClass::ClosedByServer => "closed_by_server",
+            ErrorClass::Other => "other",
+        }
+    }
+
+    /// The class of an I/O error from socket, bind, connect, read or write.
+    pub fn of(err: &io::Error) -> ErrorClass {
+        if c1m_common::fdlimit::is_exhaustion(err).is_some() {
+            return ErrorClass::FdExhausted;
+        }
+        match err.raw_os_error() {
+            Some(libc::ECONNREFUSED) => ErrorClass::Refused,
+            Some(libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED) => ErrorClass::Reset,
+            Some(libc::ETIMEDOUT) => ErrorClass::Timeout,
+            Some(libc::EADDRNOTAVAIL) => ErrorClass::AddrUnavailable,
+            Some(libc::EADDRINUSE) => ErrorClass::AddrInUse,
+            _ => ErrorClass::Other,
+        }
+    }
+}
+
+/// Failure counts indexed by [`ErrorClass::index`].
+pub type ClassCounts = [u64; ErrorClass::ALL.len()];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_errnos() {
+        let of = |e| ErrorClass::of(&io::Error::from_raw_os_error(e));
+        assert_eq!(of(libc::ECONNREFUSED), ErrorClass::Refused);
+        assert_eq!(of(libc::ECONNRESET), ErrorClass::Reset);
+        assert_eq!(of(libc::EPIPE), ErrorClass::Reset);
+        assert_eq!(of(libc::EADDRNOTAVAIL), ErrorClass::AddrUnavailable);
+        assert_eq!(of(libc::EADDRINUSE), ErrorClass::AddrInUse);
+        assert_eq!(of(libc::EMFILE), ErrorClass::FdExhausted);
+        assert_eq!(of(libc::ENFILE), ErrorClass::FdExhausted);
+        assert_eq!(of(libc::ENETUNREACH), ErrorClass::Other);
+    }
+
+    #[test]
+    fn index_matches_order() {
+        for (i, c) in ErrorClass::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The controller: polls the fleet on a tick and decides when the run
+//! moves on: pausing at `--pause-every` steps, holding for `--duration`
+//! once the ramp is done, and ending on SIGINT/SIGTERM, when nothing is left
+//! open, or when the workers finish. A child process runs the same loop but
+//! leaves pauses and the end to its parent.
+
+use crate::fleet::Fleet;
+use crate::report::Reporter;
+use crate::stats::Snapshot;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the controller polls the workers.
+pub const TICK: Duration = Duration::from_millis(100);
+
+static STOP_SIGNAL: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP_SIGNAL.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM end the run cleanly (summary and CSV are written);
+/// the handler only sets a flag, which is async-signal-safe.
+pub fn install_signal_handlers() {
+    let handler = on_stop_signal as extern "C" fn(libc::c_int);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            libc::signal(sig, handler as libc::sighandler_t);
+        }
+    }
+}
+
+pub fn stop_requested() -> bool {
+    STOP_SIGNAL.load(Ordering::Relaxed)
+}
+
+/// Pause and hold settings for the parent (or a single process).
+pub struct Pacing {
+    pub pause_secs: Option<Duration>,
+    pub duration: Option<Duration>,
+}
+
+/// Where a pause stands.
+enum Pause {
+    Running,
+    Until(Instant),
+    Enter(Arc<AtomicBool>),
+}
+
+/// Runs the parent's (or single process's) loop to the end of the run.
+pub fn drive(
+    mut fleet: Box<dyn Fleet>,
+    pacing: &Pacing,
+    report: &mut Reporter,
+) -> anyhow::Result<()> {
+    let mut hold_since: Option<Instant> = None;
+    let mut pause = Pause::Running;
+    loop {
+        std::thread::sleep(TICK);
+        let snap = fleet.poll();
+        let (ramp_done, all_ended, finished) = (snap.ramp_done(), snap.all_ended(), snap.finished);
+        let (paused, open) = (snap.paused && !snap.started_all, snap.counters.open());
+        report.absorb(snap);
+        if stop_requested() || finished {
+            break;
+        }
+        match &pause {
+            Pause::Running if paused => {
+                pause = match pacing.pause_secs {
+                    Some(secs) => {
+                        report.notice(&format!("paused at {open} open for {secs:?}"));
+                        Pause::Until(Instant::now() + secs)
+                    }
+                    None => {
+                        report.notice(&format!("paused at {open} open; press Enter to go on"));
+                        Pause::Enter(wait_for_enter())
+                    }
+                };
+            }
+            Pause::Until(t) if Instant::now() >= *t => {
+                fleet.release();
+                pause = Pause::Running;
+            }
+            Pause::Enter(pressed) if pressed.load(Ordering::Relaxed) => {
+                fleet.release();
+                pause = Pause::Running;
+            }
+            _ => {}
+        }
+        if ramp_done && hold_since.is_none() {
+            hold_since = Some(Instant::now());
+            report.ramp_done();
+        }
+        if let (Some(since), Some(d)) = (hold_since, pacing.duration) {
+            if since.elapsed() >= d {
+                break;
+            }
+        }
+        if all_ended {
+            report.notice("no connection is open and none will be: ending");
+            break;
+        }
+        report.tick()?;
+    }
+    let last = fleet.join()?;
+    report.absorb(last);
+    Ok(())
+}
+
+/// Waits for Enter on stdin in a thread; the flag is set when it comes.
+fn wait_for_enter() -> Arc<AtomicBool> {
+    let pressed = Arc::new(AtomicBool::new(false));
+    let flag = pressed.clone();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if std::io::stdin().is_terminal() {
+            let _ = std::io::stdin().read_line(&mut line);
+        }
+        flag.store(true, Ordering::Relaxed);
+    });
+    pressed
+}
+
+/// A child's loop: report every tick until its workers have finished
+/// (the parent says when, through stdin; a signal also ends it).
+pub fn drive_child(
+    mut fleet: Box<dyn Fleet>,
+    emit: impl Fn(&Snapshot) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        std::thread::sleep(TICK);
+        if stop_requested() {
+            break;
+        }
+        let snap = fleet.poll();
+        if snap.finished {
+            break;
+        }
+        // The parent may be gone; PR_SET_PDEATHSIG will end us then.
+        let _ = emit(&snap);
+    }
+    let mut last = fleet.join()?;
+    last.finished = true;
+    emit(&last)
+}

@@ -1,0 +1,136 @@
+//! The workers of a run, seen as one: threads in this process
+//! ([`LocalFleet`]) or child processes ([`crate::children::ChildFleet`]).
+//! The controller polls a fleet for a merged [`Snapshot`], releases pauses
+//! and stops it, without knowing which kind it has.
+
+use crate::plan::Unit;
+use crate::stats::Snapshot;
+use crate::worker::{Control, Slot, Worker};
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread::JoinHandle;
+
+pub trait Fleet {
+    /// Cumulative counters and gauges now, with the histograms recorded
+    /// since the previous poll.
+    fn poll(&mut self) -> Snapshot;
+    /// Lets every worker pass its current `--pause-every` step.
+    fn release(&mut self);
+    /// Asks every worker to close its connections and finish.
+    fn stop(&mut self);
+    /// Waits for the workers; returns what they recorded since the last poll.
+    fn join(self: Box<Self>) -> anyhow::Result<Snapshot>;
+}
+
+/// Resident set size of this process, bytes (from /proc/self/statm).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * page.max(0) as u64
+}
+
+/// Worker threads in this process.
+pub struct LocalFleet {
+    control: Arc<Control>,
+    slots: Vec<Arc<Slot>>,
+    handles: Vec<JoinHandle<io::Result<()>>>,
+    /// RSS once the workers had allocated, before the first connect.
+    baseline_rss: u64,
+    peak_open: u64,
+    rss_at_peak: u64,
+}
+
+impl LocalFleet {
+    /// Starts one worker per unit. Workers allocate, then wait until the
+    /// baseline RSS is taken, so the memory delta is what connections cost.
+    pub fn start(units: Vec<Unit>, control: Arc<Control>) -> anyhow::Result<Self> {
+        let gate = Arc::new(Barrier::new(units.len() + 1));
+        let mut slots = Vec::new();
+        let mut handles = Vec::new();
+        for (i, unit) in units.into_iter().enumerate() {
+            let slot = Arc::new(Mutex::new(Snapshot::starting()));
+            slots.push(slot.clone());
+            let (control, gate) = (control.clone(), gate.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    let worker = Worker::new(unit, control, slot);
+                    gate.wait();
+                    gate.wait();
+                    worker?.run()
+                })?;
+            handles.push(handle);
+        }
+        gate.wait();
+        let baseline_rss = rss_bytes();
+        gate.wait();
+        Ok(Self {
+            control,
+            slots,
+            handles,
+            baseline_rss,
+            peak_open: 0,
+            rss_at_peak: baseline_rss,
+        })
+    }
+
+    fn collect(&mut self) -> Snapshot {
+        let mut merged = Snapshot::empty();
+        for slot in &self.slots {
+            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+            merged.merge(&s);
+            s.latency.reset();
+            s.connect.reset();
+        }
+        let open = merged.counters.open();
+        if open > 0 && open >= self.peak_open {
+            self.peak_open = open;
+            self.rss_at_peak = rss_bytes();
+        }
+        merged.peak_open = self.peak_open;
+        merged.rss_delta_bytes = self.rss_at_peak as i64 - self.baseline_rss as i64;
+        merged
+    }
+}
+
+impl Fleet for LocalFleet {
+    fn poll(&mut self) -> Snapshot {
+        self.collect()
+    }
+
+    fn release(&mut self) {
+        self.control.gate.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stop(&mut self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn join(mut self: Box<Self>) -> anyhow::Result<Snapshot> {
+        self.stop();
+        let mut first_error = None;
+        for handle in std::mem::take(&mut self.handles) {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_error =
+                        first_error.or(Some(anyhow::Error::new(e).context("worker failed")))
+                }
+                Err(_) => {
+                    first_error = first_error.or(Some(anyhow::anyhow!("a worker thread panicked")))
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(self.collect())
+    }
+}

@@ -1,0 +1,352 @@
+//! Pre-flight: what the run needs, and refusing before connecting when the
+//! machine cannot give it.
+//!
+//! Two ceilings, both from `c1m_common::capacity`: the 4-tuples the source
+//! addresses, ports and destinations allow, and the descriptors one process
+//! may hold (RLIMIT_NOFILE, here 20,000 and not raisable). The first is fixed
+//! by more source IPs or a wider port range; the second by more processes,
+//! which `--procs auto` starts. The plan then cuts the work into units (one
+//! per worker thread of each process): a contiguous slice of connection
+//! indices and, in explicit mode, a disjoint slice of local ports, so no two
+//! units ever try the same source pair.
+
+use crate::args::{Args, Procs};
+use crate::stream::Mode;
+use crate::target::Target;
+use anyhow::{bail, Context};
+use c1m_common::capacity::{self, AddressPlan, BindMode};
+use c1m_common::parse::{IdRange, PortRange};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the kernel keeps its ephemeral port range.
+pub const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+
+/// Reads `net.ipv4.ip_local_port_range`.
+pub fn ephemeral_range() -> anyhow::Result<PortRange> {
+    let text = std::fs::read_to_string(EPHEMERAL_RANGE)
+        .with_context(|| format!("reading {EPHEMERAL_RANGE}"))?;
+    let mut parts = text.split_whitespace();
+    let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+        bail!("{EPHEMERAL_RANGE}: expected two ports, found {text:?}");
+    };
+    format!("{a}-{b}")
+        .parse()
+        .with_context(|| format!("parsing {EPHEMERAL_RANGE}"))
+}
+
+/// One worker's share of the run.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub target: Arc<Target>,
+    pub mode: Mode,
+    pub bind_mode: BindMode,
+    pub source_ips: Vec<Ipv4Addr>,
+    /// This unit's slice of `--local-ports` (explicit mode).
+    pub local_ports: PortRange,
+    /// Connection indices (0-based over the whole run) this unit opens.
+    pub indices: IdRange,
+    pub ids: IdRange,
+    /// New connections per second, this unit's share of `--rate`.
+    pub rate: Option<f64>,
+    pub max_connecting: u64,
+    /// Connections between pauses, this unit's share of `--pause-every`.
+    pub pause_step: Option<u64>,
+    pub connect_timeout: Duration,
+    /// First backoff, when `--reconnect` is on.
+    pub reconnect: Option<Duration>,
+}
+
+/// The whole run, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub args: Args,
+    pub target: Arc<Target>,
+    pub bind_mode: BindMode,
+    pub source_ips: Vec<Ipv4Addr>,
+    pub ids: IdRange,
+    pub ephemeral: PortRange,
+    pub fd_limit: u64,
+    pub procs: u64,
+    pub workers: u64,
+    pub capacity: u64,
+}
+
+impl Plan {
+    /// Checks `args` against the address space and the descriptor limit;
+    /// the error says what is short and how to fix it.
+    pub fn new(
+        args: &Args,
+        fd_limit: u64,
+        ephemeral: PortRange,
+        cores: u64,
+    ) -> anyhow::Result<Plan> {
+        let conns = args.conns;
+        if conns == 0 {
+            bail!("--conns must be at least 1");
+        }
+        let bind_mode = BindMode::from(args.bind_mode);
+        let source_ips: Vec<Ipv4Addr> = args.source_ips.iter().collect();
+        let target = Arc::new(args.url.clone());
+        let destinations = target.destinations();
+        let address_plan = AddressPlan {
+            bind_mode,
+            source_ips: source_ips.len() as u64,
+            local_ports: args.local_ports,
+            ephemeral_ports: ephemeral,
+            destinations,
+        };
+        let capacity = address_plan.capacity();
+        if capacity < conns {
+            bail!("{}", address_refusal(args, &address_plan, conns));
+        }
+        let per_process = capacity::conns_per_process(fd_limit);
+        let needed = capacity::procs_needed(conns, fd_limit);
+        let procs = match (args.child, args.procs) {
+            (Some(slot), _) => slot.of,
+            (None, Procs::Auto) => needed,
+            (None, Procs::Exactly(n)) => n,
+        };
+        if procs < needed {
+            bail!(
+                "cannot hold {conns} connections in {procs} process(es): each may hold {per_process} \
+                 (RLIMIT_NOFILE {fd_limit} minus {} reserved); fix: --procs {needed} (or --procs auto), \
+                 or raise the limit (`ulimit -n`, LimitNOFILE=; above the hard limit needs CAP_SYS_RESOURCE)",
+                capacity::FD_RESERVE
+            );
+        }
+        let procs = procs.min(conns);
+        let workers = args
+            .workers
+            .map_or((cores / procs).max(1), |w| w.max(1) as u64);
+        if args.pause_every.is_some()
+            && args.pause_secs.is_none()
+            && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+        {
+            bail!("--pause-every waits for Enter, but stdin is not a terminal; fix: add --pause-secs N");
+        }
+        let plan = Plan {
+            args: args.clone(),
+            target,
+            bind_mode,
+            source_ips,
+            ids: args.ids.unwrap_or(IdRange::new(1, conns)),
+            ephemeral,
+            fd_limit,
+            procs,
+            workers,
+            capacity,
+        };
+        plan.check_units(&address_plan)?;
+        Ok(plan)
+    }
+
+    /// The slice of connection indices and local ports of process `k`.
+    fn process_share(&self, k: u64) -> (IdRange, PortRange) {
+        let indices = IdRange::new(0, self.args.conns - 1).split(self.procs)[k as usize];
+        let ports = match self.bind_mode {
+            BindMode::Explicit => self.args.local_ports.split(self.procs)[k as usize],
+            _ => self.args.local_ports,
+        };
+        (indices, ports)
+    }
+
+    /// The units (workers) of process `k`.
+    pub fn units(&self, k: u64) -> Vec<Unit> {
+        let (indices, ports) = self.process_share(k);
+        let index_slices = indices.split(self.workers);
+        let n = index_slices.len();
+        let port_slices = match self.bind_mode {
+            BindMode::Explicit => ports.split(n as u64),
+            _ => vec![ports; n],
+        };
+        let total_units = (self.procs * n as u64) as f64;
+        let share = |v: u64| ((v as f64 / total_units).round() as u64).max(1);
+        index_slices
+            .into_iter()
+            .zip(port_slices)
+            .map(|(indices, local_ports)| Unit {
+                target: self.target.clone(),
+                mode: self.args.mode,
+                bind_mode: self.bind_mode,
+                source_ips: self.source_ips.clone(),
+                local_ports,
+                indices,
+                ids: self.ids,
+                rate: self.args.rate.map(|r| r as f64 / total_units),
+                max_connecting: share(self.args.max_connecting),
+                pause_step: self.args.pause_every.map(share),
+                connect_timeout: self.args.connect_timeout,
+                reconnect: self.args.reconnect.then_some(self.args.reconnect_backoff),
+            })
+            .collect()
+    }
+
+    /// In explicit mode each unit owns a slice of the local ports: check
+    /// that every slice still holds its share.
+    fn check_units(&self, whole: &AddressPlan) -> anyhow::Result<()> {
+        if self.bind_mode != BindMode::Explicit {
+            return Ok(());
+        }
+        let slices = self.procs * self.workers;
+        if u64::from(self.args.local_ports.len()) < slices {
+            bail!(
+                "--local-ports {} has fewer ports than the {slices} workers that split it; \
+                 fix: a wider --local-ports or fewer --workers/--procs",
+                self.args.local_ports
+            );
+        }
+        for k in 0..self.procs {
+            for unit in self.units(k) {
+                let plan = AddressPlan {
+                    local_ports: unit.local_ports,
+                    ..*whole
+                };
+                if plan.capacity() < unit.indices.len() {
+                    bail!(
+                        "the {slices} workers split --local-ports {} into slices of {} ports, which hold {} \
+                         connections each but {} are needed; fix: add source IPs (--source-ips)",
+                        self.args.local_ports,
+                        unit.local_ports.len(),
+                        plan.capacity(),
+                        unit.indices.len()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One line saying what the run will do.
+    pub fn describe(&self) -> String {
+        let source = match self.bind_mode {
+            BindMode::Kernel => format!("kernel-chosen source, ports {}", self.ephemeral),
+            BindMode::NoPort => format!(
+                "{} source IPs, kernel ports {}",
+                self.source_ips.len(),
+                self.ephemeral
+            ),
+            BindMode::Explicit => format!(
+                "{} source IPs, explicit ports {}",
+                self.source_ips.len(),
+                self.args.local_ports
+            ),
+        };
+        format!(
+            "{} connections to {}:{} ({} destinations) from {source}: capacity {}; {} process(es) x {} worker(s), RLIMIT_NOFILE {}",
+            self.args.conns,
+            self.target.ip,
+            self.target.ports,
+            self.target.destinations(),
+            self.capacity,
+            self.procs,
+            self.workers,
+            self.fd_limit
+        )
+    }
+}
+
+/// The refusal for a run the addresses cannot hold, with the fix.
+fn address_refusal(args: &Args, plan: &AddressPlan, conns: u64) -> String {
+    let dests = plan.destinations;
+    let sysctl = "sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\"";
+    let (arithmetic, fix) = match plan.bind_mode {
+        BindMode::Kernel => (
+            format!(
+                "kernel bind mode: 1 source IP x {} ephemeral ports ({}) x {dests} destination(s) = {}",
+                plan.ephemeral_ports.len(),
+                plan.ephemeral_ports,
+                plan.capacity()
+            ),
+            format!(
+                "use --bind-mode noport or explicit with {} source IPs (--source-ips; any 127.x.y.z works on loopback), \
+                 or widen the range: {sysctl}",
+                AddressPlan { bind_mode: BindMode::NoPort, source_ips: 1, ..*plan }.source_ips_needed(conns)
+            ),
+        ),
+        BindMode::NoPort => (
+            format!(
+                "noport bind mode: {} source IP(s) x {} ephemeral ports ({}) x {dests} destination(s) = {}",
+                plan.source_ips,
+                plan.ephemeral_ports.len(),
+                plan.ephemeral_ports,
+                plan.capacity()
+            ),
+            format!("give {} source IPs (--source-ips), or widen the range: {sysctl}", plan.source_ips_needed(conns)),
+        ),
+        BindMode::Explicit => (
+            format!(
+                "explicit bind mode: {} source IP(s) x {} local ports ({}) x {dests} destination(s) = {}",
+                plan.source_ips,
+                plan.local_ports.len(),
+                args.local_ports,
+                plan.capacity()
+            ),
+            format!(
+                "give {} source IPs (--source-ips, e.g. 127.0.1.1-127.0.1.{}), a wider --local-ports, or more destination ports",
+                plan.source_ips_needed(conns),
+                plan.source_ips_needed(conns).min(254)
+            ),
+        ),
+    };
+    format!("cannot open {conns} connections: {arithmetic}; fix: {fix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(line: &str) -> Args {
+        Args::try_parse_from(std::iter::once("floodtest").chain(line.split_whitespace())).unwrap()
+    }
+
+    const EPHEMERAL: PortRange = PortRange {
+        first: 32768,
+        last: 60999,
+    };
+
+    #[test]
+    fn refuses_what_the_addresses_cannot_hold() {
+        let err = Plan::new(
+            &args("--conns 70k --bind-mode explicit --source-ips 127.0.1.1"),
+            20_000,
+            EPHEMERAL,
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("= 64512"), "{err}");
+        assert!(err.contains("give 2 source IPs"), "{err}");
+        let err = Plan::new(&args("--conns 30k"), 1_000_000, EPHEMERAL, 2)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ip_local_port_range"), "{err}");
+    }
+
+    #[test]
+    fn refuses_too_few_processes_and_sizes_auto() {
+        let a = args("--conns 70k --bind-mode explicit --source-ips 127.0.1.1-127.0.1.3 --procs 2");
+        let err = Plan::new(&a, 20_000, EPHEMERAL, 2).unwrap_err().to_string();
+        assert!(err.contains("--procs 4"), "{err}");
+        let a = args("--conns 70k --bind-mode explicit --source-ips 127.0.1.1-127.0.1.3");
+        let plan = Plan::new(&a, 20_000, EPHEMERAL, 2).unwrap();
+        assert_eq!((plan.procs, plan.workers), (4, 1));
+    }
+
+    #[test]
+    fn units_split_indices_and_ports_disjointly() {
+        let a = args("--conns 1000 --bind-mode explicit --local-ports 2000-2999 --procs 2 --workers 2 --rate 1000");
+        let plan = Plan::new(&a, 20_000, EPHEMERAL, 2).unwrap();
+        let units: Vec<Unit> = (0..2).flat_map(|k| plan.units(k)).collect();
+        assert_eq!(units.len(), 4);
+        assert_eq!(units.iter().map(|u| u.indices.len()).sum::<u64>(), 1000);
+        for pair in units.windows(2) {
+            assert_eq!(pair[0].indices.last + 1, pair[1].indices.first);
+            assert!(pair[0].local_ports.last < pair[1].local_ports.first);
+        }
+        assert_eq!(units[0].rate, Some(250.0));
+        assert_eq!(units[0].max_connecting, 500);
+    }
+}

@@ -1,0 +1,452 @@
+//! A worker: one thread, one `mio::Poll`, a slab of connection records.
+//!
+//! Idle connections are not tasks. Each is a [`Conn`] in a `Slab`, touched
+//! only when epoll says its socket is ready; bytes are read into one scratch
+//! buffer per worker and parsed in place. A record at rest holds:
+//!
+//! | field | bytes | why |
+//! | --- | --- | --- |
+//! | socket | 4 | the descriptor |
+//! | index | 4 | which connection of the plan: gives its id, and reconnects |
+//! | state, attempts, written | 4 | connect phase, backoff step, request offset |
+//! | started_us | 8 | connect start: connect time and the timeout |
+//! | receiver | 32 | framing phase and chunk length (8), last seq (16), spill (8) |
+//!
+//! 56 bytes, 64 with the slab's entry tag (`record_size` test), against a
+//! budget of 1,024 B per connection. What the kernel keeps (socket buffers,
+//! epoll item) is not ours to shrink and is not counted here.
+//!
+//! Per worker, not per connection: the scratch buffer ([`READ_BUF`]), the
+//! request buffer, a FIFO of connect deadlines (only attempts in flight;
+//! every connect has the same timeout, so FIFO order is deadline order), a
+//! heap of pending reconnects, and the [`Tally`].
+
+use crate::addr::{pair_taken, start_connect, Sources};
+use crate::class::ErrorClass;
+use crate::pacing::Pacer;
+use crate::plan::Unit;
+use crate::stats::{Snapshot, Tally};
+use crate::stream::{Mode, Receiver, StreamError};
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The scratch read buffer, one per worker.
+pub const READ_BUF: usize = 64 * 1024;
+/// How often a worker publishes its counters and histograms.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// Longest sleep in `poll`, so stop requests and timeouts are seen.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+/// Cap on the reconnect backoff.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What every worker of a process shares with the controller.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Set to end the run: workers close their connections and return.
+    pub stop: AtomicBool,
+    /// `--pause-every` steps released so far.
+    pub gate: AtomicU64,
+}
+
+/// Where a worker publishes what it has counted.
+pub type Slot = Mutex<Snapshot>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum State {
+    Connecting,
+    Sending,
+    Receiving,
+}
+
+/// One connection at rest (see the module doc for its cost).
+struct Conn {
+    sock: TcpStream,
+    index: u32,
+    state: State,
+    attempts: u8,
+    written: u16,
+    started_us: u64,
+    rx: Receiver,
+}
+
+pub struct Worker {
+    unit: Unit,
+    control: Arc<Control>,
+    slot: Arc<Slot>,
+    poll: Poll,
+    conns: Slab<Conn>,
+    buf: Vec<u8>,
+    request: Vec<u8>,
+    tally: Tally,
+    sources: Sources,
+    pacer: Pacer,
+    /// Next connection of the plan to start, counted from `unit.indices.first`.
+    next_index: u64,
+    /// Attempts before their response head.
+    connecting: u64,
+    deadlines: VecDeque<(usize, u64)>,
+    /// (due_us, index, attempts) of connections waiting to reconnect.
+    reconnects: BinaryHeap<Reverse<(u64, u32, u8)>>,
+    epoch: Instant,
+}
+
+impl Worker {
+    /// Allocates everything the worker needs up front, so memory measured
+    /// after this is what connections cost.
+    pub fn new(unit: Unit, control: Arc<Control>, slot: Arc<Slot>) -> io::Result<Self> {
+        let sources = Sources::new(
+            unit.bind_mode,
+            unit.source_ips.clone(),
+            unit.local_ports,
+            unit.target.destinations(),
+        );
+        Ok(Self {
+            pacer: Pacer::new(unit.rate),
+            // Untouched capacity is not resident: it costs address space only.
+            conns: Slab::with_capacity(unit.indices.len() as usize),
+            unit,
+            control,
+            slot,
+            poll: Poll::new()?,
+            buf: vec![0; READ_BUF],
+            request: Vec::with_capacity(512),
+            tally: Tally::new(),
+            sources,
+            next_index: 0,
+            connecting: 0,
+            deadlines: VecDeque::new(),
+            reconnects: BinaryHeap::new(),
+            epoch: Instant::now(),
+        })
+    }
+
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Runs until [`Control::stop`], then closes every connection cleanly.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut last_flush = Instant::now();
+        while !self.control.stop.load(Ordering::Relaxed) {
+            let now = self.now_us();
+            self.expire(now);
+            let wait = self.launch(now);
+            match self.poll.poll(&mut events, Some(wait)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            self.tally.now_us = c1m_common::records::unix_us_now();
+            for event in events.iter() {
+                self.handle(event);
+            }
+            if last_flush.elapsed() >= FLUSH_EVERY {
+                self.flush(false);
+                last_flush = Instant::now();
+            }
+        }
+        self.close_all();
+        self.flush(true);
+        Ok(())
+    }
+
+    fn gate_limit(&self) -> u64 {
+        match self.unit.pause_step {
+            Some(step) => (self.control.gate.load(Ordering::Relaxed) + 1).saturating_mul(step),
+            None => u64::MAX,
+        }
+    }
+
+    /// Starts due reconnects, then new connections, as pacing allows;
+    /// returns how long `poll` may sleep.
+    fn launch(&mut self, now: u64) -> Duration {
+        let max = self.unit.max_connecting;
+        while let Some(&Reverse((due, index, attempts))) = self.reconnects.peek() {
+            if due > now || self.connecting >= max || !self.pacer.try_take(now) {
+                break;
+            }
+            self.reconnects.pop();
+            self.open(index, attempts, now);
+        }
+        let limit = self.gate_limit().min(self.unit.indices.len());
+        while self.next_index < limit && self.connecting < max && self.pacer.try_take(now) {
+            self.open(self.next_index as u32, 0, now);
+            self.next_index += 1;
+        }
+        let mut wait = MAX_WAIT;
+        if self.next_index < limit && self.connecting < max {
+            wait = wait.min(self.pacer.wait().max(Duration::from_millis(1)));
+        }
+        if let Some(&Reverse((due, _, _))) = self.reconnects.peek() {
+            wait = wait.min(Duration::from_micros(due.saturating_sub(now)));
+        }
+        wait
+    }
+
+    /// Opens connection `index`: socket, bind, non-blocking connect.
+    fn open(&mut self, index: u32, attempts: u8, now: u64) {
+        self.tally.counters.started += 1;
+        let mut skips = 0;
+        let sock = loop {
+            let route = self.sources.next_route();
+            let dest = self.unit.target.destination(route.destination);
+            match start_connect(self.unit.bind_mode, route.source, dest) {
+                Ok(sock) => break sock,
+                Err(e) if pair_taken(&e) && skips < self.sources.max_skips() => {
+                    self.tally.counters.addr_retries += 1;
+                    skips += 1;
+                }
+                Err(e) => return self.failed(index, attempts, ErrorClass::of(&e), now),
+            }
+        };
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let mut conn = Conn {
+            sock,
+            index,
+            state: State::Connecting,
+            attempts,
+            written: 0,
+            started_us: now,
+            rx: Receiver::default(),
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut conn.sock,
+            Token(key),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            return self.failed(index, attempts, ErrorClass::of(&e), now);
+        }
+        entry.insert(conn);
+        self.connecting += 1;
+        self.deadlines.push_back((key, now));
+    }
+
+    /// Counts a failure and schedules a reconnect if asked to.
+    fn failed(&mut self, index: u32, attempts: u8, class: ErrorClass, now: u64) {
+        self.tally.counters.fail(class);
+        self.schedule_reconnect(index, attempts, now);
+    }
+
+    fn schedule_reconnect(&mut self, index: u32, attempts: u8, now: u64) {
+        let Some(base) = self.unit.reconnect else {
+            return;
+        };
+        if self.control.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let backoff = base.saturating_mul(1 << attempts.min(16)).min(MAX_BACKOFF);
+        let due = now + backoff.as_micros() as u64;
+        self.reconnects
+            .push(Reverse((due, index, attempts.saturating_add(1))));
+    }
+
+    /// Ends connection `key`; `class` is why, `None` for our own clean close.
+    fn end(&mut self, key: usize, class: Option<ErrorClass>) {
+        let conn = self.conns.remove(key);
+        if conn.rx.is_open() {
+            self.tally.counters.closed += 1;
+        } else {
+            self.connecting -= 1;
+        }
+        if let Some(class) = class {
+            let now = self.now_us();
+            // A held connection that drops starts its backoff afresh.
+            self.failed(conn.index, conn.attempts, class, now);
+        }
+    }
+
+    /// Times out attempts older than `--connect-timeout`.
+    fn expire(&mut self, now: u64) {
+        let timeout = self.unit.connect_timeout.as_micros() as u64;
+        while let Some(&(key, started)) = self.deadlines.front() {
+            let pending = self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.started_us == started && !c.rx.is_open());
+            if pending && now.saturating_sub(started) < timeout {
+                break;
+            }
+            self.deadlines.pop_front();
+            if pending {
+                self.end(key, Some(ErrorClass::Timeout));
+            }
+        }
+        // Entries of attempts that already finished wait for their turn at
+        // the front; drop them early so the queue stays the size of the
+        // attempts in flight rather than of a timeout's worth of connects.
+        if self.deadlines.len() > 2 * self.connecting as usize + 1024 {
+            let conns = &self.conns;
+            self.deadlines.retain(|&(k, s)| {
+                conns
+                    .get(k)
+                    .is_some_and(|c| c.started_us == s && !c.rx.is_open())
+            });
+            self.deadlines.shrink_to_fit();
+        }
+    }
+
+    fn handle(&mut self, event: &Event) {
+        let key = event.token().0;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.state == State::Connecting {
+            match connected_port(&conn.sock) {
+                Ok(None) => return,
+                Ok(Some(_)) => {
+                    let took = self.epoch.elapsed().as_micros() as u64 - conn.started_us;
+                    self.tally.connect.saturating_record(took);
+                    self.tally.counters.connected += 1;
+                    conn.state = State::Sending;
+                }
+                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+            }
+        }
+        if conn.state == State::Sending {
+            match self.send_request(key) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+            }
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.receive(key, event.is_read_closed());
+        }
+    }
+
+    /// Writes (the rest of) the request; `Ok(true)` once it is all sent.
+    fn send_request(&mut self, key: usize) -> io::Result<bool> {
+        let conn = &mut self.conns[key];
+        let port = conn.sock.peer_addr()?.port();
+        let id = self
+            .unit
+            .ids
+            .nth_wrapping(self.unit.indices.first + u64::from(conn.index));
+        self.request.clear();
+        self.unit
+            .target
+            .write_request(id, port, self.unit.mode == Mode::Sse, &mut self.request);
+        while usize::from(conn.written) < self.request.len() {
+            match conn.sock.write(&self.request[usize::from(conn.written)..]) {
+                Ok(n) => conn.written += n as u16,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        conn.state = State::Receiving;
+        Ok(true)
+    }
+
+    /// Reads until the socket is drained, feeding the stream parser.
+    fn receive(&mut self, key: usize, read_closed: bool) {
+        let mode = self.unit.mode;
+        loop {
+            let conn = &mut self.conns[key];
+            let n = match conn.sock.read(&mut self.buf) {
+                Ok(0) => return self.end(key, Some(ErrorClass::ClosedByServer)),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+            };
+            let was_open = conn.rx.is_open();
+            if let Err(e) = conn.rx.feed(&self.buf[..n], mode, &mut self.tally) {
+                let class = match e {
+                    StreamError::Status => ErrorClass::Status,
+                    StreamError::Protocol => ErrorClass::Protocol,
+                };
+                return self.end(key, Some(class));
+            }
+            if !was_open && conn.rx.is_open() {
+                self.connecting -= 1;
+                conn.attempts = 0;
+            }
+            if conn.rx.is_ended() {
+                return self.end(key, Some(ErrorClass::ClosedByServer));
+            }
+            // A short read drained the socket; more data or a FIN raises a
+            // new edge, so the would-block read is saved.
+            if n < self.buf.len() && !read_closed {
+                return;
+            }
+        }
+    }
+
+    /// Closes every connection at the end of the run.
+    fn close_all(&mut self) {
+        for conn in self.conns.drain() {
+            if conn.rx.is_open() {
+                self.tally.counters.closed += 1;
+            }
+        }
+        self.connecting = 0;
+        self.reconnects.clear();
+    }
+
+    /// Publishes counters, gauges and the histograms recorded since the
+    /// last flush.
+    fn flush(&mut self, finished: bool) {
+        let limit = self.unit.indices.len();
+        let gate = self.gate_limit();
+        let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        slot.counters = self.tally.counters;
+        slot.connecting = self.connecting;
+        slot.waiting = self.reconnects.len() as u64;
+        slot.started_all = self.next_index >= limit;
+        slot.paused = self.next_index < limit && self.next_index >= gate && self.connecting == 0;
+        slot.finished = finished;
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = slot.latency.add(&self.tally.latency);
+        let _ = slot.connect.add(&self.tally.connect);
+        self.tally.latency.reset();
+        self.tally.connect.reset();
+    }
+}
+
+/// After a writable event on a connecting socket: `Some(port)` once the
+/// handshake completed, `None` if it is still in progress, or its error.
+fn connected_port(sock: &TcpStream) -> io::Result<Option<u16>> {
+    if let Some(e) = sock.take_error()? {
+        return Err(e);
+    }
+    match sock.peer_addr() {
+        Ok(addr) => Ok(Some(addr.port())),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The slab stores `enum Entry<T> { Vacant(usize), Occupied(T) }`
+    /// (private); this mirror has the same layout.
+    #[allow(dead_code)]
+    enum SlabEntry {
+        Vacant(usize),
+        Occupied(Conn),
+    }
+
+    #[test]
+    fn record_size() {
+        let record = std::mem::size_of::<Conn>();
+        let entry = std::mem::size_of::<SlabEntry>();
+        // mio keeps a selector id beside the descriptor in debug builds.
+        let debug_extra = if cfg!(debug_assertions) { 8 } else { 0 };
+        assert!(record <= 56 + debug_extra, "Conn is {record} bytes");
+        assert!(entry <= 64 + debug_extra, "slab entry is {entry} bytes");
+    }
+}
