@@ -7,6 +7,11 @@
 //! namespace, matching or not, and we scan each one: at a million loopback
 //! connections that is two million lines, ~300 MB of text, per sample. Lines
 //! are read one at a time into one reused buffer, so memory stays flat.
+//!
+//! Exactness: the file is not a snapshot. The kernel walks its hash table
+//! while other processes open and close sockets and resumes the walk by
+//! position between reads, so under churn a line can appear twice or not
+//! at all (we have seen 3 extra in 1,800 while other tests ran).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};

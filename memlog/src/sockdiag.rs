@@ -5,14 +5,21 @@
 //! only (`idiag_states`) and carries a bytecode filter on the source (local)
 //! port, so only matching sockets are sent back, one fixed-size
 //! `inet_diag_msg` each. We count messages by their netlink header and parse
-//! nothing else. One dump per address family (IPv4, then IPv6: the kernel
-//! has no "both" handler), each a walk of the TCP established hash.
+//! nothing else.
 //!
-//! Cost: the kernel's walk is linear in all TCP sockets of the network
-//! namespace (both ends of every loopback connection), plus ~88 bytes copied
-//! per matching socket in 32 KiB batches. `benches/sample_cost.sh` measures
-//! it; parsing `/proc/net/tcp` instead (see [`crate::procnet`]) formats and
-//! reparses ~150 bytes of text per socket, matching or not.
+//! Two request forms. The legacy `TCPDIAG_GETSOCK` request (kept by the
+//! kernel for compatibility since 2.6, still used by `ss`) dumps IPv4 and
+//! IPv6 sockets in ONE walk of the TCP established hash; the current
+//! `SOCK_DIAG_BY_FAMILY` request takes one family per dump, so counting both
+//! walks the hash twice. We use the legacy form and fall back to two
+//! per-family dumps if a kernel refuses it.
+//!
+//! Cost: the walk visits every TCP socket of the network namespace (both
+//! ends of every loopback connection, and TIME_WAIT ones), plus one reply
+//! (~100 bytes, in 32 KiB batches) per matching socket.
+//! `benches/sample_cost.sh` measures both parts; parsing `/proc/net/tcp`
+//! instead (see [`crate::procnet`]) formats and reparses ~150 bytes of text
+//! per socket, matching or not.
 //!
 //! The structs are written out by hand from the kernel uapi headers named on
 //! each: five small `#[repr(C)]` types are less code than a netlink crate's
@@ -27,6 +34,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// `SOCK_DIAG_BY_FAMILY` from `linux/sock_diag.h`.
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// `TCPDIAG_GETSOCK` from `linux/inet_diag.h`: the legacy request, which
+/// the kernel serves with family AF_UNSPEC (both families, one walk).
+const TCPDIAG_GETSOCK: u16 = 18;
 /// `TCP_ESTABLISHED` from `include/net/tcp_states.h` (the state numbering
 /// `/proc/net/tcp` prints as `01`).
 const TCP_ESTABLISHED: u32 = 1;
@@ -66,6 +76,20 @@ struct InetDiagSockId {
     cookie: [u32; 2],
 }
 
+/// `struct inet_diag_req` from `linux/inet_diag.h` (the legacy request;
+/// the kernel ignores `family` and dumps both).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct InetDiagReq {
+    family: u8,
+    src_len: u8,
+    dst_len: u8,
+    ext: u8,
+    id: InetDiagSockId,
+    states: u32,
+    dbs: u32,
+}
+
 /// `struct inet_diag_req_v2` from `linux/inet_diag.h`.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -97,65 +121,87 @@ struct BcOp {
     no: u16,
 }
 
-/// The whole request: header, request, one bytecode attribute.
+/// The whole request: netlink header, request body (legacy or v2), one
+/// bytecode attribute.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct Request {
+struct Request<Body> {
     hdr: NlMsgHdr,
-    req: InetDiagReqV2,
+    body: Body,
     attr: NlAttr,
     bytecode: [BcOp; 4],
 }
 
-impl Request {
-    fn new(family: u8, port: u16, seq: u32) -> Self {
-        // Program (16 bytes): [S_GE][port][S_LE][port]. Each comparison is
-        // 8 bytes; on failure it jumps to end + 4 (reject).
-        let bytecode = [
-            BcOp {
-                code: INET_DIAG_BC_S_GE,
-                yes: 8,
-                no: 16 + 4,
-            },
-            BcOp {
-                code: 0,
-                yes: 0,
-                no: port,
-            },
-            BcOp {
-                code: INET_DIAG_BC_S_LE,
-                yes: 8,
-                no: 8 + 4,
-            },
-            BcOp {
-                code: 0,
-                yes: 0,
-                no: port,
-            },
-        ];
+/// Keeps `sport >= port && sport <= port`. Program (16 bytes):
+/// `[S_GE][port][S_LE][port]`; each comparison is 8 bytes and on failure
+/// jumps to the end + 4 (reject).
+fn port_filter(port: u16) -> [BcOp; 4] {
+    let operand = BcOp {
+        code: 0,
+        yes: 0,
+        no: port,
+    };
+    [
+        BcOp {
+            code: INET_DIAG_BC_S_GE,
+            yes: 8,
+            no: 16 + 4,
+        },
+        operand,
+        BcOp {
+            code: INET_DIAG_BC_S_LE,
+            yes: 8,
+            no: 8 + 4,
+        },
+        operand,
+    ]
+}
+
+impl<Body> Request<Body> {
+    fn new(kind: u16, body: Body, port: u16, seq: u32) -> Self {
         Request {
             hdr: NlMsgHdr {
-                len: size_of::<Request>() as u32,
-                kind: SOCK_DIAG_BY_FAMILY,
+                len: size_of::<Self>() as u32,
+                kind,
                 flags: (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16,
                 seq,
                 pid: 0,
             },
-            req: InetDiagReqV2 {
-                family,
-                protocol: libc::IPPROTO_TCP as u8,
-                ext: 0,
-                pad: 0,
-                states: 1 << TCP_ESTABLISHED,
-                id: InetDiagSockId::default(),
-            },
+            body,
             attr: NlAttr {
                 len: (size_of::<NlAttr>() + size_of::<[BcOp; 4]>()) as u16,
                 kind: INET_DIAG_REQ_BYTECODE,
             },
-            bytecode,
+            bytecode: port_filter(port),
         }
     }
+}
+
+/// The legacy request: ESTABLISHED TCP sockets of both families.
+fn legacy_request(port: u16, seq: u32) -> Request<InetDiagReq> {
+    let body = InetDiagReq {
+        family: libc::AF_INET as u8,
+        src_len: 0,
+        dst_len: 0,
+        ext: 0,
+        id: InetDiagSockId::default(),
+        states: 1 << TCP_ESTABLISHED,
+        dbs: 0,
+    };
+    Request::new(TCPDIAG_GETSOCK, body, port, seq)
+}
+
+/// The v2 request: ESTABLISHED TCP sockets of one family.
+fn v2_request(family: u8, port: u16, seq: u32) -> Request<InetDiagReqV2> {
+    let body = InetDiagReqV2 {
+        family,
+        protocol: libc::IPPROTO_TCP as u8,
+        ext: 0,
+        pad: 0,
+        states: 1 << TCP_ESTABLISHED,
+        id: InetDiagSockId::default(),
+    };
+    Request::new(SOCK_DIAG_BY_FAMILY, body, port, seq)
 }
 
 /// A `NETLINK_SOCK_DIAG` socket kept open across samples, with its receive
@@ -164,6 +210,8 @@ pub struct SockDiag {
     fd: OwnedFd,
     buf: Vec<u8>,
     seq: u32,
+    /// Whether the legacy one-walk request works here (until it fails).
+    legacy: bool,
 }
 
 impl SockDiag {
@@ -206,21 +254,49 @@ impl SockDiag {
             fd,
             buf: vec![0; RECV_BUF],
             seq: 0,
+            legacy: true,
         })
     }
 
     /// ESTABLISHED TCP sockets, IPv4 and IPv6, whose local port is `port`.
     pub fn count_established(&mut self, port: u16) -> io::Result<u64> {
-        let v4 = self.dump_count(libc::AF_INET as u8, port)?;
-        let v6 = self.dump_count(libc::AF_INET6 as u8, port)?;
-        Ok(v4 + v6)
+        if self.legacy {
+            let seq = self.next_seq();
+            match self.dump_count(&legacy_request(port, seq)) {
+                Ok(n) => return Ok(n),
+                // The legacy request is refused (EINVAL/ENOENT/EOPNOTSUPP
+                // on a kernel that dropped it): per-family dumps from now on.
+                Err(e) if e.raw_os_error().is_some() => self.legacy = false,
+                Err(e) => return Err(e),
+            }
+        }
+        let mut total = 0;
+        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+            let seq = self.next_seq();
+            total += self.dump_count(&v2_request(family, port, seq))?;
+        }
+        Ok(total)
+    }
+
+    /// Uses the per-family (v2) requests only: for comparing the two forms
+    /// in tests and benchmarks.
+    pub fn per_family(mut self) -> Self {
+        self.legacy = false;
+        self
+    }
+
+    /// Whether counts take one walk (legacy request) rather than two.
+    pub fn one_walk(&self) -> bool {
+        self.legacy
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
     }
 
     /// Sends one dump request and counts the socket messages in the reply.
-    fn dump_count(&mut self, family: u8, port: u16) -> io::Result<u64> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let request = Request::new(family, port, seq);
+    fn dump_count<Body>(&mut self, request: &Request<Body>) -> io::Result<u64> {
         // SAFETY: an all-zero sockaddr_nl is valid; we then set the family
         // (nl_pid 0 addresses the kernel).
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
@@ -230,8 +306,8 @@ impl SockDiag {
         let sent = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
-                (&request as *const Request).cast(),
-                size_of::<Request>(),
+                (request as *const Request<Body>).cast(),
+                size_of::<Request<Body>>(),
                 0,
                 (&kernel as *const libc::sockaddr_nl).cast(),
                 size_of::<libc::sockaddr_nl>() as libc::socklen_t,
@@ -240,6 +316,7 @@ impl SockDiag {
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
+        let (seq, kind) = (request.hdr.seq, request.hdr.kind);
         let mut count = 0u64;
         loop {
             // SAFETY: `buf` is a valid writable buffer of the given length.
@@ -258,7 +335,7 @@ impl SockDiag {
                 }
                 return Err(err);
             }
-            match count_batch(&self.buf[..n as usize], seq)? {
+            match count_batch(&self.buf[..n as usize], seq, kind)? {
                 Batch::More(k) => count += k,
                 Batch::Done(k) => return Ok(count + k),
             }
@@ -275,10 +352,10 @@ enum Batch {
     Done(u64),
 }
 
-/// Counts the socket messages in one batch by walking the netlink headers.
-/// Messages of another sequence number (left over from an earlier request
-/// that failed half-way) are skipped.
-fn count_batch(batch: &[u8], seq: u32) -> io::Result<Batch> {
+/// Counts the socket messages (of type `kind`, the request's) in one batch
+/// by walking the netlink headers. Messages of another sequence number
+/// (left over from an earlier request that failed half-way) are skipped.
+fn count_batch(batch: &[u8], seq: u32, kind: u16) -> io::Result<Batch> {
     let malformed = || io::Error::new(io::ErrorKind::InvalidData, "malformed netlink reply");
     let header_len = size_of::<NlMsgHdr>();
     let mut count = 0u64;
@@ -293,8 +370,8 @@ fn count_batch(batch: &[u8], seq: u32) -> io::Result<Batch> {
         }
         if hdr.seq == seq {
             match hdr.kind {
-                SOCK_DIAG_BY_FAMILY => count += 1,
-                kind if kind == libc::NLMSG_DONE as u16 || kind == libc::NLMSG_ERROR as u16 => {
+                k if k == kind => count += 1,
+                k if k == libc::NLMSG_DONE as u16 || k == libc::NLMSG_ERROR as u16 => {
                     // Both carry an int: 0, or a negative errno.
                     let errno = batch
                         .get(at + header_len..at + header_len + 4)
@@ -322,13 +399,14 @@ mod tests {
     fn request_layout_matches_the_uapi() {
         assert_eq!(size_of::<NlMsgHdr>(), 16);
         assert_eq!(size_of::<InetDiagSockId>(), 48);
+        assert_eq!(size_of::<InetDiagReq>(), 60);
         assert_eq!(size_of::<InetDiagReqV2>(), 56);
         assert_eq!(size_of::<BcOp>(), 4);
-        assert_eq!(size_of::<Request>(), 16 + 56 + 4 + 16);
-        let r = Request::new(libc::AF_INET as u8, 8000, 7);
-        assert_eq!(r.hdr.len, 92);
-        assert_eq!(r.attr.len, 20);
-        assert_eq!(r.req.states, 2);
+        let v2 = v2_request(libc::AF_INET as u8, 8000, 7);
+        assert_eq!((v2.hdr.len, v2.attr.len, v2.body.states), (92, 20, 2));
+        let legacy = legacy_request(8000, 7);
+        assert_eq!((legacy.hdr.len, legacy.hdr.kind), (96, TCPDIAG_GETSOCK));
+        assert_eq!(legacy.bytecode[1].no, 8000);
     }
 
     fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
@@ -350,18 +428,23 @@ mod tests {
         batch.extend(message(SOCK_DIAG_BY_FAMILY, 3, &[0; 72]));
         batch.extend(message(SOCK_DIAG_BY_FAMILY, 2, &[0; 72])); // stale
         batch.extend(message(SOCK_DIAG_BY_FAMILY, 3, &[0; 73])); // padded
-        assert_eq!(count_batch(&batch, 3).unwrap(), Batch::More(2));
+        let k = SOCK_DIAG_BY_FAMILY;
+        assert_eq!(count_batch(&batch, 3, k).unwrap(), Batch::More(2));
+        assert_eq!(
+            count_batch(&batch, 3, TCPDIAG_GETSOCK).unwrap(),
+            Batch::More(0)
+        );
         batch.extend(message(libc::NLMSG_DONE as u16, 3, &0i32.to_ne_bytes()));
-        assert_eq!(count_batch(&batch, 3).unwrap(), Batch::Done(2));
+        assert_eq!(count_batch(&batch, 3, k).unwrap(), Batch::Done(2));
     }
 
     #[test]
     fn reports_kernel_errors_and_garbage() {
         let err = message(libc::NLMSG_ERROR as u16, 1, &(-libc::EINVAL).to_ne_bytes());
-        let e = count_batch(&err, 1).unwrap_err();
+        let e = count_batch(&err, 1, SOCK_DIAG_BY_FAMILY).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         let mut short = message(SOCK_DIAG_BY_FAMILY, 1, &[0; 8]);
         short[0] = 200; // claims more bytes than the batch has
-        assert!(count_batch(&short, 1).is_err());
+        assert!(count_batch(&short, 1, SOCK_DIAG_BY_FAMILY).is_err());
     }
 }
