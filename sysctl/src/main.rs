@@ -1,6 +1,9 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+// Unlike the other tools, this one does not raise its soft RLIMIT_NOFILE at
+// start-up: it holds no connections, and the soft limit it inherits is what
+// it reports (what a third-party server started from the same shell gets).
 fn main() -> ExitCode {
     let args = c1m_sysctl::Args::parse();
     match c1m_sysctl::run(args) {

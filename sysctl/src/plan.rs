@@ -1,0 +1,139 @@
+//! The run being planned, from the command line: how many connections,
+//! which ends live on this machine, how many processes share them and how
+//! the client picks its addresses. Every limit is judged against this.
+
+use c1m_common::capacity::{self, AddressPlan, BindMode, MemoryEstimate, Role};
+use c1m_common::parse::{Ipv4List, PortRange};
+
+/// A planned run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Connections held at once.
+    pub conns: u64,
+    pub role: Role,
+    /// Processes per role given by `--procs`; `None` plans one process per
+    /// role, the ideal on a machine whose limits allow it.
+    pub procs: Option<u64>,
+    pub source_ips: Ipv4List,
+    /// Distinct destination (IP, port) pairs the client connects to.
+    pub destinations: u64,
+    pub bind_mode: BindMode,
+    /// The ports an explicit-bind client walks through.
+    pub local_ports: PortRange,
+    pub server_user_bytes: u64,
+    pub client_user_bytes: u64,
+}
+
+impl Plan {
+    /// A plan with the tools' defaults: both ends here, one process per
+    /// role, one source IP, one destination, `IP_BIND_ADDRESS_NO_PORT`.
+    pub fn new(conns: u64, role: Role) -> Self {
+        Self {
+            conns,
+            role,
+            procs: None,
+            source_ips: "127.0.0.1".parse().expect("a literal address"),
+            destinations: 1,
+            bind_mode: BindMode::NoPort,
+            local_ports: PortRange {
+                first: 1024,
+                last: 65535,
+            },
+            server_user_bytes: capacity::DEFAULT_USER_BYTES_PER_CONN,
+            client_user_bytes: capacity::DEFAULT_USER_BYTES_PER_CONN,
+        }
+    }
+
+    /// Kernel sockets on this machine.
+    pub fn sockets(&self) -> u64 {
+        self.role.sockets(self.conns)
+    }
+
+    /// Processes per role (1 unless `--procs` says otherwise).
+    pub fn procs(&self) -> u64 {
+        self.procs.unwrap_or(1).max(1)
+    }
+
+    /// Descriptors each process needs.
+    pub fn fds_per_process(&self) -> u64 {
+        capacity::fds_per_process(self.conns, self.procs())
+    }
+
+    /// The client's address space under the given ephemeral port range.
+    pub fn addresses(&self, ephemeral_ports: PortRange) -> AddressPlan {
+        AddressPlan {
+            bind_mode: self.bind_mode,
+            source_ips: self.source_ips.len(),
+            local_ports: self.local_ports,
+            ephemeral_ports,
+            destinations: self.destinations,
+        }
+    }
+
+    pub fn memory(&self) -> MemoryEstimate {
+        MemoryEstimate::new(
+            self.conns,
+            self.role,
+            self.server_user_bytes,
+            self.client_user_bytes,
+        )
+    }
+
+    /// The command-line words that reproduce this plan, for headers.
+    pub fn describe(&self) -> String {
+        let role = match self.role {
+            Role::Server => "server",
+            Role::Client => "client",
+            Role::Both => "both",
+        };
+        let mut s = format!("--conns {} --role {role}", self.conns);
+        if let Some(p) = self.procs {
+            s += &format!(" --procs {p}");
+        }
+        if self.role.has_client() {
+            let mode = match self.bind_mode {
+                BindMode::Explicit => "explicit",
+                BindMode::NoPort => "noport",
+                BindMode::Kernel => "kernel",
+            };
+            s += &format!(
+                " --bind-mode {mode} --source-ips {} --destinations {}",
+                self.source_ips, self.destinations
+            );
+        }
+        s
+    }
+}
+
+/// `count` loopback source addresses from 127.0.0.1 on, as `--source-ips`
+/// takes them.
+pub fn loopback_sources(count: u64) -> String {
+    let first = u32::from(std::net::Ipv4Addr::new(127, 0, 0, 1));
+    let last = first.saturating_add(u32::try_from(count.max(1) - 1).unwrap_or(u32::MAX));
+    format!("127.0.0.1-{}", std::net::Ipv4Addr::from(last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_sources_cross_octets() {
+        assert_eq!(loopback_sources(1), "127.0.0.1-127.0.0.1");
+        assert_eq!(loopback_sources(36), "127.0.0.1-127.0.0.36");
+        assert_eq!(loopback_sources(300), "127.0.0.1-127.0.1.44");
+        let parsed: Ipv4List = loopback_sources(300).parse().unwrap();
+        assert_eq!(parsed.len(), 300);
+    }
+
+    #[test]
+    fn defaults_plan_one_process_per_role() {
+        let p = Plan::new(1_000_000, Role::Both);
+        assert_eq!(p.sockets(), 2_000_000);
+        assert_eq!(p.fds_per_process(), 1_000_064);
+        assert_eq!(
+            p.describe(),
+            "--conns 1000000 --role both --bind-mode noport --source-ips 127.0.0.1 --destinations 1"
+        );
+    }
+}
