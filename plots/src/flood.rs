@@ -16,12 +16,55 @@ use c1m_common::records::FloodInterval;
 pub struct FloodArgs {
     #[command(flatten)]
     pub chart: ChartArgs,
+    /// Latency axis scale; auto is log when the inputs' median p50s differ
+    /// threefold or more (a faster server would otherwise be a flat line
+    /// along zero), linear otherwise
+    #[arg(long, value_enum, default_value_t = LatencyScale::Auto)]
+    pub latency_scale: LatencyScale,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LatencyScale {
+    Auto,
+    Linear,
+    Log,
+}
+
+/// Whether the latency panel is drawn on a log scale.
+fn log_latency(inputs: &[Input<FloodInterval>], scale: LatencyScale) -> bool {
+    match scale {
+        LatencyScale::Linear => false,
+        LatencyScale::Log => true,
+        LatencyScale::Auto => {
+            let medians: Vec<u64> = inputs
+                .iter()
+                .filter_map(|i| {
+                    let mut p50: Vec<u64> = i
+                        .rows
+                        .iter()
+                        .map(|r| r.latency_p50_us)
+                        .filter(|&v| v > 0)
+                        .collect();
+                    p50.sort_unstable();
+                    p50.get(p50.len() / 2).copied()
+                })
+                .collect();
+            match (medians.iter().min(), medians.iter().max()) {
+                (Some(&lo), Some(&hi)) => hi >= lo * 3,
+                _ => false,
+            }
+        }
+    }
 }
 
 pub fn run(args: &FloodArgs) -> anyhow::Result<()> {
     canvas::check_png_path(&args.chart.out)?;
     let inputs = load_inputs::<FloodInterval>(&args.chart.files, &args.chart.labels)?;
-    draw(&inputs, &args.chart)
+    draw(
+        &inputs,
+        &args.chart,
+        log_latency(&inputs, args.latency_scale),
+    )
 }
 
 fn title(inputs: &[Input<FloodInterval>]) -> String {
@@ -73,7 +116,11 @@ fn series(inputs: &[Input<FloodInterval>], time: TimeUnit) -> (Vec<Series>, Vec<
     (upper, lower)
 }
 
-pub fn draw(inputs: &[Input<FloodInterval>], chart: &ChartArgs) -> anyhow::Result<()> {
+pub fn draw(
+    inputs: &[Input<FloodInterval>],
+    chart: &ChartArgs,
+    log_latency: bool,
+) -> anyhow::Result<()> {
     let last_s = last_elapsed_s(inputs);
     let time = TimeUnit::for_span(last_s);
     let (upper, lower) = series(inputs, time);
@@ -99,6 +146,7 @@ pub fn draw(inputs: &[Input<FloodInterval>], chart: &ChartArgs) -> anyhow::Resul
                     desc: "Open connections",
                     fmt: format_count,
                 },
+                left_log: false,
                 right: Some(Axis {
                     desc: "Messages/s",
                     fmt: format_count,
@@ -115,9 +163,14 @@ pub fn draw(inputs: &[Input<FloodInterval>], chart: &ChartArgs) -> anyhow::Resul
                     fmt: format_tick,
                 },
                 left: Axis {
-                    desc: "Latency (ms)",
+                    desc: if log_latency {
+                        "Latency (ms, log scale)"
+                    } else {
+                        "Latency (ms)"
+                    },
                     fmt: format_tick,
                 },
+                left_log: log_latency,
                 // No series on it: the room kept lines the panels up.
                 right: Some(Axis {
                     desc: "",
@@ -127,4 +180,69 @@ pub fn draw(inputs: &[Input<FloodInterval>], chart: &ChartArgs) -> anyhow::Resul
             },
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(p50_us: &[u64]) -> Input<FloodInterval> {
+        let rows = p50_us
+            .iter()
+            .enumerate()
+            .map(|(i, &p50)| FloodInterval {
+                unix_ms: i as u64,
+                elapsed_s: i as f64,
+                target: 10,
+                open: 10,
+                opened: 10,
+                closed: 0,
+                failed: 0,
+                chunks: 0,
+                bytes: 0,
+                messages: 0,
+                lost: 0,
+                connect_rate: 0.0,
+                message_rate: if p50 > 0 { 100.0 } else { 0.0 },
+                latency_p50_us: p50,
+                latency_p99_us: p50 * 5,
+                latency_p999_us: p50 * 9,
+                latency_max_us: p50 * 20,
+            })
+            .collect();
+        Input {
+            label: "x".into(),
+            path: "x.csv".into(),
+            rows,
+        }
+    }
+
+    #[test]
+    fn auto_latency_scale_goes_log_when_medians_differ_threefold() {
+        let fast = input(&[0, 300, 350, 400]);
+        let slow = input(&[0, 0, 2000, 2100, 2200]);
+        let close = input(&[500, 600, 700]);
+        assert!(log_latency(
+            &[fast.clone(), slow.clone()],
+            LatencyScale::Auto
+        ));
+        assert!(!log_latency(&[fast.clone(), close], LatencyScale::Auto));
+        assert!(!log_latency(
+            std::slice::from_ref(&slow),
+            LatencyScale::Auto
+        ));
+        assert!(!log_latency(&[fast.clone(), slow], LatencyScale::Linear));
+        assert!(log_latency(&[fast], LatencyScale::Log));
+    }
+
+    #[test]
+    fn intervals_without_messages_leave_gaps_in_latency() {
+        let (upper, lower) = series(&[input(&[0, 300, 0, 400])], TimeUnit::Seconds);
+        assert_eq!(
+            upper[0].segments,
+            vec![vec![(0.0, 10.0), (1.0, 10.0), (2.0, 10.0), (3.0, 10.0)]]
+        );
+        assert_eq!(lower[0].segments, vec![vec![(1.0, 0.3)], vec![(3.0, 0.4)]]);
+        assert_eq!(lower[1].segments, vec![vec![(1.0, 1.5)], vec![(3.0, 2.0)]]);
+    }
 }

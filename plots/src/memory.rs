@@ -145,6 +145,7 @@ pub fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()
                     desc: &y_desc,
                     fmt: format_tick,
                 },
+                left_log: false,
                 right: (!args.no_conns).then_some(Axis {
                     desc: "Connections",
                     fmt: format_count,

@@ -7,12 +7,10 @@
 
 use crate::canvas::{padded, Area, Stroke, AXIS_DESC_PX, FONT, SHADE_ALPHA, TICK_PX};
 use crate::legend::{LegendEntry, Mark};
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::element::{DashedPathElement, DottedPathElement};
 use plotters::prelude::*;
 use std::ops::Range;
-
-type Plot<'a> = DrawingArea<BitMapBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// One series: its legend entry (which also says how it is drawn), the
 /// axis it belongs to, and its points split into runs where data exists.
@@ -72,6 +70,9 @@ pub struct Panel<'a> {
     pub x_range: Range<f64>,
     pub x: Axis<'a>,
     pub left: Axis<'a>,
+    /// A log scale on the left axis (when some value is positive), so a
+    /// series ten times lower than another still shows its shape.
+    pub left_log: bool,
     /// A right axis: its room is kept whenever given (so stacked panels line
     /// up), its ticks drawn only when some series is on it.
     pub right: Option<Axis<'a>>,
@@ -107,17 +108,48 @@ fn align_zero(a: Range<f64>, b: Range<f64>) -> (Range<f64>, Range<f64>) {
     (lower(a), lower(b))
 }
 
+/// The positive range of the left series for a log axis, with some room,
+/// or `None` when nothing is positive.
+fn log_range(series: &[Series]) -> Option<Range<f64>> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &(_, y) in series
+        .iter()
+        .filter(|s| !s.right_axis)
+        .flat_map(Series::points)
+    {
+        if y > 0.0 {
+            lo = lo.min(y);
+            hi = hi.max(y);
+        }
+    }
+    (lo <= hi).then(|| lo / 1.5..hi * 1.5)
+}
+
 /// Draws `panel` filling `area`.
 pub fn draw(area: &Area, panel: &Panel) -> anyhow::Result<()> {
-    let right = panel.right.as_ref();
     let right_used = panel.series.iter().any(|s| s.right_axis);
     let left_y = y_range(panel.series.iter().filter(|s| !s.right_axis));
     let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));
+    if panel.left_log {
+        if let Some(range) = log_range(panel.series) {
+            return draw_on(area, panel, range.log_scale(), right_y);
+        }
+    }
     let (left_y, right_y) = if right_used {
         align_zero(left_y, right_y)
     } else {
         (left_y, right_y)
     };
+    draw_on(area, panel, left_y, right_y)
+}
+
+fn draw_on<Y>(area: &Area, panel: &Panel, left_y: Y, right_y: Range<f64>) -> anyhow::Result<()>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    let right = panel.right.as_ref();
+    let right_used = panel.series.iter().any(|s| s.right_axis);
     let (x_fmt, left_fmt) = (panel.x.fmt, panel.left.fmt);
     let mut chart = ChartBuilder::on(area)
         .margin_left(12)
@@ -162,7 +194,10 @@ pub fn draw(area: &Area, panel: &Panel) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn series(plot: &Plot, s: &Series) -> anyhow::Result<()> {
+fn series<CT: CoordTranslate<From = (f64, f64)>>(
+    plot: &DrawingArea<BitMapBackend, CT>,
+    s: &Series,
+) -> anyhow::Result<()> {
     let colour = s.entry.colour;
     for segment in &s.segments {
         let points = segment.iter().copied();

@@ -161,6 +161,7 @@ pub fn draw(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<(
                     desc: y_desc,
                     fmt: format_tick,
                 },
+                left_log: false,
                 right: None,
                 series: &all,
             },

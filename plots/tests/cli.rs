@@ -174,6 +174,23 @@ fn flood_chart() {
     assert_chart(&out, 1024, 640);
 }
 
+#[test]
+fn flood_chart_of_two_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("flood2.png");
+    ok(&[
+        "flood",
+        fixture("c1m-flood-10k.csv").to_str().unwrap(),
+        fixture("mochiweb-flood-10k.csv").to_str().unwrap(),
+        "--latency-scale",
+        "log",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let colours = assert_chart(&out, 1024, 640);
+    assert!(colours.contains(&BLUE) && colours.contains(&VERMILION));
+}
+
 const ICOMET_TABLE: &str = "\
 | connections | VIRT | RES | PSS | RES per conn | PSS per conn | kernel Slab per conn |
 | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
