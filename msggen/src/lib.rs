@@ -1,17 +1,159 @@
-//! Message generator: envelope-wrapped messages to random ids at a precise rate, and a friends graph
+//! `msggen`: envelope-wrapped messages to random subscriber ids at a precise
+//! rate, through a server's `POST /send` batch endpoint; and `msggen graph`,
+//! a deterministic power-law friends graph.
 //!
-//! Not built yet: issue #5.
+//! How a run fits together (each part has its own module):
+//!
+//! - [`schedule`]: the absolute schedule, message `k` due at `start + k/rate`;
+//!   a pure function of elapsed time, so it cannot drift and tests drive it
+//!   with a fake clock.
+//! - [`ids`]: which id each message goes to (uniform or Zipf), and which
+//!   sender owns an id.
+//! - [`pacer`]: one OS thread that releases the messages now due (every
+//!   `--tick`, 1 ms by default) to the senders' queues.
+//! - [`sender`]: one keep-alive connection per sender; it owns a disjoint set
+//!   of ids (`(id - first) % senders`) and their sequence numbers, so one id's
+//!   messages always travel in order on one connection. It stamps `sent_us`
+//!   when it writes a batch, and retries with backoff.
+//! - [`http`]: the request writer and the response reader (`httparse`).
+//! - [`stats`], [`report`]: counters by failure class, inter-send gaps, live
+//!   progress, the CSV intervals and the JSON summary.
+//! - [`run`]: wires them together and turns the outcome into an exit code.
+//! - [`graph`]: the friends graph (format in `FRIENDS.md`).
 
-use clap::Parser;
+pub mod graph;
+pub mod http;
+pub mod ids;
+pub mod pacer;
+pub mod queue;
+pub mod report;
+pub mod run;
+pub mod schedule;
+pub mod sender;
+pub mod stats;
 
-/// Message generator: envelope-wrapped messages to random ids at a precise rate, and a friends graph
+use c1m_common::parse::{parse_count, parse_duration, IdRange};
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub use ids::Dist;
+pub use schedule::Rate;
+
+/// Sends envelope-wrapped messages to random subscriber ids at a precise rate
+/// through a server's `POST /send` batch endpoint, and generates friends
+/// graphs (`msggen graph`).
+///
+/// Every message is `[c1m <id> <generator> <seq> <sent_us> <len>|<payload>]`;
+/// sender k of `--senders S` is generator `G*S + k` (G = --generator-id) and
+/// owns the ids with `(id - first) % S == k`, so sequence numbers are
+/// contiguous per (generator, id) in the order the server receives them.
+/// Exit status: 0 when every message was accepted, 2 when any failed for good
+/// (after retries) or on an error.
 #[derive(Debug, Parser)]
-#[command(name = "msggen", version)]
-pub struct Args {}
+#[command(
+    name = "msggen",
+    version,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub send: SendArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
 
-/// Runs the tool; until issue #5 lands it says so and fails.
-pub fn run(_args: Args) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("msggen is not implemented yet (issue #5)")
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Writes a deterministic social graph with a power-law degree
+    /// distribution (one `user,friend` line per friendship; see FRIENDS.md).
+    Graph(graph::GraphArgs),
+}
+
+/// What to send, where, and how fast.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct SendArgs {
+    /// Base URL of the server's admin listener; batches go to `<URL>/send`.
+    #[arg(long, required = true)]
+    pub target: Option<String>,
+    /// Subscriber ids to send to, inclusive: `1-10000`, `1-1M`.
+    #[arg(long, required = true)]
+    pub ids: Option<IdRange>,
+    /// Messages per second over the whole process (`16666`, `200k`, `0.5`),
+    /// or `max` to send as fast as the target accepts.
+    #[arg(long, required = true)]
+    pub rate: Option<Rate>,
+    /// Stop after this many messages (`1M`).
+    #[arg(long, value_parser = parse_count)]
+    pub count: Option<u64>,
+    /// Stop scheduling after this long (`60s`, `10m`); with --count, whichever
+    /// comes first.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Keep-alive connections, each one generator owning `1/senders` of the ids.
+    #[arg(long, default_value_t = 4)]
+    pub senders: u32,
+    /// How ids are picked: `uniform`, or `zipf:S` (rank 1 = the first id is
+    /// the most frequent, as in "a few active users and many idle ones").
+    #[arg(long, default_value = "uniform")]
+    pub dist: Dist,
+    /// Payload bytes per message (printable ASCII), inside the envelope.
+    #[arg(long, default_value_t = 32, value_parser = parse_count)]
+    pub size: u64,
+    /// First generator number G: sender k is generator `G*senders + k`, so
+    /// several msggen processes with different G never share a generator.
+    #[arg(long, default_value_t = 0)]
+    pub generator_id: u64,
+    /// Seed of the id sampler (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Most lines in one `POST /send` batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_max: u32,
+    /// Most body bytes in one batch (the server answers 413 above its limit).
+    #[arg(long, default_value = "256k", value_parser = parse_count)]
+    pub batch_bytes: u64,
+    /// Shortest interval between two releases of due messages; below
+    /// 1/rate each message is released on its own at its due time.
+    #[arg(long, default_value = "1ms", value_parser = parse_duration)]
+    pub tick: Duration,
+    /// Retries of a failed batch (reconnecting, backoff 50 ms doubling to 2 s)
+    /// before its messages count as failed for good.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Limit on connecting and on each request's answer.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Bearer token for the admin API (`Authorization: Bearer ...`).
+    #[arg(long, env = "C1M_TOKEN")]
+    pub token: Option<String>,
+    /// Interval of progress lines and CSV records.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub report_interval: Duration,
+    /// Write one `MsggenInterval` record per report interval here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Write the JSON summary here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write `generator,id,last_seq` for every id sent to, so loss can be
+    /// audited per (generator, id).
+    #[arg(long)]
+    pub last_seqs: Option<PathBuf>,
+    /// No progress bar even on a terminal (plain lines instead).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Runs the tool and returns its exit code (errors are returned for `main`
+/// to print).
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(Command::Graph(graph_args)) => graph::run(&graph_args),
+        None => run::run(&args.send),
+    }
 }
 
 #[cfg(test)]
@@ -22,5 +164,71 @@ mod tests {
     #[test]
     fn args_are_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_a_realistic_send_line() {
+        let args = Args::try_parse_from([
+            "msggen",
+            "--target",
+            "http://127.0.0.1:8001",
+            "--ids",
+            "1-1M",
+            "--rate",
+            "16666",
+            "--duration",
+            "10m",
+            "--senders",
+            "8",
+            "--dist",
+            "zipf:1.1",
+            "--size",
+            "64",
+            "--generator-id",
+            "3",
+            "--csv",
+            "msggen.csv",
+            "--json",
+            "msggen.json",
+            "--report-interval",
+            "1s",
+        ])
+        .unwrap();
+        assert!(args.command.is_none());
+        let s = args.send;
+        assert_eq!(s.ids.unwrap().len(), 1_000_000);
+        assert_eq!(s.rate, Some(Rate::PerSecond(16666.0)));
+        assert_eq!(s.duration, Some(Duration::from_secs(600)));
+        assert_eq!(s.dist, Dist::Zipf(1.1));
+        assert_eq!((s.senders, s.size, s.generator_id), (8, 64, 3));
+        assert_eq!(s.batch_bytes, 256_000);
+    }
+
+    #[test]
+    fn parses_a_graph_line_without_send_flags() {
+        let args = Args::try_parse_from([
+            "msggen",
+            "graph",
+            "--users",
+            "1M",
+            "--avg-friends",
+            "50",
+            "--seed",
+            "1",
+            "--out",
+            "friends.csv",
+        ])
+        .unwrap();
+        match args.command {
+            Some(Command::Graph(g)) => {
+                assert_eq!((g.users, g.avg_friends, g.seed), (1_000_000, 50.0, 1));
+            }
+            None => panic!("graph subcommand not parsed"),
+        }
+    }
+
+    #[test]
+    fn send_needs_target_ids_and_rate() {
+        assert!(Args::try_parse_from(["msggen", "--ids", "1-10", "--rate", "10"]).is_err());
     }
 }

@@ -1,0 +1,235 @@
+//! What a run tells: a progress bar on a terminal (or a plain line per
+//! `--report-interval` otherwise), one `MsggenInterval` CSV record per
+//! interval, and the summary, printed and as JSON.
+//!
+//! The reporter is the only reader of the shared counters; it costs a few
+//! atomic loads and one histogram swap per interval.
+
+use crate::sender::GeneratorSummary;
+use crate::stats::{GapSummary, Stats};
+use anyhow::Context;
+use c1m_common::records::{unix_ms_now, MsggenInterval};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+pub struct Reporter {
+    stats: Arc<Stats>,
+    csv: Option<csv::Writer<File>>,
+    bar: Option<ProgressBar>,
+    last_sent: u64,
+    last_elapsed_s: f64,
+}
+
+impl Reporter {
+    /// `total` sizes the progress bar (None: a spinner). The bar is drawn
+    /// only when `tty` is true.
+    pub fn new(
+        stats: Arc<Stats>,
+        csv_path: Option<&Path>,
+        tty: bool,
+        total: Option<u64>,
+    ) -> anyhow::Result<Self> {
+        let csv = csv_path
+            .map(|p| csv::Writer::from_path(p).with_context(|| format!("creating {}", p.display())))
+            .transpose()?;
+        let bar = tty.then(|| {
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} sent  {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Ok(Self {
+            stats,
+            csv,
+            bar,
+            last_sent: 0,
+            last_elapsed_s: 0.0,
+        })
+    }
+
+    /// Redraws the progress bar, if there is one.
+    pub fn draw(&self) {
+        if let Some(bar) = &self.bar {
+            let s = &self.stats;
+            bar.set_position(s.sent.load(Relaxed));
+            let elapsed = s.start.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{:.0} msg/s  failed {}  dropped {}  retries {}",
+                s.sent.load(Relaxed) as f64 / elapsed,
+                s.failed.total(),
+                s.dropped.load(Relaxed),
+                s.retries.load(Relaxed),
+            ));
+        }
+    }
+
+    /// Closes one report interval: a CSV record, and a plain line when there
+    /// is no bar.
+    pub fn interval(&mut self) -> anyhow::Result<()> {
+        let s = &self.stats;
+        let elapsed_s = s.start.elapsed().as_secs_f64();
+        let sent = s.sent.load(Relaxed);
+        let dt = (elapsed_s - self.last_elapsed_s).max(1e-9);
+        let gaps = s.take_interval_gaps();
+        let record = MsggenInterval {
+            unix_ms: unix_ms_now(),
+            elapsed_s,
+            sent,
+            failed: s.failed.total(),
+            dropped: s.dropped.load(Relaxed),
+            rate: (sent - self.last_sent) as f64 / dt,
+            gap_p50_us: gaps.p50,
+            gap_p99_us: gaps.p99,
+            gap_max_us: gaps.max,
+        };
+        self.last_sent = sent;
+        self.last_elapsed_s = elapsed_s;
+        if let Some(csv) = &mut self.csv {
+            csv.serialize(&record).context("writing the CSV")?;
+            csv.flush().context("writing the CSV")?;
+        }
+        if self.bar.is_none() {
+            eprintln!(
+                "msggen: {:>7.1}s  sent {}  {:.0} msg/s  failed {}  dropped {}  gap p50 {} us p99 {} us max {} us",
+                record.elapsed_s,
+                record.sent,
+                record.rate,
+                record.failed,
+                record.dropped,
+                record.gap_p50_us,
+                record.gap_p99_us,
+                record.gap_max_us
+            );
+        } else {
+            self.draw();
+        }
+        Ok(())
+    }
+
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        self.interval()?;
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        Ok(())
+    }
+}
+
+/// The JSON summary (`--json`) and the printed one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub target: String,
+    pub ids: String,
+    pub dist: String,
+    /// The rate asked for, messages per second; null for `--rate max`.
+    pub rate_target: Option<f64>,
+    pub senders: u32,
+    pub size: u64,
+    /// Messages the pacer released (sent + failed + unsent).
+    pub released: u64,
+    /// Messages the target accepted.
+    pub sent: u64,
+    /// Of those, how many the target said reached no connection.
+    pub dropped: u64,
+    /// Released but never written, because the run was stopped by a signal.
+    pub unsent: u64,
+    /// Messages that failed for good, and by class of their last failure.
+    pub failed: u64,
+    pub failed_by_class: BTreeMap<&'static str, u64>,
+    /// Failed attempts (including ones a retry then fixed), by class.
+    pub errors_by_class: BTreeMap<&'static str, u64>,
+    pub retries: u64,
+    /// From the start of the schedule to the end of the run.
+    pub duration_s: f64,
+    /// From the start of the schedule to the last batch written.
+    pub send_span_s: f64,
+    /// `sent / send_span_s`.
+    pub achieved_rate: f64,
+    /// Batch writes (retries included) and messages per write.
+    pub writes: u64,
+    pub messages_per_write: f64,
+    /// Gaps between consecutive batch writes (on any connection), microseconds.
+    pub gap_us: GapSummary,
+    pub stopped_by_signal: bool,
+    /// Per generator: sequence numbers given, sent, failed (audit of loss).
+    pub generators: Vec<GeneratorSummary>,
+}
+
+impl Summary {
+    /// Fills the counters from `stats`; the caller sets the description.
+    pub fn counters(&mut self, stats: &Stats) {
+        self.sent = stats.sent.load(Relaxed);
+        self.dropped = stats.dropped.load(Relaxed);
+        self.unsent = stats.unsent.load(Relaxed);
+        self.failed = stats.failed.total();
+        self.failed_by_class = stats.failed.by_name();
+        self.errors_by_class = stats.errors.by_name();
+        self.retries = stats.retries.load(Relaxed);
+        self.duration_s = stats.start.elapsed().as_secs_f64();
+        self.send_span_s = stats.send_span_s();
+        let span = if self.send_span_s > 0.0 {
+            self.send_span_s
+        } else {
+            self.duration_s
+        };
+        self.achieved_rate = self.sent as f64 / span.max(1e-9);
+        self.writes = stats.writes.load(Relaxed);
+        self.messages_per_write = stats.written.load(Relaxed) as f64 / self.writes.max(1) as f64;
+        self.gap_us = stats.total_gaps();
+    }
+
+    /// The human summary.
+    pub fn print(&self) {
+        let rate = match self.rate_target {
+            Some(r) => format!(
+                "{:.1} msg/s achieved of {r} asked ({:+.2}%)",
+                self.achieved_rate,
+                (self.achieved_rate / r - 1.0) * 100.0
+            ),
+            None => format!("{:.1} msg/s achieved (--rate max)", self.achieved_rate),
+        };
+        println!(
+            "msggen: sent {} of {} released to {} ids ({}) in {:.2}s: {rate}",
+            self.sent, self.released, self.ids, self.dist, self.send_span_s
+        );
+        println!(
+            "msggen: dropped by target (no connection) {}, failed {}, unsent {}, retries {}",
+            self.dropped, self.failed, self.unsent, self.retries
+        );
+        for (class, n) in &self.failed_by_class {
+            println!("msggen:   failed {class}: {n}");
+        }
+        for (class, n) in &self.errors_by_class {
+            println!("msggen:   failed attempts {class}: {n}");
+        }
+        let g = &self.gap_us;
+        println!(
+            "msggen: {} writes, {:.1} messages each; gap between writes p50 {} us, p90 {} us, p99 {} us, max {} us",
+            self.writes, self.messages_per_write, g.p50, g.p90, g.p99, g.max
+        );
+        if self.errors_by_class.contains_key("no_descriptors") {
+            println!("msggen: {}", c1m_common::fdlimit::Exhaustion::Process.fix());
+        }
+        if self.failed_by_class.contains_key("backlog") {
+            println!(
+                "msggen: the target did not keep up with the rate (backlog): lower --rate, add --senders, or measure with --rate max"
+            );
+        }
+    }
+
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(file, self)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+}

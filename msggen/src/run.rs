@@ -1,0 +1,377 @@
+//! A send run: checks the configuration before anything starts, connects
+//! the senders, starts the clock, the pacer, the reporter and the signal
+//! watcher, waits for the senders to finish, and writes the summary.
+//!
+//! Threads: the pacer has its own OS thread; the senders and the reporter
+//! share a two-worker tokio runtime (a sender spends its time waiting for
+//! the target, and two workers are what this machine has).
+
+use crate::http::{Conn, Target};
+use crate::ids::{owned_count, IdSampler};
+use crate::pacer::{Pace, Pacer};
+use crate::queue::{Queue, Stop};
+use crate::report::{Reporter, Summary};
+use crate::schedule::{Rate, Schedule};
+use crate::sender::{max_line_len, payload, Finished, Sender, SenderConfig};
+use crate::stats::Stats;
+use crate::SendArgs;
+use anyhow::{bail, Context};
+use c1m_common::envelope::MAX_PAYLOAD;
+use c1m_common::parse::IdRange;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// Most senders (connections) in one process; far below the fd limit.
+const MAX_SENDERS: u32 = 10_000;
+
+/// A checked configuration.
+#[derive(Debug)]
+struct Plan {
+    args: SendArgs,
+    target: Target,
+    ids: IdRange,
+    rate: Rate,
+    pace: Pace,
+    batch_lines: usize,
+    seed: u64,
+}
+
+impl Plan {
+    /// Refuses, with the fix, a configuration that cannot work.
+    fn from_args(args: &SendArgs) -> anyhow::Result<Self> {
+        let (Some(url), Some(ids), Some(rate)) = (&args.target, args.ids, args.rate) else {
+            bail!("--target, --ids and --rate are required");
+        };
+        let target = Target::parse(url).map_err(anyhow::Error::msg)?;
+        if ids.len() > u64::from(u32::MAX) {
+            bail!("--ids {ids} holds {} ids; at most {} fit one msggen process: split the range over several processes (--generator-id tells them apart)", ids.len(), u32::MAX);
+        }
+        if args.senders == 0 || args.senders > MAX_SENDERS {
+            bail!(
+                "--senders {} is out of range: use 1 to {MAX_SENDERS}",
+                args.senders
+            );
+        }
+        if u64::from(args.senders) > ids.len() {
+            bail!(
+                "--senders {} is more than the {} ids: each sender owns ids of its own; use --senders {} or fewer",
+                args.senders,
+                ids.len(),
+                ids.len()
+            );
+        }
+        if args.size > MAX_PAYLOAD as u64 {
+            bail!(
+                "--size {} is over the envelope's 1 MiB payload limit",
+                args.size
+            );
+        }
+        let line = max_line_len(args.size as usize) as u64;
+        let batch_lines = u64::from(args.batch_max).min(args.batch_bytes / line) as usize;
+        if batch_lines == 0 {
+            bail!(
+                "a message of --size {} takes up to {line} bytes, more than --batch-bytes {} (or --batch-max is 0): raise --batch-bytes",
+                args.size,
+                args.batch_bytes
+            );
+        }
+        if args.count.is_none() && args.duration.is_none() {
+            bail!("give --count or --duration: every run is bounded");
+        }
+        if args.tick.is_zero() || args.report_interval.is_zero() {
+            bail!("--tick and --report-interval must be above 0");
+        }
+        let pace = match rate {
+            Rate::PerSecond(per_second) => Pace::Paced {
+                schedule: Schedule::new(per_second, args.count, args.duration),
+                // Two seconds of this sender's share, and at least 16 batches.
+                backlog: ((per_second * 2.0 / f64::from(args.senders)).ceil() as usize)
+                    .max(16 * batch_lines),
+            },
+            Rate::Max => Pace::Max {
+                total: args.count.unwrap_or(u64::MAX),
+                deadline: args.duration,
+                high_water: 4 * batch_lines,
+            },
+        };
+        let seed = args.seed.unwrap_or_else(c1m_common::records::unix_us_now);
+        Ok(Self {
+            args: args.clone(),
+            target,
+            ids,
+            rate,
+            pace,
+            batch_lines,
+            seed,
+        })
+    }
+
+    fn total(&self) -> Option<u64> {
+        match self.pace {
+            Pace::Paced { schedule, .. } => Some(schedule.total()),
+            Pace::Max { total, .. } => (total != u64::MAX).then_some(total),
+        }
+    }
+}
+
+/// Runs a send and returns 0 when every message was accepted, 2 otherwise.
+pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
+    let plan = Plan::from_args(args)?;
+    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(execute(plan))
+}
+
+async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
+    let args = &plan.args;
+    let senders = args.senders;
+    let n_ids = plan.ids.len() as u32;
+    let config = Arc::new(SenderConfig {
+        target: plan.target.clone(),
+        token: args.token.clone(),
+        first_id: plan.ids.first,
+        senders,
+        batch_lines: plan.batch_lines,
+        payload: payload(args.size as usize),
+        retries: args.retries,
+        timeout: args.timeout,
+    });
+    // Connect before the clock starts, so the first batches do not pay for
+    // it; a target that is down is left to the senders' retries.
+    let mut conns = Vec::with_capacity(senders as usize);
+    for _ in 0..senders {
+        let conn = tokio::time::timeout(args.timeout, Conn::connect(plan.target.addr)).await;
+        conns.push(conn.ok().and_then(Result::ok));
+    }
+    let first_generator = args.generator_id * u64::from(senders);
+    eprintln!(
+        "msggen: {} messages to http://{}{} ids {} ({}) at {} from {senders} senders (generators {}-{}), seed {}",
+        plan.total().map_or("unbounded".to_owned(), |t| t.to_string()),
+        plan.target.host,
+        plan.target.send_path,
+        plan.ids,
+        args.dist,
+        plan.rate,
+        first_generator,
+        first_generator + u64::from(senders) - 1,
+        plan.seed
+    );
+
+    let stats = Arc::new(Stats::new(Instant::now()));
+    let stop = Arc::new(Stop::default());
+    let queues: Vec<Arc<Queue>> = (0..senders).map(|_| Arc::new(Queue::default())).collect();
+    let handles: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(k, conn)| {
+            let k = k as u32;
+            let sender = Sender {
+                generator: first_generator + u64::from(k),
+                k,
+                config: Arc::clone(&config),
+                queue: Arc::clone(&queues[k as usize]),
+                stats: Arc::clone(&stats),
+                stop: Arc::clone(&stop),
+                conn,
+                seqs: vec![0; owned_count(n_ids, senders, k)],
+            };
+            tokio::spawn(sender.run())
+        })
+        .collect();
+    let pacer = Pacer {
+        pace: plan.pace,
+        tick: args.tick,
+        sampler: IdSampler::new(args.dist, n_ids),
+        rng: ChaCha8Rng::seed_from_u64(plan.seed),
+        queues,
+        stats: Arc::clone(&stats),
+        stop: Arc::clone(&stop),
+    };
+    let pacer = std::thread::Builder::new()
+        .name("msggen-pacer".into())
+        .spawn(move || pacer.run())
+        .context("starting the pacer thread")?;
+    let signals = tokio::spawn(watch_signals(Arc::clone(&stop)));
+    let tty = std::io::stderr().is_terminal() && !args.no_progress;
+    let reporter = Reporter::new(Arc::clone(&stats), args.csv.as_deref(), tty, plan.total())?;
+    let done = Arc::new(Notify::new());
+    let reporting = tokio::spawn(report_loop(
+        reporter,
+        args.report_interval,
+        tty,
+        Arc::clone(&done),
+    ));
+
+    let mut finished = Vec::with_capacity(handles.len());
+    for handle in handles {
+        finished.push(handle.await.context("a sender task panicked")?);
+    }
+    let released = tokio::task::spawn_blocking(move || pacer.join())
+        .await
+        .context("joining the pacer")?
+        .map_err(|_| anyhow::anyhow!("the pacer thread panicked"))?;
+    done.notify_one();
+    let mut reporter = reporting.await.context("the reporter panicked")??;
+    reporter.finish()?;
+    signals.abort();
+
+    let mut summary = Summary {
+        target: args.target.clone().unwrap_or_default(),
+        ids: plan.ids.to_string(),
+        dist: args.dist.to_string(),
+        rate_target: match plan.rate {
+            Rate::PerSecond(r) => Some(r),
+            Rate::Max => None,
+        },
+        senders,
+        size: args.size,
+        released,
+        sent: 0,
+        dropped: 0,
+        unsent: 0,
+        failed: 0,
+        failed_by_class: Default::default(),
+        errors_by_class: Default::default(),
+        retries: 0,
+        duration_s: 0.0,
+        send_span_s: 0.0,
+        achieved_rate: 0.0,
+        writes: 0,
+        messages_per_write: 0.0,
+        gap_us: Default::default(),
+        stopped_by_signal: stop.is_set(),
+        generators: finished.iter().map(|f| f.summary.clone()).collect(),
+    };
+    summary.counters(&stats);
+    summary.print();
+    if let Some(path) = &args.json {
+        summary.write_json(path)?;
+    }
+    if let Some(path) = &args.last_seqs {
+        write_last_seqs(path, &finished, plan.ids.first, senders)?;
+    }
+    Ok(if summary.failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reports every `interval` (and redraws the bar 4 times a second on a
+/// terminal) until `done`; returns the reporter for its final record.
+async fn report_loop(
+    mut reporter: Reporter,
+    interval: Duration,
+    tty: bool,
+    done: Arc<Notify>,
+) -> anyhow::Result<Reporter> {
+    let start = tokio::time::Instant::now();
+    let mut records = tokio::time::interval_at(start + interval, interval);
+    let redraw = if tty {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(3600)
+    };
+    let mut bar = tokio::time::interval_at(start + redraw, redraw);
+    loop {
+        tokio::select! {
+            _ = records.tick() => reporter.interval()?,
+            _ = bar.tick() => reporter.draw(),
+            () = done.notified() => return Ok(reporter),
+        }
+    }
+}
+
+/// Sets `stop` on SIGINT or SIGTERM.
+async fn watch_signals(stop: Arc<Stop>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    eprintln!("msggen: stopping on signal: finishing the batches in flight");
+    stop.set();
+}
+
+/// `generator,id,last_seq` for every (generator, id) that was sent to.
+fn write_last_seqs(
+    path: &Path,
+    finished: &[Finished],
+    first_id: u64,
+    senders: u32,
+) -> anyhow::Result<()> {
+    let context = || format!("writing {}", path.display());
+    let file = std::fs::File::create(path).with_context(context)?;
+    let mut out = std::io::BufWriter::new(file);
+    writeln!(out, "generator,id,last_seq").with_context(context)?;
+    for (k, f) in finished.iter().enumerate() {
+        for (i, &seq) in f.seqs.iter().enumerate() {
+            if seq > 0 {
+                let id = first_id + (i as u64) * u64::from(senders) + k as u64;
+                writeln!(out, "{},{id},{seq}", f.summary.generator).with_context(context)?;
+            }
+        }
+    }
+    out.flush().with_context(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan(extra: &[&str]) -> anyhow::Result<Plan> {
+        let mut argv = vec![
+            "msggen",
+            "--target",
+            "http://127.0.0.1:1",
+            "--ids",
+            "1-100",
+            "--rate",
+            "1000",
+        ];
+        argv.extend_from_slice(extra);
+        let args = crate::Args::try_parse_from(argv).unwrap();
+        Plan::from_args(&args.send)
+    }
+
+    fn refusal(extra: &[&str]) -> String {
+        format!("{:#}", plan(extra).unwrap_err())
+    }
+
+    #[test]
+    fn impossible_configurations_are_refused_with_the_fix() {
+        assert!(refusal(&[]).contains("give --count or --duration"));
+        assert!(
+            refusal(&["--count", "5", "--senders", "101"]).contains("use --senders 100 or fewer")
+        );
+        assert!(refusal(&["--count", "5", "--size", "300k"]).contains("raise --batch-bytes"));
+        assert!(refusal(&["--count", "5", "--size", "2M"]).contains("1 MiB"));
+    }
+
+    #[test]
+    fn batches_are_bounded_by_lines_and_bytes() {
+        let p = plan(&["--count", "5"]).unwrap();
+        assert_eq!(p.batch_lines, 1000);
+        assert_eq!(p.total(), Some(5));
+        let p = plan(&["--count", "5", "--size", "10k", "--batch-bytes", "100k"]).unwrap();
+        assert_eq!(p.batch_lines, 100_000 / max_line_len(10_000));
+    }
+}

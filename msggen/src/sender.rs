@@ -1,0 +1,279 @@
+//! One sender: a keep-alive connection, the ids it owns, and their sequence
+//! numbers.
+//!
+//! Sender `k` of `S` is generator `G*S + k` and owns the id offsets with
+//! `offset % S == k`; it numbers each id's messages 1, 2, 3, ... in the
+//! order it writes them, and it writes one batch at a time on one
+//! connection, so the server receives each (generator, id)'s messages in
+//! sequence. State: 4 bytes per owned id (`seqs`), the batch being sent
+//! (8 bytes a message) and its body buffer (reused).
+//!
+//! Each batch is stamped (`sent_us`, one clock read for the batch) when it is
+//! written. A failed attempt (connection refused or broken, timeout, 5xx)
+//! reconnects and sends the same messages again with the same sequence
+//! numbers and a new stamp, after a backoff of 50 ms doubling up to 2 s, at
+//! most `--retries` times; 4xx is not retried. Messages of a batch that
+//! failed for good keep their sequence numbers, so a subscriber sees the gap
+//! and `failed` in the summary accounts for it.
+
+use crate::http::{Conn, RequestError, Target};
+use crate::ids::local_index;
+use crate::queue::{Queue, Stop};
+use crate::stats::{FailureClass, Stats};
+use c1m_common::envelope::{self, Header};
+use c1m_common::records::unix_us_now;
+use serde::Serialize;
+use std::io::Write;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What every sender shares.
+#[derive(Debug)]
+pub struct SenderConfig {
+    pub target: Target,
+    pub token: Option<String>,
+    pub first_id: u64,
+    pub senders: u32,
+    /// Most messages in one batch (from --batch-max and --batch-bytes).
+    pub batch_lines: usize,
+    pub payload: Vec<u8>,
+    pub retries: u32,
+    pub timeout: Duration,
+}
+
+/// The longest line one message can take in a batch body.
+pub fn max_line_len(payload_len: usize) -> usize {
+    // id, tab, envelope header with 20-digit fields, payload, `]`, newline.
+    20 + 1 + envelope::MAX_HEADER + payload_len + 1 + 1
+}
+
+/// First retry backoff; doubles each retry up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+fn backoff(retry: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1 << retry.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+/// One generator's account, for the summary: with `last seq` per id (the
+/// `--last-seqs` file) a reader can tell lost messages from unsent ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GeneratorSummary {
+    pub generator: u64,
+    /// Messages given a sequence number (= the sum of last seqs).
+    pub numbered: u64,
+    pub sent: u64,
+    pub failed: u64,
+    /// Ids this generator sent at least one message to.
+    pub ids_used: u64,
+    /// The highest sequence number of any id.
+    pub max_seq: u32,
+}
+
+pub struct Sender {
+    pub generator: u64,
+    /// Index of this sender; it owns the offsets `k, k + S, k + 2S, ...`.
+    pub k: u32,
+    pub config: Arc<SenderConfig>,
+    pub queue: Arc<Queue>,
+    pub stats: Arc<Stats>,
+    pub stop: Arc<Stop>,
+    /// A connection opened before the clock started, if that worked.
+    pub conn: Option<Conn>,
+    /// Last sequence number per owned id, indexed by `offset / senders`.
+    pub seqs: Vec<u32>,
+}
+
+/// A sender's result: its account and its per-id last sequence numbers.
+pub struct Finished {
+    pub summary: GeneratorSummary,
+    pub seqs: Vec<u32>,
+}
+
+impl Sender {
+    /// Sends batches until the queue is closed and empty, or the stop is set.
+    pub async fn run(mut self) -> Finished {
+        let mut offsets = Vec::with_capacity(self.config.batch_lines);
+        let mut batch: Vec<(u32, u32)> = Vec::with_capacity(self.config.batch_lines);
+        let mut body = Vec::new();
+        let mut summary = GeneratorSummary {
+            generator: self.generator,
+            ..Default::default()
+        };
+        while !self.stop.is_set() {
+            offsets.clear();
+            if !self.queue.take(self.config.batch_lines, &mut offsets).await {
+                break;
+            }
+            if self.stop.is_set() {
+                self.stats.unsent.fetch_add(offsets.len() as u64, Relaxed);
+                break;
+            }
+            batch.clear();
+            for &offset in &offsets {
+                let seq = &mut self.seqs[local_index(offset, self.config.senders)];
+                *seq += 1;
+                batch.push((offset, *seq));
+            }
+            summary.numbered += batch.len() as u64;
+            match self.send(&batch, &mut body).await {
+                Ok(()) => summary.sent += batch.len() as u64,
+                Err(_) => summary.failed += batch.len() as u64,
+            }
+        }
+        self.stats
+            .unsent
+            .fetch_add(self.queue.discard() as u64, Relaxed);
+        summary.ids_used = self.seqs.iter().filter(|&&s| s > 0).count() as u64;
+        summary.max_seq = self.seqs.iter().copied().max().unwrap_or(0);
+        Finished {
+            summary,
+            seqs: self.seqs,
+        }
+    }
+
+    /// Sends one batch, retrying; counts it as sent or failed.
+    async fn send(&mut self, batch: &[(u32, u32)], body: &mut Vec<u8>) -> Result<(), FailureClass> {
+        let n = batch.len() as u64;
+        let mut retry = 0;
+        loop {
+            let class =
+                match tokio::time::timeout(self.config.timeout, self.attempt(batch, body)).await {
+                    Ok(Ok(reply)) => {
+                        self.stats.sent.fetch_add(n, Relaxed);
+                        if let Some(dropped) = reply.dropped {
+                            self.stats.dropped.fetch_add(dropped, Relaxed);
+                        }
+                        if !reply.keep_alive {
+                            self.conn = None;
+                        }
+                        return Ok(());
+                    }
+                    Ok(Err(e)) => e.class(),
+                    Err(_elapsed) => FailureClass::Timeout,
+                };
+            self.conn = None;
+            self.stats.errors.add(class, 1);
+            if !class.retryable() || retry >= self.config.retries || self.stop.is_set() {
+                self.stats.failed.add(class, n);
+                return Err(class);
+            }
+            retry += 1;
+            self.stats.retries.fetch_add(1, Relaxed);
+            tokio::select! {
+                () = tokio::time::sleep(backoff(retry)) => {}
+                () = self.stop.wait() => {
+                    self.stats.failed.add(class, n);
+                    return Err(class);
+                }
+            }
+        }
+    }
+
+    /// Connects if needed, then stamps, writes and awaits one batch.
+    async fn attempt(
+        &mut self,
+        batch: &[(u32, u32)],
+        body: &mut Vec<u8>,
+    ) -> Result<crate::http::Reply, RequestError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self
+                .conn
+                .insert(Conn::connect(self.config.target.addr).await?),
+        };
+        body.clear();
+        let sent_us = unix_us_now();
+        let at = Instant::now();
+        write_body(
+            body,
+            batch,
+            self.config.first_id,
+            self.generator,
+            sent_us,
+            &self.config.payload,
+        );
+        let head = self
+            .config
+            .target
+            .batch_head(body.len(), self.config.token.as_deref());
+        self.stats.record_write(at, batch.len() as u64);
+        conn.post(&head, body).await
+    }
+}
+
+/// Writes a batch body: one `id<TAB>envelope` line per message, lines
+/// separated by `\n` (no trailing newline).
+pub fn write_body(
+    out: &mut Vec<u8>,
+    batch: &[(u32, u32)],
+    first_id: u64,
+    generator: u64,
+    sent_us: u64,
+    payload: &[u8],
+) {
+    for (i, &(offset, seq)) in batch.iter().enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        let id = first_id + u64::from(offset);
+        // Writing to a Vec cannot fail.
+        let _ = write!(out, "{id}\t");
+        let header = Header {
+            id,
+            generator,
+            seq: u64::from(seq),
+            sent_us,
+        };
+        envelope::encode(&header, payload, out);
+    }
+}
+
+/// A printable ASCII payload of `len` bytes: letters and digits, so no tab
+/// or newline can break a batch line.
+pub fn payload(len: usize) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    ALPHABET.iter().copied().cycle().take(len).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_lines_carry_decodable_envelopes() {
+        let mut out = Vec::new();
+        write_body(&mut out, &[(0, 1), (41, 7)], 1, 3, 99, b"hi");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "1\t[c1m 1 3 1 99 2|hi]\n42\t[c1m 42 3 7 99 2|hi]"
+        );
+    }
+
+    #[test]
+    fn lines_fit_the_bound() {
+        let p = payload(100);
+        let mut out = Vec::new();
+        write_body(
+            &mut out,
+            &[(u32::MAX, u32::MAX)],
+            u64::MAX - u64::from(u32::MAX),
+            u64::MAX,
+            u64::MAX,
+            &p,
+        );
+        assert!(out.len() < max_line_len(100));
+        assert!(p.iter().all(|b| b.is_ascii_graphic()));
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(50));
+        assert_eq!(backoff(2), Duration::from_millis(100));
+        assert_eq!(backoff(5), Duration::from_millis(800));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+}

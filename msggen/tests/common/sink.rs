@@ -1,0 +1,181 @@
+//! A counting stand-in for the server's `POST /send` batch endpoint, for the
+//! integration tests and the benchmark sink (`examples/sink.rs`).
+//!
+//! It reads HTTP/1.1 requests with `httparse` on keep-alive connections,
+//! counts requests and message lines, can record every envelope it is sent
+//! (tests), and answers as its [`Behavior`] says: the usual 200 with
+//! `{"accepted":..,"delivered":..,"dropped":..}` (ids divisible by 10 count
+//! as "no connection"), or a fixed error status for the first N requests.
+
+#![allow(dead_code)] // Each test binary uses a different part.
+
+use c1m_common::envelope::{self, Header};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Behavior {
+    /// Answer this status instead of 200 ...
+    pub fail_status: u16,
+    /// ... to the first this many requests (u64::MAX: to all).
+    pub fail_first: u64,
+    /// Keep every envelope received (tests; costs memory).
+    pub record: bool,
+}
+
+impl Behavior {
+    pub fn accept() -> Self {
+        Self {
+            fail_status: 200,
+            fail_first: 0,
+            record: true,
+        }
+    }
+
+    pub fn fail(status: u16, first: u64) -> Self {
+        Self {
+            fail_status: status,
+            fail_first: first,
+            record: true,
+        }
+    }
+}
+
+/// What arrived.
+#[derive(Debug)]
+pub struct SinkState {
+    pub start: Instant,
+    pub requests: AtomicU64,
+    /// Message lines in accepted batches.
+    pub messages: AtomicU64,
+    /// Of those, lines whose id is divisible by 10 (answered as dropped).
+    pub dropped: AtomicU64,
+    /// Every envelope of an accepted batch, in arrival order, with the
+    /// microseconds since `start` at which its batch was read.
+    pub envelopes: Mutex<Vec<(Header, usize, u64)>>,
+}
+
+impl SinkState {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            requests: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            envelopes: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// Serves on `listener` until the runtime stops; returns the shared state.
+pub fn spawn(listener: TcpListener, behavior: Behavior) -> Arc<SinkState> {
+    let state = Arc::new(SinkState::new());
+    let shared = Arc::clone(&state);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let _ = connection(stream, behavior, &state).await;
+            });
+        }
+    });
+    state
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    behavior: Behavior,
+    state: &SinkState,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    loop {
+        // Read a request head.
+        let (head_len, body_len) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let len = req
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                        .unwrap_or(0usize);
+                    break (n, len);
+                }
+                Ok(httparse::Status::Partial) => {
+                    if stream.read_buf(&mut buf).await? == 0 {
+                        return Ok(());
+                    }
+                }
+                Err(_) => return Ok(()),
+            }
+        };
+        while buf.len() < head_len + body_len {
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+        let arrived_us = state.start.elapsed().as_micros() as u64;
+        let index = state.requests.fetch_add(1, Relaxed);
+        let body = &buf[head_len..head_len + body_len];
+        let answer = if index < behavior.fail_first && behavior.fail_status != 200 {
+            format!(
+                "HTTP/1.1 {} Refused\r\nContent-Length: 0\r\n\r\n",
+                behavior.fail_status
+            )
+        } else {
+            let (lines, dropped) = count(body, behavior.record.then_some((state, arrived_us)));
+            state.messages.fetch_add(lines, Relaxed);
+            state.dropped.fetch_add(dropped, Relaxed);
+            let json = format!(
+                "{{\"accepted\":{lines},\"delivered\":{},\"dropped\":{dropped}}}",
+                lines - dropped
+            );
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+                json.len()
+            )
+        };
+        buf.drain(..head_len + body_len);
+        stream.write_all(answer.as_bytes()).await?;
+    }
+}
+
+/// Counts the `id<TAB>message` lines of a batch and those whose id is
+/// divisible by 10; records their envelopes when asked.
+fn count(body: &[u8], record: Option<(&SinkState, u64)>) -> (u64, u64) {
+    let (mut lines, mut dropped) = (0, 0);
+    let mut recorded = Vec::new();
+    for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        lines += 1;
+        let tab = line.iter().position(|&b| b == b'\t').unwrap_or(line.len());
+        let id: u64 = std::str::from_utf8(&line[..tab])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        if id % 10 == 0 {
+            dropped += 1;
+        }
+        if let Some((_, at)) = record {
+            let decoded = envelope::decode(&line[(tab + 1).min(line.len())..]);
+            let (env, used) = decoded.ok().flatten().unwrap_or_else(|| {
+                panic!(
+                    "line is not id<TAB>envelope: {:?}",
+                    String::from_utf8_lossy(line)
+                )
+            });
+            assert_eq!(tab + 1 + used, line.len(), "bytes after the envelope");
+            assert_eq!(env.header.id, id, "line id and envelope id differ");
+            recorded.push((env.header, env.payload.len(), at));
+        }
+    }
+    if let Some((state, _)) = record {
+        state.envelopes.lock().unwrap().extend(recorded);
+    }
+    (lines, dropped)
+}

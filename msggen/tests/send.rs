@@ -1,0 +1,306 @@
+//! The `msggen` binary against an in-test counting server: what arrives
+//! (envelopes, contiguous sequences, rate) and what happens when the target
+//! refuses, fails or is down (counts by class, exit codes).
+
+#[path = "common/sink.rs"]
+mod sink;
+
+use serde_json::Value;
+use sink::{Behavior, SinkState};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+struct Run {
+    output: Output,
+    summary: Value,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+    fn assert_exit(&self, code: i32) {
+        assert_eq!(
+            self.code(),
+            code,
+            "{}",
+            String::from_utf8_lossy(&self.output.stderr)
+        );
+    }
+    fn n(&self, field: &str) -> u64 {
+        self.summary[field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{field} missing in {}", self.summary))
+    }
+    fn class(&self, group: &str, class: &str) -> u64 {
+        self.summary[group][class].as_u64().unwrap_or(0)
+    }
+}
+
+/// Checks that every (generator, id)'s messages arrived numbered 1, 2, 3,
+/// ... and returns the last sequence number of each.
+fn contiguous_seqs(state: &SinkState) -> HashMap<(u64, u64), u64> {
+    let mut last = HashMap::new();
+    for (h, _, _) in state.envelopes.lock().unwrap().iter() {
+        let seq = last.entry((h.generator, h.id)).or_insert(0);
+        assert_eq!(h.seq, *seq + 1, "gap or reorder at {h}");
+        *seq = h.seq;
+    }
+    last
+}
+
+/// A sink with `behavior`, and msggen run against it with `args` (where
+/// `{url}` stands for the sink's address).
+async fn against(behavior: Behavior, args: &str) -> (Run, Arc<SinkState>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = sink(behavior).await;
+    let run = msggen(dir.path(), &args.replace("{url}", &url)).await;
+    (run, state)
+}
+
+async fn sink(behavior: Behavior) -> (String, Arc<SinkState>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (url, sink::spawn(listener, behavior))
+}
+
+/// Runs msggen with the whitespace-separated `args` plus `--json` into
+/// `dir`, and reads the summary.
+async fn msggen(dir: &Path, args: &str) -> Run {
+    let json = dir.join("summary.json");
+    let mut argv: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+    argv.extend(["--json".into(), json.display().to_string()]);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_msggen"))
+            .args(&argv)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "no summary; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    Run {
+        output,
+        summary: serde_json::from_str(&text).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = sink(Behavior::accept()).await;
+    let last_seqs = dir.path().join("last.csv");
+    let before_us = c1m_common::records::unix_us_now();
+    let args = format!(
+        "--target {url} --ids 1-50 --rate 5000 --count 3000 --senders 3 --dist zipf:1.1 \
+         --size 17 --generator-id 2 --seed 9 --last-seqs {}",
+        last_seqs.display()
+    );
+    let run = msggen(dir.path(), &args).await;
+    run.assert_exit(0);
+    let sent = (run.n("sent"), run.n("failed"), run.n("released"));
+    assert_eq!(sent, (3000, 0, 3000));
+    let after_us = c1m_common::records::unix_us_now();
+
+    let last = contiguous_seqs(&state);
+    let envelopes = state.envelopes.lock().unwrap().clone();
+    assert_eq!(envelopes.len(), 3000);
+    // Sender k of 3 with --generator-id 2 is generator 6 + k and owns the
+    // ids with (id - 1) % 3 == k.
+    for (h, payload_len, _) in &envelopes {
+        assert_eq!(h.generator, 6 + (h.id - 1) % 3, "{h}");
+        assert_eq!(*payload_len, 17);
+        assert!((before_us..=after_us).contains(&h.sent_us), "{h}");
+    }
+    // Zipf: id 1 is the most frequent.
+    let of = |id| envelopes.iter().filter(|(h, _, _)| h.id == id).count();
+    let (one, two, ten) = (of(1), of(2), of(10));
+    assert!(one > two && two > ten, "{one} {two} {ten}");
+
+    // The summary's per-generator audit and the last-seqs file agree with
+    // what arrived.
+    let generators = run.summary["generators"].as_array().unwrap();
+    assert_eq!(generators.len(), 3);
+    for g in generators {
+        let gen = g["generator"].as_u64().unwrap();
+        let numbered: u64 = last
+            .iter()
+            .filter(|((g, _), _)| *g == gen)
+            .map(|(_, s)| s)
+            .sum();
+        assert_eq!(g["numbered"].as_u64(), Some(numbered));
+        assert_eq!(g["sent"].as_u64(), Some(numbered));
+    }
+    let file = std::fs::read_to_string(&last_seqs).unwrap();
+    let mut lines = file.lines();
+    assert_eq!(lines.next(), Some("generator,id,last_seq"));
+    let listed: HashMap<(u64, u64), u64> = lines
+        .map(|l| {
+            let v: Vec<u64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+            ((v[0], v[1]), v[2])
+        })
+        .collect();
+    assert_eq!(listed, last);
+    // Ids divisible by 10 are "no connection" in the sink's answers.
+    assert_eq!(run.n("dropped"), state.dropped.load(Relaxed));
+    assert!(run.n("dropped") > 0);
+}
+
+/// 10,000 messages at 5,000/s: the schedule takes 2 s, the achieved rate is
+/// within 1%, and the writes are about one per millisecond tick.
+#[tokio::test]
+async fn holds_the_rate_against_a_counting_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = sink(Behavior::accept()).await;
+    let csv = dir.path().join("intervals.csv");
+    let args = format!(
+        "--target {url} --ids 1-10000 --rate 5000 --duration 2s --senders 2 \
+         --report-interval 500ms --csv {}",
+        csv.display()
+    );
+    let run = msggen(dir.path(), &args).await;
+    run.assert_exit(0);
+    assert_eq!(run.n("sent"), 10_000);
+    assert_eq!(state.messages.load(Relaxed), 10_000);
+    let achieved = run.summary["achieved_rate"].as_f64().unwrap();
+    assert!(
+        (achieved / 5000.0 - 1.0).abs() < 0.01,
+        "achieved {achieved}"
+    );
+    // What the sink saw: first to last arrival spans ~2 s.
+    let envelopes = state.envelopes.lock().unwrap();
+    let span_us = envelopes.last().unwrap().2 - envelopes.first().unwrap().2;
+    assert!(
+        (1_950_000..2_100_000).contains(&span_us),
+        "span {span_us} us"
+    );
+    // Even spacing: half the gaps between writes are within 0.5-1.5 ms.
+    let p50 = run.summary["gap_us"]["p50"].as_u64().unwrap();
+    assert!((500..=1500).contains(&p50), "gap p50 {p50} us");
+    // CSV: the pinned header and a record per interval.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header = "unix_ms,elapsed_s,sent,failed,dropped,rate,gap_p50_us,gap_p99_us,gap_max_us";
+    assert_eq!(lines.next(), Some(header));
+    assert!(lines.count() >= 4);
+}
+
+#[tokio::test]
+async fn a_target_that_is_down_fails_every_message_by_class_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bind, read it, close.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let args = format!(
+        "--target http://127.0.0.1:{port} --ids 1-100 --rate 1000 --count 20 --senders 1 \
+         --retries 2 --batch-max 10"
+    );
+    let run = msggen(dir.path(), &args).await;
+    run.assert_exit(2);
+    assert_eq!((run.n("sent"), run.n("failed")), (0, 20));
+    assert_eq!(run.class("failed_by_class", "refused"), 20);
+    // Every failed attempt is counted: 3 attempts per batch, at least 2
+    // batches of at most 10.
+    let attempts = run.class("errors_by_class", "refused");
+    assert!(attempts >= 6 && attempts % 3 == 0, "{attempts} attempts");
+    assert_eq!(run.n("retries"), attempts / 3 * 2);
+    let stdout = String::from_utf8_lossy(&run.output.stdout);
+    assert!(stdout.contains("failed refused: 20"), "{stdout}");
+}
+
+#[tokio::test]
+async fn status_500_is_retried_then_counted_and_exits_2() {
+    let args = "--target {url} --ids 1-100 --rate 10000 --count 50 --senders 1 --retries 1";
+    let (run, state) = against(Behavior::fail(500, u64::MAX), args).await;
+    run.assert_exit(2);
+    assert_eq!(run.class("failed_by_class", "status_5xx"), 50);
+    let requests = state.requests.load(Relaxed);
+    assert_eq!(run.class("errors_by_class", "status_5xx"), requests);
+    assert_eq!(requests % 2, 0, "each batch sent twice");
+    assert_eq!(state.messages.load(Relaxed), 0);
+}
+
+#[tokio::test]
+async fn transient_500s_are_retried_with_the_same_seqs_and_exit_0() {
+    let args = "--target {url} --ids 1-20 --rate 2000 --count 400 --senders 2";
+    let (run, state) = against(Behavior::fail(503, 2), args).await;
+    run.assert_exit(0);
+    let counts = (run.n("sent"), run.n("failed"), run.n("retries"));
+    assert_eq!(counts, (400, 0, 2));
+    assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 400);
+}
+
+#[tokio::test]
+async fn status_4xx_is_not_retried() {
+    let args = "--target {url} --ids 1-100 --rate 100000 --count 30 --senders 1 --batch-max 10";
+    let (run, state) = against(Behavior::fail(413, u64::MAX), args).await;
+    run.assert_exit(2);
+    assert_eq!(run.class("failed_by_class", "status_4xx"), 30);
+    assert_eq!(run.n("retries"), 0);
+    let requests = state.requests.load(Relaxed);
+    assert_eq!(run.class("errors_by_class", "status_4xx"), requests);
+}
+
+#[tokio::test]
+async fn sigterm_stops_cleanly_with_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = sink(Behavior::accept()).await;
+    let json = dir.path().join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msggen"))
+        .args([
+            "--target",
+            &url,
+            "--ids",
+            "1-100",
+            "--rate",
+            "1000",
+            "--duration",
+            "60s",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Readiness: messages are arriving.
+    while state.messages.load(Relaxed) < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["stopped_by_signal"], Value::Bool(true));
+    let sent = summary["sent"].as_u64().unwrap();
+    assert!((100..60_000).contains(&sent), "sent {sent}");
+    assert_eq!(sent, state.messages.load(Relaxed));
+    assert_eq!(summary["failed"].as_u64(), Some(0));
+}
+
+#[tokio::test]
+async fn rate_max_sends_as_fast_as_the_target_accepts() {
+    let args = "--target {url} --ids 1-1000 --rate max --count 50000";
+    let (run, state) = against(Behavior::accept(), args).await;
+    run.assert_exit(0);
+    assert_eq!(run.n("sent"), 50_000);
+    assert_eq!(state.messages.load(Relaxed), 50_000);
+    assert!(run.summary["rate_target"].is_null());
+    assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 50_000);
+}
