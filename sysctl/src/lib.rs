@@ -211,7 +211,7 @@ pub fn check(args: &PlanArgs, probe: &Probe) -> Result<report::CheckReport> {
     Ok(report::CheckReport {
         plan: plan.as_ref().map(Plan::describe),
         summary: report::Summary::of(&rows),
-        memory: plan.as_ref().map(Plan::memory),
+        memory: plan.as_ref().map(|p| p.memory().into()),
         rows,
         preset,
     })

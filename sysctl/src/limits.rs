@@ -42,8 +42,10 @@ pub enum Status {
     Fail,
 }
 
-/// What can be done about a row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What can be done about a row; in JSON `"none"`, `{"set": [..]}`,
+/// `{"suggest": [..]}` or `{"manual": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Fix {
     /// Nothing to do.
     None,
@@ -65,7 +67,6 @@ pub struct Row {
     pub needed: String,
     pub status: Status,
     pub why: String,
-    #[serde(skip)]
     pub fix: Fix,
 }
 

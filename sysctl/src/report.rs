@@ -95,6 +95,25 @@ impl Summary {
     }
 }
 
+/// The memory estimate with its sums, for JSON readers.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryReport {
+    #[serde(flatten)]
+    pub estimate: MemoryEstimate,
+    pub total_bytes: u64,
+    pub per_connection_bytes: u64,
+}
+
+impl From<MemoryEstimate> for MemoryReport {
+    fn from(estimate: MemoryEstimate) -> Self {
+        Self {
+            estimate,
+            total_bytes: estimate.total(),
+            per_connection_bytes: estimate.per_connection(),
+        }
+    }
+}
+
 /// Everything `check` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
@@ -102,7 +121,7 @@ pub struct CheckReport {
     pub plan: Option<String>,
     pub rows: Vec<Row>,
     pub summary: Summary,
-    pub memory: Option<MemoryEstimate>,
+    pub memory: Option<MemoryReport>,
     pub preset: Option<PresetReport>,
 }
 

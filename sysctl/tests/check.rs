@@ -39,6 +39,11 @@ fn every_limit_passes_on_a_roomy_machine() {
     for (name, status) in &rows {
         assert_eq!(status, "OK", "{name}: {doc:#}");
     }
+    assert!(doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["fix"] == "none"));
     assert_eq!(doc["summary"]["ok"], 14);
     assert_eq!(code, 0);
 }
@@ -94,6 +99,20 @@ fn every_limit_fails_or_warns_on_a_cramped_machine() {
         "{doc:#}"
     );
     assert!(why("RLIMIT_NOFILE (hard)").contains("CAP_SYS_RESOURCE"));
+    let fix = |name: &str| {
+        doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["fix"]
+            .clone()
+    };
+    assert_eq!(fix("fs.file-max"), serde_json::json!({"set": [2_000_500]}));
+    assert!(fix("RLIMIT_NOFILE (hard)")["manual"]
+        .as_str()
+        .unwrap()
+        .contains("limits.conf"));
     // 28,232 ports per source IP: 36 of them, or 16 with the widest range.
     let ports = why("net.ipv4.ip_local_port_range");
     assert!(
@@ -112,6 +131,8 @@ fn the_memory_estimate_counts_both_ends_of_a_loopback_connection() {
     assert_eq!(m["kernel_bytes"], 9_600_000_000u64);
     assert_eq!(m["server_user_bytes"], 1_024_000_000u64);
     assert_eq!(m["client_user_bytes"], 1_024_000_000u64);
+    assert_eq!(m["total_bytes"], 11_648_000_000u64);
+    assert_eq!(m["per_connection_bytes"], 11_648);
     let row = doc["rows"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(row["name"], "memory");
     assert_eq!(row["needed"], "10.8 GiB");
