@@ -46,6 +46,18 @@ fn every_limit_passes_on_a_roomy_machine() {
         .all(|r| r["fix"] == "none"));
     assert_eq!(doc["summary"]["ok"], 14);
     assert_eq!(code, 0);
+    // The JSON schema the experiment runner embeds (sorted: the map's order
+    // depends on serde_json's features).
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&doc["rows"][0]),
+        ["current", "fix", "name", "needed", "status", "why"]
+    );
+    assert_eq!(keys(&doc), ["memory", "plan", "preset", "rows", "summary"]);
 }
 
 #[test]
