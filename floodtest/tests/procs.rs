@@ -1,0 +1,62 @@
+//! `--procs 3`: three child processes, one merged view whose counts add up
+//! exactly.
+
+mod support;
+
+use std::collections::HashSet;
+use support::{floodtest, Behaviour, Server};
+
+#[test]
+fn three_processes_merge_exactly() {
+    let server = Server::start(Behaviour::Chunked(vec![1, 2, 5]));
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("flood.csv");
+    let run = floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "300",
+        "--procs",
+        "3",
+        "--bind-mode",
+        "explicit",
+        "--source-ips",
+        "127.0.5.1",
+        "--local-ports",
+        "18100-18699",
+        "--duration",
+        "500ms",
+        "--report-interval",
+        "100ms",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let s = run.summary();
+    assert_eq!(s.procs, 3);
+    assert_eq!(
+        (s.open, s.opened, s.closed, s.failed_total),
+        (300, 300, 300, 0)
+    );
+    assert_eq!(s.chunks, 300 * 4);
+    assert_eq!((s.messages, s.lost), (900, 600));
+    assert_eq!(s.latency_us.count, 900);
+    assert_eq!(s.connect_us.count, 300);
+    assert!(s.client_rss_bytes_per_conn > 0, "{s:?}");
+    // Children used disjoint port slices: no source pair twice.
+    let peers = server.peers.lock().unwrap().clone();
+    assert_eq!(peers.iter().collect::<HashSet<_>>().len(), 300);
+
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.starts_with("unix_ms,elapsed_s,target,open,opened"),
+        "{header}"
+    );
+    let last: c1m_common::records::FloodInterval = csv::Reader::from_reader(text.as_bytes())
+        .deserialize()
+        .last()
+        .unwrap()
+        .unwrap();
+    assert_eq!((last.opened, last.messages, last.lost), (300, 900, 600));
+}

@@ -1,0 +1,211 @@
+//! Tiny loopback servers for the integration tests, one behaviour each, and
+//! a helper that runs the real `floodtest` binary and reads its summary.
+#![allow(dead_code)]
+
+use c1m_common::envelope::{encode, Header};
+use c1m_common::records::unix_us_now;
+use c1m_floodtest::summary::Summary;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+/// What the server does with each connection.
+#[derive(Debug, Clone)]
+pub enum Behaviour {
+    /// A chunked stream: a welcome chunk, then one envelope chunk per seq.
+    Chunked(Vec<u64>),
+    /// An SSE stream (chunked): a comment, then one event per seq.
+    Sse(Vec<u64>),
+    /// A body without length or chunking: the envelopes back to back.
+    Raw(Vec<u64>),
+    /// `404 Not Found`.
+    Status404,
+    /// Bytes that are not HTTP.
+    Garbage,
+    /// Head and one chunk, then a reset (SO_LINGER 0).
+    ResetMidStream,
+    /// Head and one chunk, then a normal close.
+    CloseMidStream,
+    /// Accepts and never answers.
+    Silent,
+}
+
+pub struct Server {
+    pub port: u16,
+    /// The peer address of every accepted connection.
+    pub peers: Arc<Mutex<Vec<SocketAddr>>>,
+}
+
+/// The envelope for connection `id`, sequence `seq`.
+pub fn envelope(id: u64, seq: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    let h = Header {
+        id,
+        generator: 7,
+        seq,
+        sent_us: unix_us_now(),
+    };
+    encode(&h, b"hello", &mut out);
+    out
+}
+
+fn chunk(out: &mut Vec<u8>, body: &[u8]) {
+    out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    out.extend_from_slice(b"\r\n");
+}
+
+const CHUNKED_HEAD: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/// Reads the request head; returns the id at the end of the path.
+fn read_request(stream: &TcpStream) -> Option<u64> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let id = line
+        .split_whitespace()
+        .nth(1)?
+        .rsplit('/')
+        .next()?
+        .parse()
+        .ok();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
+            return id;
+        }
+    }
+}
+
+fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
+    let id = read_request(&stream).unwrap_or(0);
+    let mut out = Vec::new();
+    match behaviour {
+        Behaviour::Chunked(seqs) => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            chunk(
+                &mut out,
+                format!("Welcome to Mochiweb, Id: {id}\n").as_bytes(),
+            );
+            for &seq in seqs {
+                chunk(&mut out, &envelope(id, seq));
+            }
+        }
+        Behaviour::Sse(seqs) => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            chunk(&mut out, b": welcome\n\n");
+            for &seq in seqs {
+                let mut event = format!("id: {seq}\ndata: ").into_bytes();
+                event.extend_from_slice(&envelope(id, seq));
+                event.extend_from_slice(b"\n\n");
+                chunk(&mut out, &event);
+            }
+        }
+        Behaviour::Raw(seqs) => {
+            out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n");
+            for &seq in seqs {
+                out.extend_from_slice(&envelope(id, seq));
+            }
+        }
+        Behaviour::Status404 => {
+            out.extend_from_slice(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        }
+        Behaviour::Garbage => out.extend_from_slice(b"\x00\x01garbage that is not http\r\n\r\n"),
+        Behaviour::ResetMidStream | Behaviour::CloseMidStream => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            chunk(&mut out, b"one chunk");
+        }
+        Behaviour::Silent => {}
+    }
+    stream.write_all(&out)?;
+    match behaviour {
+        Behaviour::ResetMidStream => {
+            socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO))?;
+            return Ok(());
+        }
+        Behaviour::CloseMidStream => return Ok(()),
+        _ => {}
+    }
+    // Hold the stream until the client closes it.
+    let mut sink = [0u8; 256];
+    while stream.read(&mut sink)? > 0 {}
+    Ok(())
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1, port 0, one thread per connection.
+    pub fn start(behaviour: Behaviour) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let seen = peers.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                seen.lock().unwrap().push(stream.peer_addr().unwrap());
+                let behaviour = behaviour.clone();
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        let _ = serve(stream, &behaviour);
+                    })
+                    .unwrap();
+            }
+        });
+        Server { port, peers }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+/// A port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A finished `floodtest` run.
+pub struct Run {
+    pub output: Output,
+    pub summary: Option<Summary>,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn summary(&self) -> &Summary {
+        self.summary.as_ref().unwrap_or_else(|| {
+            panic!(
+                "no summary; exit {}, stderr:\n{}",
+                self.code(),
+                self.stderr()
+            )
+        })
+    }
+}
+
+/// Runs `floodtest` with `args` plus `--json` into a temporary file.
+pub fn floodtest(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_floodtest"))
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let summary = std::fs::read_to_string(&json)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    Run { output, summary }
+}
