@@ -209,7 +209,7 @@ fn preset_text(p: &PresetReport) -> String {
     if !flagged.is_empty() {
         let _ = writeln!(
             out,
-            "\nobsolete or harmful on this kernel, left out by apply: {}",
+            "\nobsolete, harmful or lowering on this kernel, left out by apply: {}",
             flagged.join(", ")
         );
     }

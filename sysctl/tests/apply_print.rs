@@ -180,7 +180,7 @@ fn presets_list_obsolete_and_harmful_settings() {
     let text = fake::stdout(&fake::run(root, &["check", "--preset", "part3"]));
     assert!(text.starts_with("preset part3: mochiweb Part 3"), "{text}");
     // 26,777,216 pages is 102 GiB, beyond the fake 8 GiB of RAM.
-    assert!(text.contains("obsolete or harmful on this kernel, left out by apply: net.ipv4.tcp_mem, vm.min_free_kbytes, vm.swappiness"), "{text}");
+    assert!(text.contains("obsolete, harmful or lowering on this kernel, left out by apply: net.ipv4.tcp_mem, vm.min_free_kbytes, vm.swappiness"), "{text}");
     // This machine's own, RAM-sized tcp_mem: Part 1's would lower it.
     fake::write(
         root,
