@@ -18,55 +18,68 @@ pub struct Charts {
     pub notes: Vec<String>,
 }
 
-/// Draws every chart whose CSV exists in `dir`. `table_step` is the
-/// connection-count step of the memory table.
-pub fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor, table_step: u64) -> Charts {
+/// The memory table `plots table` writes.
+pub const MEM_TABLE: &str = "mem-table.md";
+
+/// Draws every chart whose CSV exists in `dir`.
+pub fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
     let mut out = Charts {
         charts: Vec::new(),
         mem_table: None,
         notes: Vec::new(),
     };
-    let jobs = [
+    // Kernel memory drawn as Slab plus TCP pages, the same sum the
+    // report's kernel figure uses.
+    let both: &[&str] = &["--kernel", "both"];
+    let jobs: [(&str, &str, &str, &str, &[&str]); 3] = [
         (
             "memory",
             MEM_CSV,
             "mem.png",
             "Server memory and connections over time",
+            both,
         ),
         (
             "per-conn",
             MEM_CSV,
             "per-conn.png",
-            "Server bytes per connection",
+            "Bytes per connection",
+            both,
         ),
         (
             "flood",
             FLOOD_CSV,
             "flood.png",
-            "Connections and messages seen by floodtest",
+            "Connections, messages and latency seen by floodtest",
+            &[],
         ),
     ];
-    for (kind, csv, png, what) in jobs {
+    for (kind, csv, png, what, extra) in jobs {
         if !dir.join(csv).exists() {
             out.notes.push(format!("no {png}: {csv} was not written"));
             continue;
         }
-        let args = [kind, &path(dir, csv), "-o", &path(dir, png)].map(str::to_owned);
+        let mut args = vec![
+            kind.to_owned(),
+            path(dir, csv),
+            "-o".to_owned(),
+            path(dir, png),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         match plot(tools, sup, &format!("plots-{kind}"), &args) {
             Ok(()) => out.charts.push((png.to_owned(), what.to_owned())),
             Err(e) => out.notes.push(format!("no {png}: {e:#}")),
         }
     }
     if dir.join(MEM_CSV).exists() {
-        let args = [
-            "table",
-            &path(dir, MEM_CSV),
-            "--step",
-            &table_step.max(1).to_string(),
-        ]
-        .map(str::to_owned);
+        let args = vec![
+            "table".to_owned(),
+            path(dir, MEM_CSV),
+            "-o".to_owned(),
+            path(dir, MEM_TABLE),
+        ];
         match plot(tools, sup, "plots-table", &args) {
-            Ok(()) => out.mem_table = std::fs::read_to_string(dir.join("plots-table.stdout")).ok(),
+            Ok(()) => out.mem_table = std::fs::read_to_string(dir.join(MEM_TABLE)).ok(),
             Err(e) => out.notes.push(format!("no memory table: {e:#}")),
         }
     }

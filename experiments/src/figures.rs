@@ -77,6 +77,8 @@ pub struct Figures {
     pub connect_rate_mean: Option<f64>,
     /// The best one-interval connect rate.
     pub connect_rate_peak: Option<f64>,
+    /// Messages per second msggen achieved over its run.
+    pub message_rate: Option<f64>,
     pub sent: Option<u64>,
     pub send_failed: Option<u64>,
     /// Messages the server found no connection for.
@@ -107,8 +109,22 @@ pub fn read(dir: &Path) -> anyhow::Result<Figures> {
             .as_ref()
             .and_then(|j| j.pointer("/client_rss_bytes_per_conn"))
             .and_then(Value::as_f64),
-        connect_rate_mean: connect_rate_mean(&flood),
+        connect_rate_mean: flood_json
+            .as_ref()
+            .and_then(|j| j.pointer("/connect_rate"))
+            .and_then(Value::as_f64)
+            .filter(|r| *r > 0.0)
+            .or_else(|| connect_rate_mean(&flood)),
         connect_rate_peak: flood.iter().map(|r| r.connect_rate).reduce(f64::max),
+        message_rate: msggen_json
+            .as_ref()
+            .and_then(|j| j.pointer("/achieved_rate"))
+            .and_then(Value::as_f64)
+            .or_else(|| {
+                last_msggen
+                    .filter(|r| r.elapsed_s > 0.0)
+                    .map(|r| r.sent as f64 / r.elapsed_s)
+            }),
         sent: u64_at(&msggen_json, "/sent").or(last_msggen.map(|r| r.sent)),
         send_failed: failed_total(&msggen_json).or(last_msggen.map(|r| r.failed)),
         dropped: u64_at(&msggen_json, "/dropped").or(last_msggen.map(|r| r.dropped)),

@@ -130,7 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     // Whatever happened, draw and report what was measured.
     sup.ignore_signals();
-    let charts = charts::draw(&tools, &dir, &mut sup, (plan.conns / 10).max(1));
+    let charts = charts::draw(&tools, &dir, &mut sup);
     steps.extend(sup.steps().into_iter().skip(steps.len()));
     let mut notes = chain.notes;
     notes.extend(charts.notes);

@@ -25,8 +25,9 @@ pub enum Addressing {
 }
 
 impl Addressing {
-    /// The `floodtest` arguments that select this addressing.
-    pub fn flood_args(self) -> Vec<String> {
+    /// The arguments that select this addressing, the same for `floodtest`
+    /// and `c1m-sysctl check`.
+    pub fn client_args(self) -> Vec<String> {
         match self {
             Addressing::Kernel => vec!["--bind-mode".into(), "kernel".into()],
             Addressing::Explicit { source_ips } => vec![
@@ -372,7 +373,7 @@ mod tests {
         assert_eq!(p3.scale_for_one_process(20_000), 0.019);
         assert_eq!(p3.server_procs(1_100_000), 1);
         assert_eq!(
-            Addressing::Explicit { source_ips: 17 }.flood_args(),
+            Addressing::Explicit { source_ips: 17 }.client_args(),
             [
                 "--bind-mode",
                 "explicit",

@@ -22,6 +22,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub name: String,
+    pub pid: u32,
     pub command: String,
     /// How it ended ("exit 0", "killed by SIGTERM", "not started").
     pub result: String,
@@ -222,10 +223,13 @@ impl Report<'_> {
         };
         row("connection attempts failed", failed, None);
         row(
-            "messages sent (msggen)",
-            opt(f.sent, count),
+            "message rate achieved (msggen)",
+            opt(f.message_rate, |r| {
+                format!("{} msg/s", count(r.round() as u64))
+            }),
             seed.message_rate,
         );
+        row("messages sent (msggen)", opt(f.sent, count), None);
         row(
             "messages the server had no connection for",
             opt(f.dropped, count),
@@ -265,12 +269,13 @@ impl Report<'_> {
     }
 
     fn render_steps(&self, md: &mut String) {
-        md.push_str("## Steps\n\n| step | command | result |\n| --- | --- | --- |\n");
+        md.push_str("## Steps\n\n| step | pid | command | result |\n| --- | --- | --- | --- |\n");
         for s in &self.steps {
             let _ = writeln!(
                 md,
-                "| {} | `{}` | {} |",
+                "| {} | {} | `{}` | {} |",
                 s.name,
+                s.pid,
                 s.command.replace('|', "\\|"),
                 s.result
             );

@@ -154,13 +154,14 @@ fn check_limits(
     tools: &Tools,
     sup: &mut Supervisor,
 ) -> anyhow::Result<Option<String>> {
-    let args = vec![
+    let mut args = vec![
         "check".to_owned(),
         "--conns".to_owned(),
         plan.conns.to_string(),
         "--role".to_owned(),
         "both".to_owned(),
     ];
+    args.extend(plan.preset.addressing.client_args());
     // A failing check exits 1: that is an answer here, not a crash.
     let id = sup.start("sysctl", &tools.path(Tool::Sysctl), &args, Ends::Any)?;
     let status = match sup.wait_exit(id, START_TIMEOUT)? {
@@ -238,7 +239,7 @@ fn flood_args(plan: &Plan, listen: SocketAddr, dir: &Path) -> Vec<String> {
         "--json".to_owned(),
         path_arg(&dir.join(FLOOD_JSON)),
     ];
-    args.extend(plan.preset.addressing.flood_args());
+    args.extend(plan.preset.addressing.client_args());
     if let Some(p) = plan.pause {
         args.extend([
             "--pause-every".to_owned(),
@@ -260,6 +261,9 @@ fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
         plan.message_rate.to_string(),
         "--duration".to_owned(),
         format!("{}ms", plan.hold.as_millis()),
+        "--report-interval".to_owned(),
+        "1s".to_owned(),
+        "--no-progress".to_owned(),
         "--csv".to_owned(),
         path_arg(&dir.join(MSGGEN_CSV)),
         "--json".to_owned(),

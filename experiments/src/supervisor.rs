@@ -183,6 +183,7 @@ impl Supervisor {
                 };
                 Step {
                     name: e.child.name().to_owned(),
+                    pid: e.child.pid(),
                     command: e.child.command.clone(),
                     result,
                 }

@@ -1,0 +1,229 @@
+//! The runner against the real tools over loopback: a small preset end to
+//! end, checked against the CSVs its report was made from, and the cleanup
+//! when a child is killed, when the runner is interrupted, and when the
+//! runner itself is killed.
+
+mod common;
+
+use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_experiments::figures::read_csv;
+use c1m_experiments::report::count;
+use common::{alive, figure, pid_in, step_pids, wait_gone, wait_row, Runner};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+
+const START: Duration = Duration::from_secs(60);
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn small_preset_end_to_end_matches_its_csvs() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let mut runner = Runner::start(&[
+        "c10k",
+        "--scale",
+        "0.1",
+        "--rate",
+        "1000",
+        "--duration",
+        "3s",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        runner.wait_exit(Duration::from_secs(120)),
+        Some(0),
+        "saw {:?}",
+        runner.seen
+    );
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(report.contains("**Complete.**"), "{report}");
+
+    // Peak connections is the most memlog saw, and the whole target.
+    let mem: Vec<MemSample> = read_csv(&dir.join("mem.csv")).unwrap();
+    let peak = mem.iter().map(|s| s.conns).max().unwrap();
+    // At least the target: memlog counts every ESTABLISHED socket with the
+    // server's local port, and a parallel test's client may hold the same
+    // port number on a socket of its own.
+    assert!((1_000..1_010).contains(&peak), "{peak}");
+    assert_eq!(
+        figure(&report, "peak connections (server, ESTABLISHED)"),
+        count(peak)
+    );
+    assert_eq!(mem[0].conns, 0, "the baseline sample precedes the flood");
+
+    // Server bytes per connection from the same two samples.
+    let at_peak = mem.iter().rev().find(|s| s.conns == peak).unwrap();
+    let per_conn = (at_peak.rss_kb as f64 - mem[0].rss_kb as f64) * 1024.0 / peak as f64;
+    assert_eq!(
+        figure(&report, "server user-space bytes per connection"),
+        c1m_experiments::report::per_conn(per_conn)
+    );
+
+    // Messages: sent from msggen's summary, delivered and lost from
+    // floodtest's, and the flood CSV agrees with its summary.
+    let msggen = json(&dir.join("msggen.json"));
+    let flood = json(&dir.join("flood.json"));
+    let sent = msggen["sent"].as_u64().unwrap();
+    assert!(sent >= 4_000, "1,667 msg/s for 3 s sent only {sent}");
+    assert_eq!(figure(&report, "messages sent (msggen)"), count(sent));
+    let delivered = flood["messages"].as_u64().unwrap();
+    assert_eq!(
+        figure(&report, "messages delivered (floodtest)"),
+        count(delivered)
+    );
+    assert_eq!(delivered, sent, "every id is connected: nothing is dropped");
+    assert_eq!(figure(&report, "messages lost (sequence gaps)"), "0");
+    let rows: Vec<FloodInterval> = read_csv(&dir.join("flood.csv")).unwrap();
+    assert_eq!(rows.iter().map(|r| r.open).max(), Some(1_000));
+
+    // Charts drawn and embedded, logs captured, nothing left running.
+    for png in ["mem.png", "per-conn.png", "flood.png"] {
+        assert!(
+            std::fs::metadata(dir.join(png)).unwrap().len() > 1_000,
+            "{png}"
+        );
+        assert!(report.contains(&format!("]({png})")), "{png} not embedded");
+    }
+    assert!(std::fs::read_to_string(dir.join("comet-server.stdout"))
+        .unwrap()
+        .starts_with("comet-server listening on 127.0.0.1:"));
+    let pids = step_pids(&report);
+    assert!(pids.len() >= 5, "{pids:?}");
+    assert!(pids.iter().all(|&p| !alive(p)), "{pids:?}");
+}
+
+#[test]
+fn a_killed_server_stops_the_rest_and_leaves_an_incomplete_report() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let mut runner = Runner::start(&[
+        "part1",
+        "--scale",
+        "0.05",
+        "--rate",
+        "1000",
+        "--duration",
+        "60s",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let server = pid_in(&runner.wait_line("comet-server ready", START));
+    runner.wait_line("connections open", START);
+    // Killed once memlog has seen the connections, so they are measured.
+    wait_row(&dir.join("mem.csv"), START, |s: &MemSample| s.conns == 500);
+    let children = runner.children();
+    assert!(
+        children.len() >= 3,
+        "server, memlog and floodtest run: {children:?}"
+    );
+    // SAFETY: kill on a pid this test just read from its own child.
+    assert_eq!(unsafe { libc::kill(server as i32, libc::SIGKILL) }, 0);
+
+    assert_eq!(runner.wait_exit(Duration::from_secs(60)), Some(2));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("**Incomplete:** comet-server ended unexpectedly (killed by SIGKILL)"),
+        "{report}"
+    );
+    // What was measured before is still there.
+    let mem: Vec<MemSample> = read_csv(&dir.join("mem.csv")).unwrap();
+    let peak = mem.iter().map(|s| s.conns).max().unwrap();
+    assert!(peak >= 500);
+    assert_eq!(
+        figure(&report, "peak connections (server, ESTABLISHED)"),
+        count(peak)
+    );
+    let pids = step_pids(&report);
+    assert!(pids.contains(&server));
+    assert_eq!(
+        wait_gone(&children, Duration::from_secs(5)),
+        Vec::<u32>::new()
+    );
+    assert_eq!(wait_gone(&pids, Duration::from_secs(5)), Vec::<u32>::new());
+}
+
+#[test]
+fn ctrl_c_stops_every_child_and_still_writes_the_summaries() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let mut runner = Runner::start(&[
+        "part2",
+        "--scale",
+        "0.05",
+        "--rate",
+        "1000",
+        "--duration",
+        "60s",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    runner.wait_line("sending", START);
+    // Interrupted once msggen is under way (its first interval written).
+    wait_row(&dir.join("msggen.csv"), START, |r: &MsggenInterval| {
+        r.sent > 0
+    });
+    let children = runner.children();
+    assert_eq!(
+        children.len(),
+        4,
+        "server, memlog, floodtest, msggen: {children:?}"
+    );
+    // SAFETY: kill on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(runner.child.id() as i32, libc::SIGINT) },
+        0
+    );
+
+    assert_eq!(runner.wait_exit(Duration::from_secs(60)), Some(2));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("**Incomplete:** interrupted by SIGINT"),
+        "{report}"
+    );
+    // The children got SIGTERM and wrote their summaries.
+    assert!(json(&dir.join("flood.json"))["open"].as_u64().unwrap() >= 500);
+    assert!(json(&dir.join("msggen.json"))["sent"].as_u64().is_some());
+    assert!(report.contains("| msggen |"));
+    assert_eq!(
+        wait_gone(&children, Duration::from_secs(5)),
+        Vec::<u32>::new()
+    );
+}
+
+#[test]
+fn a_killed_runner_takes_its_children_with_it() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let mut runner = Runner::start(&[
+        "part1",
+        "--scale",
+        "0.05",
+        "--rate",
+        "1000",
+        "--duration",
+        "60s",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    runner.wait_line("connections open", START);
+    wait_row(&dir.join("flood.csv"), START, |r: &FloodInterval| {
+        r.open == 500
+    });
+    let children = runner.children();
+    assert_eq!(children.len(), 3, "server, memlog, floodtest: {children:?}");
+    runner.child.kill().unwrap();
+    runner.child.wait().unwrap();
+    // PR_SET_PDEATHSIG delivers SIGTERM to each child; floodtest still
+    // writes its summary on the way out.
+    assert_eq!(
+        wait_gone(&children, Duration::from_secs(15)),
+        Vec::<u32>::new()
+    );
+    assert!(!dir.join("report.md").exists());
+    assert!(json(&dir.join("flood.json"))["open"].as_u64().unwrap() >= 500);
+}
