@@ -655,8 +655,9 @@ fn tcp_wmem(cx: &Context) -> Result<Option<Row>> {
 }
 
 /// tcp_rmem/tcp_wmem: the default buffer each socket may fill, times the
-/// sockets, against available memory. Lowering it trades bulk throughput
-/// for a bound on memory, a person's call: `apply` never lowers it.
+/// sockets, against half of available memory (send and receive buffers can
+/// fill at once, so each kind gets half). Lowering it trades bulk
+/// throughput for a bound on memory, a person's call: `apply` never lowers it.
 fn buffer_default(cx: &Context, name: &str, kind: &str) -> Result<Option<Row>> {
     let Some([min, default, max]) = cx.probe.array::<3>(name)? else {
         return Ok(Some(Row::unreadable(name, cx.probe)));
@@ -665,18 +666,19 @@ fn buffer_default(cx: &Context, name: &str, kind: &str) -> Result<Option<Row>> {
         return Ok(Some(missing_meminfo(name)));
     };
     let sockets = cx.plan.sockets().max(1);
+    let budget = mem.available / 2;
     let ceiling = default * sockets;
-    let fits = (mem.available / sockets).max(min);
+    let fits = (budget / sockets).max(min);
     let current = format!("{min} {default} {max}");
     let needed = format!("default <= {} B", count(fits));
     let mut why = format!(
-        "the {kind} buffer each socket may fill before the window closes: {} sockets x {} = {} vs {} available",
+        "the {kind} buffer each socket may fill before the window closes: {} sockets x {} = {} vs {} (half of available; send and receive buffers fill together)",
         count(sockets),
         bytes(default),
         bytes(ceiling),
-        bytes(mem.available)
+        bytes(budget)
     );
-    if ceiling <= mem.available {
+    if ceiling <= budget {
         return Ok(Some(Row::new(name, current, needed, Status::Ok, why)));
     }
     why += "; tcp_mem max is what stops it (drops, not OOM) if readers fall behind";

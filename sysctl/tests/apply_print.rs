@@ -136,14 +136,14 @@ net.core.netdev_max_backlog = 1000
 # FAIL (now 10000 20000 30000; needs 100,000 pages at max): pages (4096 B) of socket buffers for all TCP; one unread message per socket = 100,000 pages (390.6 MiB); max is 117.2 MiB: past it the kernel drops segments ('TCP: out of memory -- consider tuning tcp_mem')
 net.ipv4.tcp_mem = 10000 100000 150000
 
-# optional, lowers a default (apply never does): the receive buffer each socket may fill before the window closes: 100,000 sockets x 128.0 KiB = 12.2 GiB vs 6.0 GiB available; tcp_mem max is what stops it (drops, not OOM) if readers fall behind
-# net.ipv4.tcp_rmem = 4096 64424 6291456
+# optional, lowers a default (apply never does): the receive buffer each socket may fill before the window closes: 100,000 sockets x 128.0 KiB = 12.2 GiB vs 3.0 GiB (half of available; send and receive buffers fill together); tcp_mem max is what stops it (drops, not OOM) if readers fall behind
+# net.ipv4.tcp_rmem = 4096 32212 6291456
 
 # Already sufficient here:
 #   fs.nr_open = 500,000 (needs 16,731)
 #   RLIMIT_NOFILE (hard) = 20,000 (needs 16,731)
 #   net.ipv4.ip_local_port_range = 32768 60999 (needs 25,000 ports)
-#   net.ipv4.tcp_wmem = 4096 16384 4194304 (needs default <= 64,424 B)
+#   net.ipv4.tcp_wmem = 4096 16384 4194304 (needs default <= 32,212 B)
 #   net.netfilter.nf_conntrack_max = 65,536 (needs 50,010)
 #   memory = 6.0 GiB available (needs 555.4 MiB)
 
