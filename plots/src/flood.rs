@@ -67,11 +67,6 @@ pub fn run(args: &FloodArgs) -> anyhow::Result<()> {
     )
 }
 
-fn title(inputs: &[Input<FloodInterval>]) -> String {
-    let labels: Vec<&str> = inputs.iter().map(|i| i.label.as_str()).collect();
-    format!("Connections, messages and latency: {}", labels.join(" vs "))
-}
-
 /// The series of each panel: (upper, lower).
 fn series(inputs: &[Input<FloodInterval>], time: TimeUnit) -> (Vec<Series>, Vec<Series>) {
     let single = inputs.len() == 1;
@@ -129,7 +124,7 @@ pub fn draw(
         .chain(&lower)
         .map(|s| s.entry.clone())
         .collect();
-    let title = chart.title.clone().unwrap_or_else(|| title(inputs));
+    let title = chart.title_or("Connections, messages and latency", inputs);
     let x_range = canvas::time_range(time.from_seconds(last_s));
     canvas::render(&chart.out, chart.size, &title, &legend, |area| {
         let height = area.dim_in_pixel().1;

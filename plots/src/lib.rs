@@ -75,6 +75,25 @@ pub struct ChartArgs {
     pub size: Size,
 }
 
+impl ChartArgs {
+    /// `--title`, or `what` followed by the inputs' names when there are
+    /// several, or when the one input was named with `--label` (a file
+    /// stem such as `mem` says nothing worth a title).
+    pub fn title_or<T>(&self, what: &str, inputs: &[load::Input<T>]) -> String {
+        if let Some(title) = &self.title {
+            return title.clone();
+        }
+        match inputs {
+            [one] if !self.labels.is_empty() => format!("{what} ({})", one.label),
+            [_] | [] => what.to_owned(),
+            many => {
+                let labels: Vec<&str> = many.iter().map(|i| i.label.as_str()).collect();
+                format!("{what}: {}", labels.join(" vs "))
+            }
+        }
+    }
+}
+
 /// Runs one subcommand; errors are the caller's to print (exit 2).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -141,6 +160,36 @@ mod tests {
             panic!("expected the table subcommand");
         };
         assert_eq!(t.step, Some(100_000));
+    }
+
+    #[test]
+    fn default_titles_name_inputs_only_when_it_helps() {
+        let input = |label: &str| load::Input::<()> {
+            label: label.to_owned(),
+            path: PathBuf::from("x.csv"),
+            rows: vec![],
+        };
+        let chart = |args: &[&str]| {
+            let mut argv = vec!["plots", "flood", "a.csv", "-o", "a.png"];
+            argv.extend(args);
+            let Command::Flood(f) = Args::try_parse_from(argv).unwrap().command else {
+                panic!("expected the flood subcommand");
+            };
+            f.chart
+        };
+        assert_eq!(chart(&[]).title_or("Flood", &[input("mem")]), "Flood");
+        assert_eq!(
+            chart(&["--label", "ours"]).title_or("Flood", &[input("ours")]),
+            "Flood (ours)"
+        );
+        assert_eq!(
+            chart(&[]).title_or("Flood", &[input("a"), input("b")]),
+            "Flood: a vs b"
+        );
+        assert_eq!(
+            chart(&["--title", "Mine"]).title_or("Flood", &[input("a"), input("b")]),
+            "Mine"
+        );
     }
 
     #[test]

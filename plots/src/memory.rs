@@ -36,21 +36,14 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
     draw(&inputs, args)
 }
 
-/// The default title: Part 2's wording when there is one input.
-fn title(inputs: &[Input<MemSample>]) -> String {
+/// What the default title says: Part 2's wording for one input.
+fn what(inputs: &[Input<MemSample>]) -> String {
     match inputs {
         [one] => {
             let peak = one.rows.iter().map(|s| s.conns).max().unwrap_or(0);
-            format!(
-                "Memory use with {} connections ({})",
-                format_count(peak as f64),
-                one.label
-            )
+            format!("Memory use with {} connections", format_count(peak as f64))
         }
-        many => {
-            let labels: Vec<&str> = many.iter().map(|i| i.label.as_str()).collect();
-            format!("Memory use: {}", labels.join(" vs "))
-        }
+        _ => "Memory use".to_owned(),
     }
 }
 
@@ -130,7 +123,7 @@ pub fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()
         s.map_y(|kb| mem.from_kb(kb));
     }
     let legend: Vec<LegendEntry> = all.iter().map(|s| s.entry.clone()).collect();
-    let title = args.chart.title.clone().unwrap_or_else(|| title(inputs));
+    let title = args.chart.title_or(&what(inputs), inputs);
     let y_desc = format!("Memory ({})", mem.name());
     canvas::render(&args.chart.out, args.chart.size, &title, &legend, |area| {
         panel::draw(
@@ -236,6 +229,9 @@ mod tests {
         );
         assert_ne!(all[0].entry.colour, all[1].entry.colour);
         assert_eq!(all[0].segments[0][1], (1.0, 9_100.0));
-        assert_eq!(title(&inputs), "Memory use with 20 connections (ours)");
+        assert_eq!(
+            args.chart.title_or(&what(&inputs), &inputs),
+            "Memory use with 20 connections"
+        );
     }
 }

@@ -37,11 +37,6 @@ pub fn run(args: &PerConnArgs) -> anyhow::Result<()> {
     draw(&inputs, args)
 }
 
-fn title(inputs: &[Input<MemSample>]) -> String {
-    let labels: Vec<&str> = inputs.iter().map(|i| i.label.as_str()).collect();
-    format!("Memory per connection: {}", labels.join(" vs "))
-}
-
 /// One scatter series of an input: `kb` per connection at every sample
 /// past the threshold, in bytes; the legend names the plateau figure.
 fn scatter(
@@ -147,7 +142,7 @@ pub fn draw(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<(
         .max()
         .unwrap_or(0);
     let legend: Vec<LegendEntry> = all.iter().map(|s| s.entry.clone()).collect();
-    let title = args.chart.title.clone().unwrap_or_else(|| title(inputs));
+    let title = args.chart.title_or("Memory per connection", inputs);
     canvas::render(&args.chart.out, args.chart.size, &title, &legend, |area| {
         panel::draw(
             area,
