@@ -36,7 +36,7 @@ use signals::StopSignals;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use targets::Targets;
 
 /// Samples memory (RSS, PSS, kernel) and connection counts of server
@@ -111,8 +111,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut live = LiveLine::new();
     let started = sampler.started();
     let mut slot = 0u32;
+    let mut warned_slow = false;
     loop {
+        let sample_started = Instant::now();
         let sample = sampler.sample()?;
+        let took = sample_started.elapsed();
+        if took > args.interval / 2 && !std::mem::replace(&mut warned_slow, true) {
+            // At ~10^6 sockets the kernel's walk for the connection count
+            // costs hundreds of ms (see benches/sample_cost.sh).
+            eprintln!(
+                "memlog: one sample took {} ms, over half the {} ms interval \
+                 ({} connections counted); use a longer --interval",
+                took.as_millis(),
+                args.interval.as_millis(),
+                sample.conns
+            );
+        }
         csv.write(&sample)?;
         live.erase();
         if args.format == Format::Seed && !print_seed(&sample)? {

@@ -64,7 +64,8 @@ struct NlMsgHdr {
 }
 
 /// `struct inet_diag_sockid` from `linux/inet_diag.h` (ports and addresses
-/// big-endian; all zero here: we filter with bytecode instead).
+/// big-endian). Only `sport` is set: the kernel's hash walk skips other
+/// ports before even running the bytecode.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct InetDiagSockId {
@@ -184,7 +185,7 @@ fn legacy_request(port: u16, seq: u32) -> Request<InetDiagReq> {
         src_len: 0,
         dst_len: 0,
         ext: 0,
-        id: InetDiagSockId::default(),
+        id: port_id(port),
         states: 1 << TCP_ESTABLISHED,
         dbs: 0,
     };
@@ -199,9 +200,19 @@ fn v2_request(family: u8, port: u16, seq: u32) -> Request<InetDiagReqV2> {
         ext: 0,
         pad: 0,
         states: 1 << TCP_ESTABLISHED,
-        id: InetDiagSockId::default(),
+        id: port_id(port),
     };
     Request::new(SOCK_DIAG_BY_FAMILY, body, port, seq)
+}
+
+/// A socket id that names only the local port. The established-hash walk
+/// compares it before anything else; the bytecode filter says the same for
+/// any kernel path that ignores it.
+fn port_id(port: u16) -> InetDiagSockId {
+    InetDiagSockId {
+        sport: port.to_be(),
+        ..InetDiagSockId::default()
+    }
 }
 
 /// A `NETLINK_SOCK_DIAG` socket kept open across samples, with its receive
@@ -407,6 +418,7 @@ mod tests {
         let legacy = legacy_request(8000, 7);
         assert_eq!((legacy.hdr.len, legacy.hdr.kind), (96, TCPDIAG_GETSOCK));
         assert_eq!(legacy.bytecode[1].no, 8000);
+        assert_eq!(legacy.body.id.sport.to_ne_bytes(), [0x1f, 0x40]);
     }
 
     fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
