@@ -158,7 +158,7 @@ pub struct Summary {
     /// Batch writes (retries included) and messages per write.
     pub writes: u64,
     pub messages_per_write: f64,
-    /// Gaps between consecutive batch writes (on any connection), microseconds.
+    /// Gaps between consecutive batch writes on one connection, microseconds.
     pub gap_us: GapSummary,
     pub stopped_by_signal: bool,
     /// Per generator: sequence numbers given, sent, failed (audit of loss).
@@ -214,7 +214,7 @@ impl Summary {
         }
         let g = &self.gap_us;
         println!(
-            "msggen: {} writes, {:.1} messages each; gap between writes p50 {} us, p90 {} us, p99 {} us, max {} us",
+            "msggen: {} writes, {:.1} messages each; gap between a connection's writes p50 {} us, p90 {} us, p99 {} us, max {} us",
             self.writes, self.messages_per_write, g.p50, g.p90, g.p99, g.max
         );
         if self.errors_by_class.contains_key("no_descriptors") {

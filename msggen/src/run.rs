@@ -184,6 +184,7 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
                 stop: Arc::clone(&stop),
                 conn,
                 seqs: vec![0; owned_count(n_ids, senders, k)],
+                last_write: None,
             };
             tokio::spawn(sender.run())
         })

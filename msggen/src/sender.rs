@@ -85,6 +85,8 @@ pub struct Sender {
     pub conn: Option<Conn>,
     /// Last sequence number per owned id, indexed by `offset / senders`.
     pub seqs: Vec<u32>,
+    /// When this connection last wrote a batch, for the inter-send gaps.
+    pub last_write: Option<Instant>,
 }
 
 /// A sender's result: its account and its per-id last sequence numbers.
@@ -200,7 +202,10 @@ impl Sender {
             .config
             .target
             .batch_head(body.len(), self.config.token.as_deref());
-        self.stats.record_write(at, batch.len() as u64);
+        let since_previous = self.last_write.map(|previous| at - previous);
+        self.last_write = Some(at);
+        self.stats
+            .record_write(at, batch.len() as u64, since_previous);
         conn.post(&head, body).await
     }
 }

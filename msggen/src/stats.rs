@@ -1,6 +1,7 @@
 //! What a run counts, shared between the senders (writers) and the reporter
 //! (the one reader): atomics for the counters, one mutex-guarded histogram
 //! for the inter-send gaps (touched once per batch write, not per message).
+//! A gap is the time between two consecutive batch writes on one connection.
 //!
 //! Failures are counted by class, never logged one by one. Two views:
 //! `errors` counts failed attempts (a batch retried three times and then
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why an attempt or a message failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,13 +160,13 @@ pub struct Stats {
     /// Batch writes and the messages they carried.
     pub writes: AtomicU64,
     pub written: AtomicU64,
-    /// Nanoseconds from `start` to the latest batch write.
+    /// Nanoseconds from `start` to the latest batch write (any connection).
     last_write_ns: AtomicU64,
     gaps: Mutex<Gaps>,
 }
 
-/// Inter-send gaps in microseconds: since the start of the run, and since
-/// the last report.
+/// Inter-send gaps (per connection) in microseconds: since the start of the
+/// run, and since the last report.
 #[derive(Debug)]
 struct Gaps {
     total: Histogram<u64>,
@@ -225,19 +226,21 @@ impl Stats {
         }
     }
 
-    /// Notes a batch of `messages` put on the wire at `at`; the gap since the
-    /// previous write (on any connection) goes into the histograms.
-    pub fn record_write(&self, at: Instant, messages: u64) {
+    /// Notes a batch of `messages` put on the wire at `at`, `since_previous`
+    /// after the previous write on the same connection (None for its first):
+    /// that gap goes into the histograms. Per connection, because writes on
+    /// different connections in the same tick are microseconds apart and
+    /// would hide the spacing of the schedule.
+    pub fn record_write(&self, at: Instant, messages: u64, since_previous: Option<Duration>) {
         let now_ns = at.duration_since(self.start).as_nanos() as u64;
-        let previous = self.last_write_ns.fetch_max(now_ns, Relaxed);
-        let first = self.writes.fetch_add(1, Relaxed) == 0;
+        self.last_write_ns.fetch_max(now_ns, Relaxed);
+        self.writes.fetch_add(1, Relaxed);
         self.written.fetch_add(messages, Relaxed);
-        if first {
+        let Some(gap) = since_previous else {
             return;
-        }
-        let gap_us = now_ns.saturating_sub(previous) / 1_000;
+        };
+        let gap_us = (gap.as_micros() as u64).min(GAP_MAX_US);
         let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
-        let gap_us = gap_us.min(GAP_MAX_US);
         // Cannot fail: the value is within the bounds.
         let _ = gaps.total.record(gap_us);
         let _ = gaps.interval.record(gap_us);
@@ -266,7 +269,6 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn classes_io_errors() {
@@ -297,8 +299,10 @@ mod tests {
     fn gaps_are_between_consecutive_writes() {
         let start = Instant::now();
         let stats = Stats::new(start);
-        for ms in [0u64, 1, 2, 4] {
-            stats.record_write(start + Duration::from_millis(ms), 10);
+        let ms = Duration::from_millis;
+        stats.record_write(start, 10, None);
+        for (at, gap) in [(1, 1), (2, 1), (4, 2)] {
+            stats.record_write(start + ms(at), 10, Some(ms(gap)));
         }
         let g = stats.take_interval_gaps();
         assert_eq!(g.count, 3);
