@@ -347,6 +347,6 @@ mod tests {
             assert!(pair[0].local_ports.last < pair[1].local_ports.first);
         }
         assert_eq!(units[0].rate, Some(250.0));
-        assert_eq!(units[0].max_connecting, 500);
+        assert_eq!(units[0].max_connecting, 64);
     }
 }

@@ -60,7 +60,8 @@ pub struct Reporter {
     total_latency: Histogram<u64>,
     total_connect: Histogram<u64>,
     peak_open: u64,
-    ramp_secs: Option<f64>,
+    /// Length of the ramp and the streams opened in it.
+    ramp: Option<(f64, u64)>,
     line: Window,
     bar_window: Window,
     warned: [bool; ErrorClass::ALL.len()],
@@ -99,7 +100,7 @@ impl Reporter {
             total_latency: new_hist(),
             total_connect: new_hist(),
             peak_open: 0,
-            ramp_secs: None,
+            ramp: None,
             line: Window::new(now, Counters::default()),
             bar_window: Window::new(now, Counters::default()),
             warned: [false; ErrorClass::ALL.len()],
@@ -132,8 +133,13 @@ impl Reporter {
 
     /// Notes the end of the ramp.
     pub fn ramp_done(&mut self) {
-        let secs = self.start.elapsed().as_secs_f64();
-        self.ramp_secs = Some(secs);
+        let (first, last) = (self.latest.first_start_us, self.latest.last_open_us);
+        let secs = if first < last {
+            (last - first) as f64 / 1e6
+        } else {
+            self.start.elapsed().as_secs_f64()
+        };
+        self.ramp = Some((secs, self.latest.counters.opened));
         let c = &self.latest.counters;
         self.notice(&format!(
             "ramp done in {secs:.1}s: open {}/{}, failed {} ({})",
@@ -228,7 +234,7 @@ impl Reporter {
             bar.finish_and_clear();
         }
         let c = self.latest.counters;
-        let ramp_secs = self.ramp_secs.unwrap_or(0.0);
+        let (ramp_secs, ramp_opened) = self.ramp.unwrap_or((0.0, 0));
         let held = self.latest.peak_open.max(1);
         Ok(Summary {
             target: self.target,
@@ -246,7 +252,7 @@ impl Reporter {
             client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / held,
             ramp_secs,
             connect_rate: if ramp_secs > 0.0 {
-                c.opened as f64 / ramp_secs
+                ramp_opened as f64 / ramp_secs
             } else {
                 0.0
             },

@@ -123,6 +123,11 @@ pub struct Snapshot {
     /// taken when this process held its peak, and that peak.
     pub rss_delta_bytes: i64,
     pub peak_open: u64,
+    /// Wall clock (unix microseconds) of the first connect, `u64::MAX`
+    /// before it, and of the latest response head, 0 before it: the ramp's
+    /// span, exact to the microsecond rather than to the controller's tick.
+    pub first_start_us: u64,
+    pub last_open_us: u64,
     #[serde(with = "hist_wire")]
     pub latency: Histogram<u64>,
     #[serde(with = "hist_wire")]
@@ -141,6 +146,8 @@ impl Snapshot {
             finished: true,
             rss_delta_bytes: 0,
             peak_open: 0,
+            first_start_us: u64::MAX,
+            last_open_us: 0,
             latency: new_hist(),
             connect: new_hist(),
         }
@@ -168,6 +175,8 @@ impl Snapshot {
         self.finished &= o.finished;
         self.rss_delta_bytes += o.rss_delta_bytes;
         self.peak_open += o.peak_open;
+        self.first_start_us = self.first_start_us.min(o.first_start_us);
+        self.last_open_us = self.last_open_us.max(o.last_open_us);
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency.add(&o.latency);
         let _ = self.connect.add(&o.connect);

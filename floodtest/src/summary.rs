@@ -64,8 +64,9 @@ pub struct Summary {
     /// Client resident memory growth from before the first connect to the
     /// peak, divided by the peak open connections (summed over processes).
     pub client_rss_bytes_per_conn: u64,
-    /// Seconds from the start to the end of the ramp (every connection
-    /// started and answered or failed); 0 if the ramp never ended.
+    /// Seconds from the first connect to the last response head of the ramp
+    /// (until every connection was started and answered or failed); 0 if the
+    /// ramp never ended.
     pub ramp_secs: f64,
     /// Connections opened per second over the ramp.
     pub connect_rate: f64,

@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | socket | 4 | the descriptor |
 //! | index | 4 | which connection of the plan: gives its id, and reconnects |
-//! | state, attempts, written | 4 | connect phase, backoff step, request offset |
+//! | state, attempts, written, port | 6 (+2 padding) | connect phase, backoff step, request offset, destination port |
 //! | started_us | 8 | connect start: connect time and the timeout |
 //! | receiver | 32 | framing phase and chunk length (8), last seq (16), spill (8) |
 //!
@@ -74,6 +74,8 @@ struct Conn {
     state: State,
     attempts: u8,
     written: u16,
+    /// Destination port, for the `Host` header (fills padding: free).
+    port: u16,
     started_us: u64,
     rx: Receiver,
 }
@@ -97,6 +99,10 @@ pub struct Worker {
     /// (due_us, index, attempts) of connections waiting to reconnect.
     reconnects: BinaryHeap<Reverse<(u64, u32, u8)>>,
     epoch: Instant,
+    /// Wall clock of the first connect and of the latest open (see
+    /// [`Snapshot::first_start_us`]).
+    first_start_us: u64,
+    last_open_us: u64,
 }
 
 impl Worker {
@@ -126,6 +132,8 @@ impl Worker {
             deadlines: VecDeque::new(),
             reconnects: BinaryHeap::new(),
             epoch: Instant::now(),
+            first_start_us: u64::MAX,
+            last_open_us: 0,
         })
     }
 
@@ -196,12 +204,15 @@ impl Worker {
     /// Opens connection `index`: socket, bind, non-blocking connect.
     fn open(&mut self, index: u32, attempts: u8, now: u64) {
         self.tally.counters.started += 1;
+        if self.first_start_us == u64::MAX {
+            self.first_start_us = c1m_common::records::unix_us_now();
+        }
         let mut skips = 0;
-        let sock = loop {
+        let (sock, port) = loop {
             let route = self.sources.next_route();
             let dest = self.unit.target.destination(route.destination);
             match start_connect(self.unit.bind_mode, route.source, dest) {
-                Ok(sock) => break sock,
+                Ok(sock) => break (sock, dest.port()),
                 Err(e) if pair_taken(&e) && skips < self.sources.max_skips() => {
                     self.tally.counters.addr_retries += 1;
                     skips += 1;
@@ -217,6 +228,7 @@ impl Worker {
             state: State::Connecting,
             attempts,
             written: 0,
+            port,
             started_us: now,
             rx: Receiver::default(),
         };
@@ -302,9 +314,9 @@ impl Worker {
             return;
         };
         if conn.state == State::Connecting {
-            match connected_port(&conn.sock) {
-                Ok(None) => return,
-                Ok(Some(_)) => {
+            match connected(&conn.sock, event) {
+                Ok(false) => return,
+                Ok(true) => {
                     let took = self.epoch.elapsed().as_micros() as u64 - conn.started_us;
                     self.tally.connect.saturating_record(took);
                     self.tally.counters.connected += 1;
@@ -328,7 +340,7 @@ impl Worker {
     /// Writes (the rest of) the request; `Ok(true)` once it is all sent.
     fn send_request(&mut self, key: usize) -> io::Result<bool> {
         let conn = &mut self.conns[key];
-        let port = conn.sock.peer_addr()?.port();
+        let port = conn.port;
         let id = self
             .unit
             .ids
@@ -372,6 +384,7 @@ impl Worker {
             if !was_open && conn.rx.is_open() {
                 self.connecting -= 1;
                 conn.attempts = 0;
+                self.last_open_us = self.tally.now_us;
             }
             if conn.rx.is_ended() {
                 return self.end(key, Some(ErrorClass::ClosedByServer));
@@ -407,6 +420,8 @@ impl Worker {
         slot.started_all = self.next_index >= limit;
         slot.paused = self.next_index < limit && self.next_index >= gate && self.connecting == 0;
         slot.finished = finished;
+        slot.first_start_us = self.first_start_us;
+        slot.last_open_us = self.last_open_us;
         // Same bounds on both sides, so adding cannot fail.
         let _ = slot.latency.add(&self.tally.latency);
         let _ = slot.connect.add(&self.tally.connect);
@@ -415,17 +430,15 @@ impl Worker {
     }
 }
 
-/// After a writable event on a connecting socket: `Some(port)` once the
-/// handshake completed, `None` if it is still in progress, or its error.
-fn connected_port(sock: &TcpStream) -> io::Result<Option<u16>> {
+/// After an event on a connecting socket: `true` once the handshake
+/// completed, `false` if it is still in progress, or its error. Linux
+/// reports a non-blocking connect's end as writable (or error), so
+/// SO_ERROR alone tells which; no getpeername is needed.
+fn connected(sock: &TcpStream, event: &Event) -> io::Result<bool> {
     if let Some(e) = sock.take_error()? {
         return Err(e);
     }
-    match sock.peer_addr() {
-        Ok(addr) => Ok(Some(addr.port())),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(event.is_writable())
 }
 
 #[cfg(test)]
@@ -445,7 +458,7 @@ mod tests {
         let record = std::mem::size_of::<Conn>();
         let entry = std::mem::size_of::<SlabEntry>();
         // mio keeps a selector id beside the descriptor in debug builds.
-        let debug_extra = if cfg!(debug_assertions) { 8 } else { 0 };
+        let debug_extra = if cfg!(debug_assertions) { 16 } else { 0 };
         assert!(record <= 56 + debug_extra, "Conn is {record} bytes");
         assert!(entry <= 64 + debug_extra, "slab entry is {entry} bytes");
     }
