@@ -18,8 +18,10 @@
 //!   100K, RES growing ~2.7 KiB per connection from 24 MiB.
 //! - `c1m-flood-10k.csv`, `mochiweb-flood-10k.csv`: the floodtest side of
 //!   the two 10K runs, every 20 s.
+//! - `c1m-msggen-10k.csv`: msggen's side of the c1m run, started 10 s
+//!   before the messages flow, every 10 s (its own clock starts then).
 
-use c1m_common::records::{FloodInterval, MemSample};
+use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -220,6 +222,35 @@ fn icomet_1m(noise: &mut Noise) -> Vec<MemSample> {
     rows
 }
 
+/// msggen at 1,000 msg/s from `MESSAGES_FROM_S` until the clients leave.
+fn msggen_10k(noise: &mut Noise) -> Vec<MsggenInterval> {
+    let started_s = MESSAGES_FROM_S - 10.0;
+    let mut rows = vec![];
+    let mut sent = 0u64;
+    let mut t = 10.0;
+    while started_s + t <= CLOSE_FROM_S {
+        let rate = if started_s + t > MESSAGES_FROM_S {
+            1000.0 + noise.jitter(3.0)
+        } else {
+            0.0
+        };
+        sent += (rate * 10.0) as u64;
+        rows.push(MsggenInterval {
+            unix_ms: START_MS + ((started_s + t) * 1000.0) as u64,
+            elapsed_s: t,
+            sent,
+            failed: 0,
+            dropped: 0,
+            rate,
+            gap_p50_us: 1000,
+            gap_p99_us: (1100.0 + noise.jitter(80.0)) as u64,
+            gap_max_us: (1900.0 + noise.jitter(400.0)) as u64,
+        });
+        t += 10.0;
+    }
+    rows
+}
+
 fn write<T: Serialize>(dir: &Path, name: &str, rows: &[T]) -> anyhow::Result<()> {
     let path = dir.join(name);
     let mut w = csv::Writer::from_path(&path)?;
@@ -276,5 +307,6 @@ fn main() -> anyhow::Result<()> {
         "mochiweb-flood-10k.csv",
         &flood_10k(20.0, &mut noise, 2.1, 14.0),
     )?;
+    write(&dir, "c1m-msggen-10k.csv", &msggen_10k(&mut noise))?;
     Ok(())
 }

@@ -3,14 +3,19 @@
 //! received per second (right axis). Below: delivery latency p50 and p99 in
 //! milliseconds; intervals that received no message have no latency and
 //! leave a gap rather than a drop to zero.
+//!
+//! With `--msggen`, the generator's send rate is drawn beside the receive
+//! rate, on floodtest's timeline (lined up by wall clock, `unix_ms`), so a
+//! server that falls behind shows as the two rates parting.
 
 use crate::canvas::{self, colour, Stroke};
 use crate::format::{format_count, format_tick, TimeUnit};
 use crate::legend::LegendEntry;
-use crate::load::{last_elapsed_s, load_inputs, Input};
+use crate::load::{last_elapsed_s, load, load_inputs, Input};
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::records::FloodInterval;
+use c1m_common::records::{FloodInterval, MsggenInterval};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FloodArgs {
@@ -21,6 +26,10 @@ pub struct FloodArgs {
     /// along zero), linear otherwise
     #[arg(long, value_enum, default_value_t = LatencyScale::Auto)]
     pub latency_scale: LatencyScale,
+    /// msggen CSV of the same run: its send rate is drawn beside the
+    /// receive rate (with one floodtest CSV)
+    #[arg(long, value_name = "CSV")]
+    pub msggen: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,16 +68,44 @@ fn log_latency(inputs: &[Input<FloodInterval>], scale: LatencyScale) -> bool {
 
 pub fn run(args: &FloodArgs) -> anyhow::Result<()> {
     canvas::check_png_path(&args.chart.out)?;
+    if args.msggen.is_some() && args.chart.files.len() != 1 {
+        anyhow::bail!(
+            "--msggen goes with one floodtest CSV (got {}): draw each run on its own chart",
+            args.chart.files.len()
+        );
+    }
     let inputs = load_inputs::<FloodInterval>(&args.chart.files, &args.chart.labels)?;
+    let sent = match &args.msggen {
+        Some(path) => load::<MsggenInterval>(path)?,
+        None => vec![],
+    };
     draw(
         &inputs,
+        &sent,
         &args.chart,
         log_latency(&inputs, args.latency_scale),
     )
 }
 
+/// msggen's send rate on the timeline of `flood` (seconds since floodtest
+/// started), lined up by wall clock; points outside floodtest's run are
+/// left out.
+fn sent_rate(flood: &[FloodInterval], sent: &[MsggenInterval]) -> Vec<Option<(f64, f64)>> {
+    let (first, last) = (&flood[0], &flood[flood.len() - 1]);
+    sent.iter()
+        .map(|m| first.elapsed_s + (m.unix_ms as f64 - first.unix_ms as f64) / 1000.0)
+        .zip(sent)
+        .filter(|&(t, _)| (0.0..=last.elapsed_s).contains(&t))
+        .map(|(t, m)| Some((t, m.rate)))
+        .collect()
+}
+
 /// The series of each panel: (upper, lower).
-fn series(inputs: &[Input<FloodInterval>], time: TimeUnit) -> (Vec<Series>, Vec<Series>) {
+fn series(
+    inputs: &[Input<FloodInterval>],
+    sent: &[MsggenInterval],
+    time: TimeUnit,
+) -> (Vec<Series>, Vec<Series>) {
     let single = inputs.len() == 1;
     let (mut upper, mut lower) = (vec![], vec![]);
     for (i, input) in inputs.iter().enumerate() {
@@ -91,10 +128,18 @@ fn series(inputs: &[Input<FloodInterval>], time: TimeUnit) -> (Vec<Series>, Vec<
             rows.iter().map(|r| Some((x(r), r.open as f64))),
         ));
         upper.push(Series::new(
-            entry(1, "messages/s (right axis)", Stroke::Dashed),
+            entry(1, "messages/s received (right axis)", Stroke::Dashed),
             true,
             rows.iter().map(|r| Some((x(r), r.message_rate))),
         ));
+        if !sent.is_empty() {
+            let points = sent_rate(rows, sent).into_iter();
+            upper.push(Series::new(
+                entry(4, "messages/s sent (msggen, right axis)", Stroke::Dotted),
+                true,
+                points.map(|p| p.map(|(t, rate)| (time.from_seconds(t), rate))),
+            ));
+        }
         lower.push(Series::new(
             entry(2, "latency p50", Stroke::Solid),
             false,
@@ -113,12 +158,13 @@ fn series(inputs: &[Input<FloodInterval>], time: TimeUnit) -> (Vec<Series>, Vec<
 
 pub fn draw(
     inputs: &[Input<FloodInterval>],
+    sent: &[MsggenInterval],
     chart: &ChartArgs,
     log_latency: bool,
 ) -> anyhow::Result<()> {
     let last_s = last_elapsed_s(inputs);
     let time = TimeUnit::for_span(last_s);
-    let (upper, lower) = series(inputs, time);
+    let (upper, lower) = series(inputs, sent, time);
     let legend: Vec<LegendEntry> = upper
         .iter()
         .chain(&lower)
@@ -186,7 +232,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &p50)| FloodInterval {
-                unix_ms: i as u64,
+                unix_ms: 1000 * i as u64,
                 elapsed_s: i as f64,
                 target: 10,
                 open: 10,
@@ -231,8 +277,32 @@ mod tests {
     }
 
     #[test]
+    fn send_rate_is_lined_up_by_wall_clock() {
+        let flood = input(&[0, 300, 300, 300]).rows; // elapsed 0..=3 s
+        let at = |unix_ms: u64, rate: f64| MsggenInterval {
+            unix_ms,
+            elapsed_s: 99.0,
+            sent: 0,
+            failed: 0,
+            dropped: 0,
+            rate,
+            gap_p50_us: 0,
+            gap_p99_us: 0,
+            gap_max_us: 0,
+        };
+        let sent = [at(0, 1.0), at(1500, 2.0), at(2500, 3.0), at(4000, 4.0)];
+        // msggen's own elapsed_s is ignored; 4.0 s is past floodtest's end.
+        assert_eq!(
+            sent_rate(&flood, &sent),
+            [Some((0.0, 1.0)), Some((1.5, 2.0)), Some((2.5, 3.0))]
+        );
+        let late = [at(10_000, 5.0)];
+        assert_eq!(sent_rate(&flood, &late), []);
+    }
+
+    #[test]
     fn intervals_without_messages_leave_gaps_in_latency() {
-        let (upper, lower) = series(&[input(&[0, 300, 0, 400])], TimeUnit::Seconds);
+        let (upper, lower) = series(&[input(&[0, 300, 0, 400])], &[], TimeUnit::Seconds);
         assert_eq!(
             upper[0].segments,
             vec![vec![(0.0, 10.0), (1.0, 10.0), (2.0, 10.0), (3.0, 10.0)]]

@@ -175,6 +175,34 @@ fn flood_chart() {
 }
 
 #[test]
+fn flood_chart_with_msggens_send_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("flood-msggen.png");
+    ok(&[
+        "flood",
+        fixture("c1m-flood-10k.csv").to_str().unwrap(),
+        "--msggen",
+        fixture("c1m-msggen-10k.csv").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_chart(&out, 1024, 640);
+    let err = fails(&[
+        "flood",
+        fixture("c1m-flood-10k.csv").to_str().unwrap(),
+        fixture("mochiweb-flood-10k.csv").to_str().unwrap(),
+        "--msggen",
+        fixture("c1m-msggen-10k.csv").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--msggen goes with one floodtest CSV (got 2)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn flood_chart_of_two_servers() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("flood2.png");
