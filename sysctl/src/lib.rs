@@ -118,10 +118,10 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = RoleArg::Both)]
     pub role: RoleArg,
 
-    /// Processes per role sharing the connections (floodtest --procs, server processes);
-    /// default: one, and the RLIMIT_NOFILE row says how many this machine needs
-    #[arg(long, value_parser = parse_count)]
-    pub procs: Option<u64>,
+    /// Processes per role sharing the connections (floodtest --procs, server processes):
+    /// a number, or auto for as many as the hard RLIMIT_NOFILE requires
+    #[arg(long, default_value = "auto", value_parser = parse_procs)]
+    pub procs: Procs,
 
     /// Client source addresses: 127.0.0.1, 127.0.0.2-127.0.0.18, 127.1.0.0/24
     #[arg(long, default_value = "127.0.0.1")]
@@ -132,7 +132,7 @@ pub struct PlanArgs {
     pub destinations: u64,
 
     /// How the client picks source address and port
-    #[arg(long, value_enum, default_value_t = BindModeArg::Noport)]
+    #[arg(long, value_enum, default_value_t = BindModeArg::Kernel)]
     pub bind_mode: BindModeArg,
 
     /// Ports an explicit-bind client walks through
@@ -149,6 +149,24 @@ pub struct PlanArgs {
     pub preset: Option<PresetArg>,
 }
 
+/// `--procs auto|N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Procs {
+    Auto,
+    Count(u64),
+}
+
+fn parse_procs(s: &str) -> Result<Procs, String> {
+    match s {
+        "auto" => Ok(Procs::Auto),
+        n => match parse_count(n) {
+            Ok(0) => Err("0: expected auto or a number of processes (1 or more)".into()),
+            Ok(n) => Ok(Procs::Count(n)),
+            Err(e) => Err(format!("{e}, or auto")),
+        },
+    }
+}
+
 fn parse_user_bytes(s: &str) -> Result<(u64, u64), String> {
     let one = |v: &str| parse_count(v).map_err(|e| e.to_string());
     match s.split_once(',') {
@@ -163,9 +181,6 @@ impl PlanArgs {
         let Some(conns) = self.conns else {
             return Ok(None);
         };
-        if self.procs == Some(0) {
-            bail!("--procs 0: must be at least 1");
-        }
         if self.destinations == 0 {
             bail!("--destinations 0: must be at least 1");
         }
@@ -175,7 +190,10 @@ impl PlanArgs {
             RoleArg::Both => Role::Both,
         };
         let mut plan = Plan::new(conns, role);
-        plan.procs = self.procs;
+        plan.procs = match self.procs {
+            Procs::Auto => None,
+            Procs::Count(n) => Some(n),
+        };
         plan.source_ips = self.source_ips.clone();
         plan.destinations = self.destinations;
         plan.bind_mode = match self.bind_mode {
@@ -342,11 +360,26 @@ mod tests {
 
     #[test]
     fn impossible_plans_are_refused() {
-        let args =
-            Args::try_parse_from(["c1m-sysctl", "check", "--conns", "10", "--procs", "0"]).unwrap();
+        assert!(
+            Args::try_parse_from(["c1m-sysctl", "check", "--conns", "10", "--procs", "0"]).is_err()
+        );
+        let args = Args::try_parse_from([
+            "c1m-sysctl",
+            "check",
+            "--conns",
+            "10",
+            "--destinations",
+            "0",
+        ])
+        .unwrap();
         let Command::Check { plan, .. } = args.command else {
             panic!("not check");
         };
-        assert!(plan.plan().unwrap_err().to_string().contains("--procs 0"));
+        assert!(plan
+            .plan()
+            .unwrap_err()
+            .to_string()
+            .contains("--destinations 0"));
+        assert_eq!(plan.procs, Procs::Auto);
     }
 }

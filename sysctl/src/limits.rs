@@ -12,7 +12,8 @@ use crate::probe::{join, page_size, Probe};
 use crate::report::{bytes, count};
 use anyhow::Result;
 use c1m_common::capacity::{
-    conns_per_process, procs_needed, AddressPlan, BindMode, KERNEL_BYTES_PER_SOCKET,
+    conns_per_process, fds_per_process, procs_needed, AddressPlan, BindMode,
+    KERNEL_BYTES_PER_SOCKET,
 };
 use c1m_common::parse::PortRange;
 use serde::Serialize;
@@ -113,6 +114,20 @@ pub struct Context<'a> {
     pub plan: &'a Plan,
     pub probe: &'a Probe,
     pub page_size: u64,
+    /// Processes per role, `--procs auto` resolved against the hard limit.
+    pub procs: u64,
+}
+
+impl Context<'_> {
+    /// Descriptors each process needs.
+    pub fn fds_per_process(&self) -> u64 {
+        fds_per_process(self.plan.conns, self.procs)
+    }
+
+    /// `--procs auto` chose more than one process per role.
+    fn auto_split(&self) -> bool {
+        self.plan.procs.is_none() && self.procs > 1
+    }
 }
 
 /// One entry of the table.
@@ -186,10 +201,12 @@ pub const LIMITS: &[Limit] = &[
 
 /// Judges every limit that applies to `plan` on the tree `probe` reads.
 pub fn check(plan: &Plan, probe: &Probe) -> Result<Vec<Row>> {
+    let hard = probe.nofile()?.map(|(_, hard)| hard);
     let cx = Context {
         plan,
         probe,
         page_size: page_size(),
+        procs: plan.procs_under(hard),
     };
     let mut rows = Vec::new();
     for limit in LIMITS {
@@ -240,11 +257,11 @@ fn nr_open(cx: &Context) -> Result<Option<Row>> {
     let Some(current) = cx.probe.int(NAME)? else {
         return Ok(Some(Row::unreadable(NAME, cx.probe)));
     };
-    let per_process = cx.plan.fds_per_process();
+    let per_process = cx.fds_per_process();
     let status = at_least(current, per_process);
     let mut why = format!(
         "no process's RLIMIT_NOFILE may exceed it; {} process(es) per role need {} descriptors each",
-        cx.plan.procs(),
+        cx.procs,
         count(per_process)
     );
     if status == Status::Fail {
@@ -262,12 +279,31 @@ fn nofile_hard(cx: &Context) -> Result<Option<Row>> {
     let Some((_, hard)) = cx.probe.nofile()? else {
         return Ok(Some(missing_limits(NAME)));
     };
-    let per_process = cx.plan.fds_per_process();
+    let per_process = cx.fds_per_process();
     if hard >= per_process {
+        let each = count(cx.plan.conns.div_ceil(cx.procs));
+        if cx.auto_split() {
+            // floodtest --procs auto splits the client the same way; the
+            // server side needs as many processes sharing the port.
+            let why = format!(
+                "--procs auto: {} processes per role of {each} connections each, since the hard limit holds {} per process; floodtest --procs auto does this, the server needs {} processes on one port (SO_REUSEPORT)",
+                cx.procs,
+                count(conns_per_process(hard)),
+                cx.procs
+            );
+            let fix = format!(
+                "run {} server processes with --reuse-port, or raise the hard limit to {} (LimitNOFILE= / limits.conf) for one process per role",
+                cx.procs,
+                fds_per_process(cx.plan.conns, 1)
+            );
+            return Ok(Some(
+                Row::new(NAME, limit(hard), count(per_process), Status::Warn, why)
+                    .fix(Fix::Manual(fix)),
+            ));
+        }
         let why = format!(
-            "descriptors a process started from here may open: {} process(es) per role x {} connections each",
-            cx.plan.procs(),
-            count(cx.plan.conns.div_ceil(cx.plan.procs()))
+            "descriptors a process started from here may open: {} process(es) per role x {each} connections each",
+            cx.procs
         );
         return Ok(Some(Row::new(
             NAME,
@@ -306,7 +342,7 @@ fn nofile_soft(cx: &Context) -> Result<Option<Row>> {
     let Some((soft, hard)) = cx.probe.nofile()? else {
         return Ok(Some(missing_limits(NAME)));
     };
-    let per_process = cx.plan.fds_per_process();
+    let per_process = cx.fds_per_process();
     if soft >= per_process || soft >= hard {
         let why = if soft >= per_process {
             "what a process started from here may open before raising it"

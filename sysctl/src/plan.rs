@@ -11,8 +11,8 @@ pub struct Plan {
     /// Connections held at once.
     pub conns: u64,
     pub role: Role,
-    /// Processes per role given by `--procs`; `None` plans one process per
-    /// role, the ideal on a machine whose limits allow it.
+    /// Processes per role given by `--procs N`; `None` is `--procs auto`:
+    /// as many as the hard RLIMIT_NOFILE requires, as `floodtest` starts.
     pub procs: Option<u64>,
     pub source_ips: Ipv4List,
     /// Distinct destination (IP, port) pairs the client connects to.
@@ -25,8 +25,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// A plan with the tools' defaults: both ends here, one process per
-    /// role, one source IP, one destination, `IP_BIND_ADDRESS_NO_PORT`.
+    /// A plan with the tools' defaults (those of `floodtest`): both ends
+    /// here, `--procs auto`, one source IP, one destination, kernel-chosen
+    /// ports.
     pub fn new(conns: u64, role: Role) -> Self {
         Self {
             conns,
@@ -34,7 +35,7 @@ impl Plan {
             procs: None,
             source_ips: "127.0.0.1".parse().expect("a literal address"),
             destinations: 1,
-            bind_mode: BindMode::NoPort,
+            bind_mode: BindMode::Kernel,
             local_ports: PortRange {
                 first: 1024,
                 last: 65535,
@@ -49,14 +50,13 @@ impl Plan {
         self.role.sockets(self.conns)
     }
 
-    /// Processes per role (1 unless `--procs` says otherwise).
-    pub fn procs(&self) -> u64 {
-        self.procs.unwrap_or(1).max(1)
-    }
-
-    /// Descriptors each process needs.
-    pub fn fds_per_process(&self) -> u64 {
-        capacity::fds_per_process(self.conns, self.procs())
+    /// Processes per role: `--procs N`, or for `auto` as many as a hard
+    /// RLIMIT_NOFILE of `hard` requires (one when it is unknown).
+    pub fn procs_under(&self, hard: Option<u64>) -> u64 {
+        match self.procs {
+            Some(n) => n.max(1),
+            None => hard.map_or(1, |h| capacity::procs_needed(self.conns, h)),
+        }
     }
 
     /// The client's address space under the given ephemeral port range.
@@ -87,8 +87,9 @@ impl Plan {
             Role::Both => "both",
         };
         let mut s = format!("--conns {} --role {role}", self.conns);
-        if let Some(p) = self.procs {
-            s += &format!(" --procs {p}");
+        match self.procs {
+            Some(p) => s += &format!(" --procs {p}"),
+            None => s += " --procs auto",
         }
         if self.role.has_client() {
             let mode = match self.bind_mode {
@@ -127,13 +128,23 @@ mod tests {
     }
 
     #[test]
-    fn defaults_plan_one_process_per_role() {
+    fn defaults_follow_floodtest() {
         let p = Plan::new(1_000_000, Role::Both);
         assert_eq!(p.sockets(), 2_000_000);
-        assert_eq!(p.fds_per_process(), 1_000_064);
+        assert_eq!(p.procs_under(Some(20_000)), 51);
+        assert_eq!(p.procs_under(Some(2_000_000)), 1);
+        assert_eq!(p.procs_under(None), 1);
+        assert_eq!(
+            Plan {
+                procs: Some(7),
+                ..p.clone()
+            }
+            .procs_under(Some(20_000)),
+            7
+        );
         assert_eq!(
             p.describe(),
-            "--conns 1000000 --role both --bind-mode noport --source-ips 127.0.0.1 --destinations 1"
+            "--conns 1000000 --role both --procs auto --bind-mode kernel --source-ips 127.0.0.1 --destinations 1"
         );
     }
 }

@@ -8,6 +8,8 @@ const REACHABLE: &[&str] = &[
     "50k",
     "--procs",
     "3",
+    "--bind-mode",
+    "noport",
     "--source-ips",
     "127.0.0.1-127.0.0.2",
 ];
@@ -79,7 +81,7 @@ fn apply_raises_what_it_can_and_prints_old_to_new() {
 fn apply_says_what_it_cannot_change_and_the_way_around() {
     let dir = fake::tree(fake::CRAMPED);
     let root = dir.path();
-    let out = fake::run(root, &["apply", "--conns", "1M"]);
+    let out = fake::run(root, &["apply", "--conns", "1M", "--procs", "1"]);
     let text = fake::stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("fs.nr_open: 500000 -> 1000064\n"), "{text}");
@@ -248,4 +250,22 @@ fn a_plan_and_a_preset_merge_to_the_higher_value() {
     assert_eq!(fake::read(root, "proc/sys/net/core/somaxconn"), "4096\n");
     // The seed's higher 999,999 beats the plan's 100,500 for fs.file-max.
     assert!(text.contains("fs.file-max: 100000 -> 999999\n"), "{text}");
+}
+
+#[test]
+fn apply_widens_the_port_range_when_that_is_enough() {
+    let dir = fake::tree(fake::CRAMPED);
+    let root = dir.path();
+    // Kernel-chosen ports, one destination: 50,000 need more than 28,232.
+    let out = fake::run(root, &["apply", "--conns", "50k", "--procs", "3"]);
+    let text = fake::stdout(&out);
+    assert!(
+        text.contains("net.ipv4.ip_local_port_range: 32768 60999 -> 1024 65535\n"),
+        "{text}"
+    );
+    assert_eq!(
+        fake::read(root, "proc/sys/net/ipv4/ip_local_port_range"),
+        "1024 65535\n"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
 }

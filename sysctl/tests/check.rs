@@ -8,6 +8,8 @@ const MILLION_BOTH: &[&str] = &[
     "1M",
     "--role",
     "both",
+    "--bind-mode",
+    "noport",
     "--source-ips",
     "127.0.0.1-127.0.0.16",
 ];
@@ -63,7 +65,7 @@ fn every_limit_passes_on_a_roomy_machine() {
 #[test]
 fn every_limit_fails_or_warns_on_a_cramped_machine() {
     let dir = fake::tree(fake::CRAMPED);
-    let (rows, doc, code) = fake::check_json(dir.path(), &["--conns", "1M"]);
+    let (rows, doc, code) = fake::check_json(dir.path(), &["--conns", "1M", "--procs", "1"]);
     let status = |name: &str| {
         rows.iter()
             .find(|(n, _)| n == name)
@@ -318,10 +320,10 @@ fn exit_codes() {
 #[test]
 fn the_table_names_the_fixes() {
     let dir = fake::tree(fake::CRAMPED);
-    let out = fake::run(dir.path(), &["check", "--conns", "1M"]);
+    let out = fake::run(dir.path(), &["check", "--conns", "1M", "--procs", "1"]);
     let text = fake::stdout(&out);
     assert!(
-        text.starts_with("c1m-sysctl check --conns 1000000 --role both"),
+        text.starts_with("c1m-sysctl check --conns 1000000 --role both --procs 1"),
         "{text}"
     );
     assert!(text.contains("LIMIT "));
@@ -331,4 +333,37 @@ fn the_table_names_the_fixes() {
         text.contains("  fs.file-max: `c1m-sysctl apply` sets 2000500\n"),
         "{text}"
     );
+}
+
+#[test]
+fn procs_auto_splits_under_the_hard_limit_like_floodtest() {
+    let dir = fake::tree(fake::CRAMPED);
+    let (_, doc, _) = fake::check_json(dir.path(), &["--conns", "1M"]);
+    let row = |name: &str| {
+        doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    // Hard 20,000 without CAP_SYS_RESOURCE: 51 processes of 19,608.
+    let hard = row("RLIMIT_NOFILE (hard)");
+    assert_eq!(hard["status"], "WARN", "{hard}");
+    assert_eq!(hard["needed"], "19,672");
+    assert!(
+        hard["why"]
+            .as_str()
+            .unwrap()
+            .contains("--procs auto: 51 processes per role"),
+        "{hard}"
+    );
+    assert!(hard["fix"]["manual"]
+        .as_str()
+        .unwrap()
+        .contains("51 server processes with --reuse-port"));
+    // fs.nr_open (500,000) is then no obstacle.
+    assert_eq!(row("fs.nr_open")["status"], "OK");
+    assert!(doc["plan"].as_str().unwrap().contains("--procs auto"));
 }
