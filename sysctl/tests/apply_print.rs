@@ -162,12 +162,7 @@ fn presets_list_obsolete_and_harmful_settings() {
     let (_, doc, code) = fake::check_json(root, &["--preset", "icomet"]);
     assert_eq!(code, 0, "a preset alone is advice, not a failure");
     let verdict = |name: &str| {
-        doc["preset"]["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .unwrap_or_else(|| panic!("no {name}"))["verdict"]
+        fake::row(&doc["preset"]["rows"], name)["verdict"]
             .as_str()
             .unwrap()
             .to_owned()

@@ -97,12 +97,7 @@ fn every_limit_fails_or_warns_on_a_cramped_machine() {
     }
     assert_eq!(code, 1);
     let why = |name: &str| {
-        doc["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .unwrap()["why"]
+        fake::row(&doc["rows"], name)["why"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -113,15 +108,7 @@ fn every_limit_fails_or_warns_on_a_cramped_machine() {
         "{doc:#}"
     );
     assert!(why("RLIMIT_NOFILE (hard)").contains("CAP_SYS_RESOURCE"));
-    let fix = |name: &str| {
-        doc["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .unwrap()["fix"]
-            .clone()
-    };
+    let fix = |name: &str| fake::row(&doc["rows"], name)["fix"].clone();
     assert_eq!(fix("fs.file-max"), serde_json::json!({"set": [2_000_500]}));
     assert!(fix("RLIMIT_NOFILE (hard)")["manual"]
         .as_str()
@@ -242,15 +229,8 @@ fn conntrack_is_checked_only_when_loaded() {
 fn bind_modes_use_the_capacity_arithmetic() {
     let dir = fake::tree(fake::ROOMY);
     let port_status = |args: &[&str]| {
-        let (rows, doc, _) = fake::check_json(dir.path(), args);
-        let row = doc["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == "net.ipv4.ip_local_port_range")
-            .unwrap()
-            .clone();
-        drop(rows);
+        let (_, doc, _) = fake::check_json(dir.path(), args);
+        let row = fake::row(&doc["rows"], "net.ipv4.ip_local_port_range");
         (
             row["status"].as_str().unwrap().to_owned(),
             row["why"].as_str().unwrap().to_owned(),
@@ -339,15 +319,7 @@ fn the_table_names_the_fixes() {
 fn procs_auto_splits_under_the_hard_limit_like_floodtest() {
     let dir = fake::tree(fake::CRAMPED);
     let (_, doc, _) = fake::check_json(dir.path(), &["--conns", "1M"]);
-    let row = |name: &str| {
-        doc["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let row = |name: &str| fake::row(&doc["rows"], name).clone();
     // Hard 20,000 without CAP_SYS_RESOURCE: 51 processes of 19,608.
     let hard = row("RLIMIT_NOFILE (hard)");
     assert_eq!(hard["status"], "WARN", "{hard}");

@@ -108,3 +108,13 @@ pub fn check_json(root: &Path, args: &[&str]) -> (Vec<(String, String)>, serde_j
         .collect();
     (rows, doc, out.status.code().unwrap())
 }
+
+/// The row named `name` in a JSON array of rows (`doc["rows"]`,
+/// `doc["preset"]["rows"]`).
+pub fn row<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no row {name}"))
+}
