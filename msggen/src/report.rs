@@ -41,7 +41,7 @@ impl Reporter {
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} sent  {msg}",
+                    "{elapsed_precise} [{bar:20}] {human_pos}/{human_len} {msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
@@ -64,7 +64,7 @@ impl Reporter {
             bar.set_position(s.sent.load(Relaxed));
             let elapsed = s.start.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
-                "{:.0} msg/s  failed {}  dropped {}  retries {}",
+                "{:.0}/s failed {} dropped {} retries {}",
                 s.sent.load(Relaxed) as f64 / elapsed,
                 s.failed.total(),
                 s.dropped.load(Relaxed),

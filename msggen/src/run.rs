@@ -148,10 +148,13 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
     });
     // Connect before the clock starts, so the first batches do not pay for
     // it; a target that is down is left to the senders' retries.
+    let (addr, timeout) = (plan.target.addr, args.timeout);
+    let connecting: Vec<_> = (0..senders)
+        .map(|_| tokio::spawn(tokio::time::timeout(timeout, Conn::connect(addr))))
+        .collect();
     let mut conns = Vec::with_capacity(senders as usize);
-    for _ in 0..senders {
-        let conn = tokio::time::timeout(args.timeout, Conn::connect(plan.target.addr)).await;
-        conns.push(conn.ok().and_then(Result::ok));
+    for handle in connecting {
+        conns.push(handle.await.ok().and_then(|c| c.ok()).and_then(Result::ok));
     }
     let first_generator = args.generator_id * u64::from(senders);
     eprintln!(
