@@ -1,0 +1,178 @@
+//! Router semantics, bad input, overload and slow consumers, over loopback.
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use c1m_server::Config;
+use support::*;
+
+#[test]
+fn every_connection_of_an_id_receives_and_offline_ids_are_dropped() {
+    let server = server(config());
+    let mut clients: Vec<Client> = (0..3)
+        .map(|_| Client::get(server.subscriber_addr(), "/test/5"))
+        .collect();
+    for c in &mut clients {
+        c.expect("welcome");
+    }
+    let (_, body) = admin(&server, "POST", "/send", b"5\tto-five\n6\tto-nobody\n");
+    assert_eq!(
+        body.trim(),
+        r#"{"accepted":2,"rejected":0,"delivered":1,"dropped":1,"connections":3}"#
+    );
+    for c in &mut clients {
+        c.expect("7\r\nto-five\r\n");
+    }
+    let snap = stats(&server);
+    assert_eq!(
+        (snap.messages_in, snap.messages_out, snap.dropped),
+        (2, 3, 1)
+    );
+}
+
+#[test]
+fn a_client_closing_is_logged_out_promptly() {
+    let server = server(config());
+    let mut c = Client::get(server.subscriber_addr(), "/test/21");
+    c.expect("welcome");
+    assert_eq!(stats(&server).logged_in, 1);
+    drop(c);
+    assert!(eventually(Duration::from_secs(2), || {
+        let s = stats(&server);
+        s.logged_in == 0 && s.connections == 0 && s.logouts == 1
+    }));
+    let (_, body) = admin(&server, "POST", "/send/21", b"late");
+    assert!(body.contains(r#""connections":0"#));
+}
+
+fn expect_refusal(server: &c1m_server::Server, request: &[u8], status: u16) {
+    let mut c = Client::raw(server.subscriber_addr(), request);
+    let text = c.read_to_close();
+    assert_eq!(status_and_body(&text).0, status, "{text:?}");
+    assert!(text.contains("Connection: close\r\n"));
+}
+
+fn still_serves(server: &c1m_server::Server) {
+    let mut c = Client::get(server.subscriber_addr(), "/test/1");
+    c.expect("c1m welcome, id: 1");
+}
+
+#[test]
+fn bad_requests_get_their_status_and_the_server_goes_on() {
+    let server = server(Config {
+        max_id: 1000,
+        ..config()
+    });
+    expect_refusal(&server, b"GET /test/x HTTP/1.1\r\n\r\n", 400);
+    expect_refusal(&server, b"GET /test/1001 HTTP/1.1\r\n\r\n", 400);
+    expect_refusal(&server, b"\x00\x01garbage\r\n\r\n", 400);
+    expect_refusal(&server, b"GET /elsewhere HTTP/1.1\r\n\r\n", 404);
+    expect_refusal(&server, b"DELETE /test/1 HTTP/1.1\r\n\r\n", 405);
+    let big = format!(
+        "GET /test/1 HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "y".repeat(9000)
+    );
+    expect_refusal(&server, big.as_bytes(), 431);
+    // A head sent in pieces is still understood.
+    let mut c = Client::raw(server.subscriber_addr(), b"GET /test/2 HT");
+    std::thread::sleep(Duration::from_millis(50));
+    c.stream.write_all(b"TP/1.1\r\n\r\n").unwrap();
+    c.expect("welcome, id: 2");
+    assert_eq!(stats(&server).bad_requests, 6);
+    still_serves(&server);
+}
+
+#[test]
+fn admin_refuses_large_bodies_and_unknown_paths() {
+    let server = server(Config {
+        max_body: 1024,
+        ..config()
+    });
+    let (status, _) = admin(&server, "POST", "/send", &vec![b'x'; 2048]);
+    assert_eq!(status, 413);
+    assert_eq!(admin(&server, "GET", "/nothing", b"").0, 404);
+    assert_eq!(admin(&server, "DELETE", "/stats", b"").0, 405);
+    assert_eq!(admin(&server, "POST", "/send/notanumber", b"x").0, 400);
+    assert_eq!(admin(&server, "GET", "/stats", b"").0, 200);
+}
+
+#[test]
+fn a_slow_request_head_is_closed() {
+    let server = server(Config {
+        header_timeout: Duration::from_millis(200),
+        ..config()
+    });
+    let mut c = Client::raw(
+        server.subscriber_addr(),
+        b"GET /test/1 HTTP/1.1\r\nX-Slow: ",
+    );
+    let start = std::time::Instant::now();
+    assert_eq!(c.read_to_close(), "");
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(stats(&server).header_timeouts, 1);
+    still_serves(&server);
+}
+
+#[test]
+fn connections_above_max_conns_get_503() {
+    let server = server(Config {
+        max_conns: 2,
+        ..config()
+    });
+    let mut a = Client::get(server.subscriber_addr(), "/test/1");
+    let mut b = Client::get(server.subscriber_addr(), "/test/2");
+    a.expect("welcome");
+    b.expect("welcome");
+    let mut c = Client::get(server.subscriber_addr(), "/test/3");
+    assert_eq!(status_and_body(&c.read_to_close()).0, 503);
+    assert_eq!(stats(&server).over_capacity, 1);
+    drop(a);
+    assert!(eventually(Duration::from_secs(2), || stats(&server)
+        .connections
+        == 1));
+    let mut d = Client::get(server.subscriber_addr(), "/test/4");
+    d.expect("welcome");
+}
+
+#[test]
+fn a_slow_consumer_is_closed_and_others_keep_receiving() {
+    let server = server(Config {
+        max_pending: 64 * 1024,
+        ..config()
+    });
+    // The slow client never reads; a small receive buffer fills fast.
+    let slow = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    slow.set_recv_buffer_size(4096).unwrap();
+    slow.connect(&server.subscriber_addr().into()).unwrap();
+    let mut slow: std::net::TcpStream = slow.into();
+    slow.write_all(b"GET /test/30 HTTP/1.1\r\n\r\n").unwrap();
+    let mut fast = Client::get(server.subscriber_addr(), "/test/31");
+    fast.expect("welcome");
+    assert!(eventually(Duration::from_secs(2), || server
+        .router()
+        .connections(30)
+        == 1));
+
+    let message = "z".repeat(4000);
+    let batch: String = (0..50)
+        .flat_map(|_| [format!("30\t{message}\n"), format!("31\t{message}\n")])
+        .collect();
+    // The kernel buffers up to ~4 MiB for the slow socket before the
+    // server has to keep anything; 200 KB a round passes that in ~25 rounds.
+    for _round in 0..100 {
+        admin(&server, "POST", "/send", batch.as_bytes());
+        // The fast reader keeps up: it sees every message of the round.
+        fast.expect_count(&format!("\r\n{message}\r\n"), 50);
+        fast.received.clear();
+        if stats(&server).slow_consumer_closes == 1 {
+            break;
+        }
+    }
+    let snap = stats(&server);
+    assert_eq!(snap.slow_consumer_closes, 1);
+    assert_eq!(server.router().connections(30), 0);
+    assert_eq!(server.router().connections(31), 1);
+    drop(slow);
+}
