@@ -15,6 +15,7 @@ use crate::legend::{self, LegendEntry};
 use anyhow::{anyhow, Context};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -25,10 +26,44 @@ static FONT_TTF: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// The family name text styles ask for; it resolves to [`FONT_TTF`] alone.
 pub const FONT: &str = "sans-serif";
 
+/// Text sizes at the default 1024x640; [`Style`] scales them with the image.
 pub const TITLE_PX: f64 = 26.0;
 pub const AXIS_DESC_PX: f64 = 18.0;
 pub const TICK_PX: f64 = 15.0;
 pub const LEGEND_PX: f64 = 16.0;
+
+/// Sizes of text, lines, markers and margins for one image: those of the
+/// default 1024x640 scaled with the image (0.7x to 3x), so a small chart
+/// keeps room for its data and a large one stays legible.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub scale: f64,
+}
+
+impl Style {
+    pub fn for_size(size: Size) -> Self {
+        let scale = (size.width as f64 / 1024.0).min(size.height as f64 / 640.0);
+        Self {
+            scale: scale.clamp(0.7, 3.0),
+        }
+    }
+
+    /// A font size.
+    pub fn font(&self, base_px: f64) -> f64 {
+        base_px * self.scale
+    }
+
+    /// A length in pixels (margins, marker radii, line widths), at least 1.
+    pub fn px(&self, base: i32) -> i32 {
+        ((base as f64 * self.scale).round() as i32).max(1)
+    }
+
+    /// A line width: rounded up, so a small chart's lines stay as thick
+    /// as each other relative to the thin ones.
+    pub fn upx(&self, base: i32) -> u32 {
+        ((base as f64 * self.scale).ceil() as u32).max(1)
+    }
+}
 
 /// Colour-blind-safe colours (Okabe-Ito, darkened where pale on white).
 pub const PALETTE: [RGBColor; 7] = [
@@ -121,18 +156,30 @@ pub fn render(
     size: Size,
     title: &str,
     legend: &[LegendEntry],
-    draw: impl FnOnce(&Area) -> anyhow::Result<()>,
+    draw: impl FnOnce(&Area, &Style) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     ensure_font()?;
     check_png_path(path)?;
     let root = BitMapBackend::new(path, (size.width, size.height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let title_style = (FONT, TITLE_PX).into_font().color(&BLACK);
-    let body = root.titled(title, title_style)?;
-    let band_height = legend::height(&body, legend)?;
+    let style = Style::for_size(size);
+    // The title in a band of its own, centred in it: plotters' `titled`
+    // pads a fixed 5 px, which clips the tops of large glyphs.
+    let title_px = style.font(TITLE_PX);
+    let (title_band, body) = root.split_vertically((title_px * 1.5).ceil() as u32);
+    let (band_w, band_h) = title_band.dim_in_pixel();
+    title_band.draw_text(
+        title,
+        &(FONT, title_px)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Center)),
+        (band_w as i32 / 2, band_h as i32 / 2 + style.px(2)),
+    )?;
+    let band_height = legend::height(&body, &style, legend)?;
     let (band, chart) = body.split_vertically(band_height);
-    legend::draw(&band, legend)?;
-    draw(&chart)?;
+    legend::draw(&band, &style, legend)?;
+    draw(&chart, &style)?;
     root.present()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

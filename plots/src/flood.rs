@@ -172,11 +172,12 @@ pub fn draw(
         .collect();
     let title = chart.title_or("Connections, messages and latency", inputs);
     let x_range = canvas::time_range(time.from_seconds(last_s));
-    canvas::render(&chart.out, chart.size, &title, &legend, |area| {
+    canvas::render(&chart.out, chart.size, &title, &legend, |area, style| {
         let height = area.dim_in_pixel().1;
         let (top, bottom) = area.split_vertically(height * 52 / 100);
         panel::draw(
             &top,
+            style,
             &Panel {
                 x_range: x_range.clone(),
                 x: Axis {
@@ -197,6 +198,7 @@ pub fn draw(
         )?;
         panel::draw(
             &bottom,
+            style,
             &Panel {
                 x_range,
                 x: Axis {

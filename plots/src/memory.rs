@@ -122,31 +122,29 @@ pub fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()
     for s in all.iter_mut().filter(|s| !s.right_axis) {
         s.map_y(|kb| mem.from_kb(kb));
     }
-    let legend: Vec<LegendEntry> = all.iter().map(|s| s.entry.clone()).collect();
     let title = args.chart.title_or(&what(inputs), inputs);
     let y_desc = format!("Memory ({})", mem.name());
-    canvas::render(&args.chart.out, args.chart.size, &title, &legend, |area| {
-        panel::draw(
-            area,
-            &Panel {
-                x_range: canvas::time_range(time.from_seconds(last_s)),
-                x: Axis {
-                    desc: time.axis_label(),
-                    fmt: format_tick,
-                },
-                left: Axis {
-                    desc: &y_desc,
-                    fmt: format_tick,
-                },
-                left_log: false,
-                right: (!args.no_conns).then_some(Axis {
-                    desc: "Connections",
-                    fmt: format_count,
-                }),
-                series: &all,
+    panel::render(
+        &args.chart,
+        &title,
+        &Panel {
+            x_range: canvas::time_range(time.from_seconds(last_s)),
+            x: Axis {
+                desc: time.axis_label(),
+                fmt: format_tick,
             },
-        )
-    })
+            left: Axis {
+                desc: &y_desc,
+                fmt: format_tick,
+            },
+            left_log: false,
+            right: (!args.no_conns).then_some(Axis {
+                desc: "Connections",
+                fmt: format_count,
+            }),
+            series: &all,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! Series on the right axis (context such as connections) are drawn first,
 //! so the left-axis metrics stay on top where they cross.
 
-use crate::canvas::{padded, Area, Stroke, AXIS_DESC_PX, FONT, SHADE_ALPHA, TICK_PX};
+use crate::canvas::{padded, Area, Stroke, Style, AXIS_DESC_PX, FONT, SHADE_ALPHA, TICK_PX};
 use crate::legend::{LegendEntry, Mark};
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::element::{DashedPathElement, DottedPathElement};
@@ -125,14 +125,23 @@ fn log_range(series: &[Series]) -> Option<Range<f64>> {
     (lo <= hi).then(|| lo / 1.5..hi * 1.5)
 }
 
+/// Writes a chart of one panel to `chart.out`, its legend listing the
+/// panel's series.
+pub fn render(chart: &crate::ChartArgs, title: &str, panel: &Panel) -> anyhow::Result<()> {
+    let legend: Vec<LegendEntry> = panel.series.iter().map(|s| s.entry.clone()).collect();
+    crate::canvas::render(&chart.out, chart.size, title, &legend, |area, style| {
+        draw(area, style, panel)
+    })
+}
+
 /// Draws `panel` filling `area`.
-pub fn draw(area: &Area, panel: &Panel) -> anyhow::Result<()> {
+pub fn draw(area: &Area, st: &Style, panel: &Panel) -> anyhow::Result<()> {
     let right_used = panel.series.iter().any(|s| s.right_axis);
     let left_y = y_range(panel.series.iter().filter(|s| !s.right_axis));
     let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));
     if panel.left_log {
         if let Some(range) = log_range(panel.series) {
-            return draw_on(area, panel, range.log_scale(), right_y);
+            return draw_on(area, st, panel, range.log_scale(), right_y);
         }
     }
     let (left_y, right_y) = if right_used {
@@ -140,10 +149,16 @@ pub fn draw(area: &Area, panel: &Panel) -> anyhow::Result<()> {
     } else {
         (left_y, right_y)
     };
-    draw_on(area, panel, left_y, right_y)
+    draw_on(area, st, panel, left_y, right_y)
 }
 
-fn draw_on<Y>(area: &Area, panel: &Panel, left_y: Y, right_y: Range<f64>) -> anyhow::Result<()>
+fn draw_on<Y>(
+    area: &Area,
+    st: &Style,
+    panel: &Panel,
+    left_y: Y,
+    right_y: Range<f64>,
+) -> anyhow::Result<()>
 where
     Y: AsRangedCoord<Value = f64>,
     Y::CoordDescType: ValueFormatter<f64>,
@@ -152,13 +167,13 @@ where
     let right_used = panel.series.iter().any(|s| s.right_axis);
     let (x_fmt, left_fmt) = (panel.x.fmt, panel.left.fmt);
     let mut chart = ChartBuilder::on(area)
-        .margin_left(12)
-        .margin_right(if right.is_some() { 12 } else { 28 })
-        .margin_top(8)
-        .margin_bottom(8)
-        .x_label_area_size(if panel.x.desc.is_empty() { 30 } else { 52 })
-        .y_label_area_size(78)
-        .right_y_label_area_size(if right.is_some() { 86 } else { 0 })
+        .margin_left(st.px(12))
+        .margin_right(st.px(if right.is_some() { 12 } else { 28 }))
+        .margin_top(st.px(8))
+        .margin_bottom(st.px(8))
+        .x_label_area_size(st.px(if panel.x.desc.is_empty() { 30 } else { 52 }))
+        .y_label_area_size(st.px(78))
+        .right_y_label_area_size(if right.is_some() { st.px(86) } else { 0 })
         .build_cartesian_2d(panel.x_range.clone(), left_y)?
         .set_secondary_coord(panel.x_range.clone(), right_y);
     chart
@@ -169,8 +184,8 @@ where
         .y_labels(8)
         .x_label_formatter(&|v| x_fmt(*v))
         .y_label_formatter(&|v| left_fmt(*v))
-        .label_style((FONT, TICK_PX))
-        .axis_desc_style((FONT, AXIS_DESC_PX))
+        .label_style((FONT, st.font(TICK_PX)))
+        .axis_desc_style((FONT, st.font(AXIS_DESC_PX)))
         .light_line_style(RGBColor(238, 238, 238))
         .bold_line_style(RGBColor(210, 210, 210))
         .draw()?;
@@ -181,54 +196,50 @@ where
             .y_desc(axis.desc)
             .y_labels(8)
             .y_label_formatter(&|v| right_fmt(*v))
-            .label_style((FONT, TICK_PX))
-            .axis_desc_style((FONT, AXIS_DESC_PX))
+            .label_style((FONT, st.font(TICK_PX)))
+            .axis_desc_style((FONT, st.font(AXIS_DESC_PX)))
             .draw()?;
         for s in panel.series.iter().filter(|s| s.right_axis) {
-            series(chart.secondary_plotting_area(), s)?;
+            series(chart.secondary_plotting_area(), st, s)?;
         }
     }
     for s in panel.series.iter().filter(|s| !s.right_axis) {
-        series(chart.plotting_area(), s)?;
+        series(chart.plotting_area(), st, s)?;
     }
     Ok(())
 }
 
 fn series<CT: CoordTranslate<From = (f64, f64)>>(
     plot: &DrawingArea<BitMapBackend, CT>,
+    st: &Style,
     s: &Series,
 ) -> anyhow::Result<()> {
     let colour = s.entry.colour;
+    let line = |width: i32| colour.stroke_width(st.upx(width));
     for segment in &s.segments {
         let points = segment.iter().copied();
         match s.entry.mark {
-            Mark::Line(Stroke::Solid) => {
-                plot.draw(&PathElement::new(segment.clone(), colour.stroke_width(2)))?
-            }
-            Mark::Line(Stroke::Thin) => {
-                plot.draw(&PathElement::new(segment.clone(), colour.stroke_width(1)))?
-            }
+            Mark::Line(Stroke::Solid) => plot.draw(&PathElement::new(segment.clone(), line(2)))?,
+            Mark::Line(Stroke::Thin) => plot.draw(&PathElement::new(segment.clone(), line(1)))?,
             Mark::Line(Stroke::Shade) => {
                 let (first, last) = (segment[0], segment[segment.len() - 1]);
                 let mut area = segment.clone();
                 area.extend([(last.0, 0.0), (first.0, 0.0)]);
                 plot.draw(&Polygon::new(area, colour.mix(SHADE_ALPHA).filled()))?;
-                plot.draw(&PathElement::new(segment.clone(), colour.stroke_width(1)))?
+                plot.draw(&PathElement::new(segment.clone(), line(1)))?
             }
-            Mark::Line(Stroke::Dashed) => plot.draw(&DashedPathElement::new(
-                points,
-                9,
-                6,
-                colour.stroke_width(2),
-            ))?,
+            Mark::Line(Stroke::Dashed) => {
+                plot.draw(&DashedPathElement::new(points, st.px(9), st.px(6), line(2)))?
+            }
             Mark::Line(Stroke::Dotted) => {
-                plot.draw(&DottedPathElement::new(points, 0, 5, move |c| {
-                    Circle::new(c, 1, colour.filled())
+                let radius = st.px(1);
+                plot.draw(&DottedPathElement::new(points, 0, st.px(5), move |c| {
+                    Circle::new(c, radius, colour.filled())
                 }))?
             }
             Mark::Point(marker) => {
                 for p in points {
-                    marker.draw(plot, p, colour)?;
+                    marker.draw(plot, p, colour, st)?;
                 }
             }
         }

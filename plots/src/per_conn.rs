@@ -141,25 +141,23 @@ pub fn draw(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<(
         .flat_map(|i| i.rows.iter().map(|s| s.conns))
         .max()
         .unwrap_or(0);
-    let legend: Vec<LegendEntry> = all.iter().map(|s| s.entry.clone()).collect();
     let title = args.chart.title_or("Memory per connection", inputs);
-    canvas::render(&args.chart.out, args.chart.size, &title, &legend, |area| {
-        panel::draw(
-            area,
-            &Panel {
-                x_range: canvas::padded(0.0, max_conns as f64),
-                x: Axis {
-                    desc: "Connections",
-                    fmt: format_count,
-                },
-                left: Axis {
-                    desc: y_desc,
-                    fmt: format_tick,
-                },
-                left_log: false,
-                right: None,
-                series: &all,
+    panel::render(
+        &args.chart,
+        &title,
+        &Panel {
+            x_range: canvas::padded(0.0, max_conns as f64),
+            x: Axis {
+                desc: "Connections",
+                fmt: format_count,
             },
-        )
-    })
+            left: Axis {
+                desc: y_desc,
+                fmt: format_tick,
+            },
+            left_log: false,
+            right: None,
+            series: &all,
+        },
+    )
 }
