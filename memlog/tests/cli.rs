@@ -55,12 +55,13 @@ fn a_timed_run_writes_csv_and_seed_lines() {
     );
 
     let rows = read_csv(&out);
-    // Samples at 0, 200, 400 and 600 ms (fewer only if the machine stalls).
-    assert!((2..=4).contains(&rows.len()), "{} rows", rows.len());
+    // Samples at 0, 200, 400 and 600 ms; a sample slower than 200 ms (a
+    // very busy machine) skips slots, so fewer, never more, and none late.
+    assert!((1..=4).contains(&rows.len()), "{} rows", rows.len());
     assert!(rows
         .iter()
         .all(|r| r.procs == 1 && r.conns == 25 && r.rss_kb > 0));
-    assert!(rows.last().unwrap().elapsed_s <= 0.7);
+    assert!(rows.last().unwrap().elapsed_s < 1.0);
 
     let stdout = String::from_utf8(run.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
