@@ -8,9 +8,17 @@ fn main() -> ExitCode {
     let args = c1m_sysctl::Args::parse();
     match c1m_sysctl::run(args) {
         Ok(code) => code,
+        // `c1m-sysctl check | head`: the reader left, nothing to report.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("c1m-sysctl: {err:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
