@@ -4,8 +4,9 @@
 //! The first row is the baseline sample (the first holding the fewest
 //! connections, normally the idle server); then, for every multiple of
 //! `--step`, the first later sample at or past it; then the peak, if it
-//! lies half a step or more past the last row. Per-connection columns are
-//! growth over the first row divided by the connections added.
+//! lies half a step or more past the last row or no step was reached.
+//! Per-connection columns are growth over the first row divided by the
+//! connections added.
 
 use crate::format::{format_bytes, format_thousands};
 use crate::load::load;
@@ -78,7 +79,9 @@ pub fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
     }
     let last = picked.last().unwrap().conns;
     if let Some(top) = later.iter().find(|s| s.conns == peak) {
-        if peak >= last + step.div_ceil(2) {
+        // A step past the peak still shows where the run got to.
+        let only_baseline = picked.len() == 1;
+        if peak > last && (only_baseline || peak >= last + step.div_ceil(2)) {
             picked.push(top);
         }
     }
@@ -168,6 +171,13 @@ mod tests {
         let samples: Vec<MemSample> = [0, 100, 120].map(at).to_vec();
         let conns: Vec<u64> = rows(&samples, 100).iter().map(|s| s.conns).collect();
         assert_eq!(conns, [0, 100]);
+    }
+
+    #[test]
+    fn a_step_past_the_peak_still_shows_the_peak() {
+        let samples: Vec<MemSample> = [0, 500, 1000, 990].map(at).to_vec();
+        let conns: Vec<u64> = rows(&samples, 100_000).iter().map(|s| s.conns).collect();
+        assert_eq!(conns, [0, 1000]);
     }
 
     #[test]
