@@ -117,9 +117,11 @@ impl Plan {
             );
         }
         let procs = procs.min(conns);
+        // No more workers than a process has connections.
         let workers = args
             .workers
-            .map_or((cores / procs).max(1), |w| w.max(1) as u64);
+            .map_or((cores / procs).max(1), |w| w.max(1) as u64)
+            .min(conns.div_ceil(procs));
         if args.pause_every.is_some()
             && args.pause_secs.is_none()
             && !std::io::IsTerminal::is_terminal(&std::io::stdin())

@@ -83,3 +83,101 @@ fn reconnect_retries_with_backoff() {
     // Every opened stream was closed by the server or by us at the end.
     assert_eq!(s.opened, s.closed);
 }
+
+#[test]
+fn addr_in_use_when_every_pair_is_taken() {
+    // A listener owns 127.0.6.1:P, so binding that pair fails even with
+    // SO_REUSEADDR; the only pair of the run is taken.
+    let taken = std::net::TcpListener::bind("127.0.6.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let run = floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "1",
+        "--bind-mode",
+        "explicit",
+        "--source-ips",
+        "127.0.6.1",
+        "--local-ports",
+        &port,
+    ]);
+    assert_eq!(failed(&run, "addr_in_use"), 1, "{}", run.stderr());
+}
+
+#[test]
+fn addr_unavailable_when_the_4_tuple_is_in_use() {
+    // An existing connection from 127.0.6.2:P to the server leaves no
+    // 4-tuple for a second one from the same pair.
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket
+        .bind(
+            &"127.0.6.2:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let port = socket
+        .local_addr()
+        .unwrap()
+        .as_socket()
+        .unwrap()
+        .port()
+        .to_string();
+    let dest: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
+    socket.connect(&dest.into()).unwrap();
+    let run = floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "1",
+        "--bind-mode",
+        "explicit",
+        "--source-ips",
+        "127.0.6.2",
+        "--local-ports",
+        &port,
+        "--duration",
+        "200ms",
+    ]);
+    assert_eq!(failed(&run, "addr_unavailable"), 1, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("out of source addresses"),
+        "reported once with the fix"
+    );
+}
+
+#[test]
+fn fd_exhaustion_is_counted_and_reported_once() {
+    // The shell keeps 86 descriptors open across exec, under a limit of 100:
+    // the plan allows 36 connections, but only ~10 descriptors are free.
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let script = format!(
+        "ulimit -n 100; for fd in $(seq 3 88); do eval \"exec $fd</dev/null\"; done; exec {} --url {} --conns 30 --duration 200ms --json \"$0\"",
+        env!("CARGO_BIN_EXE_floodtest"),
+        server.url("/test/{id}")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("s.json");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let s: c1m_floodtest::summary::Summary =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(s.failed["fd_exhausted"] > 0, "{s:?}\n{stderr}");
+    assert_eq!(s.failed["fd_exhausted"] + s.opened, 30, "{s:?}");
+    assert_eq!(
+        stderr.matches("out of file descriptors").count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(output.status.code(), Some(1));
+}

@@ -47,3 +47,27 @@ fn sigterm_ends_the_hold_with_a_summary() {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!((s.open, s.closed, s.messages), (50, 50, 50));
 }
+
+#[test]
+fn pause_every_holds_then_goes_on() {
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let run = support::floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "100",
+        "--workers",
+        "1",
+        "--pause-every",
+        "40",
+        "--pause-secs",
+        "200ms",
+        "--duration",
+        "100ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let err = run.stderr();
+    assert!(err.contains("paused at 40 open"), "{err}");
+    assert!(err.contains("paused at 80 open"), "{err}");
+    assert_eq!(run.summary().open, 100);
+}
