@@ -1,13 +1,14 @@
 //! The report's figures, computed from the files the tools wrote (and only
 //! from them, so anyone can check a report against its CSVs).
 //!
-//! - Memory per connection compares two `memlog` samples: the first one,
-//!   taken before the flood started, and the one with the most connections
-//!   (the latest of equals, so the load has settled). Server bytes per
-//!   connection is the RSS growth over the connections; kernel bytes is the
-//!   growth of `Slab` plus TCP buffer pages, which are system-wide: on
-//!   loopback they hold both ends of each connection, and whatever else the
-//!   machine did meanwhile.
+//! - Memory per connection compares the first `memlog` sample, taken
+//!   before the flood started, with each sample of the plateau (at least
+//!   99% of the most connections seen), and reports the median. Server
+//!   bytes per connection is the RSS growth over the connections added;
+//!   kernel bytes is the growth of `Slab` plus TCP buffer pages, which are
+//!   system-wide: on loopback they hold both ends of each connection, and
+//!   whatever else the machine did meanwhile, which the median keeps from
+//!   swinging the figure when it is brief.
 //! - Messages and latency come from the JSON summaries of `msggen` and
 //!   `floodtest`; when a run was cut short and a summary is missing, from
 //!   the last row of their CSV instead.
@@ -34,28 +35,53 @@ pub struct Latency {
     pub max: u64,
 }
 
-/// Memory before the flood and at its peak.
+/// Memory before the flood, and over the plateau of the load.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryDelta {
     pub before: MemSample,
-    pub peak: MemSample,
+    /// The samples holding at least [`PLATEAU`] of the peak connections.
+    pub plateau: Vec<MemSample>,
 }
 
+/// Share of the peak connections a sample must hold to count as the
+/// plateau.
+pub const PLATEAU: f64 = 0.99;
+
 impl MemoryDelta {
-    /// Server resident memory added per connection, bytes.
+    /// Server resident memory added per connection, bytes: the median over
+    /// the plateau.
     pub fn server_bytes_per_conn(&self) -> Option<f64> {
-        self.per_conn(self.peak.rss_kb as f64 - self.before.rss_kb as f64)
+        self.median_per_conn(|s| s.rss_kb as f64)
     }
 
-    /// Kernel memory (slab + TCP pages) added per connection, bytes.
+    /// Kernel memory (slab + TCP pages) added per connection, bytes: the
+    /// median over the plateau, so a burst from another process on the
+    /// machine during one sample does not move it.
     pub fn kernel_bytes_per_conn(&self) -> Option<f64> {
-        let kernel = |s: &MemSample| (s.slab_kb + s.tcp_mem_kb) as f64;
-        self.per_conn(kernel(&self.peak) - kernel(&self.before))
+        self.median_per_conn(|s| (s.slab_kb + s.tcp_mem_kb) as f64)
     }
 
-    fn per_conn(&self, delta_kb: f64) -> Option<f64> {
-        let conns = self.peak.conns.saturating_sub(self.before.conns);
-        (conns > 0).then(|| delta_kb * 1024.0 / conns as f64)
+    fn median_per_conn(&self, kb: impl Fn(&MemSample) -> f64) -> Option<f64> {
+        let values: Vec<f64> = self
+            .plateau
+            .iter()
+            .filter_map(|s| {
+                let conns = s.conns.checked_sub(self.before.conns).filter(|&c| c > 0)?;
+                Some((kb(s) - kb(&self.before)) * 1024.0 / conns as f64)
+            })
+            .collect();
+        median(values)
+    }
+}
+
+/// The median (the mean of the middle two for an even count).
+pub fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
     }
 }
 
@@ -229,14 +255,15 @@ fn worst_interval_latency(flood: &[FloodInterval]) -> Option<Latency> {
     })
 }
 
-/// The first sample and the latest sample with the most connections.
+/// The first sample, and every sample holding at least [`PLATEAU`] of
+/// the most connections seen.
 pub fn memory_delta(mem: &[MemSample]) -> Option<MemoryDelta> {
     let before = mem.first()?;
-    // max_by_key returns the last of equal maxima: the latest sample.
-    let peak = mem.iter().max_by_key(|s| s.conns)?;
+    let peak = mem.iter().map(|s| s.conns).max()?;
+    let floor = (peak as f64 * PLATEAU).ceil() as u64;
     Some(MemoryDelta {
         before: before.clone(),
-        peak: peak.clone(),
+        plateau: mem.iter().filter(|s| s.conns >= floor).cloned().collect(),
     })
 }
 
@@ -274,30 +301,40 @@ mod tests {
     }
 
     #[test]
-    fn memory_per_connection_uses_first_and_latest_peak_sample() {
+    fn memory_per_connection_is_the_median_over_the_plateau() {
         let mem = [
             sample(0.0, 4_000, 0, 100_000, 0),
             sample(1.0, 20_000, 5_000, 125_000, 40),
-            sample(2.0, 44_000, 10_000, 150_000, 80),
-            sample(3.0, 45_000, 10_000, 150_000, 80),
-            sample(4.0, 30_000, 4_000, 130_000, 10),
+            sample(2.0, 44_000, 9_950, 150_000, 80),
+            // Another process grabs 100 MB of slab for one sample.
+            sample(3.0, 45_000, 10_000, 250_000, 80),
+            sample(4.0, 45_000, 10_000, 150_000, 80),
+            sample(5.0, 30_000, 4_000, 130_000, 10),
         ];
         let d = memory_delta(&mem).unwrap();
-        assert_eq!(d.peak.elapsed_s, 3.0);
-        // (45,000 - 4,000) KiB over 10,000 connections.
+        let times: Vec<f64> = d.plateau.iter().map(|s| s.elapsed_s).collect();
+        assert_eq!(times, [2.0, 3.0, 4.0]);
+        // RSS per connection: 40,000 KiB / 9,950, 41,000 / 10,000 (twice).
         assert_eq!(
             d.server_bytes_per_conn(),
             Some(41_000.0 * 1024.0 / 10_000.0)
         );
-        assert_eq!(
-            d.kernel_bytes_per_conn(),
-            Some(50_080.0 * 1024.0 / 10_000.0)
-        );
+        // Kernel: the burst is one sample of three, so the median is a
+        // quiet one (50,080 KiB over 9,950, between 50,080 / 10,000 and
+        // the burst).
+        assert_eq!(d.kernel_bytes_per_conn(), Some(50_080.0 * 1024.0 / 9_950.0));
         assert_eq!(
             memory_delta(&mem[..1]).unwrap().server_bytes_per_conn(),
             None
         );
         assert!(memory_delta(&[]).is_none());
+    }
+
+    #[test]
+    fn median_of_odd_even_and_no_values() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
     }
 
     #[test]

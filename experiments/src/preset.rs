@@ -92,6 +92,16 @@ pub struct Preset {
     pub seed: SeedFigures,
 }
 
+/// Part 3's figures: c10k is its message rate at one process's scale.
+const PART3_SEED: SeedFigures = SeedFigures {
+    source: "Part 3 (libevent C node, 1M connections)",
+    peak_conns: Some("1,000,000"),
+    server_bytes_per_conn: None,
+    server_and_kernel_bytes_per_conn: Some("40 KB (incl. kernel)"),
+    connect_rate: Some("100/s"),
+    message_rate: Some("16,666 msg/s"),
+};
+
 /// Every preset, in the order of the seeds.
 pub const PRESETS: &[Preset] = &[
     Preset {
@@ -142,14 +152,7 @@ pub const PRESETS: &[Preset] = &[
         message_rate: 16_666,
         hold: Duration::from_secs(60),
         pause: None,
-        seed: SeedFigures {
-            source: "Part 3 (libevent C node, 1M connections)",
-            peak_conns: Some("1,000,000"),
-            server_bytes_per_conn: None,
-            server_and_kernel_bytes_per_conn: Some("40 KB (incl. kernel)"),
-            connect_rate: Some("100/s"),
-            message_rate: Some("16,666 msg/s"),
-        },
+        seed: PART3_SEED,
     },
     Preset {
         name: "part3",
@@ -161,14 +164,7 @@ pub const PRESETS: &[Preset] = &[
         message_rate: 16_666,
         hold: Duration::from_secs(600),
         pause: None,
-        seed: SeedFigures {
-            source: "Part 3 (libevent C node, 1M connections)",
-            peak_conns: Some("1,000,000"),
-            server_bytes_per_conn: None,
-            server_and_kernel_bytes_per_conn: Some("40 KB (incl. kernel)"),
-            connect_rate: Some("100/s"),
-            message_rate: Some("16,666 msg/s"),
-        },
+        seed: PART3_SEED,
     },
     Preset {
         name: "icomet",

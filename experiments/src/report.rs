@@ -248,22 +248,27 @@ impl Report<'_> {
         );
         md.push_str(
             "\nServer bytes per connection is the growth of the server's RSS from the first memlog \
-             sample to the latest sample with the most connections, over those connections; kernel \
-             bytes is the growth of Slab plus TCP buffer pages over the same samples (system-wide, \
-             so it holds both loopback ends and anything else the machine did). KiB = 1,024 bytes.\n\n",
+             sample (before the flood) to each sample holding at least 99% of the peak connections, \
+             over the connections added: the median of those samples. Kernel bytes is the same for \
+             Slab plus TCP buffer pages, which are system-wide: they hold both loopback ends and \
+             anything else the machine did. KiB = 1,024 bytes.\n\n",
         );
-        if let Some(m) = memory {
+        if let (Some(m), Some(first), Some(last)) = (
+            memory,
+            memory.and_then(|m| m.plateau.first()),
+            memory.and_then(|m| m.plateau.last()),
+        ) {
             let _ = writeln!(
                 md,
-                "Samples used: first ({} s, {} connections, RSS {} KiB) and peak ({} s, {} \
-                 connections, RSS {} KiB), of {} samples in mem.csv.\n",
+                "Samples used: the first ({} s, {} connections, RSS {} KiB) against {} of the {} \
+                 in mem.csv, from {} s to {} s.\n",
                 m.before.elapsed_s,
                 count(m.before.conns),
                 count(m.before.rss_kb),
-                m.peak.elapsed_s,
-                count(m.peak.conns),
-                count(m.peak.rss_kb),
-                f.mem_samples
+                m.plateau.len(),
+                f.mem_samples,
+                first.elapsed_s,
+                last.elapsed_s
             );
         }
     }

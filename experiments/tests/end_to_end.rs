@@ -56,9 +56,14 @@ fn small_preset_end_to_end_matches_its_csvs() {
     );
     assert_eq!(mem[0].conns, 0, "the baseline sample precedes the flood");
 
-    // Server bytes per connection from the same two samples.
-    let at_peak = mem.iter().rev().find(|s| s.conns == peak).unwrap();
-    let per_conn = (at_peak.rss_kb as f64 - mem[0].rss_kb as f64) * 1024.0 / peak as f64;
+    // Server bytes per connection: the median over the plateau samples.
+    let plateau: Vec<f64> = mem
+        .iter()
+        .filter(|s| s.conns as f64 >= peak as f64 * 0.99)
+        .map(|s| (s.rss_kb as f64 - mem[0].rss_kb as f64) * 1024.0 / s.conns as f64)
+        .collect();
+    assert!(plateau.len() >= 4, "3 s held at 4 samples a second");
+    let per_conn = c1m_experiments::figures::median(plateau).unwrap();
     assert_eq!(
         figure(&report, "server user-space bytes per connection"),
         c1m_experiments::report::per_conn(per_conn)
