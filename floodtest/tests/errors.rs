@@ -84,14 +84,9 @@ fn reconnect_retries_with_backoff() {
     assert_eq!(s.opened, s.closed);
 }
 
-#[test]
-fn addr_in_use_when_every_pair_is_taken() {
-    // A listener owns 127.0.6.1:P, so binding that pair fails even with
-    // SO_REUSEADDR; the only pair of the run is taken.
-    let taken = std::net::TcpListener::bind("127.0.6.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let server = Server::start(Behaviour::Chunked(vec![1]));
-    let run = floodtest(&[
+/// One connection from the single explicit pair `source_ip:port`.
+fn from_one_pair(server: &Server, source_ip: &str, port: u16) -> support::Run {
+    floodtest(&[
         "--url",
         &server.url("/test/{id}"),
         "--conns",
@@ -99,10 +94,21 @@ fn addr_in_use_when_every_pair_is_taken() {
         "--bind-mode",
         "explicit",
         "--source-ips",
-        "127.0.6.1",
+        source_ip,
         "--local-ports",
-        &port,
-    ]);
+        &port.to_string(),
+        "--duration",
+        "200ms",
+    ])
+}
+
+#[test]
+fn addr_in_use_when_every_pair_is_taken() {
+    // A listener owns 127.0.6.1:P, so binding that pair fails even with
+    // SO_REUSEADDR; the only pair of the run is taken.
+    let taken = std::net::TcpListener::bind("127.0.6.1:0").unwrap();
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let run = from_one_pair(&server, "127.0.6.1", taken.local_addr().unwrap().port());
     assert_eq!(failed(&run, "addr_in_use"), 1, "{}", run.stderr());
 }
 
@@ -113,40 +119,16 @@ fn addr_unavailable_when_the_4_tuple_is_in_use() {
     let server = Server::start(Behaviour::Chunked(vec![1]));
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_reuse_address(true).unwrap();
-    socket
-        .bind(
-            &"127.0.6.2:0"
-                .parse::<std::net::SocketAddr>()
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-    let port = socket
-        .local_addr()
-        .unwrap()
-        .as_socket()
-        .unwrap()
-        .port()
-        .to_string();
+    let source: std::net::SocketAddr = "127.0.6.2:0".parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
     let dest: std::net::SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
     socket.connect(&dest.into()).unwrap();
-    let run = floodtest(&[
-        "--url",
-        &server.url("/test/{id}"),
-        "--conns",
-        "1",
-        "--bind-mode",
-        "explicit",
-        "--source-ips",
-        "127.0.6.2",
-        "--local-ports",
-        &port,
-        "--duration",
-        "200ms",
-    ]);
+    let run = from_one_pair(&server, "127.0.6.2", port);
     assert_eq!(failed(&run, "addr_unavailable"), 1, "{}", run.stderr());
-    assert!(
-        run.stderr().contains("out of source addresses"),
+    assert_eq!(
+        run.stderr().matches("out of source addresses").count(),
+        1,
         "reported once with the fix"
     );
 }
