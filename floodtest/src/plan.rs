@@ -122,9 +122,12 @@ impl Plan {
             .workers
             .map_or((cores / procs).max(1), |w| w.max(1) as u64)
             .min(conns.div_ceil(procs));
+        // A child's stdin is the parent's command pipe; the parent waits for Enter.
+        let no_terminal = !std::io::IsTerminal::is_terminal(&std::io::stdin());
         if args.pause_every.is_some()
             && args.pause_secs.is_none()
-            && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+            && no_terminal
+            && args.child.is_none()
         {
             bail!("--pause-every waits for Enter, but stdin is not a terminal; fix: add --pause-secs N");
         }
