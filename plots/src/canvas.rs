@@ -149,8 +149,8 @@ pub fn check_png_path(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Draws one PNG: a white page with the title and legend band, then
-/// `draw` fills the area left below them. The file is written only when
-/// everything has been drawn.
+/// `draw` fills the area left below them. Drawn in memory; the file is
+/// written only when everything has been drawn.
 pub fn render(
     path: &Path,
     size: Size,
@@ -160,28 +160,47 @@ pub fn render(
 ) -> anyhow::Result<()> {
     ensure_font()?;
     check_png_path(path)?;
-    let root = BitMapBackend::new(path, (size.width, size.height)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let style = Style::for_size(size);
-    // The title in a band of its own, centred in it: plotters' `titled`
-    // pads a fixed 5 px, which clips the tops of large glyphs.
-    let title_px = style.font(TITLE_PX);
-    let (title_band, body) = root.split_vertically((title_px * 1.5).ceil() as u32);
-    let (band_w, band_h) = title_band.dim_in_pixel();
-    title_band.draw_text(
-        title,
-        &(FONT, title_px)
-            .into_font()
-            .color(&BLACK)
-            .pos(Pos::new(HPos::Center, VPos::Center)),
-        (band_w as i32 / 2, band_h as i32 / 2 + style.px(2)),
-    )?;
-    let band_height = legend::height(&body, &style, legend)?;
-    let (band, chart) = body.split_vertically(band_height);
-    legend::draw(&band, &style, legend)?;
-    draw(&chart, &style)?;
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
+    let (width, height) = (size.width, size.height);
+    let mut pixels = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let style = Style::for_size(size);
+        // The title in a band of its own, centred in it: plotters' `titled`
+        // pads a fixed 5 px, which clips the tops of large glyphs.
+        let title_px = style.font(TITLE_PX);
+        let (title_band, body) = root.split_vertically((title_px * 1.5).ceil() as u32);
+        let (band_w, band_h) = title_band.dim_in_pixel();
+        title_band.draw_text(
+            title,
+            &(FONT, title_px)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Center, VPos::Center)),
+            (band_w as i32 / 2, band_h as i32 / 2 + style.px(2)),
+        )?;
+        let band_height = legend::height(&body, &style, legend)?;
+        let (band, chart) = body.split_vertically(band_height);
+        legend::draw(&band, &style, legend)?;
+        draw(&chart, &style)?;
+        root.present()?;
+    }
+    write_png(path, width, height, &pixels).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Encodes RGB pixels as PNG. Best compression with adaptive filters: a
+/// chart is mostly flat colour, and this keeps a 1024x640 one near 100 KB
+/// for ~50 ms more than the default level.
+fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()?;
     Ok(())
 }
 

@@ -372,6 +372,20 @@ fn a_csv_of_the_wrong_kind_says_which_kind_was_expected() {
 }
 
 #[test]
+fn an_unwritable_output_is_named() {
+    let err = fails(&[
+        "memory",
+        fixture("c1m-10k.csv").to_str().unwrap(),
+        "-o",
+        "/nonexistent/dir/mem.png",
+    ]);
+    assert!(
+        err.contains("writing /nonexistent/dir/mem.png: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
 fn only_png_output_is_written() {
     let err = fails(&[
         "memory",
