@@ -24,7 +24,7 @@ pub struct FloodArgs {
     /// Latency axis scale; auto is log when the inputs' median p50s differ
     /// threefold or more (a faster server would otherwise be a flat line
     /// along zero), linear otherwise
-    #[arg(long, value_enum, default_value_t = LatencyScale::Auto)]
+    #[arg(long, value_enum, default_value_t = LatencyScale::Auto, value_name = "SCALE")]
     pub latency_scale: LatencyScale,
     /// msggen CSV of the same run: its send rate is drawn beside the
     /// receive rate (with one floodtest CSV)

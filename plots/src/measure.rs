@@ -21,7 +21,8 @@ pub struct Figures {
     /// User-space memory figure
     #[arg(long, value_enum, default_value_t = UserSeries::Rss)]
     pub series: UserSeries,
-    /// Kernel memory figure (over time: growth since the first sample)
+    /// Kernel memory figure (system-wide; the memory chart draws its growth
+    /// since the first sample)
     #[arg(long, value_enum, default_value_t = KernelChoice::Slab)]
     pub kernel: KernelChoice,
 }
