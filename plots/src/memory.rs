@@ -3,7 +3,7 @@
 //!
 //! Drawn per input: the user-space figure (RSS or PSS, thick solid line),
 //! kernel memory (Slab dashed, TCP pages dotted) and the connections held
-//! (thin line, right axis). Kernel counters are system-wide, so they are
+//! (right axis: shaded with one input, a thin line with several). Kernel counters are system-wide, so they are
 //! drawn as growth since the input's first sample: the machine's baseline
 //! (often larger than the server) says nothing about the connections.
 //!
