@@ -115,7 +115,9 @@ pub struct Snapshot {
     pub waiting: u64,
     /// Every connection of the plan has been started at least once.
     pub started_all: bool,
-    /// Held at a `--pause-every` step until released.
+    /// Nothing in flight and nothing more to start until a `--pause-every`
+    /// step is released (or everything is started). The fleet is paused when
+    /// this holds for every worker and `started_all` does not.
     pub paused: bool,
     /// The workers have stopped and this is their last word.
     pub finished: bool,

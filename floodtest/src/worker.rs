@@ -422,7 +422,10 @@ impl Worker {
         slot.connecting = self.connecting;
         slot.waiting = self.reconnects.len() as u64;
         slot.started_all = self.next_index >= limit;
-        slot.paused = self.next_index < limit && self.next_index >= gate && self.connecting == 0;
+        // A unit that has started everything counts as paused too: units
+        // differ by one connection, so one may finish its slice exactly at a
+        // step while the others wait at it.
+        slot.paused = self.next_index >= limit.min(gate) && self.connecting == 0;
         slot.finished = finished;
         slot.first_start_us = self.first_start_us;
         slot.last_open_us = self.last_open_us;

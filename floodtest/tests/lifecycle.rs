@@ -71,3 +71,31 @@ fn pause_every_holds_then_goes_on() {
     assert!(err.contains("paused at 80 open"), "{err}");
     assert_eq!(run.summary().open, 100);
 }
+
+#[test]
+fn pause_with_uneven_workers_does_not_stall() {
+    // Slices of 51 and 50 with a step of 50 each: the second worker has
+    // started everything exactly when the first reaches its step.
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let run = support::floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "101",
+        "--workers",
+        "2",
+        "--pause-every",
+        "100",
+        "--pause-secs",
+        "100ms",
+        "--duration",
+        "100ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("paused at 100 open"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.summary().open, 101);
+}

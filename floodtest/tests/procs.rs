@@ -60,3 +60,29 @@ fn three_processes_merge_exactly() {
         .unwrap();
     assert_eq!((last.opened, last.messages, last.lost), (300, 900, 600));
 }
+
+#[test]
+fn children_pause_together_and_are_released_by_the_parent() {
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let run = floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "100",
+        "--procs",
+        "2",
+        "--pause-every",
+        "50",
+        "--pause-secs",
+        "100ms",
+        "--duration",
+        "100ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("paused at 50 open"),
+        "{}",
+        run.stderr()
+    );
+    assert_eq!(run.summary().open, 100);
+}
