@@ -139,6 +139,16 @@ impl Conn {
         })
     }
 
+    /// True when the peer has closed this idle connection, or sent bytes
+    /// nobody asked for: a read would not block. Checked before each batch,
+    /// so a server's keep-alive idle timeout costs a reconnect rather than
+    /// a failed attempt. One non-blocking read, no syscall while tokio has
+    /// seen no readiness.
+    pub fn is_stale(&self) -> bool {
+        let mut probe = [0u8; 1];
+        !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Writes one request and reads its answer; an error means the
     /// connection must not be reused.
     pub async fn post(&mut self, head: &[u8], body: &[u8]) -> Result<Reply, RequestError> {

@@ -181,6 +181,9 @@ impl Sender {
         batch: &[(u32, u32)],
         body: &mut Vec<u8>,
     ) -> Result<crate::http::Reply, RequestError> {
+        if self.conn.as_ref().is_some_and(Conn::is_stale) {
+            self.conn = None;
+        }
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => self

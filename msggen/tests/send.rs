@@ -251,6 +251,22 @@ async fn status_4xx_is_not_retried() {
     assert_eq!(run.class("errors_by_class", "status_4xx"), requests);
 }
 
+/// A server that closes idle keep-alive connections costs reconnects, not
+/// failed attempts: the sender sees the close before writing.
+#[tokio::test]
+async fn connections_closed_while_idle_are_replaced_without_errors() {
+    let behavior = Behavior {
+        close_after_answer: true,
+        ..Behavior::accept()
+    };
+    let args = "--target {url} --ids 1-10 --rate 50 --count 10 --senders 1";
+    let (run, state) = against(behavior, args).await;
+    run.assert_exit(0);
+    assert_eq!(run.n("sent"), 10);
+    assert_eq!(run.summary["errors_by_class"], serde_json::json!({}));
+    assert_eq!(state.connections.load(Relaxed), 10);
+}
+
 #[tokio::test]
 async fn sigterm_stops_cleanly_with_the_summary() {
     let dir = tempfile::tempdir().unwrap();

@@ -24,6 +24,9 @@ pub struct Behavior {
     pub fail_first: u64,
     /// Keep every envelope received (tests; costs memory).
     pub record: bool,
+    /// Close the connection after each answer, without saying so (as a
+    /// server's keep-alive idle timeout does).
+    pub close_after_answer: bool,
 }
 
 impl Behavior {
@@ -32,6 +35,7 @@ impl Behavior {
             fail_status: 200,
             fail_first: 0,
             record: true,
+            close_after_answer: false,
         }
     }
 
@@ -40,6 +44,7 @@ impl Behavior {
             fail_status: status,
             fail_first: first,
             record: true,
+            close_after_answer: false,
         }
     }
 }
@@ -49,6 +54,7 @@ impl Behavior {
 pub struct SinkState {
     pub start: Instant,
     pub requests: AtomicU64,
+    pub connections: AtomicU64,
     /// Message lines in accepted batches.
     pub messages: AtomicU64,
     /// Of those, lines whose id is divisible by 10 (answered as dropped).
@@ -63,6 +69,7 @@ impl SinkState {
         Self {
             start: Instant::now(),
             requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             envelopes: Mutex::new(Vec::new()),
@@ -77,6 +84,7 @@ pub fn spawn(listener: TcpListener, behavior: Behavior) -> Arc<SinkState> {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let state = Arc::clone(&shared);
+            state.connections.fetch_add(1, Relaxed);
             tokio::spawn(async move {
                 let _ = connection(stream, behavior, &state).await;
             });
@@ -143,6 +151,9 @@ async fn connection(
         };
         buf.drain(..head_len + body_len);
         stream.write_all(answer.as_bytes()).await?;
+        if behavior.close_after_answer {
+            return Ok(());
+        }
     }
 }
 
