@@ -51,20 +51,7 @@ fn sigterm_ends_the_hold_with_a_summary() {
 #[test]
 fn pause_every_holds_then_goes_on() {
     let server = Server::start(Behaviour::Chunked(vec![1]));
-    let run = support::floodtest(&[
-        "--url",
-        &server.url("/test/{id}"),
-        "--conns",
-        "100",
-        "--workers",
-        "1",
-        "--pause-every",
-        "40",
-        "--pause-secs",
-        "200ms",
-        "--duration",
-        "100ms",
-    ]);
+    let run = support::with_pauses(&server, "100", "40", &["--workers", "1"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let err = run.stderr();
     assert!(err.contains("paused at 40 open"), "{err}");
@@ -77,20 +64,7 @@ fn pause_with_uneven_workers_does_not_stall() {
     // Slices of 51 and 50 with a step of 50 each: the second worker has
     // started everything exactly when the first reaches its step.
     let server = Server::start(Behaviour::Chunked(vec![1]));
-    let run = support::floodtest(&[
-        "--url",
-        &server.url("/test/{id}"),
-        "--conns",
-        "101",
-        "--workers",
-        "2",
-        "--pause-every",
-        "100",
-        "--pause-secs",
-        "100ms",
-        "--duration",
-        "100ms",
-    ]);
+    let run = support::with_pauses(&server, "101", "100", &["--workers", "2"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(
         run.stderr().contains("paused at 100 open"),

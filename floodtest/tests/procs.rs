@@ -64,20 +64,7 @@ fn three_processes_merge_exactly() {
 #[test]
 fn children_pause_together_and_are_released_by_the_parent() {
     let server = Server::start(Behaviour::Chunked(vec![1]));
-    let run = floodtest(&[
-        "--url",
-        &server.url("/test/{id}"),
-        "--conns",
-        "100",
-        "--procs",
-        "2",
-        "--pause-every",
-        "50",
-        "--pause-secs",
-        "100ms",
-        "--duration",
-        "100ms",
-    ]);
+    let run = support::with_pauses(&server, "100", "50", &["--procs", "2"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert!(
         run.stderr().contains("paused at 50 open"),

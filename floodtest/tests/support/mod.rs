@@ -209,3 +209,22 @@ pub fn floodtest(args: &[&str]) -> Run {
         .map(|t| serde_json::from_str(&t).unwrap());
     Run { output, summary }
 }
+
+/// A run that pauses every `pause_every` connections for 100 ms.
+pub fn with_pauses(server: &Server, conns: &str, pause_every: &str, extra: &[&str]) -> Run {
+    let url = server.url("/test/{id}");
+    let mut args = vec![
+        "--url",
+        url.as_str(),
+        "--conns",
+        conns,
+        "--pause-every",
+        pause_every,
+        "--pause-secs",
+        "100ms",
+        "--duration",
+        "100ms",
+    ];
+    args.extend_from_slice(extra);
+    floodtest(&args)
+}
