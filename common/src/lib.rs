@@ -7,6 +7,7 @@
 //! - [`parse`]: counts (`10k`, `1M`), id and port ranges, durations, IPv4
 //!   lists, ranges and CIDRs, parsed the same way by every tool.
 //! - [`fdlimit`]: RLIMIT_NOFILE, and recognising EMFILE/ENFILE.
+//! - [`format`]: thousands separators for figures people read.
 //! - [`capacity`]: how many connections a set of source addresses, ports,
 //!   destinations and descriptors can hold; shared by `floodtest`'s
 //!   pre-flight check and `c1m-sysctl`.
@@ -17,5 +18,6 @@
 pub mod capacity;
 pub mod envelope;
 pub mod fdlimit;
+pub mod format;
 pub mod parse;
 pub mod records;

@@ -25,15 +25,7 @@ pub fn format_count(value: f64) -> String {
 
 /// An integer with thousands separators: `1,000,000`.
 pub fn format_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    c1m_common::format::thousands(n)
 }
 
 /// A size in bytes, in the binary unit that keeps it short, to three

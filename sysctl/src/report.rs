@@ -10,15 +10,7 @@ use std::fmt::Write;
 
 /// `1234567` as `1,234,567`.
 pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    c1m_common::format::thousands(n)
 }
 
 /// Bytes in binary units with one decimal: `9.6 GiB`, `128.0 KiB`.
