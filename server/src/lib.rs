@@ -117,9 +117,14 @@ pub fn start(
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         polls.push(poll);
-        mailboxes.push(Mailbox { tx, waker });
-        receivers.push(rx);
+        mailboxes.push(Mailbox {
+            tx,
+            waker,
+            queued: queued.clone(),
+        });
+        receivers.push((rx, queued));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let router = Arc::new(Router::new(mailboxes, config.history, cores));
@@ -132,14 +137,9 @@ pub fn start(
         exhaustion_reported: AtomicBool::new(false),
     });
     let mut reactors = Vec::new();
-    for (index, (poll, rx)) in polls.into_iter().zip(receivers).enumerate() {
-        let reactor = Reactor::new(
-            index as u16,
-            poll,
-            subscriber.try_clone()?,
-            rx,
-            shared.clone(),
-        )?;
+    for (index, (poll, (rx, queued))) in polls.into_iter().zip(receivers).enumerate() {
+        let listener = subscriber.try_clone()?;
+        let reactor = Reactor::new(index as u16, poll, listener, rx, queued, shared.clone())?;
         let thread = std::thread::Builder::new()
             .name(format!("reactor-{index}"))
             .spawn(move || reactor.run())?;

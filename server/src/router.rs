@@ -21,8 +21,9 @@
 //! small heap vector. An id with no connection and no history is removed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::history::{replay_from, History, Replay};
 
@@ -127,6 +128,11 @@ pub struct Outbox {
 pub struct Mailbox {
     pub tx: mpsc::Sender<Batch>,
     pub waker: mio::Waker,
+    /// Deliveries sent but not yet written by the reactor; the reactor
+    /// subtracts what it has handled. Publishers wait while it is high
+    /// ([`Router::backlog`]), so a fast publisher cannot grow the queue
+    /// without bound.
+    pub queued: Arc<AtomicUsize>,
 }
 
 /// What publishing one message did.
@@ -289,12 +295,22 @@ impl Router {
                 continue;
             }
             let batch = std::mem::take(batch);
+            mailbox.queued.fetch_add(batch.deliveries.len(), Relaxed);
             // A reactor that has stopped (shutdown) no longer receives: the
             // messages are lost with it, which is what stopping means.
             if mailbox.tx.send(batch).is_ok() {
                 let _ = mailbox.waker.wake();
             }
         }
+    }
+
+    /// The largest number of deliveries any reactor has still to write.
+    pub fn backlog(&self) -> usize {
+        self.mailboxes
+            .iter()
+            .map(|m| m.queued.load(Relaxed))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Wakes every reactor (shutdown).
@@ -330,7 +346,11 @@ mod tests {
             let poll = mio::Poll::new().unwrap();
             let waker = mio::Waker::new(poll.registry(), mio::Token(1)).unwrap();
             let (tx, rx) = mpsc::channel();
-            mailboxes.push(Mailbox { tx, waker });
+            mailboxes.push(Mailbox {
+                tx,
+                waker,
+                queued: Arc::default(),
+            });
             rxs.push(rx);
             polls.push(poll);
         }
@@ -360,6 +380,7 @@ mod tests {
         assert_eq!(b0.deliveries.len(), 1);
         assert_eq!(b1.deliveries.len(), 2);
         assert_eq!(b1.data, b"hello", "the bytes are copied once per reactor");
+        assert_eq!(router.backlog(), 2);
         assert_eq!(b1.message(&b1.deliveries[1]), b"hello");
         assert_eq!(router.connections(5), 3);
         assert!(router.logout(5, conn(1, 2)));

@@ -25,6 +25,10 @@ use crate::http::{write_reject, Reject, Status};
 use crate::router::Router;
 use crate::stats::Stats;
 
+/// Deliveries a reactor may have queued before publishers wait (~2 MB of
+/// queued records and message bytes at 16-byte messages).
+const MAX_BACKLOG: usize = 64 * 1024;
+
 /// What admin handlers need.
 pub struct AdminCtx {
     pub config: Config,
@@ -95,6 +99,16 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             match stream.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
+            }
+        }
+        if matches!(
+            head.route,
+            Ok(AdminRoute::SendOne(_) | AdminRoute::SendBatch)
+        ) {
+            // Backpressure: while a reactor has more than this left to
+            // write, the publisher waits instead of queueing without bound.
+            while ctx.router.backlog() > MAX_BACKLOG {
+                tokio::time::sleep(std::time::Duration::from_micros(500)).await;
             }
         }
         out.clear();

@@ -22,7 +22,7 @@ mod conn;
 mod deadlines;
 
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +45,9 @@ use crate::transport::{self, Kind};
 const LISTENER: Token = Token(0);
 pub const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
+
+/// Batches merged into one pass of grouped writes.
+const MAX_BATCHES_PER_PASS: usize = 64;
 
 /// Bytes read per read call; also bounds what a streaming client may send
 /// in one readiness event before it is closed as misbehaving.
@@ -77,6 +80,11 @@ pub struct Reactor {
     poll: Poll,
     listener: TcpListener,
     rx: mpsc::Receiver<Batch>,
+    /// Deliveries not yet handled, shared with the router (backpressure).
+    queued: Arc<AtomicUsize>,
+    /// Reused between wake-ups: the batches taken and their delivery order.
+    batches: Vec<Batch>,
+    order: Vec<(u32, u32, u32)>,
     conns: Slab<Conn>,
     next_gen: u32,
     scratch: Vec<u8>,
@@ -99,6 +107,7 @@ impl Reactor {
         poll: Poll,
         listener: std::net::TcpListener,
         rx: mpsc::Receiver<Batch>,
+        queued: Arc<AtomicUsize>,
         shared: Arc<Shared>,
     ) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
@@ -112,6 +121,9 @@ impl Reactor {
             poll,
             listener,
             rx,
+            queued,
+            batches: Vec::new(),
+            order: Vec::new(),
             conns: Slab::new(),
             next_gen: 0,
             scratch: vec![0; SCRATCH],
@@ -242,41 +254,100 @@ impl Reactor {
         }
     }
 
+    /// Takes every batch waiting in the mailbox and writes them grouped by
+    /// connection: when the reactor is behind, a connection with several
+    /// messages gets them in one write, so the cost per message falls as
+    /// the load rises.
     fn drain_mailbox(&mut self) {
-        while let Ok(batch) = self.rx.try_recv() {
-            self.deliver(&batch);
+        loop {
+            let mut batches = std::mem::take(&mut self.batches);
+            while batches.len() < MAX_BATCHES_PER_PASS {
+                match self.rx.try_recv() {
+                    Ok(batch) => batches.push(batch),
+                    Err(_) => break,
+                }
+            }
+            if batches.is_empty() {
+                self.batches = batches;
+                return;
+            }
+            let mut order = std::mem::take(&mut self.order);
+            order.clear();
+            for (b, batch) in batches.iter().enumerate() {
+                for (d, delivery) in batch.deliveries.iter().enumerate() {
+                    order.push((delivery.key, b as u32, d as u32));
+                }
+            }
+            // (key, batch, index) is unique, so this keeps each connection's
+            // messages in the order they were published.
+            order.sort_unstable();
+            for run in order.chunk_by(|a, b| a.0 == b.0) {
+                self.deliver_run(run, &batches);
+            }
+            self.queued.fetch_sub(order.len(), Relaxed);
+            // Keep the buffers for the next wake-up, but not a burst's worth.
+            if order.capacity() > 1 << 16 {
+                order = Vec::new();
+            }
+            self.order = order;
+            batches.clear();
+            self.batches = batches;
         }
     }
 
-    fn deliver(&mut self, batch: &Batch) {
-        for d in &batch.deliveries {
-            let Some(conn) = self.conns.get_mut(d.key as usize) else {
-                continue;
-            };
-            if conn.gen != d.gen {
-                continue;
-            }
-            let message = batch.message(d);
-            self.out.clear();
-            match conn.phase {
-                Phase::Stream(kind) => {
-                    transport::message(&mut self.out, &mut self.frame, kind, d.seq, message)
-                }
-                Phase::PollWait => {
-                    transport::poll_answer(
+    /// Writes the deliveries of `run` (all for one slab key) in one go.
+    fn deliver_run(&mut self, run: &[(u32, u32, u32)], batches: &[Batch]) {
+        let key = run[0].0 as usize;
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let (gen, phase) = (conn.gen, conn.phase);
+        let mine = run
+            .iter()
+            .map(|&(_, b, d)| {
+                (
+                    &batches[b as usize],
+                    &batches[b as usize].deliveries[d as usize],
+                )
+            })
+            .filter(|(_, d)| d.gen == gen);
+        self.out.clear();
+        let mut count = 0;
+        match phase {
+            Phase::Stream(kind) => {
+                for (batch, d) in mine {
+                    transport::message(
                         &mut self.out,
                         &mut self.frame,
-                        Some(d.seq),
-                        None,
-                        [(d.seq, message)],
+                        kind,
+                        d.seq,
+                        batch.message(d),
                     );
-                    self.logout(d.key as usize);
-                    self.conns[d.key as usize].phase = Phase::Closing;
+                    count += 1;
                 }
-                Phase::Head | Phase::Closing => continue,
             }
-            self.local.messages_out += 1;
-            self.send_out(d.key as usize);
+            Phase::PollWait => {
+                let messages: Vec<(u64, &[u8])> =
+                    mine.map(|(batch, d)| (d.seq, batch.message(d))).collect();
+                let Some(&(newest, _)) = messages.last() else {
+                    return;
+                };
+                count = messages.len() as u64;
+                transport::poll_answer(
+                    &mut self.out,
+                    &mut self.frame,
+                    Some(newest),
+                    None,
+                    messages,
+                );
+                self.logout(key);
+                self.conns[key].phase = Phase::Closing;
+            }
+            Phase::Head | Phase::Closing => return,
+        }
+        if count > 0 {
+            self.local.messages_out += count;
+            self.send_out(key);
         }
     }
 
