@@ -233,3 +233,62 @@ impl Summary {
             .with_context(|| format!("writing {}", path.display()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// The JSON summary is a contract (experiments and audits read it):
+    /// its top-level fields are pinned here.
+    #[test]
+    fn json_summary_fields_are_pinned() {
+        let stats = Stats::new(Instant::now());
+        stats.sent.store(5, Relaxed);
+        let mut summary = Summary {
+            target: "http://127.0.0.1:8001".into(),
+            ids: "1-10".into(),
+            dist: "uniform".into(),
+            rate_target: Some(10.0),
+            senders: 1,
+            size: 32,
+            released: 5,
+            sent: 0,
+            dropped: 0,
+            unsent: 0,
+            failed: 0,
+            failed_by_class: BTreeMap::new(),
+            errors_by_class: BTreeMap::new(),
+            retries: 0,
+            duration_s: 0.0,
+            send_span_s: 0.0,
+            achieved_rate: 0.0,
+            writes: 0,
+            messages_per_write: 0.0,
+            gap_us: GapSummary::default(),
+            stopped_by_signal: false,
+            generators: vec![GeneratorSummary::default()],
+        };
+        summary.counters(&stats);
+        let value = serde_json::to_value(&summary).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys.join(","),
+            "achieved_rate,dist,dropped,duration_s,errors_by_class,failed,failed_by_class,gap_us,\
+             generators,ids,messages_per_write,rate_target,released,retries,send_span_s,\
+             senders,sent,size,stopped_by_signal,target,unsent,writes"
+        );
+        assert_eq!(value["sent"], 5);
+        let generator = value["generators"][0].as_object().unwrap();
+        let keys: Vec<&str> = generator.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys.join(","),
+            "failed,generator,ids_used,max_seq,numbered,sent"
+        );
+    }
+}

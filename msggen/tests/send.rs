@@ -251,6 +251,23 @@ async fn status_4xx_is_not_retried() {
     assert_eq!(run.class("errors_by_class", "status_4xx"), requests);
 }
 
+#[tokio::test]
+async fn the_bearer_token_is_sent_and_a_wrong_one_fails_as_4xx() {
+    let behavior = Behavior {
+        token: Some("s3cret"),
+        ..Behavior::accept()
+    };
+    let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token s3cret";
+    let (run, _) = against(behavior, args).await;
+    run.assert_exit(0);
+    assert_eq!(run.n("sent"), 20);
+    let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token wrong";
+    let (run, state) = against(behavior, args).await;
+    run.assert_exit(2);
+    assert_eq!(run.class("failed_by_class", "status_4xx"), 20);
+    assert_eq!(state.messages.load(Relaxed), 0);
+}
+
 /// A server that closes idle keep-alive connections costs reconnects, not
 /// failed attempts: the sender sees the close before writing.
 #[tokio::test]

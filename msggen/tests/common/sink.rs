@@ -27,6 +27,8 @@ pub struct Behavior {
     /// Close the connection after each answer, without saying so (as a
     /// server's keep-alive idle timeout does).
     pub close_after_answer: bool,
+    /// Answer 401 unless the request carries `Authorization: Bearer <this>`.
+    pub token: Option<&'static str>,
 }
 
 impl Behavior {
@@ -36,6 +38,7 @@ impl Behavior {
             fail_first: 0,
             record: true,
             close_after_answer: false,
+            token: None,
         }
     }
 
@@ -45,6 +48,7 @@ impl Behavior {
             fail_first: first,
             record: true,
             close_after_answer: false,
+            token: None,
         }
     }
 }
@@ -102,7 +106,7 @@ async fn connection(
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     loop {
         // Read a request head.
-        let (head_len, body_len) = loop {
+        let (head_len, body_len, authorized) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 16];
             let mut req = httparse::Request::new(&mut headers);
             match req.parse(&buf) {
@@ -113,7 +117,13 @@ async fn connection(
                         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
                         .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
                         .unwrap_or(0usize);
-                    break (n, len);
+                    let authorized = behavior.token.is_none_or(|token| {
+                        req.headers.iter().any(|h| {
+                            h.name.eq_ignore_ascii_case("authorization")
+                                && h.value == format!("Bearer {token}").as_bytes()
+                        })
+                    });
+                    break (n, len, authorized);
                 }
                 Ok(httparse::Status::Partial) => {
                     if stream.read_buf(&mut buf).await? == 0 {
@@ -131,7 +141,9 @@ async fn connection(
         let arrived_us = state.start.elapsed().as_micros() as u64;
         let index = state.requests.fetch_add(1, Relaxed);
         let body = &buf[head_len..head_len + body_len];
-        let answer = if index < behavior.fail_first && behavior.fail_status != 200 {
+        let answer = if !authorized {
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
+        } else if index < behavior.fail_first && behavior.fail_status != 200 {
             format!(
                 "HTTP/1.1 {} Refused\r\nContent-Length: 0\r\n\r\n",
                 behavior.fail_status
