@@ -73,3 +73,25 @@ fn pause_with_uneven_workers_does_not_stall() {
     );
     assert_eq!(run.summary().open, 101);
 }
+
+#[test]
+fn rate_paces_new_connections() {
+    // 100 connections at 200/s take about half a second (less the 2-token
+    // burst); unpaced they take a few milliseconds.
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let url = server.url("/test/{id}");
+    let run = support::floodtest(&[
+        "--url",
+        &url,
+        "--conns",
+        "100",
+        "--rate",
+        "200",
+        "--duration",
+        "100ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let s = run.summary();
+    assert!(s.ramp_secs >= 0.45, "{s:?}");
+    assert!(s.connect_rate <= 222.0, "{s:?}");
+}
