@@ -126,7 +126,7 @@ impl Reporter {
 }
 
 /// The JSON summary (`--json`) and the printed one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub target: String,
     pub ids: String,
@@ -253,21 +253,8 @@ mod tests {
             senders: 1,
             size: 32,
             released: 5,
-            sent: 0,
-            dropped: 0,
-            unsent: 0,
-            failed: 0,
-            failed_by_class: BTreeMap::new(),
-            errors_by_class: BTreeMap::new(),
-            retries: 0,
-            duration_s: 0.0,
-            send_span_s: 0.0,
-            achieved_rate: 0.0,
-            writes: 0,
-            messages_per_write: 0.0,
-            gap_us: GapSummary::default(),
-            stopped_by_signal: false,
             generators: vec![GeneratorSummary::default()],
+            ..Default::default()
         };
         summary.counters(&stats);
         let value = serde_json::to_value(&summary).unwrap();

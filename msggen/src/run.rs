@@ -240,21 +240,9 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
         senders,
         size: args.size,
         released,
-        sent: 0,
-        dropped: 0,
-        unsent: 0,
-        failed: 0,
-        failed_by_class: Default::default(),
-        errors_by_class: Default::default(),
-        retries: 0,
-        duration_s: 0.0,
-        send_span_s: 0.0,
-        achieved_rate: 0.0,
-        writes: 0,
-        messages_per_write: 0.0,
-        gap_us: Default::default(),
         stopped_by_signal: stop.is_set(),
         generators: finished.iter().map(|f| f.summary.clone()).collect(),
+        ..Default::default()
     };
     summary.counters(&stats);
     summary.print();
