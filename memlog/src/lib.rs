@@ -7,8 +7,9 @@
 //! - [`targets`]: which processes (`--pid`, or `--pgrep` re-resolved every
 //!   sample).
 //! - [`proc`]: one process's memory from /proc.
-//! - [`sockdiag`]: the connection count through netlink sock_diag;
-//!   [`procnet`]: the /proc/net/tcp fallback.
+//! - [`sockdiag`]: the connection count through netlink sock_diag, with
+//!   the kernel-side filters in [`bytecode`]; [`procnet`]: the
+//!   /proc/net/tcp fallback.
 //! - [`kernel`]: /proc/meminfo and /proc/net/sockstat.
 //! - [`sampler`]: one sample from all of the above.
 //! - [`output`]: CSV, the seed line, the live line.
@@ -17,6 +18,7 @@
 //! Samples are taken on a fixed schedule (start + k x interval); a sample
 //! that overruns skips the slots it missed rather than drifting.
 
+pub mod bytecode;
 pub mod kernel;
 pub mod output;
 pub mod proc;
@@ -62,8 +64,8 @@ pub struct Args {
     #[arg(long, value_name = "PATTERN")]
     pub pgrep: Option<String>,
 
-    /// Local TCP port whose ESTABLISHED sockets are counted (the server's
-    /// listening port).
+    /// The server's listening port: ESTABLISHED sockets accepted on it are
+    /// counted (local port PORT on an address a listener on PORT uses).
     #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
@@ -107,7 +109,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut csv = CsvOut::create(&args.out)?;
     let stop = StopSignals::block().context("blocking SIGINT/SIGTERM")?;
+    let which = match &args.pgrep {
+        Some(pattern) => format!("processes matching {pattern:?}"),
+        None => {
+            let pids: Vec<String> = args.pid.iter().map(u32::to_string).collect();
+            format!("pid {}", pids.join(" "))
+        }
+    };
     let mut sampler = Sampler::new(targets, args.port);
+    // One line for logs and people: what is measured, how, and where to.
+    eprintln!(
+        "memlog: sampling {which} and ESTABLISHED connections on :{} ({}) every {} ms into {}",
+        args.port,
+        if sampler.uses_netlink() {
+            "netlink sock_diag"
+        } else {
+            "/proc/net/tcp"
+        },
+        args.interval.as_millis(),
+        args.out.display()
+    );
     let mut live = LiveLine::new();
     let started = sampler.started();
     let mut slot = 0u32;

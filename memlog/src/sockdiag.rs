@@ -1,11 +1,19 @@
 //! Counting ESTABLISHED TCP sockets on one local port through netlink
 //! `sock_diag`, the interface `ss` uses.
 //!
-//! The kernel does the filtering: the request asks for ESTABLISHED sockets
-//! only (`idiag_states`) and carries a bytecode filter on the source (local)
-//! port, so only matching sockets are sent back, one fixed-size
-//! `inet_diag_msg` each. We count messages by their netlink header and parse
-//! nothing else.
+//! What is counted: ESTABLISHED sockets the server accepted on `port`,
+//! i.e. local port `port` and a local address that a listener on `port`
+//! listens on (any address of its family for a 0.0.0.0 or `::` listener).
+//! A client socket of another process that happens to use `port` from
+//! another address (load generators binding 127.x.y.z sources do) is left
+//! out. With no listener on `port`, every ESTABLISHED socket with that
+//! local port counts.
+//!
+//! Each count is two dumps: the listeners on `port` (a walk of the small
+//! listening hash, a few replies), then the ESTABLISHED sockets with a
+//! bytecode filter built from them ([`crate::bytecode`]), so the kernel
+//! sends back only the sockets counted, one fixed-size `inet_diag_msg`
+//! each. Those we count by their netlink header and parse nothing else.
 //!
 //! Two request forms. The legacy `TCPDIAG_GETSOCK` request (kept by the
 //! kernel for compatibility since 2.6, still used by `ss`) dumps IPv4 and
@@ -22,12 +30,14 @@
 //! per socket, matching or not.
 //!
 //! The structs are written out by hand from the kernel uapi headers named on
-//! each: five small `#[repr(C)]` types are less code than a netlink crate's
-//! builder and parser, and we read only the 16-byte header of each reply.
+//! each: a few small `#[repr(C)]` types are less code than a netlink
+//! crate's builder and parser, and we read only the 16-byte header of each
+//! counted reply (and 24 bytes of each listener's).
 //!
 //! A dump is not atomic: sockets opened or closed during the walk may be
 //! missed or seen, as with `ss`. At a one-second interval that is noise.
 
+use crate::bytecode::{self, push, ListenAddr};
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -40,14 +50,14 @@ const TCPDIAG_GETSOCK: u16 = 18;
 /// `TCP_ESTABLISHED` from `include/net/tcp_states.h` (the state numbering
 /// `/proc/net/tcp` prints as `01`).
 const TCP_ESTABLISHED: u32 = 1;
+/// Where the socket id starts in a reply's `struct inet_diag_msg` (after
+/// family, state, timer, retrans), and its local address within the id.
+const MSG_ID_OFFSET: usize = 4;
+const ID_SRC_OFFSET: usize = 4;
 /// `INET_DIAG_REQ_BYTECODE` from `linux/inet_diag.h`.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
-/// `INET_DIAG_BC_S_GE` / `INET_DIAG_BC_S_LE` from `linux/inet_diag.h`. The
-/// pair `sport >= p && sport <= p` is used rather than `INET_DIAG_BC_S_EQ`
-/// because the pair is accepted by every kernel since 2.6, `S_EQ` only
-/// since 4.16.
-const INET_DIAG_BC_S_GE: u8 = 2;
-const INET_DIAG_BC_S_LE: u8 = 3;
+/// `TCP_LISTEN` from `include/net/tcp_states.h` (`0A` in /proc/net/tcp).
+const TCP_LISTEN: u32 = 10;
 /// Batch size for reading the dump. The kernel fills at most 32 KiB per
 /// batch (it sizes dump buffers from the reader's, capped there).
 const RECV_BUF: usize = 64 * 1024;
@@ -111,103 +121,59 @@ struct NlAttr {
     kind: u16,
 }
 
-/// `struct inet_diag_bc_op` from `linux/inet_diag.h`: a conditional jump,
-/// `yes`/`no` being byte offsets from this op. Falling exactly off the end
-/// of the program accepts the socket; jumping 4 bytes past it rejects it.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct BcOp {
-    code: u8,
-    yes: u8,
-    no: u16,
-}
-
-/// The whole request: netlink header, request body (legacy or v2), one
-/// bytecode attribute.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Request<Body> {
-    hdr: NlMsgHdr,
-    body: Body,
-    attr: NlAttr,
-    bytecode: [BcOp; 4],
-}
-
-/// Keeps `sport >= port && sport <= port`. Program (16 bytes):
-/// `[S_GE][port][S_LE][port]`; each comparison is 8 bytes and on failure
-/// jumps to the end + 4 (reject).
-fn port_filter(port: u16) -> [BcOp; 4] {
-    let operand = BcOp {
-        code: 0,
-        yes: 0,
-        no: port,
+/// One dump request: netlink header, request body, one bytecode attribute.
+fn request<Body: Copy>(kind: u16, body: &Body, bytecode: &[u8], seq: u32) -> Vec<u8> {
+    let attr_len = size_of::<NlAttr>() + bytecode.len();
+    let len = size_of::<NlMsgHdr>() + size_of::<Body>() + attr_len;
+    let mut out = Vec::with_capacity(len);
+    let hdr = NlMsgHdr {
+        len: len as u32,
+        kind,
+        flags: (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16,
+        seq,
+        pid: 0,
     };
-    [
-        BcOp {
-            code: INET_DIAG_BC_S_GE,
-            yes: 8,
-            no: 16 + 4,
-        },
-        operand,
-        BcOp {
-            code: INET_DIAG_BC_S_LE,
-            yes: 8,
-            no: 8 + 4,
-        },
-        operand,
-    ]
+    push(&mut out, &hdr);
+    push(&mut out, body);
+    let attr = NlAttr {
+        len: attr_len as u16,
+        kind: INET_DIAG_REQ_BYTECODE,
+    };
+    push(&mut out, &attr);
+    out.extend_from_slice(bytecode);
+    out
 }
 
-impl<Body> Request<Body> {
-    fn new(kind: u16, body: Body, port: u16, seq: u32) -> Self {
-        Request {
-            hdr: NlMsgHdr {
-                len: size_of::<Self>() as u32,
-                kind,
-                flags: (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16,
-                seq,
-                pid: 0,
-            },
-            body,
-            attr: NlAttr {
-                len: (size_of::<NlAttr>() + size_of::<[BcOp; 4]>()) as u16,
-                kind: INET_DIAG_REQ_BYTECODE,
-            },
-            bytecode: port_filter(port),
-        }
-    }
-}
-
-/// The legacy request: ESTABLISHED TCP sockets of both families.
-fn legacy_request(port: u16, seq: u32) -> Request<InetDiagReq> {
+/// The legacy request: TCP sockets of both families in `states`.
+fn legacy_request(states: u32, port: u16, bytecode: &[u8], seq: u32) -> Vec<u8> {
     let body = InetDiagReq {
         family: libc::AF_INET as u8,
         src_len: 0,
         dst_len: 0,
         ext: 0,
         id: port_id(port),
-        states: 1 << TCP_ESTABLISHED,
+        states,
         dbs: 0,
     };
-    Request::new(TCPDIAG_GETSOCK, body, port, seq)
+    request(TCPDIAG_GETSOCK, &body, bytecode, seq)
 }
 
-/// The v2 request: ESTABLISHED TCP sockets of one family.
-fn v2_request(family: u8, port: u16, seq: u32) -> Request<InetDiagReqV2> {
+/// The v2 request: TCP sockets of one family in `states`.
+fn v2_request(family: u8, states: u32, port: u16, bytecode: &[u8], seq: u32) -> Vec<u8> {
     let body = InetDiagReqV2 {
         family,
         protocol: libc::IPPROTO_TCP as u8,
         ext: 0,
         pad: 0,
-        states: 1 << TCP_ESTABLISHED,
+        states,
         id: port_id(port),
     };
-    Request::new(SOCK_DIAG_BY_FAMILY, body, port, seq)
+    request(SOCK_DIAG_BY_FAMILY, &body, bytecode, seq)
 }
 
-/// A socket id that names only the local port. The established-hash walk
-/// compares it before anything else; the bytecode filter says the same for
-/// any kernel path that ignores it.
+/// A socket id that names only the local port. The kernel's hash walks
+/// compare it before anything else; the bytecode says the same for any
+/// kernel path that ignores it.
 fn port_id(port: u16) -> InetDiagSockId {
     InetDiagSockId {
         sport: port.to_be(),
@@ -269,24 +235,60 @@ impl SockDiag {
         })
     }
 
-    /// ESTABLISHED TCP sockets, IPv4 and IPv6, whose local port is `port`.
+    /// ESTABLISHED TCP sockets, IPv4 and IPv6, accepted on `port` (see the
+    /// module doc for exactly which).
     pub fn count_established(&mut self, port: u16) -> io::Result<u64> {
+        let listeners = self.listeners(port)?;
+        let program = bytecode::accepted_on(port, &listeners);
+        self.dump(
+            1 << TCP_ESTABLISHED,
+            port,
+            &program,
+            || 0u64,
+            |n, _| *n += 1,
+        )
+    }
+
+    /// The local addresses of the TCP listeners on `port`.
+    pub fn listeners(&mut self, port: u16) -> io::Result<Vec<ListenAddr>> {
+        let program = bytecode::local_port(port);
+        self.dump(1 << TCP_LISTEN, port, &program, Vec::new, |found, msg| {
+            if let Some(l) = listen_addr(msg) {
+                found.push(l);
+            }
+        })
+    }
+
+    /// Dumps the TCP sockets in `states` that `program` keeps, folding each
+    /// reply's payload into a fresh `init()`. One legacy dump while the
+    /// kernel takes it; else one v2 dump per family.
+    fn dump<T>(
+        &mut self,
+        states: u32,
+        port: u16,
+        program: &[u8],
+        init: impl Fn() -> T,
+        visit: impl Fn(&mut T, &[u8]),
+    ) -> io::Result<T> {
         if self.legacy {
+            let mut acc = init();
             let seq = self.next_seq();
-            match self.dump_count(&legacy_request(port, seq)) {
-                Ok(n) => return Ok(n),
+            let req = legacy_request(states, port, program, seq);
+            match self.dump_one(&req, |msg| visit(&mut acc, msg)) {
+                Ok(()) => return Ok(acc),
                 // The legacy request is refused (EINVAL/ENOENT/EOPNOTSUPP
                 // on a kernel that dropped it): per-family dumps from now on.
                 Err(e) if e.raw_os_error().is_some() => self.legacy = false,
                 Err(e) => return Err(e),
             }
         }
-        let mut total = 0;
+        let mut acc = init();
         for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
             let seq = self.next_seq();
-            total += self.dump_count(&v2_request(family, port, seq))?;
+            let req = v2_request(family, states, port, program, seq);
+            self.dump_one(&req, |msg| visit(&mut acc, msg))?;
         }
-        Ok(total)
+        Ok(acc)
     }
 
     /// Uses the per-family (v2) requests only: for comparing the two forms
@@ -306,19 +308,20 @@ impl SockDiag {
         self.seq
     }
 
-    /// Sends one dump request and counts the socket messages in the reply.
-    fn dump_count<Body>(&mut self, request: &Request<Body>) -> io::Result<u64> {
+    /// Sends one dump request and hands each socket message's payload to
+    /// `visit`.
+    fn dump_one(&mut self, request: &[u8], mut visit: impl FnMut(&[u8])) -> io::Result<()> {
         // SAFETY: an all-zero sockaddr_nl is valid; we then set the family
         // (nl_pid 0 addresses the kernel).
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: `request` and `kernel` are plain-old-data that outlive the
-        // call; their sizes are passed.
+        // SAFETY: `request` and `kernel` outlive the call; their sizes are
+        // passed.
         let sent = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
-                (request as *const Request<Body>).cast(),
-                size_of::<Request<Body>>(),
+                request.as_ptr().cast(),
+                request.len(),
                 0,
                 (&kernel as *const libc::sockaddr_nl).cast(),
                 size_of::<libc::sockaddr_nl>() as libc::socklen_t,
@@ -327,8 +330,8 @@ impl SockDiag {
         if sent < 0 {
             return Err(io::Error::last_os_error());
         }
-        let (seq, kind) = (request.hdr.seq, request.hdr.kind);
-        let mut count = 0u64;
+        // SAFETY: the request starts with a whole NlMsgHdr (built above).
+        let hdr: NlMsgHdr = unsafe { std::ptr::read_unaligned(request.as_ptr().cast()) };
         loop {
             // SAFETY: `buf` is a valid writable buffer of the given length.
             let n = unsafe {
@@ -346,30 +349,36 @@ impl SockDiag {
                 }
                 return Err(err);
             }
-            match count_batch(&self.buf[..n as usize], seq, kind)? {
-                Batch::More(k) => count += k,
-                Batch::Done(k) => return Ok(count + k),
+            if read_batch(&self.buf[..n as usize], hdr.seq, hdr.kind, &mut visit)? {
+                return Ok(());
             }
         }
     }
 }
 
-/// What one received batch held.
-#[derive(Debug, PartialEq, Eq)]
-enum Batch {
-    /// This many socket messages; the dump goes on.
-    More(u64),
-    /// This many socket messages, then the end of the dump.
-    Done(u64),
+/// The listener's local address in one `inet_diag_msg` payload.
+fn listen_addr(msg: &[u8]) -> Option<ListenAddr> {
+    let family = *msg.first()?;
+    if family != libc::AF_INET as u8 && family != libc::AF_INET6 as u8 {
+        return None;
+    }
+    let at = MSG_ID_OFFSET + ID_SRC_OFFSET;
+    let addr: [u8; 16] = msg.get(at..at + 16)?.try_into().ok()?;
+    Some(ListenAddr { family, addr })
 }
 
-/// Counts the socket messages (of type `kind`, the request's) in one batch
-/// by walking the netlink headers. Messages of another sequence number
-/// (left over from an earlier request that failed half-way) are skipped.
-fn count_batch(batch: &[u8], seq: u32, kind: u16) -> io::Result<Batch> {
+/// Walks the netlink messages of one received batch, handing the payload
+/// of each socket message (type `kind`, the request's) to `visit`. Returns
+/// true at the end of the dump. Messages of another sequence number (left
+/// over from an earlier request that failed half-way) are skipped.
+fn read_batch(
+    batch: &[u8],
+    seq: u32,
+    kind: u16,
+    visit: &mut impl FnMut(&[u8]),
+) -> io::Result<bool> {
     let malformed = || io::Error::new(io::ErrorKind::InvalidData, "malformed netlink reply");
     let header_len = size_of::<NlMsgHdr>();
-    let mut count = 0u64;
     let mut at = 0usize;
     while at + header_len <= batch.len() {
         // SAFETY: the bounds check above covers the header; read_unaligned
@@ -380,18 +389,19 @@ fn count_batch(batch: &[u8], seq: u32, kind: u16) -> io::Result<Batch> {
             return Err(malformed());
         }
         if hdr.seq == seq {
+            let payload = &batch[at + header_len..at + len];
             match hdr.kind {
-                k if k == kind => count += 1,
+                k if k == kind => visit(payload),
                 k if k == libc::NLMSG_DONE as u16 || k == libc::NLMSG_ERROR as u16 => {
                     // Both carry an int: 0, or a negative errno.
-                    let errno = batch
-                        .get(at + header_len..at + header_len + 4)
+                    let errno = payload
+                        .get(..4)
                         .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
                         .unwrap_or(0);
                     if errno < 0 {
                         return Err(io::Error::from_raw_os_error(-errno));
                     }
-                    return Ok(Batch::Done(count));
+                    return Ok(true);
                 }
                 _ => {}
             }
@@ -399,7 +409,7 @@ fn count_batch(batch: &[u8], seq: u32, kind: u16) -> io::Result<Batch> {
         // Messages are padded to 4 bytes (NLMSG_ALIGN).
         at += (len + 3) & !3;
     }
-    Ok(Batch::More(count))
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -412,13 +422,17 @@ mod tests {
         assert_eq!(size_of::<InetDiagSockId>(), 48);
         assert_eq!(size_of::<InetDiagReq>(), 60);
         assert_eq!(size_of::<InetDiagReqV2>(), 56);
-        assert_eq!(size_of::<BcOp>(), 4);
-        let v2 = v2_request(libc::AF_INET as u8, 8000, 7);
-        assert_eq!((v2.hdr.len, v2.attr.len, v2.body.states), (92, 20, 2));
-        let legacy = legacy_request(8000, 7);
-        assert_eq!((legacy.hdr.len, legacy.hdr.kind), (96, TCPDIAG_GETSOCK));
-        assert_eq!(legacy.bytecode[1].no, 8000);
-        assert_eq!(legacy.body.id.sport.to_ne_bytes(), [0x1f, 0x40]);
+        let program = bytecode::local_port(8000);
+        let v2 = v2_request(libc::AF_INET as u8, 2, 8000, &program, 7);
+        assert_eq!(v2.len(), 16 + 56 + 4 + 16);
+        assert_eq!(&v2[..4], &92u32.to_ne_bytes());
+        let legacy = legacy_request(2, 8000, &program, 7);
+        assert_eq!(legacy.len(), 96);
+        assert_eq!(&legacy[4..6], &TCPDIAG_GETSOCK.to_ne_bytes());
+        // The id's sport, big-endian, right after family/lens/ext.
+        assert_eq!(&legacy[16 + 4..16 + 6], &[0x1f, 0x40]);
+        // states after the 48-byte id.
+        assert_eq!(&legacy[16 + 52..16 + 56], &2u32.to_ne_bytes());
     }
 
     fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
@@ -434,29 +448,61 @@ mod tests {
         m
     }
 
+    fn count(batch: &[u8], seq: u32, kind: u16) -> io::Result<(u64, bool)> {
+        let mut n = 0;
+        let done = read_batch(batch, seq, kind, &mut |_| n += 1)?;
+        Ok((n, done))
+    }
+
     #[test]
     fn counts_socket_messages_until_done() {
+        let k = TCPDIAG_GETSOCK;
         let mut batch = Vec::new();
-        batch.extend(message(SOCK_DIAG_BY_FAMILY, 3, &[0; 72]));
-        batch.extend(message(SOCK_DIAG_BY_FAMILY, 2, &[0; 72])); // stale
-        batch.extend(message(SOCK_DIAG_BY_FAMILY, 3, &[0; 73])); // padded
-        let k = SOCK_DIAG_BY_FAMILY;
-        assert_eq!(count_batch(&batch, 3, k).unwrap(), Batch::More(2));
-        assert_eq!(
-            count_batch(&batch, 3, TCPDIAG_GETSOCK).unwrap(),
-            Batch::More(0)
-        );
+        batch.extend(message(k, 3, &[0; 72]));
+        batch.extend(message(k, 2, &[0; 72])); // stale
+        batch.extend(message(k, 3, &[0; 73])); // padded
+        assert_eq!(count(&batch, 3, k).unwrap(), (2, false));
+        assert_eq!(count(&batch, 3, SOCK_DIAG_BY_FAMILY).unwrap(), (0, false));
         batch.extend(message(libc::NLMSG_DONE as u16, 3, &0i32.to_ne_bytes()));
-        assert_eq!(count_batch(&batch, 3, k).unwrap(), Batch::Done(2));
+        assert_eq!(count(&batch, 3, k).unwrap(), (2, true));
     }
 
     #[test]
     fn reports_kernel_errors_and_garbage() {
         let err = message(libc::NLMSG_ERROR as u16, 1, &(-libc::EINVAL).to_ne_bytes());
-        let e = count_batch(&err, 1, SOCK_DIAG_BY_FAMILY).unwrap_err();
+        let e = count(&err, 1, SOCK_DIAG_BY_FAMILY).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
         let mut short = message(SOCK_DIAG_BY_FAMILY, 1, &[0; 8]);
         short[0] = 200; // claims more bytes than the batch has
-        assert!(count_batch(&short, 1, SOCK_DIAG_BY_FAMILY).is_err());
+        assert!(count(&short, 1, SOCK_DIAG_BY_FAMILY).is_err());
+    }
+
+    #[test]
+    fn reads_a_listeners_address() {
+        let mut msg = vec![0u8; 72];
+        msg[0] = libc::AF_INET as u8;
+        msg[8..12].copy_from_slice(&[127, 0, 0, 1]);
+        let l = listen_addr(&msg).unwrap();
+        assert_eq!(&l.addr[..4], &[127, 0, 0, 1]);
+        assert!(!l.is_wildcard());
+        msg[0] = 99;
+        assert_eq!(listen_addr(&msg), None);
+    }
+
+    #[test]
+    fn this_kernel_takes_both_programs() {
+        // A listener on 127.0.0.1 with one connection, and a count through
+        // the address program: the kernel must accept the bytecode.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _server = listener.accept().unwrap();
+        let mut diag = SockDiag::open().unwrap();
+        let listeners = diag.listeners(port).unwrap();
+        assert_eq!(listeners.len(), 1);
+        assert_eq!(diag.count_established(port).unwrap(), 1);
+        let mut per_family = SockDiag::open().unwrap().per_family();
+        assert_eq!(per_family.listeners(port).unwrap(), listeners);
+        assert_eq!(per_family.count_established(port).unwrap(), 1);
     }
 }

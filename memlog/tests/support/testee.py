@@ -4,6 +4,7 @@ Prints `port P` (a listener on 127.0.0.1:P and, when IPv6 works, [::1]:P),
 then answers each command on stdin with one line once it is done:
   open K    open K IPv4 connections to the listener and accept them -> ok N
   open6 K   the same over IPv6                                       -> ok N
+  stray     one connection from 127.0.0.2:P (the same port) to P     -> ok N
   close K   close K connections, both ends                           -> ok N
   alloc M   allocate M MiB and write every page                      -> ok
   free      drop the allocation                                      -> ok
@@ -42,6 +43,16 @@ for line in sys.stdin:
             client = socket.create_connection((host, port))
             server, _ = listener.accept()
             pairs.append((client, server))
+        print(f"ok {len(pairs)}", flush=True)
+    elif cmd == "stray":
+        # A client that uses the listener's port from another address
+        # (127.0.0.2:PORT -> 127.0.0.1:PORT): both of its ends have local
+        # port PORT, only the accepted end is the server's.
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.bind(("127.0.0.2", port))
+        client.connect(("127.0.0.1", port))
+        server, _ = v4.accept()
+        pairs.append((client, server))
         print(f"ok {len(pairs)}", flush=True)
     elif cmd == "close":
         for _ in range(n):
