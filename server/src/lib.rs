@@ -178,6 +178,9 @@ pub fn start(
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
     c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    // Installed before the readiness line, so a signal sent as soon as the
+    // line is read still ends the streams cleanly.
+    let signals = Signals::install().context("installing SIGINT/SIGTERM handlers")?;
     let subscriber = bind(args.listen, args.backlog, args.reuse_port)
         .with_context(|| format!("binding subscriber address {}", args.listen))?;
     let admin = bind(args.admin, args.backlog, false)
@@ -188,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         server.subscriber_addr(),
         server.admin_addr()
     );
-    wait_for_signal().context("waiting for SIGINT/SIGTERM")?;
+    signals.wait();
     let snap = server.stats();
     server.shutdown().context("stopping")?;
     eprintln!(
@@ -198,18 +201,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn wait_for_signal() -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
+/// SIGINT and SIGTERM, caught on a small runtime of their own.
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        Ok(())
-    })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let _guard = runtime.enter();
+        let term = signal(SignalKind::terminate())?;
+        let int = signal(SignalKind::interrupt())?;
+        drop(_guard);
+        Ok(Self { runtime, term, int })
+    }
+
+    fn wait(mut self) {
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+            }
+        });
+    }
 }

@@ -67,6 +67,12 @@ pub fn stats(server: &Server) -> Snapshot {
     serde_json::from_str(&body).unwrap()
 }
 
+/// Waits until the server's counters satisfy `cond` (reactors add their
+/// counts at the end of a loop iteration, just after the bytes went out).
+pub fn stats_reach(server: &Server, cond: impl Fn(&Snapshot) -> bool) -> bool {
+    eventually(Duration::from_secs(3), || cond(&stats(server)))
+}
+
 /// Polls `cond` until it holds or `limit` passes; returns whether it held.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
