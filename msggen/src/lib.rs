@@ -115,8 +115,9 @@ pub struct SendArgs {
     /// Most body bytes in one batch (the server answers 413 above its limit).
     #[arg(long, default_value = "256k", value_parser = parse_count)]
     pub batch_bytes: u64,
-    /// Shortest interval between two releases of due messages; below
-    /// 1/rate each message is released on its own at its due time.
+    /// Shortest interval between two releases of due messages, so high
+    /// rates go out in batches; when 1/rate is longer, each message is
+    /// released on its own at its due time.
     #[arg(long, default_value = "1ms", value_parser = parse_duration)]
     pub tick: Duration,
     /// Retries of a failed batch (reconnecting, backoff 50 ms doubling to 2 s)
@@ -126,8 +127,9 @@ pub struct SendArgs {
     /// Limit on connecting and on each request's answer.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Bearer token for the admin API (`Authorization: Bearer ...`).
-    #[arg(long, env = "C1M_TOKEN")]
+    /// Bearer token for the admin API (`Authorization: Bearer ...`); the
+    /// same variable as comet-server's `--admin-token`.
+    #[arg(long, env = "COMET_ADMIN_TOKEN")]
     pub token: Option<String>,
     /// Interval of progress lines and CSV records.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]

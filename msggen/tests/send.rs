@@ -252,6 +252,22 @@ async fn status_4xx_is_not_retried() {
 }
 
 #[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let behavior = Behavior {
+        silent: true,
+        ..Behavior::accept()
+    };
+    let args = "--target {url} --ids 1-10 --rate 1000 --count 5 --senders 1 --timeout 200ms \
+                --retries 1";
+    let (run, state) = against(behavior, args).await;
+    run.assert_exit(2);
+    assert_eq!(run.class("failed_by_class", "timeout"), 5);
+    let attempts = run.class("errors_by_class", "timeout");
+    assert_eq!(attempts, state.requests.load(Relaxed));
+    assert_eq!(attempts % 2, 0, "each batch tried twice");
+}
+
+#[tokio::test]
 async fn the_bearer_token_is_sent_and_a_wrong_one_fails_as_4xx() {
     let behavior = Behavior {
         token: Some("s3cret"),

@@ -27,6 +27,8 @@ pub struct Behavior {
     /// Close the connection after each answer, without saying so (as a
     /// server's keep-alive idle timeout does).
     pub close_after_answer: bool,
+    /// Read requests but never answer (a hung server).
+    pub silent: bool,
     /// Answer 401 unless the request carries `Authorization: Bearer <this>`.
     pub token: Option<&'static str>,
 }
@@ -38,6 +40,7 @@ impl Behavior {
             fail_first: 0,
             record: true,
             close_after_answer: false,
+            silent: false,
             token: None,
         }
     }
@@ -48,6 +51,7 @@ impl Behavior {
             fail_first: first,
             record: true,
             close_after_answer: false,
+            silent: false,
             token: None,
         }
     }
@@ -140,6 +144,10 @@ async fn connection(
         }
         let arrived_us = state.start.elapsed().as_micros() as u64;
         let index = state.requests.fetch_add(1, Relaxed);
+        if behavior.silent {
+            buf.drain(..head_len + body_len);
+            continue;
+        }
         let body = &buf[head_len..head_len + body_len];
         let answer = if !authorized {
             "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
