@@ -46,10 +46,17 @@ impl Target {
         } else {
             format!("{authority}:80")
         };
-        let addr = with_port
+        let addrs: Vec<SocketAddr> = with_port
             .to_socket_addrs()
             .map_err(|e| format!("{url:?}: cannot resolve {with_port}: {e}"))?
-            .next()
+            .collect();
+        // IPv4 first: `localhost` often resolves to ::1 first while servers
+        // here listen on 127.0.0.1.
+        let addr = addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
             .ok_or_else(|| format!("{url:?}: {with_port} resolves to no address"))?;
         Ok(Self {
             addr,
@@ -305,6 +312,9 @@ mod tests {
         let t = Target::parse("http://127.0.0.1:9/admin/").unwrap();
         assert_eq!(t.send_path, "/admin/send");
         assert_eq!(Target::parse("http://127.0.0.1").unwrap().addr.port(), 80);
+        let local = Target::parse("http://localhost:8001").unwrap();
+        assert_eq!(local.addr, "127.0.0.1:8001".parse().unwrap());
+        assert_eq!(local.host, "localhost:8001");
         assert!(Target::parse("https://127.0.0.1:1").is_err());
         assert!(Target::parse("127.0.0.1:8001").is_err());
         assert!(Target::parse("http:///send").is_err());

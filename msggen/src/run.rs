@@ -269,6 +269,8 @@ async fn report_loop(
 ) -> anyhow::Result<Reporter> {
     let start = tokio::time::Instant::now();
     let mut records = tokio::time::interval_at(start + interval, interval);
+    // After a stall, one record covering it rather than a burst of tiny ones.
+    records.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let redraw = if tty {
         Duration::from_millis(250)
     } else {
