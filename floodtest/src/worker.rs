@@ -224,6 +224,9 @@ impl Worker {
                 Err(e) => return self.failed(index, attempts, ErrorClass::of(&e), now),
             }
         };
+        // Not the loop's `now`: a batch of connects takes a while, and the
+        // connect time should not include the ones before it.
+        let started_us = self.now_us();
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let mut conn = Conn {
@@ -233,7 +236,7 @@ impl Worker {
             attempts,
             written: 0,
             port,
-            started_us: now,
+            started_us,
             rx: Receiver::default(),
         };
         if let Err(e) = self.poll.registry().register(
@@ -243,9 +246,9 @@ impl Worker {
         ) {
             return self.failed(index, attempts, ErrorClass::of(&e), now);
         }
+        self.deadlines.push_back((key, conn.started_us));
         entry.insert(conn);
         self.connecting += 1;
-        self.deadlines.push_back((key, now));
     }
 
     /// Counts a failure and schedules a reconnect if asked to.
