@@ -260,8 +260,8 @@ impl Report<'_> {
         ) {
             let _ = writeln!(
                 md,
-                "Samples used: the first ({} s, {} connections, RSS {} KiB) against {} of the {} \
-                 in mem.csv, from {} s to {} s.\n",
+                "Samples used: the first ({:.1} s, {} connections, RSS {} KiB) against {} of the {} \
+                 in mem.csv, from {:.1} s to {:.1} s.\n",
                 m.before.elapsed_s,
                 count(m.before.conns),
                 count(m.before.rss_kb),
