@@ -3,11 +3,14 @@
 # 3 source IPs with --bind-mode explicit, past the 64K ports of one source
 # IP and the 20,000 descriptors of one process (floodtest --procs auto starts
 # 4 children; 5 comet-server processes share the port with SO_REUSEPORT).
+# CONNS=150000 runs the same past two source IPs' worth of ports.
 # Prints the ESTABLISHED count seen by `ss` while the connections are held.
 source "$(dirname "$0")/common.sh"
 PORT=18140
 CONNS=${CONNS:-70000}
-start_servers 5 "$PORT" 18141
+# One server process per 15,000 connections (each may hold 19,000; the
+# kernel's SO_REUSEPORT hash spreads them unevenly): 5 for 70,000.
+start_servers $(((CONNS + 14999) / 15000)) "$PORT" 18141
 start=$(date +%s.%N)
 "$BIN/floodtest" --url "http://127.0.0.1:$PORT/test/{id}" --conns "$CONNS" \
     --bind-mode explicit --source-ips 127.0.3.1-127.0.3.3 --procs auto \
