@@ -109,6 +109,8 @@ pub struct Figures {
     pub send_failed: Option<u64>,
     /// Messages the server found no connection for.
     pub dropped: Option<u64>,
+    /// Chunks (heartbeats and messages) floodtest received.
+    pub chunks: Option<u64>,
     pub delivered: Option<u64>,
     pub lost: Option<u64>,
     pub latency: Option<Latency>,
@@ -154,6 +156,7 @@ pub fn read(dir: &Path) -> anyhow::Result<Figures> {
         sent: u64_at(&msggen_json, "/sent").or(last_msggen.map(|r| r.sent)),
         send_failed: failed_total(&msggen_json).or(last_msggen.map(|r| r.failed)),
         dropped: u64_at(&msggen_json, "/dropped").or(last_msggen.map(|r| r.dropped)),
+        chunks: u64_at(&flood_json, "/chunks").or(last_flood.map(|r| r.chunks)),
         delivered: u64_at(&flood_json, "/messages").or(last_flood.map(|r| r.messages)),
         lost: u64_at(&flood_json, "/lost").or(last_flood.map(|r| r.lost)),
         latency: latency(&flood_json).or_else(|| worst_interval_latency(&flood)),
@@ -232,6 +235,8 @@ fn failed_total(json: &Option<Value>) -> Option<u64> {
     }
 }
 
+/// The summary's latency percentiles; none when no message arrived (the
+/// summary then holds zeros).
 fn latency(json: &Option<Value>) -> Option<Latency> {
     let l = json.as_ref()?.get("latency_us")?;
     let at = |k: &str| l.get(k).and_then(Value::as_u64);
@@ -241,6 +246,7 @@ fn latency(json: &Option<Value>) -> Option<Latency> {
         p999: at("p999")?,
         max: at("max")?,
     })
+    .filter(|l| l.max > 0)
 }
 
 /// Without the summary, the worst interval's percentiles: an upper bound,
@@ -365,6 +371,16 @@ mod tests {
         assert_eq!(f.failed_conns, vec![("refused".to_owned(), 10)]);
         assert_eq!(f.client_bytes_per_conn, Some(1234.5));
         assert_eq!(f.latency.unwrap().p999, 2000);
+        std::fs::write(
+            dir.path().join(FLOOD_JSON),
+            r#"{"chunks": 40000, "latency_us": {"p50": 0, "p99": 0, "p999": 0, "max": 0}}"#,
+        )
+        .unwrap();
+        let heartbeats_only = read(dir.path()).unwrap();
+        assert_eq!(
+            (heartbeats_only.chunks, heartbeats_only.latency),
+            (Some(40_000), None)
+        );
         assert_eq!((f.peak_conns, f.mem_samples), (None, 0));
     }
 

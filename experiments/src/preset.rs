@@ -69,6 +69,9 @@ pub struct SeedFigures {
     pub server_and_kernel_bytes_per_conn: Option<&'static str>,
     pub connect_rate: Option<&'static str>,
     pub message_rate: Option<&'static str>,
+    /// What each connection received without messages (Part 1's
+    /// heartbeat chunks).
+    pub chunks: Option<&'static str>,
 }
 
 /// One seed experiment.
@@ -100,6 +103,7 @@ const PART3_SEED: SeedFigures = SeedFigures {
     server_and_kernel_bytes_per_conn: Some("40 KB (incl. kernel)"),
     connect_rate: Some("100/s"),
     message_rate: Some("16,666 msg/s"),
+    chunks: None,
 };
 
 /// Every preset, in the order of the seeds.
@@ -120,7 +124,8 @@ pub const PRESETS: &[Preset] = &[
             server_bytes_per_conn: Some("45 KB"),
             server_and_kernel_bytes_per_conn: None,
             connect_rate: Some("10/s (one every 100 ms)"),
-            message_rate: Some("a chunk every 10 s per connection"),
+            message_rate: None,
+            chunks: Some("a chunk every 10 s per connection"),
         },
     },
     Preset {
@@ -140,6 +145,7 @@ pub const PRESETS: &[Preset] = &[
             server_and_kernel_bytes_per_conn: None,
             connect_rate: None,
             message_rate: Some("1,000 msg/s"),
+            chunks: None,
         },
     },
     Preset {
@@ -186,6 +192,7 @@ pub const PRESETS: &[Preset] = &[
             server_and_kernel_bytes_per_conn: None,
             connect_rate: None,
             message_rate: None,
+            chunks: None,
         },
     },
 ];

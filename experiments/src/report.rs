@@ -241,6 +241,19 @@ impl Report<'_> {
             None,
         );
         row("messages lost (sequence gaps)", opt(f.lost, count), None);
+        let per_conn_chunks = |n: u64| match f.client_peak_open.filter(|&c| c > 0) {
+            Some(conns) => format!(
+                "{} ({:.1} per connection)",
+                count(n),
+                n as f64 / conns as f64
+            ),
+            None => count(n),
+        };
+        row(
+            "chunks received (floodtest: heartbeats and messages)",
+            opt(f.chunks, per_conn_chunks),
+            seed.chunks,
+        );
         row(
             "delivery latency p50 / p99 / p99.9 / max",
             opt(f.latency, latency),

@@ -232,3 +232,53 @@ fn a_killed_runner_takes_its_children_with_it() {
     assert!(!dir.join("report.md").exists());
     assert!(json(&dir.join("flood.json"))["open"].as_u64().unwrap() >= 500);
 }
+
+#[test]
+fn a_failing_limit_stops_before_the_server_with_the_table() {
+    // The real tools, but a c1m-sysctl that reports a failing limit.
+    let bins = tempfile::tempdir().unwrap();
+    for tool in c1m_experiments::tools::Tool::ALL {
+        let link = bins.path().join(tool.binary());
+        if tool == c1m_experiments::tools::Tool::Sysctl {
+            std::fs::write(
+                &link,
+                "#!/bin/sh\necho 'RLIMIT_NOFILE (hard)  1,024  1,064  FAIL  fix: raise LimitNOFILE='\nexit 1\n",
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o755)).unwrap();
+        } else {
+            std::os::unix::fs::symlink(common::bin_dir().join(tool.binary()), &link).unwrap();
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("run");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_experiment"))
+        .args([
+            "part1",
+            "--scale",
+            "0.1",
+            "--out",
+            dir.to_str().unwrap(),
+            "--bin-dir",
+        ])
+        .arg(bins.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("**Check failed:** c1m-sysctl check: a limit blocks 1,000 connections"),
+        "{report}"
+    );
+    assert!(
+        report.contains("fix: raise LimitNOFILE="),
+        "the table is in the report"
+    );
+    assert!(
+        !dir.join("comet-server.stdout").exists(),
+        "nothing started after the check"
+    );
+}
