@@ -29,6 +29,9 @@ const BC_S_GE: u8 = 2;
 const BC_S_LE: u8 = 3;
 const BC_S_COND: u8 = 7;
 
+/// Most listener addresses one program names (32 bytes each at most).
+const MAX_CONDITIONS: usize = 1024;
+
 /// `struct inet_diag_bc_op`: a conditional jump, `yes`/`no` being byte
 /// offsets from this op. An operand op carries a port in `no`.
 #[repr(C)]
@@ -125,6 +128,11 @@ pub fn accepted_on(port: u16, listeners: &[ListenAddr]) -> Vec<u8> {
     let mut listeners = listeners.to_vec();
     listeners.sort();
     listeners.dedup(); // SO_REUSEPORT workers share one address
+    if listeners.len() > MAX_CONDITIONS {
+        // Jump offsets are 16-bit: a program past ~2,300 addresses cannot
+        // be encoded. Such a server listens on "everything" in practice.
+        return local_port(port);
+    }
     let conditions: Vec<Vec<u8>> = listeners
         .iter()
         .map(|l| {
@@ -285,5 +293,12 @@ mod tests {
         assert!(run(&p, &entry(INET, v4([127, 0, 0, 9]))));
         assert!(!run(&p, &entry(INET6, v4([127, 0, 0, 9]))));
         assert_eq!(accepted_on(8000, &[]), local_port(8000));
+        let many: Vec<ListenAddr> = (0..=MAX_CONDITIONS as u32)
+            .map(|i| ListenAddr {
+                family: INET,
+                addr: v4((i + 1).to_be_bytes()),
+            })
+            .collect();
+        assert_eq!(accepted_on(8000, &many), local_port(8000));
     }
 }

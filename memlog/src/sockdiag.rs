@@ -24,7 +24,7 @@
 //!
 //! Cost: the walk visits every TCP socket of the network namespace (both
 //! ends of every loopback connection, and TIME_WAIT ones), plus one reply
-//! (~100 bytes, in 32 KiB batches) per matching socket.
+//! (124 bytes here, in 32 KiB batches) per matching socket.
 //! `benches/sample_cost.sh` measures both parts; parsing `/proc/net/tcp`
 //! instead (see [`crate::procnet`]) formats and reparses ~150 bytes of text
 //! per socket, matching or not.
