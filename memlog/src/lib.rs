@@ -137,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let sample_started = Instant::now();
         let sample = sampler.sample()?;
         let took = sample_started.elapsed();
+        live.erase();
         if took > args.interval / 2 && !std::mem::replace(&mut warned_slow, true) {
             // At ~10^6 sockets the kernel's walk for the connection count
             // costs hundreds of ms (see benches/sample_cost.sh).
@@ -149,7 +150,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         csv.write(&sample)?;
-        live.erase();
         if args.format == Format::Seed && !print_seed(&sample)? {
             break; // stdout closed (`memlog ... | head`): nobody is reading
         }

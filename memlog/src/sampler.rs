@@ -41,7 +41,7 @@ impl ConnCounter {
         }
     }
 
-    /// ESTABLISHED TCP sockets (IPv4 and IPv6) with local port `port`. A
+    /// ESTABLISHED TCP sockets (IPv4 and IPv6) accepted on `port`. A
     /// netlink failure mid-run switches to /proc for good.
     pub fn count(&mut self, port: u16, warn: &mut Warn) -> io::Result<u64> {
         if let ConnCounter::Netlink(diag) = self {
