@@ -180,7 +180,6 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
             let k = k as u32;
             let sender = Sender {
                 generator: first_generator + u64::from(k),
-                k,
                 config: Arc::clone(&config),
                 queue: Arc::clone(&queues[k as usize]),
                 stats: Arc::clone(&stats),

@@ -73,10 +73,9 @@ pub struct GeneratorSummary {
     pub max_seq: u32,
 }
 
+/// Sender `k`: generator `G*S + k`, owning the offsets `k, k + S, ...`.
 pub struct Sender {
     pub generator: u64,
-    /// Index of this sender; it owns the offsets `k, k + S, k + 2S, ...`.
-    pub k: u32,
     pub config: Arc<SenderConfig>,
     pub queue: Arc<Queue>,
     pub stats: Arc<Stats>,
