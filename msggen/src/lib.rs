@@ -76,6 +76,8 @@ pub enum Command {
 #[derive(Debug, Clone, ClapArgs)]
 pub struct SendArgs {
     /// Base URL of the server's admin listener; batches go to `<URL>/send`.
+    /// `-` writes the batches' lines to standard output instead (the
+    /// summary then goes to standard error).
     #[arg(long, required = true)]
     pub target: Option<String>,
     /// Subscriber ids to send to, inclusive: `1-10000`, `1-1M`.

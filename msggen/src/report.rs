@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -192,8 +193,9 @@ impl Summary {
         self.gap_us = stats.total_gaps();
     }
 
-    /// The human summary.
-    pub fn print(&self) {
+    /// The human summary (errors writing it are ignored: it is the last
+    /// thing a run does, and the JSON file carries the same figures).
+    pub fn print(&self, out: &mut dyn Write) {
         let rate = match self.rate_target {
             Some(r) => format!(
                 "{:.1} msg/s achieved of {r} asked ({:+.2}%)",
@@ -202,30 +204,38 @@ impl Summary {
             ),
             None => format!("{:.1} msg/s achieved (--rate max)", self.achieved_rate),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "msggen: sent {} of {} released to {} ids ({}) in {:.2}s: {rate}",
             self.sent, self.released, self.ids, self.dist, self.send_span_s
         );
-        println!(
+        let _ = writeln!(
+            out,
             "msggen: dropped by target (no connection) {}, failed {}, unsent {}, retries {}",
             self.dropped, self.failed, self.unsent, self.retries
         );
         for (class, n) in &self.failed_by_class {
-            println!("msggen:   failed {class}: {n}");
+            let _ = writeln!(out, "msggen:   failed {class}: {n}");
         }
         for (class, n) in &self.errors_by_class {
-            println!("msggen:   failed attempts {class}: {n}");
+            let _ = writeln!(out, "msggen:   failed attempts {class}: {n}");
         }
         let g = &self.gap_us;
-        println!(
+        let _ = writeln!(
+            out,
             "msggen: {} writes, {:.1} messages each; gap between a connection's writes p50 {} us, p90 {} us, p99 {} us, max {} us",
             self.writes, self.messages_per_write, g.p50, g.p90, g.p99, g.max
         );
         if self.errors_by_class.contains_key("no_descriptors") {
-            println!("msggen: {}", c1m_common::fdlimit::Exhaustion::Process.fix());
+            let _ = writeln!(
+                out,
+                "msggen: {}",
+                c1m_common::fdlimit::Exhaustion::Process.fix()
+            );
         }
         if self.failed_by_class.contains_key("backlog") {
-            println!(
+            let _ = writeln!(
+            out,
                 "msggen: the target did not keep up with the rate (backlog): lower --rate, add --senders, or measure with --rate max"
             );
         }

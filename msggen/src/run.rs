@@ -12,6 +12,7 @@ use crate::pacer::{Pace, Pacer};
 use crate::queue::{Queue, Stop};
 use crate::report::{Reporter, Summary};
 use crate::schedule::{Rate, Schedule};
+use crate::sender::Destination;
 use crate::sender::{max_line_len, payload, Finished, Sender, SenderConfig};
 use crate::stats::Stats;
 use crate::SendArgs;
@@ -34,7 +35,7 @@ const MAX_SENDERS: u32 = 10_000;
 #[derive(Debug)]
 struct Plan {
     args: SendArgs,
-    target: Target,
+    destination: Destination,
     ids: IdRange,
     rate: Rate,
     pace: Pace,
@@ -48,7 +49,11 @@ impl Plan {
         let (Some(url), Some(ids), Some(rate)) = (&args.target, args.ids, args.rate) else {
             bail!("--target, --ids and --rate are required");
         };
-        let target = Target::parse(url).map_err(anyhow::Error::msg)?;
+        let destination = if url == "-" {
+            Destination::Stdout
+        } else {
+            Destination::Http(Target::parse(url).map_err(anyhow::Error::msg)?)
+        };
         if ids.len() > u64::from(u32::MAX) {
             bail!("--ids {ids} holds {} ids; at most {} fit one msggen process: split the range over several processes (--generator-id tells them apart)", ids.len(), u32::MAX);
         }
@@ -103,7 +108,7 @@ impl Plan {
         let seed = args.seed.unwrap_or_else(c1m_common::records::unix_us_now);
         Ok(Self {
             args: args.clone(),
-            target,
+            destination,
             ids,
             rate,
             pace,
@@ -137,7 +142,7 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
     let senders = args.senders;
     let n_ids = plan.ids.len() as u32;
     let config = Arc::new(SenderConfig {
-        target: plan.target.clone(),
+        destination: plan.destination.clone(),
         token: args.token.clone(),
         first_id: plan.ids.first,
         senders,
@@ -148,20 +153,31 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
     });
     // Connect before the clock starts, so the first batches do not pay for
     // it; a target that is down is left to the senders' retries.
-    let (addr, timeout) = (plan.target.addr, args.timeout);
     let connecting: Vec<_> = (0..senders)
-        .map(|_| tokio::spawn(tokio::time::timeout(timeout, Conn::connect(addr))))
+        .map(|_| match &plan.destination {
+            Destination::Http(target) => Some(tokio::spawn(tokio::time::timeout(
+                args.timeout,
+                Conn::connect(target.addr),
+            ))),
+            Destination::Stdout => None,
+        })
         .collect();
     let mut conns = Vec::with_capacity(senders as usize);
     for handle in connecting {
-        conns.push(handle.await.ok().and_then(|c| c.ok()).and_then(Result::ok));
+        let conn = match handle {
+            Some(handle) => handle.await.ok().and_then(|c| c.ok()).and_then(Result::ok),
+            None => None,
+        };
+        conns.push(conn);
     }
+    let to = match &plan.destination {
+        Destination::Http(target) => format!("http://{}{}", target.host, target.send_path),
+        Destination::Stdout => "standard output".to_owned(),
+    };
     let first_generator = args.generator_id * u64::from(senders);
     eprintln!(
-        "msggen: {} messages to http://{}{} ids {} ({}) at {} from {senders} senders (generators {}-{}), seed {}",
+        "msggen: {} messages to {to} ids {} ({}) at {} from {senders} senders (generators {}-{}), seed {}",
         plan.total().map_or("unbounded".to_owned(), |t| t.to_string()),
-        plan.target.host,
-        plan.target.send_path,
         plan.ids,
         args.dist,
         plan.rate,
@@ -244,7 +260,12 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     summary.counters(&stats);
-    summary.print();
+    // With --target -, standard output carries the batches.
+    if matches!(plan.destination, Destination::Stdout) {
+        summary.print(&mut std::io::stderr());
+    } else {
+        summary.print(&mut std::io::stdout());
+    }
     if let Some(path) = &args.json {
         summary.write_json(path)?;
     }

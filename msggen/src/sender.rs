@@ -16,7 +16,7 @@
 //! failed for good keep their sequence numbers, so a subscriber sees the gap
 //! and `failed` in the summary accounts for it.
 
-use crate::http::{Conn, RequestError, Target};
+use crate::http::{Conn, Reply, RequestError, Target};
 use crate::ids::local_index;
 use crate::queue::{Queue, Stop};
 use crate::stats::{FailureClass, Stats};
@@ -28,10 +28,21 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Where batches go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// `POST /send` on the target's keep-alive connections.
+    Http(Target),
+    /// `--target -`: each batch's lines to standard output, on the same
+    /// schedule, for piping into another tool. A slow reader slows the
+    /// senders down (backlog failures then say so).
+    Stdout,
+}
+
 /// What every sender shares.
 #[derive(Debug)]
 pub struct SenderConfig {
-    pub target: Target,
+    pub destination: Destination,
     pub token: Option<String>,
     pub first_id: u64,
     pub senders: u32,
@@ -179,36 +190,46 @@ impl Sender {
         &mut self,
         batch: &[(u32, u32)],
         body: &mut Vec<u8>,
-    ) -> Result<crate::http::Reply, RequestError> {
-        if self.conn.as_ref().is_some_and(Conn::is_stale) {
-            self.conn = None;
+    ) -> Result<Reply, RequestError> {
+        let config = Arc::clone(&self.config);
+        if let Destination::Http(target) = &config.destination {
+            if self.conn.as_ref().is_some_and(Conn::is_stale) {
+                self.conn = None;
+            }
+            if self.conn.is_none() {
+                self.conn = Some(Conn::connect(target.addr).await?);
+            }
         }
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => self
-                .conn
-                .insert(Conn::connect(self.config.target.addr).await?),
-        };
         body.clear();
         let sent_us = unix_us_now();
         let at = Instant::now();
-        write_body(
-            body,
-            batch,
-            self.config.first_id,
-            self.generator,
-            sent_us,
-            &self.config.payload,
-        );
-        let head = self
-            .config
-            .target
-            .batch_head(body.len(), self.config.token.as_deref());
+        let (first_id, payload) = (config.first_id, &config.payload);
+        write_body(body, batch, first_id, self.generator, sent_us, payload);
         let since_previous = self.last_write.map(|previous| at - previous);
         self.last_write = Some(at);
         self.stats
             .record_write(at, batch.len() as u64, since_previous);
-        conn.post(&head, body).await
+        match (&config.destination, &mut self.conn) {
+            (Destination::Http(target), Some(conn)) => {
+                let head = target.batch_head(body.len(), config.token.as_deref());
+                conn.post(&head, body).await
+            }
+            (Destination::Http(_), None) => unreachable!("connected above"),
+            (Destination::Stdout, _) => {
+                body.push(b'\n');
+                // A blocking write: tell tokio, so the other tasks move on.
+                tokio::task::block_in_place(|| {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(body)?;
+                    out.flush()
+                })?;
+                Ok(Reply {
+                    status: 200,
+                    dropped: None,
+                    keep_alive: true,
+                })
+            }
+        }
     }
 }
 

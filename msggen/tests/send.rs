@@ -350,6 +350,38 @@ async fn sigterm_stops_cleanly_with_the_summary() {
     assert_eq!(summary["failed"].as_u64(), Some(0));
 }
 
+#[test]
+fn target_dash_writes_the_batch_lines_to_stdout() {
+    let output = Command::new(env!("CARGO_BIN_EXE_msggen"))
+        .args([
+            "--target", "-", "--ids", "1-10", "--rate", "10000", "--count", "100",
+        ])
+        .args(["--senders", "2", "--size", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut last: HashMap<(u64, u64), u64> = HashMap::new();
+    for line in text.lines() {
+        let (id, envelope) = line.split_once('\t').unwrap();
+        let (env, used) = c1m_common::envelope::decode(envelope.as_bytes())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (used, env.header.id.to_string()),
+            (envelope.len(), id.to_owned())
+        );
+        let seq = last
+            .entry((env.header.generator, env.header.id))
+            .or_insert(0);
+        assert_eq!(env.header.seq, *seq + 1);
+        *seq = env.header.seq;
+    }
+    assert_eq!(last.values().sum::<u64>(), 100);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("msggen: sent 100 of 100"), "{stderr}");
+}
+
 #[tokio::test]
 async fn rate_max_sends_as_fast_as_the_target_accepts() {
     let args = "--target {url} --ids 1-1000 --rate max --count 50000";
