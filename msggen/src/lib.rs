@@ -10,7 +10,7 @@
 //! - [`ids`]: which id each message goes to (uniform or Zipf), and which
 //!   sender owns an id.
 //! - [`pacer`]: one OS thread that releases the messages now due (every
-//!   `--tick`, 1 ms by default) to the senders' queues.
+//!   `--tick`, 1 ms by default) to the senders' queues ([`queue`]).
 //! - [`sender`]: one keep-alive connection per sender; it owns a disjoint set
 //!   of ids (`(id - first) % senders`) and their sequence numbers, so one id's
 //!   messages always travel in order on one connection. It stamps `sent_us`
@@ -18,7 +18,7 @@
 //! - [`http`]: the request writer and the response reader (`httparse`).
 //! - [`stats`], [`report`]: counters by failure class, inter-send gaps, live
 //!   progress, the CSV intervals and the JSON summary.
-//! - [`run`]: wires them together and turns the outcome into an exit code.
+//! - [`mod@run`]: wires them together and turns the outcome into an exit code.
 //! - [`graph`]: the friends graph (format in `FRIENDS.md`).
 
 pub mod graph;
