@@ -64,6 +64,8 @@ fn opts() -> Opts {
 /// What the receiver thread measured.
 struct Received {
     count: u64,
+    /// Worst latency per second of the run, by send time.
+    worst_per_sec: Vec<u64>,
     latency_us: Histogram<u64>,
     last_at: Instant,
 }
@@ -100,9 +102,11 @@ fn receive(
 ) -> Received {
     let mut tails: Vec<Vec<u8>> = vec![Vec::new(); conns.len()];
     let mut buf = vec![0u8; 65536];
+    let start_us = unix_us_now();
     let mut events = Events::with_capacity(1024);
     let mut r = Received {
         count: 0,
+        worst_per_sec: Vec::new(),
         latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
         last_at: Instant::now(),
     };
@@ -121,9 +125,16 @@ fn receive(
                         let mut found = 0;
                         let used = envelope::scan(tail, |e| {
                             found += 1;
-                            let _ = r
-                                .latency_us
-                                .record(now.saturating_sub(e.header.sent_us).max(1));
+                            let late = now.saturating_sub(e.header.sent_us).max(1);
+                            let _ = r.latency_us.record(late);
+                            let sec =
+                                (e.header.sent_us.saturating_sub(start_us) / 1_000_000) as usize;
+                            if sec < 3600 {
+                                if r.worst_per_sec.len() <= sec {
+                                    r.worst_per_sec.resize(sec + 1, 0);
+                                }
+                                r.worst_per_sec[sec] = r.worst_per_sec[sec].max(late);
+                            }
                         });
                         tail.drain(..used);
                         if found > 0 {
@@ -214,6 +225,20 @@ fn main() {
     }
     let stop = Arc::new(AtomicBool::new(false));
     let got = Arc::new(AtomicU64::new(0));
+    // Scheduler noise on this machine during the run: how late a thread
+    // that sleeps 1 ms wakes up. Latency on a shared box cannot be better.
+    let noise = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut late = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+            while !stop.load(Relaxed) {
+                let t = Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                let _ = late.record((t.elapsed().as_micros() as u64).saturating_sub(1000).max(1));
+            }
+            late
+        })
+    };
     let receiver = {
         let (stop, got) = (stop.clone(), got.clone());
         std::thread::spawn(move || receive(poll, conns, stop, got))
@@ -253,10 +278,14 @@ fn main() {
     }
     stop.store(true, Relaxed);
     let r = receiver.join().unwrap();
+    let noise = noise.join().unwrap();
+    if std::env::var_os("DELIVERY_PER_SECOND").is_some() {
+        eprintln!("worst latency per second (us): {:?}", r.worst_per_sec);
+    }
     let span = r.last_at.duration_since(start).as_secs_f64().max(send_secs);
     let h = &r.latency_us;
     println!(
-        "RESULT mode={} conns={} sent={} received={} send_rate={:.0}/s delivered_rate={:.0}/s latency_us p50={} p99={} p999={} max={}",
+        "RESULT mode={} conns={} sent={} received={} send_rate={:.0}/s delivered_rate={:.0}/s latency_us p50={} p99={} p999={} max={} sleep_oversleep_us p99={}",
         if o.rate == 0 { "flood".to_string() } else { format!("paced@{}", o.rate) },
         o.conns,
         sent,
@@ -266,7 +295,8 @@ fn main() {
         h.value_at_quantile(0.5),
         h.value_at_quantile(0.99),
         h.value_at_quantile(0.999),
-        h.max()
+        h.max(),
+        noise.value_at_quantile(0.99)
     );
 }
 
