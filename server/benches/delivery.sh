@@ -5,6 +5,7 @@
 #
 #   server/benches/delivery.sh            # RUNS=3 flood runs, RUNS=3 paced runs
 #   RUNS=5 SECS=10 RATE=16666 CONNS=10000 PORT=18020 server/benches/delivery.sh
+#   NICE=-10 server/benches/delivery.sh   # server and client ahead of other work on a shared box
 #
 # Prints every RESULT line and the medians: delivered msg/s in flood mode
 # (target >= 100,000) and p99 latency at RATE msg/s (target <= 5 ms). Each
@@ -20,6 +21,7 @@ RATE=${RATE:-16666}
 CONNS=${CONNS:-10000}
 PORT=${PORT:-18020}
 REACTORS=${REACTORS:-2}
+NICE=${NICE:-0}
 ADMIN=127.0.0.1:$((PORT + 1))
 
 cargo build -q --release -p c1m-server --bin comet-server --example delivery
@@ -30,15 +32,15 @@ server=
 cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-echo "reactors: $REACTORS; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$BIN" --listen "127.0.0.1:$PORT" --admin "$ADMIN" --reactors "$REACTORS" >"$tmp/server.out" 2>&1 &
+echo "reactors: $REACTORS; nice: $NICE; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+nice -n "$NICE" "$BIN" --listen "127.0.0.1:$PORT" --admin "$ADMIN" --reactors "$REACTORS" >"$tmp/server.out" 2>&1 &
 server=$!
 for _ in $(seq 100); do grep -q "listening" "$tmp/server.out" 2>/dev/null && break; sleep 0.05; done
 
 run=0
 one() { # mode rate
   run=$((run + 1))
-  "$CLIENT" --addr "127.0.0.1:$PORT" --admin "$ADMIN" --conns "$CONNS" --secs "$SECS" --rate "$2" \
+  nice -n "$NICE" "$CLIENT" --addr "127.0.0.1:$PORT" --admin "$ADMIN" --conns "$CONNS" --secs "$SECS" --rate "$2" \
     --source "127.0.$((200 + run % 50)).$((2 + RANDOM % 200))" | tee -a "$tmp/$1"
 }
 for _ in $(seq "$RUNS"); do one flood 0; done

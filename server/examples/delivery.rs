@@ -99,8 +99,10 @@ fn receive(
     conns: Vec<mio::net::TcpStream>,
     stop: Arc<AtomicBool>,
     got: Arc<AtomicU64>,
+    welcomed: Arc<AtomicU64>,
 ) -> Received {
     let mut tails: Vec<Vec<u8>> = vec![Vec::new(); conns.len()];
+    let mut greeted = vec![false; conns.len()];
     let mut buf = vec![0u8; 65536];
     let start_us = unix_us_now();
     let mut events = Events::with_capacity(1024);
@@ -120,6 +122,11 @@ fn receive(
                     Ok(0) => break,
                     Ok(n) => {
                         let now = unix_us_now();
+                        if !greeted[i] {
+                            // The first bytes are the head and welcome chunk.
+                            greeted[i] = true;
+                            welcomed.fetch_add(1, Relaxed);
+                        }
                         let tail = &mut tails[i];
                         tail.extend_from_slice(&buf[..n]);
                         let mut found = 0;
@@ -239,10 +246,17 @@ fn main() {
             late
         })
     };
+    let welcomed = Arc::new(AtomicU64::new(0));
     let receiver = {
-        let (stop, got) = (stop.clone(), got.clone());
-        std::thread::spawn(move || receive(poll, conns, stop, got))
+        let (stop, got, welcomed) = (stop.clone(), got.clone(), welcomed.clone());
+        std::thread::spawn(move || receive(poll, conns, stop, got, welcomed))
     };
+    // Start sending only once every welcome is read, so the first messages
+    // do not wait behind 10,000 welcome reads in this client.
+    while welcomed.load(Relaxed) < o.conns {
+        assert!(Instant::now() < deadline, "welcomes not all received");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let stream = TcpStream::connect(o.admin).unwrap();
     stream.set_nodelay(true).unwrap();
     let mut sender = Sender {
