@@ -184,3 +184,40 @@ fn admin_keeps_the_connection_alive_and_checks_the_token() {
         got.extend_from_slice(&buf[..n]);
     }
 }
+
+#[test]
+fn stats_json_has_the_documented_fields() {
+    // Other tools (experiments, memlog reports) read these names.
+    let server = server(config());
+    let (_, body) = admin(&server, "GET", "/stats", b"");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "connections",
+        "logged_in",
+        "logins",
+        "logouts",
+        "messages_in",
+        "messages_out",
+        "dropped",
+        "bytes_out",
+        "slow_consumer_closes",
+        "bad_requests",
+        "rss_bytes",
+    ] {
+        assert!(keys.contains(&key), "/stats lacks {key}: {body}");
+    }
+}
+
+#[test]
+fn two_servers_share_a_port_with_reuse_port() {
+    let first = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 16, true).unwrap();
+    let second = c1m_server::bind(first.local_addr().unwrap(), 16, true).unwrap();
+    assert_eq!(first.local_addr().unwrap(), second.local_addr().unwrap());
+    assert!(c1m_server::bind(first.local_addr().unwrap(), 16, false).is_err());
+}

@@ -95,11 +95,20 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if buf.len() < end {
             buf.reserve(end - buf.len());
         }
-        while buf.len() < end {
-            match stream.read_buf(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
+        // The body too must arrive within --header-timeout of its head
+        // (an admin slowloris would otherwise hold a task forever).
+        let body = tokio::time::timeout(ctx.config.header_timeout, async {
+            while buf.len() < end {
+                match stream.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => {}
+                }
             }
+            true
+        })
+        .await;
+        if body != Ok(true) {
+            return;
         }
         if matches!(
             head.route,
