@@ -22,6 +22,10 @@ RUNS=${RUNS:-3}
 PORT=${PORT:-18000}
 FEATURES=${FEATURES:-}
 REACTORS=${REACTORS:-2}
+# Seconds between the last login and the second RSS reading. Within the
+# first --header-timeout (10 s) each connection still has a 16-byte deadline
+# entry; SETTLE=12 measures after they are freed.
+SETTLE=${SETTLE:-1}
 ADMIN=127.0.0.1:$((PORT + 1))
 
 cargo build -q --release -p c1m-server ${FEATURES:+--features "$FEATURES"} --bin comet-server --example hold
@@ -35,7 +39,7 @@ trap cleanup EXIT
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 logged_in() { curl -s "http://$ADMIN/stats" | sed -n 's/.*"logged_in":\([0-9]*\).*/\1/p'; }
 
-echo "allocator: ${FEATURES:-system}; reactors: $REACTORS; other load on the machine: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "allocator: ${FEATURES:-system}; reactors: $REACTORS; settle: ${SETTLE}s; other load on the machine: $(cut -d' ' -f1-3 /proc/loadavg)"
 round=0
 for count in $COUNTS; do
   results=()
@@ -57,7 +61,7 @@ for count in $COUNTS; do
     for _ in $(seq 600); do [ "$(logged_in)" = "$count" ] && break; sleep 0.1; done
     got=$(logged_in)
     [ "$got" = "$count" ] || { echo "only $got of $count connections logged in" >&2; cat "$tmp"/hold*.out >&2; exit 1; }
-    sleep 1
+    sleep "$SETTLE"
     after=$(rss_kb "$server")
     per=$(( (after - before) * 1024 / count ))
     printf '%6d conns  run %d: RSS %6d kB -> %6d kB  = %5d B/conn\n' "$count" "$run" "$before" "$after" "$per"

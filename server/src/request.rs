@@ -36,6 +36,11 @@ pub struct Request {
     pub route: Route,
     /// `HEAD`: answer the head only, then close.
     pub head_only: bool,
+    /// The client may send another request on this connection after the
+    /// answer (HTTP/1.1 without `Connection: close`, or 1.0 with
+    /// `keep-alive`). Only a long-poll answer ends while the connection
+    /// lives on.
+    pub keep_alive: bool,
 }
 
 /// The outcome of looking at the bytes received so far.
@@ -123,8 +128,21 @@ pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
             Route::Poll { id, seq }
         }
     };
+    let connection = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("connection"));
+    let keep_alive = match connection.map(|h| h.value.trim_ascii()) {
+        Some(v) if v.eq_ignore_ascii_case(b"close") => false,
+        Some(v) if v.eq_ignore_ascii_case(b"keep-alive") => true,
+        _ => req.version == Some(1),
+    };
     Ok(Parsed::Complete {
-        request: Request { route, head_only },
+        request: Request {
+            route,
+            head_only,
+            keep_alive,
+        },
         len,
     })
 }
@@ -214,6 +232,16 @@ mod tests {
             route("GET /poll/9 HTTP/1.0\r\n\r\n"),
             Route::Poll { id: 9, seq: None }
         );
+        let keep = |s: &str| match parse(s).unwrap() {
+            Parsed::Complete { request, .. } => request.keep_alive,
+            Parsed::Incomplete => panic!("incomplete"),
+        };
+        assert!(keep("GET /poll/1 HTTP/1.1\r\n\r\n"));
+        assert!(!keep("GET /poll/1 HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(!keep("GET /poll/1 HTTP/1.0\r\n\r\n"));
+        assert!(keep(
+            "GET /poll/1 HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+        ));
         let head = parse("HEAD /test/1 HTTP/1.1\r\n\r\n").unwrap();
         assert!(matches!(
             head,

@@ -8,7 +8,8 @@
 //!   comment line.
 //! - `/poll/{id}`: one `text/plain` answer with `Content-Length`, one line
 //!   `<seq>\t<message>` per message (and `lost\t<first>-<last>` for a gap),
-//!   the newest sequence number in `X-Seq`, then the connection closes.
+//!   the newest sequence number in `X-Seq`; the connection then closes,
+//!   or with keep-alive waits for the client's next request.
 
 use std::io::Write;
 
@@ -125,6 +126,7 @@ pub fn poll_answer<'a>(
     newest: Option<u64>,
     lost: Option<(u64, u64)>,
     messages: impl IntoIterator<Item = (u64, &'a [u8])>,
+    keep_alive: bool,
 ) {
     scratch.clear();
     if let Some((first, last)) = lost {
@@ -139,9 +141,10 @@ pub fn poll_answer<'a>(
     if let Some(newest) = newest {
         let _ = write!(out, "X-Seq: {newest}\r\n");
     }
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     let _ = write!(
         out,
-        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
         scratch.len()
     );
     out.extend_from_slice(scratch);
@@ -201,11 +204,13 @@ mod tests {
                 Some(9),
                 Some((1, 2)),
                 [(3, &b"x"[..]), (4, &b"yz"[..])],
+                false,
             )
         });
         let (head, body) = t.split_once("\r\n\r\n").unwrap();
         assert_eq!(body, "lost\t1-2\n3\tx\n4\tyz\n");
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(head.contains("X-Seq: 9"));
+        assert!(head.contains("Connection: close"));
     }
 }

@@ -93,12 +93,20 @@ fn long_poll_answers_replay_at_once_and_waits_otherwise() {
     });
     admin(&server, "POST", "/send/9", b"one");
     admin(&server, "POST", "/send/9", b"two");
-    let mut replay = Client::get(server.subscriber_addr(), "/poll/9?seq=1");
+    let mut replay = Client::get_with(
+        server.subscriber_addr(),
+        "/poll/9?seq=1",
+        "Connection: close\r\n",
+    );
     let (status, body) = status_and_body(&replay.read_to_close());
     assert_eq!((status, body.as_str()), (200, "2\ttwo\n"));
     assert!(replay.text().contains("X-Seq: 2\r\n"));
 
-    let mut waiting = Client::get(server.subscriber_addr(), "/poll/9?seq=2");
+    let mut waiting = Client::get_with(
+        server.subscriber_addr(),
+        "/poll/9?seq=2",
+        "Connection: close\r\n",
+    );
     assert!(eventually(Duration::from_secs(5), || server
         .router()
         .connections(9)
@@ -113,12 +121,44 @@ fn long_poll_answers_replay_at_once_and_waits_otherwise() {
 }
 
 #[test]
+fn long_poll_keeps_the_connection_for_the_next_request() {
+    use std::io::Write;
+    let server = server(Config {
+        history: 10,
+        poll_timeout: Duration::from_millis(300),
+        ..config()
+    });
+    let mut c = Client::get(server.subscriber_addr(), "/poll/12?seq=0");
+    assert!(eventually(Duration::from_secs(5), || server
+        .router()
+        .connections(12)
+        == 1));
+    admin(&server, "POST", "/send/12", b"first");
+    c.expect("Connection: keep-alive\r\n\r\n1\tfirst\n");
+    // Same connection, next request: answered from the history at once.
+    admin(&server, "POST", "/send/12", b"second");
+    c.stream
+        .write_all(b"GET /poll/12?seq=1 HTTP/1.1\r\n\r\n")
+        .unwrap();
+    c.expect("2\tsecond\n");
+    // And again: this one times out empty, still on the same connection.
+    c.stream
+        .write_all(b"GET /poll/12?seq=2 HTTP/1.1\r\n\r\n")
+        .unwrap();
+    c.received.clear();
+    c.expect("Content-Length: 0\r\nConnection: keep-alive\r\n\r\n");
+    assert!(stats_reach(&server, |s| s.accepted == 1
+        && s.poll_timeouts == 1
+        && s.logged_in == 0));
+}
+
+#[test]
 fn long_poll_times_out_empty() {
     let server = server(Config {
         poll_timeout: Duration::from_millis(200),
         ..config()
     });
-    let mut c = Client::get(server.subscriber_addr(), "/poll/3");
+    let mut c = Client::get_with(server.subscriber_addr(), "/poll/3", "Connection: close\r\n");
     let text = c.read_to_close();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(text.contains("Content-Length: 0\r\n"));

@@ -5,7 +5,7 @@
 //! | field | bytes | why |
 //! | --- | --- | --- |
 //! | `stream` | 4 | the socket (a file descriptor) |
-//! | `phase` | 1 | reading the head, streaming `/test` or `/sse`, waiting long-poll, closing |
+//! | `phase` | 2 | reading the head, streaming `/test` or `/sse`, waiting long-poll, answered, closing |
 //! | `gen` | 4 | generation of the slab slot, so a delivery for a closed connection whose slot was reused is dropped |
 //! | `ticks` | 4 | Part 1 heartbeat counter (`Chunk N for id X`) |
 //! | `id` | 8 | the subscriber id, for logout and heartbeats |
@@ -44,10 +44,14 @@ pub enum Phase {
     Head,
     /// A `/test` or `/sse` stream, logged in to the router.
     Stream(Kind),
-    /// A long-poll waiting for a message, logged in to the router.
-    PollWait,
+    /// A long-poll waiting for a message, logged in to the router; whether
+    /// the connection stays open for the next request after the answer.
+    PollWait { keep_alive: bool },
     /// The last answer is written or being written; closed once it is out.
     Closing,
+    /// A long-poll answer is being written; once it is out the connection
+    /// waits for the client's next request (keep-alive).
+    Answered,
 }
 
 /// Bytes a connection holds only while it needs them.
@@ -91,7 +95,7 @@ impl Conn {
 
     /// Whether the router knows this connection.
     pub fn logged_in(&self) -> bool {
-        matches!(self.phase, Phase::Stream(_) | Phase::PollWait)
+        matches!(self.phase, Phase::Stream(_) | Phase::PollWait { .. })
     }
 
     /// Writes `data`, keeping what the socket does not take. Returns true

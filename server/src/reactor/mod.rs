@@ -63,6 +63,15 @@ pub struct Shared {
     pub exhaustion_reported: AtomicBool,
 }
 
+/// Where a long-poll connection goes once its answer is written.
+fn after_poll(keep_alive: bool) -> Phase {
+    if keep_alive {
+        Phase::Answered
+    } else {
+        Phase::Closing
+    }
+}
+
 /// Why a connection is closed (for counting).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Close {
@@ -326,7 +335,7 @@ impl Reactor {
                     count += 1;
                 }
             }
-            Phase::PollWait => {
+            Phase::PollWait { keep_alive } => {
                 let messages: Vec<(u64, &[u8])> =
                     mine.map(|(batch, d)| (d.seq, batch.message(d))).collect();
                 let Some(&(newest, _)) = messages.last() else {
@@ -339,11 +348,12 @@ impl Reactor {
                     Some(newest),
                     None,
                     messages,
+                    keep_alive,
                 );
                 self.logout(key);
-                self.conns[key].phase = Phase::Closing;
+                self.conns[key].phase = after_poll(keep_alive);
             }
-            Phase::Head | Phase::Closing => return,
+            Phase::Head | Phase::Closing | Phase::Answered => return,
         }
         if count > 0 {
             self.local.messages_out += count;
@@ -372,11 +382,12 @@ impl Reactor {
                     self.close(key, Close::Gone);
                 }
             }
-            Ok(false) => {
-                if conn.phase == Phase::Closing && conn.pending.is_none() {
-                    self.close(key, Close::Done);
-                }
-            }
+            Ok(false) if conn.pending.is_none() => match conn.phase {
+                Phase::Closing => self.close(key, Close::Done),
+                Phase::Answered => self.await_next_request(key),
+                _ => {}
+            },
+            Ok(false) => {}
             Err(WriteError::TooSlow) => self.close(key, Close::SlowConsumer),
             Err(WriteError::Io(_)) => self.close(key, Close::Gone),
         }
@@ -389,6 +400,10 @@ impl Reactor {
         match conn.flush() {
             Ok(true) if conn.phase == Phase::Closing => self.close(key, Close::Done),
             Ok(true) => {
+                if conn.phase == Phase::Answered {
+                    self.await_next_request(key);
+                }
+                let conn = &mut self.conns[key];
                 let token = Token(key + FIRST_CONN);
                 if self
                     .poll
@@ -471,6 +486,18 @@ impl Reactor {
         }
     }
 
+    /// A keep-alive long-poll connection whose answer is out reads its next
+    /// request under a fresh header deadline. Its slot gets a new generation,
+    /// so neither an old deadline nor a late delivery can touch it.
+    fn await_next_request(&mut self, key: usize) {
+        let gen = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let conn = &mut self.conns[key];
+        conn.phase = Phase::Head;
+        conn.gen = gen;
+        self.header_deadlines.push(Instant::now(), key, gen);
+    }
+
     fn answer_and_close(&mut self, key: usize, write: impl FnOnce(&mut Vec<u8>)) {
         self.conns[key].phase = Phase::Closing;
         self.out.clear();
@@ -511,9 +538,10 @@ impl Reactor {
             }
             Route::Poll { seq, .. } => {
                 let login = router.login(id, me, seq, true);
+                let keep_alive = request.keep_alive;
                 if login.registered {
                     self.poll_deadlines.push(Instant::now(), key, gen);
-                    Phase::PollWait
+                    Phase::PollWait { keep_alive }
                 } else {
                     self.local.lost_notices += u64::from(login.replay.lost.is_some());
                     let messages = login.replay.messages.iter().map(|(s, m)| (*s, &m[..]));
@@ -523,8 +551,9 @@ impl Reactor {
                         Some(login.seq),
                         login.replay.lost,
                         messages,
+                        keep_alive,
                     );
-                    Phase::Closing
+                    after_poll(keep_alive)
                 }
             }
         };
@@ -585,13 +614,25 @@ impl Reactor {
             if self
                 .conns
                 .get(key)
-                .is_some_and(|c| c.gen == gen && c.phase == Phase::PollWait)
+                .is_some_and(|c| c.gen == gen && c.logged_in())
             {
+                let Phase::PollWait { keep_alive } = self.conns[key].phase else {
+                    continue;
+                };
                 self.local.poll_timeouts += 1;
                 self.logout(key);
-                self.answer_and_close(key, |out| {
-                    transport::poll_answer(out, &mut Vec::new(), None, None, std::iter::empty())
-                });
+                self.conns[key].phase = after_poll(keep_alive);
+                self.out.clear();
+                let empty = std::iter::empty();
+                transport::poll_answer(
+                    &mut self.out,
+                    &mut self.frame,
+                    None,
+                    None,
+                    empty,
+                    keep_alive,
+                );
+                self.send_out(key);
             }
         }
         self.poll_deadlines.shrink();
@@ -648,14 +689,15 @@ impl Reactor {
             self.out.clear();
             match self.conns[key].phase {
                 Phase::Stream(_) => self.out.extend_from_slice(transport::LAST_CHUNK),
-                Phase::PollWait => transport::poll_answer(
+                Phase::PollWait { .. } => transport::poll_answer(
                     &mut self.out,
                     &mut self.frame,
                     None,
                     None,
                     std::iter::empty(),
+                    false,
                 ),
-                Phase::Head | Phase::Closing => {}
+                Phase::Head | Phase::Closing | Phase::Answered => {}
             }
             if !self.out.is_empty() {
                 let max_pending = self.shared.config.max_pending;
