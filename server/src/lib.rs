@@ -177,7 +177,17 @@ pub fn start(
 /// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop cleanly.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
-    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    let nofile = c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    let reserve = c1m_common::capacity::FD_RESERVE;
+    if config.max_conns > nofile.saturating_sub(reserve) {
+        // Not an error: the fd limit, not --max-conns, is the real cap here.
+        eprintln!(
+            "comet-server: note: RLIMIT_NOFILE {nofile} holds at most ~{} connections, below --max-conns {}; \
+             beyond that accepts fail with EMFILE (raise the limit, or run several servers with --reuse-port)",
+            nofile.saturating_sub(reserve),
+            config.max_conns
+        );
+    }
     // Installed before the readiness line, so a signal sent as soon as the
     // line is read still ends the streams cleanly.
     let signals = Signals::install().context("installing SIGINT/SIGTERM handlers")?;
