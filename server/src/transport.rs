@@ -65,10 +65,15 @@ pub fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, id: u64) {
     });
 }
 
-/// Part 1's heartbeat chunk.
-pub fn heartbeat(out: &mut Vec<u8>, scratch: &mut Vec<u8>, n: u32, id: u64) {
+/// Part 1's heartbeat chunk; on an SSE stream it is an `event: heartbeat`
+/// (without an `id:`, so it does not move the client's Last-Event-ID).
+pub fn heartbeat(out: &mut Vec<u8>, scratch: &mut Vec<u8>, kind: Kind, n: u32, id: u64) {
     chunk_with(out, scratch, |s| {
-        let _ = writeln!(s, "Chunk {n} for id {id}");
+        if kind == Kind::Sse {
+            let _ = write!(s, "event: heartbeat\ndata: Chunk {n} for id {id}\n\n");
+        } else {
+            let _ = writeln!(s, "Chunk {n} for id {id}");
+        }
     });
 }
 
@@ -182,9 +187,11 @@ mod tests {
             "14\r\nc1m welcome, id: 42\n\r\n"
         );
         assert_eq!(
-            text(|o, s| heartbeat(o, s, 3, 9)),
+            text(|o, s| heartbeat(o, s, Kind::Test, 3, 9)),
             "11\r\nChunk 3 for id 9\n\r\n"
         );
+        let sse = text(|o, s| heartbeat(o, s, Kind::Sse, 3, 9));
+        assert!(sse.ends_with("\r\nevent: heartbeat\ndata: Chunk 3 for id 9\n\n\r\n"));
     }
 
     #[test]

@@ -670,8 +670,11 @@ impl Reactor {
             let conn = &mut self.conns[key];
             self.out.clear();
             if heartbeat {
+                let Phase::Stream(kind) = conn.phase else {
+                    continue;
+                };
                 conn.ticks = conn.ticks.wrapping_add(1);
-                transport::heartbeat(&mut self.out, &mut self.frame, conn.ticks, conn.id);
+                transport::heartbeat(&mut self.out, &mut self.frame, kind, conn.ticks, conn.id);
                 self.local.heartbeats += 1;
             } else {
                 transport::sse_keepalive(&mut self.out);
