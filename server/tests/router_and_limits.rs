@@ -176,3 +176,26 @@ fn a_slow_consumer_is_closed_and_others_keep_receiving() {
     assert_eq!(server.router().connections(31), 1);
     drop(slow);
 }
+
+#[test]
+fn a_stream_client_flooding_bytes_is_closed_and_others_are_not() {
+    let server = server(config());
+    let mut quiet = Client::get(server.subscriber_addr(), "/test/51");
+    quiet.expect("welcome");
+    let mut noisy = Client::get(server.subscriber_addr(), "/test/50");
+    noisy.expect("welcome");
+    // A few stray bytes are discarded; a flood closes the connection.
+    noisy.stream.write_all(b"ping\r\n").unwrap();
+    admin(&server, "POST", "/send/50", b"still-here");
+    noisy.expect("still-here");
+    // The bound is per readiness event (no counter per connection), so keep
+    // flooding until one event sees more than it allows.
+    let flood = vec![b'x'; 1 << 20];
+    let closed = (0..50).any(|_| {
+        let _ = noisy.stream.write_all(&flood);
+        stats_reach(&server, |s| s.stray_closes == 1)
+    });
+    assert!(closed);
+    admin(&server, "POST", "/send/51", b"fine");
+    quiet.expect("fine");
+}
