@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need on a fresh machine, then
-# runs every test in the workspace. `.ci/run` calls this; so can you.
+# The test command: checks what the tests need on this machine, then runs
+# every test in the workspace. `.ci/run` calls this; so can you.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Services the integration tests start themselves (an independent HTTP
-# streaming server for floodtest's cross-server test). Installed only when
-# missing, so repeated runs cost nothing.
+# The tests start their own servers (an in-process comet-server, a small
+# Python streaming server as floodtest's independent peer, python3 children
+# whose memory memlog watches), so python3 is the one program they need
+# beyond cargo. A minimal image may lack it: install it as root.
 need=()
-command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
