@@ -101,7 +101,7 @@ counters! {
     poll_timeouts: "counter",
     /// Connections refused with 503 above --max-conns.
     over_capacity: "counter",
-    /// Connections closed for sending too many bytes after their request.
+    /// Stream connections closed for sending over 8 KiB after their request.
     stray_closes: "counter",
     /// Accept calls that failed for lack of file descriptors (EMFILE/ENFILE).
     accept_exhausted: "counter",

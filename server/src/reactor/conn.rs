@@ -6,13 +6,16 @@
 //! | --- | --- | --- |
 //! | `stream` | 4 | the socket (a file descriptor) |
 //! | `phase` | 2 | reading the head, streaming `/test` or `/sse`, waiting long-poll, answered, closing |
+//! | `stray` | 2 | bytes the client sent after its request; past [`MAX_STRAY`] it is closed |
 //! | `gen` | 4 | generation of the slab slot, so a delivery for a closed connection whose slot was reused is dropped |
 //! | `ticks` | 4 | Part 1 heartbeat counter (`Chunk N for id X`) |
 //! | `id` | 8 | the subscriber id, for logout and heartbeats |
 //! | `pending` | 8 | `None` at rest; while a head is incomplete it holds the partial head, while the socket is full the unsent bytes |
 //!
-//! `size_of::<Conn>()` is 32 bytes in release builds (a test pins it), 40
-//! in its slab slot. There is no read buffer (reads go to the reactor's one
+//! `size_of::<Conn>()` is 32 bytes in release builds, and so is its slab
+//! slot (the slot's vacant/occupied tag fits in a niche of `phase`); tests
+//! pin both. `stray` lives in what would otherwise be padding. There is no
+//! read buffer (reads go to the reactor's one
 //! scratch buffer), no timer (deadlines are per-reactor FIFOs, heartbeats
 //! one per-reactor tick) and no task or channel.
 //!
@@ -20,7 +23,7 @@
 //!
 //! | what | bytes | note |
 //! | --- | --- | --- |
-//! | slab slot | 40 | the slab doubles, so 40-80 per connection |
+//! | slab slot | 32 | the slab doubles, so 32-64 per connection |
 //! | router map slot | 49 | `u64` key + 40-byte entry + control byte; the map keeps up to 1/8 free and doubles, so ~55-110 |
 //! | header deadline | 16 | only for the first `--header-timeout` (10 s), then freed |
 //!
@@ -63,11 +66,19 @@ pub struct Pending {
     pub sent: usize,
 }
 
+/// Bytes a client may send after its request head over the connection's
+/// life (a stream needs nothing from its client): a client that keeps
+/// sending, however slowly, is closed once past this, so junk can neither
+/// cost the reactor reads forever nor hide a client that is not a subscriber.
+pub const MAX_STRAY: u16 = 8 * 1024;
+
 /// One subscriber connection.
 #[derive(Debug)]
 pub struct Conn {
     pub stream: TcpStream,
     pub phase: Phase,
+    /// Bytes received after the request head (saturating).
+    pub stray: u16,
     pub gen: u32,
     pub ticks: u32,
     pub id: u64,
@@ -87,6 +98,7 @@ impl Conn {
         Self {
             stream,
             phase: Phase::Head,
+            stray: 0,
             gen,
             ticks: 0,
             id: 0,
@@ -168,5 +180,20 @@ mod tests {
         // Debug builds of mio add a selector id to every socket.
         let expected = if cfg!(debug_assertions) { 48 } else { 32 };
         assert_eq!(std::mem::size_of::<Conn>(), expected);
+    }
+
+    #[test]
+    fn a_slab_slot_is_no_larger_than_the_record() {
+        // The same shape as `slab::Entry<T>` (private in slab 0.4), which the
+        // slab stores per slot.
+        #[allow(dead_code)]
+        enum SlabEntry<T> {
+            Vacant(usize),
+            Occupied(T),
+        }
+        assert_eq!(
+            std::mem::size_of::<SlabEntry<Conn>>(),
+            std::mem::size_of::<Conn>()
+        );
     }
 }

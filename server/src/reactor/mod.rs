@@ -49,8 +49,7 @@ const FIRST_CONN: usize = 2;
 /// Batches merged into one pass of grouped writes.
 const MAX_BATCHES_PER_PASS: usize = 64;
 
-/// Bytes read per read call; also bounds what a streaming client may send
-/// in one readiness event before it is closed as misbehaving.
+/// Bytes read per read call, into the reactor's one scratch buffer.
 const SCRATCH: usize = 64 * 1024;
 
 /// What every reactor shares.
@@ -427,14 +426,14 @@ impl Reactor {
             return self.read_head(key);
         }
         // A stream needs nothing from its client: read only to see the close,
-        // and discard a bounded amount of anything else.
-        let mut stray = 0;
+        // and discard up to MAX_STRAY bytes of anything else over its life.
         loop {
             match (&conn.stream).read(&mut self.scratch) {
                 Ok(0) => return self.close(key, Close::Gone),
                 Ok(n) => {
-                    stray += n;
-                    if stray > SCRATCH {
+                    let n = u16::try_from(n).unwrap_or(u16::MAX);
+                    conn.stray = conn.stray.saturating_add(n);
+                    if conn.stray > conn::MAX_STRAY {
                         return self.close(key, Close::Stray);
                     }
                 }
