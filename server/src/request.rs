@@ -41,6 +41,9 @@ pub struct Request {
     /// `keep-alive`). Only a long-poll answer ends while the connection
     /// lives on.
     pub keep_alive: bool,
+    /// An HTTP/1.1 request (1.0 clients get close-delimited streams, not
+    /// chunked ones).
+    pub http11: bool,
 }
 
 /// The outcome of looking at the bytes received so far.
@@ -142,6 +145,7 @@ pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
             route,
             head_only,
             keep_alive,
+            http11: req.version == Some(1),
         },
         len,
     })

@@ -3,6 +3,10 @@
 //!
 //! - `/test/{id}`: HTTP/1.1 chunked `text/html`, a welcome chunk, then one
 //!   chunk per message with the body unchanged (as in the seeds).
+//! - An HTTP/1.0 client cannot read chunked encoding, so its `/test` and
+//!   `/sse` streams are close-delimited ([`Framing::Close`]): the same bytes
+//!   without chunk lines, `Connection: close`, the end of the body is the
+//!   close.
 //! - `/sse/{id}`: `text/event-stream`, chunked, one event per message with
 //!   `id: <seq>`; a lost range is an `event: lost` event; keep-alive is a
 //!   comment line.
@@ -26,49 +30,101 @@ pub enum Kind {
     Poll,
 }
 
-fn head(out: &mut Vec<u8>, content_type: &str, extra: &str) {
+/// How a stream's body is delimited; stored in its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// HTTP/1.1: chunked, ended by [`LAST_CHUNK`].
+    Chunked,
+    /// HTTP/1.0: raw bytes, ended by closing the connection.
+    Close,
+}
+
+impl Framing {
+    /// Chunked for HTTP/1.1 requests, close-delimited for HTTP/1.0.
+    pub fn for_request(http11: bool) -> Self {
+        if http11 {
+            Framing::Chunked
+        } else {
+            Framing::Close
+        }
+    }
+
+    /// What ends the body before the connection closes.
+    pub fn terminator(self) -> &'static [u8] {
+        match self {
+            Framing::Chunked => LAST_CHUNK,
+            Framing::Close => b"",
+        }
+    }
+}
+
+fn head(out: &mut Vec<u8>, framing: Framing, content_type: &str, extra: &str) {
+    let delimit = match framing {
+        Framing::Chunked => "Transfer-Encoding: chunked",
+        Framing::Close => "Connection: close",
+    };
     let _ = write!(
         out,
-        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n{extra}Transfer-Encoding: chunked\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-cache\r\n{extra}{delimit}\r\n\r\n"
     );
 }
 
 /// The response head of a `/test` stream.
-pub fn test_head(out: &mut Vec<u8>) {
-    head(out, "text/html; charset=utf-8", "");
+pub fn test_head(out: &mut Vec<u8>, framing: Framing) {
+    head(out, framing, "text/html; charset=utf-8", "");
 }
 
 /// The response head of an `/sse` stream.
-pub fn sse_head(out: &mut Vec<u8>) {
-    head(out, "text/event-stream", "X-Accel-Buffering: no\r\n");
+pub fn sse_head(out: &mut Vec<u8>, framing: Framing) {
+    head(
+        out,
+        framing,
+        "text/event-stream",
+        "X-Accel-Buffering: no\r\n",
+    );
 }
 
-/// Appends `payload` as one chunk.
-pub fn chunk(out: &mut Vec<u8>, payload: &[u8]) {
-    let _ = write!(out, "{:x}\r\n", payload.len());
+/// Appends `payload` as one chunk (or as it is, close-delimited).
+pub fn chunk(out: &mut Vec<u8>, framing: Framing, payload: &[u8]) {
+    if framing == Framing::Chunked {
+        let _ = write!(out, "{:x}\r\n", payload.len());
+    }
     out.extend_from_slice(payload);
-    out.extend_from_slice(b"\r\n");
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// Appends a chunk whose contents `fill` writes, measured after the fact.
 /// `scratch` is a reusable buffer, so this does not allocate at rest.
-pub fn chunk_with(out: &mut Vec<u8>, scratch: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) {
+pub fn chunk_with(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    framing: Framing,
+    fill: impl FnOnce(&mut Vec<u8>),
+) {
     scratch.clear();
     fill(scratch);
-    chunk(out, scratch);
+    chunk(out, framing, scratch);
 }
 
 /// The first chunk of a `/test` stream.
-pub fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, id: u64) {
-    chunk_with(out, scratch, |s| {
+pub fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, id: u64) {
+    chunk_with(out, scratch, framing, |s| {
         let _ = writeln!(s, "c1m welcome, id: {id}");
     });
 }
 
 /// Part 1's heartbeat chunk; on an SSE stream it is an `event: heartbeat`
 /// (without an `id:`, so it does not move the client's Last-Event-ID).
-pub fn heartbeat(out: &mut Vec<u8>, scratch: &mut Vec<u8>, kind: Kind, n: u32, id: u64) {
-    chunk_with(out, scratch, |s| {
+pub fn heartbeat(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    (kind, framing): (Kind, Framing),
+    n: u32,
+    id: u64,
+) {
+    chunk_with(out, scratch, framing, |s| {
         if kind == Kind::Sse {
             let _ = write!(s, "event: heartbeat\ndata: Chunk {n} for id {id}\n\n");
         } else {
@@ -78,10 +134,16 @@ pub fn heartbeat(out: &mut Vec<u8>, scratch: &mut Vec<u8>, kind: Kind, n: u32, i
 }
 
 /// One message on a stream of `kind` (not `Poll`, which answers once).
-pub fn message(out: &mut Vec<u8>, scratch: &mut Vec<u8>, kind: Kind, seq: u64, body: &[u8]) {
+pub fn message(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    (kind, framing): (Kind, Framing),
+    seq: u64,
+    body: &[u8],
+) {
     match kind {
-        Kind::Test => chunk(out, body),
-        Kind::Sse => chunk_with(out, scratch, |s| sse_event(s, seq, body)),
+        Kind::Test => chunk(out, framing, body),
+        Kind::Sse => chunk_with(out, scratch, framing, |s| sse_event(s, seq, body)),
         // A long-poll answers once, through `poll_answer`.
         Kind::Poll => debug_assert!(false, "long-poll answers go through poll_answer"),
     }
@@ -100,8 +162,13 @@ fn sse_event(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
 }
 
 /// The SSE event telling a client that messages `first..=last` are gone.
-pub fn sse_lost(out: &mut Vec<u8>, scratch: &mut Vec<u8>, first: u64, last: u64) {
-    chunk_with(out, scratch, |s| {
+pub fn sse_lost(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    framing: Framing,
+    (first, last): (u64, u64),
+) {
+    chunk_with(out, scratch, framing, |s| {
         let _ = write!(
             s,
             "event: lost\nid: {last}\ndata: messages {first}-{last} are no longer in the history\n\n"
@@ -110,17 +177,17 @@ pub fn sse_lost(out: &mut Vec<u8>, scratch: &mut Vec<u8>, first: u64, last: u64)
 }
 
 /// An SSE comment line, which keeps proxies and clients from timing out.
-pub fn sse_keepalive(out: &mut Vec<u8>) {
-    chunk(out, b": keep-alive\n\n");
+pub fn sse_keepalive(out: &mut Vec<u8>, framing: Framing) {
+    chunk(out, framing, b": keep-alive\n\n");
 }
 
 /// The replay an `/sse` stream starts with.
-pub fn sse_replay(out: &mut Vec<u8>, scratch: &mut Vec<u8>, replay: &Replay) {
-    if let Some((first, last)) = replay.lost {
-        sse_lost(out, scratch, first, last);
+pub fn sse_replay(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, replay: &Replay) {
+    if let Some(lost) = replay.lost {
+        sse_lost(out, scratch, framing, lost);
     }
     for (seq, body) in &replay.messages {
-        message(out, scratch, Kind::Sse, *seq, body);
+        message(out, scratch, (Kind::Sse, framing), *seq, body);
     }
 }
 
@@ -156,10 +223,10 @@ pub fn poll_answer<'a>(
 }
 
 /// The head of a `HEAD` request's answer for `kind`.
-pub fn head_only(out: &mut Vec<u8>, kind: Kind) {
+pub fn head_only(out: &mut Vec<u8>, kind: Kind, framing: Framing) {
     match kind {
-        Kind::Test => test_head(out),
-        Kind::Sse => sse_head(out),
+        Kind::Test => test_head(out, framing),
+        Kind::Sse => sse_head(out, framing),
         Kind::Poll => {
             let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
         }
@@ -179,26 +246,44 @@ mod tests {
     #[test]
     fn test_stream_chunks_carry_the_body_unchanged() {
         assert_eq!(
-            text(|o, s| message(o, s, Kind::Test, 1, b"hello")),
+            text(|o, s| message(o, s, (Kind::Test, Framing::Chunked), 1, b"hello")),
             "5\r\nhello\r\n"
         );
         assert_eq!(
-            text(|o, s| welcome(o, s, 42)),
+            text(|o, s| welcome(o, s, Framing::Chunked, 42)),
             "14\r\nc1m welcome, id: 42\n\r\n"
         );
         assert_eq!(
-            text(|o, s| heartbeat(o, s, Kind::Test, 3, 9)),
+            text(|o, s| heartbeat(o, s, (Kind::Test, Framing::Chunked), 3, 9)),
             "11\r\nChunk 3 for id 9\n\r\n"
         );
-        let sse = text(|o, s| heartbeat(o, s, Kind::Sse, 3, 9));
+        let sse = text(|o, s| heartbeat(o, s, (Kind::Sse, Framing::Chunked), 3, 9));
         assert!(sse.ends_with("\r\nevent: heartbeat\ndata: Chunk 3 for id 9\n\n\r\n"));
     }
 
     #[test]
+    fn close_delimited_streams_carry_the_same_bytes_without_chunk_lines() {
+        let head = text(|o, _| test_head(o, Framing::Close));
+        assert!(head.contains("Connection: close\r\n"));
+        assert!(!head.contains("Transfer-Encoding"));
+        let close = (Kind::Sse, Framing::Close);
+        assert_eq!(
+            text(|o, s| message(o, s, close, 7, b"hi")),
+            "id: 7\ndata: hi\n\n"
+        );
+        assert_eq!(
+            text(|o, s| message(o, s, (Kind::Test, Framing::Close), 1, b"hello")),
+            "hello"
+        );
+        assert_eq!(Framing::Close.terminator(), b"");
+        assert_eq!(Framing::Chunked.terminator(), LAST_CHUNK);
+    }
+
+    #[test]
     fn sse_events_have_ids_and_split_lines() {
-        let t = text(|o, s| message(o, s, Kind::Sse, 7, b"a\r\nb"));
+        let t = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), 7, b"a\r\nb"));
         assert_eq!(t, "17\r\nid: 7\ndata: a\ndata: b\n\n\r\n");
-        let lost = text(|o, s| sse_lost(o, s, 2, 4));
+        let lost = text(|o, s| sse_lost(o, s, Framing::Chunked, (2, 4)));
         assert!(lost.contains("event: lost\nid: 4\ndata: messages 2-4 are"));
     }
 

@@ -27,6 +27,22 @@ fn test_stream_welcomes_and_carries_messages_unchanged() {
 }
 
 #[test]
+fn http10_clients_get_close_delimited_streams() {
+    let server = server(config());
+    let mut c = Client::raw(server.subscriber_addr(), b"GET /test/3 HTTP/1.0\r\n\r\n");
+    let head = c.expect("\r\n\r\nc1m welcome, id: 3\n");
+    assert!(head.contains("Connection: close\r\n"), "{head:?}");
+    assert!(!head.contains("Transfer-Encoding"), "{head:?}");
+    admin(&server, "POST", "/send/3", b"plain");
+    c.expect("id: 3\nplain");
+    server.shutdown().unwrap();
+    assert!(
+        c.read_to_close().ends_with("id: 3\nplain"),
+        "the close, not a chunk terminator, ends the body"
+    );
+}
+
+#[test]
 fn head_is_answered_without_a_body() {
     let server = server(config());
     let mut c = Client::raw(server.subscriber_addr(), b"HEAD /test/4 HTTP/1.1\r\n\r\n");

@@ -39,15 +39,16 @@ use std::io::{self, Write};
 
 use mio::net::TcpStream;
 
-use crate::transport::Kind;
+use crate::transport::{Framing, Kind};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Reading the request head (under the header deadline).
     Head,
-    /// A `/test` or `/sse` stream, logged in to the router.
-    Stream(Kind),
+    /// A `/test` or `/sse` stream, logged in to the router, and how its
+    /// body is delimited.
+    Stream(Kind, Framing),
     /// A long-poll waiting for a message, logged in to the router; whether
     /// the connection stays open for the next request after the answer.
     PollWait { keep_alive: bool },
@@ -108,7 +109,7 @@ impl Conn {
 
     /// Whether the router knows this connection.
     pub fn logged_in(&self) -> bool {
-        matches!(self.phase, Phase::Stream(_) | Phase::PollWait { .. })
+        matches!(self.phase, Phase::Stream(..) | Phase::PollWait { .. })
     }
 
     /// Writes `data`, keeping what the socket does not take. Returns true

@@ -40,7 +40,7 @@ use crate::http::{write_reject, Reject, Status};
 use crate::request::{parse_request, Parsed, Request, Route};
 use crate::router::{Batch, ConnRef, Router};
 use crate::stats::{LocalCounts, Stats};
-use crate::transport::{self, Kind};
+use crate::transport::{self, Framing, Kind};
 
 const LISTENER: Token = Token(0);
 pub const WAKER: Token = Token(1);
@@ -322,12 +322,12 @@ impl Reactor {
         self.out.clear();
         let mut count = 0;
         match phase {
-            Phase::Stream(kind) => {
+            Phase::Stream(kind, framing) => {
                 for (batch, d) in mine {
                     transport::message(
                         &mut self.out,
                         &mut self.frame,
-                        kind,
+                        (kind, framing),
                         d.seq,
                         batch.message(d),
                     );
@@ -512,8 +512,9 @@ impl Reactor {
             Route::Sse { .. } => Kind::Sse,
             Route::Poll { .. } => Kind::Poll,
         };
+        let framing = Framing::for_request(request.http11);
         if request.head_only {
-            return self.answer_and_close(key, |out| transport::head_only(out, kind));
+            return self.answer_and_close(key, |out| transport::head_only(out, kind, framing));
         }
         let id = request.route.id();
         let gen = self.conns[key].gen;
@@ -524,16 +525,16 @@ impl Reactor {
         let phase = match request.route {
             Route::Test { .. } => {
                 router.login(id, me, None, false);
-                transport::test_head(out);
-                transport::welcome(out, frame, id);
-                Phase::Stream(Kind::Test)
+                transport::test_head(out, framing);
+                transport::welcome(out, frame, framing, id);
+                Phase::Stream(Kind::Test, framing)
             }
             Route::Sse { last_event_id, .. } => {
                 let login = router.login(id, me, last_event_id, false);
-                transport::sse_head(out);
-                transport::sse_replay(out, frame, &login.replay);
+                transport::sse_head(out, framing);
+                transport::sse_replay(out, frame, framing, &login.replay);
                 self.local.lost_notices += u64::from(login.replay.lost.is_some());
-                Phase::Stream(Kind::Sse)
+                Phase::Stream(Kind::Sse, framing)
             }
             Route::Poll { seq, .. } => {
                 let login = router.login(id, me, seq, true);
@@ -659,8 +660,8 @@ impl Reactor {
             .conns
             .iter()
             .filter(|(_, c)| match c.phase {
-                Phase::Stream(Kind::Sse) => true,
-                Phase::Stream(_) => heartbeat,
+                Phase::Stream(Kind::Sse, _) => true,
+                Phase::Stream(..) => heartbeat,
                 _ => false,
             })
             .map(|(k, _)| k)
@@ -668,15 +669,16 @@ impl Reactor {
         for key in keys {
             let conn = &mut self.conns[key];
             self.out.clear();
+            let Phase::Stream(kind, framing) = conn.phase else {
+                continue;
+            };
             if heartbeat {
-                let Phase::Stream(kind) = conn.phase else {
-                    continue;
-                };
                 conn.ticks = conn.ticks.wrapping_add(1);
-                transport::heartbeat(&mut self.out, &mut self.frame, kind, conn.ticks, conn.id);
+                let stream = (kind, framing);
+                transport::heartbeat(&mut self.out, &mut self.frame, stream, conn.ticks, conn.id);
                 self.local.heartbeats += 1;
             } else {
-                transport::sse_keepalive(&mut self.out);
+                transport::sse_keepalive(&mut self.out, framing);
             }
             self.send_out(key);
         }
@@ -690,7 +692,7 @@ impl Reactor {
         for key in keys {
             self.out.clear();
             match self.conns[key].phase {
-                Phase::Stream(_) => self.out.extend_from_slice(transport::LAST_CHUNK),
+                Phase::Stream(_, framing) => self.out.extend_from_slice(framing.terminator()),
                 Phase::PollWait { .. } => transport::poll_answer(
                     &mut self.out,
                     &mut self.frame,
