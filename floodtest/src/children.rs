@@ -12,8 +12,11 @@
 //!   also stops the child, and PR_SET_PDEATHSIG ends it if the parent dies.
 //!
 //! Child stderr is the parent's, so a child's refusal or error is seen as is.
+//! A child whose output ends without its last snapshot has died (crashed,
+//! killed, refused): its connections died with it, so its view counts them
+//! closed, the parent ends the run and writes the summary marked incomplete.
 
-use crate::fleet::{Fleet, LocalFleet};
+use crate::fleet::{Fleet, Joined, LocalFleet};
 use crate::stats::{new_hist, Snapshot};
 use crate::worker::Control;
 use anyhow::Context;
@@ -29,6 +32,8 @@ struct View {
     snap: Snapshot,
     /// The child's stdout closed: it has exited or is about to.
     gone: bool,
+    /// It went without its last word (`finished`): it died.
+    died: bool,
 }
 
 pub struct ChildFleet {
@@ -63,6 +68,7 @@ impl ChildFleet {
             let view = Arc::new(Mutex::new(View {
                 snap: Snapshot::starting(),
                 gone: false,
+                died: false,
             }));
             let reader_view = view.clone();
             fleet
@@ -113,12 +119,16 @@ impl Fleet for ChildFleet {
         let mut merged = Snapshot::empty();
         for view in &self.views {
             let mut v = view.lock().unwrap_or_else(|p| p.into_inner());
-            if v.gone {
-                // A child that died without its last word is done too.
-                v.snap.finished = true;
+            if v.gone && !v.snap.finished {
+                // Its descriptors closed with it; it will not start more.
+                v.died = true;
+                let c = &mut v.snap.counters;
+                c.closed = c.opened;
                 v.snap.connecting = 0;
                 v.snap.waiting = 0;
                 v.snap.started_all = true;
+                v.snap.paused = true;
+                v.snap.finished = true;
             }
             merged.merge(&v.snap);
             v.snap.latency.reset();
@@ -135,29 +145,45 @@ impl Fleet for ChildFleet {
         self.send("stop");
     }
 
-    fn join(mut self: Box<Self>) -> anyhow::Result<Snapshot> {
+    fn broken(&mut self) -> Option<String> {
+        let procs = self.children.len();
+        let died: Vec<String> = self
+            .views
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.lock().unwrap_or_else(|p| p.into_inner()).died)
+            .map(|(k, _)| match self.children[k].try_wait() {
+                Ok(Some(status)) => format!("child {k} of {procs} ended early ({status})"),
+                _ => format!("child {k} of {procs} ended early"),
+            })
+            .collect();
+        (!died.is_empty()).then(|| died.join(", "))
+    }
+
+    fn join(mut self: Box<Self>) -> Joined {
         self.stop();
         self.stdins.clear();
-        let mut failures = Vec::new();
-        for (k, child) in self.children.iter_mut().enumerate() {
-            let status = child
-                .wait()
-                .with_context(|| format!("waiting for child {k}"))?;
-            if !status.success() && status.code() != Some(1) {
-                failures.push(format!("child {k}: {status}"));
-            }
-        }
+        let statuses: Vec<_> = self.children.iter_mut().map(Child::wait).collect();
         for reader in std::mem::take(&mut self.readers) {
             let _ = reader.join();
         }
         let last = self.poll();
-        if !failures.is_empty() {
-            anyhow::bail!(
-                "child processes failed ({}); their errors are above",
-                failures.join(", ")
-            );
+        let procs = self.children.len();
+        let mut failures = Vec::new();
+        for (k, (status, view)) in statuses.into_iter().zip(&self.views).enumerate() {
+            let died = view.lock().unwrap_or_else(|p| p.into_inner()).died;
+            match status {
+                Ok(status) if !status.success() => {
+                    failures.push(format!("child {k} of {procs}: {status}"))
+                }
+                Ok(_) if died => failures.push(format!(
+                    "child {k} of {procs}: exited without its last report"
+                )),
+                Ok(_) => {}
+                Err(e) => failures.push(format!("waiting for child {k} of {procs}: {e}")),
+            }
         }
-        Ok(last)
+        Joined { last, failures }
     }
 }
 

@@ -1,8 +1,9 @@
 //! The controller: polls the fleet on a tick and decides when the run
 //! moves on: pausing at `--pause-every` steps, holding for `--duration`
 //! once the ramp is done, and ending on SIGINT/SIGTERM, when nothing is left
-//! open, or when the workers finish. A child process runs the same loop but
-//! leaves pauses and the end to its parent.
+//! open, when the workers finish, or when part of the fleet has died (the run
+//! is then incomplete). A child process runs the same loop but leaves pauses
+//! and the end to its parent.
 
 use crate::fleet::Fleet;
 use crate::report::Reporter;
@@ -50,12 +51,13 @@ enum Pause {
     Enter(Arc<AtomicBool>),
 }
 
-/// Runs the parent's (or single process's) loop to the end of the run.
+/// Runs the parent's (or single process's) loop to the end of the run;
+/// returns why the run is incomplete, if part of the fleet failed.
 pub fn drive(
     mut fleet: Box<dyn Fleet>,
     pacing: &Pacing,
     report: &mut Reporter,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let mut hold_since: Option<Instant> = None;
     let mut pause = Pause::Running;
     loop {
@@ -65,6 +67,10 @@ pub fn drive(
         let (paused, open) = (snap.paused && !snap.started_all, snap.counters.open());
         report.absorb(snap);
         if stop_requested() || finished {
+            break;
+        }
+        if let Some(why) = fleet.broken() {
+            report.notice(&format!("{why}: ending the run"));
             break;
         }
         match &pause {
@@ -105,9 +111,9 @@ pub fn drive(
         }
         report.tick()?;
     }
-    let last = fleet.join()?;
-    report.absorb(last);
-    Ok(())
+    let joined = fleet.join();
+    report.absorb(joined.last);
+    Ok((!joined.failures.is_empty()).then(|| joined.failures.join("; ")))
 }
 
 /// Waits for Enter on stdin in a thread; the flag is set when it comes.
@@ -142,7 +148,11 @@ pub fn drive_child(
         // The parent may be gone; PR_SET_PDEATHSIG will end us then.
         let _ = emit(&snap);
     }
-    let mut last = fleet.join()?;
-    last.finished = true;
-    emit(&last)
+    let mut joined = fleet.join();
+    if !joined.failures.is_empty() {
+        // No last snapshot: the parent sees this child as failed.
+        anyhow::bail!("{}", joined.failures.join("; "));
+    }
+    joined.last.finished = true;
+    emit(&joined.last)
 }

@@ -19,8 +19,20 @@ pub trait Fleet {
     fn release(&mut self);
     /// Asks every worker to close its connections and finish.
     fn stop(&mut self);
-    /// Waits for the workers; returns what they recorded since the last poll.
-    fn join(self: Box<Self>) -> anyhow::Result<Snapshot>;
+    /// Why part of the fleet has ended before it was asked to (a worker
+    /// that failed, a child process that died), once that has happened.
+    fn broken(&mut self) -> Option<String>;
+    /// Stops and waits for the workers; returns what they recorded since
+    /// the last poll and, if any part failed, why (the run is incomplete,
+    /// but what it counted is still reported).
+    fn join(self: Box<Self>) -> Joined;
+}
+
+/// The end of a fleet.
+pub struct Joined {
+    pub last: Snapshot,
+    /// Each part that failed and how; empty when all ended cleanly.
+    pub failures: Vec<String>,
 }
 
 /// Resident set size of this process, bytes (from /proc/self/statm).
@@ -113,24 +125,26 @@ impl Fleet for LocalFleet {
         self.control.stop.store(true, Ordering::Relaxed);
     }
 
-    fn join(mut self: Box<Self>) -> anyhow::Result<Snapshot> {
+    fn broken(&mut self) -> Option<String> {
+        // A worker returns only when told to stop, or on an error.
+        let stopping = self.control.stop.load(Ordering::Relaxed);
+        let ended = self.handles.iter().filter(|h| h.is_finished()).count();
+        (!stopping && ended > 0).then(|| format!("{ended} worker thread(s) ended early"))
+    }
+
+    fn join(mut self: Box<Self>) -> Joined {
         self.stop();
-        let mut first_error = None;
-        for handle in std::mem::take(&mut self.handles) {
+        let mut failures = Vec::new();
+        for (i, handle) in std::mem::take(&mut self.handles).into_iter().enumerate() {
             match handle.join() {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    first_error =
-                        first_error.or(Some(anyhow::Error::new(e).context("worker failed")))
-                }
-                Err(_) => {
-                    first_error = first_error.or(Some(anyhow::anyhow!("a worker thread panicked")))
-                }
+                Ok(Err(e)) => failures.push(format!("worker {i} failed: {e}")),
+                Err(_) => failures.push(format!("worker {i} panicked")),
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
+        Joined {
+            last: self.collect(),
+            failures,
         }
-        Ok(self.collect())
     }
 }

@@ -44,7 +44,9 @@ use std::sync::Arc;
 use worker::Control;
 
 /// Runs the tool with `argv` (without the program name, for children) and
-/// the parsed `args`; returns 0 when the target was held, 1 when not.
+/// the parsed `args`; returns 0 when the target was held, 1 when not, and
+/// an error (exit 2) when it cannot start or part of it failed (after the
+/// summary, marked incomplete, is written).
 pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
     let fd_limit = c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
     let ephemeral = plan::ephemeral_range()?;
@@ -71,12 +73,16 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         pause_secs: args.pause_secs,
         duration: args.duration,
     };
-    drive(fleet, &pacing, &mut report)?;
-    let summary = report.finish(plan.procs, plan.workers)?;
+    let incomplete = drive(fleet, &pacing, &mut report)?;
+    let mut summary = report.finish(plan.procs, plan.workers)?;
+    summary.incomplete = incomplete.clone();
     println!("{}", summary.render());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&summary)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(why) = incomplete {
+        anyhow::bail!("run incomplete: {why}; the summary covers what ran until then");
     }
     let min_open = args.min_open.unwrap_or(args.conns);
     Ok(if summary.open >= min_open {

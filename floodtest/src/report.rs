@@ -260,6 +260,7 @@ impl Reporter {
             addr_retries: c.addr_retries,
             procs,
             workers,
+            incomplete: None,
         })
     }
 }

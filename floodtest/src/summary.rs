@@ -76,6 +76,10 @@ pub struct Summary {
     pub addr_retries: u64,
     pub procs: u64,
     pub workers: u64,
+    /// `null` for a run that ended as planned; otherwise what failed (a
+    /// child process that died, a worker error): the figures cover the run
+    /// until then.
+    pub incomplete: Option<String>,
 }
 
 /// The class names with their counts, every class present.
@@ -108,10 +112,15 @@ impl Summary {
     /// The human-readable end of a run.
     pub fn render(&self) -> String {
         format!(
-            "floodtest: done in {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
+            "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
              floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
              floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
              floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
+            if self.incomplete.is_some() {
+                "incomplete, ended after"
+            } else {
+                "done in"
+            },
             self.elapsed_s,
             self.open,
             self.target,
@@ -173,6 +182,7 @@ mod tests {
             addr_retries: 0,
             procs: 1,
             workers: 2,
+            incomplete: Some("child 1 of 2: signal: 9 (SIGKILL)".to_owned()),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         // serde_json's map is sorted, so compare sorted names.
@@ -197,6 +207,7 @@ mod tests {
             "addr_retries",
             "procs",
             "workers",
+            "incomplete",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
