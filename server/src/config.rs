@@ -52,7 +52,16 @@ pub struct Args {
     #[arg(long, default_value = "64k", value_parser = parse_count)]
     pub max_pending: u64,
 
-    /// Messages kept per id, so `/sse` with Last-Event-ID and `/poll?seq=` can replay a gap.
+    /// Messages kept per id, so `/sse` with Last-Event-ID and `/poll?seq=` can replay a gap
+    /// (older gaps get an explicit `lost` notice).
+    ///
+    /// With 0, a long-poll client loses what is sent between two of its polls: while the id has
+    /// another connection the next poll says `lost A-B`; with none, those messages are dropped
+    /// (counted in `dropped`) and the id's numbering starts again at 1, so the loss is silent.
+    /// Long-poll clients that must not lose messages need --history.
+    ///
+    /// Cost: every id ever sent to keeps a copy of its last N messages while the process lives
+    /// (bound the ids with --max-id).
     #[arg(long, default_value = "0", value_parser = parse_count)]
     pub history: u64,
 
