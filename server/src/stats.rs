@@ -54,14 +54,17 @@ macro_rules! counters {
         }
 
         impl Snapshot {
-            /// Prometheus text exposition format.
+            /// Prometheus text exposition format (0.0.4): `comet_` names,
+            /// counters with the conventional `_total` suffix.
             pub fn to_prometheus(&self) -> String {
                 let mut out = String::new();
                 $(
                     let help = $doc.trim();
-                    let _ = writeln!(out, "# HELP comet_{} {}", stringify!($name), help);
-                    let _ = writeln!(out, "# TYPE comet_{} {}", stringify!($name), $kind);
-                    let _ = writeln!(out, "comet_{} {}", stringify!($name), self.$name);
+                    let suffix = if $kind == "counter" { "_total" } else { "" };
+                    let name = format_args!("comet_{}{suffix}", stringify!($name));
+                    let _ = writeln!(out, "# HELP {name} {help}");
+                    let _ = writeln!(out, "# TYPE {name} {}", $kind);
+                    let _ = writeln!(out, "{name} {}", self.$name);
                 )*
                 let _ = writeln!(out, "# HELP comet_rss_bytes Resident set size of the server process");
                 let _ = writeln!(out, "# TYPE comet_rss_bytes gauge");
@@ -149,8 +152,25 @@ mod tests {
             ..Default::default()
         };
         let text = snap.to_prometheus();
-        assert!(text.contains("# HELP comet_dropped Messages for an id with no connection.\n"));
-        assert!(text.contains("# TYPE comet_dropped counter\ncomet_dropped 7\n"));
-        assert!(text.contains("# TYPE comet_connections gauge\n"));
+        assert!(
+            text.contains("# HELP comet_dropped_total Messages for an id with no connection.\n")
+        );
+        assert!(text.contains("# TYPE comet_dropped_total counter\ncomet_dropped_total 7\n"));
+        assert!(text.contains("# TYPE comet_connections gauge\ncomet_connections 0\n"));
+        // Every sample is preceded by the HELP and TYPE of its own name, and
+        // every counter's name ends in _total.
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() % 3, 0);
+        for family in lines.chunks(3) {
+            let name = family[2].split(' ').next().unwrap();
+            assert!(
+                family[0].starts_with(&format!("# HELP {name} ")),
+                "{family:?}"
+            );
+            let kind = family[1].strip_prefix(&format!("# TYPE {name} ")).unwrap();
+            assert!(["counter", "gauge"].contains(&kind), "{family:?}");
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{family:?}");
+            assert!(family[2].split(' ').nth(1).unwrap().parse::<u64>().is_ok());
+        }
     }
 }

@@ -214,6 +214,7 @@ fn admin_check_stats_and_metrics() {
     let (status, metrics) = admin(&server, "GET", "/metrics", b"");
     assert_eq!(status, 200);
     assert!(metrics.contains("# TYPE comet_connections gauge\ncomet_connections 1\n"));
+    assert!(metrics.contains("# TYPE comet_logins_total counter\ncomet_logins_total 1\n"));
 }
 
 #[test]

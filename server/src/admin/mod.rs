@@ -224,7 +224,7 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         }
         AdminRoute::Stats => json(&stats.snapshot()),
         AdminRoute::Metrics => (
-            "text/plain; version=0.0.4",
+            "text/plain; version=0.0.4; charset=utf-8",
             stats.snapshot().to_prometheus().into_bytes(),
         ),
     };
