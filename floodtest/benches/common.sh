@@ -1,46 +1,58 @@
 # Shared by the floodtest benchmark scripts: builds the release binaries,
-# starts and stops comet-server processes, reads JSON summaries.
-# Source it; it sets BIN and cleans up the servers on exit.
+# starts comet-server processes, reads JSON summaries, and on any exit
+# (success, failure, Ctrl-C, TERM) stops every process the script started.
+# Source it; it sets BIN and WORK. Needs only bash, coreutils, awk and
+# cargo: no python, no ss.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 (cd "$ROOT" && cargo build --release -q -p c1m-floodtest -p c1m-server)
 BIN=$CARGO_TARGET_DIR/release
 WORK=$(mktemp -d)
-SERVERS=()
+# Every process started in the background; `cleanup` ends them.
+PIDS=()
 ulimit -n "$(ulimit -Hn)"
 
-stop_servers() {
-    if ((${#SERVERS[@]})); then
-        kill "${SERVERS[@]}" 2>/dev/null || true
-        wait "${SERVERS[@]}" 2>/dev/null || true
+cleanup() {
+    if ((${#PIDS[@]})); then
+        kill "${PIDS[@]}" 2>/dev/null || true
+        wait "${PIDS[@]}" 2>/dev/null || true
     fi
-    SERVERS=()
+    PIDS=()
+    rm -rf "$WORK"
 }
-trap 'stop_servers; rm -rf "$WORK"' EXIT
+trap cleanup EXIT
+# A signal exits through the EXIT trap too.
+trap 'exit 130' INT TERM HUP
 
 # start_servers COUNT PORT ADMIN_BASE: COUNT comet-server processes sharing
 # 127.0.0.1:PORT with SO_REUSEPORT (admin ports ADMIN_BASE+i); each holds at
-# most 19,000 connections, under the 20,000-descriptor limit.
+# most 19,000 connections, under the 20,000-descriptor limit. Waits for each
+# readiness line (at most 10 s).
 start_servers() {
     local count=$1 port=$2 admin=$3 i
     for ((i = 0; i < count; i++)); do
         "$BIN/comet-server" --listen "127.0.0.1:$port" --admin "127.0.0.1:$((admin + i))" \
             --reuse-port --max-conns 19000 >"$WORK/server$i.log" 2>&1 &
-        SERVERS+=($!)
+        PIDS+=($!)
     done
     for ((i = 0; i < count; i++)); do
-        for _ in $(seq 100); do
+        for _ in $(seq 200); do
             grep -q listening "$WORK/server$i.log" && break
             sleep 0.05
         done
-        grep -q listening "$WORK/server$i.log" || { cat "$WORK/server$i.log"; echo "comet-server $i did not start" >&2; exit 2; }
+        grep -q listening "$WORK/server$i.log" || {
+            cat "$WORK/server$i.log" >&2
+            echo "comet-server $i did not start" >&2
+            exit 2
+        }
     done
 }
 
-# json FILE FIELD: one field of a floodtest --json summary.
+# json FILE FIELD: a top-level number of a floodtest --json summary (the
+# file is pretty-printed: top-level fields are the lines indented by 2).
 json() {
-    python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"
+    sed -n "s/^  \"$2\": \\([0-9.]*\\),\\{0,1\\}\$/\\1/p" "$1"
 }
 
 median() {

@@ -12,7 +12,7 @@ for run in 1 2 3; do
     "$BIN/floodtest" --url "http://127.0.0.1:$PORT/test/{id}" --conns 19000 \
         --bind-mode noport --source-ips "127.0.2.$((run * 2 - 1))-127.0.2.$((run * 2))" --duration 1s \
         --json "$WORK/rate.json" >"$WORK/rate.out" 2>&1 || { cat "$WORK/rate.out"; exit 1; }
-    rates+=("$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["connect_rate"]))' "$WORK/rate.json")")
+    rates+=("$(json "$WORK/rate.json" connect_rate | cut -d. -f1)")
 done
 m=$(printf '%s\n' "${rates[@]}" | median)
 echo "connect_rate runs=[${rates[*]}] median=$m/s target>=10000 $([[ $m -ge 10000 ]] && echo PASS || echo FAIL)"
