@@ -4,7 +4,7 @@
 mod support;
 
 use std::collections::HashSet;
-use support::{floodtest, Behaviour, Server};
+use support::{floodtest, Behaviour, Reap, Server};
 
 #[test]
 fn three_processes_merge_exactly() {
@@ -72,16 +72,6 @@ fn children_pause_together_and_are_released_by_the_parent() {
         run.stderr()
     );
     assert_eq!(run.summary().open, 100);
-}
-
-/// Kills the process on drop, so a failing test leaves nothing running.
-struct Reap(std::process::Child);
-
-impl Drop for Reap {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

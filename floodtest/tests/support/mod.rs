@@ -168,6 +168,16 @@ pub fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Kills the process on drop, so a failing test leaves nothing running.
+pub struct Reap(pub std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A finished `floodtest` run.
 pub struct Run {
     pub output: Output,
