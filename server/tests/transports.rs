@@ -226,6 +226,16 @@ fn admin_keeps_the_connection_alive_and_checks_the_token() {
     });
     let (status, _) = admin(&server, "GET", "/stats", b"");
     assert_eq!(status, 401);
+    // Refused at once: the server does not wait for (or hold) the body of a
+    // client without the token.
+    let mut s = Client::raw(
+        server.admin_addr(),
+        b"POST /send HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n1\tx\n",
+    );
+    let start = std::time::Instant::now();
+    s.expect("missing or wrong bearer token\n");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(status_and_body(&s.read_to_close()).0, 401);
     let auth = "Authorization: Bearer s3cret\r\n";
     let (status, _) = admin_with(server.admin_addr(), "GET", "/stats", b"", auth);
     assert_eq!(status, 200);

@@ -91,6 +91,12 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             let reject = Reject::new(Status::PayloadTooLarge, "body is over --max-body");
             return refuse(&mut stream, &ctx, reject).await;
         }
+        // Refused (401, 404, ...): answer at once; the body is never buffered,
+        // so an unauthorized client cannot make the server hold --max-body.
+        let route = match head.route {
+            Ok(route) => route,
+            Err(reject) => return refuse(&mut stream, &ctx, reject).await,
+        };
         let end = head.len + head.content_length;
         if buf.len() < end {
             buf.reserve(end - buf.len());
@@ -110,10 +116,7 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if body != Ok(true) {
             return;
         }
-        if matches!(
-            head.route,
-            Ok(AdminRoute::SendOne(_) | AdminRoute::SendBatch)
-        ) {
+        if matches!(route, AdminRoute::SendOne(_) | AdminRoute::SendBatch) {
             // Backpressure: while a reactor has more than this left to
             // write, the publisher waits instead of queueing without bound.
             while ctx.router.backlog() > MAX_BACKLOG {
@@ -121,27 +124,35 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             }
         }
         out.clear();
-        match head.route {
-            Ok(route) => answer(&ctx, route, &buf[head.len..end], head.keep_alive, &mut out),
-            Err(reject) => {
-                ctx.stats.bad_requests.fetch_add(1, Relaxed);
-                write_reject(reject, &mut out);
-            }
-        }
-        if stream.write_all(&out).await.is_err() || !head.keep_alive || head.route.is_err() {
+        answer(&ctx, route, &buf[head.len..end], head.keep_alive, &mut out);
+        if stream.write_all(&out).await.is_err() || !head.keep_alive {
             return;
         }
         buf.drain(..end);
     }
 }
 
+/// Answers a refused request and closes. What the client still sends (a
+/// body) is read and discarded for a short while first: closing a socket
+/// with unread bytes resets it, and the reset can destroy the answer before
+/// the client reads it.
 async fn refuse(stream: &mut TcpStream, ctx: &AdminCtx, reject: Reject) {
     ctx.stats.bad_requests.fetch_add(1, Relaxed);
     let mut out = Vec::new();
     write_reject(reject, &mut out);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    if stream.write_all(&out).await.is_err() || stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let linger = LINGER.min(ctx.config.header_timeout);
+    let _ = tokio::time::timeout(linger, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
+
+/// How long a refused admin connection's remaining input is discarded.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Serialize)]
 struct SentOne {

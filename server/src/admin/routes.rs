@@ -22,8 +22,8 @@ pub enum AdminRoute {
 /// A parsed admin request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminHead {
-    /// The route, or why the request is refused (its body is still read, so
-    /// the connection stays usable).
+    /// The route, or why the request is refused (answered at once, without
+    /// reading the body, and the connection closed).
     pub route: Result<AdminRoute, Reject>,
     pub content_length: usize,
     pub keep_alive: bool,
