@@ -184,6 +184,39 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_reader_costs_at_most_four_times_max_pending() {
+        use std::io::Read;
+        const MAX: usize = 64 * 1024;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut reader = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server_side, _) = listener.accept().unwrap();
+        server_side.set_nonblocking(true).unwrap();
+        let mut conn = Conn::new(TcpStream::from_std(server_side), 0);
+        let message = [b'm'; 1000];
+        let mut sink = vec![0; 4_000];
+        let mut most = 0;
+        // The reader takes a little now and then, so the buffer is written
+        // from its front and compacted, the worst case for its size.
+        for round in 0.. {
+            match conn.send(&message, MAX) {
+                Ok(_) => {}
+                Err(WriteError::TooSlow) => break,
+                Err(WriteError::Io(e)) => panic!("{e}"),
+            }
+            if round % 7 == 0 {
+                let _ = reader.read(&mut sink).unwrap();
+                conn.flush().unwrap();
+            }
+            if let Some(p) = &conn.pending {
+                assert!(p.bytes.len() - p.sent <= MAX);
+                most = most.max(p.bytes.capacity());
+            }
+            assert!(round < 100_000, "never passed --max-pending");
+        }
+        assert!(most > 0 && most <= 4 * MAX, "buffer grew to {most}");
+    }
+
+    #[test]
     fn a_slab_slot_is_no_larger_than_the_record() {
         // The same shape as `slab::Entry<T>` (private in slab 0.4), which the
         // slab stores per slot.
