@@ -132,6 +132,9 @@ impl Args {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if self.max_conns == 0 {
+            anyhow::bail!("--max-conns 0: every subscriber would get 503; use at least 1");
+        }
         if self.max_pending < 1024 {
             anyhow::bail!(
                 "--max-pending {}: use at least 1k, or no message fits",
@@ -220,5 +223,11 @@ mod tests {
             .contains("--reactors"));
         let args = Args::try_parse_from(["comet-server", "--poll-timeout", "0s"]).unwrap();
         assert!(args.to_config().is_err());
+        let args = Args::try_parse_from(["comet-server", "--max-conns", "0"]).unwrap();
+        assert!(args
+            .to_config()
+            .unwrap_err()
+            .to_string()
+            .contains("--max-conns"));
     }
 }
