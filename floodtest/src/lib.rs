@@ -76,7 +76,7 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
     let incomplete = drive(fleet, &pacing, &mut report)?;
     let mut summary = report.finish(plan.procs, plan.workers)?;
     summary.incomplete = incomplete.clone();
-    println!("{}", summary.render());
+    report::say(&mut std::io::stdout(), &summary.render());
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&summary)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;

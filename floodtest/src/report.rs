@@ -111,7 +111,7 @@ impl Reporter {
     pub fn notice(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("floodtest: {text}")),
-            None => eprintln!("floodtest: {text}"),
+            None => say(&mut std::io::stderr(), &format!("floodtest: {text}")),
         }
     }
 
@@ -190,7 +190,7 @@ impl Reporter {
         let c = self.latest.counters;
         let elapsed = now.duration_since(self.start).as_secs_f64();
         if self.bar.is_none() {
-            println!(
+            let line = format!(
                 "floodtest: {elapsed:.1}s open {}/{} | {} | Stats: {{{},{},{}}}",
                 c.open(),
                 self.target,
@@ -199,6 +199,7 @@ impl Reporter {
                 c.closed,
                 c.chunks
             );
+            say(&mut std::io::stdout(), &line);
         }
         if let Some(csv) = &mut self.csv {
             let p = Percentiles::of(&self.line.latency);
@@ -263,6 +264,13 @@ impl Reporter {
             incomplete: None,
         })
     }
+}
+
+/// Writes a line where a reader may have gone (`floodtest | head`): the run
+/// goes on and still writes its summary, CSV and JSON, rather than panic as
+/// `println!` does on a closed pipe.
+pub fn say(out: &mut impl std::io::Write, line: &str) {
+    let _ = writeln!(out, "{line}");
 }
 
 /// The one-time message for a resource running out.

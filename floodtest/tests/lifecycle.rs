@@ -2,48 +2,19 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use support::{Behaviour, Reap, Server};
+use support::{Behaviour, Server};
 
 #[test]
 fn sigterm_ends_the_hold_with_a_summary() {
     let server = Server::start(Behaviour::Chunked(vec![1]));
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("s.json");
-    // The duration only bounds a failed test: SIGTERM ends the hold.
-    let mut child = Reap(
-        Command::new(env!("CARGO_BIN_EXE_floodtest"))
-            .args(["--url", &server.url("/test/{id}"), "--conns", "50"])
-            .args(["--duration", "60s", "--json"])
-            .arg(&json)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    // The readiness signal: the notice that the ramp is done.
-    let stderr = BufReader::new(child.0.stderr.take().unwrap());
-    let mut seen = Vec::new();
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        let done = line.contains("ramp done");
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    assert!(seen.last().unwrap().contains("open 50/50"), "{seen:?}");
-    // SAFETY: kill with a valid pid and signal number.
-    assert_eq!(
-        unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
-    let status = child.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let s: c1m_floodtest::summary::Summary =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let mut held = support::hold(&["--url", &server.url("/test/{id}"), "--conns", "50"]);
+    assert!(held.ramp_line.contains("open 50/50"), "{}", held.ramp_line);
+    held.signal(libc::SIGTERM);
+    let (code, summary) = held.wait();
+    assert_eq!(code, Some(0));
+    let s = summary.unwrap();
     assert_eq!((s.open, s.closed, s.messages), (50, 50, 50));
+    assert_eq!(s.incomplete, None);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 mod support;
 
 use std::collections::HashSet;
-use support::{floodtest, Behaviour, Reap, Server};
+use support::{floodtest, Behaviour, Server};
 
 #[test]
 fn three_processes_merge_exactly() {
@@ -76,31 +76,15 @@ fn children_pause_together_and_are_released_by_the_parent() {
 
 #[test]
 fn a_dead_child_ends_the_run_with_an_incomplete_summary() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let server = Server::start(Behaviour::Chunked(vec![1]));
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("s.json");
-    let mut parent = Reap(
-        Command::new(env!("CARGO_BIN_EXE_floodtest"))
-            .args(["--url", &server.url("/test/{id}"), "--conns", "100"])
-            // The duration only bounds a regression: a dead child ends the run.
-            .args(["--procs", "2", "--duration", "60s", "--json"])
-            .arg(&json)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+    let url = server.url("/test/{id}");
+    let mut held = support::hold(&["--url", &url, "--conns", "100", "--procs", "2"]);
+    assert!(
+        held.ramp_line.contains("open 100/100"),
+        "{}",
+        held.ramp_line
     );
-    let mut stderr = BufReader::new(parent.0.stderr.take().unwrap()).lines();
-    // Readiness: both children have opened their 50 and the ramp is done.
-    let ready = stderr
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|l| l.contains("ramp done"));
-    assert!(ready.unwrap().contains("open 100/100"));
-    let pid = parent.0.id();
+    let pid = held.child.id();
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
     let victim: libc::pid_t = children.split_whitespace().next().unwrap().parse().unwrap();
     // Which child it is: the `K/2` after `--child` in its command line.
@@ -114,16 +98,16 @@ fn a_dead_child_ends_the_run_with_an_incomplete_summary() {
     // SAFETY: kill with a pid and a signal number.
     assert_eq!(unsafe { libc::kill(victim, libc::SIGKILL) }, 0);
 
-    let rest: Vec<String> = stderr.map(Result::unwrap).collect();
-    let status = parent.0.wait().unwrap();
-    assert_eq!(status.code(), Some(2), "{rest:?}");
+    // Without a signal to the parent, the dead child alone ends the run.
+    let rest: Vec<String> = held.stderr.by_ref().map(Result::unwrap).collect();
+    let (code, summary) = held.wait();
+    assert_eq!(code, Some(2), "{rest:?}");
     assert!(
         rest.iter()
             .any(|l| l.contains(&format!("{which} ended early"))),
         "{rest:?}"
     );
-    let s: c1m_floodtest::summary::Summary =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = summary.expect("the summary is written all the same");
     let why = s.incomplete.as_deref().unwrap();
     assert!(why.contains(&which) && why.contains("SIGKILL"), "{why}");
     // The dead child's streams count as closed; the other child's too.

@@ -168,13 +168,70 @@ pub fn closed_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-/// Kills the process on drop, so a failing test leaves nothing running.
-pub struct Reap(pub std::process::Child);
+/// A `floodtest` holding its connections until a signal ends it; killed on
+/// drop, so a failing test leaves nothing running.
+pub struct Held {
+    pub child: std::process::Child,
+    /// The `ramp done` notice: the readiness signal waited for.
+    pub ramp_line: String,
+    /// The rest of its stderr, after the ramp notice.
+    pub stderr: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    pub json: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
 
-impl Drop for Reap {
+/// Starts `floodtest` with `args` plus `--json` and returns once its ramp is
+/// done. A 60 s `--duration` only bounds a failing test.
+pub fn hold(args: &[&str]) -> Held {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_floodtest"))
+        .args(args)
+        .args(["--duration", "60s", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ramp_line = stderr
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("ramp done"));
+    let mut held = Held {
+        child,
+        ramp_line: String::new(),
+        stderr,
+        json,
+        _dir: dir,
+    };
+    held.ramp_line = ramp_line.expect("floodtest ended before its ramp was done");
+    held
+}
+
+impl Held {
+    pub fn signal(&self, signal: libc::c_int) {
+        // SAFETY: kill with a valid pid and signal number.
+        assert_eq!(
+            unsafe { libc::kill(self.child.id() as libc::pid_t, signal) },
+            0
+        );
+    }
+
+    /// Waits for the exit; returns its code and the summary, if written.
+    pub fn wait(&mut self) -> (Option<i32>, Option<Summary>) {
+        let code = self.child.wait().unwrap().code();
+        let summary = std::fs::read_to_string(&self.json)
+            .ok()
+            .map(|t| serde_json::from_str(&t).unwrap());
+        (code, summary)
+    }
+}
+
+impl Drop for Held {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

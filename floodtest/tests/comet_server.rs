@@ -1,0 +1,94 @@
+//! End to end against the real comet-server (in-process, port 0): messages
+//! posted to its `POST /send` batch endpoint arrive on floodtest's streams,
+//! and floodtest's message, loss and latency figures match what was sent.
+
+mod support;
+
+use c1m_common::envelope::{encode, Header};
+use c1m_common::records::unix_us_now;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+const CONNS: u64 = 200;
+/// Sent to every id, in this order; 3 is skipped, so each stream loses one.
+const SEQS: [u64; 3] = [1, 2, 4];
+
+/// Posts one `id<TAB>message` batch to `/send`; returns the JSON answer.
+fn send_batch(admin: SocketAddr, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(admin).unwrap();
+    let head = format!(
+        "POST /send HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn delivery_latency_and_gaps_through_comet_server() {
+    let listener = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 1024, false).unwrap();
+    let admin = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 64, false).unwrap();
+    let server = c1m_server::start(c1m_server::Config::default(), listener, admin).unwrap();
+    let url = format!("http://{}/test/{{id}}", server.subscriber_addr());
+    let conns = CONNS.to_string();
+    let mut held = support::hold(&[
+        "--url",
+        &url,
+        "--conns",
+        &conns,
+        "--report-interval",
+        "100ms",
+    ]);
+    assert!(held.ramp_line.contains(&format!("open {CONNS}/{CONNS}")));
+
+    let sent_before = unix_us_now();
+    let mut body = Vec::new();
+    for seq in SEQS {
+        for id in 1..=CONNS {
+            let header = Header {
+                id,
+                generator: 3,
+                seq,
+                sent_us: unix_us_now(),
+            };
+            body.extend_from_slice(format!("{id}\t").as_bytes());
+            encode(&header, b"payload", &mut body);
+            body.push(b'\n');
+        }
+    }
+    let answer = send_batch(server.admin_addr(), &body);
+    let delivered = CONNS * SEQS.len() as u64;
+    assert!(
+        answer.contains(&format!("\"delivered\":{delivered}")),
+        "{answer}"
+    );
+
+    // Every stream's last message (seq 4) reveals its gap, and comes after
+    // seq 1 and 2 on the same stream: once all gaps are counted, all
+    // messages have arrived.
+    let lost = format!("lost {CONNS} ");
+    let stdout = BufReader::new(held.child.stdout.take().unwrap());
+    // Reading stops here and the pipe closes: floodtest must carry on
+    // (no panic on a closed stdout) and still write its summary.
+    let seen = stdout
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.contains(&lost));
+    assert!(seen.is_some(), "floodtest ended before counting {lost}");
+    let waited_us = unix_us_now() - sent_before;
+    held.signal(libc::SIGTERM);
+    let (code, summary) = held.wait();
+    assert_eq!(code, Some(0));
+    let s = summary.unwrap();
+    assert_eq!((s.messages, s.lost), (delivered, CONNS), "{s:?}");
+    assert_eq!(s.latency_us.count, delivered);
+    // Each latency is receive time - sent_us, so none exceeds the time from
+    // the first envelope's stamp to the moment the last was seen.
+    assert!(s.latency_us.max <= waited_us, "{s:?} waited {waited_us}us");
+    assert!(s.latency_us.p50 <= s.latency_us.p99 && s.latency_us.p99 <= s.latency_us.max);
+    assert_eq!((s.open, s.closed), (CONNS, CONNS));
+    server.shutdown().unwrap();
+}
