@@ -12,6 +12,11 @@ use std::time::Duration;
 /// Opens and holds many long-lived HTTP streams (chunked, SSE or raw),
 /// past 64K per source IP and past the per-process descriptor limit, and
 /// measures delivery latency and lost messages from the envelopes in them.
+///
+/// Exit status: 0 when the peak open connections reached --conns (or
+/// --min-open), 1 when not, 2 on a refused configuration or an error, or
+/// when a child process died (the summary is still written, marked
+/// `incomplete`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "floodtest", version)]
 pub struct Args {
