@@ -142,7 +142,8 @@ pub fn drive_child(
             break;
         }
         let snap = fleet.poll();
-        if snap.finished {
+        // A failed worker ends the child; the join below says why.
+        if snap.finished || fleet.broken().is_some() {
             break;
         }
         // The parent may be gone; PR_SET_PDEATHSIG will end us then.

@@ -126,9 +126,11 @@ impl Fleet for LocalFleet {
     }
 
     fn broken(&mut self) -> Option<String> {
-        // A worker returns only when told to stop, or on an error.
-        let stopping = self.control.stop.load(Ordering::Relaxed);
+        // A worker returns only when told to stop, or on an error. Stop is
+        // read after the handles: a worker that ended because of a stop set
+        // in between is then not mistaken for a failure.
         let ended = self.handles.iter().filter(|h| h.is_finished()).count();
+        let stopping = self.control.stop.load(Ordering::SeqCst);
         (!stopping && ended > 0).then(|| format!("{ended} worker thread(s) ended early"))
     }
 
