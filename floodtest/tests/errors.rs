@@ -84,6 +84,27 @@ fn reconnect_retries_with_backoff() {
     assert_eq!(s.opened, s.closed);
 }
 
+#[test]
+fn reconnect_backoff_doubles() {
+    // One connection to a closed port, 100 ms first backoff, held ~1 s:
+    // attempts at 0, 0.1, 0.3, 0.7 (1.5 if the machine is slow to stop
+    // us) s. A backoff that did not double would make ten or more.
+    let url = format!("http://127.0.0.1:{}/test/{{id}}", closed_port());
+    let run = floodtest(&[
+        "--url",
+        &url,
+        "--conns",
+        "1",
+        "--reconnect",
+        "--reconnect-backoff",
+        "100ms",
+        "--duration",
+        "1s",
+    ]);
+    let attempts = failed(&run, "refused");
+    assert!((3..=5).contains(&attempts), "{attempts} attempts");
+}
+
 /// One connection from the single explicit pair `source_ip:port`.
 fn from_one_pair(server: &Server, source_ip: &str, port: u16) -> support::Run {
     floodtest(&[
