@@ -137,6 +137,48 @@ fn long_poll_answers_replay_at_once_and_waits_otherwise() {
 }
 
 #[test]
+fn long_poll_without_history_says_what_it_lost_only_while_the_id_has_a_connection() {
+    let server = server(config());
+    let addr = server.subscriber_addr();
+    let close = "Connection: close\r\n";
+    let connections = |n| {
+        eventually(Duration::from_secs(5), || {
+            server.router().connections(20) == n
+        })
+    };
+    let mut stream = Client::get(addr, "/test/20");
+    stream.expect("welcome");
+    let mut poll = Client::get_with(addr, "/poll/20?seq=0", close);
+    assert!(connections(2));
+    admin(&server, "POST", "/send/20", b"a");
+    assert_eq!(
+        status_and_body(&poll.read_to_close()),
+        (200, "1\ta\n".into())
+    );
+    // Between two polls: the stream keeps the id's numbering, so the next
+    // poll is told what it missed.
+    admin(&server, "POST", "/send/20", b"b");
+    let mut poll = Client::get_with(addr, "/poll/20?seq=1", close);
+    let text = poll.read_to_close();
+    assert_eq!(status_and_body(&text), (200, "lost\t2-2\n".into()));
+    assert!(text.contains("X-Seq: 2\r\n"));
+    // With no connection left, a message between polls reaches nobody and
+    // the numbering starts again: the loss --help warns about.
+    drop(stream);
+    assert!(connections(0));
+    let (_, body) = admin(&server, "POST", "/send/20", b"c");
+    assert!(body.contains(r#""connections":0"#), "{body}");
+    let mut poll = Client::get_with(addr, "/poll/20?seq=2", close);
+    assert!(connections(1));
+    admin(&server, "POST", "/send/20", b"d");
+    assert_eq!(
+        status_and_body(&poll.read_to_close()),
+        (200, "1\td\n".into())
+    );
+    assert!(stats_reach(&server, |s| s.dropped == 1 && s.lost_notices == 1));
+}
+
+#[test]
 fn long_poll_keeps_the_connection_for_the_next_request() {
     use std::io::Write;
     let server = server(Config {
