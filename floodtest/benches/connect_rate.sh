@@ -15,4 +15,6 @@ for run in 1 2 3; do
     rates+=("$(json "$WORK/rate.json" connect_rate | cut -d. -f1)")
 done
 m=$(printf '%s\n' "${rates[@]}" | median)
-echo "connect_rate runs=[${rates[*]}] median=$m/s target>=10000 $([[ $m -ge 10000 ]] && echo PASS || echo FAIL)"
+verdict=$([[ $m -ge 10000 ]] && echo PASS || echo FAIL)
+echo "connect_rate runs=[${rates[*]}] median=$m/s target>=10000 $verdict"
+[[ $verdict == PASS ]]

@@ -20,5 +20,8 @@ for conns in 10000 19000; do
         results+=("$(json "$WORK/mem.json" client_rss_bytes_per_conn)")
     done
     m=$(printf '%s\n' "${results[@]}" | median)
-    echo "conns=$conns client_rss_bytes_per_conn runs=[${results[*]}] median=$m target<=1024 $([[ $m -le 1024 ]] && echo PASS || echo FAIL)"
+    verdict=$([[ $m -le 1024 ]] && echo PASS || echo FAIL)
+    echo "conns=$conns client_rss_bytes_per_conn runs=[${results[*]}] median=$m target<=1024 $verdict"
+    [[ $verdict == PASS ]] || failed=1
 done
+exit "${failed:-0}"
