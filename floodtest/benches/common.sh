@@ -25,15 +25,18 @@ trap cleanup EXIT
 # A signal exits through the EXIT trap too.
 trap 'exit 130' INT TERM HUP
 
+# Connections one comet-server may hold: its descriptor limit less a margin,
+# at most 19,000 (here the hard limit is 20,000).
+SERVER_CONNS=$(( $(ulimit -Hn) - 100 < 19000 ? $(ulimit -Hn) - 100 : 19000 ))
+
 # start_servers COUNT PORT ADMIN_BASE: COUNT comet-server processes sharing
-# 127.0.0.1:PORT with SO_REUSEPORT (admin ports ADMIN_BASE+i); each holds at
-# most 19,000 connections, under the 20,000-descriptor limit. Waits for each
-# readiness line (at most 10 s).
+# 127.0.0.1:PORT with SO_REUSEPORT (admin ports ADMIN_BASE+i), each holding
+# at most SERVER_CONNS. Waits for each readiness line (at most 10 s).
 start_servers() {
     local count=$1 port=$2 admin=$3 i
     for ((i = 0; i < count; i++)); do
         "$BIN/comet-server" --listen "127.0.0.1:$port" --admin "127.0.0.1:$((admin + i))" \
-            --reuse-port --max-conns 19000 >"$WORK/server$i.log" 2>&1 &
+            --reuse-port --max-conns "$SERVER_CONNS" >"$WORK/server$i.log" 2>&1 &
         PIDS+=($!)
     done
     for ((i = 0; i < count; i++)); do

@@ -7,7 +7,8 @@
 #
 # Counts the client-side ESTABLISHED sockets in /proc/net/tcp while the
 # connections are held, then ends floodtest with SIGTERM (its clean summary).
-# Loopback only (127.0.0.1:18140, sources 127.0.3.1-3), ports 18140-18150.
+# Loopback only: 127.0.0.1:18140 (admin ports from 18141), sources
+# 127.0.3.1-3.
 # Bounded: the ramp may take 90 s, floodtest holds 60 s at most; every
 # process started is stopped on any exit. Last line: `hold70k: PASS|FAIL`,
 # exit 0 or 1 (2 if the servers do not start).
@@ -15,9 +16,10 @@ source "$(dirname "$0")/common.sh"
 PORT=18140
 CONNS=${CONNS:-70000}
 start=$(date +%s.%N)
-# One server process per 15,000 connections (each may hold 19,000; the
-# kernel's SO_REUSEPORT hash spreads them unevenly): 5 for 70,000.
-start_servers $(((CONNS + 14999) / 15000)) "$PORT" $((PORT + 1))
+# Servers filled to 80% on average (the kernel's SO_REUSEPORT hash spreads
+# connections unevenly): 5 for 70,000 under a 20,000-descriptor limit.
+per_server=$((SERVER_CONNS * 4 / 5))
+start_servers $(((CONNS + per_server - 1) / per_server)) "$PORT" $((PORT + 1))
 "$BIN/floodtest" --url "http://127.0.0.1:$PORT/test/{id}" --conns "$CONNS" \
     --bind-mode explicit --source-ips 127.0.3.1-127.0.3.3 --procs auto \
     --duration 60s --report-interval 2s --json "$WORK/hold.json" >"$WORK/hold.out" 2>"$WORK/hold.err" &
