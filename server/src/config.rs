@@ -1,7 +1,7 @@
 //! Command-line arguments and the validated [`Config`] the server runs with.
 //!
 //! `Args` is what clap parses (its doc comments are the `--help` text);
-//! [`Args::into_config`] checks the combination before anything is bound, so
+//! [`Args::to_config`] checks the combination before anything is bound, so
 //! an impossible configuration is reported with its fix before start-up.
 
 use std::net::SocketAddr;

@@ -1,0 +1,170 @@
+//! The write path: batches from the router framed and written to their
+//! connections, grouped per connection, and what the socket did not take
+//! written on WRITABLE.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use mio::{Interest, Token};
+
+use super::conn::{Phase, WriteError};
+use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS};
+use crate::router::Batch;
+use crate::transport;
+
+impl Reactor {
+    /// Takes every batch waiting in the mailbox and writes them grouped by
+    /// connection: when the reactor is behind, a connection with several
+    /// messages gets them in one write, so the cost per message falls as
+    /// the load rises.
+    pub(super) fn drain_mailbox(&mut self) {
+        loop {
+            let mut batches = std::mem::take(&mut self.batches);
+            while batches.len() < MAX_BATCHES_PER_PASS {
+                match self.rx.try_recv() {
+                    Ok(batch) => batches.push(batch),
+                    Err(_) => break,
+                }
+            }
+            if batches.is_empty() {
+                self.batches = batches;
+                return;
+            }
+            let mut order = std::mem::take(&mut self.order);
+            order.clear();
+            for (b, batch) in batches.iter().enumerate() {
+                for (d, delivery) in batch.deliveries.iter().enumerate() {
+                    order.push((delivery.key, b as u32, d as u32));
+                }
+            }
+            // (key, batch, index) is unique, so this keeps each connection's
+            // messages in the order they were published.
+            order.sort_unstable();
+            for run in order.chunk_by(|a, b| a.0 == b.0) {
+                self.deliver_run(run, &batches);
+            }
+            self.queued.fetch_sub(order.len(), Relaxed);
+            // Keep the buffers for the next wake-up, but not a burst's worth.
+            if order.capacity() > 1 << 16 {
+                order = Vec::new();
+            }
+            self.order = order;
+            batches.clear();
+            self.batches = batches;
+        }
+    }
+
+    /// Writes the deliveries of `run` (all for one slab key) in one go.
+    pub(super) fn deliver_run(&mut self, run: &[(u32, u32, u32)], batches: &[Batch]) {
+        let key = run[0].0 as usize;
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let (gen, phase) = (conn.gen, conn.phase);
+        let mine = run
+            .iter()
+            .map(|&(_, b, d)| {
+                (
+                    &batches[b as usize],
+                    &batches[b as usize].deliveries[d as usize],
+                )
+            })
+            .filter(|(_, d)| d.gen == gen);
+        self.out.clear();
+        let mut count = 0;
+        match phase {
+            Phase::Stream(kind, framing) => {
+                for (batch, d) in mine {
+                    transport::message(
+                        &mut self.out,
+                        &mut self.frame,
+                        (kind, framing),
+                        d.seq,
+                        batch.message(d),
+                    );
+                    count += 1;
+                }
+            }
+            Phase::PollWait { keep_alive } => {
+                let messages: Vec<(u64, &[u8])> =
+                    mine.map(|(batch, d)| (d.seq, batch.message(d))).collect();
+                let Some(&(newest, _)) = messages.last() else {
+                    return;
+                };
+                count = messages.len() as u64;
+                transport::poll_answer(
+                    &mut self.out,
+                    &mut self.frame,
+                    Some(newest),
+                    None,
+                    messages,
+                    keep_alive,
+                );
+                self.logout(key);
+                self.conns[key].phase = after_poll(keep_alive);
+            }
+            Phase::Head | Phase::Closing | Phase::Answered => return,
+        }
+        if count > 0 {
+            self.local.messages_out += count;
+            self.send_out(key);
+        }
+    }
+
+    /// Writes `self.out` to connection `key`, closing it if it is too slow
+    /// or gone, or if its last answer is now out.
+    pub(super) fn send_out(&mut self, key: usize) {
+        let max_pending = self.shared.config.max_pending;
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        self.local.bytes_out += self.out.len() as u64;
+        match conn.send(&self.out, max_pending) {
+            Ok(true) => {
+                let token = Token(key + FIRST_CONN);
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if self
+                    .poll
+                    .registry()
+                    .reregister(&mut conn.stream, token, interest)
+                    .is_err()
+                {
+                    self.close(key, Close::Gone);
+                }
+            }
+            Ok(false) if conn.pending.is_none() => match conn.phase {
+                Phase::Closing => self.close(key, Close::Done),
+                Phase::Answered => self.await_next_request(key),
+                _ => {}
+            },
+            Ok(false) => {}
+            Err(WriteError::TooSlow) => self.close(key, Close::SlowConsumer),
+            Err(WriteError::Io(_)) => self.close(key, Close::Gone),
+        }
+    }
+
+    pub(super) fn on_writable(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match conn.flush() {
+            Ok(true) if conn.phase == Phase::Closing => self.close(key, Close::Done),
+            Ok(true) => {
+                if conn.phase == Phase::Answered {
+                    self.await_next_request(key);
+                }
+                let conn = &mut self.conns[key];
+                let token = Token(key + FIRST_CONN);
+                if self
+                    .poll
+                    .registry()
+                    .reregister(&mut conn.stream, token, Interest::READABLE)
+                    .is_err()
+                {
+                    self.close(key, Close::Gone);
+                }
+            }
+            Ok(false) => {}
+            Err(_) => self.close(key, Close::Gone),
+        }
+    }
+}

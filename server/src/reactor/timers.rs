@@ -1,0 +1,141 @@
+//! Per-reactor timers, not per connection: the header and poll deadline
+//! FIFOs, the heartbeat and SSE keep-alive ticks that walk the slab, and
+//! the end of every stream at shutdown.
+
+use std::time::{Duration, Instant};
+
+use super::conn::Phase;
+use super::{after_poll, Close, Reactor};
+use crate::transport::{self, Kind};
+
+impl Reactor {
+    pub(super) fn next_timer(&self) -> Option<Instant> {
+        let mut next = [
+            self.header_deadlines.next(),
+            self.poll_deadlines.next(),
+            self.next_heartbeat,
+            Some(self.next_keepalive),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if self.accept_paused {
+            let retry = Instant::now() + Duration::from_millis(100);
+            next = Some(next.map_or(retry, |n| n.min(retry)));
+        }
+        next
+    }
+
+    pub(super) fn on_timers(&mut self, now: Instant) {
+        while let Some((key, gen)) = self.header_deadlines.pop_expired(now) {
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.gen == gen && c.phase == Phase::Head)
+            {
+                self.close(key, Close::HeaderTimeout);
+            }
+        }
+        self.header_deadlines.shrink();
+        while let Some((key, gen)) = self.poll_deadlines.pop_expired(now) {
+            if self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.gen == gen && c.logged_in())
+            {
+                let Phase::PollWait { keep_alive } = self.conns[key].phase else {
+                    continue;
+                };
+                self.local.poll_timeouts += 1;
+                self.logout(key);
+                self.conns[key].phase = after_poll(keep_alive);
+                self.out.clear();
+                let empty = std::iter::empty();
+                transport::poll_answer(
+                    &mut self.out,
+                    &mut self.frame,
+                    None,
+                    None,
+                    empty,
+                    keep_alive,
+                );
+                self.send_out(key);
+            }
+        }
+        self.poll_deadlines.shrink();
+        if let Some(at) = self.next_heartbeat.filter(|at| *at <= now) {
+            let interval = self
+                .shared
+                .config
+                .heartbeat
+                .unwrap_or(Duration::from_secs(1));
+            self.next_heartbeat = Some(at.max(now - interval) + interval);
+            self.tick(true);
+        }
+        if self.next_keepalive <= now {
+            self.next_keepalive = now + self.shared.config.sse_keepalive;
+            self.tick(false);
+        }
+        if self.accept_paused {
+            self.accept();
+        }
+    }
+
+    /// Heartbeat chunks (to `/test` and `/sse` streams) or SSE keep-alives.
+    pub(super) fn tick(&mut self, heartbeat: bool) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| match c.phase {
+                Phase::Stream(Kind::Sse, _) => true,
+                Phase::Stream(..) => heartbeat,
+                _ => false,
+            })
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            let conn = &mut self.conns[key];
+            self.out.clear();
+            let Phase::Stream(kind, framing) = conn.phase else {
+                continue;
+            };
+            if heartbeat {
+                conn.ticks = conn.ticks.wrapping_add(1);
+                let stream = (kind, framing);
+                transport::heartbeat(&mut self.out, &mut self.frame, stream, conn.ticks, conn.id);
+                self.local.heartbeats += 1;
+            } else {
+                transport::sse_keepalive(&mut self.out, framing);
+            }
+            self.send_out(key);
+        }
+    }
+
+    /// Shutdown: end each stream with its terminator (or an empty long-poll
+    /// answer), one best-effort write, then close everything.
+    pub(super) fn end_all(&mut self) {
+        let _ = self.poll.registry().deregister(&mut self.listener);
+        let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+        for key in keys {
+            self.out.clear();
+            match self.conns[key].phase {
+                Phase::Stream(_, framing) => self.out.extend_from_slice(framing.terminator()),
+                Phase::PollWait { .. } => transport::poll_answer(
+                    &mut self.out,
+                    &mut self.frame,
+                    None,
+                    None,
+                    std::iter::empty(),
+                    false,
+                ),
+                Phase::Head | Phase::Closing | Phase::Answered => {}
+            }
+            if !self.out.is_empty() {
+                let max_pending = self.shared.config.max_pending;
+                let _ = self.conns[key].send(&self.out, max_pending);
+                let _ = self.conns[key].flush();
+            }
+            self.close(key, Close::Done);
+        }
+    }
+}
