@@ -77,7 +77,9 @@ pub struct Args {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub poll_timeout: Duration,
 
-    /// A request whose head is not complete after this long is closed (slowloris).
+    /// A request whose head is not complete after this long is closed (slowloris); so is an
+    /// idle keep-alive connection (a long-poll client between polls, an admin client), and an
+    /// admin body must arrive within it too.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 

@@ -133,8 +133,10 @@ impl Reactor {
             if !self.out.is_empty() {
                 let max_pending = self.shared.config.max_pending;
                 let _ = self.conns[key].send(&self.out, max_pending);
-                let _ = self.conns[key].flush();
             }
+            // Also what an answer still had unsent (a long-poll answer or a
+            // refusal being written): one more try before the close.
+            let _ = self.conns[key].flush();
             self.close(key, Close::Done);
         }
     }
