@@ -55,6 +55,9 @@ impl<R: Rng> Pacer<R> {
     /// the stop is set; then closes every queue. Returns how many messages
     /// were released (handed to a queue or counted as backlog failures).
     pub fn run(mut self) -> u64 {
+        // Closes every queue however this ends, a panic included: a
+        // sender waiting on an open queue would wait forever.
+        let _close = CloseOnDrop(self.queues.clone());
         let start = self.stats.start;
         let senders = self.queues.len() as u32;
         let mut per_sender: Vec<Vec<u32>> = vec![Vec::new(); self.queues.len()];
@@ -98,19 +101,29 @@ impl<R: Rng> Pacer<R> {
                 Pace::Max { total, .. } if released >= total => break,
                 Pace::Max { .. } => start.elapsed() + self.tick,
             };
-            sleep_until(start + wake);
-        }
-        for queue in &self.queues {
-            queue.close();
+            sleep_until(start, wake);
         }
         released
     }
 }
 
-fn sleep_until(when: Instant) {
-    let now = Instant::now();
-    if when > now {
-        std::thread::sleep((when - now).min(MAX_SLEEP));
+struct CloseOnDrop(Vec<Arc<Queue>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        for queue in &self.0 {
+            queue.close();
+        }
+    }
+}
+
+/// Sleeps until `wake` after `start`, at most [`MAX_SLEEP`]; `wake` may be
+/// `Duration::MAX` (a message due in centuries), which `start + wake`
+/// would not survive.
+fn sleep_until(start: Instant, wake: Duration) {
+    let left = wake.saturating_sub(start.elapsed());
+    if !left.is_zero() {
+        std::thread::sleep(left.min(MAX_SLEEP));
     }
 }
 
@@ -177,6 +190,51 @@ mod tests {
         let queues = p.queues.clone();
         assert_eq!(p.run(), 5_000);
         assert_eq!(queues.iter().map(|q| q.len()).sum::<usize>(), 5_000);
+    }
+
+    /// An Rng that panics, to stand for any panic inside the pacer.
+    struct Exploding;
+
+    impl rand::RngCore for Exploding {
+        fn next_u32(&mut self) -> u32 {
+            panic!("boom")
+        }
+        fn next_u64(&mut self) -> u64 {
+            panic!("boom")
+        }
+        fn fill_bytes(&mut self, _: &mut [u8]) {
+            panic!("boom")
+        }
+    }
+
+    /// A panicking pacer still closes the queues, so the senders end and
+    /// the run reports the panic instead of hanging.
+    #[test]
+    fn a_panicking_pacer_closes_the_queues() {
+        let p = pacer(
+            Pace::Paced {
+                schedule: Schedule::new(1000.0, Some(10), None),
+                backlog: 100,
+            },
+            2,
+        );
+        let queues = p.queues.clone();
+        let p = Pacer {
+            pace: p.pace,
+            tick: p.tick,
+            sampler: p.sampler,
+            rng: Exploding,
+            queues: p.queues,
+            stats: p.stats,
+            stop: p.stop,
+        };
+        assert!(std::thread::spawn(move || p.run()).join().is_err());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for q in &queues {
+            assert!(!rt.block_on(q.take(10, &mut Vec::new())));
+        }
     }
 
     #[test]

@@ -89,6 +89,9 @@ impl Plan {
         if args.count.is_none() && args.duration.is_none() {
             bail!("give --count or --duration: every run is bounded");
         }
+        if args.count == Some(0) || args.duration.is_some_and(|d| d.is_zero()) {
+            bail!("--count and --duration must be above 0: a run sends at least one message");
+        }
         if args.tick.is_zero() || args.report_interval.is_zero() {
             bail!("--tick and --report-interval must be above 0");
         }
@@ -373,6 +376,8 @@ mod tests {
     #[test]
     fn impossible_configurations_are_refused_with_the_fix() {
         assert!(refusal(&[]).contains("give --count or --duration"));
+        assert!(refusal(&["--count", "0"]).contains("must be above 0"));
+        assert!(refusal(&["--duration", "0s"]).contains("must be above 0"));
         assert!(
             refusal(&["--count", "5", "--senders", "101"]).contains("use --senders 100 or fewer")
         );

@@ -10,6 +10,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The highest paced rate: 50 times the 200,000 msg/s one process is
+/// meant to reach; each sender queues up to 2 s of its share (4 bytes a
+/// message), so this bounds that memory to 80 MB.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
 /// How fast to send.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Rate {
@@ -34,6 +39,11 @@ impl FromStr for Rate {
         };
         if !(per_second.is_finite() && per_second > 0.0) {
             return Err(format!("{s:?}: the rate must be above 0 ({FORM})"));
+        }
+        if per_second > MAX_RATE {
+            return Err(format!(
+                "{s:?}: above {MAX_RATE} msg/s no schedule is kept (the queues would hold seconds of it): use --rate max to send as fast as the target accepts"
+            ));
         }
         Ok(Rate::PerSecond(per_second))
     }
@@ -79,13 +89,15 @@ impl Schedule {
     /// due at `k / rate`, so `floor(elapsed * rate) + 1` of them, at most
     /// `total`.
     pub fn due_by(&self, elapsed: Duration) -> u64 {
-        let due = (elapsed.as_secs_f64() * self.per_second).floor() as u64 + 1;
+        // `as` saturates; the add must too (a run of years at 10M/s).
+        let due = ((elapsed.as_secs_f64() * self.per_second).floor() as u64).saturating_add(1);
         due.min(self.total)
     }
 
-    /// When message `k` is due, counted from the start.
+    /// When message `k` is due, counted from the start; `Duration::MAX` when
+    /// that is beyond what a `Duration` holds (a tiny rate, a huge count).
     pub fn due_at(&self, k: u64) -> Duration {
-        Duration::from_secs_f64(k as f64 / self.per_second)
+        Duration::try_from_secs_f64(k as f64 / self.per_second).unwrap_or(Duration::MAX)
     }
 
     /// When the pacer should next wake, after releasing the first `released`
@@ -115,6 +127,20 @@ mod tests {
         assert!("0".parse::<Rate>().is_err());
         assert!("-3".parse::<Rate>().is_err());
         assert!("fast".parse::<Rate>().is_err());
+        assert_eq!("10M".parse(), Ok(Rate::PerSecond(MAX_RATE)));
+        let too_fast = "1e300".parse::<Rate>().unwrap_err();
+        assert!(too_fast.contains("use --rate max"), "{too_fast}");
+    }
+
+    /// Extreme but accepted rates and counts saturate instead of
+    /// overflowing (a panic in the pacer).
+    #[test]
+    fn extremes_saturate() {
+        let s = Schedule::new(MAX_RATE, Some(u64::MAX), None);
+        assert_eq!(s.due_by(Duration::MAX), u64::MAX);
+        let slow = Schedule::new(1e-20, Some(3), None);
+        assert_eq!(slow.due_at(2), Duration::MAX);
+        assert_eq!(slow.next_wake(1, Duration::ZERO, MS), Some(Duration::MAX));
     }
 
     #[test]

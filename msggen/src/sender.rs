@@ -14,7 +14,12 @@
 //! numbers and a new stamp, after a backoff of 50 ms doubling up to 2 s, at
 //! most `--retries` times; 4xx is not retried. Messages of a batch that
 //! failed for good keep their sequence numbers, so a subscriber sees the gap
-//! and `failed` in the summary accounts for it.
+//! and `failed` in the summary accounts for it. A retry never reorders: the
+//! next batch waits for this one. It may duplicate: when the request was
+//! written but the answer never came (timeout, a close after the write), the
+//! server may already have delivered it, and the retry delivers the same
+//! (generator, id, seq) again, which a subscriber counts as a duplicate,
+//! not as loss.
 
 use crate::http::{Conn, Reply, RequestError, Target};
 use crate::ids::local_index;
