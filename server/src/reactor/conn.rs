@@ -5,7 +5,7 @@
 //! | field | bytes | why |
 //! | --- | --- | --- |
 //! | `stream` | 4 | the socket (a file descriptor) |
-//! | `phase` | 2 | reading the head, streaming `/test` or `/sse`, waiting long-poll, answered, closing |
+//! | `phase` | 2 | reading the head, streaming `/test` or `/sse` (chunked or close-delimited), waiting long-poll, answered, closing |
 //! | `stray` | 2 | bytes the client sent after its request; past [`MAX_STRAY`] it is closed |
 //! | `gen` | 4 | generation of the slab slot, so a delivery for a closed connection whose slot was reused is dropped |
 //! | `ticks` | 4 | Part 1 heartbeat counter (`Chunk N for id X`) |
@@ -15,9 +15,9 @@
 //! `size_of::<Conn>()` is 32 bytes in release builds, and so is its slab
 //! slot (the slot's vacant/occupied tag fits in a niche of `phase`); tests
 //! pin both. `stray` lives in what would otherwise be padding. There is no
-//! read buffer (reads go to the reactor's one
-//! scratch buffer), no timer (deadlines are per-reactor FIFOs, heartbeats
-//! one per-reactor tick) and no task or channel.
+//! read buffer (reads go to the reactor's one scratch buffer), no timer
+//! (deadlines are per-reactor FIFOs, heartbeats one per-reactor tick) and
+//! no task or channel.
 //!
 //! What an idle connection costs in user space, all told:
 //!
@@ -28,10 +28,11 @@
 //! | header deadline | 16 | only for the first `--header-timeout` (10 s), then freed |
 //!
 //! Measured (`benches/idle_memory.sh`, release, system allocator, RSS
-//! after - before over the count, median of 3): **188 B at 10,000 and 164 B
-//! at 19,000 connections** one second after the last login, and **150 B and
-//! 144 B** once the header deadlines have expired (`SETTLE=12`). With mimalloc it was 2,766 B and 1,752 B, so the
-//! server keeps the system allocator. The kernel's two socket buffers and
+//! after - before over the count, median of 3): **167 B at 10,000 and 163 B
+//! at 19,000 connections** one second after the last login (169 B and 159 B
+//! before the review's changes), and **150 B and 144 B** once the header
+//! deadlines have expired (`SETTLE=12`). With mimalloc it was 2,766 B and
+//! 1,752 B, so the server keeps the system allocator. The kernel's two socket buffers and
 //! the epoll item (~9-10 KB per loopback connection) are not in these
 //! figures: they are kernel memory.
 
