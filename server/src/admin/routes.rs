@@ -63,17 +63,25 @@ pub fn parse_admin_head(
     let (Some(method), Some(path)) = (req.method, req.path) else {
         return Err(Reject::new(Status::BadRequest, "malformed request line"));
     };
-    let mut content_length = 0;
+    let mut content_length = None;
     let mut keep_alive = req.version == Some(1);
     let mut authorization = None;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            content_length = parse_u64(h.value.trim_ascii())
+            let length = parse_u64(h.value.trim_ascii())
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or(Reject::new(
                     Status::BadRequest,
                     "Content-Length must be an unsigned integer",
                 ))?;
+            // Two different lengths leave the body's end ambiguous (RFC 9112 6.3).
+            if content_length.is_some_and(|l| l != length) {
+                return Err(Reject::new(
+                    Status::BadRequest,
+                    "Content-Length given twice with different values",
+                ));
+            }
+            content_length = Some(length);
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(Reject::new(
                 Status::LengthRequired,
@@ -105,7 +113,7 @@ pub fn parse_admin_head(
     };
     Ok(Some(AdminHead {
         route,
-        content_length,
+        content_length: content_length.unwrap_or(0),
         keep_alive,
         len,
     }))
@@ -258,6 +266,10 @@ mod tests {
             None,
         );
         assert_eq!(chunked.unwrap_err().status, Status::LengthRequired);
+        let twice = "POST /send HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(head(twice, None).unwrap_err().status, Status::BadRequest);
+        let same = "POST /send HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
+        assert_eq!(head(same, None).unwrap().unwrap().content_length, 5);
     }
 
     #[test]
