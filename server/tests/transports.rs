@@ -260,6 +260,21 @@ fn admin_check_stats_and_metrics() {
 }
 
 #[test]
+fn admin_answers_expect_100_continue_before_the_body() {
+    use std::io::Write;
+    let server = server(config());
+    let mut c = Client::raw(
+        server.admin_addr(),
+        b"POST /send/3 HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+    );
+    // Without the interim answer this client would never send its body.
+    c.expect("HTTP/1.1 100 Continue\r\n\r\n");
+    c.stream.write_all(b"hi").unwrap();
+    c.received.clear();
+    c.expect(r#"{"id":3,"connections":0}"#);
+}
+
+#[test]
 fn admin_keeps_the_connection_alive_and_checks_the_token() {
     use std::io::{Read, Write};
     let server = server(Config {

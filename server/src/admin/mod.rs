@@ -29,6 +29,9 @@ use crate::stats::Stats;
 /// queued records and message bytes at 16-byte messages).
 const MAX_BACKLOG: usize = 64 * 1024;
 
+/// The interim answer to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// What admin handlers need.
 pub struct AdminCtx {
     pub config: Config,
@@ -100,6 +103,10 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         let end = head.len + head.content_length;
         if buf.len() < end {
             buf.reserve(end - buf.len());
+            // Without it a client that asked waits (curl: 1 s) before sending.
+            if head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
+                return;
+            }
         }
         // The body too must arrive within --header-timeout of its head
         // (an admin slowloris would otherwise hold a task forever).

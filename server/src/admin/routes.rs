@@ -27,6 +27,9 @@ pub struct AdminHead {
     pub route: Result<AdminRoute, Reject>,
     pub content_length: usize,
     pub keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for a `100 Continue` before
+    /// sending the body (curl does for bodies over 1 MB).
+    pub expect_continue: bool,
     /// Length of the head in bytes.
     pub len: usize,
 }
@@ -66,6 +69,7 @@ pub fn parse_admin_head(
     let mut content_length = None;
     let mut keep_alive = req.version == Some(1);
     let mut authorization = None;
+    let mut expect_continue = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
             let length = parse_u64(h.value.trim_ascii())
@@ -95,6 +99,8 @@ pub fn parse_admin_head(
             }
         } else if h.name.eq_ignore_ascii_case("authorization") {
             authorization = Some(h.value);
+        } else if h.name.eq_ignore_ascii_case("expect") {
+            expect_continue = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
         }
     }
     let authorized = match token {
@@ -115,6 +121,7 @@ pub fn parse_admin_head(
         route,
         content_length: content_length.unwrap_or(0),
         keep_alive,
+        expect_continue,
         len,
     }))
 }
@@ -266,6 +273,8 @@ mod tests {
             None,
         );
         assert_eq!(chunked.unwrap_err().status, Status::LengthRequired);
+        let expect = "POST /send HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n";
+        assert!(head(expect, None).unwrap().unwrap().expect_continue);
         let twice = "POST /send HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 5\r\n\r\n";
         assert_eq!(head(twice, None).unwrap_err().status, Status::BadRequest);
         let same = "POST /send HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
