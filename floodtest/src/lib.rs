@@ -61,6 +61,10 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    if let Some(path) = &args.json {
+        // Found out now, not after an hour's run whose summary has nowhere to go.
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    }
     let tty = std::io::stderr().is_terminal();
     let mut report = Reporter::new(args.conns, args.report_interval, args.csv.as_deref(), tty)?;
     report.notice(&plan.describe());

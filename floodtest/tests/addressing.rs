@@ -131,3 +131,20 @@ fn refuses_more_than_one_process_holds() {
     assert_eq!(run.code(), 2);
     assert!(run.stderr().contains("--procs 2"), "{}", run.stderr());
 }
+
+#[test]
+fn refuses_a_json_path_it_cannot_write_before_connecting() {
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_floodtest"))
+        .args(["--url", &server.url("/test/{id}"), "--conns", "5"])
+        .args(["--duration", "100ms", "--json", "/nonexistent-dir/s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("creating /nonexistent-dir/s.json"), "{err}");
+    assert!(
+        server.peers.lock().unwrap().is_empty(),
+        "nothing may connect"
+    );
+}

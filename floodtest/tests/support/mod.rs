@@ -221,10 +221,7 @@ impl Held {
     /// Waits for the exit; returns its code and the summary, if written.
     pub fn wait(&mut self) -> (Option<i32>, Option<Summary>) {
         let code = self.child.wait().unwrap().code();
-        let summary = std::fs::read_to_string(&self.json)
-            .ok()
-            .map(|t| serde_json::from_str(&t).unwrap());
-        (code, summary)
+        (code, read_summary(&self.json))
     }
 }
 
@@ -271,10 +268,15 @@ pub fn floodtest(args: &[&str]) -> Run {
         .arg(&json)
         .output()
         .unwrap();
-    let summary = std::fs::read_to_string(&json)
-        .ok()
-        .map(|t| serde_json::from_str(&t).unwrap());
+    let summary = read_summary(&json);
     Run { output, summary }
+}
+
+/// The `--json` summary; `None` if it was not written (the file is created
+/// empty at the start, so a run that died early leaves it empty).
+fn read_summary(path: &std::path::Path) -> Option<Summary> {
+    let text = std::fs::read_to_string(path).ok()?;
+    (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
 }
 
 /// A run that pauses every `pause_every` connections for 100 ms.
