@@ -228,6 +228,9 @@ impl Reactor {
                     Reject::new(Status::ServiceUnavailable, "server is at --max-conns"),
                     &mut self.out,
                 );
+                // Take the request if it is already here: closing a socket
+                // with unread bytes sends a reset instead of a clean end.
+                let _ = io::Read::read(&mut stream, &mut self.scratch);
                 // Best effort: a few hundred bytes fit any fresh socket buffer.
                 let _ = io::Write::write(&mut stream, &self.out);
                 self.local.over_capacity += 1;
