@@ -20,24 +20,41 @@ pub trait Record: DeserializeOwned {
 
     /// Seconds since the writing tool started: every chart's time axis.
     fn elapsed_s(&self) -> f64;
+
+    /// The first floating-point column holding NaN or an infinity, if any:
+    /// such a value has no place on an axis (a NaN made the axis search
+    /// loop forever), so the file is refused with the line.
+    fn non_finite(&self) -> Option<&'static str>;
 }
 
-/// Every record type has `elapsed_s`; only the writer's name differs.
+/// Every record type has `elapsed_s`; the writer's name and the
+/// floating-point columns differ.
 macro_rules! record {
-    ($t:ty, $writer:literal) => {
+    ($t:ty, $writer:literal, [$($float:ident),+]) => {
         impl Record for $t {
             const WRITER: &'static str = $writer;
 
             fn elapsed_s(&self) -> f64 {
                 self.elapsed_s
             }
+
+            fn non_finite(&self) -> Option<&'static str> {
+                [$((stringify!($float), self.$float)),+]
+                    .into_iter()
+                    .find(|(_, v)| !v.is_finite())
+                    .map(|(name, _)| name)
+            }
         }
     };
 }
 
-record!(MemSample, "memlog");
-record!(FloodInterval, "floodtest");
-record!(MsggenInterval, "msggen");
+record!(MemSample, "memlog", [elapsed_s]);
+record!(
+    FloodInterval,
+    "floodtest",
+    [elapsed_s, connect_rate, message_rate]
+);
+record!(MsggenInterval, "msggen", [elapsed_s, rate]);
 
 /// Why a CSV could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +88,17 @@ pub fn load<T: Record>(path: &Path) -> Result<Vec<T>, LoadError> {
     let headers = reader.headers().cloned().unwrap_or_default();
     let mut rows = Vec::new();
     for result in reader.deserialize::<T>() {
-        rows.push(result.map_err(|err| bad_row(&shown, &headers, err, T::WRITER))?);
+        let row = result.map_err(|err| bad_row(&shown, &headers, err, T::WRITER))?;
+        if let Some(column) = row.non_finite() {
+            return Err(LoadError::Bad {
+                path: shown,
+                // The header is line 1 and c1m's rows are one line each.
+                line: rows.len() as u64 + 2,
+                detail: format!("column {column}: not a finite number"),
+                writer: T::WRITER,
+            });
+        }
+        rows.push(row);
     }
     if rows.is_empty() {
         return Err(LoadError::Empty { path: shown });

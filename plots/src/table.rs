@@ -59,20 +59,26 @@ pub fn auto_step(peak_added: u64) -> u64 {
     }
 }
 
+/// The first multiple of `step` above `conns`; `None` past `u64::MAX` (a
+/// corrupt or absurd count must not overflow).
+fn next_multiple(conns: u64, step: u64) -> Option<u64> {
+    (conns / step).checked_add(1)?.checked_mul(step)
+}
+
 /// The samples the table shows, in order (`samples` is not empty).
 pub fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
     let (base_at, base) = measure::baseline(samples);
     let later = &samples[base_at + 1..];
     let mut picked = vec![base];
     let peak = later.iter().map(|s| s.conns).max().unwrap_or(base.conns);
-    let mut target = (base.conns / step + 1) * step;
-    while target <= peak {
-        if let Some(s) = later.iter().find(|s| s.conns >= target) {
+    let mut target = next_multiple(base.conns, step);
+    while let Some(t) = target.filter(|&t| t <= peak) {
+        if let Some(s) = later.iter().find(|s| s.conns >= t) {
             if !std::ptr::eq(s, *picked.last().unwrap()) {
                 picked.push(s);
             }
             // A jump past several steps at once gives one row, not repeats.
-            target = (s.conns / step + 1) * step;
+            target = next_multiple(s.conns, step);
         } else {
             break;
         }
@@ -143,6 +149,20 @@ mod tests {
             tcp_mem_kb: 0,
             mem_available_kb: 0,
         }
+    }
+
+    /// A count near `u64::MAX` (a corrupt CSV) ends the steps instead of
+    /// overflowing into a panic.
+    #[test]
+    fn absurd_counts_do_not_overflow() {
+        let with = |conns| MemSample { conns, ..at(0) };
+        let samples = [at(0), with(u64::MAX / 2), with(u64::MAX)];
+        for step in [1, 7, 100_000, u64::MAX] {
+            let shown = rows(&samples, step);
+            assert_eq!(shown.first().unwrap().conns, 0, "step {step}");
+            assert_eq!(shown.last().unwrap().conns, u64::MAX, "step {step}");
+        }
+        assert!(render(&samples, None).contains("18,446,744,073,709,551,615"));
     }
 
     #[test]

@@ -310,6 +310,81 @@ fn a_bad_value_names_file_line_and_column() {
     assert!(!out.exists(), "no image from bad input");
 }
 
+/// NaN or an infinity has no place on an axis: refused with its line (a
+/// NaN once made `plots memory` spin forever).
+#[test]
+fn a_non_finite_value_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let nan = csv_file(
+        dir.path(),
+        "nan.csv",
+        &format!(
+            "{MEM_HEADER}1,0.0,100,90,200,1,0,5000,10,9000\n2,NaN,100,90,200,1,5,5000,10,9000\n"
+        ),
+    );
+    let out = dir.path().join("nan.png");
+    let err = fails(&["memory", nan.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(
+        err.contains("nan.csv:3: column elapsed_s: not a finite number"),
+        "{err}"
+    );
+    assert!(!out.exists(), "no image from bad input");
+}
+
+/// One sample, no connections, and counts near `u64::MAX`: charts and
+/// tables are drawn (or refused with a reason), never a panic.
+#[test]
+fn odd_but_valid_csvs_draw_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = csv_file(
+        dir.path(),
+        "one.csv",
+        &format!("{MEM_HEADER}1,0.0,100,90,200,1,0,5000,10,9000\n"),
+    );
+    let png = dir.path().join("one.png");
+    ok(&["memory", one.to_str().unwrap(), "-o", png.to_str().unwrap()]);
+    assert_chart(&png, 1024, 640);
+    let table = String::from_utf8(ok(&["table", one.to_str().unwrap()]).stdout).unwrap();
+    assert!(
+        table.contains("| 0 | 200 KiB | 100 KiB | 90.0 KiB | - | - | - |"),
+        "{table}"
+    );
+    let err = fails(&[
+        "per-conn",
+        one.to_str().unwrap(),
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    assert!(err.contains("lower --min-conns"), "{err}");
+
+    let max = u64::MAX;
+    let huge = csv_file(
+        dir.path(),
+        "huge.csv",
+        &format!(
+            "{MEM_HEADER}1,0.0,1,1,1,1,0,1,1,1\n2,60.0,{max},{max},{max},1,{max},{max},{max},{max}\n"
+        ),
+    );
+    for args in [
+        vec!["table", huge.to_str().unwrap(), "--step", "7"],
+        vec!["table", huge.to_str().unwrap()],
+        vec![
+            "memory",
+            huge.to_str().unwrap(),
+            "-o",
+            png.to_str().unwrap(),
+        ],
+        vec![
+            "per-conn",
+            huge.to_str().unwrap(),
+            "-o",
+            png.to_str().unwrap(),
+        ],
+    ] {
+        ok(&args);
+    }
+}
+
 #[test]
 fn a_short_row_names_its_line() {
     let dir = tempfile::tempdir().unwrap();
