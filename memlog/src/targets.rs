@@ -80,6 +80,9 @@ impl Targets {
                         Ok(cmdline) if command_line_matches(&cmdline, needle) => found.push(pid),
                         Ok(_) => {}
                         Err(e) if is_gone(&e) => {}
+                        // Another user's process under `hidepid=1`: not
+                        // ours to measure, and no reason to stop sampling.
+                        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
                         Err(e) => return Err(e),
                     }
                 }
