@@ -21,10 +21,11 @@ use crate::stats::{new_hist, Snapshot};
 use crate::worker::Control;
 use anyhow::Context;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// What the parent knows of one child.
 struct View {
@@ -163,7 +164,12 @@ impl Fleet for ChildFleet {
     fn join(mut self: Box<Self>) -> Joined {
         self.stop();
         self.stdins.clear();
-        let statuses: Vec<_> = self.children.iter_mut().map(Child::wait).collect();
+        let deadline = Instant::now() + STOP_WAIT;
+        let statuses: Vec<_> = self
+            .children
+            .iter_mut()
+            .map(|child| wait_until(child, deadline))
+            .collect();
         for reader in std::mem::take(&mut self.readers) {
             let _ = reader.join();
         }
@@ -180,10 +186,30 @@ impl Fleet for ChildFleet {
                     "child {k} of {procs}: exited without its last report"
                 )),
                 Ok(_) => {}
-                Err(e) => failures.push(format!("waiting for child {k} of {procs}: {e}")),
+                Err(e) => failures.push(format!("child {k} of {procs}: {e:#}")),
             }
         }
         Joined { last, failures }
+    }
+}
+
+/// How long children may take to close their connections and report once
+/// told to stop (20,000 closes take well under a second).
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits for `child` until `deadline`, then kills it: the run's end is
+/// bounded even if a child hangs.
+fn wait_until(child: &mut Child, deadline: Instant) -> anyhow::Result<ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill()?;
+            child.wait()?;
+            anyhow::bail!("did not stop within {}s; killed", STOP_WAIT.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -19,11 +19,16 @@ pub const TICK: Duration = Duration::from_millis(100);
 static STOP_SIGNAL: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop_signal(_: libc::c_int) {
-    STOP_SIGNAL.store(true, Ordering::Relaxed);
+    if STOP_SIGNAL.swap(true, Ordering::Relaxed) {
+        // A second signal: the clean end is taking too long for the user.
+        // SAFETY: _exit is async-signal-safe and touches no Rust state.
+        unsafe { libc::_exit(130) };
+    }
 }
 
-/// SIGINT and SIGTERM end the run cleanly (summary and CSV are written);
-/// the handler only sets a flag, which is async-signal-safe.
+/// SIGINT and SIGTERM end the run cleanly (summary and CSV are written); a
+/// second one exits at once (130). The handler only touches an atomic and
+/// calls `_exit`, both async-signal-safe.
 pub fn install_signal_handlers() {
     let handler = on_stop_signal as extern "C" fn(libc::c_int);
     for sig in [libc::SIGINT, libc::SIGTERM] {
