@@ -88,7 +88,7 @@ counters! {
     logouts: "counter",
     /// Messages accepted by the admin API.
     messages_in: "counter",
-    /// Messages queued to a subscriber connection (one per connection reached).
+    /// Live messages sent to subscriber connections (one per connection reached; history replays not counted).
     messages_out: "counter",
     /// Messages for an id with no connection.
     dropped: "counter",
