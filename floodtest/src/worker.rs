@@ -15,7 +15,8 @@
 //! 56 bytes, 64 with the slab's entry tag (`record_size` test, release
 //! build), against a budget of 1,024 B per connection. Measured as resident
 //! memory growth over held connections (`benches/memory.sh`, comet-server on
-//! loopback, median of 3): 94 B at 10,000 and 75 B at 19,000 connections;
+//! loopback, median of 3): 87-94 B at 10,000 and 72-75 B at 19,000 (two
+//! sessions, other builds running);
 //! the rest over 64 B is the per-worker buffers and queues spread thin.
 //! What the kernel keeps (socket buffers, epoll item, ~4-5 KB a socket) is
 //! not ours to shrink and is not counted.
