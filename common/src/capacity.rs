@@ -37,14 +37,19 @@ pub struct AddressPlan {
 }
 
 impl AddressPlan {
-    /// The most connections that can be open at once.
+    /// The most connections that can be open at once (saturating: a plan
+    /// of absurd dimensions is "unbounded", not an overflow).
     pub fn capacity(&self) -> u64 {
         let per_destination = match self.bind_mode {
-            BindMode::Explicit => self.source_ips * u64::from(self.local_ports.len()),
-            BindMode::NoPort => self.source_ips * u64::from(self.ephemeral_ports.len()),
+            BindMode::Explicit => self
+                .source_ips
+                .saturating_mul(u64::from(self.local_ports.len())),
+            BindMode::NoPort => self
+                .source_ips
+                .saturating_mul(u64::from(self.ephemeral_ports.len())),
             BindMode::Kernel => u64::from(self.ephemeral_ports.len()),
         };
-        per_destination * self.destinations
+        per_destination.saturating_mul(self.destinations)
     }
 
     /// Source IPs needed for `conns`, with the other dimensions unchanged.
@@ -52,7 +57,8 @@ impl AddressPlan {
         let per_ip = match self.bind_mode {
             BindMode::Explicit => u64::from(self.local_ports.len()),
             BindMode::NoPort | BindMode::Kernel => u64::from(self.ephemeral_ports.len()),
-        } * self.destinations;
+        }
+        .saturating_mul(self.destinations);
         conns.div_ceil(per_ip.max(1))
     }
 }
@@ -78,14 +84,16 @@ pub const KERNEL_BYTES_PER_SOCKET: u64 = 4_800;
 /// Kernel memory for `conns` connections; a loopback connection has both
 /// ends on this machine, so it costs two sockets.
 pub fn kernel_bytes(conns: u64, loopback: bool) -> u64 {
-    conns * KERNEL_BYTES_PER_SOCKET * if loopback { 2 } else { 1 }
+    conns
+        .saturating_mul(KERNEL_BYTES_PER_SOCKET)
+        .saturating_mul(if loopback { 2 } else { 1 })
 }
 
 /// Descriptors each of `procs` processes must be allowed to hold its share
 /// of `conns` connections (plus [`FD_RESERVE`]): the figure its
 /// RLIMIT_NOFILE, and `fs.nr_open` above that, must reach.
 pub fn fds_per_process(conns: u64, procs: u64) -> u64 {
-    conns.div_ceil(procs.max(1)) + FD_RESERVE
+    conns.div_ceil(procs.max(1)).saturating_add(FD_RESERVE)
 }
 
 /// Which ends of the connections run on this machine.
@@ -110,7 +118,7 @@ impl Role {
 
     /// Kernel sockets `conns` connections put on this machine.
     pub fn sockets(self, conns: u64) -> u64 {
-        conns * if self == Role::Both { 2 } else { 1 }
+        conns.saturating_mul(if self == Role::Both { 2 } else { 1 })
     }
 }
 
@@ -142,7 +150,13 @@ impl MemoryEstimate {
         server_user_per_conn: u64,
         client_user_per_conn: u64,
     ) -> Self {
-        let user = |here: bool, per_conn: u64| if here { conns * per_conn } else { 0 };
+        let user = |here: bool, per_conn: u64| {
+            if here {
+                conns.saturating_mul(per_conn)
+            } else {
+                0
+            }
+        };
         Self {
             conns,
             sockets: role.sockets(conns),
@@ -153,7 +167,9 @@ impl MemoryEstimate {
     }
 
     pub fn total(&self) -> u64 {
-        self.kernel_bytes + self.server_user_bytes + self.client_user_bytes
+        self.kernel_bytes
+            .saturating_add(self.server_user_bytes)
+            .saturating_add(self.client_user_bytes)
     }
 
     /// Bytes per connection, all ends on this machine included.
@@ -236,5 +252,20 @@ mod tests {
             MemoryEstimate::new(0, Role::Client, 1, 1).per_connection(),
             0
         );
+    }
+
+    /// Absurd inputs (a typo, a fuzzed flag) saturate: figures stay
+    /// comparable against real limits instead of panicking or wrapping.
+    #[test]
+    fn extremes_saturate() {
+        let max = u64::MAX;
+        assert_eq!(plan(BindMode::NoPort, max, max).capacity(), max);
+        assert_eq!(plan(BindMode::Explicit, 2, max).capacity(), max);
+        assert_eq!(plan(BindMode::Kernel, 1, max).source_ips_needed(max), 1);
+        assert_eq!(kernel_bytes(max, true), max);
+        assert_eq!(fds_per_process(max, 1), max);
+        assert_eq!(Role::Both.sockets(max), max);
+        let m = MemoryEstimate::new(max, Role::Both, max, max);
+        assert_eq!((m.total(), m.per_connection()), (max, 1));
     }
 }
