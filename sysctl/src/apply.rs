@@ -105,6 +105,17 @@ fn write_one(
     if old == new {
         return Ok(());
     }
+    // The last guard of "only raises": whatever computed `values`, a write
+    // that would lower a limit is refused here.
+    if let Ok(Some(current)) = probe.ints(name) {
+        if lowers(name, &current, values) {
+            done.left += 1;
+            return writeln!(
+                out,
+                "{name}: left at {old}: {new} would lower it, and apply only raises limits"
+            );
+        }
+    }
     match probe.write(name, values) {
         Ok(()) => {
             done.changed += 1;
@@ -119,6 +130,18 @@ fn write_one(
                 way_around(&err, name, &new)
             )
         }
+    }
+}
+
+/// Whether writing `new` over `current` takes something away: a lower
+/// value in any field, except where lower is wider (the first port of
+/// `ip_local_port_range`) or the order is not numeric (`tcp_tw_reuse`: 2
+/// is loopback only, 1 everywhere; only turning it off takes away).
+fn lowers(name: &str, current: &[u64], new: &[u64]) -> bool {
+    match (name, current, new) {
+        ("net.ipv4.ip_local_port_range", [lo, hi], [new_lo, new_hi]) => new_lo > lo || new_hi < hi,
+        ("net.ipv4.tcp_tw_reuse", [cur], [n]) => *n == 0 && *cur != 0,
+        _ => current.len() != new.len() || current.iter().zip(new).any(|(c, n)| n < c),
     }
 }
 
@@ -146,6 +169,21 @@ fn way_around(err: &io::Error, name: &str, value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_raising_writes_pass_the_guard() {
+        assert!(!lowers("fs.file-max", &[100], &[200]));
+        assert!(lowers("fs.file-max", &[300], &[200]));
+        assert!(lowers("net.ipv4.tcp_mem", &[10, 20, 30], &[10, 25, 29]));
+        assert!(!lowers("net.ipv4.tcp_mem", &[10, 20, 30], &[10, 25, 45]));
+        assert!(lowers("net.ipv4.tcp_mem", &[10, 20, 30], &[10, 25]));
+        let range = "net.ipv4.ip_local_port_range";
+        assert!(!lowers(range, &[32768, 60999], &[1024, 65535]));
+        assert!(lowers(range, &[1024, 65535], &[32768, 65535]));
+        assert!(lowers(range, &[1024, 65535], &[1024, 60999]));
+        assert!(!lowers("net.ipv4.tcp_tw_reuse", &[2], &[1]));
+        assert!(lowers("net.ipv4.tcp_tw_reuse", &[1], &[0]));
+    }
 
     #[test]
     fn refusals_say_the_way_around() {

@@ -168,12 +168,25 @@ fn parse_procs(s: &str) -> Result<Procs, String> {
 }
 
 fn parse_user_bytes(s: &str) -> Result<(u64, u64), String> {
-    let one = |v: &str| parse_count(v).map_err(|e| e.to_string());
+    // 1 GB a connection is already absurd; the bound keeps conns x bytes
+    // inside a u64.
+    const MAX: u64 = 1_000_000_000;
+    let one = |v: &str| match parse_count(v).map_err(|e| e.to_string())? {
+        n if n > MAX => Err(format!(
+            "{n} bytes per connection is above the {MAX} this estimate takes"
+        )),
+        n => Ok(n),
+    };
     match s.split_once(',') {
         Some((server, client)) => Ok((one(server)?, one(client)?)),
         None => one(s).map(|b| (b, b)),
     }
 }
+
+/// The most connections a plan may hold: a thousand times the million the
+/// project is about, and small enough that no figure derived from it
+/// (sockets, bytes, pages) overflows.
+pub const MAX_CONNS: u64 = 1_000_000_000;
 
 impl PlanArgs {
     /// The plan, or `None` for a preset-only run.
@@ -181,6 +194,14 @@ impl PlanArgs {
         let Some(conns) = self.conns else {
             return Ok(None);
         };
+        if conns == 0 {
+            bail!("--conns 0: give the connections the run holds at once, such as 10k or 1M");
+        }
+        if conns > MAX_CONNS {
+            bail!(
+                "--conns {conns}: above {MAX_CONNS} no machine holds them (each costs ~5 KB of kernel memory); split the run over machines"
+            );
+        }
         if self.destinations == 0 {
             bail!("--destinations 0: must be at least 1");
         }
@@ -381,5 +402,24 @@ mod tests {
             .to_string()
             .contains("--destinations 0"));
         assert_eq!(plan.procs, Procs::Auto);
+        let refusal = |conns: &str| {
+            let args = Args::try_parse_from(["c1m-sysctl", "check", "--conns", conns]).unwrap();
+            let Command::Check { plan, .. } = args.command else {
+                panic!("not check");
+            };
+            plan.plan().unwrap_err().to_string()
+        };
+        assert!(refusal("0").contains("such as 10k or 1M"));
+        assert!(refusal("18446744073709551615").contains("split the run over machines"));
+        assert!(refusal("1000000001").contains("split the run over machines"));
+        let huge = [
+            "c1m-sysctl",
+            "check",
+            "--conns",
+            "1G",
+            "--user-bytes-per-conn",
+            "2G,1",
+        ];
+        assert!(Args::try_parse_from(huge).is_err());
     }
 }

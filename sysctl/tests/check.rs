@@ -339,3 +339,52 @@ fn procs_auto_splits_under_the_hard_limit_like_floodtest() {
     assert_eq!(row("fs.nr_open")["status"], "OK");
     assert!(doc["plan"].as_str().unwrap().contains("--procs auto"));
 }
+
+/// A kernel reporting the largest values it allows (`fs.file-max` is
+/// LONG_MAX by default on 64-bit kernels; `tcp_mem` and the buffers can be
+/// set that high) and a plan at the largest sizes the flags take: every
+/// command answers, none panics on the arithmetic.
+#[test]
+fn the_largest_values_do_not_overflow() {
+    const LONG_MAX: &str = "9223372036854775807";
+    let huge: Vec<(&str, String)> = fake::CRAMPED
+        .iter()
+        .map(|&(path, text)| {
+            let fields = text.split_whitespace().count();
+            let value = if path.starts_with("proc/sys/") {
+                format!("{}\n", vec![LONG_MAX; fields].join("\t"))
+            } else {
+                text.to_owned()
+            };
+            (path, value)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = huge.iter().map(|(p, v)| (*p, v.as_str())).collect();
+    let dir = fake::tree(&files);
+    for command in ["check", "print"] {
+        let out = fake::run(
+            dir.path(),
+            &[
+                command,
+                "--conns",
+                "1G",
+                "--source-ips",
+                "0.0.0.0/0",
+                "--destinations",
+                "18446744073709551615",
+                "--user-bytes-per-conn",
+                "1G",
+                "--bind-mode",
+                "noport",
+                "--preset",
+                "part3",
+            ],
+        );
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0 | 1)),
+            "{command}: {code:?} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

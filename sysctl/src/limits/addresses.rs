@@ -78,7 +78,7 @@ pub(super) fn port_range(cx: &Context) -> Result<Option<Row>> {
     // Ports each (source IP, destination) pair must offer.
     let per_pair = match plan.bind_mode {
         BindMode::Kernel => plan.destinations,
-        _ => plan.source_ips.len() * plan.destinations,
+        _ => plan.source_ips.len().saturating_mul(plan.destinations),
     };
     let ports_needed = conns.div_ceil(per_pair.max(1));
     let needed = format!("{} ports", count(ports_needed));
@@ -167,7 +167,7 @@ pub(super) fn conntrack_max(cx: &Context) -> Result<Option<Row>> {
         .int("net.netfilter.nf_conntrack_count")?
         .unwrap_or(0);
     // One entry per connection, both ends of a loopback one included.
-    let needed = cx.plan.conns + tracked;
+    let needed = cx.plan.conns.saturating_add(tracked);
     if current >= needed {
         let why = format!(
             "conntrack is loaded: one entry per tracked connection ({} tracked now)",

@@ -15,7 +15,7 @@ pub(super) fn file_max(cx: &Context) -> Result<Option<Row>> {
     // fs.file-nr: allocated, free, max. What is open now stays open.
     let open_now = cx.probe.int("fs.file-nr")?.unwrap_or(0);
     let sockets = cx.plan.sockets();
-    let needed = sockets + open_now;
+    let needed = sockets.saturating_add(open_now);
     let status = at_least(current, needed);
     let mut why = format!(
         "every socket is an open file system-wide: {} sockets + {} open now",

@@ -27,8 +27,8 @@ pub(super) fn tcp_mem(cx: &Context) -> Result<Option<Row>> {
     let mut why = format!(
         "pages ({ps} B) of socket buffers for all TCP; one unread message per socket = {} pages ({}); max is {}",
         count(needed),
-        bytes(needed * ps),
-        bytes(max * ps)
+        bytes(needed.saturating_mul(ps)),
+        bytes(max.saturating_mul(ps))
     );
     let status = if max < needed {
         why +=
@@ -37,10 +37,10 @@ pub(super) fn tcp_mem(cx: &Context) -> Result<Option<Row>> {
     } else if pressure < needed {
         why += &format!(
             "; past pressure ({}) the kernel shrinks buffers and slows",
-            bytes(pressure * ps)
+            bytes(pressure.saturating_mul(ps))
         );
         Status::Warn
-    } else if mem_total.is_some_and(|t| max * ps > t) {
+    } else if mem_total.is_some_and(|t| max.saturating_mul(ps) > t) {
         why += ": more than physical memory, so buffers can exhaust RAM before TCP backs off";
         Status::Warn
     } else {
@@ -53,7 +53,7 @@ pub(super) fn tcp_mem(cx: &Context) -> Result<Option<Row>> {
         status,
         why,
     );
-    if status == Status::Ok || max * ps > mem_total.unwrap_or(u64::MAX) {
+    if status == Status::Ok || max.saturating_mul(ps) > mem_total.unwrap_or(u64::MAX) {
         return Ok(Some(row));
     }
     // Pressure at the need, max half again above it, never past 3/4 of
@@ -62,7 +62,7 @@ pub(super) fn tcp_mem(cx: &Context) -> Result<Option<Row>> {
     let new_pressure = pressure.max(needed);
     let new_max = max
         .max(new_pressure)
-        .max((needed + needed / 2).min(ram_cap));
+        .max(needed.saturating_add(needed / 2).min(ram_cap));
     Ok(Some(row.fix(Fix::Set(vec![
         low.min(new_pressure),
         new_pressure,
@@ -91,7 +91,7 @@ fn buffer_default(cx: &Context, name: &str, kind: &str) -> Result<Option<Row>> {
     };
     let sockets = cx.plan.sockets().max(1);
     let budget = mem.available / 2;
-    let ceiling = default * sockets;
+    let ceiling = default.saturating_mul(sockets);
     let fits = (budget / sockets).max(min);
     let current = format!("{min} {default} {max}");
     let needed = format!("default <= {} B", count(fits));
@@ -131,7 +131,7 @@ pub(super) fn memory(cx: &Context) -> Result<Option<Row>> {
         count(est.sockets),
         bytes(est.kernel_bytes),
         user.join(" + "),
-        bytes(est.server_user_bytes + est.client_user_bytes),
+        bytes(est.server_user_bytes.saturating_add(est.client_user_bytes)),
         count(est.per_connection())
     );
     let status = if total > mem.available {
