@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use mio::{Interest, Token};
 
 use super::conn::{Phase, WriteError};
-use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS};
+use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
 use crate::router::Batch;
 use crate::transport;
 
@@ -16,8 +16,14 @@ impl Reactor {
     /// connection: when the reactor is behind, a connection with several
     /// messages gets them in one write, so the cost per message falls as
     /// the load rises.
+    ///
+    /// At most [`MAX_PASSES_PER_WAKEUP`] passes: under a sustained flood the
+    /// mailbox never empties, and the loop must still get to closes, accepts
+    /// and timers. What is left sets `mail_left`, which makes the next poll
+    /// return at once.
     pub(super) fn drain_mailbox(&mut self) {
-        loop {
+        self.mail_left = false;
+        for _ in 0..MAX_PASSES_PER_WAKEUP {
             let mut batches = std::mem::take(&mut self.batches);
             while batches.len() < MAX_BATCHES_PER_PASS {
                 match self.rx.try_recv() {
@@ -51,6 +57,7 @@ impl Reactor {
             batches.clear();
             self.batches = batches;
         }
+        self.mail_left = true;
     }
 
     /// Writes the deliveries of `run` (all for one slab key) in one go.

@@ -35,7 +35,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -56,6 +56,10 @@ const FIRST_CONN: usize = 2;
 
 /// Batches merged into one pass of grouped writes.
 const MAX_BATCHES_PER_PASS: usize = 64;
+
+/// Passes of grouped writes before the loop looks at its sockets and timers
+/// again (1,024 batches).
+const MAX_PASSES_PER_WAKEUP: usize = 16;
 
 /// Bytes read per read call, into the reactor's one scratch buffer.
 const SCRATCH: usize = 64 * 1024;
@@ -111,6 +115,8 @@ pub struct Reactor {
     next_heartbeat: Option<Instant>,
     next_keepalive: Instant,
     accept_paused: bool,
+    /// The mailbox still held batches when the last drain stopped.
+    mail_left: bool,
     local: LocalCounts,
     shared: Arc<Shared>,
 }
@@ -150,6 +156,7 @@ impl Reactor {
             next_heartbeat: config.heartbeat.map(|h| now + h),
             next_keepalive: now + config.sse_keepalive,
             accept_paused: false,
+            mail_left: false,
             local: LocalCounts::default(),
             shared,
         })
@@ -159,9 +166,12 @@ impl Reactor {
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self
-                .next_timer()
-                .map(|at| at.saturating_duration_since(Instant::now()));
+            let timeout = if self.mail_left {
+                Some(Duration::ZERO)
+            } else {
+                self.next_timer()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
+            };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -182,6 +192,9 @@ impl Reactor {
                         }
                     }
                 }
+            }
+            if self.mail_left {
+                self.drain_mailbox();
             }
             self.on_timers(Instant::now());
             self.local.flush(&self.shared.stats);
