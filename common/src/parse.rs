@@ -93,8 +93,14 @@ pub struct IdRange {
 }
 
 impl IdRange {
+    /// Panics when `first > last` (empty) or the range is all of `u64`
+    /// (its length would not fit one).
     pub fn new(first: u64, last: u64) -> Self {
         assert!(first <= last, "IdRange {first}-{last} is empty");
+        assert!(
+            first > 0 || last < u64::MAX,
+            "IdRange {first}-{last} holds 2^64 ids"
+        );
         Self { first, last }
     }
 
@@ -131,8 +137,10 @@ fn split_even(first: u64, last: u64, parts: u64) -> Vec<(u64, u64)> {
     (0..parts)
         .map(|i| {
             let n = base + u64::from(i < extra);
-            let slice = (start, start + n - 1);
-            start += n;
+            let slice = (start, start + (n - 1));
+            // Past the last slice this may wrap (a range ending at
+            // u64::MAX); the value is then never used.
+            start = slice.1.wrapping_add(1);
             slice
         })
         .collect()
@@ -150,6 +158,12 @@ impl FromStr for IdRange {
         let last = parse_count(last).map_err(|_| ParseError::new(input, FORM))?;
         if first > last {
             return Err(ParseError::new(input, "the first id is after the last"));
+        }
+        if first == 0 && last == u64::MAX {
+            return Err(ParseError::new(
+                input,
+                "2^64 ids do not fit a count: start at 1",
+            ));
         }
         Ok(IdRange { first, last })
     }
@@ -375,6 +389,46 @@ mod tests {
         assert!("10-1".parse::<IdRange>().is_err());
         assert!("a-b".parse::<IdRange>().is_err());
         assert_eq!(r.nth_wrapping(10_000), 1);
+    }
+
+    #[test]
+    fn id_range_edges() {
+        let top: IdRange = "1-18446744073709551615".parse().unwrap();
+        assert_eq!(top.len(), u64::MAX);
+        assert_eq!(top.nth_wrapping(u64::MAX), 1);
+        assert_eq!(top.split(2)[1].last, u64::MAX);
+        let all = "0-18446744073709551615".parse::<IdRange>().unwrap_err();
+        assert!(all.to_string().contains("start at 1"), "{all}");
+        assert_eq!(" 3 - 5 ".parse::<IdRange>().map(|r| r.len()), Ok(3));
+        assert_eq!(IdRange::new(1, 10_000).to_string(), "1-10000");
+        assert!(!IdRange::new(7, 7).is_empty());
+    }
+
+    #[test]
+    fn port_range_iterates_and_prints() {
+        let p: PortRange = "65534-65535".parse().unwrap();
+        assert_eq!(p.iter().collect::<Vec<_>>(), [65534, 65535]);
+        assert_eq!(p.to_string(), "65534-65535");
+        assert_eq!("80".parse::<PortRange>().unwrap().to_string(), "80");
+        assert!(!p.is_empty());
+        assert_eq!(p.split(5).len(), 2);
+    }
+
+    #[test]
+    fn ipv4_list_edges() {
+        let one = Ipv4List::single(Ipv4Addr::LOCALHOST);
+        assert_eq!((one.len(), one.is_empty()), (1, false));
+        assert_eq!(one.to_string(), "127.0.0.1");
+        let all: Ipv4List = "0.0.0.0/0".parse().unwrap();
+        assert_eq!(all.len(), 1 << 32);
+        let host: Ipv4List = "127.0.0.9/32".parse().unwrap();
+        assert_eq!(host.to_string(), "127.0.0.9");
+        // Host bits of a CIDR are dropped: the block is the network's.
+        let net: Ipv4List = "127.1.0.77/30".parse().unwrap();
+        assert_eq!(net.to_string(), "127.1.0.76-127.1.0.79");
+        for bad in [",", "127.0.0.1/", "127.0.0.1/-1", "127.0.0.1-", "1.2.3"] {
+            assert!(bad.parse::<Ipv4List>().is_err(), "{bad}");
+        }
     }
 
     #[test]
