@@ -64,3 +64,30 @@ fn rate_paces_new_connections() {
     assert!(s.ramp_secs >= 0.45, "{s:?}");
     assert!(s.connect_rate <= 222.0, "{s:?}");
 }
+
+#[test]
+fn off_a_terminal_prints_the_seeds_stats_line() {
+    // A welcome chunk and one message chunk per stream.
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    let url = server.url("/test/{id}");
+    let run = support::floodtest(&[
+        "--url",
+        &url,
+        "--conns",
+        "20",
+        "--duration",
+        "500ms",
+        "--report-interval",
+        "100ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = String::from_utf8_lossy(&run.output.stdout);
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("Stats: {")).collect();
+    // Stats: {Active, Closed, Chunks}: while held, then after our close.
+    assert!(
+        lines.iter().any(|l| l.ends_with("Stats: {20,0,40}")),
+        "{out}"
+    );
+    assert!(lines.last().unwrap().ends_with("Stats: {0,20,40}"), "{out}");
+    assert!(lines.iter().all(|l| l.contains(" open ")), "{out}");
+}
