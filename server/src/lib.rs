@@ -40,6 +40,8 @@ use router::{Mailbox, Router};
 use stats::Stats;
 
 /// A running server: its addresses, counters and a way to stop it.
+/// Dropping it without [`Server::shutdown`] leaves its threads serving until
+/// the process ends.
 pub struct Server {
     subscriber_addr: SocketAddr,
     admin_addr: SocketAddr,
