@@ -6,8 +6,15 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-(cd "$ROOT" && cargo build --release -q -p c1m-floodtest -p c1m-server)
-BIN=$CARGO_TARGET_DIR/release
+# PROFILE=debug reuses the binaries `cargo test` has built (no release
+# build on a fresh machine); the figures are then a debug build's.
+PROFILE=${PROFILE:-release}
+case $PROFILE in
+release) (cd "$ROOT" && cargo build --release -q -p c1m-floodtest -p c1m-server) ;;
+debug) (cd "$ROOT" && cargo build -q -p c1m-floodtest -p c1m-server) ;;
+*) echo "PROFILE must be release or debug, not $PROFILE" >&2; exit 2 ;;
+esac
+BIN=$CARGO_TARGET_DIR/$PROFILE
 WORK=$(mktemp -d)
 # Every process started in the background; `cleanup` ends them.
 PIDS=()

@@ -11,7 +11,8 @@
 # 127.0.3.1-3.
 # Bounded: the ramp may take 90 s, floodtest holds 60 s at most; every
 # process started is stopped on any exit. Last line: `hold70k: PASS|FAIL`,
-# exit 0 or 1 (2 if the servers do not start).
+# exit 0 or 1 (2 if the servers do not start). PROFILE=debug uses the
+# binaries `cargo test` built instead of a release build (here as fast).
 source "$(dirname "$0")/common.sh"
 PORT=18140
 CONNS=${CONNS:-70000}
