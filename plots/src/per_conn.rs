@@ -76,6 +76,13 @@ fn series(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<Vec
             .unwrap_or_else(|| measure::default_min_conns(&input.rows));
         let (_, base) = measure::baseline(&input.rows);
         let peak = input.rows.iter().map(|s| s.conns).max().unwrap_or(0);
+        if peak == base.conns {
+            anyhow::bail!(
+                "{}: connections stay at {peak} in every sample, so no cost per connection \
+                 can be measured; was memlog's --port the server's?",
+                input.path.display()
+            );
+        }
         if peak.saturating_sub(base.conns) < min_conns.max(1) {
             anyhow::bail!(
                 "{}: connections only grow from {} to {}, fewer than the {} added that make a \
