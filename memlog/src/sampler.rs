@@ -125,6 +125,9 @@ impl Sampler {
             sample.vsz_kb += mem.vsz_kb;
             sample.procs += 1;
         }
+        if sample.procs == 0 {
+            self.warn.once_no_procs(&self.targets);
+        }
         sample.conns = self
             .counter
             .count(self.port, &mut self.warn)
@@ -146,6 +149,7 @@ impl Sampler {
 pub struct Warn {
     netlink: bool,
     pss: bool,
+    no_procs: bool,
 }
 
 impl Warn {
@@ -155,6 +159,22 @@ impl Warn {
                 "memlog: netlink sock_diag unavailable ({err}); counting connections from \
                  /proc/net/tcp and /proc/net/tcp6, which reads every socket's line each sample"
             );
+        }
+    }
+
+    /// A typo in --pgrep would otherwise show only as zeros in the CSV.
+    fn once_no_procs(&mut self, targets: &Targets) {
+        if std::mem::replace(&mut self.no_procs, true) {
+            return;
+        }
+        match targets {
+            Targets::Pattern { needle, .. } => eprintln!(
+                "memlog: no process matches {:?} (yet); memory is recorded as 0 until one does",
+                String::from_utf8_lossy(needle)
+            ),
+            Targets::Pids(_) => {
+                eprintln!("memlog: every --pid has exited; memory is recorded as 0 from now on")
+            }
         }
     }
 
