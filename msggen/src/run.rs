@@ -77,11 +77,17 @@ impl Plan {
                 args.size
             );
         }
+        if args.batch_max == 0 {
+            bail!("--batch-max 0: a batch carries at least one message");
+        }
+        if args.timeout.is_zero() {
+            bail!("--timeout 0s would fail every request: give a limit such as 5s");
+        }
         let line = max_line_len(args.size as usize) as u64;
         let batch_lines = u64::from(args.batch_max).min(args.batch_bytes / line) as usize;
         if batch_lines == 0 {
             bail!(
-                "a message of --size {} takes up to {line} bytes, more than --batch-bytes {} (or --batch-max is 0): raise --batch-bytes",
+                "a message of --size {} takes up to {line} bytes, more than --batch-bytes {}: raise --batch-bytes",
                 args.size,
                 args.batch_bytes
             );
@@ -383,6 +389,8 @@ mod tests {
         );
         assert!(refusal(&["--count", "5", "--size", "300k"]).contains("raise --batch-bytes"));
         assert!(refusal(&["--count", "5", "--size", "2M"]).contains("1 MiB"));
+        assert!(refusal(&["--count", "5", "--batch-max", "0"]).contains("at least one message"));
+        assert!(refusal(&["--count", "5", "--timeout", "0s"]).contains("such as 5s"));
     }
 
     #[test]
