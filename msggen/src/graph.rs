@@ -15,7 +15,8 @@
 //! candidate friends geometrically instead of trying every pair. Friendships
 //! come out in (user, friend) order with user < friend and are written as
 //! they come: memory is the weights and a degree count, 12 bytes a user
-//! (12 MB at 10^6 users), whatever the number of friendships.
+//! (16 while the weights are scaled; 16 MB at 10^6 users), whatever the
+//! number of friendships.
 //!
 //! Determinism: the random stream is ChaCha8 seeded with `--seed`, an
 //! algorithm fixed by its specification, so the same seed and flags give the
@@ -92,6 +93,17 @@ fn check(args: &GraphArgs) -> anyhow::Result<()> {
             args.exponent
         );
     }
+    let needed = args.users.saturating_mul(BYTES_PER_USER);
+    if let Some(available) = mem_available() {
+        if needed > available {
+            anyhow::bail!(
+                "--users {} needs about {} MB of memory ({BYTES_PER_USER} bytes a user) and {} MB is available: use fewer --users",
+                args.users,
+                needed / 1_000_000,
+                available / 1_000_000
+            );
+        }
+    }
     if let Some(m) = args.max_friends {
         if m.is_nan() || m < args.avg_friends {
             anyhow::bail!(
@@ -101,6 +113,18 @@ fn check(args: &GraphArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Peak memory of a generation per user: two `f64` vectors while the
+/// weights are scaled, then the weights and a `u32` degree.
+const BYTES_PER_USER: u64 = 16;
+
+/// `MemAvailable` from /proc/meminfo in bytes, if readable.
+fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
 }
 
 /// Runs `msggen graph`.
@@ -320,5 +344,19 @@ mod tests {
         a.exponent = 1.5;
         assert!(check(&a).is_err());
         assert!(check(&args(100, 5.0, 1)).is_ok());
+    }
+
+    /// One user more than MemAvailable holds is refused before anything
+    /// is allocated (on a machine with under 69 GB free, which --users
+    /// cannot exceed otherwise).
+    #[test]
+    fn refuses_a_graph_bigger_than_memory() {
+        let available = mem_available().expect("/proc/meminfo");
+        let users = available / BYTES_PER_USER + 1;
+        if users > u64::from(u32::MAX) {
+            return; // more memory free than the largest graph needs
+        }
+        let err = check(&args(users, 5.0, 1)).unwrap_err().to_string();
+        assert!(err.contains("use fewer --users"), "{err}");
     }
 }
