@@ -5,8 +5,8 @@
 //! `offset % S == k`; it numbers each id's messages 1, 2, 3, ... in the
 //! order it writes them, and it writes one batch at a time on one
 //! connection, so the server receives each (generator, id)'s messages in
-//! sequence. State: 4 bytes per owned id (`seqs`), the batch being sent
-//! (8 bytes a message) and its body buffer (reused).
+//! sequence. State: 8 bytes per owned id (`seqs`), the batch being sent
+//! (16 bytes a message) and its body buffer (reused).
 //!
 //! Each batch is stamped (`sent_us`, one clock read for the batch) when it is
 //! written. A failed attempt (connection refused or broken, timeout, 5xx)
@@ -86,7 +86,7 @@ pub struct GeneratorSummary {
     /// Ids this generator sent at least one message to.
     pub ids_used: u64,
     /// The highest sequence number of any id.
-    pub max_seq: u32,
+    pub max_seq: u64,
 }
 
 /// Sender `k`: generator `G*S + k`, owning the offsets `k, k + S, ...`.
@@ -99,7 +99,7 @@ pub struct Sender {
     /// A connection opened before the clock started, if that worked.
     pub conn: Option<Conn>,
     /// Last sequence number per owned id, indexed by `offset / senders`.
-    pub seqs: Vec<u32>,
+    pub seqs: Vec<u64>,
     /// When this connection last wrote a batch, for the inter-send gaps.
     pub last_write: Option<Instant>,
 }
@@ -107,14 +107,14 @@ pub struct Sender {
 /// A sender's result: its account and its per-id last sequence numbers.
 pub struct Finished {
     pub summary: GeneratorSummary,
-    pub seqs: Vec<u32>,
+    pub seqs: Vec<u64>,
 }
 
 impl Sender {
     /// Sends batches until the queue is closed and empty, or the stop is set.
     pub async fn run(mut self) -> Finished {
         let mut offsets = Vec::with_capacity(self.config.batch_lines);
-        let mut batch: Vec<(u32, u32)> = Vec::with_capacity(self.config.batch_lines);
+        let mut batch: Vec<(u32, u64)> = Vec::with_capacity(self.config.batch_lines);
         let mut body = Vec::new();
         let mut summary = GeneratorSummary {
             generator: self.generator,
@@ -153,7 +153,7 @@ impl Sender {
     }
 
     /// Sends one batch, retrying; counts it as sent or failed.
-    async fn send(&mut self, batch: &[(u32, u32)], body: &mut Vec<u8>) -> Result<(), FailureClass> {
+    async fn send(&mut self, batch: &[(u32, u64)], body: &mut Vec<u8>) -> Result<(), FailureClass> {
         let n = batch.len() as u64;
         let mut retry = 0;
         loop {
@@ -193,7 +193,7 @@ impl Sender {
     /// Connects if needed, then stamps, writes and awaits one batch.
     async fn attempt(
         &mut self,
-        batch: &[(u32, u32)],
+        batch: &[(u32, u64)],
         body: &mut Vec<u8>,
     ) -> Result<Reply, RequestError> {
         let config = Arc::clone(&self.config);
@@ -242,7 +242,7 @@ impl Sender {
 /// separated by `\n` (no trailing newline).
 pub fn write_body(
     out: &mut Vec<u8>,
-    batch: &[(u32, u32)],
+    batch: &[(u32, u64)],
     first_id: u64,
     generator: u64,
     sent_us: u64,
@@ -258,7 +258,7 @@ pub fn write_body(
         let header = Header {
             id,
             generator,
-            seq: u64::from(seq),
+            seq,
             sent_us,
         };
         envelope::encode(&header, payload, out);
@@ -292,7 +292,7 @@ mod tests {
         let mut out = Vec::new();
         write_body(
             &mut out,
-            &[(u32::MAX, u32::MAX)],
+            &[(u32::MAX, u64::MAX)],
             u64::MAX - u64::from(u32::MAX),
             u64::MAX,
             u64::MAX,
