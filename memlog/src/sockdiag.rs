@@ -278,7 +278,16 @@ impl SockDiag {
                 Ok(()) => return Ok(acc),
                 // The legacy request is refused (EINVAL/ENOENT/EOPNOTSUPP
                 // on a kernel that dropped it): per-family dumps from now on.
-                Err(e) if e.raw_os_error().is_some() => self.legacy = false,
+                // Only those: a timeout (EAGAIN from SO_RCVTIMEO) or
+                // ENOBUFS says nothing about the request form.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL | libc::ENOENT | libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    self.legacy = false
+                }
                 Err(e) => return Err(e),
             }
         }
