@@ -155,10 +155,10 @@ pub struct Warn {
 impl Warn {
     fn once_netlink(&mut self, err: &io::Error) {
         if !std::mem::replace(&mut self.netlink, true) {
-            eprintln!(
+            say(format_args!(
                 "memlog: netlink sock_diag unavailable ({err}); counting connections from \
                  /proc/net/tcp and /proc/net/tcp6, which reads every socket's line each sample"
-            );
+            ));
         }
     }
 
@@ -168,22 +168,31 @@ impl Warn {
             return;
         }
         match targets {
-            Targets::Pattern { needle, .. } => eprintln!(
+            Targets::Pattern { needle, .. } => say(format_args!(
                 "memlog: no process matches {:?} (yet); memory is recorded as 0 until one does",
                 String::from_utf8_lossy(needle)
-            ),
-            Targets::Pids(_) => {
-                eprintln!("memlog: every --pid has exited; memory is recorded as 0 from now on")
-            }
+            )),
+            Targets::Pids(_) => say(format_args!(
+                "memlog: every --pid has exited; memory is recorded as 0 from now on"
+            )),
         }
     }
 
     fn once_pss(&mut self, pid: u32) {
         if !std::mem::replace(&mut self.pss, true) {
-            eprintln!(
+            say(format_args!(
                 "memlog: cannot read /proc/{pid}/smaps_rollup (needs the target's user or root, \
                  kernel 4.14+); pss_kb is reported as rss_kb for such processes"
-            );
+            ));
         }
     }
+}
+
+/// Prints a warning on its own line: on a terminal the live line may be
+/// showing (it is erased only after the sample), so clear it first.
+fn say(message: std::fmt::Arguments<'_>) {
+    use std::io::{IsTerminal, Write};
+    let mut err = io::stderr().lock();
+    let clear = if err.is_terminal() { "\r\x1b[K" } else { "" };
+    let _ = writeln!(err, "{clear}{message}");
 }
