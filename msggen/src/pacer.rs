@@ -135,11 +135,15 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn pacer(pace: Pace, senders: usize) -> Pacer<ChaCha8Rng> {
+        pacer_with(pace, senders, ChaCha8Rng::seed_from_u64(1))
+    }
+
+    fn pacer_with<R>(pace: Pace, senders: usize, rng: R) -> Pacer<R> {
         Pacer {
             pace,
             tick: Duration::from_millis(1),
             sampler: IdSampler::new(Dist::Uniform, 100),
-            rng: ChaCha8Rng::seed_from_u64(1),
+            rng,
             queues: (0..senders).map(|_| Arc::new(Queue::default())).collect(),
             stats: Arc::new(Stats::new(Instant::now())),
             stop: Arc::new(Stop::default()),
@@ -211,29 +215,24 @@ mod tests {
     /// the run reports the panic instead of hanging.
     #[test]
     fn a_panicking_pacer_closes_the_queues() {
-        let p = pacer(
-            Pace::Paced {
-                schedule: Schedule::new(1000.0, Some(10), None),
-                backlog: 100,
-            },
-            2,
-        );
-        let queues = p.queues.clone();
-        let p = Pacer {
-            pace: p.pace,
-            tick: p.tick,
-            sampler: p.sampler,
-            rng: Exploding,
-            queues: p.queues,
-            stats: p.stats,
-            stop: p.stop,
+        let pace = Pace::Paced {
+            schedule: Schedule::new(1000.0, Some(10), None),
+            backlog: 100,
         };
+        let p = pacer_with(pace, 2, Exploding);
+        let queues = p.queues.clone();
         assert!(std::thread::spawn(move || p.run()).join().is_err());
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap();
         for q in &queues {
-            assert!(!rt.block_on(q.take(10, &mut Vec::new())));
+            // An open queue would make take() wait: the timeout turns that
+            // into a failure instead of a hung test.
+            let taken = rt.block_on(async {
+                tokio::time::timeout(Duration::from_secs(5), q.take(10, &mut Vec::new())).await
+            });
+            assert_eq!(taken, Ok(false), "the queue is closed and empty");
         }
     }
 
