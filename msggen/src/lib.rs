@@ -77,7 +77,8 @@ pub enum Command {
 pub struct SendArgs {
     /// Base URL of the server's admin listener; batches go to `<URL>/send`.
     /// `-` writes the batches' lines to standard output instead (the
-    /// summary then goes to standard error).
+    /// summary then goes to standard error; the run stops when the reader
+    /// closes the pipe).
     #[arg(long, required = true)]
     pub target: Option<String>,
     /// Subscriber ids to send to, inclusive: `1-10000`, `1-1M`.

@@ -96,9 +96,11 @@ pub struct Stop {
 }
 
 impl Stop {
-    pub fn set(&self) {
-        self.flag.store(true, Ordering::SeqCst);
+    /// Sets the stop; true when this call set it (it was not set before).
+    pub fn set(&self) -> bool {
+        let was_set = self.flag.swap(true, Ordering::SeqCst);
         self.changed.notify_waiters();
+        !was_set
     }
 
     pub fn is_set(&self) -> bool {

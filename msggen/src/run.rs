@@ -251,6 +251,8 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
     done.notify_one();
     let mut reporter = reporting.await.context("the reporter panicked")??;
     reporter.finish()?;
+    // The watcher ends only on a signal (a closed stdout also stops a run).
+    let stopped_by_signal = signals.is_finished();
     signals.abort();
 
     let mut summary = Summary {
@@ -264,7 +266,7 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
         senders,
         size: args.size,
         released,
-        stopped_by_signal: stop.is_set(),
+        stopped_by_signal,
         generators: finished.iter().map(|f| f.summary.clone()).collect(),
         ..Default::default()
     };

@@ -174,6 +174,14 @@ impl Sender {
                 };
             self.conn = None;
             self.stats.errors.add(class, 1);
+            // `--target - | head`: the reader is gone and no retry brings
+            // it back; end the run as a signal would.
+            if matches!(self.config.destination, Destination::Stdout)
+                && class == FailureClass::Reset
+                && self.stop.set()
+            {
+                eprintln!("msggen: standard output was closed: stopping");
+            }
             if !class.retryable() || retry >= self.config.retries || self.stop.is_set() {
                 self.stats.failed.add(class, n);
                 return Err(class);

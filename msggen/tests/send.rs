@@ -382,6 +382,46 @@ fn target_dash_writes_the_batch_lines_to_stdout() {
     assert!(stderr.contains("msggen: sent 100 of 100"), "{stderr}");
 }
 
+/// `msggen --target - | head -1`: once the reader is gone the run stops
+/// (no retries against a closed pipe), says why, and is not reported as
+/// stopped by a signal.
+#[test]
+fn a_closed_stdout_stops_the_run() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_msggen"))
+        .args(["--target", "-", "--ids", "1-10", "--rate", "1000"])
+        .args(["--duration", "60s", "--retries", "5", "--json"])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("[c1m "), "{first}");
+    drop(stdout);
+    // 60 s of messages otherwise; the pipe closing ends it at once.
+    let started = std::time::Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(output.status.code(), Some(2), "the unwritten batch failed");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("standard output was closed: stopping"),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(summary["stopped_by_signal"], Value::Bool(false));
+    assert_eq!(summary["retries"].as_u64(), Some(0));
+}
+
 #[tokio::test]
 async fn rate_max_sends_as_fast_as_the_target_accepts() {
     let args = "--target {url} --ids 1-1000 --rate max --count 50000";
