@@ -355,7 +355,10 @@ fn odd_but_valid_csvs_draw_without_panicking() {
         "-o",
         png.to_str().unwrap(),
     ]);
-    assert!(err.contains("connections stay at 0 in every sample"), "{err}");
+    assert!(
+        err.contains("connections stay at 0 in every sample"),
+        "{err}"
+    );
 
     let max = u64::MAX;
     let huge = csv_file(
