@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8000, value_parser = clap::value_parser!(u16).range(1..))]
     pub port: u16,
 
-    /// Time between samples (`1s`, `500ms`, `1m`). Counting ~1M connections
+    /// Time between samples (`1s`, `500ms`, `1m`; at most `24h`). Counting ~1M connections
     /// costs ~1 s of CPU on a small VM: use 5s or more at that scale.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
@@ -98,11 +98,21 @@ pub enum Format {
     Seed,
 }
 
+/// The longest --interval: a day, which keeps the schedule's arithmetic
+/// (instants, offsets) far from overflowing.
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// Runs memlog until --duration, SIGINT or SIGTERM. Errors (a missing
 /// --pid, an unwritable --out, /proc failing) are for exit code 2.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.interval.is_zero() {
         bail!("--interval must be more than zero (for example 1s or 500ms)");
+    }
+    if args.interval > MAX_INTERVAL {
+        bail!(
+            "--interval {:?} is over a day: sample at least daily (--interval 24h)",
+            args.interval
+        );
     }
     let targets = match &args.pgrep {
         Some(pattern) => Targets::pattern(pattern)?,
@@ -132,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let mut live = LiveLine::new();
     let started = sampler.started();
-    let mut slot = 0u32;
+    let mut slot = 0u128;
     let mut warned_slow = false;
     loop {
         let sample_started = Instant::now();
@@ -157,8 +167,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         live.show(&sample);
         // The next slot still ahead; slots missed by a slow sample are skipped.
         let since_start = started.elapsed();
-        slot = slot.max((since_start.as_nanos() / args.interval.as_nanos()) as u32) + 1;
-        let offset = args.interval * slot;
+        let interval_ns = args.interval.as_nanos();
+        slot = slot.max(since_start.as_nanos() / interval_ns) + 1;
+        // u64 nanoseconds last 584 years: far past any --duration.
+        let offset = Duration::from_nanos(u64::try_from(slot * interval_ns).unwrap_or(u64::MAX));
         if args.duration.is_some_and(|d| offset > d) {
             break;
         }
@@ -225,5 +237,12 @@ mod tests {
         assert!(Args::try_parse_from(["memlog", "--pid", "1", "--pgrep", "x"]).is_err());
         assert!(Args::try_parse_from(["memlog", "--pid", "1", "--port", "0"]).is_err());
         assert!(Args::try_parse_from(["memlog", "--pid", "1", "--interval", "x"]).is_err());
+        // Refused before any file or process is touched.
+        for (interval, says) in [("0s", "more than zero"), ("2d", "over a day")] {
+            let args =
+                Args::try_parse_from(["memlog", "--pid", "1", "--interval", interval]).unwrap();
+            let err = run(args).unwrap_err().to_string();
+            assert!(err.contains(says), "{interval}: {err}");
+        }
     }
 }
