@@ -101,6 +101,9 @@ impl Plan {
         if args.tick.is_zero() || args.report_interval.is_zero() {
             bail!("--tick and --report-interval must be above 0");
         }
+        if args.report_interval > Duration::from_secs(24 * 3600) {
+            bail!("--report-interval is over a day: report at least daily (--report-interval 24h)");
+        }
         let pace = match rate {
             Rate::PerSecond(per_second) => Pace::Paced {
                 schedule: Schedule::new(per_second, args.count, args.duration),
@@ -393,6 +396,8 @@ mod tests {
         assert!(refusal(&["--count", "5", "--size", "2M"]).contains("1 MiB"));
         assert!(refusal(&["--count", "5", "--batch-max", "0"]).contains("at least one message"));
         assert!(refusal(&["--count", "5", "--timeout", "0s"]).contains("such as 5s"));
+        let far = ["--count", "5", "--report-interval", "500000000000y"];
+        assert!(refusal(&far).contains("at least daily"));
     }
 
     #[test]
