@@ -106,7 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| default_out(preset.name, &stamp));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    prepare_out(&dir)?;
     signals::install().context("installing the SIGINT/SIGTERM handler")?;
     let machine = machine::Machine::read();
     let clock = Instant::now();
@@ -191,6 +191,21 @@ fn refuse_over(plan: &Plan, fd_limit: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Creates the output folder; one that already holds files is refused, so
+/// a report is never made from an earlier run's CSVs.
+fn prepare_out(dir: &Path) -> anyhow::Result<()> {
+    let used = std::fs::read_dir(dir)
+        .map(|mut entries| entries.next().is_some())
+        .unwrap_or(false);
+    if used {
+        bail!(
+            "{} already holds files (an earlier run?): choose another --out or remove it",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
 /// `results/c10k-20261122-030102`.
 fn default_out(preset: &str, rfc3339: &str) -> PathBuf {
     let stamp: String = rfc3339
@@ -241,6 +256,22 @@ mod tests {
         assert_eq!(args.out.as_deref(), Some(Path::new("results/day")));
         assert!(Args::try_parse_from(["experiment", "c10k", "--scale", "0"]).is_err());
         assert!(Args::try_parse_from(["experiment"]).is_err());
+    }
+
+    #[test]
+    fn an_output_folder_with_files_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b");
+        prepare_out(&dir).unwrap();
+        prepare_out(&dir).unwrap();
+        std::fs::write(dir.join("mem.csv"), "").unwrap();
+        let err = prepare_out(&dir).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "already holds files (an earlier run?): choose another --out or remove it"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
