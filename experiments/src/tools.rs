@@ -4,9 +4,16 @@
 //! folder, so the runner looks beside its own executable unless `--bin-dir`
 //! says otherwise. A missing binary is reported before anything starts,
 //! with the command that builds it.
+//!
+//! Started by `cargo run` (cargo sets `CARGO` and `CARGO_MANIFEST_DIR`),
+//! the runner first has cargo build the tools into the same target folder
+//! and profile: `cargo run --bin experiment` builds only the runner, and a
+//! fresh clone would otherwise stop at "not found", or an old build would
+//! run stale tools. A fresh build is a no-op that costs well under a second.
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// A binary the runner starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +73,19 @@ impl Tools {
     pub fn locate(dir: Option<&Path>) -> anyhow::Result<Tools> {
         let dir = match dir {
             Some(d) => d.to_path_buf(),
-            None => std::env::current_exe()
-                .context("finding the experiment executable")?
-                .parent()
-                .context("the experiment executable has no folder")?
-                .to_path_buf(),
+            None => {
+                let dir = std::env::current_exe()
+                    .context("finding the experiment executable")?
+                    .parent()
+                    .context("the experiment executable has no folder")?
+                    .to_path_buf();
+                let cargo = std::env::var_os("CARGO").map(PathBuf::from);
+                let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+                if let Some(build) = cargo_build_beside(&dir, cargo, manifest_dir) {
+                    run_build(build)?;
+                }
+                dir
+            }
         };
         let tools = Tools { dir };
         let missing: Vec<Tool> = Tool::ALL
@@ -95,6 +110,41 @@ impl Tools {
     }
 }
 
+/// The `cargo build` that puts the tools in `exe_dir` (`<target>/<profile>`),
+/// when this process was started by cargo (`cargo` and `manifest_dir` from
+/// its environment); `None` otherwise.
+fn cargo_build_beside(
+    exe_dir: &Path,
+    cargo: Option<PathBuf>,
+    manifest_dir: Option<PathBuf>,
+) -> Option<Command> {
+    let (cargo, manifest_dir) = (cargo?, manifest_dir?);
+    let profile = exe_dir.file_name()?.to_str()?;
+    let target_dir = exe_dir.parent()?;
+    let mut cmd = Command::new(cargo);
+    cmd.arg("build")
+        .arg("--manifest-path")
+        .arg(manifest_dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir)
+        .arg("--profile")
+        // cargo's `dev` profile builds into `debug/`.
+        .arg(if profile == "debug" { "dev" } else { profile });
+    for tool in Tool::ALL {
+        cmd.arg("-p").arg(tool.package());
+    }
+    Some(cmd)
+}
+
+fn run_build(mut build: Command) -> anyhow::Result<()> {
+    eprintln!("experiment: building the tools: {build:?}");
+    let status = build.status().context("running cargo to build the tools")?;
+    if !status.success() {
+        bail!("building the tools failed ({status}): fix the build error above and run again");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +162,39 @@ mod tests {
         std::fs::write(dir.path().join("memlog"), "").unwrap();
         let tools = Tools::locate(Some(dir.path())).unwrap();
         assert_eq!(tools.path(Tool::Sysctl), dir.path().join("c1m-sysctl"));
+    }
+
+    #[test]
+    fn under_cargo_the_tools_are_built_into_the_runners_folder_and_profile() {
+        let args = |exe_dir: &str| -> Option<Vec<String>> {
+            let cmd = cargo_build_beside(
+                Path::new(exe_dir),
+                Some("/bin/cargo".into()),
+                Some("/src/experiments".into()),
+            )?;
+            assert_eq!(cmd.get_program(), "/bin/cargo");
+            Some(
+                cmd.get_args()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            )
+        };
+        let release = args("/t/release").unwrap().join(" ");
+        assert!(
+            release.starts_with(
+                "build --manifest-path /src/experiments/Cargo.toml --target-dir /t --profile release -p "
+            ),
+            "{release}"
+        );
+        for tool in Tool::ALL {
+            assert!(
+                release.contains(&format!("-p {}", tool.package())),
+                "{release}"
+            );
+        }
+        let debug = args("/t/debug").unwrap().join(" ");
+        assert!(debug.contains("--profile dev "), "{debug}");
+        assert!(cargo_build_beside(Path::new("/t/release"), None, Some("/m".into())).is_none());
+        assert!(cargo_build_beside(Path::new("/t/release"), Some("c".into()), None).is_none());
     }
 }
