@@ -137,7 +137,11 @@ fn cargo_build_beside(
 }
 
 fn run_build(mut build: Command) -> anyhow::Result<()> {
-    eprintln!("experiment: building the tools: {build:?}");
+    let shown: Vec<String> = std::iter::once(build.get_program())
+        .chain(build.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    eprintln!("experiment: building the tools: {}", shown.join(" "));
     let status = build.status().context("running cargo to build the tools")?;
     if !status.success() {
         bail!("building the tools failed ({status}): fix the build error above and run again");

@@ -49,8 +49,8 @@ pub use schedule::Rate;
 /// sender k of `--senders S` is generator `G*S + k` (G = --generator-id) and
 /// owns the ids with `(id - first) % S == k`, so sequence numbers are
 /// contiguous per (generator, id) in the order the server receives them.
-/// Exit status: 0 when every message was accepted, 2 when any failed for good
-/// (after retries) or on an error.
+/// Exit status: 0 when every message was accepted, 1 when the run finished
+/// but some failed for good (after retries), 2 on an error.
 #[derive(Debug, Parser)]
 #[command(
     name = "msggen",

@@ -287,7 +287,7 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
         write_last_seqs(path, &finished, plan.ids.first, senders)?;
     }
     Ok(if summary.failed > 0 {
-        ExitCode::from(2)
+        ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })

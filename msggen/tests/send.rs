@@ -197,7 +197,7 @@ async fn holds_the_rate_against_a_counting_server() {
 }
 
 #[tokio::test]
-async fn a_target_that_is_down_fails_every_message_by_class_and_exits_2() {
+async fn a_target_that_is_down_fails_every_message_by_class_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on: bind, read it, close.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -208,7 +208,7 @@ async fn a_target_that_is_down_fails_every_message_by_class_and_exits_2() {
          --retries 2 --batch-max 10"
     );
     let run = msggen(dir.path(), &args).await;
-    run.assert_exit(2);
+    run.assert_exit(1);
     assert_eq!((run.n("sent"), run.n("failed")), (0, 20));
     assert_eq!(run.class("failed_by_class", "refused"), 20);
     // Every failed attempt is counted: 3 attempts per batch, at least 2
@@ -221,10 +221,10 @@ async fn a_target_that_is_down_fails_every_message_by_class_and_exits_2() {
 }
 
 #[tokio::test]
-async fn status_500_is_retried_then_counted_and_exits_2() {
+async fn status_500_is_retried_then_counted_and_exits_1() {
     let args = "--target {url} --ids 1-100 --rate 10000 --count 50 --senders 1 --retries 1";
     let (run, state) = against(Behavior::fail(500, u64::MAX), args).await;
-    run.assert_exit(2);
+    run.assert_exit(1);
     assert_eq!(run.class("failed_by_class", "status_5xx"), 50);
     let requests = state.requests.load(Relaxed);
     assert_eq!(run.class("errors_by_class", "status_5xx"), requests);
@@ -246,7 +246,7 @@ async fn transient_500s_are_retried_with_the_same_seqs_and_exit_0() {
 async fn status_4xx_is_not_retried() {
     let args = "--target {url} --ids 1-100 --rate 100000 --count 30 --senders 1 --batch-max 10";
     let (run, state) = against(Behavior::fail(413, u64::MAX), args).await;
-    run.assert_exit(2);
+    run.assert_exit(1);
     assert_eq!(run.class("failed_by_class", "status_4xx"), 30);
     assert_eq!(run.n("retries"), 0);
     let requests = state.requests.load(Relaxed);
@@ -262,7 +262,7 @@ async fn a_server_that_never_answers_times_out() {
     let args = "--target {url} --ids 1-10 --rate 1000 --count 5 --senders 1 --timeout 200ms \
                 --retries 1";
     let (run, state) = against(behavior, args).await;
-    run.assert_exit(2);
+    run.assert_exit(1);
     assert_eq!(run.class("failed_by_class", "timeout"), 5);
     let attempts = run.class("errors_by_class", "timeout");
     assert_eq!(attempts, state.requests.load(Relaxed));
@@ -281,7 +281,7 @@ async fn the_bearer_token_is_sent_and_a_wrong_one_fails_as_4xx() {
     assert_eq!(run.n("sent"), 20);
     let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token wrong";
     let (run, state) = against(behavior, args).await;
-    run.assert_exit(2);
+    run.assert_exit(1);
     assert_eq!(run.class("failed_by_class", "status_4xx"), 20);
     assert_eq!(state.messages.load(Relaxed), 0);
 }
@@ -411,7 +411,7 @@ fn a_closed_stdout_stops_the_run() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(output.status.code(), Some(2), "the unwritten batch failed");
+    assert_eq!(output.status.code(), Some(1), "the unwritten batch failed");
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
         stderr.contains("standard output was closed: stopping"),
