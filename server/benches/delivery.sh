@@ -13,7 +13,7 @@
 # scheduler noise of the machine, under which no latency can fall.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${CARGO_TARGET_DIR:=/work/targets/server}"
+: "${CARGO_TARGET_DIR:=$PWD/target}"
 export CARGO_TARGET_DIR
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}

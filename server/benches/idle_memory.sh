@@ -15,7 +15,7 @@
 # that TIME_WAIT from one run never blocks the next.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${CARGO_TARGET_DIR:=/work/targets/server}"
+: "${CARGO_TARGET_DIR:=$PWD/target}"
 export CARGO_TARGET_DIR
 COUNTS=${COUNTS:-"10000 19000"}
 RUNS=${RUNS:-3}
