@@ -87,6 +87,11 @@ pub struct Args {
     /// Largest admin request body; larger ones get 413.
     #[arg(long, default_value = "16M", value_parser = parse_count)]
     pub max_body: u64,
+
+    /// Most admin connections served at once; another gets 503 and is closed. Each may buffer
+    /// one body of up to --max-body, so this times --max-body bounds the admin's memory.
+    #[arg(long, default_value = "256", value_parser = parse_count)]
+    pub max_admin_conns: u64,
 }
 
 /// What the server runs with; built from [`Args`] or directly by tests.
@@ -103,6 +108,7 @@ pub struct Config {
     pub poll_timeout: Duration,
     pub header_timeout: Duration,
     pub max_body: usize,
+    pub max_admin_conns: usize,
 }
 
 /// Largest request head a subscriber or admin client may send (431 above).
@@ -122,6 +128,7 @@ impl Default for Config {
             poll_timeout: Duration::from_secs(30),
             header_timeout: Duration::from_secs(10),
             max_body: 16 << 20,
+            max_admin_conns: 256,
         }
     }
 }
@@ -159,6 +166,9 @@ impl Args {
         if let Some(h) = self.heartbeat {
             nonzero("--heartbeat", h)?;
         }
+        if self.max_admin_conns == 0 {
+            anyhow::bail!("--max-admin-conns 0: every admin request would get 503; use at least 1");
+        }
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
@@ -174,6 +184,7 @@ impl Args {
             poll_timeout: self.poll_timeout,
             header_timeout: self.header_timeout,
             max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
+            max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
         })
     }
 }

@@ -137,6 +137,28 @@ fn connections_above_max_conns_get_503() {
 }
 
 #[test]
+fn admin_connections_above_max_admin_conns_get_503() {
+    let server = server(Config {
+        max_admin_conns: 1,
+        ..config()
+    });
+    // A keep-alive client that has asked once and holds its connection.
+    let mut held = Client::raw(
+        server.admin_addr(),
+        b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    held.expect("\"connections\"");
+    let (status, body) = admin(&server, "GET", "/stats", b"");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("--max-admin-conns"), "{body}");
+    drop(held);
+    assert!(eventually(Duration::from_secs(2), || admin(
+        &server, "GET", "/stats", b""
+    )
+    .0 == 200));
+}
+
+#[test]
 fn a_slow_consumer_is_closed_and_others_keep_receiving() {
     let server = server(Config {
         max_pending: 64 * 1024,

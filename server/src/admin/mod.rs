@@ -3,7 +3,8 @@
 //! /metrics`, HTTP/1.1 keep-alive, optional bearer token.
 //!
 //! Admin connections are few (a generator or two, a scraper), so each is a
-//! tokio task on a small current-thread runtime; the subscriber side, where
+//! tokio task on a small current-thread runtime, at most
+//! `--max-admin-conns` at once (each may buffer a body of `--max-body`); the subscriber side, where
 //! connections are many, does not use tokio. A batch is parsed in place and
 //! published into one [`Outbox`](crate::router::Outbox), so each reactor is
 //! woken once per batch however many messages it holds.
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
 use crate::http::{write_reject, Reject, Status};
@@ -45,12 +46,26 @@ pub async fn serve_admin(
     ctx: Arc<AdminCtx>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(ctx.config.max_admin_conns));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
+                Ok((mut stream, _)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_conn(stream, ctx.clone()));
+                    let ctx = ctx.clone();
+                    match slots.clone().try_acquire_owned() {
+                        Ok(slot) => tokio::spawn(async move {
+                            serve_conn(stream, ctx).await;
+                            drop(slot);
+                        }),
+                        Err(_) => tokio::spawn(async move {
+                            let reject = Reject::new(
+                                Status::ServiceUnavailable,
+                                "over --max-admin-conns admin connections",
+                            );
+                            refuse(&mut stream, &ctx, reject).await;
+                        }),
+                    };
                 }
                 Err(e) => {
                     if c1m_common::fdlimit::is_exhaustion(&e).is_some() {
