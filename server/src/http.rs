@@ -93,9 +93,40 @@ pub fn parse_u64(digits: &[u8]) -> Option<u64> {
     Some(value)
 }
 
+/// The path and query of a request target. HTTP/1.1 servers must accept
+/// the absolute form (`GET http://host:8000/test/1`, what proxies send) as
+/// well as the usual origin form (`/test/1`); the authority is ignored.
+pub fn origin_form(target: &str) -> &str {
+    let scheme_end = ["http://", "https://"].iter().find_map(|scheme| {
+        let head = target.get(..scheme.len())?;
+        head.eq_ignore_ascii_case(scheme).then_some(scheme.len())
+    });
+    let Some(after_scheme) = scheme_end else {
+        return target;
+    };
+    let rest = &target[after_scheme..];
+    match rest.find(['/', '?']) {
+        Some(at) if rest.as_bytes()[at] == b'/' => &rest[at..],
+        // No path (`http://host`, `http://host?q`) means `/`.
+        _ => "/",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absolute_target_routes_like_its_path() {
+        assert_eq!(origin_form("/test/1"), "/test/1");
+        assert_eq!(origin_form("http://h:8000/test/1"), "/test/1");
+        assert_eq!(origin_form("HTTPS://h/poll/2?seq=3"), "/poll/2?seq=3");
+        assert_eq!(origin_form("http://h"), "/");
+        assert_eq!(origin_form("http://h?x"), "/");
+        assert_eq!(origin_form("http://"), "/");
+        assert_eq!(origin_form("ftp://h/test/1"), "ftp://h/test/1");
+        assert_eq!(origin_form("*"), "*");
+    }
 
     #[test]
     fn reject_is_a_complete_response() {

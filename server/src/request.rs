@@ -82,6 +82,7 @@ pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
     let (Some(method), Some(target)) = (req.method, req.path) else {
         return Err(Reject::new(Status::BadRequest, "malformed request line"));
     };
+    let target = crate::http::origin_form(target);
     let (path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
@@ -231,6 +232,10 @@ mod tests {
                 id: 9,
                 seq: Some(3)
             }
+        );
+        assert_eq!(
+            route("GET http://127.0.0.1:8000/test/7 HTTP/1.1\r\n\r\n"),
+            Route::Test { id: 7 }
         );
         assert_eq!(
             route("GET /poll/9 HTTP/1.0\r\n\r\n"),

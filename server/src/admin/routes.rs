@@ -127,6 +127,7 @@ pub fn parse_admin_head(
 }
 
 fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
+    let path = crate::http::origin_form(path);
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     let id = |text: &str| {
         parse_u64(text.as_bytes())
@@ -224,6 +225,10 @@ mod tests {
         );
         assert_eq!(
             route_of("GET /stats HTTP/1.1\r\n\r\n"),
+            Ok(AdminRoute::Stats)
+        );
+        assert_eq!(
+            route_of("GET http://127.0.0.1:8001/stats?x HTTP/1.1\r\n\r\n"),
             Ok(AdminRoute::Stats)
         );
         assert_eq!(
