@@ -9,11 +9,12 @@
 //! (16 bytes a message) and its body buffer (reused).
 //!
 //! Each batch is stamped (`sent_us`, one clock read for the batch) when it is
-//! written. A failed attempt (connection refused or broken, timeout, 5xx)
-//! reconnects and sends the same messages again with the same sequence
-//! numbers and a new stamp, after a backoff of 50 ms doubling up to 2 s, at
-//! most `--retries` times; 4xx is not retried. Messages of a batch that
-//! failed for good keep their sequence numbers, so a subscriber sees the gap
+//! written. A failed attempt (connection refused or broken, timeout, 5xx,
+//! 408 or 429) reconnects and sends the same messages again with the same
+//! sequence numbers and a new stamp, after a backoff of 50 ms doubling up to
+//! 2 s, at most `--retries` times; another 4xx is not retried. Messages of a
+//! batch that failed for good keep their sequence numbers, so a subscriber
+//! sees the gap
 //! and `failed` in the summary accounts for it. A retry never reorders: the
 //! next batch waits for this one. It may duplicate: when the request was
 //! written but the answer never came (timeout, a close after the write), the

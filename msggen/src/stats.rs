@@ -28,7 +28,11 @@ pub enum FailureClass {
     Timeout,
     /// The target answered 5xx.
     Status5xx,
-    /// The target answered 4xx (not retried: the same batch would fail again).
+    /// The target answered 429 Too Many Requests or 408 Request Timeout:
+    /// it asks to be tried again later, so it is retried like a 5xx.
+    Throttled,
+    /// The target answered 4xx other than 408/429 (not retried: the same
+    /// batch would fail again).
     Status4xx,
     /// The target answered with a status that is neither 2xx, 4xx nor 5xx.
     StatusOther,
@@ -46,12 +50,13 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 12] = [
+    pub const ALL: [FailureClass; 13] = [
         FailureClass::Refused,
         FailureClass::Reset,
         FailureClass::Closed,
         FailureClass::Timeout,
         FailureClass::Status5xx,
+        FailureClass::Throttled,
         FailureClass::Status4xx,
         FailureClass::StatusOther,
         FailureClass::BadResponse,
@@ -69,6 +74,7 @@ impl FailureClass {
             FailureClass::Closed => "closed",
             FailureClass::Timeout => "timeout",
             FailureClass::Status5xx => "status_5xx",
+            FailureClass::Throttled => "throttled",
             FailureClass::Status4xx => "status_4xx",
             FailureClass::StatusOther => "status_other",
             FailureClass::BadResponse => "bad_response",
@@ -107,6 +113,7 @@ impl FailureClass {
     /// The class of a non-2xx HTTP status.
     pub fn of_status(status: u16) -> Self {
         match status {
+            408 | 429 => FailureClass::Throttled,
             400..=499 => FailureClass::Status4xx,
             500..=599 => FailureClass::Status5xx,
             _ => FailureClass::StatusOther,
@@ -281,6 +288,9 @@ mod tests {
         assert_eq!(FailureClass::of_status(503), FailureClass::Status5xx);
         assert_eq!(FailureClass::of_status(413), FailureClass::Status4xx);
         assert!(!FailureClass::Status4xx.retryable());
+        assert_eq!(FailureClass::of_status(429), FailureClass::Throttled);
+        assert_eq!(FailureClass::of_status(408), FailureClass::Throttled);
+        assert!(FailureClass::Throttled.retryable());
         assert!(FailureClass::Status5xx.retryable());
     }
 

@@ -243,6 +243,19 @@ async fn transient_500s_are_retried_with_the_same_seqs_and_exit_0() {
 }
 
 #[tokio::test]
+async fn status_429_is_retried_as_throttled() {
+    let args = "--target {url} --ids 1-20 --rate 2000 --count 100 --senders 1";
+    let (run, state) = against(Behavior::fail(429, 2), args).await;
+    run.assert_exit(0);
+    assert_eq!(
+        (run.n("sent"), run.n("failed"), run.n("retries")),
+        (100, 0, 2)
+    );
+    assert_eq!(run.class("errors_by_class", "throttled"), 2);
+    assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 100);
+}
+
+#[tokio::test]
 async fn status_4xx_is_not_retried() {
     let args = "--target {url} --ids 1-100 --rate 100000 --count 30 --senders 1 --batch-max 10";
     let (run, state) = against(Behavior::fail(413, u64::MAX), args).await;
