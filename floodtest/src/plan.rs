@@ -252,6 +252,17 @@ impl Plan {
     }
 }
 
+/// `n` consecutive source addresses from the first one given, as an
+/// `--source-ips` range the user can paste (`127.0.1.1-127.0.1.17`).
+fn source_range(args: &Args, n: u64) -> String {
+    let first = args.source_ips.iter().next().map_or(0x7f00_0001, u32::from);
+    let last = u32::try_from(n.saturating_sub(1))
+        .ok()
+        .and_then(|more| first.checked_add(more))
+        .unwrap_or(u32::MAX);
+    format!("{}-{}", Ipv4Addr::from(first), Ipv4Addr::from(last))
+}
+
 /// The refusal for a run the addresses cannot hold, with the fix.
 fn address_refusal(args: &Args, plan: &AddressPlan, conns: u64) -> String {
     let dests = plan.destinations;
@@ -264,11 +275,15 @@ fn address_refusal(args: &Args, plan: &AddressPlan, conns: u64) -> String {
                 plan.ephemeral_ports,
                 plan.capacity()
             ),
-            format!(
-                "use --bind-mode noport or explicit with {} source IPs (--source-ips; any 127.x.y.z works on loopback), \
-                 or widen the range: {sysctl}",
-                AddressPlan { bind_mode: BindMode::NoPort, source_ips: 1, ..*plan }.source_ips_needed(conns)
-            ),
+            {
+                let needed = AddressPlan { bind_mode: BindMode::NoPort, source_ips: 1, ..*plan }
+                    .source_ips_needed(conns);
+                format!(
+                    "use --bind-mode noport or explicit with {needed} source IPs (--source-ips {}; any 127.x.y.z works \
+                     on loopback), or widen the range: {sysctl}",
+                    source_range(args, needed)
+                )
+            },
         ),
         BindMode::NoPort => (
             format!(
@@ -278,7 +293,11 @@ fn address_refusal(args: &Args, plan: &AddressPlan, conns: u64) -> String {
                 plan.ephemeral_ports,
                 plan.capacity()
             ),
-            format!("give {} source IPs (--source-ips), or widen the range: {sysctl}", plan.source_ips_needed(conns)),
+            format!(
+                "give {} source IPs (--source-ips {}), or widen the range: {sysctl}",
+                plan.source_ips_needed(conns),
+                source_range(args, plan.source_ips_needed(conns))
+            ),
         ),
         BindMode::Explicit => (
             format!(
@@ -289,9 +308,9 @@ fn address_refusal(args: &Args, plan: &AddressPlan, conns: u64) -> String {
                 plan.capacity()
             ),
             format!(
-                "give {} source IPs (--source-ips, e.g. 127.0.1.1-127.0.1.{}), a wider --local-ports, or more destination ports",
+                "give {} source IPs (--source-ips {}), a wider --local-ports, or more destination ports",
                 plan.source_ips_needed(conns),
-                plan.source_ips_needed(conns).min(254)
+                source_range(args, plan.source_ips_needed(conns))
             ),
         ),
     };
@@ -323,7 +342,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("= 64512"), "{err}");
-        assert!(err.contains("give 2 source IPs"), "{err}");
+        assert!(
+            err.contains("give 2 source IPs (--source-ips 127.0.1.1-127.0.1.2)"),
+            "{err}"
+        );
+        let err = Plan::new(
+            &args("--conns 1M --bind-mode explicit --source-ips 127.3.0.250"),
+            2_000_000,
+            EPHEMERAL,
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("give 16 source IPs (--source-ips 127.3.0.250-127.3.1.9)"),
+            "{err}"
+        );
         let err = Plan::new(&args("--conns 30k"), 1_000_000, EPHEMERAL, 2)
             .unwrap_err()
             .to_string();
