@@ -42,8 +42,10 @@ use std::time::{Duration, Instant, SystemTime};
 /// Presets: part1 (10,000 connections, a chunk every 10 s, memory per
 /// connection), part2 (10,000 connections, 1,000 msg/s to random ids, memory
 /// over time), c10k (ramp to 10,000, then 16,666 msg/s, delivery latency).
-/// part3 and icomet (1M connections) need several server processes and run
-/// here only scaled down.
+/// icomet (ramp to 1M pausing every 100K) runs several server processes
+/// sharing one port when one process cannot hold the connections; part3
+/// (1M and 16,666 msg/s to random ids) would need a broker between them, so
+/// it runs here only scaled down to one process.
 #[derive(Debug, Parser)]
 #[command(name = "experiment", version)]
 pub struct Args {
@@ -59,6 +61,11 @@ pub struct Args {
     /// [default: the preset's]
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    /// comet-server processes sharing the port with SO_REUSEPORT, for
+    /// presets without messages [default: as many as the connections need
+    /// under RLIMIT_NOFILE]
+    #[arg(long, value_parser = parse_count)]
+    pub server_procs: Option<u64>,
     /// Output folder [default: results/<preset>-<UTC start time>]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -88,7 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             preset::names()
         );
     };
-    let plan = Plan::new(
+    let mut plan = Plan::new(
         preset,
         Overrides {
             scale: Some(args.scale),
@@ -96,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             hold: args.duration,
         },
     );
-    refuse_impossible(&plan)?;
+    plan.server_procs = refuse_impossible(&plan, args.server_procs)?;
     let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
     c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
 
@@ -168,27 +175,40 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Says before anything starts when the plan cannot run here, with the fix.
-fn refuse_impossible(plan: &Plan) -> anyhow::Result<()> {
+/// The server processes the plan needs here; says before anything starts
+/// when the plan cannot run, with the fix.
+fn refuse_impossible(plan: &Plan, asked: Option<u64>) -> anyhow::Result<u64> {
     let (_, hard) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
-    refuse_over(plan, hard)
+    refuse_over(plan, hard, asked)
 }
 
-fn refuse_over(plan: &Plan, fd_limit: u64) -> anyhow::Result<()> {
-    let procs = plan.server_procs(fd_limit);
-    if procs > 1 {
+fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result<u64> {
+    let needed = plan.server_procs_needed(fd_limit);
+    let procs = asked.unwrap_or(needed);
+    if procs < needed.max(1) {
+        bail!(
+            "--server-procs {procs}: {} connections need at least {needed} server processes here \
+             (RLIMIT_NOFILE {fd_limit}, planned 5% under it for the SO_REUSEPORT spread)",
+            report::count(plan.conns)
+        );
+    }
+    if procs > 1 && plan.message_rate > 0 {
         bail!(
             "{} connections need {procs} server processes here (at most {} per process under \
-             RLIMIT_NOFILE {fd_limit}); several server processes sharing the load are not available \
-             yet: scale the run to one process, e.g. `experiment {} --scale {}`, or raise the hard \
-             limit (LimitNOFILE=, /etc/security/limits.conf)",
+             RLIMIT_NOFILE {fd_limit}), and messages to random ids would have to reach the process \
+             holding each id, which needs a broker between them (not available yet): scale the run \
+             to one process, e.g. `experiment {} --scale {}`, or raise the hard limit (LimitNOFILE=, \
+             /etc/security/limits.conf)",
             report::count(plan.conns),
             report::count(c1m_common::capacity::conns_per_process(fd_limit)),
             plan.preset.name,
             plan.scale_for_one_process(fd_limit)
         );
     }
-    Ok(())
+    if procs > 256 {
+        bail!("--server-procs {procs}: at most 256");
+    }
+    Ok(procs)
 }
 
 /// Creates the output folder; one that already holds files is refused, so
@@ -293,19 +313,34 @@ mod tests {
                 },
             )
         };
-        let err = refuse_over(&plan("part3", 1.0), 20_000)
+        let err = refuse_over(&plan("part3", 1.0), 20_000, None)
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("1,000,000 connections need 51 server processes here"),
+            err.starts_with("1,000,000 connections need 53 server processes here"),
             "{err}"
         );
         assert!(err.contains("`experiment part3 --scale 0.019`"), "{err}");
-        refuse_over(&plan("part3", 0.019), 20_000).unwrap();
-        let err = refuse_over(&plan("c10k", 3.0), 20_000)
+        assert_eq!(refuse_over(&plan("part3", 0.019), 20_000, None).unwrap(), 1);
+        let err = refuse_over(&plan("c10k", 3.0), 20_000, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("`experiment c10k --scale 1.993`"), "{err}");
-        refuse_over(&plan("c10k", 1.0), 20_000).unwrap();
+        assert_eq!(refuse_over(&plan("c10k", 1.0), 20_000, None).unwrap(), 1);
+        // Without messages to route, several processes share the port.
+        assert_eq!(refuse_over(&plan("icomet", 1.0), 20_000, None).unwrap(), 53);
+        assert_eq!(refuse_over(&plan("part1", 3.0), 20_000, None).unwrap(), 2);
+        assert_eq!(
+            refuse_over(&plan("part1", 0.1), 20_000, Some(3)).unwrap(),
+            3
+        );
+        let err = refuse_over(&plan("icomet", 1.0), 20_000, Some(10))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("need at least 53 server processes"), "{err}");
+        let err = refuse_over(&plan("c10k", 0.1), 20_000, Some(2))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs a broker"), "{err}");
     }
 }

@@ -4,11 +4,14 @@
 //!
 //! A preset says what the seed did (connections, pacing, addressing,
 //! heartbeat, message rate, hold) and what it measured ([`SeedFigures`]),
-//! so the report can put this run's figures beside the seed's. The 1M
-//! presets are in the table too: they run once several server processes can
-//! share the load; until then [`Plan::server_procs`] above one (the
-//! connections over what one process's descriptors hold) makes the runner
-//! refuse them before it starts anything, with the scale that fits.
+//! so the report can put this run's figures beside the seed's. A run whose
+//! connections are more than one process's descriptors hold gets several
+//! server processes sharing one port ([`Plan::server_procs`]); that works
+//! for presets without routed messages (icomet's ramp, Part 1's heartbeat).
+//! Messages to random ids would have to reach the process that holds each
+//! id, which needs a broker between the processes; until there is one the
+//! runner refuses those (Part 3's 16,666 msg/s at 1M) before it starts
+//! anything, with the scale that fits one process.
 
 use std::time::Duration;
 
@@ -232,6 +235,9 @@ pub struct Plan {
     pub message_rate: u64,
     pub hold: Duration,
     pub pause: Option<Pause>,
+    /// comet-server processes sharing the subscriber port (`--reuse-port`);
+    /// 1 from [`Plan::new`], set from [`Plan::server_procs_needed`].
+    pub server_procs: u64,
 }
 
 impl Plan {
@@ -259,12 +265,21 @@ impl Plan {
                 every: scaled(p.every),
                 secs: p.secs,
             }),
+            server_procs: 1,
         }
     }
 
     /// Server processes needed when each may hold `fd_limit` descriptors.
-    pub fn server_procs(&self, fd_limit: u64) -> u64 {
-        c1m_common::capacity::procs_needed(self.conns, fd_limit)
+    /// Several share the load by the kernel's SO_REUSEPORT hash, not evenly:
+    /// each is planned 5% under its limit, so the busiest of 50 (a few
+    /// hundred over the mean) still has descriptors left.
+    pub fn server_procs_needed(&self, fd_limit: u64) -> u64 {
+        let one = c1m_common::capacity::conns_per_process(fd_limit).max(1);
+        if self.conns <= one {
+            1
+        } else {
+            self.conns.div_ceil((one * 95 / 100).max(1))
+        }
     }
 
     /// The largest `--scale` whose connections fit one server process under
@@ -313,7 +328,7 @@ mod tests {
             (10_000, 2_000, 16_666)
         );
         assert_eq!(p.hold, Duration::from_secs(60));
-        assert_eq!(p.server_procs(20_000), 1);
+        assert_eq!(p.server_procs_needed(20_000), 1);
         assert_eq!(p.ramp(), Duration::from_secs(5));
     }
 
@@ -372,9 +387,9 @@ mod tests {
     fn million_presets_need_many_servers_until_scaled_down() {
         let p3 = plan("part3", Overrides::default());
         // 19,936 connections per process under 20,000 descriptors.
-        assert_eq!(p3.server_procs(20_000), 51);
+        assert_eq!(p3.server_procs_needed(20_000), 53);
         assert_eq!(p3.scale_for_one_process(20_000), 0.019);
-        assert_eq!(p3.server_procs(1_100_000), 1);
+        assert_eq!(p3.server_procs_needed(1_100_000), 1);
         assert_eq!(
             Addressing::Explicit { source_ips: 17 }.client_args(),
             [
@@ -392,7 +407,7 @@ mod tests {
             },
         );
         assert_eq!(small.conns, 10_000);
-        assert_eq!(small.server_procs(20_000), 1);
+        assert_eq!(small.server_procs_needed(20_000), 1);
         assert_eq!(
             small.pause,
             Some(Pause {

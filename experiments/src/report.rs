@@ -156,7 +156,12 @@ impl Report<'_> {
         };
         let _ = writeln!(md, "| messages | {messages} |");
         let _ = writeln!(md, "| hold | {} |", humantime::format_duration(p.hold));
-        md.push_str("| server processes | 1 |\n\n");
+        let procs = if p.server_procs > 1 {
+            format!("{} (sharing one port with SO_REUSEPORT)", p.server_procs)
+        } else {
+            "1".into()
+        };
+        let _ = writeln!(md, "| server processes | {procs} |\n");
     }
 
     fn render_figures(&self, md: &mut String) {

@@ -44,32 +44,11 @@ pub fn execute(
         return Ok(());
     }
 
-    let mut server_args = vec![
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--admin".to_owned(),
-        "127.0.0.1:0".to_owned(),
-    ];
-    if let Some(h) = plan.preset.heartbeat {
-        server_args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
-    }
-    let server = sup.start(
-        "comet-server",
-        &tools.path(Tool::Server),
-        &server_args,
-        Ends::Never,
-    )?;
-    let (listen, admin_addr) = sup
-        .wait_for(START_TIMEOUT, |s| server_ready(&s.child(server).stdout))?
-        .with_context(|| {
-            format!("comet-server printed no `{SERVER_READY}...` line within {START_TIMEOUT:?}")
-        })?;
-    let server_pid = sup.child(server).pid();
-    println!("comet-server ready on {listen} (admin {admin_addr}, pid {server_pid})");
+    let servers = start_servers(plan, tools, sup)?;
+    let listen = servers.listen;
+    let admin_addr = servers.admins[0];
 
-    let memlog_args = vec![
-        "--pid".to_owned(),
-        server_pid.to_string(),
+    let mut memlog_args = vec![
         "--port".to_owned(),
         listen.port().to_string(),
         "--interval".to_owned(),
@@ -77,6 +56,9 @@ pub fn execute(
         "--out".to_owned(),
         path_arg(&dir.join(MEM_CSV)),
     ];
+    for pid in &servers.pids {
+        memlog_args.extend(["--pid".to_owned(), pid.to_string()]);
+    }
     sup.start(
         "memlog",
         &tools.path(Tool::Memlog),
@@ -99,8 +81,14 @@ pub fn execute(
     let ramp_timeout = plan.ramp() * 2 + Duration::from_secs(30);
     let ramp_start = Instant::now();
     let mut last_open = 0;
+    let mut polled: Option<Instant> = None;
     let reached = sup.wait_for(ramp_timeout, |_| {
-        last_open = admin::connections(&admin::stats(admin_addr)?)?;
+        // One /stats per server per poll: with many servers, poll less often.
+        if polled.is_some_and(|t| t.elapsed() < servers.poll_every()) {
+            return Ok(None);
+        }
+        polled = Some(Instant::now());
+        last_open = servers.connections()?;
         Ok((last_open >= plan.conns).then_some(()))
     })?;
     match reached {
@@ -144,8 +132,88 @@ pub fn execute(
         println!("holding for {}", humantime::format_duration(plan.hold));
         sup.hold(plan.hold)?;
     }
-    record_stats(admin_addr, dir, chain);
+    record_stats(&servers.admins, dir, chain);
     Ok(())
+}
+
+/// The run's comet-server processes, sharing one subscriber port.
+struct Servers {
+    listen: SocketAddr,
+    /// Each process's own admin listener.
+    admins: Vec<SocketAddr>,
+    pids: Vec<u32>,
+}
+
+impl Servers {
+    /// Connections held, summed over the processes' `/stats`.
+    fn connections(&self) -> anyhow::Result<u64> {
+        self.admins
+            .iter()
+            .map(|a| admin::connections(&admin::stats(*a)?))
+            .sum()
+    }
+
+    /// How often to ask every process for its count while waiting.
+    fn poll_every(&self) -> Duration {
+        Duration::from_millis(10 * self.admins.len() as u64)
+    }
+}
+
+/// Starts `plan.server_procs` servers: the first takes a free port, the
+/// others join it with SO_REUSEPORT, and the kernel spreads new
+/// connections over them by a hash of the 4-tuple (evenly enough: at 51
+/// processes of ~19,600 the spread is a few hundred, inside the headroom
+/// `capacity::conns_per_process` leaves).
+fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Result<Servers> {
+    let several = plan.server_procs > 1;
+    let mut servers = Servers {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admins: Vec::new(),
+        pids: Vec::new(),
+    };
+    for n in 1..=plan.server_procs {
+        let mut args = vec![
+            "--listen".to_owned(),
+            servers.listen.to_string(),
+            "--admin".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ];
+        if several {
+            args.push("--reuse-port".to_owned());
+        }
+        if let Some(h) = plan.preset.heartbeat {
+            args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
+        }
+        let name = if several {
+            format!("comet-server-{n}")
+        } else {
+            "comet-server".to_owned()
+        };
+        let id = sup.start(&name, &tools.path(Tool::Server), &args, Ends::Never)?;
+        let (listen, admin) = sup
+            .wait_for(START_TIMEOUT, |s| server_ready(&s.child(id).stdout))?
+            .with_context(|| {
+                format!("{name} printed no `{SERVER_READY}...` line within {START_TIMEOUT:?}")
+            })?;
+        servers.listen = listen;
+        servers.admins.push(admin);
+        servers.pids.push(sup.child(id).pid());
+    }
+    if several {
+        println!(
+            "{} comet-server processes ready on {} (SO_REUSEPORT; pids {}-{})",
+            plan.server_procs,
+            servers.listen,
+            servers.pids[0],
+            servers.pids[servers.pids.len() - 1]
+        );
+    } else {
+        println!(
+            "comet-server ready on {} (admin {}, pid {})",
+            servers.listen, servers.admins[0], servers.pids[0]
+        );
+    }
+    Ok(servers)
 }
 
 /// Runs `c1m-sysctl check`; `Some(reason)` when a limit blocks the run.
@@ -204,10 +272,14 @@ fn server_ready(stdout: &Path) -> anyhow::Result<Option<(SocketAddr, SocketAddr)
 }
 
 /// One memlog sample a second, more often for runs of under 20 s so the
-/// chart still has points.
+/// chart still has points, less often past 200,000 connections: counting
+/// them costs ~1 us of CPU each (memlog/benches/sample_cost.sh), ~1 s at 1M
+/// with both loopback ends on the machine.
 fn memlog_interval(plan: &Plan) -> Duration {
     if plan.ramp() + plan.hold < Duration::from_secs(20) {
         Duration::from_millis(250)
+    } else if plan.conns > 200_000 {
+        Duration::from_secs(5)
     } else {
         Duration::from_secs(1)
     }
@@ -271,9 +343,16 @@ fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
     ]
 }
 
-/// Keeps the server's own last `/stats` answer beside the other summaries.
-fn record_stats(admin_addr: SocketAddr, dir: &Path, chain: &mut Chain) {
-    match admin::stats(admin_addr) {
+/// Keeps the servers' own last `/stats` answers beside the other summaries:
+/// the answer of one server, or an array of them, in start order.
+fn record_stats(admins: &[SocketAddr], dir: &Path, chain: &mut Chain) {
+    let answers: anyhow::Result<Vec<serde_json::Value>> =
+        admins.iter().map(|a| admin::stats(*a)).collect();
+    let answers = answers.map(|mut all| match all.len() {
+        1 => all.remove(0),
+        _ => serde_json::Value::Array(all),
+    });
+    match answers {
         Ok(stats) => {
             let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
             if let Err(e) = std::fs::write(dir.join("server-stats.json"), text + "\n") {
