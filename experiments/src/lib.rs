@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let clock = Instant::now();
     println!("{}: {} -> {}", preset.name, preset.about, dir.display());
 
-    let mut sup = supervisor::Supervisor::new(&dir);
+    let mut sup = supervisor::Supervisor::new(&dir, supervisor::grace_for(plan.conns));
     let mut chain = run::Chain {
         check_failed: None,
         notes: Vec::new(),

@@ -15,10 +15,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-/// How long a child has to end after SIGTERM before it gets SIGKILL:
-/// floodtest closing 10K connections and writing its summary needs a few
-/// seconds on a busy machine.
+/// How long a child has to end after SIGTERM before it gets SIGKILL, at
+/// least: floodtest closing 10K connections and writing its summary needs a
+/// few seconds on a busy machine. See [`grace_for`] for larger runs.
 pub const GRACE: Duration = Duration::from_secs(10);
+
+/// The SIGTERM-to-SIGKILL grace for a run of `conns` connections: [`GRACE`]
+/// plus a second per 25,000. At 1M on this 2-core machine, floodtest's 51
+/// processes closing their connections (and the servers seeing each close)
+/// took over 10 s, and memlog's last count of 2M sockets took several
+/// seconds; killed, floodtest would leave its JSON summary unwritten.
+pub fn grace_for(conns: u64) -> Duration {
+    GRACE + Duration::from_secs(conns / 25_000)
+}
 
 /// Index of a child in its supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +56,19 @@ pub struct Supervisor {
     entries: Vec<Entry>,
     /// Ignore signals (after the run, while plotting and reporting).
     ignore_signals: bool,
+    /// SIGTERM to SIGKILL when stopping a child.
+    grace: Duration,
 }
 
 impl Supervisor {
-    /// Children write their output into `dir`.
-    pub fn new(dir: &Path) -> Supervisor {
+    /// Children write their output into `dir`; each stopped child gets
+    /// `grace` between SIGTERM and SIGKILL.
+    pub fn new(dir: &Path, grace: Duration) -> Supervisor {
         Supervisor {
             dir: dir.to_path_buf(),
             entries: Vec::new(),
             ignore_signals: false,
+            grace,
         }
     }
 
@@ -145,12 +158,12 @@ impl Supervisor {
         self.wait_for(timeout, |s| s.entries[id.0].child.poll())
     }
 
-    /// Stops one child (SIGTERM, then SIGKILL after [`GRACE`]).
+    /// Stops one child (SIGTERM, then SIGKILL after the grace).
     pub fn stop(&mut self, id: Id) -> anyhow::Result<ExitStatus> {
         let e = &mut self.entries[id.0];
         let was_running = e.child.poll()?.is_none();
         e.stopped_by_runner |= was_running;
-        e.child.stop(GRACE)
+        e.child.stop(self.grace)
     }
 
     /// Stops every child still running, newest first, and returns what each
@@ -226,9 +239,15 @@ mod tests {
     }
 
     #[test]
+    fn the_grace_grows_with_the_connections() {
+        assert_eq!(grace_for(10_000), GRACE);
+        assert_eq!(grace_for(1_000_000), GRACE + Duration::from_secs(40));
+    }
+
+    #[test]
     fn a_dying_child_fails_the_wait_and_the_others_are_stopped() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Supervisor::new(dir.path());
+        let mut s = Supervisor::new(dir.path(), GRACE);
         sh(&mut s, "server", "sleep 30", Ends::Never);
         sh(&mut s, "flood", "echo no route >&2; exit 2", Ends::Never);
         let err = s.hold(Duration::from_secs(20)).unwrap_err();
@@ -245,7 +264,7 @@ mod tests {
     #[test]
     fn a_child_allowed_to_finish_may_end_with_success() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Supervisor::new(dir.path());
+        let mut s = Supervisor::new(dir.path(), GRACE);
         let gen = sh(&mut s, "msggen", "exit 0", Ends::Success);
         let status = s.wait_exit(gen, Duration::from_secs(10)).unwrap().unwrap();
         assert!(status.success());

@@ -322,7 +322,10 @@ fn several_server_processes_share_the_port_and_the_report_sums_them() {
         .collect();
     assert_eq!(held.len(), 2);
     assert_eq!(held.iter().sum::<u64>(), 1_000, "{held:?}");
-    assert!(held.iter().all(|&n| n > 0), "the kernel spread them: {held:?}");
+    assert!(
+        held.iter().all(|&n| n > 0),
+        "the kernel spread them: {held:?}"
+    );
     // memlog followed both processes and counted connections on the port.
     let mem: Vec<MemSample> = read_csv(&dir.join("mem.csv")).unwrap();
     assert!(mem.iter().all(|s| s.procs == 2), "{:?}", mem[0]);
