@@ -164,11 +164,12 @@ impl Fleet for ChildFleet {
     fn join(mut self: Box<Self>) -> Joined {
         self.stop();
         self.stdins.clear();
-        let deadline = Instant::now() + STOP_WAIT;
+        let wait = stop_wait(self.children.len());
+        let deadline = Instant::now() + wait;
         let statuses: Vec<_> = self
             .children
             .iter_mut()
-            .map(|child| wait_until(child, deadline))
+            .map(|child| wait_until(child, deadline, wait))
             .collect();
         for reader in std::mem::take(&mut self.readers) {
             let _ = reader.join();
@@ -194,12 +195,17 @@ impl Fleet for ChildFleet {
 }
 
 /// How long children may take to close their connections and report once
-/// told to stop (20,000 closes take well under a second).
-const STOP_WAIT: Duration = Duration::from_secs(30);
+/// told to stop: 30 s, plus a second per child. One child's 20,000 closes
+/// take well under a second alone, but at 1M (51 children, 53 servers and
+/// memlog on 2 cores) every close is also work for the server that sees it,
+/// and the whole teardown took over 30 s here.
+fn stop_wait(procs: usize) -> Duration {
+    Duration::from_secs(30 + procs as u64)
+}
 
 /// Waits for `child` until `deadline`, then kills it: the run's end is
 /// bounded even if a child hangs.
-fn wait_until(child: &mut Child, deadline: Instant) -> anyhow::Result<ExitStatus> {
+fn wait_until(child: &mut Child, deadline: Instant, wait: Duration) -> anyhow::Result<ExitStatus> {
     loop {
         if let Some(status) = child.try_wait()? {
             return Ok(status);
@@ -207,7 +213,7 @@ fn wait_until(child: &mut Child, deadline: Instant) -> anyhow::Result<ExitStatus
         if Instant::now() >= deadline {
             child.kill()?;
             child.wait()?;
-            anyhow::bail!("did not stop within {}s; killed", STOP_WAIT.as_secs());
+            anyhow::bail!("did not stop within {}s; killed", wait.as_secs());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
