@@ -161,9 +161,9 @@ impl Servers {
 
 /// Starts `plan.server_procs` servers: the first takes a free port, the
 /// others join it with SO_REUSEPORT, and the kernel spreads new
-/// connections over them by a hash of the 4-tuple (evenly enough: at 51
-/// processes of ~19,600 the spread is a few hundred, inside the headroom
-/// `capacity::conns_per_process` leaves).
+/// connections over them by a hash of the 4-tuple: not evenly, a few
+/// hundred either side of ~19,000 at 1M, inside the 5% headroom
+/// [`Plan::server_procs_needed`] plans.
 fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Result<Servers> {
     let several = plan.server_procs > 1;
     let mut servers = Servers {
@@ -201,7 +201,7 @@ fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Re
     }
     if several {
         println!(
-            "{} comet-server processes ready on {} (SO_REUSEPORT; pids {}-{})",
+            "{} comet-server processes ready on {} (SO_REUSEPORT; pids {} ... {})",
             plan.server_procs,
             servers.listen,
             servers.pids[0],
