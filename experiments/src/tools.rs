@@ -121,6 +121,11 @@ fn cargo_build_beside(
     let (cargo, manifest_dir) = (cargo?, manifest_dir?);
     let profile = exe_dir.file_name()?.to_str()?;
     let target_dir = exe_dir.parent()?;
+    // Cargo marks every target folder with this file; an executable copied
+    // elsewhere (and started with CARGO set for another reason) is left alone.
+    if !target_dir.join("CACHEDIR.TAG").is_file() {
+        return None;
+    }
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
         .arg("--manifest-path")
@@ -170,6 +175,20 @@ mod tests {
 
     #[test]
     fn under_cargo_the_tools_are_built_into_the_runners_folder_and_profile() {
+        let target = tempfile::tempdir().unwrap();
+        let t = target.path().to_str().unwrap().to_owned();
+        std::fs::create_dir(target.path().join("release")).unwrap();
+        let not_a_target_dir = format!("{t}/release");
+        assert!(
+            cargo_build_beside(
+                Path::new(&not_a_target_dir),
+                Some("/bin/cargo".into()),
+                Some("/src/experiments".into())
+            )
+            .is_none(),
+            "no CACHEDIR.TAG: not cargo's folder"
+        );
+        std::fs::write(target.path().join("CACHEDIR.TAG"), "").unwrap();
         let args = |exe_dir: &str| -> Option<Vec<String>> {
             let cmd = cargo_build_beside(
                 Path::new(exe_dir),
@@ -183,11 +202,11 @@ mod tests {
                     .collect(),
             )
         };
-        let release = args("/t/release").unwrap().join(" ");
+        let release = args(&format!("{t}/release")).unwrap().join(" ");
         assert!(
-            release.starts_with(
-                "build --manifest-path /src/experiments/Cargo.toml --target-dir /t --profile release -p "
-            ),
+            release.starts_with(&format!(
+                "build --manifest-path /src/experiments/Cargo.toml --target-dir {t} --profile release -p "
+            )),
             "{release}"
         );
         for tool in Tool::ALL {
@@ -196,9 +215,11 @@ mod tests {
                 "{release}"
             );
         }
-        let debug = args("/t/debug").unwrap().join(" ");
+        let debug = args(&format!("{t}/debug")).unwrap().join(" ");
         assert!(debug.contains("--profile dev "), "{debug}");
-        assert!(cargo_build_beside(Path::new("/t/release"), None, Some("/m".into())).is_none());
-        assert!(cargo_build_beside(Path::new("/t/release"), Some("c".into()), None).is_none());
+        let release_dir = format!("{t}/release");
+        let release_dir = Path::new(&release_dir);
+        assert!(cargo_build_beside(release_dir, None, Some("/m".into())).is_none());
+        assert!(cargo_build_beside(release_dir, Some("c".into()), None).is_none());
     }
 }
