@@ -48,8 +48,7 @@ pub struct Args {
     pub max_conns: u64,
 
     /// Most unsent bytes kept for one connection; a client that lets more pile up is closed
-    /// (counted as a slow-consumer close). A client with nothing unsent always takes one
-    /// message whole, however large.
+    /// (counted as a slow-consumer close).
     #[arg(long, default_value = "64k", value_parser = parse_count)]
     pub max_pending: u64,
 
@@ -147,7 +146,7 @@ impl Args {
         }
         if self.max_pending < 1024 {
             anyhow::bail!(
-                "--max-pending {}: use at least 1k, or any reader falling a few messages behind is closed",
+                "--max-pending {}: use at least 1k, or no message fits",
                 self.max_pending
             );
         }

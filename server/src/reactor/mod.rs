@@ -10,11 +10,10 @@
 //! Messages arrive from the router as one [`Batch`] per wake-up (a channel
 //! plus a `mio::Waker`); the reactor frames each and writes it straight to
 //! the socket. What the socket does not take is kept in the record and
-//! written on WRITABLE; once bytes wait, more that would take them past
-//! `--max-pending` close the connection as a slow consumer, so one slow
-//! reader never delays the others and costs at most its buffer (compacted
-//! lazily, so up to ~4x `--max-pending`: 256 KiB at the default, or one
-//! larger message), freed once drained. The batches waiting for a
+//! written on WRITABLE; past `--max-pending` unsent bytes the connection is
+//! closed as a slow consumer, so one slow reader never delays the others and
+//! costs at most its buffer (compacted lazily, so up to ~4x `--max-pending`:
+//! 256 KiB at the default), freed once drained. The batches waiting for a
 //! reactor are bounded too: publishers wait while any reactor has more than
 //! 64K deliveries unwritten (see `admin`).
 //!
