@@ -112,6 +112,9 @@ pub struct Reply {
     pub status: u16,
     /// Messages the server says reached no connection, if it said.
     pub dropped: Option<u64>,
+    /// Lines the server says it refused (comet-server: a bad id, or a
+    /// message over its --max-pending), if it said.
+    pub rejected: Option<u64>,
     /// False when the server asked to close the connection.
     pub keep_alive: bool,
 }
@@ -120,6 +123,7 @@ pub struct Reply {
 #[derive(Deserialize)]
 struct SendAnswer {
     dropped: Option<u64>,
+    rejected: Option<u64>,
 }
 
 /// An answer's head bigger than this is refused rather than buffered.
@@ -202,12 +206,11 @@ impl Conn {
         if !(200..300).contains(&status) {
             return Err(RequestError::Status(status));
         }
-        let dropped = serde_json::from_slice::<SendAnswer>(&body)
-            .ok()
-            .and_then(|a| a.dropped);
+        let answer = serde_json::from_slice::<SendAnswer>(&body).ok();
         Ok(Reply {
             status,
-            dropped,
+            dropped: answer.as_ref().and_then(|a| a.dropped),
+            rejected: answer.as_ref().and_then(|a| a.rejected),
             keep_alive: keep_alive && framing != Framing::UntilClose,
         })
     }

@@ -161,7 +161,13 @@ impl Sender {
             let class =
                 match tokio::time::timeout(self.config.timeout, self.attempt(batch, body)).await {
                     Ok(Ok(reply)) => {
-                        self.stats.sent.fetch_add(n, Relaxed);
+                        // Refused lines keep their sequence numbers: a gap
+                        // for the subscriber, `rejected` in the summary.
+                        let rejected = reply.rejected.unwrap_or(0).min(n);
+                        self.stats.sent.fetch_add(n - rejected, Relaxed);
+                        if rejected > 0 {
+                            self.stats.failed.add(FailureClass::Rejected, rejected);
+                        }
                         if let Some(dropped) = reply.dropped {
                             self.stats.dropped.fetch_add(dropped, Relaxed);
                         }
@@ -240,6 +246,7 @@ impl Sender {
                 Ok(Reply {
                     status: 200,
                     dropped: None,
+                    rejected: None,
                     keep_alive: true,
                 })
             }

@@ -36,6 +36,9 @@ pub enum FailureClass {
     Status4xx,
     /// The target answered with a status that is neither 2xx, 4xx nor 5xx.
     StatusOther,
+    /// The target took the batch but refused some of its lines (its answer
+    /// said `"rejected": N`); not retried, the same lines would be refused.
+    Rejected,
     /// The answer was not HTTP/1.x that httparse could read.
     BadResponse,
     /// This process is out of file descriptors (EMFILE/ENFILE).
@@ -50,7 +53,7 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 13] = [
+    pub const ALL: [FailureClass; 14] = [
         FailureClass::Refused,
         FailureClass::Reset,
         FailureClass::Closed,
@@ -59,6 +62,7 @@ impl FailureClass {
         FailureClass::Throttled,
         FailureClass::Status4xx,
         FailureClass::StatusOther,
+        FailureClass::Rejected,
         FailureClass::BadResponse,
         FailureClass::NoDescriptors,
         FailureClass::NoAddress,
@@ -77,6 +81,7 @@ impl FailureClass {
             FailureClass::Throttled => "throttled",
             FailureClass::Status4xx => "status_4xx",
             FailureClass::StatusOther => "status_other",
+            FailureClass::Rejected => "rejected",
             FailureClass::BadResponse => "bad_response",
             FailureClass::NoDescriptors => "no_descriptors",
             FailureClass::NoAddress => "no_address",
@@ -89,7 +94,10 @@ impl FailureClass {
     pub fn retryable(self) -> bool {
         !matches!(
             self,
-            FailureClass::Status4xx | FailureClass::StatusOther | FailureClass::Backlog
+            FailureClass::Status4xx
+                | FailureClass::StatusOther
+                | FailureClass::Rejected
+                | FailureClass::Backlog
         )
     }
 

@@ -256,6 +256,24 @@ async fn status_429_is_retried_as_throttled() {
 }
 
 #[tokio::test]
+async fn lines_the_server_refuses_are_failed_as_rejected_and_exit_1() {
+    let behavior = Behavior {
+        reject_multiple_of: Some(5),
+        ..Behavior::accept()
+    };
+    let args = "--target {url} --ids 1-100 --rate 10000 --count 500 --senders 2";
+    let (run, state) = against(behavior, args).await;
+    run.assert_exit(1);
+    let rejected = state.rejected.load(Relaxed);
+    assert!(rejected > 0, "1 id in 5 is refused");
+    assert_eq!(run.class("failed_by_class", "rejected"), rejected);
+    assert_eq!(run.n("failed"), rejected);
+    assert_eq!(run.n("sent"), state.messages.load(Relaxed));
+    assert_eq!(run.n("sent") + rejected, 500);
+    assert_eq!(run.n("retries"), 0, "refused lines are not sent again");
+}
+
+#[tokio::test]
 async fn status_4xx_is_not_retried() {
     let args = "--target {url} --ids 1-100 --rate 100000 --count 30 --senders 1 --batch-max 10";
     let (run, state) = against(Behavior::fail(413, u64::MAX), args).await;

@@ -48,7 +48,8 @@ pub struct Args {
     pub max_conns: u64,
 
     /// Most unsent bytes kept for one connection; a client that lets more pile up is closed
-    /// (counted as a slow-consumer close).
+    /// (counted as a slow-consumer close). The admin refuses a message larger than this (413,
+    /// or `rejected` in a batch): it would close every reader.
     #[arg(long, default_value = "64k", value_parser = parse_count)]
     pub max_pending: u64,
 

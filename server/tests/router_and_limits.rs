@@ -99,6 +99,34 @@ fn admin_refuses_large_bodies_and_unknown_paths() {
 }
 
 #[test]
+fn a_message_over_max_pending_is_refused_not_sent_to_close_its_readers() {
+    let server = server(Config {
+        max_pending: 1024,
+        ..config()
+    });
+    let mut reader = Client::get(server.subscriber_addr(), "/test/5");
+    reader.expect("welcome");
+    let big = vec![b'b'; 2048];
+    let (status, body) = admin(&server, "POST", "/send/5", &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(body.contains("--max-pending"), "{body}");
+    // In a batch the oversized line is refused and the rest delivered.
+    let mut batch = b"5\t".to_vec();
+    batch.extend_from_slice(&big);
+    batch.extend_from_slice(b"\n5\tsmall\n");
+    let (status, body) = admin(&server, "POST", "/send", &batch);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"accepted\":1"), "{body}");
+    assert!(body.contains("\"rejected\":1"), "{body}");
+    reader.expect("small");
+    assert_eq!(
+        stats(&server).slow_consumer_closes,
+        0,
+        "the reader was never at risk"
+    );
+}
+
+#[test]
 fn a_slow_request_head_is_closed() {
     let server = server(Config {
         header_timeout: Duration::from_millis(200),

@@ -4,8 +4,9 @@
 //! It reads HTTP/1.1 requests with `httparse` on keep-alive connections,
 //! counts requests and message lines, can record every envelope it is sent
 //! (tests), and answers as its [`Behavior`] says: the usual 200 with
-//! `{"accepted":..,"delivered":..,"dropped":..}` (ids divisible by 10 count
-//! as "no connection"), or a fixed error status for the first N requests.
+//! `{"accepted":..,"rejected":..,"delivered":..,"dropped":..}` (ids divisible
+//! by 10 count as "no connection"; with `reject_multiple_of`, ids divisible by
+//! it are refused), or a fixed error status for the first N requests.
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
@@ -31,6 +32,9 @@ pub struct Behavior {
     pub silent: bool,
     /// Answer 401 unless the request carries `Authorization: Bearer <this>`.
     pub token: Option<&'static str>,
+    /// Refuse the lines whose id is divisible by this (as comet-server
+    /// refuses a bad id or an oversized message), saying so in `rejected`.
+    pub reject_multiple_of: Option<u64>,
 }
 
 impl Behavior {
@@ -42,6 +46,7 @@ impl Behavior {
             close_after_answer: false,
             silent: false,
             token: None,
+            reject_multiple_of: None,
         }
     }
 
@@ -53,6 +58,7 @@ impl Behavior {
             close_after_answer: false,
             silent: false,
             token: None,
+            reject_multiple_of: None,
         }
     }
 }
@@ -67,6 +73,8 @@ pub struct SinkState {
     pub messages: AtomicU64,
     /// Of those, lines whose id is divisible by 10 (answered as dropped).
     pub dropped: AtomicU64,
+    /// Lines refused (`Behavior::reject_multiple_of`), not in `messages`.
+    pub rejected: AtomicU64,
     /// Every envelope of an accepted batch, in arrival order, with the
     /// microseconds since `start` at which its batch was read.
     pub envelopes: Mutex<Vec<(Header, usize, u64)>>,
@@ -80,6 +88,7 @@ impl SinkState {
             connections: AtomicU64::new(0),
             messages: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
             envelopes: Mutex::new(Vec::new()),
         }
     }
@@ -157,11 +166,21 @@ async fn connection(
                 behavior.fail_status
             )
         } else {
-            let (lines, dropped) = count(body, behavior.record.then_some((state, arrived_us)));
+            let counted = count(
+                body,
+                behavior.reject_multiple_of,
+                behavior.record.then_some((state, arrived_us)),
+            );
+            let Counted {
+                lines,
+                dropped,
+                rejected,
+            } = counted;
             state.messages.fetch_add(lines, Relaxed);
             state.dropped.fetch_add(dropped, Relaxed);
+            state.rejected.fetch_add(rejected, Relaxed);
             let json = format!(
-                "{{\"accepted\":{lines},\"delivered\":{},\"dropped\":{dropped}}}",
+                "{{\"accepted\":{lines},\"rejected\":{rejected},\"delivered\":{},\"dropped\":{dropped}}}",
                 lines - dropped
             );
             format!(
@@ -177,18 +196,32 @@ async fn connection(
     }
 }
 
-/// Counts the `id<TAB>message` lines of a batch and those whose id is
-/// divisible by 10; records their envelopes when asked.
-fn count(body: &[u8], record: Option<(&SinkState, u64)>) -> (u64, u64) {
-    let (mut lines, mut dropped) = (0, 0);
+/// What one batch held.
+struct Counted {
+    /// Lines taken.
+    lines: u64,
+    /// Of those, lines whose id is divisible by 10 ("no connection").
+    dropped: u64,
+    /// Lines refused (`reject_multiple_of`), not in `lines`.
+    rejected: u64,
+}
+
+/// Counts the `id<TAB>message` lines of a batch, refusing those whose id is
+/// divisible by `reject`; records the envelopes taken when asked.
+fn count(body: &[u8], reject: Option<u64>, record: Option<(&SinkState, u64)>) -> Counted {
+    let (mut lines, mut dropped, mut rejected) = (0, 0, 0);
     let mut recorded = Vec::new();
     for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        lines += 1;
         let tab = line.iter().position(|&b| b == b'\t').unwrap_or(line.len());
         let id: u64 = std::str::from_utf8(&line[..tab])
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(1);
+        if reject.is_some_and(|k| id % k == 0) {
+            rejected += 1;
+            continue;
+        }
+        lines += 1;
         if id % 10 == 0 {
             dropped += 1;
         }
@@ -208,5 +241,9 @@ fn count(body: &[u8], record: Option<(&SinkState, u64)>) -> (u64, u64) {
     if let Some((state, _)) = record {
         state.envelopes.lock().unwrap().extend(recorded);
     }
-    (lines, dropped)
+    Counted {
+        lines,
+        dropped,
+        rejected,
+    }
 }

@@ -30,6 +30,17 @@ use crate::stats::Stats;
 /// queued records and message bytes at 16-byte messages).
 const MAX_BACKLOG: usize = 64 * 1024;
 
+/// A message no subscriber could take: one frame over `--max-pending` that
+/// the socket does not swallow at once closes its reader as a slow
+/// consumer, so it is refused at the door instead.
+fn oversized() -> Reject {
+    Reject::new(
+        Status::PayloadTooLarge,
+        "message is over --max-pending: every recipient would be closed as a slow consumer; \
+         raise --max-pending",
+    )
+}
+
 /// The interim answer to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -115,6 +126,9 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             Ok(route) => route,
             Err(reject) => return refuse(&mut stream, &ctx, reject).await,
         };
+        if matches!(route, AdminRoute::SendOne(_)) && head.content_length > ctx.config.max_pending {
+            return refuse(&mut stream, &ctx, oversized()).await;
+        }
         let end = head.len + head.content_length;
         if buf.len() < end {
             buf.reserve(end - buf.len());
@@ -223,8 +237,12 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         }
         AdminRoute::SendBatch => {
             let mut outbox = router.outbox();
-            let (mut delivered, mut dropped, mut connections) = (0, 0, 0);
-            let lines = parse_batch(body, ctx.config.max_id, |id, message| {
+            let (mut delivered, mut dropped, mut connections, mut oversized) = (0, 0, 0, 0);
+            let mut lines = parse_batch(body, ctx.config.max_id, |id, message| {
+                if message.len() > ctx.config.max_pending {
+                    oversized += 1;
+                    return;
+                }
                 let n = router.publish(id, message, &mut outbox).connections as u64;
                 connections += n;
                 if n == 0 {
@@ -234,6 +252,8 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
                 }
             });
             router.flush(&mut outbox);
+            lines.accepted -= oversized;
+            lines.rejected += oversized;
             stats.messages_in.fetch_add(lines.accepted, Relaxed);
             stats.dropped.fetch_add(dropped, Relaxed);
             if lines.rejected > 0 {
