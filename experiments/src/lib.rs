@@ -119,7 +119,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let clock = Instant::now();
     println!("{}: {} -> {}", preset.name, preset.about, dir.display());
 
-    let mut sup = supervisor::Supervisor::new(&dir, supervisor::grace_for(plan.conns));
+    let (_, fd_limit) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
+    let grace = supervisor::grace_for(plan.conns, fd_limit);
+    let mut sup = supervisor::Supervisor::new(&dir, grace);
     let mut chain = run::Chain {
         check_failed: None,
         notes: Vec::new(),
@@ -206,7 +208,11 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
         );
     }
     if procs > 256 {
-        bail!("--server-procs {procs}: at most 256");
+        bail!(
+            "{} connections need {procs} server processes here (RLIMIT_NOFILE {fd_limit}); the \
+             runner starts at most 256: raise the hard limit or scale the run down (--scale)",
+            report::count(plan.conns)
+        );
     }
     Ok(procs)
 }

@@ -24,10 +24,17 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// plus a second per 10,000. At 1M on this 2-core machine, floodtest's 51
 /// processes closing their connections (and the servers seeing each close)
 /// took over 30 s, and memlog's last count of 2M sockets took several
-/// seconds; killed, floodtest would leave its JSON summary unwritten. It
-/// outlasts floodtest's own wait for its children (30 s + 1 s per child).
-pub fn grace_for(conns: u64) -> Duration {
-    GRACE + Duration::from_secs(conns / 10_000)
+/// seconds; killed, floodtest would leave its JSON summary unwritten. When
+/// floodtest runs child processes (over one process's connections) the
+/// grace also outlasts its own wait for them (30 s + 1 s per child).
+pub fn grace_for(conns: u64, fd_limit: u64) -> Duration {
+    let by_conns = GRACE + Duration::from_secs(conns / 10_000);
+    let children = c1m_common::capacity::procs_needed(conns, fd_limit);
+    if children > 1 {
+        by_conns.max(Duration::from_secs(35 + children))
+    } else {
+        by_conns
+    }
 }
 
 /// Index of a child in its supervisor.
@@ -241,8 +248,13 @@ mod tests {
 
     #[test]
     fn the_grace_grows_with_the_connections() {
-        assert_eq!(grace_for(9_999), GRACE);
-        assert_eq!(grace_for(1_000_000), GRACE + Duration::from_secs(100));
+        assert_eq!(grace_for(9_999, 20_000), GRACE);
+        assert_eq!(
+            grace_for(1_000_000, 20_000),
+            GRACE + Duration::from_secs(100)
+        );
+        // 6 flood children: floodtest waits 36 s for them.
+        assert_eq!(grace_for(100_000, 20_000), Duration::from_secs(41));
     }
 
     #[test]

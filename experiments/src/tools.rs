@@ -80,7 +80,11 @@ impl Tools {
                     .context("the experiment executable has no folder")?
                     .to_path_buf();
                 let cargo = std::env::var_os("CARGO").map(PathBuf::from);
-                let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+                // Only a `cargo run` of this very package: CARGO and
+                // CARGO_MANIFEST_DIR may be inherited from another one.
+                let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .filter(|d| d == Path::new(env!("CARGO_MANIFEST_DIR")));
                 if let Some(build) = cargo_build_beside(&dir, cargo, manifest_dir) {
                     run_build(build)?;
                 }

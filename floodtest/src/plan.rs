@@ -253,13 +253,18 @@ impl Plan {
 }
 
 /// `n` consecutive source addresses from the first one given, as an
-/// `--source-ips` range the user can paste (`127.0.1.1-127.0.1.17`).
+/// `--source-ips` range the user can paste (`127.0.1.1-127.0.1.17`); on
+/// loopback, moved down if needed so that it stays inside 127.0.0.0/8.
 fn source_range(args: &Args, n: u64) -> String {
     let first = args.source_ips.iter().next().map_or(0x7f00_0001, u32::from);
-    let last = u32::try_from(n.saturating_sub(1))
-        .ok()
-        .and_then(|more| first.checked_add(more))
-        .unwrap_or(u32::MAX);
+    let more = u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX);
+    let top = if first >> 24 == 127 {
+        0x7fff_fffe
+    } else {
+        u32::MAX
+    };
+    let first = first.min(top.saturating_sub(more));
+    let last = first.saturating_add(more).min(top);
     format!("{}-{}", Ipv4Addr::from(first), Ipv4Addr::from(last))
 }
 
@@ -357,6 +362,18 @@ mod tests {
         assert!(
             err.contains("give 16 source IPs (--source-ips 127.3.0.250-127.3.1.9)"),
             "{err}"
+        );
+        let err = Plan::new(
+            &args("--conns 1M --bind-mode explicit --source-ips 127.255.255.250"),
+            2_000_000,
+            EPHEMERAL,
+            2,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("(--source-ips 127.255.255.239-127.255.255.254)"),
+            "stays in 127/8: {err}"
         );
         let err = Plan::new(&args("--conns 30k"), 1_000_000, EPHEMERAL, 2)
             .unwrap_err()

@@ -41,6 +41,9 @@ fn oversized() -> Reject {
     )
 }
 
+/// Admin connections being refused with 503 at once (see `serve_admin`).
+const MAX_REFUSALS: usize = 64;
+
 /// The interim answer to `Expect: 100-continue`.
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -58,6 +61,10 @@ pub async fn serve_admin(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config.max_admin_conns));
+    // Each 503 lingers up to LINGER for the client to read it; past this
+    // many at once a connection over the limit is just closed, so a flood
+    // of admin connects cannot hold descriptors the subscribers need.
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -69,13 +76,17 @@ pub async fn serve_admin(
                             serve_conn(stream, ctx).await;
                             drop(slot);
                         }),
-                        Err(_) => tokio::spawn(async move {
-                            let reject = Reject::new(
-                                Status::ServiceUnavailable,
-                                "over --max-admin-conns admin connections",
-                            );
-                            refuse(&mut stream, &ctx, reject).await;
-                        }),
+                        Err(_) => match refusals.clone().try_acquire_owned() {
+                            Ok(refusal) => tokio::spawn(async move {
+                                let reject = Reject::new(
+                                    Status::ServiceUnavailable,
+                                    "over --max-admin-conns admin connections",
+                                );
+                                refuse(&mut stream, &ctx, reject).await;
+                                drop(refusal);
+                            }),
+                            Err(_) => continue,
+                        },
                     };
                 }
                 Err(e) => {
