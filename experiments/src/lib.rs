@@ -103,7 +103,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             hold: args.duration,
         },
     );
-    plan.server_procs = refuse_impossible(&plan, args.server_procs)?;
+    let (_, fd_limit) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
+    plan.server_procs = refuse_over(&plan, fd_limit, args.server_procs)?;
     let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
     c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
 
@@ -119,7 +120,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let clock = Instant::now();
     println!("{}: {} -> {}", preset.name, preset.about, dir.display());
 
-    let (_, fd_limit) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
     let grace = supervisor::grace_for(plan.conns, fd_limit);
     let mut sup = supervisor::Supervisor::new(&dir, grace);
     let mut chain = run::Chain {
@@ -177,13 +177,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The server processes the plan needs here; says before anything starts
-/// when the plan cannot run, with the fix.
-fn refuse_impossible(plan: &Plan, asked: Option<u64>) -> anyhow::Result<u64> {
-    let (_, hard) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
-    refuse_over(plan, hard, asked)
-}
-
+/// The server processes the plan needs under a hard RLIMIT_NOFILE of
+/// `fd_limit` (`asked`: `--server-procs`); says before anything starts when
+/// the plan cannot run, with the fix.
 fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result<u64> {
     let needed = plan.server_procs_needed(fd_limit);
     let procs = asked.unwrap_or(needed);

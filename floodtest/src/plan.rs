@@ -336,41 +336,36 @@ mod tests {
         last: 60999,
     };
 
+    /// Why `Plan::new` refuses `line` under `fd_limit` (2 CPUs).
+    fn refusal(line: &str, fd_limit: u64) -> String {
+        Plan::new(&args(line), fd_limit, EPHEMERAL, 2)
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn refuses_what_the_addresses_cannot_hold() {
-        let err = Plan::new(
-            &args("--conns 70k --bind-mode explicit --source-ips 127.0.1.1"),
+        let err = refusal(
+            "--conns 70k --bind-mode explicit --source-ips 127.0.1.1",
             20_000,
-            EPHEMERAL,
-            2,
-        )
-        .unwrap_err()
-        .to_string();
+        );
         assert!(err.contains("= 64512"), "{err}");
         assert!(
             err.contains("give 2 source IPs (--source-ips 127.0.1.1-127.0.1.2)"),
             "{err}"
         );
-        let err = Plan::new(
-            &args("--conns 1M --bind-mode explicit --source-ips 127.3.0.250"),
+        let err = refusal(
+            "--conns 1M --bind-mode explicit --source-ips 127.3.0.250",
             2_000_000,
-            EPHEMERAL,
-            2,
-        )
-        .unwrap_err()
-        .to_string();
+        );
         assert!(
             err.contains("give 16 source IPs (--source-ips 127.3.0.250-127.3.1.9)"),
             "{err}"
         );
-        let err = Plan::new(
-            &args("--conns 1M --bind-mode explicit --source-ips 127.255.255.250"),
+        let err = refusal(
+            "--conns 1M --bind-mode explicit --source-ips 127.255.255.250",
             2_000_000,
-            EPHEMERAL,
-            2,
-        )
-        .unwrap_err()
-        .to_string();
+        );
         assert!(
             err.contains("(--source-ips 127.255.255.239-127.255.255.254)"),
             "stays in 127/8: {err}"
