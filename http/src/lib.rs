@@ -1,0 +1,42 @@
+//! The one HTTP/1.1 codec of the c1m tools, sans-I/O: bytes in, heads and
+//! body bytes out, no sockets and no runtime, so the server's reactors,
+//! floodtest's event loop, msggen's tokio client and the experiment
+//! runner's blocking client all read HTTP the same way.
+//!
+//! - [`parse_request`]: a request head for both server listeners, with the
+//!   caller's limits and what RFC 9112 tells a server to refuse (a missing
+//!   or doubled `Host`, ambiguous body framing), as a [`Reject`]: a status
+//!   and a one-line reason.
+//! - [`parse_response`]: a response head with the body framing of RFC 9112
+//!   6.3 (no body for `HEAD`, 1xx, 204, 304; `chunked` last wins; a
+//!   `Content-Length` beside a coding, or two that differ, is an error).
+//! - [`BodyDecoder`]: any body, incrementally, fed any split of the input;
+//!   the chunked coding with extensions and trailers, in a 5-byte state.
+//! - One keep-alive rule ([`RequestHead::keep_alive`],
+//!   [`ResponseHead::keep_alive`]), header lookup by name ([`Headers`]).
+//! - Writers: [`write_error`] (a refused request's whole answer),
+//!   [`write_request_head`], [`write_chunk`], [`LAST_CHUNK`].
+//!
+//! `httparse` reads the syntax underneath. Heads are parsed in place from
+//! the caller's buffer: nothing here allocates, and nothing is kept between
+//! calls but what the caller keeps (a [`BodyDecoder`]).
+
+#![forbid(unsafe_code)]
+
+mod body;
+mod framing;
+mod headers;
+mod request;
+mod response;
+mod status;
+mod target;
+mod write;
+
+pub use body::{BodyDecoder, BodyError, Decoded};
+pub use framing::{parse_decimal, BodyFraming};
+pub use headers::{HeadLimits, Headers, Version, MAX_HEADERS};
+pub use request::{parse_request, RequestHead};
+pub use response::{parse_response, ResponseError, ResponseHead};
+pub use status::{write_error, Reject, Status};
+pub use target::{origin_form, query_param};
+pub use write::{write_chunk, write_request_head, LAST_CHUNK};
