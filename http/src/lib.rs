@@ -20,6 +20,24 @@
 //! `httparse` reads the syntax underneath. Heads are parsed in place from
 //! the caller's buffer: nothing here allocates, and nothing is kept between
 //! calls but what the caller keeps (a [`BodyDecoder`]).
+//!
+//! A client reading one answer from what it has received so far:
+//!
+//! ```
+//! use c1m_http::{parse_response, BodyDecoder, HeadLimits};
+//!
+//! const LIMITS: HeadLimits = HeadLimits::new(16 * 1024, 48);
+//! let received = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+//! // `None` would mean: read more and parse again.
+//! let head = parse_response(received, &LIMITS, "GET")?.expect("a whole head");
+//! assert_eq!(head.status, 200);
+//! let mut decoder = BodyDecoder::new(head.body)?;
+//! let mut body = Vec::new();
+//! let decoded = decoder.decode(&received[head.len..], |bytes| body.extend_from_slice(bytes))?;
+//! assert!(decoder.is_done() && head.reusable());
+//! assert_eq!((body.as_slice(), decoded.chunks), (&b"hello"[..], 1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 #![forbid(unsafe_code)]
 
