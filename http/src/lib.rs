@@ -24,12 +24,13 @@
 //! A client reading one answer from what it has received so far:
 //!
 //! ```
-//! use c1m_http::{parse_response, BodyDecoder, HeadLimits};
+//! use c1m_http::{parse_response, BodyDecoder, HeadLimits, HeaderSlots};
 //!
 //! const LIMITS: HeadLimits = HeadLimits::new(16 * 1024, 48);
 //! let received = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
 //! // `None` would mean: read more and parse again.
-//! let head = parse_response(received, &LIMITS, "GET")?.expect("a whole head");
+//! let mut slots = HeaderSlots::new();
+//! let head = parse_response(received, &LIMITS, "GET", &mut slots)?.expect("a whole head");
 //! assert_eq!(head.status, 200);
 //! let mut decoder = BodyDecoder::new(head.body)?;
 //! let mut body = Vec::new();
@@ -52,7 +53,7 @@ mod write;
 
 pub use body::{BodyDecoder, BodyError, Decoded};
 pub use framing::{parse_decimal, BodyFraming};
-pub use headers::{HeadLimits, Headers, Version, MAX_HEADERS};
+pub use headers::{HeadLimits, HeaderSlots, Headers, Version, MAX_HEADERS};
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseError, ResponseHead};
 pub use status::{write_error, Reject, Status};

@@ -14,21 +14,21 @@
 //! the listener's rule. Nothing here allocates.
 
 use crate::framing::{self, BodyFraming, Codings, Declared, FramingFault};
-use crate::headers::{HeadLimits, Headers, Version};
+use crate::headers::{HeadLimits, HeaderSlots, Headers, Version};
 use crate::status::{Reject, Status};
 use crate::target;
 
 /// A complete, well-framed request head.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'b> {
+pub struct RequestHead<'a> {
     /// As sent (`GET`, `POST`, ...); methods are case-sensitive.
-    pub method: &'b str,
+    pub method: &'a str,
     /// The request target as sent.
-    pub target: &'b str,
+    pub target: &'a str,
     /// The path of the target, absolute form reduced to origin form.
-    pub path: &'b str,
+    pub path: &'a str,
     /// The query of the target (after `?`), if it has one.
-    pub query: Option<&'b str>,
+    pub query: Option<&'a str>,
     /// The protocol version.
     pub version: Version,
     /// The client may send another request after the answer (see
@@ -42,7 +42,7 @@ pub struct RequestHead<'b> {
     /// The length of the head in bytes, blank line included.
     pub len: usize,
     /// Every field, for lookups by name (`Authorization`, `Last-Event-ID`).
-    pub headers: Headers<'b>,
+    pub headers: Headers<'a>,
 }
 
 const MALFORMED: Reject = Reject::new(Status::BadRequest, "malformed request line or header");
@@ -51,16 +51,16 @@ const TOO_LARGE: Reject = Reject::new(
     "request head is over the size limit or has too many header fields",
 );
 
-/// Parses the request head at the start of `buf`: `Ok(None)` while it is
-/// incomplete and within `limits`; a [`Reject`] when the request must be
+/// Parses the request head at the start of `buf`, its fields into `slots`:
+/// `Ok(None)` while it is incomplete and within `limits`; a [`Reject`] when the request must be
 /// answered with an error and the connection closed.
-pub fn parse_request<'b>(
-    buf: &'b [u8],
+pub fn parse_request<'a>(
+    buf: &'a [u8],
     limits: &HeadLimits,
-) -> Result<Option<RequestHead<'b>>, Reject> {
-    let mut headers = Headers::empty();
-    let mut request = httparse::Request::new(headers.slots_mut(limits));
-    let len = match request.parse(buf) {
+    slots: &'a mut HeaderSlots<'a>,
+) -> Result<Option<RequestHead<'a>>, Reject> {
+    let mut request = httparse::Request::new(&mut []);
+    let len = match request.parse_with_uninit_headers(buf, slots.limited(limits)) {
         Ok(httparse::Status::Complete(len)) if len <= limits.max_len() => len,
         Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
             return Err(TOO_LARGE)
@@ -76,8 +76,7 @@ pub fn parse_request<'b>(
     ) else {
         return Err(MALFORMED);
     };
-    let fields = request.headers.len();
-    headers.set_len(fields);
+    let headers = Headers::new(request.headers);
     check_host(&headers, version)?;
     let body = body_framing(&headers, version)?;
     let (path, query) = target::path_and_query(target::origin_form(target));
@@ -156,15 +155,17 @@ mod tests {
 
     const LIMITS: HeadLimits = HeadLimits::new(1024, 8);
 
+    /// Parses `text` into leaked slots, so a test can keep the head.
     fn head(text: &str) -> RequestHead<'_> {
-        match parse_request(text.as_bytes(), &LIMITS) {
+        let slots = Box::leak(Box::new(HeaderSlots::new()));
+        match parse_request(text.as_bytes(), &LIMITS, slots) {
             Ok(Some(head)) => head,
             other => panic!("{text:?}: {other:?}"),
         }
     }
 
     fn refused(text: &str) -> (u16, &'static str) {
-        match parse_request(text.as_bytes(), &LIMITS) {
+        match parse_request(text.as_bytes(), &LIMITS, &mut HeaderSlots::new()) {
             Err(reject) => (reject.status.code(), reject.reason),
             other => panic!("{text:?} was not refused: {other:?}"),
         }
@@ -268,7 +269,8 @@ mod tests {
     fn every_prefix_of_a_request_needs_more() {
         let full = "POST /send?x=1 HTTP/1.1\r\nHost: example\r\nContent-Length: 3\r\n\r\n";
         for cut in 0..full.len() {
-            let got = parse_request(&full.as_bytes()[..cut], &LIMITS);
+            let mut slots = HeaderSlots::new();
+            let got = parse_request(&full.as_bytes()[..cut], &LIMITS, &mut slots);
             assert!(matches!(got, Ok(None)), "cut at {cut}: {got:?}");
         }
         assert_eq!(head(full).len, full.len());

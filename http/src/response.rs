@@ -17,17 +17,17 @@
 use std::fmt;
 
 use crate::framing::{self, BodyFraming, Codings, Declared, FramingFault};
-use crate::headers::{HeadLimits, Headers, Version};
+use crate::headers::{HeadLimits, HeaderSlots, Headers, Version};
 
 /// A complete response head.
 #[derive(Debug, Clone, Copy)]
-pub struct ResponseHead<'b> {
+pub struct ResponseHead<'a> {
     /// The protocol version of the status line.
     pub version: Version,
     /// The status code.
     pub status: u16,
     /// The reason phrase, possibly empty.
-    pub reason: &'b str,
+    pub reason: &'a str,
     /// How the body that follows the head is delimited.
     pub body: BodyFraming,
     /// What `Connection` and the version say (the crate's one keep-alive
@@ -37,7 +37,7 @@ pub struct ResponseHead<'b> {
     /// The length of the head in bytes, blank line included.
     pub len: usize,
     /// Every field, for lookups by name (`Retry-After`, `Content-Type`).
-    pub headers: Headers<'b>,
+    pub headers: Headers<'a>,
 }
 
 impl ResponseHead<'_> {
@@ -98,17 +98,23 @@ impl From<FramingFault> for ResponseError {
     }
 }
 
-/// Parses the response head at the start of `buf`, the answer to a request
-/// with `method` (whether it was `HEAD` changes the framing): `Ok(None)`
+/// Parses the response head at the start of `buf`, its fields into
+/// `slots`, the answer to a request with `method` (whether it was `HEAD`
+/// changes the framing): `Ok(None)`
 /// while incomplete and within `limits`.
-pub fn parse_response<'b>(
-    buf: &'b [u8],
+pub fn parse_response<'a>(
+    buf: &'a [u8],
     limits: &HeadLimits,
     method: &str,
-) -> Result<Option<ResponseHead<'b>>, ResponseError> {
-    let mut headers = Headers::empty();
-    let mut response = httparse::Response::new(headers.slots_mut(limits));
-    let len = match response.parse(buf) {
+    slots: &'a mut HeaderSlots<'a>,
+) -> Result<Option<ResponseHead<'a>>, ResponseError> {
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        slots.limited(limits),
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) if len <= limits.max_len() => len,
         Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
             return Err(ResponseError::TooLarge)
@@ -126,8 +132,7 @@ pub fn parse_response<'b>(
     ) else {
         return Err(ResponseError::Malformed);
     };
-    let fields = response.headers.len();
-    headers.set_len(fields);
+    let headers = Headers::new(response.headers);
     let bodiless = method.eq_ignore_ascii_case("HEAD")
         || (100..200).contains(&status)
         || status == 204
@@ -167,15 +172,18 @@ mod tests {
 
     const LIMITS: HeadLimits = HeadLimits::new(1024, 8);
 
-    fn head<'b>(text: &'b str, method: &str) -> ResponseHead<'b> {
-        match parse_response(text.as_bytes(), &LIMITS, method) {
+    /// Parses `text` into leaked slots, so a test can keep the head.
+    fn head<'a>(text: &'a str, method: &str) -> ResponseHead<'a> {
+        let slots = Box::leak(Box::new(HeaderSlots::new()));
+        match parse_response(text.as_bytes(), &LIMITS, method, slots) {
             Ok(Some(head)) => head,
             other => panic!("{text:?}: {other:?}"),
         }
     }
 
     fn framing(text: &str) -> Result<BodyFraming, ResponseError> {
-        parse_response(text.as_bytes(), &LIMITS, "GET").map(|h| h.unwrap().body)
+        parse_response(text.as_bytes(), &LIMITS, "GET", &mut HeaderSlots::new())
+            .map(|h| h.unwrap().body)
     }
 
     #[test]
@@ -257,12 +265,13 @@ mod tests {
         );
         let endless = "a".repeat(LIMITS.max_len() + 1);
         assert_eq!(
-            parse_response(endless.as_bytes(), &LIMITS, "GET").unwrap_err(),
+            parse_response(endless.as_bytes(), &LIMITS, "GET", &mut HeaderSlots::new())
+                .unwrap_err(),
             Malformed
         );
         let long = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(LIMITS.max_len()));
         assert_eq!(
-            parse_response(long.as_bytes(), &LIMITS, "GET").unwrap_err(),
+            parse_response(long.as_bytes(), &LIMITS, "GET", &mut HeaderSlots::new()).unwrap_err(),
             TooLarge
         );
         assert_eq!(
@@ -276,7 +285,8 @@ mod tests {
         let full =
             "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
         for cut in 0..full.len() {
-            let got = parse_response(&full.as_bytes()[..cut], &LIMITS, "GET");
+            let mut slots = HeaderSlots::new();
+            let got = parse_response(&full.as_bytes()[..cut], &LIMITS, "GET", &mut slots);
             assert!(matches!(got, Ok(None)), "cut at {cut}: {got:?}");
         }
         assert_eq!(head(full, "GET").len, full.len());

@@ -3,7 +3,9 @@
 //! gets the same verdict whole or fed in pieces; no input makes anything
 //! panic.
 
-use c1m_http::{parse_request, parse_response, BodyDecoder, BodyFraming, HeadLimits, LAST_CHUNK};
+use c1m_http::{
+    parse_request, parse_response, BodyDecoder, BodyFraming, HeadLimits, HeaderSlots, LAST_CHUNK,
+};
 use proptest::prelude::*;
 
 const LIMITS: HeadLimits = HeadLimits::new(8 * 1024, 32);
@@ -101,11 +103,13 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic_a_head_parser(input in prop::collection::vec(any::<u8>(), 0..600)) {
-        if let Ok(Some(head)) = parse_request(&input, &LIMITS) {
+        let mut slots = HeaderSlots::new();
+        if let Ok(Some(head)) = parse_request(&input, &LIMITS, &mut slots) {
             prop_assert!(head.len <= input.len() && head.len <= LIMITS.max_len());
             prop_assert!(head.body != BodyFraming::UntilClose);
         }
-        if let Ok(Some(head)) = parse_response(&input, &LIMITS, "GET") {
+        let mut slots = HeaderSlots::new();
+        if let Ok(Some(head)) = parse_response(&input, &LIMITS, "GET", &mut slots) {
             prop_assert!(head.len <= input.len() && head.len <= LIMITS.max_len());
         }
     }
@@ -127,7 +131,8 @@ proptest! {
             text.push_str(&format!("Content-Length: {length}\r\n"));
         }
         text.push_str("\r\n");
-        let whole = parse_request(text.as_bytes(), &LIMITS).unwrap().unwrap();
+        let mut slots = HeaderSlots::new();
+        let whole = parse_request(text.as_bytes(), &LIMITS, &mut slots).unwrap().unwrap();
         prop_assert_eq!(whole.len, text.len());
         prop_assert_eq!(whole.method, method);
         prop_assert_eq!(whole.body, length.map_or(BodyFraming::Empty, |n| {
@@ -138,7 +143,8 @@ proptest! {
         let mut seen = Vec::new();
         for piece in pieces(text.as_bytes(), &cuts) {
             seen.extend_from_slice(piece);
-            let parsed = parse_request(&seen, &LIMITS).unwrap();
+            let mut slots = HeaderSlots::new();
+            let parsed = parse_request(&seen, &LIMITS, &mut slots).unwrap();
             if seen.len() < text.len() {
                 prop_assert!(parsed.is_none(), "complete at {} of {}", seen.len(), text.len());
             } else {
@@ -165,7 +171,8 @@ proptest! {
         text.push_str("\r\n");
         let head_len = text.len();
         text.push_str(&body);
-        let whole = parse_response(text.as_bytes(), &LIMITS, "GET").unwrap().unwrap();
+        let mut slots = HeaderSlots::new();
+        let whole = parse_response(text.as_bytes(), &LIMITS, "GET", &mut slots).unwrap().unwrap();
         prop_assert_eq!((whole.status, whole.len), (status, head_len));
         let bodiless = (100..200).contains(&status) || status == 204 || status == 304;
         let expected = match (bodiless, chunked) {
@@ -177,7 +184,8 @@ proptest! {
         let mut seen = Vec::new();
         for piece in pieces(text.as_bytes(), &cuts) {
             seen.extend_from_slice(piece);
-            let parsed = parse_response(&seen, &LIMITS, "GET").unwrap();
+            let mut slots = HeaderSlots::new();
+            let parsed = parse_response(&seen, &LIMITS, "GET", &mut slots).unwrap();
             match parsed {
                 None => prop_assert!(seen.len() < head_len),
                 Some(head) => {

@@ -5,7 +5,9 @@
 
 #![no_main]
 
-use c1m_http::{parse_request, parse_response, BodyDecoder, BodyError, BodyFraming, HeadLimits};
+use c1m_http::{
+    parse_request, parse_response, BodyDecoder, BodyError, BodyFraming, HeadLimits, HeaderSlots,
+};
 use libfuzzer_sys::fuzz_target;
 
 const LIMITS: HeadLimits = HeadLimits::new(8 * 1024, 32);
@@ -32,22 +34,22 @@ fn decode(framing: BodyFraming, pieces: &[&[u8]]) -> (Vec<u8>, usize, bool, Opti
 }
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(Some(head)) = parse_request(data, &LIMITS) {
+    if let Ok(Some(head)) = parse_request(data, &LIMITS, &mut HeaderSlots::new()) {
         assert!(head.len <= data.len() && head.len <= LIMITS.max_len());
-        let again = parse_request(&data[..head.len], &LIMITS).unwrap().unwrap();
+        let mut slots = HeaderSlots::new();
+        let again = parse_request(&data[..head.len], &LIMITS, &mut slots);
+        let again = again.unwrap().unwrap();
         assert_eq!((again.len, again.body), (head.len, head.body));
-        assert!(matches!(
-            parse_request(&data[..head.len - 1], &LIMITS),
-            Ok(None)
-        ));
+        let mut slots = HeaderSlots::new();
+        let shorter = parse_request(&data[..head.len - 1], &LIMITS, &mut slots);
+        assert!(matches!(shorter, Ok(None)));
     }
     for method in ["GET", "HEAD"] {
-        if let Ok(Some(head)) = parse_response(data, &LIMITS, method) {
+        if let Ok(Some(head)) = parse_response(data, &LIMITS, method, &mut HeaderSlots::new()) {
             assert!(head.len <= data.len() && head.len <= LIMITS.max_len());
-            assert!(matches!(
-                parse_response(&data[..head.len - 1], &LIMITS, method),
-                Ok(None)
-            ));
+            let mut slots = HeaderSlots::new();
+            let shorter = parse_response(&data[..head.len - 1], &LIMITS, method, &mut slots);
+            assert!(matches!(shorter, Ok(None)));
         }
     }
     let Some((&split, input)) = data.split_first() else {
