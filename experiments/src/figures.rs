@@ -14,7 +14,7 @@
 //!   the last row of their CSV instead.
 
 use anyhow::Context;
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;

@@ -27,7 +27,8 @@ pub mod supervisor;
 pub mod tools;
 
 use anyhow::{bail, Context};
-use c1m_common::parse::{parse_count, parse_duration};
+use c1m_common::{parse_count, parse_duration};
+use c1m_common::{Repeat, StopSignals};
 use clap::Parser;
 use preset::{Overrides, Plan};
 use report::{Outcome, Report};
@@ -103,10 +104,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             hold: args.duration,
         },
     );
-    let (_, fd_limit) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
+    let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;
     plan.server_procs = refuse_over(&plan, fd_limit, args.server_procs)?;
     let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
-    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
 
     let started = SystemTime::now();
     let stamp = humantime::format_rfc3339_seconds(started).to_string();
@@ -115,13 +116,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_out(preset.name, &stamp));
     prepare_out(&dir)?;
-    signals::install().context("installing the SIGINT/SIGTERM handler")?;
+    let stop = StopSignals::install(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], Repeat::Ignore)
+        .context("installing the SIGINT/SIGTERM handler")?;
     let machine = machine::Machine::read();
     let clock = Instant::now();
     println!("{}: {} -> {}", preset.name, preset.about, dir.display());
 
     let grace = supervisor::grace_for(plan.conns, fd_limit);
     let mut sup = supervisor::Supervisor::new(&dir, grace);
+    sup.watch_signals(stop);
     let mut chain = run::Chain {
         check_failed: None,
         notes: Vec::new(),
@@ -187,7 +190,7 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
         bail!(
             "--server-procs {procs}: {} connections need at least {needed} server processes here \
              (RLIMIT_NOFILE {fd_limit}, planned 5% under it for the SO_REUSEPORT spread)",
-            report::count(plan.conns)
+            c1m_common::thousands(plan.conns)
         );
     }
     if procs > 1 && plan.message_rate > 0 {
@@ -197,8 +200,8 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
              holding each id, which needs a broker between them (not available yet): scale the run \
              to one process, e.g. `experiment {} --scale {}`, or raise the hard limit (LimitNOFILE=, \
              /etc/security/limits.conf)",
-            report::count(plan.conns),
-            report::count(c1m_common::capacity::conns_per_process(fd_limit)),
+            c1m_common::thousands(plan.conns),
+            c1m_common::thousands(c1m_common::conns_per_process(fd_limit)),
             plan.preset.name,
             plan.scale_for_one_process(fd_limit)
         );
@@ -207,7 +210,7 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
         bail!(
             "{} connections need {procs} server processes here (RLIMIT_NOFILE {fd_limit}); the \
              runner starts at most 256: raise the hard limit or scale the run down (--scale)",
-            report::count(plan.conns)
+            c1m_common::thousands(plan.conns)
         );
     }
     Ok(procs)

@@ -274,7 +274,7 @@ impl Plan {
     /// each is planned 5% under its limit, so the busiest of 50 (a few
     /// hundred over the mean) still has descriptors left.
     pub fn server_procs_needed(&self, fd_limit: u64) -> u64 {
-        let one = c1m_common::capacity::conns_per_process(fd_limit).max(1);
+        let one = c1m_common::conns_per_process(fd_limit).max(1);
         if self.conns <= one {
             1
         } else {
@@ -285,7 +285,7 @@ impl Plan {
     /// The largest `--scale` whose connections fit one server process under
     /// `fd_limit`, rounded down to three decimals.
     pub fn scale_for_one_process(&self, fd_limit: u64) -> f64 {
-        let fits = c1m_common::capacity::conns_per_process(fd_limit) as f64;
+        let fits = c1m_common::conns_per_process(fd_limit) as f64;
         (self.scale * fits / self.conns as f64 * 1000.0).floor() / 1000.0
     }
 

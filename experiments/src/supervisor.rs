@@ -11,6 +11,7 @@ use crate::child::{describe, Child, POLL};
 use crate::report::Step;
 use crate::signals;
 use anyhow::bail;
+use c1m_common::StopSignals;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// grace also outlasts its own wait for them (30 s + 1 s per child).
 pub fn grace_for(conns: u64, fd_limit: u64) -> Duration {
     let by_conns = GRACE + Duration::from_secs(conns / 10_000);
-    let children = c1m_common::capacity::procs_needed(conns, fd_limit);
+    let children = c1m_common::procs_needed(conns, fd_limit);
     if children > 1 {
         by_conns.max(Duration::from_secs(35 + children))
     } else {
@@ -62,8 +63,10 @@ struct Entry {
 pub struct Supervisor {
     dir: PathBuf,
     entries: Vec<Entry>,
-    /// Ignore signals (after the run, while plotting and reporting).
-    ignore_signals: bool,
+    /// The stop signals that interrupt waits; `None` before
+    /// [`Supervisor::watch_signals`] and after [`Supervisor::ignore_signals`]
+    /// (the run is over, while plotting and reporting).
+    signals: Option<StopSignals>,
     /// SIGTERM to SIGKILL when stopping a child.
     grace: Duration,
 }
@@ -75,7 +78,7 @@ impl Supervisor {
         Supervisor {
             dir: dir.to_path_buf(),
             entries: Vec::new(),
-            ignore_signals: false,
+            signals: None,
             grace,
         }
     }
@@ -102,15 +105,20 @@ impl Supervisor {
         &self.entries[id.0].child
     }
 
+    /// From now on a caught stop signal interrupts waits.
+    pub fn watch_signals(&mut self, signals: StopSignals) {
+        self.signals = Some(signals);
+    }
+
     /// From now on signals no longer interrupt waits (the run is over and
     /// only bounded work is left).
     pub fn ignore_signals(&mut self) {
-        self.ignore_signals = true;
+        self.signals = None;
     }
 
     /// Fails if a signal arrived or a child ended badly.
     pub fn check(&mut self) -> anyhow::Result<()> {
-        if let Some(signal) = signals::received().filter(|_| !self.ignore_signals) {
+        if let Some(signal) = self.signals.and_then(|s| s.caught()) {
             bail!("interrupted by {}", signals::name(signal));
         }
         for e in &mut self.entries {

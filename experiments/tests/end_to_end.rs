@@ -5,9 +5,9 @@
 
 mod common;
 
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::thousands;
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
 use c1m_experiments::figures::read_csv;
-use c1m_experiments::report::count;
 use common::{alive, figure, pid_in, step_pids, wait_gone, wait_row, Runner};
 use serde_json::Value;
 use std::path::Path;
@@ -52,7 +52,7 @@ fn small_preset_end_to_end_matches_its_csvs() {
     assert!((1_000..1_010).contains(&peak), "{peak}");
     assert_eq!(
         figure(&report, "peak connections (server, ESTABLISHED)"),
-        count(peak)
+        thousands(peak)
     );
     assert_eq!(mem[0].conns, 0, "the baseline sample precedes the flood");
 
@@ -75,11 +75,11 @@ fn small_preset_end_to_end_matches_its_csvs() {
     let flood = json(&dir.join("flood.json"));
     let sent = msggen["sent"].as_u64().unwrap();
     assert!(sent >= 4_000, "1,667 msg/s for 3 s sent only {sent}");
-    assert_eq!(figure(&report, "messages sent (msggen)"), count(sent));
+    assert_eq!(figure(&report, "messages sent (msggen)"), thousands(sent));
     let delivered = flood["messages"].as_u64().unwrap();
     assert_eq!(
         figure(&report, "messages delivered (floodtest)"),
-        count(delivered)
+        thousands(delivered)
     );
     assert_eq!(delivered, sent, "every id is connected: nothing is dropped");
     assert_eq!(figure(&report, "messages lost (sequence gaps)"), "0");
@@ -141,7 +141,7 @@ fn a_killed_server_stops_the_rest_and_leaves_an_incomplete_report() {
     assert!(peak >= 500);
     assert_eq!(
         figure(&report, "peak connections (server, ESTABLISHED)"),
-        count(peak)
+        thousands(peak)
     );
     let pids = step_pids(&report);
     assert!(pids.contains(&server));

@@ -15,8 +15,8 @@
 //!
 //! Cost: the cursor is three integers per worker; nothing per connection.
 
-use c1m_common::capacity::BindMode;
-use c1m_common::parse::PortRange;
+use c1m_common::BindMode;
+use c1m_common::PortRange;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;

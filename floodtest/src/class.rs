@@ -69,7 +69,7 @@ impl ErrorClass {
 
     /// The class of an I/O error from socket, bind, connect, read or write.
     pub fn of(err: &io::Error) -> ErrorClass {
-        if c1m_common::fdlimit::is_exhaustion(err).is_some() {
+        if c1m_common::is_exhaustion(err).is_some() {
             return ErrorClass::FdExhausted;
         }
         match err.raw_os_error() {

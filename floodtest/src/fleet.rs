@@ -35,17 +35,9 @@ pub struct Joined {
     pub failures: Vec<String>,
 }
 
-/// Resident set size of this process, bytes (from /proc/self/statm).
-pub fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
+/// Resident set size of this process, bytes; 0 if /proc cannot say.
+fn rss_bytes() -> u64 {
+    c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0)
 }
 
 /// Worker threads in this process.

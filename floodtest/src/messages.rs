@@ -1,6 +1,6 @@
 //! Envelopes in the body: delivery latency and lost messages.
 //!
-//! Every mode runs [`c1m_common::envelope::scan`] over the body bytes (after
+//! Every mode runs [`c1m_common::scan_envelopes`] over the body bytes (after
 //! de-chunking), so an envelope is found whatever a server wraps around it.
 //! Per connection this keeps, at rest:
 //!
@@ -15,7 +15,7 @@
 //!   it empties, so a connection at rest holds no buffer.
 
 use crate::stats::Tally;
-use c1m_common::envelope::{self, Envelope};
+use c1m_common::{scan_envelopes, Envelope};
 
 /// Sequence tracking for the first generator seen on a connection.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -97,13 +97,13 @@ pub fn scan_body(body: &[u8], gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, t
         .map(|s| std::mem::take(&mut s.carry))
         .unwrap_or_default();
     if carry.is_empty() {
-        let used = envelope::scan(body, |env| account(env, gaps, spill, tally));
+        let used = scan_envelopes(body, |env| account(env, gaps, spill, tally));
         if used < body.len() {
             carry.extend_from_slice(&body[used..]);
         }
     } else {
         carry.extend_from_slice(body);
-        let used = envelope::scan(&carry, |env| account(env, gaps, spill, tally));
+        let used = scan_envelopes(&carry, |env| account(env, gaps, spill, tally));
         carry.drain(..used);
     }
     if !carry.is_empty() {
@@ -115,7 +115,7 @@ pub fn scan_body(body: &[u8], gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, t
 #[cfg(test)]
 mod tests {
     use super::*;
-    use c1m_common::envelope::{encode, Header};
+    use c1m_common::{encode_envelope, Header};
 
     fn stream(msgs: &[(u64, u64)]) -> Vec<u8> {
         let mut out = b"HTTP junk before ".to_vec();
@@ -126,7 +126,7 @@ mod tests {
                 seq,
                 sent_us: 1_000,
             };
-            encode(&h, b"payload", &mut out);
+            encode_envelope(&h, b"payload", &mut out);
             out.extend_from_slice(b"\r\n");
         }
         out

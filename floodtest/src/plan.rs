@@ -14,8 +14,8 @@ use crate::args::{Args, Procs};
 use crate::stream::Mode;
 use crate::target::Target;
 use anyhow::{bail, Context};
-use c1m_common::capacity::{self, AddressPlan, BindMode};
-use c1m_common::parse::{IdRange, PortRange};
+use c1m_common::{conns_per_process, procs_needed, AddressPlan, BindMode, FD_RESERVE};
+use c1m_common::{IdRange, PortRange};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,8 +101,8 @@ impl Plan {
         if capacity < conns {
             bail!("{}", address_refusal(args, &address_plan, conns));
         }
-        let per_process = capacity::conns_per_process(fd_limit);
-        let needed = capacity::procs_needed(conns, fd_limit);
+        let per_process = conns_per_process(fd_limit);
+        let needed = procs_needed(conns, fd_limit);
         let procs = match (args.child, args.procs) {
             (Some(slot), _) => slot.of,
             (None, Procs::Auto) => needed,
@@ -113,7 +113,7 @@ impl Plan {
                 "cannot hold {conns} connections in {procs} process(es): each may hold {per_process} \
                  (RLIMIT_NOFILE {fd_limit} minus {} reserved); fix: --procs {needed} (or --procs auto), \
                  or raise the limit (`ulimit -n`, LimitNOFILE=; above the hard limit needs CAP_SYS_RESOURCE)",
-                capacity::FD_RESERVE
+                FD_RESERVE
             );
         }
         let procs = procs.min(conns);

@@ -14,8 +14,8 @@
 use crate::class::ErrorClass;
 use crate::stats::{new_hist, Counters, Snapshot};
 use crate::summary::{failed_brief, failed_map, Percentiles, Summary};
-use c1m_common::fdlimit::Exhaustion;
-use c1m_common::records::{unix_ms_now, FloodInterval};
+use c1m_common::Exhaustion;
+use c1m_common::{unix_ms_now, FloodInterval};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;

@@ -338,7 +338,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Framing)>, StreamError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use c1m_common::envelope::{encode, Header};
+    use c1m_common::{encode_envelope, Header};
 
     const CHUNKED_HEAD: &[u8] =
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -357,7 +357,7 @@ mod tests {
             seq,
             sent_us: 10,
         };
-        encode(&h, b"hello", &mut out);
+        encode_envelope(&h, b"hello", &mut out);
         out
     }
 

@@ -7,7 +7,7 @@
 //! scratch buffer when the socket becomes writable, so nothing is kept per
 //! connection but its id.
 
-use c1m_common::parse::PortRange;
+use c1m_common::PortRange;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::str::FromStr;
 

@@ -209,7 +209,7 @@ impl Worker {
     fn open(&mut self, index: u32, attempts: u8, now: u64) {
         self.tally.counters.started += 1;
         if self.first_start_us == u64::MAX {
-            self.first_start_us = c1m_common::records::unix_us_now();
+            self.first_start_us = c1m_common::unix_us_now();
         }
         let mut skips = 0;
         let (sock, port) = loop {
@@ -384,7 +384,7 @@ impl Worker {
             // (a vDSO call, tens of ns) rather than once per poll batch, so
             // the time spent on the batch's earlier reads is not left out of
             // the latency.
-            self.tally.now_us = c1m_common::records::unix_us_now();
+            self.tally.now_us = c1m_common::unix_us_now();
             let was_open = conn.rx.is_open();
             if let Err(e) = conn.rx.feed(&self.buf[..n], mode, &mut self.tally) {
                 let class = match e {

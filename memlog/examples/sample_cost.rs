@@ -128,7 +128,7 @@ fn cell(c: Cost) -> String {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
-    c1m_common::fdlimit::raise_to_hard()?;
+    c1m_common::raise_nofile_to_hard()?;
     let port = args.port.to_string();
     let mut holders = Vec::new();
     for _ in 0..args.listeners {

@@ -57,13 +57,7 @@ fn sockstat_tcp_pages(text: &str) -> Option<u64> {
 
 /// The page size in KB (sockstat counts pages).
 pub fn page_kb() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if bytes > 0 {
-        bytes as u64 / 1024
-    } else {
-        4
-    }
+    c1m_common::page_size() / 1024
 }
 
 #[cfg(test)]

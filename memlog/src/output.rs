@@ -3,7 +3,7 @@
 //! `--format seed`, and a live line on a terminal.
 
 use anyhow::Context;
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};

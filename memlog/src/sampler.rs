@@ -13,7 +13,7 @@ use crate::procnet;
 use crate::sockdiag::SockDiag;
 use crate::targets::Targets;
 use anyhow::Context;
-use c1m_common::records::{unix_ms_now, MemSample};
+use c1m_common::{unix_ms_now, MemSample};
 use std::io;
 use std::time::Instant;
 
@@ -112,9 +112,7 @@ impl Sampler {
             mem_available_kb: 0,
         };
         for pid in pids {
-            let Some(mem) =
-                read_mem(pid, self.page_kb).with_context(|| format!("reading /proc/{pid}"))?
-            else {
+            let Some(mem) = read_mem(pid).with_context(|| format!("reading /proc/{pid}"))? else {
                 continue;
             };
             if !mem.pss_exact {

@@ -23,7 +23,7 @@
 //! same bytes on every platform.
 
 use anyhow::Context;
-use c1m_common::parse::parse_count;
+use c1m_common::parse_count;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fs::File;

@@ -32,7 +32,7 @@ pub mod schedule;
 pub mod sender;
 pub mod stats;
 
-use c1m_common::parse::{parse_count, parse_duration, IdRange};
+use c1m_common::{parse_count, parse_duration, IdRange};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;

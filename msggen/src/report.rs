@@ -8,7 +8,7 @@
 use crate::sender::GeneratorSummary;
 use crate::stats::{GapSummary, Stats};
 use anyhow::Context;
-use c1m_common::records::{unix_ms_now, MsggenInterval};
+use c1m_common::{unix_ms_now, MsggenInterval};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -227,11 +227,7 @@ impl Summary {
             self.writes, self.messages_per_write, g.p50, g.p90, g.p99, g.max
         );
         if self.errors_by_class.contains_key("no_descriptors") {
-            let _ = writeln!(
-                out,
-                "msggen: {}",
-                c1m_common::fdlimit::Exhaustion::Process.fix()
-            );
+            let _ = writeln!(out, "msggen: {}", c1m_common::Exhaustion::Process.fix());
         }
         if self.failed_by_class.contains_key("backlog") {
             let _ = writeln!(

@@ -5,7 +5,7 @@
 //! pure function of elapsed time, which is how the tests drive it with a fake
 //! clock.
 
-use c1m_common::parse::parse_count;
+use c1m_common::parse_count;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;

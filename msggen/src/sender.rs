@@ -26,8 +26,8 @@ use crate::http::{Conn, Reply, RequestError, Target};
 use crate::ids::local_index;
 use crate::queue::{Queue, Stop};
 use crate::stats::{FailureClass, Stats};
-use c1m_common::envelope::{self, Header};
-use c1m_common::records::unix_us_now;
+use c1m_common::unix_us_now;
+use c1m_common::{encode_envelope, Header, MAX_ENVELOPE_HEADER};
 use serde::Serialize;
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -62,7 +62,7 @@ pub struct SenderConfig {
 /// The longest line one message can take in a batch body.
 pub fn max_line_len(payload_len: usize) -> usize {
     // id, tab, envelope header with 20-digit fields, payload, `]`, newline.
-    20 + 1 + envelope::MAX_HEADER + payload_len + 1 + 1
+    20 + 1 + MAX_ENVELOPE_HEADER + payload_len + 1 + 1
 }
 
 /// First retry backoff; doubles each retry up to [`MAX_BACKOFF`].
@@ -277,7 +277,7 @@ pub fn write_body(
             seq,
             sent_us,
         };
-        envelope::encode(&header, payload, out);
+        encode_envelope(&header, payload, out);
     }
 }
 

@@ -103,7 +103,7 @@ impl FailureClass {
 
     /// The class of an I/O error.
     pub fn of_io(err: &io::Error) -> Self {
-        if c1m_common::fdlimit::is_exhaustion(err).is_some() {
+        if c1m_common::is_exhaustion(err).is_some() {
             return FailureClass::NoDescriptors;
         }
         match err.kind() {

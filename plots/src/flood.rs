@@ -14,7 +14,7 @@ use crate::legend::LegendEntry;
 use crate::load::{last_elapsed_s, load, load_inputs, Input};
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::records::{FloodInterval, MsggenInterval};
+use c1m_common::{FloodInterval, MsggenInterval};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]

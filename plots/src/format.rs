@@ -25,7 +25,7 @@ pub fn format_count(value: f64) -> String {
 
 /// An integer with thousands separators: `1,000,000`.
 pub fn format_thousands(n: u64) -> String {
-    c1m_common::format::thousands(n)
+    c1m_common::thousands(n)
 }
 
 /// A size in bytes, in the binary unit that keeps it short, to three

@@ -7,7 +7,7 @@
 //! read whole into memory: a day of memlog at one sample a second is 86,400
 //! rows of ~100 bytes, well under 10 MB.
 
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
 use serde::de::DeserializeOwned;
 use std::fs::File;
 use std::path::{Path, PathBuf};

@@ -12,7 +12,7 @@
 //! live on this machine, so kernel growth per connection includes the
 //! client's socket too (~9-10 KB for the pair here).
 
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 
 /// The memory figures a chart of memlog samples draws (flattened into the
 /// `memory` and `per-conn` arguments).

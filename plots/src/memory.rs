@@ -17,7 +17,7 @@ use crate::load::{last_elapsed_s, load_inputs, Input};
 use crate::measure::Figures;
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MemoryArgs {

@@ -16,8 +16,8 @@ use crate::load::{load_inputs, Input};
 use crate::measure::{self, Figures, KernelPart};
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::parse::parse_count;
-use c1m_common::records::MemSample;
+use c1m_common::parse_count;
+use c1m_common::MemSample;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PerConnArgs {

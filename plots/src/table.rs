@@ -11,8 +11,8 @@
 use crate::format::{format_bytes, format_thousands};
 use crate::load::load;
 use crate::measure::{self, KernelPart, UserSeries};
-use c1m_common::parse::parse_count;
-use c1m_common::records::MemSample;
+use c1m_common::parse_count;
+use c1m_common::MemSample;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

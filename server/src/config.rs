@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use c1m_common::parse::{parse_count, parse_duration};
+use c1m_common::{parse_count, parse_duration};
 use clap::Parser;
 
 /// Reference comet server: chunked, SSE and long-poll subscribers, a sharded

@@ -30,6 +30,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
+use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, Config};
@@ -179,8 +180,8 @@ pub fn start(
 /// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop cleanly.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
-    let nofile = c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
-    let reserve = c1m_common::capacity::FD_RESERVE;
+    let nofile = c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
+    let reserve = c1m_common::FD_RESERVE;
     if config.max_conns > nofile.saturating_sub(reserve) {
         // Not an error: the fd limit, not --max-conns, is the real cap here.
         eprintln!(
@@ -192,7 +193,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // Installed before the readiness line, so a signal sent as soon as the
     // line is read still ends the streams cleanly.
-    let signals = Signals::install().context("installing SIGINT/SIGTERM handlers")?;
+    // A repeated signal is ignored: the clean stop is bounded.
+    let signals = StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Ignore)
+        .context("installing SIGINT/SIGTERM handlers")?;
     let subscriber = bind(args.listen, args.backlog, args.reuse_port)
         .with_context(|| format!("binding subscriber address {}", args.listen))?;
     let admin = bind(args.admin, args.backlog, false)
@@ -211,34 +214,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         snap.connections, snap.messages_in, snap.messages_out, snap.dropped
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGINT and SIGTERM, caught on a small runtime of their own.
-struct Signals {
-    runtime: tokio::runtime::Runtime,
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let _guard = runtime.enter();
-        let term = signal(SignalKind::terminate())?;
-        let int = signal(SignalKind::interrupt())?;
-        drop(_guard);
-        Ok(Self { runtime, term, int })
-    }
-
-    fn wait(mut self) {
-        self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.term.recv() => {}
-                _ = self.int.recv() => {}
-            }
-        });
-    }
 }

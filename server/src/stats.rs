@@ -36,7 +36,7 @@ macro_rules! counters {
             pub fn snapshot(&self) -> Snapshot {
                 Snapshot {
                     $( $name: self.$name.load(Relaxed), )*
-                    rss_bytes: rss_bytes().unwrap_or(0),
+                    rss_bytes: c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0),
                 }
             }
         }
@@ -112,15 +112,6 @@ counters! {
     heartbeats: "counter",
     /// Explicit "messages lost" notices sent on replay.
     lost_notices: "counter",
-}
-
-/// Resident set size of this process in bytes.
-pub fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).unwrap_or(4096))
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ pub mod probe;
 pub mod report;
 
 use anyhow::{bail, Context, Result};
-use c1m_common::capacity::{BindMode, Role};
-use c1m_common::parse::{parse_count, Ipv4List, PortRange};
+use c1m_common::{parse_count, Ipv4List, PortRange};
+use c1m_common::{BindMode, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use limits::Status;
 use plan::Plan;
@@ -244,7 +244,7 @@ pub fn check(args: &PlanArgs, probe: &Probe) -> Result<report::CheckReport> {
         None => Vec::new(),
     };
     let preset = match args.preset() {
-        Some(p) => Some(presets::evaluate(p, probe, probe::page_size())?),
+        Some(p) => Some(presets::evaluate(p, probe, c1m_common::page_size())?),
         None => None,
     };
     Ok(report::CheckReport {
@@ -323,7 +323,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use c1m_common::capacity::DEFAULT_USER_BYTES_PER_CONN;
+    use c1m_common::DEFAULT_USER_BYTES_PER_CONN;
     use clap::CommandFactory;
 
     #[test]

@@ -4,13 +4,13 @@
 
 use crate::limits::{Row, Status};
 use crate::presets::{PresetReport, Verdict};
-use c1m_common::capacity::MemoryEstimate;
+use c1m_common::MemoryEstimate;
 use serde::Serialize;
 use std::fmt::Write;
 
 /// `1234567` as `1,234,567`.
 pub fn count(n: u64) -> String {
-    c1m_common::format::thousands(n)
+    c1m_common::thousands(n)
 }
 
 /// Bytes in binary units with one decimal: `9.6 GiB`, `128.0 KiB`.

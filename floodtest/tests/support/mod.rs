@@ -2,8 +2,8 @@
 //! a helper that runs the real `floodtest` binary and reads its summary.
 #![allow(dead_code)]
 
-use c1m_common::envelope::{encode, Header};
-use c1m_common::records::unix_us_now;
+use c1m_common::unix_us_now;
+use c1m_common::{encode_envelope, Header};
 use c1m_floodtest::summary::Summary;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -46,7 +46,7 @@ pub fn envelope(id: u64, seq: u64) -> Vec<u8> {
         seq,
         sent_us: unix_us_now(),
     };
-    encode(&h, b"hello", &mut out);
+    encode_envelope(&h, b"hello", &mut out);
     out
 }
 

@@ -10,7 +10,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
-use c1m_common::envelope::{self, Header};
+use c1m_common::{decode_envelope, Header};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -226,7 +226,7 @@ fn count(body: &[u8], reject: Option<u64>, record: Option<(&SinkState, u64)>) ->
             dropped += 1;
         }
         if let Some((_, at)) = record {
-            let decoded = envelope::decode(&line[(tab + 1).min(line.len())..]);
+            let decoded = decode_envelope(&line[(tab + 1).min(line.len())..]);
             let (env, used) = decoded.ok().flatten().unwrap_or_else(|| {
                 panic!(
                     "line is not id<TAB>envelope: {:?}",

@@ -90,7 +90,7 @@ pub async fn serve_admin(
                     };
                 }
                 Err(e) => {
-                    if c1m_common::fdlimit::is_exhaustion(&e).is_some() {
+                    if c1m_common::is_exhaustion(&e).is_some() {
                         // Back off instead of spinning on EMFILE.
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }

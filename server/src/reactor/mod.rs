@@ -222,7 +222,7 @@ impl Reactor {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    if let Some(exhaustion) = c1m_common::fdlimit::is_exhaustion(&e) {
+                    if let Some(exhaustion) = c1m_common::is_exhaustion(&e) {
                         self.local.accept_exhausted += 1;
                         self.accept_paused = true;
                         if !self.shared.exhaustion_reported.swap(true, Relaxed) {

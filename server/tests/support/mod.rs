@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use c1m_server::{Config, Server, Snapshot};
 
 pub fn server(config: Config) -> Server {
-    let _ = c1m_common::fdlimit::raise_to_hard();
+    let _ = c1m_common::raise_nofile_to_hard();
     let loopback = "127.0.0.1:0".parse().unwrap();
     let sub = c1m_server::bind(loopback, 4096, false).unwrap();
     let admin = c1m_server::bind(loopback, 128, false).unwrap();

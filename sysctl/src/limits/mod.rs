@@ -13,11 +13,11 @@ mod descriptors;
 mod memory;
 
 use crate::plan::Plan;
-use crate::probe::{page_size, Probe};
+use crate::probe::Probe;
 use addresses::{conntrack_max, port_range, tw_reuse};
 use anyhow::Result;
 use backlogs::{netdev_backlog, somaxconn, syn_backlog};
-use c1m_common::capacity::fds_per_process;
+use c1m_common::fds_per_process;
 use descriptors::{file_max, nofile_hard, nofile_soft, nr_open};
 use memory::{memory, tcp_mem, tcp_rmem, tcp_wmem};
 use serde::Serialize;
@@ -203,7 +203,7 @@ pub fn check(plan: &Plan, probe: &Probe) -> Result<Vec<Row>> {
     let cx = Context {
         plan,
         probe,
-        page_size: page_size(),
+        page_size: c1m_common::page_size(),
         procs: plan.procs_under(hard),
     };
     let mut rows = Vec::new();
