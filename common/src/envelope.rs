@@ -20,7 +20,7 @@
 use std::fmt;
 
 /// The bytes every envelope starts with.
-pub const MAGIC: &[u8] = b"[c1m ";
+pub(crate) const MAGIC: &[u8] = b"[c1m ";
 
 /// A payload longer than this is rejected, so a corrupt length field cannot
 /// make a reader hold on to an unbounded tail while waiting for the rest.
@@ -49,7 +49,9 @@ pub struct Header {
 /// A decoded envelope, borrowing its payload from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    /// The header fields.
     pub header: Header,
+    /// The payload bytes, borrowed from the decoded input.
     pub payload: &'a [u8],
 }
 
@@ -57,14 +59,19 @@ pub struct Envelope<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("envelope does not start with \"[c1m \"")]
+    /// The bytes do not start with the magic `[c1m `.
     BadMagic,
     #[error("envelope field {0} is not an unsigned decimal")]
+    /// This field is not an unsigned decimal.
     BadField(&'static str),
     #[error("envelope field {0} is longer than 20 digits or overflows u64")]
+    /// This field has more than 20 digits or overflows u64.
     FieldOverflow(&'static str),
     #[error("envelope payload of {0} bytes is over the 1 MiB limit")]
+    /// The payload length is over [`MAX_ENVELOPE_PAYLOAD`].
     PayloadTooLarge(u64),
     #[error("envelope payload is not followed by ']'")]
+    /// No `]` after the payload.
     MissingTerminator,
 }
 

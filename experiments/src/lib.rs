@@ -14,24 +14,28 @@
 //! - [`figures`], [`report`], [`charts`], [`machine`]: turning the files
 //!   into `report.md`.
 
-pub mod admin;
-pub mod charts;
-pub mod child;
-pub mod figures;
-pub mod machine;
-pub mod preset;
-pub mod report;
-pub mod run;
-pub mod signals;
-pub mod supervisor;
-pub mod tools;
+mod admin;
+mod charts;
+mod child;
+mod figures;
+mod machine;
+mod preset;
+mod report;
+mod run;
+mod signals;
+mod supervisor;
+mod tools;
+
+pub use figures::{median, read_csv, read_figures};
+pub use machine::Machine;
+pub use preset::{find_preset, Overrides, Plan};
+pub use report::{per_conn, Outcome, Report, Step};
+pub use tools::Tool;
 
 use anyhow::{bail, Context};
 use c1m_common::{parse_count, parse_duration};
 use c1m_common::{Repeat, StopSignals};
 use clap::Parser;
-use preset::{Overrides, Plan};
-use report::{Outcome, Report};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -89,7 +93,7 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 /// failed (a limit, the target connections); 2: stopped early (the report
 /// says why) or could not start.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Some(preset) = preset::find(&args.preset) else {
+    let Some(preset) = preset::find_preset(&args.preset) else {
         bail!(
             "unknown preset {:?}: choose one of {}",
             args.preset,
@@ -146,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     steps.extend(sup.steps().into_iter().skip(steps.len()));
     let mut notes = chain.notes;
     notes.extend(charts.notes);
-    let figures = figures::read(&dir).unwrap_or_else(|e| {
+    let figures = figures::read_figures(&dir).unwrap_or_else(|e| {
         notes.push(format!("figures could not be read: {e:#}"));
         figures::Figures::default()
     });
@@ -311,7 +315,7 @@ mod tests {
     fn runs_over_one_process_are_refused_with_the_fix() {
         let plan = |name: &str, scale: f64| {
             Plan::new(
-                preset::find(name).unwrap(),
+                preset::find_preset(name).unwrap(),
                 Overrides {
                     scale: Some(scale),
                     ..Overrides::default()

@@ -12,6 +12,7 @@ use std::time::Duration;
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Ran to the end and every check passed.
     Complete,
     /// Ran to the end but a check failed (a limit, the target count).
     CheckFailed(String),
@@ -22,8 +23,11 @@ pub enum Outcome {
 /// One child process the run started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// The tool (`comet-server`, `floodtest`, ...).
     pub name: String,
+    /// Its process id.
     pub pid: u32,
+    /// The command line it was started with.
     pub command: String,
     /// How it ended ("exit 0", "killed by SIGTERM", "not started").
     pub result: String,
@@ -32,14 +36,21 @@ pub struct Step {
 /// Everything `report.md` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report<'a> {
+    /// The runner's own command line.
     pub command: String,
     /// RFC 3339, UTC.
     pub started: String,
+    /// How long the run took.
     pub took: Duration,
+    /// The machine it ran on.
     pub machine: Machine,
+    /// What was run.
     pub plan: &'a Plan,
+    /// How it ended.
     pub outcome: Outcome,
+    /// The figures read back from the tools' output.
     pub figures: Figures,
+    /// Every child process started, in order.
     pub steps: Vec<Step>,
     /// PNG files in the output folder, with what each shows.
     pub charts: Vec<(String, String)>,
@@ -53,6 +64,7 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// The whole `report.md`.
     pub fn render(&self) -> String {
         let mut md = String::new();
         let plan = self.plan;
@@ -331,12 +343,12 @@ pub fn per_conn(bytes: f64) -> String {
 }
 
 /// A per-second rate: `1,950/s`.
-pub fn rate(per_sec: f64) -> String {
+pub(crate) fn rate(per_sec: f64) -> String {
     format!("{}/s", thousands(per_sec.round().max(0.0) as u64))
 }
 
 /// Microseconds as `850 µs` or `1.25 ms`.
-pub fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     if us < 1_000 {
         format!("{us} µs")
     } else {

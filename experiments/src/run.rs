@@ -24,15 +24,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const DRAIN: Duration = Duration::from_secs(1);
 
 /// What the chain measured before it ended, and how it ended.
-pub struct Chain {
+pub(crate) struct Chain {
     /// Set when a check failed but the run went on (target not reached).
-    pub check_failed: Option<String>,
-    pub notes: Vec<String>,
+    pub(crate) check_failed: Option<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Runs the chain in `dir`, each child under `sup`. `Ok` means it reached
 /// the end of the hold; the caller stops the children either way.
-pub fn execute(
+pub(crate) fn execute(
     plan: &Plan,
     tools: &Tools,
     dir: &Path,

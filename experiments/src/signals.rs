@@ -5,7 +5,7 @@
 //! of dying with them running.
 
 /// The conventional name of a signal number, for messages.
-pub fn name(signal: i32) -> String {
+pub(crate) fn name(signal: i32) -> String {
     match signal {
         libc::SIGINT => "SIGINT".into(),
         libc::SIGTERM => "SIGTERM".into(),

@@ -7,7 +7,7 @@ mod common;
 
 use c1m_common::thousands;
 use c1m_common::{FloodInterval, MemSample, MsggenInterval};
-use c1m_experiments::figures::read_csv;
+use c1m_experiments::read_csv;
 use common::{alive, figure, pid_in, step_pids, wait_gone, wait_row, Runner};
 use serde_json::Value;
 use std::path::Path;
@@ -63,10 +63,10 @@ fn small_preset_end_to_end_matches_its_csvs() {
         .map(|s| (s.rss_kb as f64 - mem[0].rss_kb as f64) * 1024.0 / s.conns as f64)
         .collect();
     assert!(plateau.len() >= 4, "3 s held at 4 samples a second");
-    let per_conn = c1m_experiments::figures::median(plateau).unwrap();
+    let per_conn = c1m_experiments::median(plateau).unwrap();
     assert_eq!(
         figure(&report, "server user-space bytes per connection"),
-        c1m_experiments::report::per_conn(per_conn)
+        c1m_experiments::per_conn(per_conn)
     );
 
     // Messages: sent from msggen's summary, delivered and lost from
@@ -178,8 +178,8 @@ fn ctrl_c_stops_every_child_and_still_writes_the_summaries() {
         4,
         "server, memlog, floodtest, msggen: {children:?}"
     );
-    // SAFETY: kill on our own child's pid.
     assert_eq!(
+        // SAFETY: kill on our own child's pid.
         unsafe { libc::kill(runner.child.id() as i32, libc::SIGINT) },
         0
     );
@@ -237,9 +237,9 @@ fn a_killed_runner_takes_its_children_with_it() {
 fn a_failing_limit_stops_before_the_server_with_the_table() {
     // The real tools, but a c1m-sysctl that reports a failing limit.
     let bins = tempfile::tempdir().unwrap();
-    for tool in c1m_experiments::tools::Tool::ALL {
+    for tool in c1m_experiments::Tool::ALL {
         let link = bins.path().join(tool.binary());
-        if tool == c1m_experiments::tools::Tool::Sysctl {
+        if tool == c1m_experiments::Tool::Sysctl {
             std::fs::write(
                 &link,
                 "#!/bin/sh\necho 'RLIMIT_NOFILE (hard)  1,024  1,064  FAIL  fix: raise LimitNOFILE='\nexit 1\n",

@@ -15,19 +15,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the controller polls the workers.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// SIGINT and SIGTERM end the run cleanly (summary and CSV are written); a
 /// second one exits at once (130): the clean end is taking too long for the
 /// user.
-pub fn catch_stop_signals() -> std::io::Result<StopSignals> {
+pub(crate) fn catch_stop_signals() -> std::io::Result<StopSignals> {
     StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Exit(130))
 }
 
 /// Pause and hold settings for the parent (or a single process).
-pub struct Pacing {
-    pub pause_secs: Option<Duration>,
-    pub duration: Option<Duration>,
+pub(crate) struct Pacing {
+    pub(crate) pause_secs: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
 }
 
 /// Where a pause stands.
@@ -39,7 +39,7 @@ enum Pause {
 
 /// Runs the parent's (or single process's) loop to the end of the run;
 /// returns why the run is incomplete, if part of the fleet failed.
-pub fn drive(
+pub(crate) fn drive(
     mut fleet: Box<dyn Fleet>,
     stop: StopSignals,
     pacing: &Pacing,
@@ -119,7 +119,7 @@ fn wait_for_enter() -> Arc<AtomicBool> {
 
 /// A child's loop: report every tick until its workers have finished
 /// (the parent says when, through stdin; a signal also ends it).
-pub fn drive_child(
+pub(crate) fn drive_child(
     mut fleet: Box<dyn Fleet>,
     stop: StopSignals,
     emit: impl Fn(&Snapshot) -> anyhow::Result<()>,

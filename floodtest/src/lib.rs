@@ -14,21 +14,23 @@
 //! - [`drive`] paces the run (pauses, hold, signals); [`report`] and
 //!   [`summary`] show and record it.
 
-pub mod addr;
-pub mod args;
-pub mod children;
-pub mod class;
-pub mod drive;
-pub mod fleet;
-pub mod messages;
-pub mod pacing;
-pub mod plan;
-pub mod report;
-pub mod stats;
-pub mod stream;
-pub mod summary;
-pub mod target;
-pub mod worker;
+mod addr;
+mod args;
+mod children;
+mod class;
+mod drive;
+mod fleet;
+mod messages;
+mod pacing;
+mod plan;
+mod report;
+mod stats;
+mod stream;
+mod summary;
+mod target;
+mod worker;
+
+pub use summary::Summary;
 
 pub use args::Args;
 

@@ -19,7 +19,7 @@ use c1m_common::{scan_envelopes, Envelope};
 
 /// Sequence tracking for the first generator seen on a connection.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Gaps {
+pub(crate) struct Gaps {
     generator: u64,
     /// 0 until the first message (sequence numbers start at 1).
     last_seq: u64,
@@ -28,10 +28,10 @@ pub struct Gaps {
 /// State that exists only while bytes are cut across reads, or for the
 /// rare connection that hears from several generators.
 #[derive(Debug, Default)]
-pub struct Spill {
+pub(crate) struct Spill {
     /// Bytes kept from the previous read: an incomplete response head or the
     /// start of an envelope.
-    pub carry: Vec<u8>,
+    pub(crate) carry: Vec<u8>,
     /// (generator, last seq) for generators after the first.
     more: Vec<(u64, u64)>,
 }
@@ -43,7 +43,7 @@ impl Spill {
 }
 
 /// Drops the spill when it holds nothing, so the record is back to 8 bytes.
-pub fn release_if_idle(spill: &mut Option<Box<Spill>>) {
+pub(crate) fn release_if_idle(spill: &mut Option<Box<Spill>>) {
     if spill.as_ref().is_some_and(|s| s.is_idle()) {
         *spill = None;
     }
@@ -91,7 +91,12 @@ fn account(env: Envelope<'_>, gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, t
 
 /// Finds the envelopes in `body` (with whatever the previous read left in
 /// the carry in front of it) and keeps any cut-off tail for the next read.
-pub fn scan_body(body: &[u8], gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, tally: &mut Tally) {
+pub(crate) fn scan_body(
+    body: &[u8],
+    gaps: &mut Gaps,
+    spill: &mut Option<Box<Spill>>,
+    tally: &mut Tally,
+) {
     let mut carry = spill
         .as_mut()
         .map(|s| std::mem::take(&mut s.carry))

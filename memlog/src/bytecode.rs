@@ -119,7 +119,7 @@ pub(crate) fn push<T: Wire>(out: &mut Vec<u8>, value: &T) {
 /// Keeps sockets whose local port is `port`: `[S_GE][port][S_LE][port]`
 /// (16 bytes); each comparison is 8 bytes and on failure jumps past the
 /// end + 4 (reject).
-pub fn local_port(port: u16) -> Vec<u8> {
+pub(crate) fn local_port(port: u16) -> Vec<u8> {
     let operand = BcOp {
         code: 0,
         yes: 0,
@@ -152,7 +152,7 @@ pub fn local_port(port: u16) -> Vec<u8> {
 /// [`local_port`] when there is no listener (the server is down, or only
 /// its accepted connections remain). Each condition is one `S_COND` op
 /// (port and address together); conditions are or-ed.
-pub fn accepted_on(port: u16, listeners: &[ListenAddr]) -> Vec<u8> {
+pub(crate) fn accepted_on(port: u16, listeners: &[ListenAddr]) -> Vec<u8> {
     let mut listeners = listeners.to_vec();
     listeners.sort();
     listeners.dedup(); // SO_REUSEPORT workers share one address

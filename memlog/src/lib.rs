@@ -17,14 +17,19 @@
 //! Samples are taken on a fixed schedule (start + k x interval); a sample
 //! that overruns skips the slots it missed rather than drifting.
 
-pub mod bytecode;
-pub mod kernel;
-pub mod output;
-pub mod proc;
-pub mod procnet;
-pub mod sampler;
-pub mod sockdiag;
-pub mod targets;
+mod bytecode;
+mod kernel;
+mod output;
+mod proc;
+mod procnet;
+mod sampler;
+mod sockdiag;
+mod targets;
+
+pub use procnet::count_established;
+pub use sampler::Sampler;
+pub use sockdiag::SockDiag;
+pub use targets::Targets;
 
 use anyhow::{bail, Context};
 use c1m_common::parse_duration;
@@ -32,12 +37,10 @@ use c1m_common::MemSample;
 use c1m_common::{Repeat, StopSignals};
 use clap::{ArgGroup, Parser, ValueEnum};
 use output::{seed_line, CsvOut, LiveLine};
-use sampler::Sampler;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use targets::Targets;
 
 /// Samples memory (RSS, PSS, kernel) and connection counts of server
 /// processes into CSV.

@@ -19,19 +19,19 @@ use std::io;
 
 /// Memory of one process, in KB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ProcMem {
-    pub rss_kb: u64,
-    pub pss_kb: u64,
-    pub vsz_kb: u64,
+pub(crate) struct ProcMem {
+    pub(crate) rss_kb: u64,
+    pub(crate) pss_kb: u64,
+    pub(crate) vsz_kb: u64,
     /// Whether PSS came from smaps_rollup. When that file cannot be read
     /// (another user's process without ptrace rights, or a kernel before
     /// 4.14) PSS is reported as RSS, an upper bound.
-    pub pss_exact: bool,
+    pub(crate) pss_exact: bool,
 }
 
 /// Reads the memory of `pid`. `Ok(None)` when the process is gone, or is a
 /// zombie or kernel thread (no address space to measure).
-pub fn read_mem(pid: u32) -> io::Result<Option<ProcMem>> {
+pub(crate) fn read_mem(pid: u32) -> io::Result<Option<ProcMem>> {
     let Some(statm) = c1m_common::statm(Pid::Of(pid))? else {
         return Ok(None);
     };
@@ -63,7 +63,7 @@ pub fn read_mem(pid: u32) -> io::Result<Option<ProcMem>> {
 /// The start time of `pid` in clock ticks since boot (field 22 of
 /// `/proc/PID/stat`): with the pid, it names one process even after the
 /// pid is reused.
-pub fn start_time(pid: u32) -> io::Result<Option<u64>> {
+pub(crate) fn start_time(pid: u32) -> io::Result<Option<u64>> {
     let Some(stat) = read_or_gone(&format!("/proc/{pid}/stat"))? else {
         return Ok(None);
     };
@@ -71,7 +71,7 @@ pub fn start_time(pid: u32) -> io::Result<Option<u64>> {
 }
 
 /// The parent pid of `pid` (field 4 of `/proc/PID/stat`).
-pub fn parent(pid: u32) -> io::Result<Option<u32>> {
+pub(crate) fn parent(pid: u32) -> io::Result<Option<u32>> {
     let Some(stat) = read_or_gone(&format!("/proc/{pid}/stat"))? else {
         return Ok(None);
     };

@@ -139,7 +139,7 @@ impl Plan {
 }
 
 /// Runs a send and returns 0 when every message was accepted, 2 otherwise.
-pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     let plan = Plan::from_args(args)?;
     c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -12,15 +12,21 @@
 //! [`Server`] handle; [`run`] is the binary: bind, start, print the
 //! readiness line, wait for SIGINT/SIGTERM, end the streams cleanly.
 
-pub mod admin;
-pub mod config;
-pub mod history;
-pub mod http;
-pub mod reactor;
-pub mod request;
-pub mod router;
-pub mod stats;
-pub mod transport;
+#![forbid(unsafe_code)]
+
+mod admin;
+mod config;
+mod history;
+mod http;
+mod reactor;
+mod request;
+mod router;
+mod stats;
+mod transport;
+
+pub use admin::{parse_admin_head, parse_batch};
+pub use config::MAX_HEAD;
+pub use request::{parse_request, Parsed};
 
 use std::io;
 use std::net::SocketAddr;
@@ -53,10 +59,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// Where subscribers connect (the bound listener's address, so a test
+    /// that bound port 0 learns the port).
     pub fn subscriber_addr(&self) -> SocketAddr {
         self.subscriber_addr
     }
 
+    /// Where the admin API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
     }

@@ -14,8 +14,8 @@ macro_rules! counters {
     ($( #[doc = $doc:literal] $name:ident : $kind:literal ),* $(,)?) => {
         /// The shared counters.
         #[derive(Debug, Default)]
-        pub struct Stats {
-            $( #[doc = $doc] pub $name: AtomicU64, )*
+        pub(crate) struct Stats {
+            $( #[doc = $doc] pub(crate) $name: AtomicU64, )*
         }
 
         /// A copy of every counter plus the process RSS, as `/stats` returns it.
@@ -28,12 +28,13 @@ macro_rules! counters {
 
         /// Counts a reactor gathers during one loop iteration.
         #[derive(Debug, Default)]
-        pub struct LocalCounts {
-            $( pub $name: u64, )*
+        pub(crate) struct LocalCounts {
+            $( pub(crate) $name: u64, )*
         }
 
         impl Stats {
-            pub fn snapshot(&self) -> Snapshot {
+            /// Every counter now, plus the process RSS.
+            pub(crate) fn snapshot(&self) -> Snapshot {
                 Snapshot {
                     $( $name: self.$name.load(Relaxed), )*
                     rss_bytes: c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0),
@@ -43,7 +44,7 @@ macro_rules! counters {
 
         impl LocalCounts {
             /// Adds the gathered counts to `stats` and zeroes them.
-            pub fn flush(&mut self, stats: &Stats) {
+            pub(crate) fn flush(&mut self, stats: &Stats) {
                 $(
                     if self.$name != 0 {
                         stats.$name.fetch_add(self.$name, Relaxed);

@@ -110,7 +110,7 @@ impl Plan {
 
 /// `count` loopback source addresses from 127.0.0.1 on, as `--source-ips`
 /// takes them.
-pub fn loopback_sources(count: u64) -> String {
+pub(crate) fn loopback_sources(count: u64) -> String {
     let first = u32::from(std::net::Ipv4Addr::new(127, 0, 0, 1));
     let last = first.saturating_add(u32::try_from(count.max(1) - 1).unwrap_or(u32::MAX));
     format!("127.0.0.1-{}", std::net::Ipv4Addr::from(last))

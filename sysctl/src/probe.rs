@@ -147,7 +147,7 @@ impl Probe {
 }
 
 /// Integers joined by `sep`, as sysctl files and `sysctl.d` lines hold them.
-pub fn join(values: &[u64], sep: &str) -> String {
+pub(crate) fn join(values: &[u64], sep: &str) -> String {
     values
         .iter()
         .map(u64::to_string)
