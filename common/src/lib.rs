@@ -18,8 +18,11 @@
 //!   ...): how many connections a set of source addresses, ports,
 //!   destinations and descriptors can hold; shared by `floodtest`'s
 //!   pre-flight check and `c1m-sysctl`.
-//! - A process's memory ([`rss_bytes`], [`statm`], [`page_size`]) from
-//!   `/proc`.
+//! - A process's memory ([`rss_bytes`], [`statm`], [`page_size`]) and the
+//!   machine's ([`mem_available`]) from `/proc`.
+//! - The friends file ([`read_friends`], [`push_friendship`],
+//!   [`FRIENDS_HEADER`]): the graph `msggen graph` writes and comet-server
+//!   and `msggen events` read (format in `msggen/FRIENDS.md`).
 //! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
 //!   they cut short, the same in every tool.
 //! - [`thousands`]: thousands separators for figures people read.
@@ -31,6 +34,7 @@ mod capacity;
 mod envelope;
 mod fdlimit;
 mod format;
+mod friends;
 mod parse;
 mod process;
 mod records;
@@ -46,7 +50,12 @@ pub use envelope::{
 };
 pub use fdlimit::{is_exhaustion, nofile_limits, raise_nofile_to_hard, Exhaustion};
 pub use format::thousands;
+pub use friends::{
+    push_friendship, read_friends, FriendsError, FriendsFile, IdLimit, LineProblem, FRIENDS_HEADER,
+};
 pub use parse::{parse_count, parse_duration, IdRange, Ipv4List, ParseError, PortRange};
-pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
+pub use process::{
+    advise_huge_pages, is_gone, mem_available, page_size, rss_bytes, statm, Pid, Statm,
+};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};
