@@ -5,9 +5,13 @@
 //! an impossible configuration is reported with its fix before start-up.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use c1m_common::{parse_count, parse_duration};
+
+use crate::friends::FriendsGraph;
 use clap::Parser;
 
 /// Reference comet server: chunked, SSE and long-poll subscribers, a sharded
@@ -92,6 +96,18 @@ pub struct Args {
     /// one body of up to --max-body, so this times --max-body bounds the admin's memory.
     #[arg(long, default_value = "256", value_parser = parse_count)]
     pub max_admin_conns: u64,
+
+    /// Friends graph to load before serving (the `user,friend` file `msggen graph` writes;
+    /// msggen/FRIENDS.md): `POST /publish/{id}` then sends an event to every online friend of
+    /// the id. A malformed file, or ids over --max-id, stop the server before it starts.
+    #[arg(long, value_name = "FILE")]
+    pub friends: Option<PathBuf>,
+
+    /// Presence changes (`online <id>` / `offline <id>` lines) a `GET /presence` reader may
+    /// fall behind by; past it the reader is closed (`presence_closes`), never waited for.
+    /// Each queued line costs 16 bytes.
+    #[arg(long, default_value = "16k", value_parser = parse_count)]
+    pub presence_queue: u64,
 }
 
 /// What the server runs with; built from [`Args`] or directly by tests.
@@ -122,6 +138,11 @@ pub struct Config {
     pub max_body: usize,
     /// Admin connections served at once (`--max-admin-conns`).
     pub max_admin_conns: usize,
+    /// The friends graph events fan out over (`--friends`); `None`: `POST
+    /// /publish` is refused.
+    pub friends: Option<Arc<FriendsGraph>>,
+    /// Changes a presence reader may have queued (`--presence-queue`).
+    pub presence_queue: usize,
 }
 
 /// Largest request head a subscriber or admin client may send (431 above).
@@ -142,6 +163,8 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             max_body: 16 << 20,
             max_admin_conns: 256,
+            friends: None,
+            presence_queue: 16 * 1024,
         }
     }
 }
@@ -182,6 +205,12 @@ impl Args {
         if self.max_admin_conns == 0 {
             anyhow::bail!("--max-admin-conns 0: every admin request would get 503; use at least 1");
         }
+        if !(1..=1 << 24).contains(&self.presence_queue) {
+            anyhow::bail!(
+                "--presence-queue {}: use 1 to 16M changes",
+                self.presence_queue
+            );
+        }
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
@@ -198,6 +227,9 @@ impl Args {
             header_timeout: self.header_timeout,
             max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
             max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
+            // Loaded by `run`, after every cheap check has passed.
+            friends: None,
+            presence_queue: self.presence_queue as usize,
         })
     }
 }

@@ -16,8 +16,10 @@
 
 mod admin;
 mod config;
+mod friends;
 mod history;
 mod http;
+mod presence;
 mod reactor;
 mod request;
 mod router;
@@ -40,8 +42,10 @@ use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, Config};
+pub use friends::{FriendsGraph, GraphError};
 pub use stats::Snapshot;
 
+use presence::Presence;
 use reactor::{Reactor, Shared, WAKER};
 use router::{Mailbox, Router};
 use stats::Stats;
@@ -139,8 +143,14 @@ pub fn start(
         receivers.push((rx, queued));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let router = Arc::new(Router::new(mailboxes, config.history, cores));
     let stats = Arc::new(Stats::default());
+    let presence = Arc::new(Presence::new(config.presence_queue, stats.clone()));
+    let router = Arc::new(Router::new(
+        mailboxes,
+        config.history,
+        cores,
+        presence.clone(),
+    ));
     let shared = Arc::new(Shared {
         config: config.clone(),
         router: router.clone(),
@@ -171,6 +181,7 @@ pub fn start(
         config,
         router,
         stats,
+        presence,
     });
     let (admin_stop, stop_rx) = tokio::sync::watch::channel(false);
     let admin = std::thread::Builder::new()
@@ -186,9 +197,31 @@ pub fn start(
     })
 }
 
+/// Loads `--friends`, saying what it holds and what it took.
+fn load_friends(path: &std::path::Path, max_id: u64) -> anyhow::Result<FriendsGraph> {
+    let started = std::time::Instant::now();
+    let rss_before = c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0);
+    let graph = FriendsGraph::load(path, max_id)
+        .with_context(|| format!("loading --friends {}", path.display()))?;
+    let rss_after = c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0);
+    eprintln!(
+        "comet-server: friends graph {}: {} friendships, ids up to {}, {} bytes in memory (RSS +{} bytes), loaded in {:.2} s",
+        path.display(),
+        graph.friendships(),
+        graph.max_id(),
+        graph.bytes(),
+        rss_after.saturating_sub(rss_before),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(graph)
+}
+
 /// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop cleanly.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.to_config()?;
+    let mut config = args.to_config()?;
+    if let Some(path) = &args.friends {
+        config.friends = Some(Arc::new(load_friends(path, config.max_id)?));
+    }
     let nofile = c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let reserve = c1m_common::FD_RESERVE;
     if config.max_conns > nofile.saturating_sub(reserve) {

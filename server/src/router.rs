@@ -26,6 +26,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use crate::history::{replay_from, History, Replay};
+use crate::presence::{Change, Presence};
 
 /// Where a connection lives: which reactor, which slab slot, and the slot's
 /// generation (a reused slot has a new one, so a late delivery to a closed
@@ -96,7 +97,7 @@ struct Entry {
 
 /// One delivery: a message (a range of [`Batch::data`]) for one connection.
 #[derive(Debug, Clone, Copy)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     pub key: u32,
     pub gen: u32,
     pub seq: u64,
@@ -104,16 +105,30 @@ pub struct Delivery {
     pub len: usize,
 }
 
+/// What a batch carries, so a reactor counts and frames it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// Messages sent to ids (`POST /send`).
+    #[default]
+    Direct,
+    /// Events fanned out to a publisher's online friends (`POST /publish`).
+    Fanout,
+    /// One message (`data`, no deliveries) for every connection of the
+    /// reactor, whatever its ids (`POST /broadcast`).
+    Broadcast,
+}
+
 /// What one reactor receives in one wake-up: the message bytes once, and a
 /// delivery per connection.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub(crate) struct Batch {
+    pub kind: BatchKind,
     pub data: Vec<u8>,
     pub deliveries: Vec<Delivery>,
 }
 
 impl Batch {
-    pub fn message(&self, d: &Delivery) -> &[u8] {
+    pub(crate) fn message(&self, d: &Delivery) -> &[u8] {
         &self.data[d.start..d.start + d.len]
     }
 }
@@ -122,10 +137,46 @@ impl Batch {
 #[derive(Debug)]
 pub struct Outbox {
     batches: Vec<Batch>,
+    /// Where the current message starts in each reactor's batch data, once
+    /// copied there ([`NOT_COPIED`] before): a message reaches a reactor's
+    /// bytes once, however many of its connections (of however many ids:
+    /// an event's friends) it is for.
+    copied: Vec<usize>,
+}
+
+const NOT_COPIED: usize = usize::MAX;
+
+impl Outbox {
+    /// The next deliveries are of another message.
+    fn new_message(&mut self) {
+        self.copied.fill(NOT_COPIED);
+    }
+
+    /// Queues the current `message` for `conn` as `seq`.
+    fn push(&mut self, conn: ConnRef, seq: u64, message: &[u8]) {
+        let reactor = usize::from(conn.reactor);
+        let batch = &mut self.batches[reactor];
+        let start = match self.copied[reactor] {
+            NOT_COPIED => {
+                let start = batch.data.len();
+                batch.data.extend_from_slice(message);
+                self.copied[reactor] = start;
+                start
+            }
+            start => start,
+        };
+        batch.deliveries.push(Delivery {
+            key: conn.key,
+            gen: conn.gen,
+            seq,
+            start,
+            len: message.len(),
+        });
+    }
 }
 
 /// How a reactor is reached: its channel and its poll's waker.
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     pub tx: mpsc::Sender<Batch>,
     pub waker: mio::Waker,
     /// Deliveries sent but not yet written by the reactor; the reactor
@@ -133,6 +184,15 @@ pub struct Mailbox {
     /// ([`Router::backlog`]), so a fast publisher cannot grow the queue
     /// without bound.
     pub queued: Arc<AtomicUsize>,
+}
+
+/// What fanning one message out to several ids did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FannedOut {
+    /// Ids that had a connection and got the message.
+    pub online: u64,
+    /// Connection deliveries queued.
+    pub connections: u64,
 }
 
 /// What publishing one message did.
@@ -148,11 +208,19 @@ pub struct Router {
     shards: Box<[Mutex<HashMap<u64, Entry>>]>,
     history: usize,
     mailboxes: Vec<Mailbox>,
+    /// Told when an id gets its first connection or loses its last.
+    presence: Arc<Presence>,
 }
 
 impl Router {
-    /// A router for `mailboxes.len()` reactors keeping `history` messages per id.
-    pub fn new(mailboxes: Vec<Mailbox>, history: usize, cores: usize) -> Self {
+    /// A router for `mailboxes.len()` reactors keeping `history` messages
+    /// per id, reporting presence changes to `presence`.
+    pub(crate) fn new(
+        mailboxes: Vec<Mailbox>,
+        history: usize,
+        cores: usize,
+        presence: Arc<Presence>,
+    ) -> Self {
         let shards = (0..(2 * cores).max(2))
             .map(|_| Mutex::new(HashMap::new()))
             .collect();
@@ -160,6 +228,7 @@ impl Router {
             shards,
             history,
             mailboxes,
+            presence,
         }
     }
 
@@ -193,6 +262,9 @@ impl Router {
         };
         let registered = !only_if_nothing_to_replay || replay.is_empty();
         if registered {
+            if entry.conns.as_slice().is_empty() {
+                self.presence.note(Change::Online(id));
+            }
             entry.conns.add(conn);
         } else if matches!(entry.conns, Conns::None) && entry.history.is_none() {
             shard.remove(&id);
@@ -211,7 +283,11 @@ impl Router {
             return false;
         };
         let removed = entry.conns.remove(conn);
-        if matches!(entry.conns, Conns::None) && entry.history.is_none() {
+        let gone = matches!(entry.conns, Conns::None);
+        if removed && gone {
+            self.presence.note(Change::Offline(id));
+        }
+        if gone && entry.history.is_none() {
             shard.remove(&id);
         }
         removed
@@ -224,12 +300,19 @@ impl Router {
             .map_or(0, |e| e.conns.as_slice().len())
     }
 
-    /// An empty outbox for this router's reactors.
-    pub fn outbox(&self) -> Outbox {
+    /// An empty outbox for this router's reactors, for batches of `kind`
+    /// (`Direct` or `Fanout`).
+    pub fn outbox(&self, kind: BatchKind) -> Outbox {
+        debug_assert!(kind != BatchKind::Broadcast, "a broadcast has no outbox");
+        let reactors = self.mailboxes.len();
         Outbox {
-            batches: (0..self.mailboxes.len())
-                .map(|_| Batch::default())
+            batches: (0..reactors)
+                .map(|_| Batch {
+                    kind,
+                    ..Batch::default()
+                })
                 .collect(),
+            copied: vec![NOT_COPIED; reactors],
         }
     }
 
@@ -253,6 +336,44 @@ impl Router {
                 }
             }
         };
+        outbox.new_message();
+        let seq = self.queue(entry, message, outbox);
+        Published {
+            seq,
+            connections: entry.conns.as_slice().len(),
+        }
+    }
+
+    /// Queues `message` for every connection of each of `ids` that has one
+    /// now (an event for a publisher's friends): it takes each id's next
+    /// sequence number and enters its history as a sent message would; an
+    /// id without a connection is skipped and keeps nothing.
+    pub fn publish_to_online(
+        &self,
+        ids: impl Iterator<Item = u64>,
+        message: &[u8],
+        outbox: &mut Outbox,
+    ) -> FannedOut {
+        outbox.new_message();
+        let mut out = FannedOut::default();
+        for id in ids {
+            let mut shard = self.shard(id);
+            let Some(entry) = shard.get_mut(&id) else {
+                continue;
+            };
+            let connections = entry.conns.as_slice().len() as u64;
+            if connections > 0 {
+                self.queue(entry, message, outbox);
+                out.online += 1;
+                out.connections += connections;
+            }
+        }
+        out
+    }
+
+    /// Numbers `message` for `entry`, keeps it in the history and queues it
+    /// for every connection; returns its sequence number.
+    fn queue(&self, entry: &mut Entry, message: &[u8], outbox: &mut Outbox) -> u64 {
         entry.seq += 1;
         let seq = entry.seq;
         if self.history > 0 {
@@ -261,29 +382,25 @@ impl Router {
                 .get_or_insert_with(|| Box::new(History::new(self.history)))
                 .push(seq, message);
         }
-        let conns = entry.conns.as_slice();
-        // Each reactor gets the message bytes once, however many of its
-        // connections the id has.
-        let mut last_reactor = u16::MAX;
-        let mut start = 0;
-        for conn in conns {
-            let batch = &mut outbox.batches[usize::from(conn.reactor)];
-            if conn.reactor != last_reactor {
-                start = batch.data.len();
-                batch.data.extend_from_slice(message);
-                last_reactor = conn.reactor;
-            }
-            batch.deliveries.push(Delivery {
-                key: conn.key,
-                gen: conn.gen,
-                seq,
-                start,
-                len: message.len(),
-            });
+        for &conn in entry.conns.as_slice() {
+            outbox.push(conn, seq, message);
         }
-        Published {
-            seq,
-            connections: conns.len(),
+        seq
+    }
+
+    /// Sends `message` to every connection of every reactor, once each: one
+    /// batch per reactor that walks its own connections, no id looked up.
+    pub fn broadcast(&self, message: &[u8]) {
+        for mailbox in &self.mailboxes {
+            let batch = Batch {
+                kind: BatchKind::Broadcast,
+                data: message.to_vec(),
+                deliveries: Vec::new(),
+            };
+            mailbox.queued.fetch_add(1, Relaxed);
+            if mailbox.tx.send(batch).is_ok() {
+                let _ = mailbox.waker.wake();
+            }
         }
     }
 
@@ -354,7 +471,8 @@ mod tests {
             rxs.push(rx);
             polls.push(poll);
         }
-        (Router::new(mailboxes, history, 2), rxs, polls)
+        let presence = Arc::new(Presence::new(16, Arc::default()));
+        (Router::new(mailboxes, history, 2, presence), rxs, polls)
     }
 
     fn conn(reactor: u16, key: u32) -> ConnRef {
@@ -371,7 +489,7 @@ mod tests {
         router.login(5, conn(0, 1), None, false);
         router.login(5, conn(1, 2), None, false);
         router.login(5, conn(1, 3), None, false);
-        let mut outbox = router.outbox();
+        let mut outbox = router.outbox(BatchKind::Direct);
         assert_eq!(router.publish(5, b"hello", &mut outbox).connections, 3);
         assert_eq!(router.publish(6, b"nobody", &mut outbox).connections, 0);
         router.flush(&mut outbox);
@@ -405,7 +523,7 @@ mod tests {
     #[test]
     fn history_replays_and_long_poll_is_not_registered_when_answered() {
         let (router, _rxs, _polls) = router(1, 2);
-        let mut outbox = router.outbox();
+        let mut outbox = router.outbox(BatchKind::Direct);
         for m in [b"a", b"b", b"c"] {
             router.publish(3, m, &mut outbox);
         }

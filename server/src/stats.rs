@@ -93,6 +93,16 @@ counters! {
     messages_out: "counter",
     /// Messages for an id with no connection.
     dropped: "counter",
+    /// Events accepted by `POST /publish` (each goes to the publisher's online friends).
+    events_in: "counter",
+    /// Events whose publisher had no online friend.
+    events_unheard: "counter",
+    /// Event deliveries written to subscriber connections (part of messages_out).
+    fanout_out: "counter",
+    /// Messages accepted by `POST /broadcast`.
+    broadcasts_in: "counter",
+    /// Broadcast deliveries written to subscriber connections (part of messages_out).
+    broadcast_out: "counter",
     /// Bytes written to subscriber connections.
     bytes_out: "counter",
     /// Connections closed because their unsent bytes passed --max-pending.
@@ -109,6 +119,10 @@ counters! {
     stray_closes: "counter",
     /// Accept calls that failed for lack of file descriptors (EMFILE/ENFILE).
     accept_exhausted: "counter",
+    /// `GET /presence` readers streaming now.
+    presence_readers: "gauge",
+    /// Presence readers closed because they fell behind (a full queue).
+    presence_closes: "counter",
     /// Heartbeat chunks written (--heartbeat).
     heartbeats: "counter",
     /// Explicit "messages lost" notices sent on replay.

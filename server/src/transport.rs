@@ -150,6 +150,11 @@ pub(crate) fn message(
 /// An SSE event; a body with line breaks becomes several `data:` lines.
 fn sse_event(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
     let _ = writeln!(out, "id: {seq}");
+    sse_data(out, body);
+}
+
+/// The `data:` lines of an SSE event and the blank line that ends it.
+fn sse_data(out: &mut Vec<u8>, body: &[u8]) {
     for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         out.extend_from_slice(b"data: ");
@@ -212,6 +217,27 @@ pub(crate) fn poll_answer<'a>(
         scratch.extend_from_slice(body);
         scratch.push(b'\n');
     }
+    poll_response(out, newest, scratch, keep_alive);
+}
+
+/// A long-poll answer carrying a broadcast: one `broadcast\t<message>`
+/// line (a broadcast has no sequence number, so `X-Seq` is left out and
+/// the client's next poll names the seq it had).
+pub(crate) fn poll_broadcast(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    message: &[u8],
+    keep_alive: bool,
+) {
+    scratch.clear();
+    scratch.extend_from_slice(b"broadcast\t");
+    scratch.extend_from_slice(message);
+    scratch.push(b'\n');
+    poll_response(out, None, scratch, keep_alive);
+}
+
+/// A long-poll response: head, then `body`.
+fn poll_response(out: &mut Vec<u8>, newest: Option<u64>, body: &[u8], keep_alive: bool) {
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\n");
     if let Some(newest) = newest {
         let _ = write!(out, "X-Seq: {newest}\r\n");
@@ -220,9 +246,25 @@ pub(crate) fn poll_answer<'a>(
     let _ = write!(
         out,
         "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
-        scratch.len()
+        body.len()
     );
-    out.extend_from_slice(scratch);
+    out.extend_from_slice(body);
+}
+
+/// A broadcast on a stream: the body as it is on `/test`; on `/sse` an
+/// event without `id:` (a broadcast is not in any id's numbering, so it
+/// does not move the client's Last-Event-ID).
+pub(crate) fn broadcast(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    (kind, framing): (Kind, Framing),
+    body: &[u8],
+) {
+    match kind {
+        Kind::Test => chunk(out, framing, body),
+        Kind::Sse => chunk_with(out, scratch, framing, |s| sse_data(s, body)),
+        Kind::Poll => debug_assert!(false, "long-poll answers go through poll_broadcast"),
+    }
 }
 
 /// The head of a `HEAD` request's answer for `kind`.

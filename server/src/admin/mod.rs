@@ -23,7 +23,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
-use crate::router::Router;
+use crate::friends::{self, FriendsGraph};
+use crate::presence::{self, Presence};
+use crate::router::{BatchKind, Router};
 use crate::stats::Stats;
 use c1m_http::{write_error, Reject, Status};
 
@@ -42,6 +44,14 @@ fn oversized() -> Reject {
     )
 }
 
+/// `POST /publish` on a server started without a graph.
+fn no_graph() -> Reject {
+    Reject::new(
+        Status::NotFound,
+        "POST /publish needs a friends graph: start comet-server with --friends FILE",
+    )
+}
+
 /// Admin connections being refused with 503 at once (see `serve_admin`).
 const MAX_REFUSALS: usize = 64;
 
@@ -53,6 +63,7 @@ pub(crate) struct AdminCtx {
     pub(crate) config: Config,
     pub(crate) router: Arc<Router>,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) presence: Arc<Presence>,
 }
 
 /// Accepts admin connections until `stop` turns true.
@@ -72,9 +83,10 @@ pub(crate) async fn serve_admin(
                 Ok((mut stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let ctx = ctx.clone();
+                    let stop_conn = stop.clone();
                     match slots.clone().try_acquire_owned() {
                         Ok(slot) => tokio::spawn(async move {
-                            serve_conn(stream, ctx).await;
+                            serve_conn(stream, ctx, stop_conn).await;
                             drop(slot);
                         }),
                         Err(_) => match refusals.clone().try_acquire_owned() {
@@ -97,13 +109,23 @@ pub(crate) async fn serve_admin(
                     }
                 }
             },
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                // Presence streams end with their terminator, if they can
+                // within a moment.
+                let ended = async {
+                    while ctx.stats.presence_readers.load(Relaxed) > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                };
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ended).await;
+                return;
+            }
         }
     }
 }
 
 /// One keep-alive admin connection: head, body, answer, repeat.
-async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
+async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>, stop: watch::Receiver<bool>) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     let mut out = Vec::with_capacity(1024);
     let token = ctx.config.admin_token.as_deref();
@@ -138,8 +160,19 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             Ok(route) => route,
             Err(reject) => return refuse(&mut stream, &ctx, reject).await,
         };
-        if matches!(route, AdminRoute::SendOne(_)) && head.content_length > ctx.config.max_pending {
+        if route == AdminRoute::Presence {
+            return presence::serve(&mut stream, &ctx.presence, head.http11, stop).await;
+        }
+        let single = matches!(
+            route,
+            AdminRoute::SendOne(_) | AdminRoute::PublishOne(_) | AdminRoute::Broadcast
+        );
+        if single && head.content_length > ctx.config.max_pending {
             return refuse(&mut stream, &ctx, oversized()).await;
+        }
+        let publish = matches!(route, AdminRoute::PublishOne(_) | AdminRoute::PublishBatch);
+        if publish && ctx.config.friends.is_none() {
+            return refuse(&mut stream, &ctx, no_graph()).await;
         }
         let end = head.len + head.content_length;
         if buf.len() < end {
@@ -164,7 +197,7 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if body != Ok(true) {
             return;
         }
-        if matches!(route, AdminRoute::SendOne(_) | AdminRoute::SendBatch) {
+        if single || publish || route == AdminRoute::SendBatch {
             // Backpressure: while a reactor has more than this left to
             // write, the publisher waits instead of queueing without bound.
             while ctx.router.backlog() > MAX_BACKLOG {
@@ -223,10 +256,44 @@ struct SentBatch {
 }
 
 #[derive(Serialize)]
-struct Presence {
+struct Checked {
     id: u64,
     online: bool,
     connections: usize,
+}
+
+#[derive(Serialize)]
+struct PublishedOne {
+    id: u64,
+    /// The publisher's friends in the graph.
+    friends: u64,
+    /// Friends that had a connection and got the event.
+    online: u64,
+    /// Connection deliveries queued.
+    connections: u64,
+}
+
+#[derive(Serialize)]
+struct PublishedBatch {
+    /// Lines with a valid id and a tab.
+    accepted: u64,
+    /// Lines refused (no tab, bad id, an event over --max-pending).
+    rejected: u64,
+    /// Friends of the publishers, summed over the events.
+    friends: u64,
+    /// Friends reached, summed over the events.
+    online: u64,
+    /// Connection deliveries queued.
+    connections: u64,
+    /// Events no friend was online for.
+    unheard: u64,
+}
+
+#[derive(Serialize)]
+struct Broadcast {
+    /// Reactors the message was handed to; each writes it to all of its
+    /// connections.
+    reactors: usize,
 }
 
 /// Handles a routed request; appends the whole response to `out`.
@@ -235,7 +302,7 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
     let stats = &ctx.stats;
     let (content_type, payload) = match route {
         AdminRoute::SendOne(id) => {
-            let mut outbox = router.outbox();
+            let mut outbox = router.outbox(BatchKind::Direct);
             let published = router.publish(id, body, &mut outbox);
             router.flush(&mut outbox);
             stats.messages_in.fetch_add(1, Relaxed);
@@ -248,7 +315,7 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             })
         }
         AdminRoute::SendBatch => {
-            let mut outbox = router.outbox();
+            let mut outbox = router.outbox(BatchKind::Direct);
             let (mut delivered, mut dropped, mut connections, mut oversized) = (0, 0, 0, 0);
             let mut lines = parse_batch(body, ctx.config.max_id, |id, message| {
                 if message.len() > ctx.config.max_pending {
@@ -279,9 +346,64 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
                 connections,
             })
         }
+        AdminRoute::PublishOne(id) => {
+            let graph = graph(ctx);
+            let mut outbox = router.outbox(BatchKind::Fanout);
+            let reach = friends::publish(graph, router, id, body, &mut outbox);
+            router.flush(&mut outbox);
+            stats.events_in.fetch_add(1, Relaxed);
+            if reach.online == 0 {
+                stats.events_unheard.fetch_add(1, Relaxed);
+            }
+            json(&PublishedOne {
+                id,
+                friends: reach.friends,
+                online: reach.online,
+                connections: reach.connections,
+            })
+        }
+        AdminRoute::PublishBatch => {
+            let graph = graph(ctx);
+            let mut outbox = router.outbox(BatchKind::Fanout);
+            let mut sum = friends::Reach::default();
+            let (mut unheard, mut oversized) = (0, 0);
+            let mut lines = parse_batch(body, ctx.config.max_id, |id, event| {
+                if event.len() > ctx.config.max_pending {
+                    oversized += 1;
+                    return;
+                }
+                let reach = friends::publish(graph, router, id, event, &mut outbox);
+                unheard += u64::from(reach.online == 0);
+                sum.add(reach);
+            });
+            router.flush(&mut outbox);
+            lines.accepted -= oversized;
+            lines.rejected += oversized;
+            stats.events_in.fetch_add(lines.accepted, Relaxed);
+            stats.events_unheard.fetch_add(unheard, Relaxed);
+            if lines.rejected > 0 {
+                stats.bad_requests.fetch_add(1, Relaxed);
+            }
+            json(&PublishedBatch {
+                accepted: lines.accepted,
+                rejected: lines.rejected,
+                friends: sum.friends,
+                online: sum.online,
+                connections: sum.connections,
+                unheard,
+            })
+        }
+        AdminRoute::Broadcast => {
+            router.broadcast(body);
+            stats.broadcasts_in.fetch_add(1, Relaxed);
+            json(&Broadcast {
+                reactors: ctx.config.reactors,
+            })
+        }
+        AdminRoute::Presence => unreachable!("a presence stream is served by presence::serve"),
         AdminRoute::Check(id) => {
             let connections = router.connections(id);
-            json(&Presence {
+            json(&Checked {
                 id,
                 online: connections > 0,
                 connections,
@@ -301,6 +423,14 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         payload.len()
     );
     out.extend_from_slice(&payload);
+}
+
+/// The graph of a server that takes `/publish` (checked at the head).
+fn graph(ctx: &AdminCtx) -> &FriendsGraph {
+    ctx.config
+        .friends
+        .as_deref()
+        .expect("/publish without a graph is refused at the head")
 }
 
 fn json(value: &impl Serialize) -> (&'static str, Vec<u8>) {

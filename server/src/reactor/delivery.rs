@@ -8,7 +8,7 @@ use mio::{Interest, Token};
 
 use super::conn::{Phase, WriteError};
 use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
-use crate::router::Batch;
+use crate::router::{Batch, BatchKind};
 use crate::transport;
 
 impl Reactor {
@@ -36,19 +36,21 @@ impl Reactor {
                 return;
             }
             let mut order = std::mem::take(&mut self.order);
-            order.clear();
+            let mut handled = 0;
             for (b, batch) in batches.iter().enumerate() {
+                if batch.kind == BatchKind::Broadcast {
+                    // What came before it is written before it.
+                    handled += self.deliver_ordered(&mut order, &batches);
+                    self.broadcast(&batch.data);
+                    handled += 1;
+                    continue;
+                }
                 for (d, delivery) in batch.deliveries.iter().enumerate() {
                     order.push((delivery.key, b as u32, d as u32));
                 }
             }
-            // (key, batch, index) is unique, so this keeps each connection's
-            // messages in the order they were published.
-            order.sort_unstable();
-            for run in order.chunk_by(|a, b| a.0 == b.0) {
-                self.deliver_run(run, &batches);
-            }
-            self.queued.fetch_sub(order.len(), Relaxed);
+            handled += self.deliver_ordered(&mut order, &batches);
+            self.queued.fetch_sub(handled, Relaxed);
             // Keep the buffers for the next wake-up, but not a burst's worth.
             if order.capacity() > 1 << 16 {
                 order = Vec::new();
@@ -58,6 +60,49 @@ impl Reactor {
             self.batches = batches;
         }
         self.mail_left = true;
+    }
+
+    /// Writes the deliveries gathered in `order` grouped by connection, and
+    /// empties it; returns how many there were.
+    fn deliver_ordered(&mut self, order: &mut Vec<(u32, u32, u32)>, batches: &[Batch]) -> usize {
+        // (key, batch, index) is unique, so this keeps each connection's
+        // messages in the order they were published.
+        order.sort_unstable();
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            self.deliver_run(run, batches);
+        }
+        let n = order.len();
+        order.clear();
+        n
+    }
+
+    /// A broadcast: `message` to every connection that is streaming or
+    /// waiting for a long-poll answer, walking the slab.
+    fn broadcast(&mut self, message: &[u8]) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.logged_in())
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.out.clear();
+            match self.conns[key].phase {
+                Phase::Stream(kind, framing) => {
+                    transport::broadcast(&mut self.out, &mut self.frame, (kind, framing), message);
+                }
+                Phase::PollWait { keep_alive } => {
+                    let (out, frame) = (&mut self.out, &mut self.frame);
+                    transport::poll_broadcast(out, frame, message, keep_alive);
+                    self.logout(key);
+                    self.conns[key].phase = after_poll(keep_alive);
+                }
+                Phase::Head | Phase::Closing | Phase::Answered => continue,
+            }
+            self.local.messages_out += 1;
+            self.local.broadcast_out += 1;
+            self.send_out(key);
+        }
     }
 
     /// Writes the deliveries of `run` (all for one slab key) in one go.
@@ -78,9 +123,11 @@ impl Reactor {
             .filter(|(_, d)| d.gen == gen);
         self.out.clear();
         let mut count = 0;
+        let mut fanout = 0;
         match phase {
             Phase::Stream(kind, framing) => {
                 for (batch, d) in mine {
+                    fanout += u64::from(batch.kind == BatchKind::Fanout);
                     transport::message(
                         &mut self.out,
                         &mut self.frame,
@@ -92,8 +139,12 @@ impl Reactor {
                 }
             }
             Phase::PollWait { keep_alive } => {
-                let messages: Vec<(u64, &[u8])> =
-                    mine.map(|(batch, d)| (d.seq, batch.message(d))).collect();
+                let messages: Vec<(u64, &[u8])> = mine
+                    .map(|(batch, d)| {
+                        fanout += u64::from(batch.kind == BatchKind::Fanout);
+                        (d.seq, batch.message(d))
+                    })
+                    .collect();
                 let Some(&(newest, _)) = messages.last() else {
                     return;
                 };
@@ -113,6 +164,7 @@ impl Reactor {
         }
         if count > 0 {
             self.local.messages_out += count;
+            self.local.fanout_out += fanout;
             self.send_out(key);
         }
     }
