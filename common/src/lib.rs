@@ -11,6 +11,9 @@
 //! - [`capacity`]: how many connections a set of source addresses, ports,
 //!   destinations and descriptors can hold; shared by `floodtest`'s
 //!   pre-flight check and `c1m-sysctl`.
+//! - [`wire`]: the contracts between processes: the `POST /send` batch
+//!   lines, comet-server's admin answers, and the JSON summaries of
+//!   `floodtest` and `msggen`, each with a schema under `docs/schema/`.
 //!
 //! This crate does no network I/O and has no async runtime, so every tool
 //! (and the fuzz targets) can depend on it cheaply.
@@ -21,3 +24,4 @@ pub mod fdlimit;
 pub mod format;
 pub mod parse;
 pub mod records;
+pub mod wire;
