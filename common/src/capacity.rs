@@ -25,6 +25,7 @@ pub enum BindMode {
 /// The address space a client run may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AddressPlan {
+    /// How the client picks its source address and port.
     pub bind_mode: BindMode,
     /// Number of source IPs (ignored by [`BindMode::Kernel`]).
     pub source_ips: u64,
@@ -108,10 +109,12 @@ pub enum Role {
 }
 
 impl Role {
+    /// Whether this machine runs the server end.
     pub fn has_server(self) -> bool {
         matches!(self, Role::Server | Role::Both)
     }
 
+    /// Whether this machine runs the client end.
     pub fn has_client(self) -> bool {
         matches!(self, Role::Client | Role::Both)
     }
@@ -130,6 +133,7 @@ pub const DEFAULT_USER_BYTES_PER_CONN: u64 = 1_024;
 /// Memory `conns` idle connections cost on this machine, split by who pays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MemoryEstimate {
+    /// Connections held.
     pub conns: u64,
     /// Kernel sockets on this machine ([`Role::sockets`]).
     pub sockets: u64,
@@ -166,6 +170,7 @@ impl MemoryEstimate {
         }
     }
 
+    /// Kernel and user-space bytes together.
     pub fn total(&self) -> u64 {
         self.kernel_bytes
             .saturating_add(self.server_user_bytes)

@@ -15,22 +15,22 @@
 //! stream that a third-party server wraps in its own text. The full format is
 //! in `docs/ENVELOPE.md`.
 //!
-//! Decoding never allocates: [`decode`] borrows the payload from the input.
+//! Decoding never allocates: [`decode_envelope`] borrows the payload from the input.
 
 use std::fmt;
 
 /// The bytes every envelope starts with.
-pub const MAGIC: &[u8] = b"[c1m ";
+pub(crate) const MAGIC: &[u8] = b"[c1m ";
 
 /// A payload longer than this is rejected, so a corrupt length field cannot
 /// make a reader hold on to an unbounded tail while waiting for the rest.
-pub const MAX_PAYLOAD: usize = 1 << 20;
+pub const MAX_ENVELOPE_PAYLOAD: usize = 1 << 20;
 
 /// Longest decimal form of a u64.
 const MAX_DIGITS: usize = 20;
 
 /// Longest possible header: magic, five fields, four spaces and the `|`.
-pub const MAX_HEADER: usize = MAGIC.len() + 5 * MAX_DIGITS + 5;
+pub const MAX_ENVELOPE_HEADER: usize = MAGIC.len() + 5 * MAX_DIGITS + 5;
 
 /// The fields that identify and time one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,7 +49,9 @@ pub struct Header {
 /// A decoded envelope, borrowing its payload from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    /// The header fields.
     pub header: Header,
+    /// The payload bytes, borrowed from the decoded input.
     pub payload: &'a [u8],
 }
 
@@ -57,23 +59,28 @@ pub struct Envelope<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("envelope does not start with \"[c1m \"")]
+    /// The bytes do not start with the magic `[c1m `.
     BadMagic,
     #[error("envelope field {0} is not an unsigned decimal")]
+    /// This field is not an unsigned decimal.
     BadField(&'static str),
     #[error("envelope field {0} is longer than 20 digits or overflows u64")]
+    /// This field has more than 20 digits or overflows u64.
     FieldOverflow(&'static str),
     #[error("envelope payload of {0} bytes is over the 1 MiB limit")]
+    /// The payload length is over [`MAX_ENVELOPE_PAYLOAD`].
     PayloadTooLarge(u64),
     #[error("envelope payload is not followed by ']'")]
+    /// No `]` after the payload.
     MissingTerminator,
 }
 
 const FIELDS: [&str; 5] = ["id", "generator", "seq", "sent_us", "len"];
 
 /// Appends the envelope for `header` and `payload` to `out`.
-pub fn encode(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
+pub fn encode_envelope(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
     use std::io::Write;
-    out.reserve(MAX_HEADER + payload.len() + 1);
+    out.reserve(MAX_ENVELOPE_HEADER + payload.len() + 1);
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
@@ -89,7 +96,7 @@ pub fn encode(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The encoded length of an envelope, without encoding it.
-pub fn encoded_len(header: &Header, payload_len: usize) -> usize {
+pub fn envelope_len(header: &Header, payload_len: usize) -> usize {
     fn digits(mut v: u64) -> usize {
         let mut n = 1;
         while v >= 10 {
@@ -114,7 +121,7 @@ pub fn encoded_len(header: &Header, payload_len: usize) -> usize {
 /// Returns `Ok(Some((envelope, consumed)))` when a whole envelope is there,
 /// `Ok(None)` when `buf` is a proper prefix of one (read more and call
 /// again), and an error when the bytes can never become valid.
-pub fn decode(buf: &[u8]) -> Result<Option<(Envelope<'_>, usize)>, EnvelopeError> {
+pub fn decode_envelope(buf: &[u8]) -> Result<Option<(Envelope<'_>, usize)>, EnvelopeError> {
     let magic_len = MAGIC.len().min(buf.len());
     if buf[..magic_len] != MAGIC[..magic_len] {
         return Err(EnvelopeError::BadMagic);
@@ -135,7 +142,7 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Envelope<'_>, usize)>, EnvelopeError
         }
     }
     let [id, generator, seq, sent_us, len] = values;
-    if len > MAX_PAYLOAD as u64 {
+    if len > MAX_ENVELOPE_PAYLOAD as u64 {
         return Err(EnvelopeError::PayloadTooLarge(len));
     }
     let len = len as usize;
@@ -195,11 +202,11 @@ fn parse_field(
 /// an envelope, or of the magic, cut off by the end of `buf`) must be kept
 /// and put in front of the next bytes read. Bytes that are not envelopes are
 /// skipped, so a server may wrap messages in text of its own.
-pub fn scan(buf: &[u8], mut on_envelope: impl FnMut(Envelope<'_>)) -> usize {
+pub fn scan_envelopes(buf: &[u8], mut on_envelope: impl FnMut(Envelope<'_>)) -> usize {
     let mut pos = 0;
     while let Some(offset) = buf[pos..].iter().position(|&b| b == b'[') {
         let start = pos + offset;
-        match decode(&buf[start..]) {
+        match decode_envelope(&buf[start..]) {
             Ok(Some((envelope, used))) => {
                 on_envelope(envelope);
                 pos = start + used;
@@ -237,7 +244,7 @@ mod tests {
 
     fn encoded(h: &Header, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        encode(h, payload, &mut out);
+        encode_envelope(h, payload, &mut out);
         out
     }
 
@@ -252,7 +259,7 @@ mod tests {
     #[test]
     fn decodes_what_it_encodes() {
         let bytes = encoded(&header(), b"hello");
-        let (env, used) = decode(&bytes).unwrap().unwrap();
+        let (env, used) = decode_envelope(&bytes).unwrap().unwrap();
         assert_eq!(env.header, header());
         assert_eq!(env.payload, b"hello");
         assert_eq!(used, bytes.len());
@@ -262,29 +269,39 @@ mod tests {
     fn every_proper_prefix_is_incomplete() {
         let bytes = encoded(&header(), b"payload with ] and [c1m inside");
         for n in 0..bytes.len() {
-            assert_eq!(decode(&bytes[..n]), Ok(None), "prefix of {n} bytes");
+            assert_eq!(
+                decode_envelope(&bytes[..n]),
+                Ok(None),
+                "prefix of {n} bytes"
+            );
         }
     }
 
     #[test]
     fn rejects_what_can_never_be_valid() {
-        assert_eq!(decode(b"[c1x "), Err(EnvelopeError::BadMagic));
-        assert_eq!(decode(b"[c1m 4a"), Err(EnvelopeError::BadField("id")));
-        assert_eq!(decode(b"[c1m  "), Err(EnvelopeError::BadField("id")));
+        assert_eq!(decode_envelope(b"[c1x "), Err(EnvelopeError::BadMagic));
         assert_eq!(
-            decode(b"[c1m 1 2 3 4 5|hello!"),
+            decode_envelope(b"[c1m 4a"),
+            Err(EnvelopeError::BadField("id"))
+        );
+        assert_eq!(
+            decode_envelope(b"[c1m  "),
+            Err(EnvelopeError::BadField("id"))
+        );
+        assert_eq!(
+            decode_envelope(b"[c1m 1 2 3 4 5|hello!"),
             Err(EnvelopeError::MissingTerminator)
         );
         assert_eq!(
-            decode(b"[c1m 1 2 3 4 99999999|"),
+            decode_envelope(b"[c1m 1 2 3 4 99999999|"),
             Err(EnvelopeError::PayloadTooLarge(99_999_999))
         );
         assert_eq!(
-            decode(b"[c1m 99999999999999999999 "),
+            decode_envelope(b"[c1m 99999999999999999999 "),
             Err(EnvelopeError::FieldOverflow("id"))
         );
         assert_eq!(
-            decode(b"[c1m 000000000000000000001"),
+            decode_envelope(b"[c1m 000000000000000000001"),
             Err(EnvelopeError::FieldOverflow("id"))
         );
     }
@@ -312,16 +329,16 @@ mod tests {
                 &[b'x'; 1234][..],
             ),
         ] {
-            assert_eq!(encoded_len(&h, p.len()), encoded(&h, p).len());
+            assert_eq!(envelope_len(&h, p.len()), encoded(&h, p).len());
         }
     }
 
     #[test]
     fn scan_finds_envelopes_in_wrapped_text_and_keeps_the_tail() {
         let mut stream = b"<p>Chunk for id 42: ".to_vec();
-        encode(&header(), b"a", &mut stream);
+        encode_envelope(&header(), b"a", &mut stream);
         stream.extend_from_slice(b"</p>[not one] [c1m junk ");
-        encode(
+        encode_envelope(
             &Header {
                 seq: 18,
                 ..header()
@@ -331,16 +348,16 @@ mod tests {
         );
         stream.extend_from_slice(b"\r\n[c1m 42 3 1");
         let mut seqs = Vec::new();
-        let used = scan(&stream, |e| seqs.push(e.header.seq));
+        let used = scan_envelopes(&stream, |e| seqs.push(e.header.seq));
         assert_eq!(seqs, vec![17, 18]);
         assert_eq!(&stream[used..], b"[c1m 42 3 1");
     }
 
     #[test]
     fn scan_keeps_a_cut_magic() {
-        assert_eq!(scan(b"abc[c1", |_| panic!("no envelope here")), 3);
-        assert_eq!(scan(b"abc[", |_| panic!("no envelope here")), 3);
-        assert_eq!(scan(b"abc", |_| panic!("no envelope here")), 3);
+        assert_eq!(scan_envelopes(b"abc[c1", |_| panic!("no envelope here")), 3);
+        assert_eq!(scan_envelopes(b"abc[", |_| panic!("no envelope here")), 3);
+        assert_eq!(scan_envelopes(b"abc", |_| panic!("no envelope here")), 3);
     }
 
     fn any_header() -> impl Strategy<Value = Header> {
@@ -358,7 +375,7 @@ mod tests {
         #[test]
         fn round_trips(h in any_header(), payload in proptest::collection::vec(any::<u8>(), 0..300)) {
             let bytes = encoded(&h, &payload);
-            let (env, used) = decode(&bytes).unwrap().unwrap();
+            let (env, used) = decode_envelope(&bytes).unwrap().unwrap();
             prop_assert_eq!(env.header, h);
             prop_assert_eq!(env.payload, &payload[..]);
             prop_assert_eq!(used, bytes.len());
@@ -368,14 +385,14 @@ mod tests {
         fn prefixes_are_incomplete(h in any_header(), payload in proptest::collection::vec(any::<u8>(), 0..64)) {
             let bytes = encoded(&h, &payload);
             for n in 0..bytes.len() {
-                prop_assert_eq!(decode(&bytes[..n]), Ok(None));
+                prop_assert_eq!(decode_envelope(&bytes[..n]), Ok(None));
             }
         }
 
         #[test]
         fn decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode(&bytes);
-            let used = scan(&bytes, |_| {});
+            let _ = decode_envelope(&bytes);
+            let used = scan_envelopes(&bytes, |_| {});
             prop_assert!(used <= bytes.len());
         }
 
@@ -389,7 +406,7 @@ mod tests {
             let mut stream = Vec::new();
             for h in &headers {
                 stream.extend_from_slice(b"<chunk>[");
-                encode(h, b"x]y", &mut stream);
+                encode_envelope(h, b"x]y", &mut stream);
                 stream.extend_from_slice(b"\r\n");
             }
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();
@@ -401,7 +418,7 @@ mod tests {
             for cut in cuts {
                 carry.extend_from_slice(&stream[last..cut]);
                 last = cut;
-                let used = scan(&carry, |e| found.push(e.header));
+                let used = scan_envelopes(&carry, |e| found.push(e.header));
                 carry.drain(..used);
             }
             prop_assert_eq!(found, headers);

@@ -1,21 +1,21 @@
 //! File-descriptor limits: every socket is a descriptor, so RLIMIT_NOFILE is
 //! the first wall a connection test hits.
 //!
-//! Tools call [`raise_to_hard`] at start-up (the soft limit is often 1,024
+//! Tools call [`raise_nofile_to_hard`] at start-up (the soft limit is often 1,024
 //! while the hard limit is far higher) and use [`is_exhaustion`] to turn
 //! EMFILE/ENFILE into one clear message instead of a storm of errors.
 
 use std::io;
 
 /// The (soft, hard) RLIMIT_NOFILE of this process.
-pub fn nofile() -> io::Result<(u64, u64)> {
+pub fn nofile_limits() -> io::Result<(u64, u64)> {
     rlimit::getrlimit(rlimit::Resource::NOFILE)
 }
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit and returns the new soft
 /// limit. Raising the hard limit needs CAP_SYS_RESOURCE and is not tried.
-pub fn raise_to_hard() -> io::Result<u64> {
-    let (soft, hard) = nofile()?;
+pub fn raise_nofile_to_hard() -> io::Result<u64> {
+    let (soft, hard) = nofile_limits()?;
     if soft < hard {
         rlimit::setrlimit(rlimit::Resource::NOFILE, hard, hard)?;
     }
@@ -63,9 +63,9 @@ mod tests {
 
     #[test]
     fn raising_reaches_the_hard_limit() {
-        let (_, hard) = nofile().unwrap();
-        assert_eq!(raise_to_hard().unwrap(), hard);
-        assert_eq!(nofile().unwrap().0, hard);
+        let (_, hard) = nofile_limits().unwrap();
+        assert_eq!(raise_nofile_to_hard().unwrap(), hard);
+        assert_eq!(nofile_limits().unwrap().0, hard);
     }
 
     #[test]

@@ -1,27 +1,64 @@
-//! What two or more c1m tools must agree on, and nothing else.
+//! What two or more c1m tools must agree on, and nothing else. The modules
+//! are private; this list is the crate's surface.
 //!
-//! - [`envelope`]: the ASCII message envelope `msggen` writes and `floodtest`
-//!   finds anywhere in a stream (format in `docs/ENVELOPE.md`).
-//! - [`records`]: one serde record type per CSV file kind; `plots` reads the
-//!   same types the tools write.
-//! - [`parse`]: counts (`10k`, `1M`), id and port ranges, durations, IPv4
-//!   lists, ranges and CIDRs, parsed the same way by every tool.
-//! - [`fdlimit`]: RLIMIT_NOFILE, and recognising EMFILE/ENFILE.
-//! - [`format`]: thousands separators for figures people read.
-//! - [`capacity`]: how many connections a set of source addresses, ports,
+//! - The message envelope ([`Header`], [`encode_envelope`],
+//!   [`decode_envelope`], [`scan_envelopes`]): the ASCII frame `msggen`
+//!   writes and `floodtest` finds anywhere in a stream (format in
+//!   `docs/ENVELOPE.md`).
+//! - CSV records ([`MemSample`], [`FloodInterval`], [`MsggenInterval`]): one
+//!   serde record type per CSV file kind; `plots` reads the same types the
+//!   tools write.
+//! - Parsers ([`parse_count`], [`parse_duration`], [`IdRange`],
+//!   [`PortRange`], [`Ipv4List`]): counts (`10k`, `1M`), id and port ranges,
+//!   durations, IPv4 lists, ranges and CIDRs, parsed the same way by every
+//!   tool.
+//! - Descriptor limits ([`raise_nofile_to_hard`], [`is_exhaustion`]):
+//!   RLIMIT_NOFILE, and recognising EMFILE/ENFILE.
+//! - Capacity ([`AddressPlan`], [`conns_per_process`], [`MemoryEstimate`],
+//!   ...): how many connections a set of source addresses, ports,
 //!   destinations and descriptors can hold; shared by `floodtest`'s
 //!   pre-flight check and `c1m-sysctl`.
-//! - [`wire`]: the contracts between processes: the `POST /send` batch
-//!   lines, comet-server's admin answers, and the JSON summaries of
-//!   `floodtest` and `msggen`, each with a schema under `docs/schema/`.
+//! - A process's memory ([`rss_bytes`], [`statm`], [`page_size`]) from
+//!   `/proc`.
+//! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
+//!   they cut short, the same in every tool.
+//! - [`thousands`]: thousands separators for figures people read.
+//! - Wire contracts between processes (module `wire`): the `POST /send`
+//!   batch lines ([`push_batch_line`], [`parse_batch`]), comet-server's
+//!   admin answers ([`SendAnswer`], [`BatchAnswer`], [`CheckAnswer`],
+//!   [`StatsSnapshot`], its counters listed once in [`server_counters!`]),
+//!   and the JSON summaries ([`FloodSummary`], [`MsggenSummary`]), each
+//!   document with a JSON Schema under `docs/schema/`.
 //!
 //! This crate does no network I/O and has no async runtime, so every tool
 //! (and the fuzz targets) can depend on it cheaply.
 
-pub mod capacity;
-pub mod envelope;
-pub mod fdlimit;
-pub mod format;
-pub mod parse;
-pub mod records;
-pub mod wire;
+mod capacity;
+mod envelope;
+mod fdlimit;
+mod format;
+mod parse;
+mod process;
+mod records;
+mod signals;
+mod wire;
+
+pub use capacity::{
+    conns_per_process, fds_per_process, kernel_bytes, procs_needed, AddressPlan, BindMode,
+    MemoryEstimate, Role, DEFAULT_USER_BYTES_PER_CONN, FD_RESERVE, KERNEL_BYTES_PER_SOCKET,
+};
+pub use envelope::{
+    decode_envelope, encode_envelope, envelope_len, scan_envelopes, Envelope, EnvelopeError,
+    Header, MAX_ENVELOPE_HEADER, MAX_ENVELOPE_PAYLOAD,
+};
+pub use fdlimit::{is_exhaustion, nofile_limits, raise_nofile_to_hard, Exhaustion};
+pub use format::thousands;
+pub use parse::{parse_count, parse_duration, IdRange, Ipv4List, ParseError, PortRange};
+pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
+pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
+pub use signals::{Repeat, StopSignals};
+pub use wire::{
+    parse_batch, parse_id, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FloodSummary,
+    GapSummary, GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot,
+    UnsendableMessage,
+};

@@ -88,7 +88,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, ParseError> {
 /// An inclusive range of subscriber ids: `1-10000`, `1-10k`, or one id `7`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdRange {
+    /// The first id in the range.
     pub first: u64,
+    /// The last id in the range (inclusive).
     pub last: u64,
 }
 
@@ -178,11 +180,14 @@ impl std::fmt::Display for IdRange {
 /// An inclusive range of TCP ports: `1024-65535` or one port `8000`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
+    /// The first port in the range.
     pub first: u16,
+    /// The last port in the range (inclusive).
     pub last: u16,
 }
 
 impl PortRange {
+    /// How many ports the range holds (at least 1).
     pub fn len(&self) -> u32 {
         u32::from(self.last) - u32::from(self.first) + 1
     }
@@ -192,6 +197,7 @@ impl PortRange {
         false
     }
 
+    /// The ports in order.
     pub fn iter(&self) -> impl Iterator<Item = u16> + Clone {
         self.first..=self.last
     }
@@ -242,6 +248,7 @@ pub struct Ipv4List {
 }
 
 impl Ipv4List {
+    /// A list of one address.
     pub fn single(addr: Ipv4Addr) -> Self {
         let a = u32::from(addr);
         Self {
@@ -254,10 +261,12 @@ impl Ipv4List {
         self.blocks.iter().map(|&(a, b)| u64::from(b - a) + 1).sum()
     }
 
+    /// Whether the list holds no address.
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
     }
 
+    /// Every address, block by block in the order given.
     pub fn iter(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
         self.blocks
             .iter()

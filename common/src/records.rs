@@ -29,7 +29,9 @@ pub fn unix_us_now() -> u64 {
 /// and the connections they hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemSample {
+    /// Wall-clock time of the sample, ms since the Unix epoch.
     pub unix_ms: u64,
+    /// Seconds since the tool started.
     pub elapsed_s: f64,
     /// Resident set, summed over the target processes.
     pub rss_kb: u64,
@@ -55,7 +57,9 @@ pub struct MemSample {
 /// interval; latency percentiles cover the interval too.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FloodInterval {
+    /// Wall-clock time at the end of the interval, ms since the Unix epoch.
     pub unix_ms: u64,
+    /// Seconds since the tool started.
     pub elapsed_s: f64,
     /// Connections asked for.
     pub target: u64,
@@ -81,15 +85,20 @@ pub struct FloodInterval {
     pub message_rate: f64,
     /// Delivery latency over the interval, microseconds (0 with no message).
     pub latency_p50_us: u64,
+    /// 99th percentile of the delivery latency, microseconds.
     pub latency_p99_us: u64,
+    /// 99.9th percentile of the delivery latency, microseconds.
     pub latency_p999_us: u64,
+    /// Largest delivery latency, microseconds.
     pub latency_max_us: u64,
 }
 
 /// One `msggen` reporting interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MsggenInterval {
+    /// Wall-clock time at the end of the interval, ms since the Unix epoch.
     pub unix_ms: u64,
+    /// Seconds since the tool started.
     pub elapsed_s: f64,
     /// Messages accepted by the target so far.
     pub sent: u64,
@@ -102,7 +111,9 @@ pub struct MsggenInterval {
     /// Spread of the gaps between consecutive sends over the interval,
     /// microseconds: how evenly the rate is held.
     pub gap_p50_us: u64,
+    /// 99th percentile of the gaps between sends, microseconds.
     pub gap_p99_us: u64,
+    /// Largest gap between sends, microseconds.
     pub gap_max_us: u64,
 }
 

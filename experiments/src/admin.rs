@@ -13,7 +13,7 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The JSON body of `GET /stats` at `admin`.
-pub fn stats(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
+pub(crate) fn stats(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
     let body = get(admin, "/stats")?;
     serde_json::from_slice(&body).with_context(|| {
         format!(
@@ -24,7 +24,7 @@ pub fn stats(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
 }
 
 /// The `connections` figure of a `/stats` answer.
-pub fn connections(stats: &serde_json::Value) -> anyhow::Result<u64> {
+pub(crate) fn connections(stats: &serde_json::Value) -> anyhow::Result<u64> {
     stats
         .get("connections")
         .and_then(serde_json::Value::as_u64)

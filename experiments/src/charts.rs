@@ -12,17 +12,17 @@ use std::time::Duration;
 const PLOT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The charts drawn: (PNG file, what it shows).
-pub struct Charts {
-    pub charts: Vec<(String, String)>,
-    pub mem_table: Option<String>,
-    pub notes: Vec<String>,
+pub(crate) struct Charts {
+    pub(crate) charts: Vec<(String, String)>,
+    pub(crate) mem_table: Option<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// The memory table `plots table` writes.
-pub const MEM_TABLE: &str = "mem-table.md";
+pub(crate) const MEM_TABLE: &str = "mem-table.md";
 
 /// Draws every chart whose CSV exists in `dir`.
-pub fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
+pub(crate) fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
     let mut out = Charts {
         charts: Vec::new(),
         mem_table: None,

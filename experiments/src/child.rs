@@ -26,24 +26,29 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How often a waiting loop looks at its children again.
-pub const POLL: Duration = Duration::from_millis(25);
+pub(crate) const POLL: Duration = Duration::from_millis(25);
 
 /// A running (or finished) child process.
 #[derive(Debug)]
-pub struct Child {
+pub(crate) struct Child {
     name: String,
     child: std::process::Child,
     status: Option<ExitStatus>,
     /// The command line, for the report and error messages.
-    pub command: String,
-    pub stdout: PathBuf,
-    pub stderr: PathBuf,
+    pub(crate) command: String,
+    pub(crate) stdout: PathBuf,
+    pub(crate) stderr: PathBuf,
 }
 
 impl Child {
     /// Starts `program args`, writing its output to `<dir>/<name>.stdout`
     /// and `<dir>/<name>.stderr`.
-    pub fn spawn(name: &str, program: &Path, args: &[String], dir: &Path) -> anyhow::Result<Child> {
+    pub(crate) fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        dir: &Path,
+    ) -> anyhow::Result<Child> {
         let stdout = dir.join(format!("{name}.stdout"));
         let stderr = dir.join(format!("{name}.stderr"));
         let out =
@@ -86,17 +91,17 @@ impl Child {
         })
     }
 
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// The exit status if the child has ended (reaping it), `None` while it
     /// runs.
-    pub fn poll(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+    pub(crate) fn poll(&mut self) -> anyhow::Result<Option<ExitStatus>> {
         if self.status.is_some() {
             return Ok(self.status);
         }
@@ -130,7 +135,7 @@ impl Child {
 
     /// Stops the child's process group: SIGTERM, then SIGKILL if it has not
     /// ended within `grace`. Returns how it ended.
-    pub fn stop(&mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
+    pub(crate) fn stop(&mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
         if let Some(status) = self.poll()? {
             return Ok(status);
         }
@@ -161,7 +166,7 @@ impl Child {
 }
 
 /// `status` in words: "exit 0", "exit 2", "killed by SIGKILL".
-pub fn describe(status: ExitStatus) -> String {
+pub(crate) fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit {code}"),
         (None, Some(signal)) => format!("killed by {}", crate::signals::name(signal)),
@@ -170,7 +175,7 @@ pub fn describe(status: ExitStatus) -> String {
 }
 
 /// The command line as a person would type it, for the report.
-pub fn shell_words(program: &Path, args: &[String]) -> String {
+pub(crate) fn shell_words(program: &Path, args: &[String]) -> String {
     let name = program
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

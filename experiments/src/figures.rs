@@ -14,17 +14,17 @@
 //!   the last row of their CSV instead.
 
 use anyhow::Context;
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 
 /// File names in the output folder.
-pub const MEM_CSV: &str = "mem.csv";
-pub const FLOOD_CSV: &str = "flood.csv";
-pub const FLOOD_JSON: &str = "flood.json";
-pub const MSGGEN_CSV: &str = "msggen.csv";
-pub const MSGGEN_JSON: &str = "msggen.json";
+pub(crate) const MEM_CSV: &str = "mem.csv";
+pub(crate) const FLOOD_CSV: &str = "flood.csv";
+pub(crate) const FLOOD_JSON: &str = "flood.json";
+pub(crate) const MSGGEN_CSV: &str = "msggen.csv";
+pub(crate) const MSGGEN_JSON: &str = "msggen.json";
 
 /// Delivery latency percentiles, microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +45,7 @@ pub struct MemoryDelta {
 
 /// Share of the peak connections a sample must hold to count as the
 /// plateau.
-pub const PLATEAU: f64 = 0.99;
+pub(crate) const PLATEAU: f64 = 0.99;
 
 impl MemoryDelta {
     /// Server resident memory added per connection, bytes: the median over
@@ -117,7 +117,7 @@ pub struct Figures {
 }
 
 /// Reads the figures from the files in `dir`.
-pub fn read(dir: &Path) -> anyhow::Result<Figures> {
+pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
     let mem: Vec<MemSample> = read_csv(&dir.join(MEM_CSV))?;
     let flood: Vec<FloodInterval> = read_csv(&dir.join(FLOOD_CSV))?;
     let msggen: Vec<MsggenInterval> = read_csv(&dir.join(MSGGEN_CSV))?;
@@ -263,7 +263,7 @@ fn worst_interval_latency(flood: &[FloodInterval]) -> Option<Latency> {
 
 /// The first sample, and every sample holding at least [`PLATEAU`] of
 /// the most connections seen.
-pub fn memory_delta(mem: &[MemSample]) -> Option<MemoryDelta> {
+pub(crate) fn memory_delta(mem: &[MemSample]) -> Option<MemoryDelta> {
     let before = mem.first()?;
     let peak = mem.iter().map(|s| s.conns).max()?;
     let floor = (peak as f64 * PLATEAU).ceil() as u64;
@@ -275,7 +275,7 @@ pub fn memory_delta(mem: &[MemSample]) -> Option<MemoryDelta> {
 
 /// Connections opened divided by the time floodtest took to open them: the
 /// first interval whose `opened` count reached the final one.
-pub fn connect_rate_mean(flood: &[FloodInterval]) -> Option<f64> {
+pub(crate) fn connect_rate_mean(flood: &[FloodInterval]) -> Option<f64> {
     let opened = flood.iter().map(|r| r.opened).max()?;
     let done = flood.iter().find(|r| r.opened == opened)?;
     (opened > 0 && done.elapsed_s > 0.0).then(|| opened as f64 / done.elapsed_s)
@@ -285,7 +285,7 @@ pub fn connect_rate_mean(flood: &[FloodInterval]) -> Option<f64> {
 mod tests {
     use super::*;
 
-    pub fn sample(
+    pub(super) fn sample(
         elapsed_s: f64,
         rss_kb: u64,
         conns: u64,
@@ -359,7 +359,7 @@ mod tests {
                 "client_rss_bytes_per_conn": 1234.5}"#,
         )
         .unwrap();
-        let f = read(dir.path()).unwrap();
+        let f = read_figures(dir.path()).unwrap();
         assert_eq!(
             (f.sent, f.send_failed, f.dropped),
             (Some(900), Some(1), Some(2))
@@ -376,7 +376,7 @@ mod tests {
             r#"{"chunks": 40000, "latency_us": {"p50": 0, "p99": 0, "p999": 0, "max": 0}}"#,
         )
         .unwrap();
-        let heartbeats_only = read(dir.path()).unwrap();
+        let heartbeats_only = read_figures(dir.path()).unwrap();
         assert_eq!(
             (heartbeats_only.chunks, heartbeats_only.latency),
             (Some(40_000), None)

@@ -14,23 +14,28 @@
 //! - [`figures`], [`report`], [`charts`], [`machine`]: turning the files
 //!   into `report.md`.
 
-pub mod admin;
-pub mod charts;
-pub mod child;
-pub mod figures;
-pub mod machine;
-pub mod preset;
-pub mod report;
-pub mod run;
-pub mod signals;
-pub mod supervisor;
-pub mod tools;
+mod admin;
+mod charts;
+mod child;
+mod figures;
+mod machine;
+mod preset;
+mod report;
+mod run;
+mod signals;
+mod supervisor;
+mod tools;
+
+pub use figures::{median, read_csv, read_figures};
+pub use machine::Machine;
+pub use preset::{find_preset, Overrides, Plan};
+pub use report::{per_conn, Outcome, Report, Step};
+pub use tools::Tool;
 
 use anyhow::{bail, Context};
-use c1m_common::parse::{parse_count, parse_duration};
+use c1m_common::{parse_count, parse_duration};
+use c1m_common::{Repeat, StopSignals};
 use clap::Parser;
-use preset::{Overrides, Plan};
-use report::{Outcome, Report};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -88,7 +93,7 @@ fn parse_scale(s: &str) -> Result<f64, String> {
 /// failed (a limit, the target connections); 2: stopped early (the report
 /// says why) or could not start.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let Some(preset) = preset::find(&args.preset) else {
+    let Some(preset) = preset::find_preset(&args.preset) else {
         bail!(
             "unknown preset {:?}: choose one of {}",
             args.preset,
@@ -103,10 +108,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             hold: args.duration,
         },
     );
-    let (_, fd_limit) = c1m_common::fdlimit::nofile().context("reading RLIMIT_NOFILE")?;
+    let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;
     plan.server_procs = refuse_over(&plan, fd_limit, args.server_procs)?;
     let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
-    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
 
     let started = SystemTime::now();
     let stamp = humantime::format_rfc3339_seconds(started).to_string();
@@ -115,13 +120,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| default_out(preset.name, &stamp));
     prepare_out(&dir)?;
-    signals::install().context("installing the SIGINT/SIGTERM handler")?;
+    let stop = StopSignals::install(&[libc::SIGINT, libc::SIGTERM, libc::SIGHUP], Repeat::Ignore)
+        .context("installing the SIGINT/SIGTERM handler")?;
     let machine = machine::Machine::read();
     let clock = Instant::now();
     println!("{}: {} -> {}", preset.name, preset.about, dir.display());
 
     let grace = supervisor::grace_for(plan.conns, fd_limit);
     let mut sup = supervisor::Supervisor::new(&dir, grace);
+    sup.watch_signals(stop);
     let mut chain = run::Chain {
         check_failed: None,
         notes: Vec::new(),
@@ -143,7 +150,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     steps.extend(sup.steps().into_iter().skip(steps.len()));
     let mut notes = chain.notes;
     notes.extend(charts.notes);
-    let figures = figures::read(&dir).unwrap_or_else(|e| {
+    let figures = figures::read_figures(&dir).unwrap_or_else(|e| {
         notes.push(format!("figures could not be read: {e:#}"));
         figures::Figures::default()
     });
@@ -187,7 +194,7 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
         bail!(
             "--server-procs {procs}: {} connections need at least {needed} server processes here \
              (RLIMIT_NOFILE {fd_limit}, planned 5% under it for the SO_REUSEPORT spread)",
-            report::count(plan.conns)
+            c1m_common::thousands(plan.conns)
         );
     }
     if procs > 1 && plan.message_rate > 0 {
@@ -197,8 +204,8 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
              holding each id, which needs a broker between them (not available yet): scale the run \
              to one process, e.g. `experiment {} --scale {}`, or raise the hard limit (LimitNOFILE=, \
              /etc/security/limits.conf)",
-            report::count(plan.conns),
-            report::count(c1m_common::capacity::conns_per_process(fd_limit)),
+            c1m_common::thousands(plan.conns),
+            c1m_common::thousands(c1m_common::conns_per_process(fd_limit)),
             plan.preset.name,
             plan.scale_for_one_process(fd_limit)
         );
@@ -207,7 +214,7 @@ fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result
         bail!(
             "{} connections need {procs} server processes here (RLIMIT_NOFILE {fd_limit}); the \
              runner starts at most 256: raise the hard limit or scale the run down (--scale)",
-            report::count(plan.conns)
+            c1m_common::thousands(plan.conns)
         );
     }
     Ok(procs)
@@ -308,7 +315,7 @@ mod tests {
     fn runs_over_one_process_are_refused_with_the_fix() {
         let plan = |name: &str, scale: f64| {
             Plan::new(
-                preset::find(name).unwrap(),
+                preset::find_preset(name).unwrap(),
                 Overrides {
                     scale: Some(scale),
                     ..Overrides::default()

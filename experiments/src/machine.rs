@@ -5,8 +5,11 @@
 /// The machine a run ran on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Machine {
+    /// Logical CPUs.
     pub cores: usize,
+    /// CPU model name (`/proc/cpuinfo`).
     pub cpu_model: String,
+    /// MemTotal (`/proc/meminfo`), KB.
     pub memory_kb: u64,
     /// `uname -srm`.
     pub kernel: String,

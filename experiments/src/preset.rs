@@ -110,7 +110,7 @@ const PART3_SEED: SeedFigures = SeedFigures {
 };
 
 /// Every preset, in the order of the seeds.
-pub const PRESETS: &[Preset] = &[
+pub(crate) const PRESETS: &[Preset] = &[
     Preset {
         name: "part1",
         about: "Part 1: 10,000 connections, a chunk every 10 s each, memory per connection",
@@ -201,12 +201,12 @@ pub const PRESETS: &[Preset] = &[
 ];
 
 /// The preset called `name`.
-pub fn find(name: &str) -> Option<&'static Preset> {
+pub fn find_preset(name: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|p| p.name == name)
 }
 
 /// The preset names, for error messages.
-pub fn names() -> String {
+pub(crate) fn names() -> String {
     PRESETS
         .iter()
         .map(|p| p.name)
@@ -228,12 +228,19 @@ pub struct Overrides {
 /// What one run does: a preset with the command line's changes applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
+    /// The preset run.
     pub preset: &'static Preset,
+    /// Fraction of the preset's connections (`--scale`).
     pub scale: f64,
+    /// Connections to hold: the preset's, scaled.
     pub conns: u64,
+    /// Connections opened per second.
     pub connect_rate: u64,
+    /// Messages per second msggen sends (0: none).
     pub message_rate: u64,
+    /// How long the connections are held once open.
     pub hold: Duration,
+    /// Pauses during the ramp, if the preset has them.
     pub pause: Option<Pause>,
     /// comet-server processes sharing the subscriber port (`--reuse-port`);
     /// 1 from [`Plan::new`], set from [`Plan::server_procs_needed`].
@@ -274,7 +281,7 @@ impl Plan {
     /// each is planned 5% under its limit, so the busiest of 50 (a few
     /// hundred over the mean) still has descriptors left.
     pub fn server_procs_needed(&self, fd_limit: u64) -> u64 {
-        let one = c1m_common::capacity::conns_per_process(fd_limit).max(1);
+        let one = c1m_common::conns_per_process(fd_limit).max(1);
         if self.conns <= one {
             1
         } else {
@@ -285,7 +292,7 @@ impl Plan {
     /// The largest `--scale` whose connections fit one server process under
     /// `fd_limit`, rounded down to three decimals.
     pub fn scale_for_one_process(&self, fd_limit: u64) -> f64 {
-        let fits = c1m_common::capacity::conns_per_process(fd_limit) as f64;
+        let fits = c1m_common::conns_per_process(fd_limit) as f64;
         (self.scale * fits / self.conns as f64 * 1000.0).floor() / 1000.0
     }
 
@@ -306,7 +313,7 @@ mod tests {
     use super::*;
 
     fn plan(name: &str, overrides: Overrides) -> Plan {
-        Plan::new(find(name).unwrap(), overrides)
+        Plan::new(find_preset(name).unwrap(), overrides)
     }
 
     #[test]
@@ -317,7 +324,7 @@ mod tests {
             assert!(!p.seed.source.is_empty());
         }
         assert_eq!(names(), "part1, part2, c10k, part3, icomet");
-        assert!(find("c1m").is_none());
+        assert!(find_preset("c1m").is_none());
     }
 
     #[test]

@@ -5,12 +5,14 @@
 use crate::figures::{Figures, Latency};
 use crate::machine::Machine;
 use crate::preset::{Plan, SeedFigures};
+use c1m_common::thousands;
 use std::fmt::Write;
 use std::time::Duration;
 
 /// How the run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Ran to the end and every check passed.
     Complete,
     /// Ran to the end but a check failed (a limit, the target count).
     CheckFailed(String),
@@ -21,8 +23,11 @@ pub enum Outcome {
 /// One child process the run started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// The tool (`comet-server`, `floodtest`, ...).
     pub name: String,
+    /// Its process id.
     pub pid: u32,
+    /// The command line it was started with.
     pub command: String,
     /// How it ended ("exit 0", "killed by SIGTERM", "not started").
     pub result: String,
@@ -31,14 +36,21 @@ pub struct Step {
 /// Everything `report.md` shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report<'a> {
+    /// The runner's own command line.
     pub command: String,
     /// RFC 3339, UTC.
     pub started: String,
+    /// How long the run took.
     pub took: Duration,
+    /// The machine it ran on.
     pub machine: Machine,
+    /// What was run.
     pub plan: &'a Plan,
+    /// How it ended.
     pub outcome: Outcome,
+    /// The figures read back from the tools' output.
     pub figures: Figures,
+    /// Every child process started, in order.
     pub steps: Vec<Step>,
     /// PNG files in the output folder, with what each shows.
     pub charts: Vec<(String, String)>,
@@ -52,6 +64,7 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
+    /// The whole `report.md`.
     pub fn render(&self) -> String {
         let mut md = String::new();
         let plan = self.plan;
@@ -122,11 +135,11 @@ impl Report<'_> {
         } else {
             format!(" (scale {})", p.scale)
         };
-        let _ = writeln!(md, "| connections | {}{scale} |", count(p.conns));
+        let _ = writeln!(md, "| connections | {}{scale} |", thousands(p.conns));
         let _ = writeln!(
             md,
             "| connect rate | {}/s (about {} to open them all) |",
-            count(p.connect_rate),
+            thousands(p.connect_rate),
             humantime::format_duration(Duration::from_secs(p.ramp().as_secs().max(1)))
         );
         let _ = writeln!(md, "| addressing | {} |", p.preset.addressing.describe());
@@ -135,7 +148,7 @@ impl Report<'_> {
                 md,
                 "| pauses | {} s every {} connections |",
                 pause.secs,
-                count(pause.every)
+                thousands(pause.every)
             );
         }
         let heartbeat = p
@@ -152,7 +165,7 @@ impl Report<'_> {
         let messages = if p.message_rate == 0 {
             "none".into()
         } else {
-            format!("{} msg/s to random ids", count(p.message_rate))
+            format!("{} msg/s to random ids", thousands(p.message_rate))
         };
         let _ = writeln!(md, "| messages | {messages} |");
         let _ = writeln!(md, "| hold | {} |", humantime::format_duration(p.hold));
@@ -180,12 +193,12 @@ impl Report<'_> {
         let kernel = memory.and_then(|m| m.kernel_bytes_per_conn());
         row(
             "peak connections (server, ESTABLISHED)",
-            opt(f.peak_conns, count),
+            opt(f.peak_conns, thousands),
             seed.peak_conns,
         );
         row(
             "peak connections open (client)",
-            opt(f.client_peak_open, count),
+            opt(f.client_peak_open, thousands),
             None,
         );
         row(
@@ -222,7 +235,7 @@ impl Report<'_> {
         } else {
             f.failed_conns
                 .iter()
-                .map(|(class, n)| format!("{class} {}", count(*n)))
+                .map(|(class, n)| format!("{class} {}", thousands(*n)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -230,29 +243,33 @@ impl Report<'_> {
         row(
             "message rate achieved (msggen)",
             opt(f.message_rate, |r| {
-                format!("{} msg/s", count(r.round() as u64))
+                format!("{} msg/s", thousands(r.round() as u64))
             }),
             seed.message_rate,
         );
-        row("messages sent (msggen)", opt(f.sent, count), None);
+        row("messages sent (msggen)", opt(f.sent, thousands), None);
         row(
             "messages the server had no connection for",
-            opt(f.dropped, count),
+            opt(f.dropped, thousands),
             None,
         );
         row(
             "messages delivered (floodtest)",
-            opt(f.delivered, count),
+            opt(f.delivered, thousands),
             None,
         );
-        row("messages lost (sequence gaps)", opt(f.lost, count), None);
+        row(
+            "messages lost (sequence gaps)",
+            opt(f.lost, thousands),
+            None,
+        );
         let per_conn_chunks = |n: u64| match f.client_peak_open.filter(|&c| c > 0) {
             Some(conns) => format!(
                 "{} ({:.1} per connection)",
-                count(n),
+                thousands(n),
                 n as f64 / conns as f64
             ),
-            None => count(n),
+            None => thousands(n),
         };
         row(
             "chunks received (floodtest: heartbeats and messages)",
@@ -281,8 +298,8 @@ impl Report<'_> {
                 "Samples used: the first ({:.1} s, {} connections, RSS {} KiB) against {} of the {} \
                  in mem.csv, from {:.1} s to {:.1} s.\n",
                 m.before.elapsed_s,
-                count(m.before.conns),
-                count(m.before.rss_kb),
+                thousands(m.before.conns),
+                thousands(m.before.rss_kb),
                 m.plateau.len(),
                 f.mem_samples,
                 first.elapsed_s,
@@ -313,19 +330,6 @@ fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
     value.map(show).unwrap_or_else(|| "n/a".into())
 }
 
-/// `10000` as `10,000`.
-pub fn count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// Bytes per connection: `4,410 B (4.3 KiB)`; a negative delta is shown
 /// as measured.
 pub fn per_conn(bytes: f64) -> String {
@@ -333,18 +337,18 @@ pub fn per_conn(bytes: f64) -> String {
     let sign = if rounded < 0.0 { "-" } else { "" };
     format!(
         "{sign}{} B ({:.1} KiB)",
-        count(rounded.abs() as u64),
+        thousands(rounded.abs() as u64),
         bytes / 1024.0
     )
 }
 
 /// A per-second rate: `1,950/s`.
-pub fn rate(per_sec: f64) -> String {
-    format!("{}/s", count(per_sec.round().max(0.0) as u64))
+pub(crate) fn rate(per_sec: f64) -> String {
+    format!("{}/s", thousands(per_sec.round().max(0.0) as u64))
 }
 
 /// Microseconds as `850 µs` or `1.25 ms`.
-pub fn micros(us: u64) -> String {
+pub(crate) fn micros(us: u64) -> String {
     if us < 1_000 {
         format!("{us} µs")
     } else {
@@ -368,10 +372,6 @@ mod tests {
 
     #[test]
     fn formats_numbers() {
-        assert_eq!(count(0), "0");
-        assert_eq!(count(999), "999");
-        assert_eq!(count(1_000), "1,000");
-        assert_eq!(count(1_234_567), "1,234,567");
         assert_eq!(per_conn(4410.4), "4,410 B (4.3 KiB)");
         assert_eq!(per_conn(-512.0), "-512 B (-0.5 KiB)");
         assert_eq!(rate(1949.6), "1,950/s");

@@ -11,7 +11,7 @@ use crate::supervisor::{Ends, Supervisor};
 use crate::tools::{Tool, Tools};
 use crate::{admin, child};
 use anyhow::{bail, Context};
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,15 +24,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 const DRAIN: Duration = Duration::from_secs(1);
 
 /// What the chain measured before it ended, and how it ended.
-pub struct Chain {
+pub(crate) struct Chain {
     /// Set when a check failed but the run went on (target not reached).
-    pub check_failed: Option<String>,
-    pub notes: Vec<String>,
+    pub(crate) check_failed: Option<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// Runs the chain in `dir`, each child under `sup`. `Ok` means it reached
 /// the end of the hold; the caller stops the children either way.
-pub fn execute(
+pub(crate) fn execute(
     plan: &Plan,
     tools: &Tools,
     dir: &Path,
@@ -94,14 +94,14 @@ pub fn execute(
     match reached {
         Some(()) => println!(
             "{} connections open after {:.1} s",
-            crate::report::count(plan.conns),
+            c1m_common::thousands(plan.conns),
             ramp_start.elapsed().as_secs_f64()
         ),
         None => {
             let why = format!(
                 "the server held {} of {} connections after {} s",
-                crate::report::count(last_open),
-                crate::report::count(plan.conns),
+                c1m_common::thousands(last_open),
+                c1m_common::thousands(plan.conns),
                 ramp_timeout.as_secs()
             );
             println!("{why}; holding what there is");
@@ -118,7 +118,7 @@ pub fn execute(
         )?;
         println!(
             "sending {} msg/s for {}",
-            crate::report::count(plan.message_rate),
+            c1m_common::thousands(plan.message_rate),
             humantime::format_duration(plan.hold)
         );
         let status = sup
@@ -243,7 +243,7 @@ fn check_limits(
             eprintln!("{table}");
             Ok(Some(format!(
                 "c1m-sysctl check: a limit blocks {} connections (the table and the fix are below and in sysctl.stdout)",
-                crate::report::count(plan.conns)
+                c1m_common::thousands(plan.conns)
             )))
         }
         _ => bail!("c1m-sysctl check failed ({})", child::describe(status)),

@@ -11,6 +11,7 @@ use crate::child::{describe, Child, POLL};
 use crate::report::Step;
 use crate::signals;
 use anyhow::bail;
+use c1m_common::StopSignals;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 /// How long a child has to end after SIGTERM before it gets SIGKILL, at
 /// least: floodtest closing 10K connections and writing its summary needs a
 /// few seconds on a busy machine. See [`grace_for`] for larger runs.
-pub const GRACE: Duration = Duration::from_secs(10);
+pub(crate) const GRACE: Duration = Duration::from_secs(10);
 
 /// The SIGTERM-to-SIGKILL grace for a run of `conns` connections: [`GRACE`]
 /// plus a second per 10,000. At 1M on this 2-core machine, floodtest's 51
@@ -27,9 +28,9 @@ pub const GRACE: Duration = Duration::from_secs(10);
 /// seconds; killed, floodtest would leave its JSON summary unwritten. When
 /// floodtest runs child processes (over one process's connections) the
 /// grace also outlasts its own wait for them (30 s + 1 s per child).
-pub fn grace_for(conns: u64, fd_limit: u64) -> Duration {
+pub(crate) fn grace_for(conns: u64, fd_limit: u64) -> Duration {
     let by_conns = GRACE + Duration::from_secs(conns / 10_000);
-    let children = c1m_common::capacity::procs_needed(conns, fd_limit);
+    let children = c1m_common::procs_needed(conns, fd_limit);
     if children > 1 {
         by_conns.max(Duration::from_secs(35 + children))
     } else {
@@ -39,11 +40,11 @@ pub fn grace_for(conns: u64, fd_limit: u64) -> Duration {
 
 /// Index of a child in its supervisor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Id(usize);
+pub(crate) struct Id(usize);
 
 /// When a child ending by itself is not a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ends {
+pub(crate) enum Ends {
     /// It runs until the runner stops it (server, memlog, floodtest).
     Never,
     /// It finishes its job with exit 0 (msggen with a duration, plots).
@@ -59,11 +60,13 @@ struct Entry {
 }
 
 /// The children of one run.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     dir: PathBuf,
     entries: Vec<Entry>,
-    /// Ignore signals (after the run, while plotting and reporting).
-    ignore_signals: bool,
+    /// The stop signals that interrupt waits; `None` before
+    /// [`Supervisor::watch_signals`] and after [`Supervisor::ignore_signals`]
+    /// (the run is over, while plotting and reporting).
+    signals: Option<StopSignals>,
     /// SIGTERM to SIGKILL when stopping a child.
     grace: Duration,
 }
@@ -71,18 +74,18 @@ pub struct Supervisor {
 impl Supervisor {
     /// Children write their output into `dir`; each stopped child gets
     /// `grace` between SIGTERM and SIGKILL.
-    pub fn new(dir: &Path, grace: Duration) -> Supervisor {
+    pub(crate) fn new(dir: &Path, grace: Duration) -> Supervisor {
         Supervisor {
             dir: dir.to_path_buf(),
             entries: Vec::new(),
-            ignore_signals: false,
+            signals: None,
             grace,
         }
     }
 
     /// Starts a child named `name` (its log files are `<name>.stdout` and
     /// `<name>.stderr`).
-    pub fn start(
+    pub(crate) fn start(
         &mut self,
         name: &str,
         program: &Path,
@@ -98,19 +101,24 @@ impl Supervisor {
         Ok(Id(self.entries.len() - 1))
     }
 
-    pub fn child(&self, id: Id) -> &Child {
+    pub(crate) fn child(&self, id: Id) -> &Child {
         &self.entries[id.0].child
+    }
+
+    /// From now on a caught stop signal interrupts waits.
+    pub(crate) fn watch_signals(&mut self, signals: StopSignals) {
+        self.signals = Some(signals);
     }
 
     /// From now on signals no longer interrupt waits (the run is over and
     /// only bounded work is left).
-    pub fn ignore_signals(&mut self) {
-        self.ignore_signals = true;
+    pub(crate) fn ignore_signals(&mut self) {
+        self.signals = None;
     }
 
     /// Fails if a signal arrived or a child ended badly.
-    pub fn check(&mut self) -> anyhow::Result<()> {
-        if let Some(signal) = signals::received().filter(|_| !self.ignore_signals) {
+    pub(crate) fn check(&mut self) -> anyhow::Result<()> {
+        if let Some(signal) = self.signals.and_then(|s| s.caught()) {
             bail!("interrupted by {}", signals::name(signal));
         }
         for e in &mut self.entries {
@@ -138,7 +146,7 @@ impl Supervisor {
 
     /// Polls `done` until it returns `Some` (that value), or `timeout`
     /// passes (`None`), checking the children and signals between polls.
-    pub fn wait_for<T>(
+    pub(crate) fn wait_for<T>(
         &mut self,
         timeout: Duration,
         mut done: impl FnMut(&mut Supervisor) -> anyhow::Result<Option<T>>,
@@ -157,17 +165,21 @@ impl Supervisor {
     }
 
     /// Waits `duration`, watching the children.
-    pub fn hold(&mut self, duration: Duration) -> anyhow::Result<()> {
+    pub(crate) fn hold(&mut self, duration: Duration) -> anyhow::Result<()> {
         self.wait_for(duration, |_| Ok(None::<()>)).map(|_| ())
     }
 
     /// Waits up to `timeout` for child `id` to end by itself.
-    pub fn wait_exit(&mut self, id: Id, timeout: Duration) -> anyhow::Result<Option<ExitStatus>> {
+    pub(crate) fn wait_exit(
+        &mut self,
+        id: Id,
+        timeout: Duration,
+    ) -> anyhow::Result<Option<ExitStatus>> {
         self.wait_for(timeout, |s| s.entries[id.0].child.poll())
     }
 
     /// Stops one child (SIGTERM, then SIGKILL after the grace).
-    pub fn stop(&mut self, id: Id) -> anyhow::Result<ExitStatus> {
+    pub(crate) fn stop(&mut self, id: Id) -> anyhow::Result<ExitStatus> {
         let e = &mut self.entries[id.0];
         let was_running = e.child.poll()?.is_none();
         e.stopped_by_runner |= was_running;
@@ -177,7 +189,7 @@ impl Supervisor {
     /// Stops every child still running, newest first, and returns what each
     /// did. A child that cannot be stopped is reported, not fatal: the
     /// others still get stopped.
-    pub fn stop_all(&mut self) -> Vec<Step> {
+    pub(crate) fn stop_all(&mut self) -> Vec<Step> {
         for i in (0..self.entries.len()).rev() {
             if let Err(e) = self.stop(Id(i)) {
                 eprintln!(
@@ -190,7 +202,7 @@ impl Supervisor {
     }
 
     /// What each child did so far.
-    pub fn steps(&mut self) -> Vec<Step> {
+    pub(crate) fn steps(&mut self) -> Vec<Step> {
         self.entries
             .iter_mut()
             .map(|e| {
@@ -210,11 +222,6 @@ impl Supervisor {
                 }
             })
             .collect()
-    }
-
-    /// Pids of every child started, for tests and messages.
-    pub fn pids(&self) -> Vec<u32> {
-        self.entries.iter().map(|e| e.child.pid()).collect()
     }
 }
 

@@ -18,15 +18,22 @@ use std::process::Command;
 /// A binary the runner starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
+    /// `comet-server`.
     Server,
+    /// `floodtest`.
     Floodtest,
+    /// `msggen`.
     Msggen,
+    /// `memlog`.
     Memlog,
+    /// `plots`.
     Plots,
+    /// `c1m-sysctl`.
     Sysctl,
 }
 
 impl Tool {
+    /// Every tool, in the order a run starts them.
     pub const ALL: [Tool; 6] = [
         Tool::Sysctl,
         Tool::Server,
@@ -63,14 +70,14 @@ impl Tool {
 
 /// Where the tools are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tools {
+pub(crate) struct Tools {
     dir: PathBuf,
 }
 
 impl Tools {
     /// The tools in `dir`, or beside the running executable; every one must
     /// be there.
-    pub fn locate(dir: Option<&Path>) -> anyhow::Result<Tools> {
+    pub(crate) fn locate(dir: Option<&Path>) -> anyhow::Result<Tools> {
         let dir = match dir {
             Some(d) => d.to_path_buf(),
             None => {
@@ -109,7 +116,7 @@ impl Tools {
     }
 
     /// The path of `tool`'s executable.
-    pub fn path(&self, tool: Tool) -> PathBuf {
+    pub(crate) fn path(&self, tool: Tool) -> PathBuf {
         self.dir.join(tool.binary())
     }
 }

@@ -5,9 +5,9 @@
 
 mod common;
 
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
-use c1m_experiments::figures::read_csv;
-use c1m_experiments::report::count;
+use c1m_common::thousands;
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
+use c1m_experiments::read_csv;
 use common::{alive, figure, pid_in, step_pids, wait_gone, wait_row, Runner};
 use serde_json::Value;
 use std::path::Path;
@@ -52,7 +52,7 @@ fn small_preset_end_to_end_matches_its_csvs() {
     assert!((1_000..1_010).contains(&peak), "{peak}");
     assert_eq!(
         figure(&report, "peak connections (server, ESTABLISHED)"),
-        count(peak)
+        thousands(peak)
     );
     assert_eq!(mem[0].conns, 0, "the baseline sample precedes the flood");
 
@@ -63,10 +63,10 @@ fn small_preset_end_to_end_matches_its_csvs() {
         .map(|s| (s.rss_kb as f64 - mem[0].rss_kb as f64) * 1024.0 / s.conns as f64)
         .collect();
     assert!(plateau.len() >= 4, "3 s held at 4 samples a second");
-    let per_conn = c1m_experiments::figures::median(plateau).unwrap();
+    let per_conn = c1m_experiments::median(plateau).unwrap();
     assert_eq!(
         figure(&report, "server user-space bytes per connection"),
-        c1m_experiments::report::per_conn(per_conn)
+        c1m_experiments::per_conn(per_conn)
     );
 
     // Messages: sent from msggen's summary, delivered and lost from
@@ -75,11 +75,11 @@ fn small_preset_end_to_end_matches_its_csvs() {
     let flood = json(&dir.join("flood.json"));
     let sent = msggen["sent"].as_u64().unwrap();
     assert!(sent >= 4_000, "1,667 msg/s for 3 s sent only {sent}");
-    assert_eq!(figure(&report, "messages sent (msggen)"), count(sent));
+    assert_eq!(figure(&report, "messages sent (msggen)"), thousands(sent));
     let delivered = flood["messages"].as_u64().unwrap();
     assert_eq!(
         figure(&report, "messages delivered (floodtest)"),
-        count(delivered)
+        thousands(delivered)
     );
     assert_eq!(delivered, sent, "every id is connected: nothing is dropped");
     assert_eq!(figure(&report, "messages lost (sequence gaps)"), "0");
@@ -141,7 +141,7 @@ fn a_killed_server_stops_the_rest_and_leaves_an_incomplete_report() {
     assert!(peak >= 500);
     assert_eq!(
         figure(&report, "peak connections (server, ESTABLISHED)"),
-        count(peak)
+        thousands(peak)
     );
     let pids = step_pids(&report);
     assert!(pids.contains(&server));
@@ -178,8 +178,8 @@ fn ctrl_c_stops_every_child_and_still_writes_the_summaries() {
         4,
         "server, memlog, floodtest, msggen: {children:?}"
     );
-    // SAFETY: kill on our own child's pid.
     assert_eq!(
+        // SAFETY: kill on our own child's pid.
         unsafe { libc::kill(runner.child.id() as i32, libc::SIGINT) },
         0
     );
@@ -237,9 +237,9 @@ fn a_killed_runner_takes_its_children_with_it() {
 fn a_failing_limit_stops_before_the_server_with_the_table() {
     // The real tools, but a c1m-sysctl that reports a failing limit.
     let bins = tempfile::tempdir().unwrap();
-    for tool in c1m_experiments::tools::Tool::ALL {
+    for tool in c1m_experiments::Tool::ALL {
         let link = bins.path().join(tool.binary());
-        if tool == c1m_experiments::tools::Tool::Sysctl {
+        if tool == c1m_experiments::Tool::Sysctl {
             std::fs::write(
                 &link,
                 "#!/bin/sh\necho 'RLIMIT_NOFILE (hard)  1,024  1,064  FAIL  fix: raise LimitNOFILE='\nexit 1\n",

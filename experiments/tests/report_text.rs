@@ -9,17 +9,16 @@
 //! is 10,020 KiB / 1,000 = 10,260 B. Set `C1M_BLESS=1` to rewrite the file
 //! after a deliberate change, and review the diff.
 
-use c1m_experiments::figures;
-use c1m_experiments::machine::Machine;
-use c1m_experiments::preset::{self, Overrides, Plan};
-use c1m_experiments::report::{Outcome, Report, Step};
+use c1m_experiments::Machine;
+use c1m_experiments::{find_preset, Overrides, Plan};
+use c1m_experiments::{Outcome, Report, Step};
 use std::path::Path;
 use std::time::Duration;
 
 fn fixture_report(outcome: Outcome) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/c10k");
     let plan = Plan::new(
-        preset::find("c10k").unwrap(),
+        find_preset("c10k").unwrap(),
         Overrides {
             scale: Some(0.1),
             connect_rate: Some(1000),
@@ -45,7 +44,7 @@ fn fixture_report(outcome: Outcome) -> String {
         },
         plan: &plan,
         outcome,
-        figures: figures::read(&dir).unwrap(),
+        figures: c1m_experiments::read_figures(&dir).unwrap(),
         steps: vec![
             step(
                 "comet-server",

@@ -15,8 +15,8 @@
 //!
 //! Cost: the cursor is three integers per worker; nothing per connection.
 
-use c1m_common::capacity::BindMode;
-use c1m_common::parse::PortRange;
+use c1m_common::BindMode;
+use c1m_common::PortRange;
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
@@ -24,16 +24,16 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Where the next connection comes from and goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     /// `None` in kernel mode; port 0 in noport mode.
-    pub source: Option<SocketAddrV4>,
+    pub(crate) source: Option<SocketAddrV4>,
     /// Index of the destination port (0..destinations).
-    pub destination: u64,
+    pub(crate) destination: u64,
 }
 
 /// Hands out routes for one worker.
 #[derive(Debug, Clone)]
-pub struct Sources {
+pub(crate) struct Sources {
     mode: BindMode,
     ips: Vec<Ipv4Addr>,
     ports: PortRange,
@@ -42,7 +42,12 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn new(mode: BindMode, ips: Vec<Ipv4Addr>, ports: PortRange, destinations: u64) -> Self {
+    pub(crate) fn new(
+        mode: BindMode,
+        ips: Vec<Ipv4Addr>,
+        ports: PortRange,
+        destinations: u64,
+    ) -> Self {
         assert!(!ips.is_empty() && destinations > 0);
         Self {
             mode,
@@ -61,7 +66,7 @@ impl Sources {
     /// The next route. Explicit mode walks destinations fastest, then source
     /// IPs, then ports, and wraps round (pairs freed by closed connections
     /// come back); the other modes spread over destinations and IPs.
-    pub fn next_route(&mut self) -> Route {
+    pub(crate) fn next_route(&mut self) -> Route {
         let n = self.cursor;
         self.cursor += 1;
         let ips = self.ips.len() as u64;
@@ -92,7 +97,7 @@ impl Sources {
 
     /// How many consecutive taken pairs to skip before giving up on one
     /// attempt; bounded so a full space fails fast instead of spinning.
-    pub fn max_skips(&self) -> u32 {
+    pub(crate) fn max_skips(&self) -> u32 {
         match self.mode {
             BindMode::Explicit => self.explicit_space().min(64) as u32,
             _ => 0,
@@ -101,7 +106,7 @@ impl Sources {
 }
 
 /// Whether an error means "this source pair is taken, try the next one".
-pub fn pair_taken(err: &io::Error) -> bool {
+pub(crate) fn pair_taken(err: &io::Error) -> bool {
     matches!(
         err.raw_os_error(),
         Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL)
@@ -111,7 +116,7 @@ pub fn pair_taken(err: &io::Error) -> bool {
 /// Opens a non-blocking socket, binds it per `mode` and starts connecting.
 /// Buffers are left at the kernel's defaults: enlarging them would cost
 /// kernel memory on every held connection.
-pub fn start_connect(
+pub(crate) fn start_connect(
     mode: BindMode,
     source: Option<SocketAddrV4>,
     dest: SocketAddrV4,

@@ -2,8 +2,8 @@
 
 use crate::stream::Mode;
 use crate::target::Target;
-use c1m_common::capacity::BindMode;
-use c1m_common::parse::{parse_count, parse_duration, IdRange, Ipv4List, PortRange};
+use c1m_common::BindMode;
+use c1m_common::{parse_count, parse_duration, IdRange, Ipv4List, PortRange};
 use clap::Parser;
 use std::path::PathBuf;
 use std::str::FromStr;

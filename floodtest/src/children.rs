@@ -37,7 +37,7 @@ struct View {
     died: bool,
 }
 
-pub struct ChildFleet {
+pub(crate) struct ChildFleet {
     children: Vec<Child>,
     stdins: Vec<Option<ChildStdin>>,
     views: Vec<Arc<Mutex<View>>>,
@@ -47,7 +47,7 @@ pub struct ChildFleet {
 impl ChildFleet {
     /// Starts `procs` children of this executable with `argv` (the parent's
     /// arguments) plus `--child K/N`.
-    pub fn spawn(procs: u64, argv: &[String]) -> anyhow::Result<Self> {
+    pub(crate) fn spawn(procs: u64, argv: &[String]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this executable to start children")?;
         let mut fleet = ChildFleet {
             children: Vec::new(),
@@ -220,7 +220,7 @@ fn wait_until(child: &mut Child, deadline: Instant, wait: Duration) -> anyhow::R
 }
 
 /// A child's side: obey the parent's commands on stdin and die with it.
-pub fn serve_parent(control: Arc<Control>) {
+pub(crate) fn serve_parent(control: Arc<Control>) {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no
     // memory of ours.
     unsafe {
@@ -241,7 +241,7 @@ pub fn serve_parent(control: Arc<Control>) {
 }
 
 /// Writes a child's snapshot line for the parent.
-pub fn emit(snap: &Snapshot) -> anyhow::Result<()> {
+pub(crate) fn emit(snap: &Snapshot) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, snap)?;
     out.write_all(b"\n")?;
@@ -250,7 +250,7 @@ pub fn emit(snap: &Snapshot) -> anyhow::Result<()> {
 }
 
 /// Starts this child's workers.
-pub fn start_local(
+pub(crate) fn start_local(
     units: Vec<crate::plan::Unit>,
     control: Arc<Control>,
 ) -> anyhow::Result<LocalFleet> {

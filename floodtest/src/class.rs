@@ -8,7 +8,7 @@ use std::io;
 
 /// The ways a connection attempt or an open stream can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
+pub(crate) enum ErrorClass {
     /// ECONNREFUSED: nothing listens on the destination.
     Refused,
     /// ECONNRESET / EPIPE / ECONNABORTED: the peer reset the connection.
@@ -33,7 +33,7 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in report order; indexes [`ErrorClass::index`].
-    pub const ALL: [ErrorClass; 10] = [
+    pub(crate) const ALL: [ErrorClass; 10] = [
         ErrorClass::Refused,
         ErrorClass::Reset,
         ErrorClass::Timeout,
@@ -47,12 +47,12 @@ impl ErrorClass {
     ];
 
     /// Position in [`ErrorClass::ALL`], for counter arrays.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
     /// The name used in reports and the JSON summary.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ErrorClass::Refused => "refused",
             ErrorClass::Reset => "reset",
@@ -68,8 +68,8 @@ impl ErrorClass {
     }
 
     /// The class of an I/O error from socket, bind, connect, read or write.
-    pub fn of(err: &io::Error) -> ErrorClass {
-        if c1m_common::fdlimit::is_exhaustion(err).is_some() {
+    pub(crate) fn of(err: &io::Error) -> ErrorClass {
+        if c1m_common::is_exhaustion(err).is_some() {
             return ErrorClass::FdExhausted;
         }
         match err.raw_os_error() {
@@ -84,7 +84,7 @@ impl ErrorClass {
 }
 
 /// Failure counts indexed by [`ErrorClass::index`].
-pub type ClassCounts = [u64; ErrorClass::ALL.len()];
+pub(crate) type ClassCounts = [u64; ErrorClass::ALL.len()];
 
 #[cfg(test)]
 mod tests {

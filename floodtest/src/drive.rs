@@ -8,45 +8,26 @@
 use crate::fleet::Fleet;
 use crate::report::Reporter;
 use crate::stats::Snapshot;
+use c1m_common::{Repeat, StopSignals};
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the controller polls the workers.
-pub const TICK: Duration = Duration::from_millis(100);
-
-static STOP_SIGNAL: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_stop_signal(_: libc::c_int) {
-    if STOP_SIGNAL.swap(true, Ordering::Relaxed) {
-        // A second signal: the clean end is taking too long for the user.
-        // SAFETY: _exit is async-signal-safe and touches no Rust state.
-        unsafe { libc::_exit(130) };
-    }
-}
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// SIGINT and SIGTERM end the run cleanly (summary and CSV are written); a
-/// second one exits at once (130). The handler only touches an atomic and
-/// calls `_exit`, both async-signal-safe.
-pub fn install_signal_handlers() {
-    let handler = on_stop_signal as extern "C" fn(libc::c_int);
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic.
-        unsafe {
-            libc::signal(sig, handler as libc::sighandler_t);
-        }
-    }
-}
-
-pub fn stop_requested() -> bool {
-    STOP_SIGNAL.load(Ordering::Relaxed)
+/// second one exits at once (130): the clean end is taking too long for the
+/// user.
+pub(crate) fn catch_stop_signals() -> std::io::Result<StopSignals> {
+    StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Exit(130))
 }
 
 /// Pause and hold settings for the parent (or a single process).
-pub struct Pacing {
-    pub pause_secs: Option<Duration>,
-    pub duration: Option<Duration>,
+pub(crate) struct Pacing {
+    pub(crate) pause_secs: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
 }
 
 /// Where a pause stands.
@@ -58,8 +39,9 @@ enum Pause {
 
 /// Runs the parent's (or single process's) loop to the end of the run;
 /// returns why the run is incomplete, if part of the fleet failed.
-pub fn drive(
+pub(crate) fn drive(
     mut fleet: Box<dyn Fleet>,
+    stop: StopSignals,
     pacing: &Pacing,
     report: &mut Reporter,
 ) -> anyhow::Result<Option<String>> {
@@ -71,7 +53,7 @@ pub fn drive(
         let (ramp_done, all_ended, finished) = (snap.ramp_done(), snap.all_ended(), snap.finished);
         let (paused, open) = (snap.paused && !snap.started_all, snap.counters.open());
         report.absorb(snap);
-        if stop_requested() || finished {
+        if stop.caught().is_some() || finished {
             break;
         }
         if let Some(why) = fleet.broken() {
@@ -137,13 +119,14 @@ fn wait_for_enter() -> Arc<AtomicBool> {
 
 /// A child's loop: report every tick until its workers have finished
 /// (the parent says when, through stdin; a signal also ends it).
-pub fn drive_child(
+pub(crate) fn drive_child(
     mut fleet: Box<dyn Fleet>,
+    stop: StopSignals,
     emit: impl Fn(&Snapshot) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     loop {
         std::thread::sleep(TICK);
-        if stop_requested() {
+        if stop.caught().is_some() {
             break;
         }
         let snap = fleet.poll();

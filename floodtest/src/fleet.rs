@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread::JoinHandle;
 
-pub trait Fleet {
+pub(crate) trait Fleet {
     /// Cumulative counters and gauges now, with the histograms recorded
     /// since the previous poll.
     fn poll(&mut self) -> Snapshot;
@@ -29,27 +29,19 @@ pub trait Fleet {
 }
 
 /// The end of a fleet.
-pub struct Joined {
-    pub last: Snapshot,
+pub(crate) struct Joined {
+    pub(crate) last: Snapshot,
     /// Each part that failed and how; empty when all ended cleanly.
-    pub failures: Vec<String>,
+    pub(crate) failures: Vec<String>,
 }
 
-/// Resident set size of this process, bytes (from /proc/self/statm).
-pub fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * page.max(0) as u64
+/// Resident set size of this process, bytes; 0 if /proc cannot say.
+fn rss_bytes() -> u64 {
+    c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0)
 }
 
 /// Worker threads in this process.
-pub struct LocalFleet {
+pub(crate) struct LocalFleet {
     control: Arc<Control>,
     slots: Vec<Arc<Slot>>,
     handles: Vec<JoinHandle<io::Result<()>>>,
@@ -62,7 +54,7 @@ pub struct LocalFleet {
 impl LocalFleet {
     /// Starts one worker per unit. Workers allocate, then wait until the
     /// baseline RSS is taken, so the memory delta is what connections cost.
-    pub fn start(units: Vec<Unit>, control: Arc<Control>) -> anyhow::Result<Self> {
+    pub(crate) fn start(units: Vec<Unit>, control: Arc<Control>) -> anyhow::Result<Self> {
         let gate = Arc::new(Barrier::new(units.len() + 1));
         let mut slots = Vec::new();
         let mut handles = Vec::new();

@@ -14,21 +14,23 @@
 //! - [`drive`] paces the run (pauses, hold, signals); [`report`] and
 //!   [`summary`] show and record it.
 
-pub mod addr;
-pub mod args;
-pub mod children;
-pub mod class;
-pub mod drive;
-pub mod fleet;
-pub mod messages;
-pub mod pacing;
-pub mod plan;
-pub mod report;
-pub mod stats;
-pub mod stream;
-pub mod summary;
-pub mod target;
-pub mod worker;
+mod addr;
+mod args;
+mod children;
+mod class;
+mod drive;
+mod fleet;
+mod messages;
+mod pacing;
+mod plan;
+mod report;
+mod stats;
+mod stream;
+mod summary;
+mod target;
+mod worker;
+
+pub use summary::Summary;
 
 pub use args::Args;
 
@@ -48,16 +50,16 @@ use worker::Control;
 /// an error (exit 2) when it cannot start or part of it failed (after the
 /// summary, marked incomplete, is written).
 pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
-    let fd_limit = c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    let fd_limit = c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let ephemeral = plan::ephemeral_range()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let plan = Plan::new(&args, fd_limit, ephemeral, cores)?;
-    drive::install_signal_handlers();
+    let stop = drive::catch_stop_signals().context("installing the SIGINT/SIGTERM handlers")?;
     let control = Arc::new(Control::default());
 
     if let Some(slot) = args.child {
         let fleet = children::start_local(plan.units(slot.index), control)?;
-        drive_child(Box::new(fleet), children::emit)?;
+        drive_child(Box::new(fleet), stop, children::emit)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -77,7 +79,7 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         pause_secs: args.pause_secs,
         duration: args.duration,
     };
-    let incomplete = drive(fleet, &pacing, &mut report)?;
+    let incomplete = drive(fleet, stop, &pacing, &mut report)?;
     let mut summary = report.finish(plan.procs, plan.workers)?;
     summary.incomplete = incomplete.clone();
     report::say(&mut std::io::stdout(), &summary.render());

@@ -1,6 +1,6 @@
 //! Envelopes in the body: delivery latency and lost messages.
 //!
-//! Every mode runs [`c1m_common::envelope::scan`] over the body bytes (after
+//! Every mode runs [`c1m_common::scan_envelopes`] over the body bytes (after
 //! de-chunking), so an envelope is found whatever a server wraps around it.
 //! Per connection this keeps, at rest:
 //!
@@ -15,11 +15,11 @@
 //!   it empties, so a connection at rest holds no buffer.
 
 use crate::stats::Tally;
-use c1m_common::envelope::{self, Envelope};
+use c1m_common::{scan_envelopes, Envelope};
 
 /// Sequence tracking for the first generator seen on a connection.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Gaps {
+pub(crate) struct Gaps {
     generator: u64,
     /// 0 until the first message (sequence numbers start at 1).
     last_seq: u64,
@@ -28,10 +28,10 @@ pub struct Gaps {
 /// State that exists only while bytes are cut across reads, or for the
 /// rare connection that hears from several generators.
 #[derive(Debug, Default)]
-pub struct Spill {
+pub(crate) struct Spill {
     /// Bytes kept from the previous read: an incomplete response head or the
     /// start of an envelope.
-    pub carry: Vec<u8>,
+    pub(crate) carry: Vec<u8>,
     /// (generator, last seq) for generators after the first.
     more: Vec<(u64, u64)>,
 }
@@ -43,7 +43,7 @@ impl Spill {
 }
 
 /// Drops the spill when it holds nothing, so the record is back to 8 bytes.
-pub fn release_if_idle(spill: &mut Option<Box<Spill>>) {
+pub(crate) fn release_if_idle(spill: &mut Option<Box<Spill>>) {
     if spill.as_ref().is_some_and(|s| s.is_idle()) {
         *spill = None;
     }
@@ -91,19 +91,24 @@ fn account(env: Envelope<'_>, gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, t
 
 /// Finds the envelopes in `body` (with whatever the previous read left in
 /// the carry in front of it) and keeps any cut-off tail for the next read.
-pub fn scan_body(body: &[u8], gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, tally: &mut Tally) {
+pub(crate) fn scan_body(
+    body: &[u8],
+    gaps: &mut Gaps,
+    spill: &mut Option<Box<Spill>>,
+    tally: &mut Tally,
+) {
     let mut carry = spill
         .as_mut()
         .map(|s| std::mem::take(&mut s.carry))
         .unwrap_or_default();
     if carry.is_empty() {
-        let used = envelope::scan(body, |env| account(env, gaps, spill, tally));
+        let used = scan_envelopes(body, |env| account(env, gaps, spill, tally));
         if used < body.len() {
             carry.extend_from_slice(&body[used..]);
         }
     } else {
         carry.extend_from_slice(body);
-        let used = envelope::scan(&carry, |env| account(env, gaps, spill, tally));
+        let used = scan_envelopes(&carry, |env| account(env, gaps, spill, tally));
         carry.drain(..used);
     }
     if !carry.is_empty() {
@@ -115,7 +120,7 @@ pub fn scan_body(body: &[u8], gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, t
 #[cfg(test)]
 mod tests {
     use super::*;
-    use c1m_common::envelope::{encode, Header};
+    use c1m_common::{encode_envelope, Header};
 
     fn stream(msgs: &[(u64, u64)]) -> Vec<u8> {
         let mut out = b"HTTP junk before ".to_vec();
@@ -126,7 +131,7 @@ mod tests {
                 seq,
                 sent_us: 1_000,
             };
-            encode(&h, b"payload", &mut out);
+            encode_envelope(&h, b"payload", &mut out);
             out.extend_from_slice(b"\r\n");
         }
         out

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// A token bucket; `None` rate means unlimited.
 #[derive(Debug, Clone)]
-pub struct Pacer {
+pub(crate) struct Pacer {
     /// Tokens per microsecond.
     per_us: Option<f64>,
     tokens: f64,
@@ -18,7 +18,7 @@ pub struct Pacer {
 
 impl Pacer {
     /// A bucket releasing `per_sec` tokens per second, starting full.
-    pub fn new(per_sec: Option<f64>) -> Self {
+    pub(crate) fn new(per_sec: Option<f64>) -> Self {
         let burst = per_sec.map_or(0.0, |r| (r / 100.0).max(1.0));
         Self {
             per_us: per_sec.map(|r| r / 1e6),
@@ -29,7 +29,7 @@ impl Pacer {
     }
 
     /// Takes a token if one is there at `now_us` (monotonic microseconds).
-    pub fn try_take(&mut self, now_us: u64) -> bool {
+    pub(crate) fn try_take(&mut self, now_us: u64) -> bool {
         let Some(per_us) = self.per_us else {
             return true;
         };
@@ -45,7 +45,7 @@ impl Pacer {
     }
 
     /// How long until the next token (zero if unlimited or one is there).
-    pub fn wait(&self) -> Duration {
+    pub(crate) fn wait(&self) -> Duration {
         match self.per_us {
             Some(per_us) if self.tokens < 1.0 => {
                 Duration::from_micros(((1.0 - self.tokens) / per_us).ceil() as u64)

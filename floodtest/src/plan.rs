@@ -14,17 +14,17 @@ use crate::args::{Args, Procs};
 use crate::stream::Mode;
 use crate::target::Target;
 use anyhow::{bail, Context};
-use c1m_common::capacity::{self, AddressPlan, BindMode};
-use c1m_common::parse::{IdRange, PortRange};
+use c1m_common::{conns_per_process, procs_needed, AddressPlan, BindMode, FD_RESERVE};
+use c1m_common::{IdRange, PortRange};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the kernel keeps its ephemeral port range.
-pub const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
+pub(crate) const EPHEMERAL_RANGE: &str = "/proc/sys/net/ipv4/ip_local_port_range";
 
 /// Reads `net.ipv4.ip_local_port_range`.
-pub fn ephemeral_range() -> anyhow::Result<PortRange> {
+pub(crate) fn ephemeral_range() -> anyhow::Result<PortRange> {
     let text = std::fs::read_to_string(EPHEMERAL_RANGE)
         .with_context(|| format!("reading {EPHEMERAL_RANGE}"))?;
     let mut parts = text.split_whitespace();
@@ -38,45 +38,45 @@ pub fn ephemeral_range() -> anyhow::Result<PortRange> {
 
 /// One worker's share of the run.
 #[derive(Debug, Clone)]
-pub struct Unit {
-    pub target: Arc<Target>,
-    pub mode: Mode,
-    pub bind_mode: BindMode,
-    pub source_ips: Vec<Ipv4Addr>,
+pub(crate) struct Unit {
+    pub(crate) target: Arc<Target>,
+    pub(crate) mode: Mode,
+    pub(crate) bind_mode: BindMode,
+    pub(crate) source_ips: Vec<Ipv4Addr>,
     /// This unit's slice of `--local-ports` (explicit mode).
-    pub local_ports: PortRange,
+    pub(crate) local_ports: PortRange,
     /// Connection indices (0-based over the whole run) this unit opens.
-    pub indices: IdRange,
-    pub ids: IdRange,
+    pub(crate) indices: IdRange,
+    pub(crate) ids: IdRange,
     /// New connections per second, this unit's share of `--rate`.
-    pub rate: Option<f64>,
-    pub max_connecting: u64,
+    pub(crate) rate: Option<f64>,
+    pub(crate) max_connecting: u64,
     /// Connections between pauses, this unit's share of `--pause-every`.
-    pub pause_step: Option<u64>,
-    pub connect_timeout: Duration,
+    pub(crate) pause_step: Option<u64>,
+    pub(crate) connect_timeout: Duration,
     /// First backoff, when `--reconnect` is on.
-    pub reconnect: Option<Duration>,
+    pub(crate) reconnect: Option<Duration>,
 }
 
 /// The whole run, checked.
 #[derive(Debug, Clone)]
-pub struct Plan {
-    pub args: Args,
-    pub target: Arc<Target>,
-    pub bind_mode: BindMode,
-    pub source_ips: Vec<Ipv4Addr>,
-    pub ids: IdRange,
-    pub ephemeral: PortRange,
-    pub fd_limit: u64,
-    pub procs: u64,
-    pub workers: u64,
-    pub capacity: u64,
+pub(crate) struct Plan {
+    pub(crate) args: Args,
+    pub(crate) target: Arc<Target>,
+    pub(crate) bind_mode: BindMode,
+    pub(crate) source_ips: Vec<Ipv4Addr>,
+    pub(crate) ids: IdRange,
+    pub(crate) ephemeral: PortRange,
+    pub(crate) fd_limit: u64,
+    pub(crate) procs: u64,
+    pub(crate) workers: u64,
+    pub(crate) capacity: u64,
 }
 
 impl Plan {
     /// Checks `args` against the address space and the descriptor limit;
     /// the error says what is short and how to fix it.
-    pub fn new(
+    pub(crate) fn new(
         args: &Args,
         fd_limit: u64,
         ephemeral: PortRange,
@@ -101,8 +101,8 @@ impl Plan {
         if capacity < conns {
             bail!("{}", address_refusal(args, &address_plan, conns));
         }
-        let per_process = capacity::conns_per_process(fd_limit);
-        let needed = capacity::procs_needed(conns, fd_limit);
+        let per_process = conns_per_process(fd_limit);
+        let needed = procs_needed(conns, fd_limit);
         let procs = match (args.child, args.procs) {
             (Some(slot), _) => slot.of,
             (None, Procs::Auto) => needed,
@@ -113,7 +113,7 @@ impl Plan {
                 "cannot hold {conns} connections in {procs} process(es): each may hold {per_process} \
                  (RLIMIT_NOFILE {fd_limit} minus {} reserved); fix: --procs {needed} (or --procs auto), \
                  or raise the limit (`ulimit -n`, LimitNOFILE=; above the hard limit needs CAP_SYS_RESOURCE)",
-                capacity::FD_RESERVE
+                FD_RESERVE
             );
         }
         let procs = procs.min(conns);
@@ -158,7 +158,7 @@ impl Plan {
     }
 
     /// The units (workers) of process `k`.
-    pub fn units(&self, k: u64) -> Vec<Unit> {
+    pub(crate) fn units(&self, k: u64) -> Vec<Unit> {
         let (indices, ports) = self.process_share(k);
         let index_slices = indices.split(self.workers);
         let n = index_slices.len();
@@ -224,7 +224,7 @@ impl Plan {
     }
 
     /// One line saying what the run will do.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let source = match self.bind_mode {
             BindMode::Kernel => format!("kernel-chosen source, ports {}", self.ephemeral),
             BindMode::NoPort => format!(

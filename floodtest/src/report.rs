@@ -14,8 +14,8 @@
 use crate::class::ErrorClass;
 use crate::stats::{new_hist, Counters, Snapshot};
 use crate::summary::{failed_brief, failed_map, Percentiles, Summary};
-use c1m_common::fdlimit::Exhaustion;
-use c1m_common::records::{unix_ms_now, FloodInterval};
+use c1m_common::Exhaustion;
+use c1m_common::{unix_ms_now, FloodInterval};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
@@ -50,7 +50,7 @@ impl Window {
     }
 }
 
-pub struct Reporter {
+pub(crate) struct Reporter {
     target: u64,
     start: Instant,
     interval: Duration,
@@ -68,7 +68,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
-    pub fn new(
+    pub(crate) fn new(
         target: u64,
         interval: Duration,
         csv_path: Option<&Path>,
@@ -108,7 +108,7 @@ impl Reporter {
     }
 
     /// Prints a notice above the bar, or on stderr.
-    pub fn notice(&self, text: &str) {
+    pub(crate) fn notice(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(format!("floodtest: {text}")),
             None => say(&mut std::io::stderr(), &format!("floodtest: {text}")),
@@ -116,7 +116,7 @@ impl Reporter {
     }
 
     /// Takes in a polled snapshot.
-    pub fn absorb(&mut self, snap: Snapshot) {
+    pub(crate) fn absorb(&mut self, snap: Snapshot) {
         let _ = self.total_latency.add(&snap.latency);
         let _ = self.total_connect.add(&snap.connect);
         let _ = self.line.latency.add(&snap.latency);
@@ -132,7 +132,7 @@ impl Reporter {
     }
 
     /// Notes the end of the ramp.
-    pub fn ramp_done(&mut self) {
+    pub(crate) fn ramp_done(&mut self) {
         let (first, last) = (self.latest.first_start_us, self.latest.last_open_us);
         let secs = if first < last {
             (last - first) as f64 / 1e6
@@ -151,7 +151,7 @@ impl Reporter {
     }
 
     /// Draws the bar and writes interval lines and records when due.
-    pub fn tick(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn tick(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
         if self.bar.is_some() && now.duration_since(self.bar_window.since) >= BAR_EVERY {
             let msg = self.status(now, &self.bar_window);
@@ -229,7 +229,7 @@ impl Reporter {
     }
 
     /// Ends the live view (a last interval record) and builds the summary.
-    pub fn finish(mut self, procs: u64, workers: u64) -> anyhow::Result<Summary> {
+    pub(crate) fn finish(mut self, procs: u64, workers: u64) -> anyhow::Result<Summary> {
         self.interval_line(Instant::now())?;
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -269,7 +269,7 @@ impl Reporter {
 /// Writes a line where a reader may have gone (`floodtest | head`): the run
 /// goes on and still writes its summary, CSV and JSON, rather than panic as
 /// `println!` does on a closed pipe.
-pub fn say(out: &mut impl std::io::Write, line: &str) {
+pub(crate) fn say(out: &mut impl std::io::Write, line: &str) {
     let _ = writeln!(out, "{line}");
 }
 

@@ -17,37 +17,37 @@ use serde::{Deserialize, Serialize};
 const HIST_MAX_US: u64 = 100_000_000;
 
 /// An empty histogram of microseconds with 3 significant figures.
-pub fn new_hist() -> Histogram<u64> {
+pub(crate) fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
 }
 
 /// Cumulative counts since the start of the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Connection attempts begun (a reconnect is a new attempt).
-    pub started: u64,
+    pub(crate) started: u64,
     /// TCP handshakes completed.
-    pub connected: u64,
+    pub(crate) connected: u64,
     /// Streams whose `200` response head arrived: held connections.
-    pub opened: u64,
+    pub(crate) opened: u64,
     /// Opened connections that ended since, by either side.
-    pub closed: u64,
+    pub(crate) closed: u64,
     /// Chunks (chunked), events (sse) or reads (raw).
-    pub chunks: u64,
+    pub(crate) chunks: u64,
     /// Body bytes (after de-chunking).
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Envelopes found.
-    pub messages: u64,
+    pub(crate) messages: u64,
     /// Messages known lost: sequence gaps within one connection.
-    pub lost: u64,
+    pub(crate) lost: u64,
     /// Explicit-bind pairs skipped because they were taken.
-    pub addr_retries: u64,
+    pub(crate) addr_retries: u64,
     /// Connections that ended badly, by [`ErrorClass::index`].
-    pub failed: ClassCounts,
+    pub(crate) failed: ClassCounts,
 }
 
 impl Counters {
-    pub fn add(&mut self, o: &Counters) {
+    pub(crate) fn add(&mut self, o: &Counters) {
         self.started += o.started;
         self.connected += o.connected;
         self.opened += o.opened;
@@ -62,33 +62,33 @@ impl Counters {
         }
     }
 
-    pub fn fail(&mut self, class: ErrorClass) {
+    pub(crate) fn fail(&mut self, class: ErrorClass) {
         self.failed[class.index()] += 1;
     }
 
-    pub fn failed_total(&self) -> u64 {
+    pub(crate) fn failed_total(&self) -> u64 {
         self.failed.iter().sum()
     }
 
     /// Connections open now: opened and not yet closed.
-    pub fn open(&self) -> u64 {
+    pub(crate) fn open(&self) -> u64 {
         self.opened - self.closed
     }
 }
 
 /// What a worker counts into while it runs.
-pub struct Tally {
-    pub counters: Counters,
+pub(crate) struct Tally {
+    pub(crate) counters: Counters,
     /// Delivery latency of envelopes, microseconds.
-    pub latency: Histogram<u64>,
+    pub(crate) latency: Histogram<u64>,
     /// Time from `connect()` to an established TCP connection, microseconds.
-    pub connect: Histogram<u64>,
+    pub(crate) connect: Histogram<u64>,
     /// Wall clock (the envelope's clock) at the current read, microseconds.
-    pub now_us: u64,
+    pub(crate) now_us: u64,
 }
 
 impl Tally {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             counters: Counters::default(),
             latency: new_hist(),
@@ -107,38 +107,38 @@ impl Default for Tally {
 /// One look at a worker, a process or the whole fleet: cumulative counters,
 /// gauges, and the histograms recorded since the previous snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
-    pub counters: Counters,
+pub(crate) struct Snapshot {
+    pub(crate) counters: Counters,
     /// Connection attempts in flight (before the response head).
-    pub connecting: u64,
+    pub(crate) connecting: u64,
     /// Connections waiting to reconnect after a backoff.
-    pub waiting: u64,
+    pub(crate) waiting: u64,
     /// Every connection of the plan has been started at least once.
-    pub started_all: bool,
+    pub(crate) started_all: bool,
     /// Nothing in flight and nothing more to start until a `--pause-every`
     /// step is released (or everything is started). The fleet is paused when
     /// this holds for every worker and `started_all` does not.
-    pub paused: bool,
+    pub(crate) paused: bool,
     /// The workers have stopped and this is their last word.
-    pub finished: bool,
+    pub(crate) finished: bool,
     /// Child processes only: resident-memory growth since before connecting,
     /// taken when this process held its peak, and that peak.
-    pub rss_delta_bytes: i64,
-    pub peak_open: u64,
+    pub(crate) rss_delta_bytes: i64,
+    pub(crate) peak_open: u64,
     /// Wall clock (unix microseconds) of the first connect, `u64::MAX`
     /// before it, and of the latest response head, 0 before it: the ramp's
     /// span, exact to the microsecond rather than to the controller's tick.
-    pub first_start_us: u64,
-    pub last_open_us: u64,
+    pub(crate) first_start_us: u64,
+    pub(crate) last_open_us: u64,
     #[serde(with = "hist_wire")]
-    pub latency: Histogram<u64>,
+    pub(crate) latency: Histogram<u64>,
     #[serde(with = "hist_wire")]
-    pub connect: Histogram<u64>,
+    pub(crate) connect: Histogram<u64>,
 }
 
 impl Snapshot {
     /// The identity of [`Snapshot::merge`].
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
             counters: Counters::default(),
             connecting: 0,
@@ -157,7 +157,7 @@ impl Snapshot {
 
     /// A worker or child that has not reported yet: nothing started, so the
     /// controller cannot mistake silence for a finished ramp.
-    pub fn starting() -> Self {
+    pub(crate) fn starting() -> Self {
         Self {
             started_all: false,
             paused: false,
@@ -168,7 +168,7 @@ impl Snapshot {
 
     /// Folds `o` in: counters and gauges add, flags hold only if they hold
     /// for both, histograms merge.
-    pub fn merge(&mut self, o: &Snapshot) {
+    pub(crate) fn merge(&mut self, o: &Snapshot) {
         self.counters.add(&o.counters);
         self.connecting += o.connecting;
         self.waiting += o.waiting;
@@ -185,12 +185,12 @@ impl Snapshot {
     }
 
     /// The ramp is over: everything started and nothing still connecting.
-    pub fn ramp_done(&self) -> bool {
+    pub(crate) fn ramp_done(&self) -> bool {
         self.started_all && self.connecting == 0
     }
 
     /// Nothing is open and nothing more will be: the run has no work left.
-    pub fn all_ended(&self) -> bool {
+    pub(crate) fn all_ended(&self) -> bool {
         self.ramp_done() && self.waiting == 0 && self.counters.open() == 0
     }
 }
@@ -202,7 +202,7 @@ mod hist_wire {
     use hdrhistogram::Histogram;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
         let buckets: Vec<(u64, u64)> = h
             .iter_recorded()
             .map(|v| (v.value_iterated_to(), v.count_at_value()))
@@ -210,7 +210,7 @@ mod hist_wire {
         buckets.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
         let buckets = Vec::<(u64, u64)>::deserialize(d)?;
         let mut h = super::new_hist();
         for (value, count) in buckets {

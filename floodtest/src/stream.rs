@@ -33,7 +33,7 @@ pub enum Mode {
 
 /// Why a stream was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamError {
+pub(crate) enum StreamError {
     /// The response status was not 200.
     Status,
     /// Not HTTP, a head over [`MAX_HEAD`], or broken chunked framing.
@@ -41,7 +41,7 @@ pub enum StreamError {
 }
 
 /// A response head longer than this is a protocol failure.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 const MAX_HEADERS: usize = 48;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,13 +70,13 @@ const SSE_PENDING: u8 = 8; // an SSE event has fields, awaiting its blank line
 
 /// A connection's receive state between reads.
 #[derive(Debug)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     phase: Phase,
     flags: u8,
     /// Bytes left in the current chunk, or of a `Content-Length` body.
     remaining: u32,
-    pub gaps: Gaps,
-    pub spill: Option<Box<Spill>>,
+    pub(crate) gaps: Gaps,
+    pub(crate) spill: Option<Box<Spill>>,
 }
 
 impl Default for Receiver {
@@ -93,17 +93,17 @@ impl Default for Receiver {
 
 impl Receiver {
     /// The `200` head has arrived: this is a held connection.
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.phase != Phase::Head
     }
 
     /// The server ended the body (last chunk, or the whole content length).
-    pub fn is_ended(&self) -> bool {
+    pub(crate) fn is_ended(&self) -> bool {
         self.phase == Phase::Ended
     }
 
     /// Feeds the bytes of one read.
-    pub fn feed(
+    pub(crate) fn feed(
         &mut self,
         mut data: &[u8],
         mode: Mode,
@@ -338,7 +338,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, Framing)>, StreamError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use c1m_common::envelope::{encode, Header};
+    use c1m_common::{encode_envelope, Header};
 
     const CHUNKED_HEAD: &[u8] =
         b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -357,7 +357,7 @@ mod tests {
             seq,
             sent_us: 10,
         };
-        encode(&h, b"hello", &mut out);
+        encode_envelope(&h, b"hello", &mut out);
         out
     }
 

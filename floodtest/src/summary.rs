@@ -74,7 +74,9 @@ pub struct Summary {
     pub elapsed_s: f64,
     /// Explicit-bind pairs skipped because they were taken.
     pub addr_retries: u64,
+    /// Processes the run used (`--procs`; 1 without children).
     pub procs: u64,
+    /// Worker threads over all processes.
     pub workers: u64,
     /// `null` for a run that ended as planned; otherwise what failed (a
     /// child process that died, a worker error): the figures cover the run
@@ -83,7 +85,7 @@ pub struct Summary {
 }
 
 /// The class names with their counts, every class present.
-pub fn failed_map(failed: &ClassCounts) -> BTreeMap<String, u64> {
+pub(crate) fn failed_map(failed: &ClassCounts) -> BTreeMap<String, u64> {
     ErrorClass::ALL
         .iter()
         .map(|c| (c.name().to_owned(), failed[c.index()]))
@@ -91,7 +93,7 @@ pub fn failed_map(failed: &ClassCounts) -> BTreeMap<String, u64> {
 }
 
 /// The non-zero classes as `name=count ...`, or `none`.
-pub fn failed_brief(failed: &ClassCounts) -> String {
+pub(crate) fn failed_brief(failed: &ClassCounts) -> String {
     failed_names(&failed_map(failed))
 }
 

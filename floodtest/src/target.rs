@@ -7,12 +7,12 @@
 //! scratch buffer when the socket becomes writable, so nothing is kept per
 //! connection but its id.
 
-use c1m_common::parse::PortRange;
+use c1m_common::PortRange;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::str::FromStr;
 
 /// The placeholder replaced by each connection's id.
-pub const ID_PLACEHOLDER: &str = "{id}";
+pub(crate) const ID_PLACEHOLDER: &str = "{id}";
 
 /// A parsed `--url`.
 #[derive(Debug, Clone, PartialEq, Eq)]

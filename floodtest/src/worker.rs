@@ -44,9 +44,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The scratch read buffer, one per worker.
-pub const READ_BUF: usize = 64 * 1024;
+pub(crate) const READ_BUF: usize = 64 * 1024;
 /// How often a worker publishes its counters and histograms.
-pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Longest sleep in `poll`, so stop requests and timeouts are seen.
 const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Cap on the reconnect backoff.
@@ -54,15 +54,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What every worker of a process shares with the controller.
 #[derive(Debug, Default)]
-pub struct Control {
+pub(crate) struct Control {
     /// Set to end the run: workers close their connections and return.
-    pub stop: AtomicBool,
+    pub(crate) stop: AtomicBool,
     /// `--pause-every` steps released so far.
-    pub gate: AtomicU64,
+    pub(crate) gate: AtomicU64,
 }
 
 /// Where a worker publishes what it has counted.
-pub type Slot = Mutex<Snapshot>;
+pub(crate) type Slot = Mutex<Snapshot>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -85,7 +85,7 @@ struct Conn {
     rx: Receiver,
 }
 
-pub struct Worker {
+pub(crate) struct Worker {
     unit: Unit,
     control: Arc<Control>,
     slot: Arc<Slot>,
@@ -113,7 +113,7 @@ pub struct Worker {
 impl Worker {
     /// Allocates everything the worker needs up front, so memory measured
     /// after this is what connections cost.
-    pub fn new(unit: Unit, control: Arc<Control>, slot: Arc<Slot>) -> io::Result<Self> {
+    pub(crate) fn new(unit: Unit, control: Arc<Control>, slot: Arc<Slot>) -> io::Result<Self> {
         let sources = Sources::new(
             unit.bind_mode,
             unit.source_ips.clone(),
@@ -147,7 +147,7 @@ impl Worker {
     }
 
     /// Runs until [`Control::stop`], then closes every connection cleanly.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut last_flush = Instant::now();
         while !self.control.stop.load(Ordering::Relaxed) {
@@ -209,7 +209,7 @@ impl Worker {
     fn open(&mut self, index: u32, attempts: u8, now: u64) {
         self.tally.counters.started += 1;
         if self.first_start_us == u64::MAX {
-            self.first_start_us = c1m_common::records::unix_us_now();
+            self.first_start_us = c1m_common::unix_us_now();
         }
         let mut skips = 0;
         let (sock, port) = loop {
@@ -384,7 +384,7 @@ impl Worker {
             // (a vDSO call, tens of ns) rather than once per poll batch, so
             // the time spent on the batch's earlier reads is not left out of
             // the latency.
-            self.tally.now_us = c1m_common::records::unix_us_now();
+            self.tally.now_us = c1m_common::unix_us_now();
             let was_open = conn.rx.is_open();
             if let Err(e) = conn.rx.feed(&self.buf[..n], mode, &mut self.tally) {
                 let class = match e {

@@ -114,7 +114,7 @@ fn refuses_more_than_the_addresses_hold_before_connecting() {
 
 #[test]
 fn refuses_more_than_one_process_holds() {
-    let (_, hard) = c1m_common::fdlimit::nofile().unwrap();
+    let (_, hard) = c1m_common::nofile_limits().unwrap();
     let conns = (hard + 100).to_string();
     let run = floodtest(&[
         "--url",

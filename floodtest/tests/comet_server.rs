@@ -4,8 +4,8 @@
 
 mod support;
 
-use c1m_common::envelope::{encode, Header};
-use c1m_common::records::unix_us_now;
+use c1m_common::unix_us_now;
+use c1m_common::{encode_envelope, Header};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -55,7 +55,7 @@ fn delivery_latency_and_gaps_through_comet_server() {
                 sent_us: unix_us_now(),
             };
             body.extend_from_slice(format!("{id}\t").as_bytes());
-            encode(&header, b"payload", &mut body);
+            encode_envelope(&header, b"payload", &mut body);
             body.push(b'\n');
         }
     }

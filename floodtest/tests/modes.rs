@@ -3,7 +3,7 @@
 
 mod support;
 
-use c1m_common::envelope::{encoded_len, Header};
+use c1m_common::{envelope_len, Header};
 use support::{floodtest, Behaviour, Server};
 
 #[test]
@@ -65,11 +65,11 @@ fn raw_counts_every_body_byte() {
     let s = run.summary();
     assert_eq!(run.code(), 0, "{}", run.stderr());
     // Envelope lengths depend on the id and on sent_us (16 digits today).
-    let now = c1m_common::records::unix_us_now();
+    let now = c1m_common::unix_us_now();
     let expected: usize = (1..=40u64)
         .flat_map(|id| {
             [1, 2].map(|seq| {
-                encoded_len(
+                envelope_len(
                     &Header {
                         id,
                         generator: 7,

@@ -53,7 +53,7 @@ fn three_processes_merge_exactly() {
         header.starts_with("unix_ms,elapsed_s,target,open,opened"),
         "{header}"
     );
-    let last: c1m_common::records::FloodInterval = csv::Reader::from_reader(text.as_bytes())
+    let last: c1m_common::FloodInterval = csv::Reader::from_reader(text.as_bytes())
         .deserialize()
         .last()
         .unwrap()

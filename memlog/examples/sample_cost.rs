@@ -10,10 +10,9 @@
 //! and a whole `Sampler::sample` with `--pgrep` over the listeners.
 //! Holders end when this process does (their stdin closes).
 
-use c1m_memlog::procnet;
-use c1m_memlog::sampler::Sampler;
-use c1m_memlog::sockdiag::SockDiag;
-use c1m_memlog::targets::Targets;
+use c1m_memlog::Sampler;
+use c1m_memlog::SockDiag;
+use c1m_memlog::Targets;
 use clap::Parser;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -128,7 +127,7 @@ fn cell(c: Cost) -> String {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.samples > 0, "--samples must be at least 1");
-    c1m_common::fdlimit::raise_to_hard()?;
+    c1m_common::raise_nofile_to_hard()?;
     let port = args.port.to_string();
     let mut holders = Vec::new();
     for _ in 0..args.listeners {
@@ -192,7 +191,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         })?;
         let procnet = cost(args.samples.min(7), || {
-            procnet::count_established(args.port)?;
+            c1m_memlog::count_established(args.port)?;
             Ok(())
         })?;
         let sample = cost(args.samples, || {

@@ -16,7 +16,10 @@
 //!   is "sockets the server accepted": a client socket of another process
 //!   that happens to use port P from another address is left out.
 //!
-//! Structs are written out from `linux/inet_diag.h`.
+//! Structs are written out from `linux/inet_diag.h`, and serialised field
+//! by field ([`Wire`]) in their `repr(C)` order and native byte order, as
+//! the kernel reads them: no byte of a struct is copied blindly, so a
+//! struct with padding cannot leak uninitialised memory.
 
 use std::mem::size_of;
 
@@ -78,20 +81,45 @@ impl ListenAddr {
     }
 }
 
-/// Appends the bytes of a netlink struct. Only for this crate's `repr(C)`
-/// structs without implicit padding (here and in `sockdiag`).
-pub(crate) fn push<T: Copy>(out: &mut Vec<u8>, value: &T) {
-    // SAFETY: T is a repr(C) plain-old-data struct with no implicit padding
-    // (the callers' types), so all size_of::<T>() bytes are initialised.
-    let bytes =
-        unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
-    out.extend_from_slice(bytes);
+/// A netlink struct as the kernel lays it out: `put` appends its fields in
+/// declaration order, native-endian, explicit padding included, so it
+/// writes exactly `size_of::<Self>()` bytes of a `repr(C)` struct without
+/// implicit padding ([`push`] checks that in debug builds).
+pub(crate) trait Wire {
+    /// Appends the struct's bytes to `out`.
+    fn put(&self, out: &mut Vec<u8>);
+}
+
+impl Wire for BcOp {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.code, self.yes]);
+        out.extend_from_slice(&self.no.to_ne_bytes());
+    }
+}
+
+impl Wire for HostCond {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.family, self.prefix_len]);
+        out.extend_from_slice(&self.pad.to_ne_bytes());
+        out.extend_from_slice(&self.port.to_ne_bytes());
+    }
+}
+
+/// Appends the bytes of a netlink struct (here and in `sockdiag`).
+pub(crate) fn push<T: Wire>(out: &mut Vec<u8>, value: &T) {
+    let before = out.len();
+    value.put(out);
+    debug_assert_eq!(
+        out.len() - before,
+        size_of::<T>(),
+        "a Wire impl skipped a field"
+    );
 }
 
 /// Keeps sockets whose local port is `port`: `[S_GE][port][S_LE][port]`
 /// (16 bytes); each comparison is 8 bytes and on failure jumps past the
 /// end + 4 (reject).
-pub fn local_port(port: u16) -> Vec<u8> {
+pub(crate) fn local_port(port: u16) -> Vec<u8> {
     let operand = BcOp {
         code: 0,
         yes: 0,
@@ -124,7 +152,7 @@ pub fn local_port(port: u16) -> Vec<u8> {
 /// [`local_port`] when there is no listener (the server is down, or only
 /// its accepted connections remain). Each condition is one `S_COND` op
 /// (port and address together); conditions are or-ed.
-pub fn accepted_on(port: u16, listeners: &[ListenAddr]) -> Vec<u8> {
+pub(crate) fn accepted_on(port: u16, listeners: &[ListenAddr]) -> Vec<u8> {
     let mut listeners = listeners.to_vec();
     listeners.sort();
     listeners.dedup(); // SO_REUSEPORT workers share one address
@@ -185,6 +213,30 @@ pub fn accepted_on(port: u16, listeners: &[ListenAddr]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ops_are_laid_out_as_the_kernel_reads_them() {
+        let port = 8000u16.to_ne_bytes();
+        let expected = [
+            [2, 8, 20, 0],
+            [0, 0, port[0], port[1]],
+            [3, 8, 12, 0],
+            [0, 0, port[0], port[1]],
+        ];
+        assert_eq!(local_port(8000), expected.concat());
+        let one = ListenAddr {
+            family: libc::AF_INET as u8,
+            addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        };
+        let port32 = 8000i32.to_ne_bytes();
+        let cond = [
+            [7, 16, 20, 0],
+            [libc::AF_INET as u8, 32, 0, 0],
+            port32,
+            [127, 0, 0, 1],
+        ];
+        assert_eq!(accepted_on(8000, &[one]), cond.concat());
+    }
 
     /// A socket as the kernel's `inet_diag_bc_run` sees it.
     struct Entry {

@@ -10,14 +10,14 @@ use std::io;
 
 /// Kernel figures of one sample, in KB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KernelMem {
-    pub slab_kb: u64,
-    pub tcp_mem_kb: u64,
-    pub mem_available_kb: u64,
+pub(crate) struct KernelMem {
+    pub(crate) slab_kb: u64,
+    pub(crate) tcp_mem_kb: u64,
+    pub(crate) mem_available_kb: u64,
 }
 
 /// Reads both files. `page_kb` converts sockstat's pages to KB.
-pub fn read(page_kb: u64) -> io::Result<KernelMem> {
+pub(crate) fn read(page_kb: u64) -> io::Result<KernelMem> {
     let meminfo = fs::read_to_string("/proc/meminfo")?;
     let sockstat = fs::read_to_string("/proc/net/sockstat")?;
     let missing = |what: &str| {
@@ -56,14 +56,8 @@ fn sockstat_tcp_pages(text: &str) -> Option<u64> {
 }
 
 /// The page size in KB (sockstat counts pages).
-pub fn page_kb() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let bytes = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if bytes > 0 {
-        bytes as u64 / 1024
-    } else {
-        4
-    }
+pub(crate) fn page_kb() -> u64 {
+    c1m_common::page_size() / 1024
 }
 
 #[cfg(test)]

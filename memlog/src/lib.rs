@@ -13,33 +13,34 @@
 //! - [`kernel`]: /proc/meminfo and /proc/net/sockstat.
 //! - [`sampler`]: one sample from all of the above.
 //! - [`output`]: CSV, the seed line, the live line.
-//! - [`signals`]: the sleep that SIGINT/SIGTERM end.
 //!
 //! Samples are taken on a fixed schedule (start + k x interval); a sample
 //! that overruns skips the slots it missed rather than drifting.
 
-pub mod bytecode;
-pub mod kernel;
-pub mod output;
-pub mod proc;
-pub mod procnet;
-pub mod sampler;
-pub mod signals;
-pub mod sockdiag;
-pub mod targets;
+mod bytecode;
+mod kernel;
+mod output;
+mod proc;
+mod procnet;
+mod sampler;
+mod sockdiag;
+mod targets;
+
+pub use procnet::count_established;
+pub use sampler::Sampler;
+pub use sockdiag::SockDiag;
+pub use targets::Targets;
 
 use anyhow::{bail, Context};
-use c1m_common::parse::parse_duration;
-use c1m_common::records::MemSample;
+use c1m_common::parse_duration;
+use c1m_common::MemSample;
+use c1m_common::{Repeat, StopSignals};
 use clap::{ArgGroup, Parser, ValueEnum};
 use output::{seed_line, CsvOut, LiveLine};
-use sampler::Sampler;
-use signals::StopSignals;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use targets::Targets;
 
 /// Samples memory (RSS, PSS, kernel) and connection counts of server
 /// processes into CSV.
@@ -119,7 +120,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Targets::pids(&args.pid)?,
     };
     let mut csv = CsvOut::create(&args.out)?;
-    let stop = StopSignals::block().context("blocking SIGINT/SIGTERM")?;
+    let stop = StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Ignore)
+        .context("installing the SIGINT/SIGTERM handlers")?;
     let which = match &args.pgrep {
         Some(pattern) => format!("processes matching {pattern:?}"),
         None => {
@@ -174,7 +176,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if args.duration.is_some_and(|d| offset > d) {
             break;
         }
-        if stop.wait_until(started + offset) {
+        if stop.wait_until(started + offset).is_some() {
             break;
         }
     }

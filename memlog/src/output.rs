@@ -3,14 +3,14 @@
 //! `--format seed`, and a live line on a terminal.
 
 use anyhow::Context;
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 use std::ffi::CStr;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// The CSV file: a header, then one `MemSample` row per sample.
-pub struct CsvOut {
+pub(crate) struct CsvOut {
     writer: csv::Writer<File>,
     path: PathBuf,
 }
@@ -18,7 +18,7 @@ pub struct CsvOut {
 impl CsvOut {
     /// Creates (truncates) the file now, so an unwritable path fails
     /// before the first sample.
-    pub fn create(path: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn create(path: &Path) -> anyhow::Result<Self> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         Ok(CsvOut {
             writer: csv::Writer::from_writer(file),
@@ -27,7 +27,7 @@ impl CsvOut {
     }
 
     /// Appends one row and flushes it to the file.
-    pub fn write(&mut self, sample: &MemSample) -> anyhow::Result<()> {
+    pub(crate) fn write(&mut self, sample: &MemSample) -> anyhow::Result<()> {
         self.writer
             .serialize(sample)
             .and_then(|()| self.writer.flush().map_err(csv::Error::from))
@@ -38,7 +38,7 @@ impl CsvOut {
 /// Part 2's `mochimem.log` line: `date`, `date +%s`, RSS in KB and the
 /// connection count, tab-separated, the date as `date(1)` prints it in the
 /// C locale (`Mon Oct 20 16:57:24 BST 2008`), in local time.
-pub fn seed_line(sample: &MemSample) -> String {
+pub(crate) fn seed_line(sample: &MemSample) -> String {
     let epoch = (sample.unix_ms / 1000) as i64;
     format!(
         "{}\t{}\t{}\t{}",
@@ -108,13 +108,13 @@ fn format_date(t: &CivilTime) -> String {
 
 /// One status line on stderr, rewritten in place every sample, when stderr
 /// is a terminal; nothing otherwise (logs and pipes get no escape codes).
-pub struct LiveLine {
+pub(crate) struct LiveLine {
     enabled: bool,
     shown: bool,
 }
 
 impl LiveLine {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         LiveLine {
             enabled: io::stderr().is_terminal(),
             shown: false,
@@ -122,7 +122,7 @@ impl LiveLine {
     }
 
     /// Replaces the line with this sample's figures.
-    pub fn show(&mut self, sample: &MemSample) {
+    pub(crate) fn show(&mut self, sample: &MemSample) {
         if self.enabled {
             let _ = write!(io::stderr(), "\r\x1b[K{}", live_text(sample));
             self.shown = true;
@@ -131,7 +131,7 @@ impl LiveLine {
 
     /// Erases the line, so a line printed to the same terminal on stdout
     /// does not land in the middle of it.
-    pub fn erase(&mut self) {
+    pub(crate) fn erase(&mut self) {
         if self.shown {
             let _ = write!(io::stderr(), "\r\x1b[K");
             self.shown = false;
@@ -139,7 +139,7 @@ impl LiveLine {
     }
 
     /// Leaves the last figures on screen and moves to a new line.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if self.shown {
             let _ = writeln!(io::stderr());
             self.shown = false;

@@ -1,5 +1,6 @@
 //! Memory of one process from /proc: RSS and PSS from
-//! `/proc/PID/smaps_rollup`, virtual size from `/proc/PID/statm`.
+//! `/proc/PID/smaps_rollup`, virtual size from `/proc/PID/statm` (read by
+//! [`c1m_common::statm`], which the server and floodtest use for RSS).
 //!
 //! PSS splits every shared page between the processes mapping it, so
 //! summing PSS over many worker processes (SO_REUSEPORT servers, forked
@@ -11,35 +12,30 @@
 //! `statm` is O(1). A process may exit at any moment: a vanished entry
 //! reads as "gone" (`Ok(None)`), never as an error.
 
+pub(crate) use c1m_common::is_gone;
+use c1m_common::Pid;
 use std::fs;
 use std::io;
 
 /// Memory of one process, in KB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ProcMem {
-    pub rss_kb: u64,
-    pub pss_kb: u64,
-    pub vsz_kb: u64,
+pub(crate) struct ProcMem {
+    pub(crate) rss_kb: u64,
+    pub(crate) pss_kb: u64,
+    pub(crate) vsz_kb: u64,
     /// Whether PSS came from smaps_rollup. When that file cannot be read
     /// (another user's process without ptrace rights, or a kernel before
     /// 4.14) PSS is reported as RSS, an upper bound.
-    pub pss_exact: bool,
+    pub(crate) pss_exact: bool,
 }
 
 /// Reads the memory of `pid`. `Ok(None)` when the process is gone, or is a
 /// zombie or kernel thread (no address space to measure).
-pub fn read_mem(pid: u32, page_kb: u64) -> io::Result<Option<ProcMem>> {
-    let statm = match read_or_gone(&format!("/proc/{pid}/statm"))? {
-        Some(text) => text,
-        None => return Ok(None),
-    };
-    let Some((size_pages, resident_pages)) = parse_statm(&statm) else {
+pub(crate) fn read_mem(pid: u32) -> io::Result<Option<ProcMem>> {
+    let Some(statm) = c1m_common::statm(Pid::Of(pid))? else {
         return Ok(None);
     };
-    if size_pages == 0 {
-        return Ok(None);
-    }
-    let vsz_kb = size_pages * page_kb;
+    let vsz_kb = statm.vsz_bytes / 1024;
     match fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
         Ok(text) => match parse_rollup(&text) {
             Some((rss_kb, pss_kb)) => Ok(Some(ProcMem {
@@ -53,7 +49,7 @@ pub fn read_mem(pid: u32, page_kb: u64) -> io::Result<Option<ProcMem>> {
         },
         Err(e) if is_gone(&e) => Ok(None),
         Err(_) => {
-            let rss_kb = resident_pages * page_kb;
+            let rss_kb = statm.rss_bytes / 1024;
             Ok(Some(ProcMem {
                 rss_kb,
                 pss_kb: rss_kb,
@@ -67,7 +63,7 @@ pub fn read_mem(pid: u32, page_kb: u64) -> io::Result<Option<ProcMem>> {
 /// The start time of `pid` in clock ticks since boot (field 22 of
 /// `/proc/PID/stat`): with the pid, it names one process even after the
 /// pid is reused.
-pub fn start_time(pid: u32) -> io::Result<Option<u64>> {
+pub(crate) fn start_time(pid: u32) -> io::Result<Option<u64>> {
     let Some(stat) = read_or_gone(&format!("/proc/{pid}/stat"))? else {
         return Ok(None);
     };
@@ -75,7 +71,7 @@ pub fn start_time(pid: u32) -> io::Result<Option<u64>> {
 }
 
 /// The parent pid of `pid` (field 4 of `/proc/PID/stat`).
-pub fn parent(pid: u32) -> io::Result<Option<u32>> {
+pub(crate) fn parent(pid: u32) -> io::Result<Option<u32>> {
     let Some(stat) = read_or_gone(&format!("/proc/{pid}/stat"))? else {
         return Ok(None);
     };
@@ -99,18 +95,6 @@ pub(crate) fn read_or_gone(path: &str) -> io::Result<Option<String>> {
     }
 }
 
-/// ENOENT when the entry was removed, ESRCH when the process died while the
-/// file was open.
-pub(crate) fn is_gone(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
-}
-
-/// `size resident shared text lib data dt`, in pages.
-fn parse_statm(text: &str) -> Option<(u64, u64)> {
-    let mut fields = text.split_ascii_whitespace();
-    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-}
-
 /// `Rss:` and `Pss:` (KB) from smaps_rollup.
 fn parse_rollup(text: &str) -> Option<(u64, u64)> {
     let value = |key: &str| {
@@ -128,14 +112,12 @@ fn parse_rollup(text: &str) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::page_kb;
 
     #[test]
-    fn parses_rollup_and_statm() {
+    fn parses_rollup() {
         let rollup = "5639bab7b000-7ffce2618000 ---p 00000000 00:00 0    [rollup]\nRss:                1768 kB\nPss:                 328 kB\nPss_Dirty:           112 kB\n";
         assert_eq!(parse_rollup(rollup), Some((1768, 328)));
         assert_eq!(parse_rollup(""), None);
-        assert_eq!(parse_statm("2000 442 400 1 0 100 0\n"), Some((2000, 442)));
     }
 
     #[test]
@@ -149,7 +131,7 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let me = std::process::id();
-        let mem = read_mem(me, page_kb()).unwrap().unwrap();
+        let mem = read_mem(me).unwrap().unwrap();
         assert!(mem.rss_kb > 0 && mem.pss_kb > 0 && mem.vsz_kb >= mem.rss_kb);
         assert!(start_time(me).unwrap().unwrap() > 0);
         assert!(parent(me).unwrap().is_some());
@@ -159,7 +141,7 @@ mod tests {
     fn a_missing_process_is_gone_not_an_error() {
         // Above the largest possible pid_max (4,194,304).
         let pid = 4_194_305;
-        assert_eq!(read_mem(pid, 4).unwrap(), None);
+        assert_eq!(read_mem(pid).unwrap(), None);
         assert_eq!(start_time(pid).unwrap(), None);
     }
 }

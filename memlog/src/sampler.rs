@@ -13,12 +13,12 @@ use crate::procnet;
 use crate::sockdiag::SockDiag;
 use crate::targets::Targets;
 use anyhow::Context;
-use c1m_common::records::{unix_ms_now, MemSample};
+use c1m_common::{unix_ms_now, MemSample};
 use std::io;
 use std::time::Instant;
 
 /// How connections are counted.
-pub enum ConnCounter {
+pub(crate) enum ConnCounter {
     /// Netlink sock_diag: the kernel filters, we count headers.
     Netlink(SockDiag),
     /// /proc/net/tcp{,6}: where netlink is unavailable.
@@ -27,7 +27,7 @@ pub enum ConnCounter {
 
 impl ConnCounter {
     /// Netlink if it answers a first request, else /proc (saying so once).
-    pub fn open(port: u16, warn: &mut Warn) -> Self {
+    pub(crate) fn open(port: u16, warn: &mut Warn) -> Self {
         let tried = SockDiag::open().and_then(|mut diag| {
             diag.count_established(port)?;
             Ok(diag)
@@ -43,7 +43,7 @@ impl ConnCounter {
 
     /// ESTABLISHED TCP sockets (IPv4 and IPv6) accepted on `port`. A
     /// netlink failure mid-run switches to /proc for good.
-    pub fn count(&mut self, port: u16, warn: &mut Warn) -> io::Result<u64> {
+    pub(crate) fn count(&mut self, port: u16, warn: &mut Warn) -> io::Result<u64> {
         if let ConnCounter::Netlink(diag) = self {
             match diag.count_established(port) {
                 Ok(n) => return Ok(n),
@@ -112,9 +112,7 @@ impl Sampler {
             mem_available_kb: 0,
         };
         for pid in pids {
-            let Some(mem) =
-                read_mem(pid, self.page_kb).with_context(|| format!("reading /proc/{pid}"))?
-            else {
+            let Some(mem) = read_mem(pid).with_context(|| format!("reading /proc/{pid}"))? else {
                 continue;
             };
             if !mem.pss_exact {
@@ -146,7 +144,7 @@ impl Sampler {
 
 /// Things said once on stderr, however many samples hit them.
 #[derive(Debug, Default)]
-pub struct Warn {
+pub(crate) struct Warn {
     netlink: bool,
     pss: bool,
     no_procs: bool,

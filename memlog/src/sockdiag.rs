@@ -37,7 +37,7 @@
 //! A dump is not atomic: sockets opened or closed during the walk may be
 //! missed or seen, as with `ss`. At a one-second interval that is noise.
 
-use crate::bytecode::{self, push, ListenAddr};
+use crate::bytecode::{self, push, ListenAddr, Wire};
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -121,8 +121,56 @@ struct NlAttr {
     kind: u16,
 }
 
+impl Wire for NlMsgHdr {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.len.to_ne_bytes());
+        out.extend_from_slice(&self.kind.to_ne_bytes());
+        out.extend_from_slice(&self.flags.to_ne_bytes());
+        out.extend_from_slice(&self.seq.to_ne_bytes());
+        out.extend_from_slice(&self.pid.to_ne_bytes());
+    }
+}
+
+impl Wire for InetDiagSockId {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.sport.to_ne_bytes());
+        out.extend_from_slice(&self.dport.to_ne_bytes());
+        for word in self.src.iter().chain(&self.dst) {
+            out.extend_from_slice(&word.to_ne_bytes());
+        }
+        out.extend_from_slice(&self.interface.to_ne_bytes());
+        for word in &self.cookie {
+            out.extend_from_slice(&word.to_ne_bytes());
+        }
+    }
+}
+
+impl Wire for InetDiagReq {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.family, self.src_len, self.dst_len, self.ext]);
+        self.id.put(out);
+        out.extend_from_slice(&self.states.to_ne_bytes());
+        out.extend_from_slice(&self.dbs.to_ne_bytes());
+    }
+}
+
+impl Wire for InetDiagReqV2 {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.family, self.protocol, self.ext, self.pad]);
+        out.extend_from_slice(&self.states.to_ne_bytes());
+        self.id.put(out);
+    }
+}
+
+impl Wire for NlAttr {
+    fn put(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.len.to_ne_bytes());
+        out.extend_from_slice(&self.kind.to_ne_bytes());
+    }
+}
+
 /// One dump request: netlink header, request body, one bytecode attribute.
-fn request<Body: Copy>(kind: u16, body: &Body, bytecode: &[u8], seq: u32) -> Vec<u8> {
+fn request<Body: Wire>(kind: u16, body: &Body, bytecode: &[u8], seq: u32) -> Vec<u8> {
     let attr_len = size_of::<NlAttr>() + bytecode.len();
     let len = size_of::<NlMsgHdr>() + size_of::<Body>() + attr_len;
     let mut out = Vec::with_capacity(len);

@@ -30,7 +30,12 @@ pub enum Targets {
     Pids(Vec<(u32, u64)>),
     /// Every process whose command line contains `needle`, except those in
     /// `excluded` (memlog and its ancestors).
-    Pattern { needle: Vec<u8>, excluded: Vec<u32> },
+    Pattern {
+        /// The bytes to find in `/proc/PID/cmdline`.
+        needle: Vec<u8>,
+        /// Pids never counted.
+        excluded: Vec<u32>,
+    },
 }
 
 impl Targets {

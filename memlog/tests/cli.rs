@@ -3,7 +3,7 @@
 
 mod support;
 
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -3,10 +3,9 @@
 
 mod support;
 
-use c1m_memlog::procnet;
-use c1m_memlog::sampler::Sampler;
-use c1m_memlog::sockdiag::SockDiag;
-use c1m_memlog::targets::Targets;
+use c1m_memlog::Sampler;
+use c1m_memlog::SockDiag;
+use c1m_memlog::Targets;
 use support::{unique_marker, Testee};
 
 #[test]
@@ -68,7 +67,7 @@ fn memory_and_connections_follow_the_child() {
 fn proc_count(port: u16, expected: u64) -> u64 {
     let mut last = 0;
     for _ in 0..5 {
-        last = procnet::count_established(port).unwrap();
+        last = c1m_memlog::count_established(port).unwrap();
         if last == expected {
             break;
         }

@@ -23,7 +23,7 @@
 //! same bytes on every platform.
 
 use anyhow::Context;
-use c1m_common::parse::parse_count;
+use c1m_common::parse_count;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fs::File;
@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The header line of a friends file.
-pub const HEADER: &str = "user,friend";
+pub(crate) const HEADER: &str = "user,friend";
 
 /// Friends graph options.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,15 +60,15 @@ pub struct GraphArgs {
 
 /// What was written.
 #[derive(Debug, Clone, PartialEq)]
-pub struct GraphStats {
-    pub users: u64,
-    pub friendships: u64,
-    pub mean_degree: f64,
-    pub median_degree: u32,
-    pub p99_degree: u32,
-    pub max_degree: u32,
+pub(crate) struct GraphStats {
+    pub(crate) users: u64,
+    pub(crate) friendships: u64,
+    pub(crate) mean_degree: f64,
+    pub(crate) median_degree: u32,
+    pub(crate) p99_degree: u32,
+    pub(crate) max_degree: u32,
     /// Users without a friend.
-    pub isolated: u64,
+    pub(crate) isolated: u64,
 }
 
 /// Checks the options (with the fix when they cannot work).
@@ -128,7 +128,7 @@ fn mem_available() -> Option<u64> {
 }
 
 /// Runs `msggen graph`.
-pub fn run(args: &GraphArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &GraphArgs) -> anyhow::Result<ExitCode> {
     check(args)?;
     let stats = if args.out.as_os_str() == "-" {
         generate(args, io::stdout().lock()).context("writing the graph to standard output")?
@@ -151,7 +151,7 @@ pub fn run(args: &GraphArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The expected degrees, in decreasing order, summing to `users * avg`.
-pub fn weights(users: u32, avg: f64, exponent: f64, max_friends: Option<f64>) -> Vec<f64> {
+pub(crate) fn weights(users: u32, avg: f64, exponent: f64, max_friends: Option<f64>) -> Vec<f64> {
     let n = users as usize;
     let total = f64::from(users) * avg;
     let cap = max_friends
@@ -180,7 +180,7 @@ pub fn weights(users: u32, avg: f64, exponent: f64, max_friends: Option<f64>) ->
 }
 
 /// Writes the graph to `out` and returns its statistics.
-pub fn generate<W: Write>(args: &GraphArgs, out: W) -> io::Result<GraphStats> {
+pub(crate) fn generate<W: Write>(args: &GraphArgs, out: W) -> io::Result<GraphStats> {
     let users = args.users as u32;
     let w = weights(users, args.avg_friends, args.exponent, args.max_friends);
     let total: f64 = w.iter().sum();

@@ -17,17 +17,17 @@ use tokio::net::TcpStream;
 
 /// Where batches go, parsed from `--target http://host:port[/prefix]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub addr: SocketAddr,
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
     /// `host[:port]` as given, for the Host header.
-    pub host: String,
+    pub(crate) host: String,
     /// Path of the batch endpoint: `<prefix>/send`.
-    pub send_path: String,
+    pub(crate) send_path: String,
 }
 
 impl Target {
     /// Parses and resolves a target URL (plain `http://` only).
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             format!("{url:?}: expected an http:// URL such as http://127.0.0.1:8001")
         })?;
@@ -66,7 +66,7 @@ impl Target {
     }
 
     /// The request line and headers of a batch of `body_len` bytes.
-    pub fn batch_head(&self, body_len: usize, token: Option<&str>) -> Vec<u8> {
+    pub(crate) fn batch_head(&self, body_len: usize, token: Option<&str>) -> Vec<u8> {
         let mut head = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
             self.send_path, self.host, body_len
@@ -83,15 +83,16 @@ impl Target {
 
 /// Why a request got no 2xx answer.
 #[derive(Debug)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     Io(io::Error),
     /// An answer httparse could not read, or framed in a way we cannot.
-    BadResponse(&'static str),
+    // What was wrong, for Debug output; runs count failures by class only.
+    BadResponse(#[allow(dead_code)] &'static str),
     Status(u16),
 }
 
 impl RequestError {
-    pub fn class(&self) -> FailureClass {
+    pub(crate) fn class(&self) -> FailureClass {
         match self {
             RequestError::Io(e) => FailureClass::of_io(e),
             RequestError::BadResponse(_) => FailureClass::BadResponse,
@@ -108,15 +109,15 @@ impl From<io::Error> for RequestError {
 
 /// A 2xx answer to a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     /// Messages the server says reached no connection, if it said.
-    pub dropped: Option<u64>,
+    pub(crate) dropped: Option<u64>,
     /// Lines the server says it refused (comet-server: a bad id, or a
     /// message over its --max-pending), if it said.
-    pub rejected: Option<u64>,
+    pub(crate) rejected: Option<u64>,
     /// False when the server asked to close the connection.
-    pub keep_alive: bool,
+    pub(crate) keep_alive: bool,
 }
 
 /// The fields of the JSON answer we use; others are ignored.
@@ -133,13 +134,13 @@ const MAX_BODY: usize = 1024 * 1024;
 
 /// One keep-alive connection to the target.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
 }
 
 impl Conn {
-    pub async fn connect(addr: SocketAddr) -> io::Result<Self> {
+    pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         // Head and body are two writes: without NODELAY, Nagle would hold
         // the body until the head is acknowledged.
@@ -155,14 +156,14 @@ impl Conn {
     /// so a server's keep-alive idle timeout costs a reconnect rather than
     /// a failed attempt. One non-blocking read, no syscall while tokio has
     /// seen no readiness.
-    pub fn is_stale(&self) -> bool {
+    pub(crate) fn is_stale(&self) -> bool {
         let mut probe = [0u8; 1];
         !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
     /// Writes one request and reads its answer; an error means the
     /// connection must not be reused.
-    pub async fn post(&mut self, head: &[u8], body: &[u8]) -> Result<Reply, RequestError> {
+    pub(crate) async fn post(&mut self, head: &[u8], body: &[u8]) -> Result<Reply, RequestError> {
         self.stream.write_all(head).await?;
         self.stream.write_all(body).await?;
         self.read_reply().await

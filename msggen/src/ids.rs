@@ -23,6 +23,7 @@ use std::str::FromStr;
 /// The id distribution named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dist {
+    /// Every id equally likely.
     Uniform,
     /// Zipf with this exponent over the ranks 1..=n.
     Zipf(f64),
@@ -56,14 +57,14 @@ impl fmt::Display for Dist {
 
 /// Draws id offsets in `0..n` from a [`Dist`].
 #[derive(Debug, Clone, Copy)]
-pub enum IdSampler {
+pub(crate) enum IdSampler {
     Uniform { n: u32 },
     Zipf { n: u32, zipf: Zipf<f64> },
 }
 
 impl IdSampler {
     /// A sampler over `n` ids (`1 <= n <= u32::MAX`).
-    pub fn new(dist: Dist, n: u32) -> Self {
+    pub(crate) fn new(dist: Dist, n: u32) -> Self {
         assert!(n >= 1, "an id sampler needs at least one id");
         match dist {
             Dist::Uniform => IdSampler::Uniform { n },
@@ -76,7 +77,7 @@ impl IdSampler {
     }
 
     /// One id offset.
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
+    pub(crate) fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
         match *self {
             IdSampler::Uniform { n } => rng.random_range(0..n),
             // The sample is an integer-valued rank in 1..=n; the clamp guards
@@ -87,23 +88,25 @@ impl IdSampler {
 }
 
 /// The sender that owns `offset`, of `senders`.
-pub fn owner(offset: u32, senders: u32) -> usize {
+pub(crate) fn owner(offset: u32, senders: u32) -> usize {
     (offset % senders) as usize
 }
 
 /// Where sender `owner(offset)` keeps `offset`'s state.
-pub fn local_index(offset: u32, senders: u32) -> usize {
+pub(crate) fn local_index(offset: u32, senders: u32) -> usize {
     (offset / senders) as usize
 }
 
 /// How many ids sender `k` of `senders` owns out of `n`.
-pub fn owned_count(n: u32, senders: u32, k: u32) -> usize {
+pub(crate) fn owned_count(n: u32, senders: u32, k: u32) -> usize {
     (n / senders + u32::from(k < n % senders)) as usize
 }
 
 /// The generalised harmonic number H(n, s) = sum of 1/r^s for r in 1..=n:
-/// the rank-1 share of Zipf(n, s) is 1/H(n, s).
-pub fn harmonic(n: u32, s: f64) -> f64 {
+/// the rank-1 share of Zipf(n, s) is 1/H(n, s) (what the tests check the
+/// sampler against).
+#[cfg(test)]
+fn harmonic(n: u32, s: f64) -> f64 {
     (1..=n).map(|r| (f64::from(r)).powf(-s)).sum()
 }
 

@@ -21,18 +21,20 @@
 //! - [`mod@run`]: wires them together and turns the outcome into an exit code.
 //! - [`graph`]: the friends graph (format in `FRIENDS.md`).
 
-pub mod graph;
-pub mod http;
-pub mod ids;
-pub mod pacer;
-pub mod queue;
-pub mod report;
-pub mod run;
-pub mod schedule;
-pub mod sender;
-pub mod stats;
+#![forbid(unsafe_code)]
 
-use c1m_common::parse::{parse_count, parse_duration, IdRange};
+mod graph;
+mod http;
+mod ids;
+mod pacer;
+mod queue;
+mod report;
+mod run;
+mod schedule;
+mod sender;
+mod stats;
+
+use c1m_common::{parse_count, parse_duration, IdRange};
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,12 +61,15 @@ pub use schedule::Rate;
     subcommand_negates_reqs = true
 )]
 pub struct Args {
+    /// The default command's flags (sending).
     #[command(flatten)]
     pub send: SendArgs,
+    /// Another command instead of sending.
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// msggen's commands besides sending.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Writes a deterministic social graph with a power-law degree

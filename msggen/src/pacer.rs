@@ -27,7 +27,7 @@ const MAX_SLEEP: Duration = Duration::from_millis(50);
 
 /// How the pacer releases messages.
 #[derive(Debug, Clone, Copy)]
-pub enum Pace {
+pub(crate) enum Pace {
     /// Follow the schedule; a queue holds at most `backlog` entries and what
     /// does not fit counts as failed (class `backlog`).
     Paced { schedule: Schedule, backlog: usize },
@@ -40,21 +40,21 @@ pub enum Pace {
     },
 }
 
-pub struct Pacer<R> {
-    pub pace: Pace,
-    pub tick: Duration,
-    pub sampler: IdSampler,
-    pub rng: R,
-    pub queues: Vec<Arc<Queue>>,
-    pub stats: Arc<Stats>,
-    pub stop: Arc<Stop>,
+pub(crate) struct Pacer<R> {
+    pub(crate) pace: Pace,
+    pub(crate) tick: Duration,
+    pub(crate) sampler: IdSampler,
+    pub(crate) rng: R,
+    pub(crate) queues: Vec<Arc<Queue>>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) stop: Arc<Stop>,
 }
 
 impl<R: Rng> Pacer<R> {
     /// Releases messages until the schedule is done, the deadline passes or
     /// the stop is set; then closes every queue. Returns how many messages
     /// were released (handed to a queue or counted as backlog failures).
-    pub fn run(mut self) -> u64 {
+    pub(crate) fn run(mut self) -> u64 {
         // Closes every queue however this ends, a panic included: a
         // sender waiting on an open queue would wait forever.
         let _close = CloseOnDrop(self.queues.clone());

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 #[derive(Debug, Default)]
-pub struct Queue {
+pub(crate) struct Queue {
     state: Mutex<State>,
     ready: Notify,
 }
@@ -30,7 +30,7 @@ impl Queue {
 
     /// Appends as many of `items` as fit under `cap` entries and returns how
     /// many did not fit.
-    pub fn push(&self, items: &[u32], cap: usize) -> usize {
+    pub(crate) fn push(&self, items: &[u32], cap: usize) -> usize {
         if items.is_empty() {
             return 0;
         }
@@ -46,23 +46,19 @@ impl Queue {
         items.len() - taken
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.state().items.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// No more items will come; a waiting sender wakes up.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.state().closed = true;
         self.ready.notify_one();
     }
 
     /// Waits for items and moves up to `max` of them, oldest first, into
     /// `out`. Returns false once the queue is closed and empty.
-    pub async fn take(&self, max: usize, out: &mut Vec<u32>) -> bool {
+    pub(crate) async fn take(&self, max: usize, out: &mut Vec<u32>) -> bool {
         loop {
             {
                 let mut state = self.state();
@@ -82,7 +78,7 @@ impl Queue {
     }
 
     /// Empties the queue and returns how many items it held.
-    pub fn discard(&self) -> usize {
+    pub(crate) fn discard(&self) -> usize {
         std::mem::take(&mut self.state().items).len()
     }
 }
@@ -90,25 +86,25 @@ impl Queue {
 /// Set once, on SIGINT/SIGTERM: the pacer releases nothing more and the
 /// senders give up retrying.
 #[derive(Debug, Default)]
-pub struct Stop {
+pub(crate) struct Stop {
     flag: AtomicBool,
     changed: Notify,
 }
 
 impl Stop {
     /// Sets the stop; true when this call set it (it was not set before).
-    pub fn set(&self) -> bool {
+    pub(crate) fn set(&self) -> bool {
         let was_set = self.flag.swap(true, Ordering::SeqCst);
         self.changed.notify_waiters();
         !was_set
     }
 
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
     }
 
     /// Returns once the stop is set.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);

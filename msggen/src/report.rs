@@ -8,7 +8,7 @@
 use crate::sender::GeneratorSummary;
 use crate::stats::{GapSummary, Stats};
 use anyhow::Context;
-use c1m_common::records::{unix_ms_now, MsggenInterval};
+use c1m_common::{unix_ms_now, MsggenInterval};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-pub struct Reporter {
+pub(crate) struct Reporter {
     stats: Arc<Stats>,
     csv: Option<csv::Writer<File>>,
     bar: Option<ProgressBar>,
@@ -29,7 +29,7 @@ pub struct Reporter {
 impl Reporter {
     /// `total` sizes the progress bar (None: a spinner). The bar is drawn
     /// only when `tty` is true.
-    pub fn new(
+    pub(crate) fn new(
         stats: Arc<Stats>,
         csv_path: Option<&Path>,
         tty: bool,
@@ -59,7 +59,7 @@ impl Reporter {
     }
 
     /// Redraws the progress bar, if there is one.
-    pub fn draw(&self) {
+    pub(crate) fn draw(&self) {
         if let Some(bar) = &self.bar {
             let s = &self.stats;
             bar.set_position(s.sent.load(Relaxed));
@@ -76,7 +76,7 @@ impl Reporter {
 
     /// Closes one report interval: a CSV record, and a plain line when there
     /// is no bar.
-    pub fn interval(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn interval(&mut self) -> anyhow::Result<()> {
         let s = &self.stats;
         let elapsed_s = s.start.elapsed().as_secs_f64();
         let sent = s.sent.load(Relaxed);
@@ -117,7 +117,7 @@ impl Reporter {
         Ok(())
     }
 
-    pub fn finish(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn finish(&mut self) -> anyhow::Result<()> {
         self.interval()?;
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -128,48 +128,48 @@ impl Reporter {
 
 /// The JSON summary (`--json`) and the printed one.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
-    pub target: String,
-    pub ids: String,
-    pub dist: String,
+pub(crate) struct Summary {
+    pub(crate) target: String,
+    pub(crate) ids: String,
+    pub(crate) dist: String,
     /// The rate asked for, messages per second; null for `--rate max`.
-    pub rate_target: Option<f64>,
-    pub senders: u32,
-    pub size: u64,
+    pub(crate) rate_target: Option<f64>,
+    pub(crate) senders: u32,
+    pub(crate) size: u64,
     /// Messages the pacer released (sent + failed + unsent).
-    pub released: u64,
+    pub(crate) released: u64,
     /// Messages the target accepted.
-    pub sent: u64,
+    pub(crate) sent: u64,
     /// Of those, how many the target said reached no connection.
-    pub dropped: u64,
+    pub(crate) dropped: u64,
     /// Released but never written, because the run was stopped by a signal.
-    pub unsent: u64,
+    pub(crate) unsent: u64,
     /// Messages that failed for good, and by class of their last failure.
-    pub failed: u64,
-    pub failed_by_class: BTreeMap<&'static str, u64>,
+    pub(crate) failed: u64,
+    pub(crate) failed_by_class: BTreeMap<&'static str, u64>,
     /// Failed attempts (including ones a retry then fixed), by class.
-    pub errors_by_class: BTreeMap<&'static str, u64>,
-    pub retries: u64,
+    pub(crate) errors_by_class: BTreeMap<&'static str, u64>,
+    pub(crate) retries: u64,
     /// From the start of the schedule to the end of the run.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// From the start of the schedule to the last batch written.
-    pub send_span_s: f64,
+    pub(crate) send_span_s: f64,
     /// `sent / (send_span_s + 1/rate_target)` (N messages fill N slots of
     /// 1/rate); `sent / send_span_s` with `--rate max`.
-    pub achieved_rate: f64,
+    pub(crate) achieved_rate: f64,
     /// Batch writes (retries included) and messages per write.
-    pub writes: u64,
-    pub messages_per_write: f64,
+    pub(crate) writes: u64,
+    pub(crate) messages_per_write: f64,
     /// Gaps between consecutive batch writes on one connection, microseconds.
-    pub gap_us: GapSummary,
-    pub stopped_by_signal: bool,
+    pub(crate) gap_us: GapSummary,
+    pub(crate) stopped_by_signal: bool,
     /// Per generator: sequence numbers given, sent, failed (audit of loss).
-    pub generators: Vec<GeneratorSummary>,
+    pub(crate) generators: Vec<GeneratorSummary>,
 }
 
 impl Summary {
     /// Fills the counters from `stats`; the caller sets the description.
-    pub fn counters(&mut self, stats: &Stats) {
+    pub(crate) fn counters(&mut self, stats: &Stats) {
         self.sent = stats.sent.load(Relaxed);
         self.dropped = stats.dropped.load(Relaxed);
         self.unsent = stats.unsent.load(Relaxed);
@@ -195,7 +195,7 @@ impl Summary {
 
     /// The human summary (errors writing it are ignored: it is the last
     /// thing a run does, and the JSON file carries the same figures).
-    pub fn print(&self, out: &mut dyn Write) {
+    pub(crate) fn print(&self, out: &mut dyn Write) {
         let rate = match self.rate_target {
             Some(r) => format!(
                 "{:.1} msg/s achieved of {r} asked ({:+.2}%)",
@@ -227,11 +227,7 @@ impl Summary {
             self.writes, self.messages_per_write, g.p50, g.p90, g.p99, g.max
         );
         if self.errors_by_class.contains_key("no_descriptors") {
-            let _ = writeln!(
-                out,
-                "msggen: {}",
-                c1m_common::fdlimit::Exhaustion::Process.fix()
-            );
+            let _ = writeln!(out, "msggen: {}", c1m_common::Exhaustion::Process.fix());
         }
         if self.failed_by_class.contains_key("backlog") {
             let _ = writeln!(
@@ -241,7 +237,7 @@ impl Summary {
         }
     }
 
-    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+    pub(crate) fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         serde_json::to_writer_pretty(file, self)
             .with_context(|| format!("writing {}", path.display()))

@@ -17,8 +17,9 @@ use crate::sender::{max_line_len, payload, Finished, Sender, SenderConfig};
 use crate::stats::Stats;
 use crate::SendArgs;
 use anyhow::{bail, Context};
-use c1m_common::envelope::MAX_PAYLOAD;
-use c1m_common::parse::IdRange;
+use c1m_common::IdRange;
+use c1m_common::MAX_ENVELOPE_PAYLOAD;
+use c1m_common::{Repeat, StopSignals};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::{IsTerminal, Write};
@@ -71,7 +72,7 @@ impl Plan {
                 ids.len()
             );
         }
-        if args.size > MAX_PAYLOAD as u64 {
+        if args.size > MAX_ENVELOPE_PAYLOAD as u64 {
             bail!(
                 "--size {} is over the envelope's 1 MiB payload limit",
                 args.size
@@ -117,7 +118,7 @@ impl Plan {
                 high_water: 4 * batch_lines,
             },
         };
-        let seed = args.seed.unwrap_or_else(c1m_common::records::unix_us_now);
+        let seed = args.seed.unwrap_or_else(c1m_common::unix_us_now);
         Ok(Self {
             args: args.clone(),
             destination,
@@ -138,9 +139,9 @@ impl Plan {
 }
 
 /// Runs a send and returns 0 when every message was accepted, 2 otherwise.
-pub fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &SendArgs) -> anyhow::Result<ExitCode> {
     let plan = Plan::from_args(args)?;
-    c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
+    c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -232,7 +233,7 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
         .name("msggen-pacer".into())
         .spawn(move || pacer.run())
         .context("starting the pacer thread")?;
-    let signals = tokio::spawn(watch_signals(Arc::clone(&stop)));
+    let signals = watch_signals(Arc::clone(&stop))?;
     let tty = std::io::stderr().is_terminal() && !args.no_progress;
     let reporter = Reporter::new(Arc::clone(&stats), args.csv.as_deref(), tty, plan.total())?;
     let done = Arc::new(Notify::new());
@@ -254,9 +255,8 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
     done.notify_one();
     let mut reporter = reporting.await.context("the reporter panicked")??;
     reporter.finish()?;
-    // The watcher ends only on a signal (a closed stdout also stops a run).
-    let stopped_by_signal = signals.is_finished();
-    signals.abort();
+    // Only a signal sets this (a closed stdout also stops a run).
+    let stopped_by_signal = signals.caught().is_some();
 
     let mut summary = Summary {
         target: args.target.clone().unwrap_or_default(),
@@ -320,22 +320,21 @@ async fn report_loop(
     }
 }
 
-/// Sets `stop` on SIGINT or SIGTERM.
-async fn watch_signals(stop: Arc<Stop>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    eprintln!("msggen: stopping on signal: finishing the batches in flight");
-    stop.set();
+/// Sets `stop` on SIGINT or SIGTERM (a repeat is ignored: the batches in
+/// flight finish), from a thread of its own that blocks until one comes
+/// and never holds the process open.
+fn watch_signals(stop: Arc<Stop>) -> anyhow::Result<StopSignals> {
+    let signals = StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Ignore)
+        .context("installing the SIGINT/SIGTERM handlers")?;
+    std::thread::Builder::new()
+        .name("msggen-signals".into())
+        .spawn(move || {
+            signals.wait();
+            eprintln!("msggen: stopping on signal: finishing the batches in flight");
+            stop.set();
+        })
+        .context("starting the signal thread")?;
+    Ok(signals)
 }
 
 /// `generator,id,last_seq` for every (generator, id) that was sent to.

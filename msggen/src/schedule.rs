@@ -5,7 +5,7 @@
 //! pure function of elapsed time, which is how the tests drive it with a fake
 //! clock.
 
-use c1m_common::parse::parse_count;
+use c1m_common::parse_count;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 /// The highest paced rate: 50 times the 200,000 msg/s one process is
 /// meant to reach; each sender queues up to 2 s of its share (4 bytes a
 /// message), so this bounds that memory to 80 MB.
-pub const MAX_RATE: f64 = 10_000_000.0;
+pub(crate) const MAX_RATE: f64 = 10_000_000.0;
 
 /// How fast to send.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,7 +60,7 @@ impl fmt::Display for Rate {
 
 /// A paced schedule of `total` messages at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     per_second: f64,
     total: u64,
 }
@@ -68,7 +68,7 @@ pub struct Schedule {
 impl Schedule {
     /// `total` messages, or as many as fall within `duration` (message `k`
     /// is in if it is due before `duration`), whichever is fewer.
-    pub fn new(per_second: f64, count: Option<u64>, duration: Option<Duration>) -> Self {
+    pub(crate) fn new(per_second: f64, count: Option<u64>, duration: Option<Duration>) -> Self {
         assert!(per_second > 0.0, "a schedule needs a positive rate");
         let by_duration = duration.map(|d| (d.as_secs_f64() * per_second).ceil() as u64);
         let total = match (count, by_duration) {
@@ -81,14 +81,14 @@ impl Schedule {
     }
 
     /// How many messages the schedule holds.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.total
     }
 
     /// How many messages are due by `elapsed` since the start: message `k` is
     /// due at `k / rate`, so `floor(elapsed * rate) + 1` of them, at most
     /// `total`.
-    pub fn due_by(&self, elapsed: Duration) -> u64 {
+    pub(crate) fn due_by(&self, elapsed: Duration) -> u64 {
         // `as` saturates; the add must too (a run of years at 10M/s).
         let due = ((elapsed.as_secs_f64() * self.per_second).floor() as u64).saturating_add(1);
         due.min(self.total)
@@ -96,7 +96,7 @@ impl Schedule {
 
     /// When message `k` is due, counted from the start; `Duration::MAX` when
     /// that is beyond what a `Duration` holds (a tiny rate, a huge count).
-    pub fn due_at(&self, k: u64) -> Duration {
+    pub(crate) fn due_at(&self, k: u64) -> Duration {
         Duration::try_from_secs_f64(k as f64 / self.per_second).unwrap_or(Duration::MAX)
     }
 
@@ -104,7 +104,12 @@ impl Schedule {
     /// messages at `elapsed`: at the next message's due time, but not sooner
     /// than `tick` from now, so high rates go out in batches of about
     /// `rate * tick`. `None` once everything is released.
-    pub fn next_wake(&self, released: u64, elapsed: Duration, tick: Duration) -> Option<Duration> {
+    pub(crate) fn next_wake(
+        &self,
+        released: u64,
+        elapsed: Duration,
+        tick: Duration,
+    ) -> Option<Duration> {
         if released >= self.total {
             return None;
         }

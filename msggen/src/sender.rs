@@ -26,8 +26,8 @@ use crate::http::{Conn, Reply, RequestError, Target};
 use crate::ids::local_index;
 use crate::queue::{Queue, Stop};
 use crate::stats::{FailureClass, Stats};
-use c1m_common::envelope::{self, Header};
-use c1m_common::records::unix_us_now;
+use c1m_common::unix_us_now;
+use c1m_common::{encode_envelope, Header, MAX_ENVELOPE_HEADER};
 use serde::Serialize;
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 /// Where batches go.
 #[derive(Debug, Clone)]
-pub enum Destination {
+pub(crate) enum Destination {
     /// `POST /send` on the target's keep-alive connections.
     Http(Target),
     /// `--target -`: each batch's lines to standard output, on the same
@@ -47,22 +47,22 @@ pub enum Destination {
 
 /// What every sender shares.
 #[derive(Debug)]
-pub struct SenderConfig {
-    pub destination: Destination,
-    pub token: Option<String>,
-    pub first_id: u64,
-    pub senders: u32,
+pub(crate) struct SenderConfig {
+    pub(crate) destination: Destination,
+    pub(crate) token: Option<String>,
+    pub(crate) first_id: u64,
+    pub(crate) senders: u32,
     /// Most messages in one batch (from --batch-max and --batch-bytes).
-    pub batch_lines: usize,
-    pub payload: Vec<u8>,
-    pub retries: u32,
-    pub timeout: Duration,
+    pub(crate) batch_lines: usize,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) retries: u32,
+    pub(crate) timeout: Duration,
 }
 
 /// The longest line one message can take in a batch body.
-pub fn max_line_len(payload_len: usize) -> usize {
+pub(crate) fn max_line_len(payload_len: usize) -> usize {
     // id, tab, envelope header with 20-digit fields, payload, `]`, newline.
-    20 + 1 + envelope::MAX_HEADER + payload_len + 1 + 1
+    20 + 1 + MAX_ENVELOPE_HEADER + payload_len + 1 + 1
 }
 
 /// First retry backoff; doubles each retry up to [`MAX_BACKOFF`].
@@ -78,42 +78,42 @@ fn backoff(retry: u32) -> Duration {
 /// One generator's account, for the summary: with `last seq` per id (the
 /// `--last-seqs` file) a reader can tell lost messages from unsent ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct GeneratorSummary {
-    pub generator: u64,
+pub(crate) struct GeneratorSummary {
+    pub(crate) generator: u64,
     /// Messages given a sequence number (= the sum of last seqs).
-    pub numbered: u64,
-    pub sent: u64,
-    pub failed: u64,
+    pub(crate) numbered: u64,
+    pub(crate) sent: u64,
+    pub(crate) failed: u64,
     /// Ids this generator sent at least one message to.
-    pub ids_used: u64,
+    pub(crate) ids_used: u64,
     /// The highest sequence number of any id.
-    pub max_seq: u64,
+    pub(crate) max_seq: u64,
 }
 
 /// Sender `k`: generator `G*S + k`, owning the offsets `k, k + S, ...`.
-pub struct Sender {
-    pub generator: u64,
-    pub config: Arc<SenderConfig>,
-    pub queue: Arc<Queue>,
-    pub stats: Arc<Stats>,
-    pub stop: Arc<Stop>,
+pub(crate) struct Sender {
+    pub(crate) generator: u64,
+    pub(crate) config: Arc<SenderConfig>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) stop: Arc<Stop>,
     /// A connection opened before the clock started, if that worked.
-    pub conn: Option<Conn>,
+    pub(crate) conn: Option<Conn>,
     /// Last sequence number per owned id, indexed by `offset / senders`.
-    pub seqs: Vec<u64>,
+    pub(crate) seqs: Vec<u64>,
     /// When this connection last wrote a batch, for the inter-send gaps.
-    pub last_write: Option<Instant>,
+    pub(crate) last_write: Option<Instant>,
 }
 
 /// A sender's result: its account and its per-id last sequence numbers.
-pub struct Finished {
-    pub summary: GeneratorSummary,
-    pub seqs: Vec<u64>,
+pub(crate) struct Finished {
+    pub(crate) summary: GeneratorSummary,
+    pub(crate) seqs: Vec<u64>,
 }
 
 impl Sender {
     /// Sends batches until the queue is closed and empty, or the stop is set.
-    pub async fn run(mut self) -> Finished {
+    pub(crate) async fn run(mut self) -> Finished {
         let mut offsets = Vec::with_capacity(self.config.batch_lines);
         let mut batch: Vec<(u32, u64)> = Vec::with_capacity(self.config.batch_lines);
         let mut body = Vec::new();
@@ -256,7 +256,7 @@ impl Sender {
 
 /// Writes a batch body: one `id<TAB>envelope` line per message, lines
 /// separated by `\n` (no trailing newline).
-pub fn write_body(
+pub(crate) fn write_body(
     out: &mut Vec<u8>,
     batch: &[(u32, u64)],
     first_id: u64,
@@ -277,13 +277,13 @@ pub fn write_body(
             seq,
             sent_us,
         };
-        envelope::encode(&header, payload, out);
+        encode_envelope(&header, payload, out);
     }
 }
 
 /// A printable ASCII payload of `len` bytes: letters and digits, so no tab
 /// or newline can break a batch line.
-pub fn payload(len: usize) -> Vec<u8> {
+pub(crate) fn payload(len: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     ALPHABET.iter().copied().cycle().take(len).collect()
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Why an attempt or a message failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FailureClass {
+pub(crate) enum FailureClass {
     /// Nothing listens on the target (ECONNREFUSED).
     Refused,
     /// The connection was reset or broke (ECONNRESET, EPIPE, ECONNABORTED).
@@ -53,7 +53,7 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    pub const ALL: [FailureClass; 14] = [
+    pub(crate) const ALL: [FailureClass; 14] = [
         FailureClass::Refused,
         FailureClass::Reset,
         FailureClass::Closed,
@@ -71,7 +71,7 @@ impl FailureClass {
     ];
 
     /// The name in summaries and JSON.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             FailureClass::Refused => "refused",
             FailureClass::Reset => "reset",
@@ -91,7 +91,7 @@ impl FailureClass {
     }
 
     /// Whether retrying the same batch may succeed.
-    pub fn retryable(self) -> bool {
+    pub(crate) fn retryable(self) -> bool {
         !matches!(
             self,
             FailureClass::Status4xx
@@ -102,8 +102,8 @@ impl FailureClass {
     }
 
     /// The class of an I/O error.
-    pub fn of_io(err: &io::Error) -> Self {
-        if c1m_common::fdlimit::is_exhaustion(err).is_some() {
+    pub(crate) fn of_io(err: &io::Error) -> Self {
+        if c1m_common::is_exhaustion(err).is_some() {
             return FailureClass::NoDescriptors;
         }
         match err.kind() {
@@ -119,7 +119,7 @@ impl FailureClass {
     }
 
     /// The class of a non-2xx HTTP status.
-    pub fn of_status(status: u16) -> Self {
+    pub(crate) fn of_status(status: u16) -> Self {
         match status {
             408 | 429 => FailureClass::Throttled,
             400..=499 => FailureClass::Status4xx,
@@ -135,19 +135,19 @@ impl FailureClass {
 
 /// Per-class counters.
 #[derive(Debug, Default)]
-pub struct ClassCounts([AtomicU64; FailureClass::ALL.len()]);
+pub(crate) struct ClassCounts([AtomicU64; FailureClass::ALL.len()]);
 
 impl ClassCounts {
-    pub fn add(&self, class: FailureClass, n: u64) {
+    pub(crate) fn add(&self, class: FailureClass, n: u64) {
         self.0[class.index()].fetch_add(n, Relaxed);
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.0.iter().map(|c| c.load(Relaxed)).sum()
     }
 
     /// Non-zero classes by name, for the summary.
-    pub fn by_name(&self) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn by_name(&self) -> BTreeMap<&'static str, u64> {
         FailureClass::ALL
             .iter()
             .map(|&c| (c.name(), self.0[c.index()].load(Relaxed)))
@@ -158,23 +158,23 @@ impl ClassCounts {
 
 /// Counters shared by the senders and read by the reporter.
 #[derive(Debug)]
-pub struct Stats {
-    pub start: Instant,
+pub(crate) struct Stats {
+    pub(crate) start: Instant,
     /// Messages accepted by the target (2xx for their batch).
-    pub sent: AtomicU64,
+    pub(crate) sent: AtomicU64,
     /// Messages the target reported as reaching no connection.
-    pub dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     /// Messages that failed for good, by the class of their last failure.
-    pub failed: ClassCounts,
+    pub(crate) failed: ClassCounts,
     /// Failed attempts (each retry of a batch counts), by class.
-    pub errors: ClassCounts,
-    pub retries: AtomicU64,
+    pub(crate) errors: ClassCounts,
+    pub(crate) retries: AtomicU64,
     /// Messages released by the pacer but never written because the run
     /// was stopped (SIGINT/SIGTERM): they got no sequence number.
-    pub unsent: AtomicU64,
+    pub(crate) unsent: AtomicU64,
     /// Batch writes and the messages they carried.
-    pub writes: AtomicU64,
-    pub written: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) written: AtomicU64,
     /// Nanoseconds from `start` to the latest batch write (any connection).
     last_write_ns: AtomicU64,
     gaps: Mutex<Gaps>,
@@ -190,14 +190,14 @@ struct Gaps {
 
 /// Percentiles of a gap histogram, microseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct GapSummary {
-    pub count: u64,
-    pub mean: f64,
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
+pub(crate) struct GapSummary {
+    pub(crate) count: u64,
+    pub(crate) mean: f64,
+    pub(crate) p50: u64,
+    pub(crate) p90: u64,
+    pub(crate) p99: u64,
+    pub(crate) p999: u64,
+    pub(crate) max: u64,
 }
 
 impl GapSummary {
@@ -221,7 +221,7 @@ impl GapSummary {
 const GAP_MAX_US: u64 = 3_600_000_000;
 
 impl Stats {
-    pub fn new(start: Instant) -> Self {
+    pub(crate) fn new(start: Instant) -> Self {
         let histogram = || Histogram::new_with_bounds(1, GAP_MAX_US, 3).expect("valid bounds");
         Self {
             start,
@@ -246,7 +246,12 @@ impl Stats {
     /// that gap goes into the histograms. Per connection, because writes on
     /// different connections in the same tick are microseconds apart and
     /// would hide the spacing of the schedule.
-    pub fn record_write(&self, at: Instant, messages: u64, since_previous: Option<Duration>) {
+    pub(crate) fn record_write(
+        &self,
+        at: Instant,
+        messages: u64,
+        since_previous: Option<Duration>,
+    ) {
         let now_ns = at.duration_since(self.start).as_nanos() as u64;
         self.last_write_ns.fetch_max(now_ns, Relaxed);
         self.writes.fetch_add(1, Relaxed);
@@ -262,12 +267,12 @@ impl Stats {
     }
 
     /// Seconds from the start to the latest batch write.
-    pub fn send_span_s(&self) -> f64 {
+    pub(crate) fn send_span_s(&self) -> f64 {
         self.last_write_ns.load(Relaxed) as f64 / 1e9
     }
 
     /// Gaps since the last call (then forgotten), for one report interval.
-    pub fn take_interval_gaps(&self) -> GapSummary {
+    pub(crate) fn take_interval_gaps(&self) -> GapSummary {
         let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
         let summary = GapSummary::of(&gaps.interval);
         gaps.interval.reset();
@@ -275,7 +280,7 @@ impl Stats {
     }
 
     /// Gaps over the whole run.
-    pub fn total_gaps(&self) -> GapSummary {
+    pub(crate) fn total_gaps(&self) -> GapSummary {
         let gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
         GapSummary::of(&gaps.total)
     }

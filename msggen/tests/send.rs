@@ -99,7 +99,7 @@ async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
     let dir = tempfile::tempdir().unwrap();
     let (url, state) = sink(Behavior::accept()).await;
     let last_seqs = dir.path().join("last.csv");
-    let before_us = c1m_common::records::unix_us_now();
+    let before_us = c1m_common::unix_us_now();
     let args = format!(
         "--target {url} --ids 1-50 --rate 5000 --count 3000 --senders 3 --dist zipf:1.1 \
          --size 17 --generator-id 2 --seed 9 --last-seqs {}",
@@ -109,7 +109,7 @@ async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
     run.assert_exit(0);
     let sent = (run.n("sent"), run.n("failed"), run.n("released"));
     assert_eq!(sent, (3000, 0, 3000));
-    let after_us = c1m_common::records::unix_us_now();
+    let after_us = c1m_common::unix_us_now();
 
     let last = contiguous_seqs(&state);
     let envelopes = state.envelopes.lock().unwrap().clone();
@@ -395,7 +395,7 @@ fn target_dash_writes_the_batch_lines_to_stdout() {
     let mut last: HashMap<(u64, u64), u64> = HashMap::new();
     for line in text.lines() {
         let (id, envelope) = line.split_once('\t').unwrap();
-        let (env, used) = c1m_common::envelope::decode(envelope.as_bytes())
+        let (env, used) = c1m_common::decode_envelope(envelope.as_bytes())
             .unwrap()
             .unwrap();
         assert_eq!(

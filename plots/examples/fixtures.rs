@@ -21,7 +21,7 @@
 //! - `c1m-msggen-10k.csv`: msggen's side of the c1m run, started 10 s
 //!   before the messages flow, every 10 s (its own clock starts then).
 
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

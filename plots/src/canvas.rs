@@ -24,24 +24,24 @@ use std::sync::OnceLock;
 /// `assets/DejaVuSans-LICENSE.txt`).
 static FONT_TTF: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 /// The family name text styles ask for; it resolves to [`FONT_TTF`] alone.
-pub const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Text sizes at the default 1024x640; [`Style`] scales them with the image.
-pub const TITLE_PX: f64 = 26.0;
-pub const AXIS_DESC_PX: f64 = 18.0;
-pub const TICK_PX: f64 = 15.0;
-pub const LEGEND_PX: f64 = 16.0;
+pub(crate) const TITLE_PX: f64 = 26.0;
+pub(crate) const AXIS_DESC_PX: f64 = 18.0;
+pub(crate) const TICK_PX: f64 = 15.0;
+pub(crate) const LEGEND_PX: f64 = 16.0;
 
 /// Sizes of text, lines, markers and margins for one image: those of the
 /// default 1024x640 scaled with the image (0.7x to 3x), so a small chart
 /// keeps room for its data and a large one stays legible.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
-    pub scale: f64,
+pub(crate) struct Style {
+    pub(crate) scale: f64,
 }
 
 impl Style {
-    pub fn for_size(size: Size) -> Self {
+    pub(crate) fn for_size(size: Size) -> Self {
         let scale = (size.width as f64 / 1024.0).min(size.height as f64 / 640.0);
         Self {
             scale: scale.clamp(0.7, 3.0),
@@ -49,24 +49,24 @@ impl Style {
     }
 
     /// A font size.
-    pub fn font(&self, base_px: f64) -> f64 {
+    pub(crate) fn font(&self, base_px: f64) -> f64 {
         base_px * self.scale
     }
 
     /// A length in pixels (margins, marker radii, line widths), at least 1.
-    pub fn px(&self, base: i32) -> i32 {
+    pub(crate) fn px(&self, base: i32) -> i32 {
         ((base as f64 * self.scale).round() as i32).max(1)
     }
 
     /// A line width: rounded up, so a small chart's lines stay as thick
     /// as each other relative to the thin ones.
-    pub fn upx(&self, base: i32) -> u32 {
+    pub(crate) fn upx(&self, base: i32) -> u32 {
         ((base as f64 * self.scale).ceil() as u32).max(1)
     }
 }
 
 /// Colour-blind-safe colours (Okabe-Ito, darkened where pale on white).
-pub const PALETTE: [RGBColor; 7] = [
+pub(crate) const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 114, 178),   // blue
     RGBColor(213, 94, 0),    // vermilion
     RGBColor(0, 158, 115),   // bluish green
@@ -76,17 +76,17 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(60, 60, 60),    // near black
 ];
 
-pub fn colour(i: usize) -> RGBColor {
+pub(crate) fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
 /// Opacity of [`Stroke::Shade`]'s area: light enough to read lines over it.
-pub const SHADE_ALPHA: f64 = 0.13;
+pub(crate) const SHADE_ALPHA: f64 = 0.13;
 
 /// How a line is drawn; the same metric keeps the same stroke across
 /// inputs, so with several CSVs colour says which input, stroke says what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stroke {
+pub(crate) enum Stroke {
     Solid,
     Dashed,
     Dotted,
@@ -122,7 +122,7 @@ impl std::str::FromStr for Size {
     }
 }
 
-pub type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 fn ensure_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
@@ -138,7 +138,7 @@ fn ensure_font() -> anyhow::Result<()> {
 }
 
 /// Refuses an output name plots would not write as PNG, before any work.
-pub fn check_png_path(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn check_png_path(path: &Path) -> anyhow::Result<()> {
     let is_png = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("png"));
@@ -151,7 +151,7 @@ pub fn check_png_path(path: &Path) -> anyhow::Result<()> {
 /// Draws one PNG: a white page with the title and legend band, then
 /// `draw` fills the area left below them. Drawn in memory; the file is
 /// written only when everything has been drawn.
-pub fn render(
+pub(crate) fn render(
     path: &Path,
     size: Size,
     title: &str,
@@ -206,7 +206,7 @@ fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> anyhow::Result
 
 /// A range with room above the data (and below, if it goes negative), never
 /// empty, so a flat series still gets an axis.
-pub fn padded(min: f64, max: f64) -> Range<f64> {
+pub(crate) fn padded(min: f64, max: f64) -> Range<f64> {
     let lo = min.min(0.0);
     let hi = max.max(lo);
     let span = hi - lo;
@@ -218,7 +218,7 @@ pub fn padded(min: f64, max: f64) -> Range<f64> {
 }
 
 /// The x range of a time axis: from zero to the last sample.
-pub fn time_range(last: f64) -> Range<f64> {
+pub(crate) fn time_range(last: f64) -> Range<f64> {
     if last > 0.0 {
         0.0..last
     } else {

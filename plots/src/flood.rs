@@ -14,7 +14,7 @@ use crate::legend::LegendEntry;
 use crate::load::{last_elapsed_s, load, load_inputs, Input};
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::records::{FloodInterval, MsggenInterval};
+use c1m_common::{FloodInterval, MsggenInterval};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -66,7 +66,7 @@ fn log_latency(inputs: &[Input<FloodInterval>], scale: LatencyScale) -> bool {
     }
 }
 
-pub fn run(args: &FloodArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &FloodArgs) -> anyhow::Result<()> {
     canvas::check_png_path(&args.chart.out)?;
     if args.msggen.is_some() && args.chart.files.len() != 1 {
         anyhow::bail!(
@@ -117,7 +117,7 @@ fn series(
             };
             LegendEntry::line(name, colour(if single { k } else { i }), stroke)
         };
-        let x = |r: &FloodInterval| time.from_seconds(r.elapsed_s);
+        let x = |r: &FloodInterval| time.scale_seconds(r.elapsed_s);
         let ms = |us: u64| us as f64 / 1000.0;
         // floodtest writes 0 for an interval without messages.
         let has_latency = |r: &FloodInterval| r.latency_p50_us > 0 || r.latency_p99_us > 0;
@@ -137,7 +137,7 @@ fn series(
             upper.push(Series::new(
                 entry(4, "messages/s sent (msggen, right axis)", Stroke::Dotted),
                 true,
-                points.map(|p| p.map(|(t, rate)| (time.from_seconds(t), rate))),
+                points.map(|p| p.map(|(t, rate)| (time.scale_seconds(t), rate))),
             ));
         }
         lower.push(Series::new(
@@ -156,7 +156,7 @@ fn series(
     (upper, lower)
 }
 
-pub fn draw(
+pub(crate) fn draw(
     inputs: &[Input<FloodInterval>],
     sent: &[MsggenInterval],
     chart: &ChartArgs,
@@ -171,7 +171,7 @@ pub fn draw(
         .map(|s| s.entry.clone())
         .collect();
     let title = chart.title_or("Connections, messages and latency", inputs);
-    let x_range = canvas::time_range(time.from_seconds(last_s));
+    let x_range = canvas::time_range(time.scale_seconds(last_s));
     canvas::render(&chart.out, chart.size, &title, &legend, |area, style| {
         let height = area.dim_in_pixel().1;
         let (top, bottom) = area.split_vertically(height * 52 / 100);

@@ -8,7 +8,7 @@
 
 /// A count or rate on a tick or in a legend: `950`, `2.5K`, `10K`, `1.2M`.
 /// Decimal suffixes (K = 1,000), up to two decimals, trailing zeros dropped.
-pub fn format_count(value: f64) -> String {
+pub(crate) fn format_count(value: f64) -> String {
     const SCALES: [(f64, &str); 4] = [(1.0, ""), (1e3, "K"), (1e6, "M"), (1e9, "G")];
     let magnitude = value.abs();
     let mut i = SCALES
@@ -24,13 +24,13 @@ pub fn format_count(value: f64) -> String {
 }
 
 /// An integer with thousands separators: `1,000,000`.
-pub fn format_thousands(n: u64) -> String {
-    c1m_common::format::thousands(n)
+pub(crate) fn format_thousands(n: u64) -> String {
+    c1m_common::thousands(n)
 }
 
 /// A size in bytes, in the binary unit that keeps it short, to three
 /// significant digits: `512 B`, `2.76 KiB`, `24.2 MiB`, `288 MiB`, `1.41 GiB`.
-pub fn format_bytes(bytes: f64) -> String {
+pub(crate) fn format_bytes(bytes: f64) -> String {
     const KIB: f64 = 1024.0;
     let magnitude = bytes.abs();
     let (value, unit) = if magnitude < KIB {
@@ -52,7 +52,7 @@ pub fn format_bytes(bytes: f64) -> String {
 }
 
 /// A plain tick value: up to two decimals, trailing zeros dropped.
-pub fn format_tick(value: f64) -> String {
+pub(crate) fn format_tick(value: f64) -> String {
     trim_decimal(value, 2)
 }
 
@@ -75,7 +75,7 @@ fn trim_decimal(value: f64, places: usize) -> String {
 
 /// The unit of a time axis, picked so the numbers stay small and whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeUnit {
+pub(crate) enum TimeUnit {
     Seconds,
     Minutes,
     Hours,
@@ -84,7 +84,7 @@ pub enum TimeUnit {
 impl TimeUnit {
     /// Seconds up to 3 minutes, minutes up to 3 hours (Part 2's "Minutes
     /// Elapsed"), hours beyond.
-    pub fn for_span(span_s: f64) -> Self {
+    pub(crate) fn for_span(span_s: f64) -> Self {
         if span_s <= 180.0 {
             Self::Seconds
         } else if span_s <= 3.0 * 3600.0 {
@@ -94,7 +94,7 @@ impl TimeUnit {
         }
     }
 
-    pub fn from_seconds(self, s: f64) -> f64 {
+    pub(crate) fn scale_seconds(self, s: f64) -> f64 {
         match self {
             Self::Seconds => s,
             Self::Minutes => s / 60.0,
@@ -102,7 +102,7 @@ impl TimeUnit {
         }
     }
 
-    pub fn axis_label(self) -> &'static str {
+    pub(crate) fn axis_label(self) -> &'static str {
         match self {
             Self::Seconds => "Seconds elapsed",
             Self::Minutes => "Minutes elapsed",
@@ -113,13 +113,13 @@ impl TimeUnit {
 
 /// The unit of a memory axis: MiB until the data passes 4 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemUnit {
+pub(crate) enum MemUnit {
     MiB,
     GiB,
 }
 
 impl MemUnit {
-    pub fn for_max_kb(max_kb: f64) -> Self {
+    pub(crate) fn for_max_kb(max_kb: f64) -> Self {
         if max_kb.abs() < 4.0 * 1024.0 * 1024.0 {
             Self::MiB
         } else {
@@ -127,14 +127,14 @@ impl MemUnit {
         }
     }
 
-    pub fn from_kb(self, kb: f64) -> f64 {
+    pub(crate) fn scale_kb(self, kb: f64) -> f64 {
         match self {
             Self::MiB => kb / 1024.0,
             Self::GiB => kb / (1024.0 * 1024.0),
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::MiB => "MiB",
             Self::GiB => "GiB",
@@ -194,13 +194,13 @@ mod tests {
         assert_eq!(TimeUnit::for_span(120.0), TimeUnit::Seconds);
         assert_eq!(TimeUnit::for_span(3600.0), TimeUnit::Minutes);
         assert_eq!(TimeUnit::for_span(24.0 * 3600.0), TimeUnit::Hours);
-        assert_eq!(TimeUnit::Minutes.from_seconds(90.0), 1.5);
+        assert_eq!(TimeUnit::Minutes.scale_seconds(90.0), 1.5);
     }
 
     #[test]
     fn memory_unit_follows_the_peak() {
         assert_eq!(MemUnit::for_max_kb(250.0 * 1024.0), MemUnit::MiB);
         assert_eq!(MemUnit::for_max_kb(8.0 * 1024.0 * 1024.0), MemUnit::GiB);
-        assert_eq!(MemUnit::MiB.from_kb(2048.0), 2.0);
+        assert_eq!(MemUnit::MiB.scale_kb(2048.0), 2.0);
     }
 }

@@ -7,14 +7,14 @@ use plotters::prelude::*;
 
 /// How a series is marked: a line stroke, or a point marker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
+pub(crate) enum Mark {
     Line(Stroke),
     Point(Marker),
 }
 
 /// The point shapes of scatter series.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Marker {
+pub(crate) enum Marker {
     Circle,
     Triangle,
     Cross,
@@ -22,7 +22,7 @@ pub enum Marker {
 
 impl Marker {
     /// Draws one marker centred on `at` (in `area`'s coordinates).
-    pub fn draw<DB: DrawingBackend, CT: CoordTranslate>(
+    pub(crate) fn draw<DB: DrawingBackend, CT: CoordTranslate>(
         self,
         area: &DrawingArea<DB, CT>,
         at: CT::From,
@@ -43,14 +43,14 @@ impl Marker {
 
 /// One legend line: what it looks like, and what it says.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LegendEntry {
-    pub label: String,
-    pub colour: RGBColor,
-    pub mark: Mark,
+pub(crate) struct LegendEntry {
+    pub(crate) label: String,
+    pub(crate) colour: RGBColor,
+    pub(crate) mark: Mark,
 }
 
 impl LegendEntry {
-    pub fn line(label: impl Into<String>, colour: RGBColor, stroke: Stroke) -> Self {
+    pub(crate) fn line(label: impl Into<String>, colour: RGBColor, stroke: Stroke) -> Self {
         Self {
             label: label.into(),
             colour,
@@ -58,7 +58,7 @@ impl LegendEntry {
         }
     }
 
-    pub fn point(label: impl Into<String>, colour: RGBColor, marker: Marker) -> Self {
+    pub(crate) fn point(label: impl Into<String>, colour: RGBColor, marker: Marker) -> Self {
         Self {
             label: label.into(),
             colour,
@@ -106,7 +106,7 @@ fn rows(
 }
 
 /// Pixel height of the band `entries` need across `area`'s width.
-pub fn height(area: &Area, st: &Style, entries: &[LegendEntry]) -> anyhow::Result<u32> {
+pub(crate) fn height(area: &Area, st: &Style, entries: &[LegendEntry]) -> anyhow::Result<u32> {
     let n = rows(area, st, entries)?.len() as i32;
     Ok(if n == 0 {
         0
@@ -116,7 +116,7 @@ pub fn height(area: &Area, st: &Style, entries: &[LegendEntry]) -> anyhow::Resul
 }
 
 /// Draws the entries into `band` (sized by [`height`]).
-pub fn draw(band: &Area, st: &Style, entries: &[LegendEntry]) -> anyhow::Result<()> {
+pub(crate) fn draw(band: &Area, st: &Style, entries: &[LegendEntry]) -> anyhow::Result<()> {
     use plotters::style::text_anchor::{HPos, Pos, VPos};
     let width = band.dim_in_pixel().0 as i32;
     let text_style = (FONT, st.font(LEGEND_PX))

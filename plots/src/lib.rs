@@ -14,16 +14,18 @@
 //! into the binary ([`canvas`]). A chart of a day-long log at one sample a
 //! second (86,400 rows) renders in ~0.2 s.
 
-pub mod canvas;
-pub mod flood;
-pub mod format;
-pub mod legend;
-pub mod load;
-pub mod measure;
-pub mod memory;
-pub mod panel;
-pub mod per_conn;
-pub mod table;
+#![forbid(unsafe_code)]
+
+mod canvas;
+mod flood;
+mod format;
+mod legend;
+mod load;
+mod measure;
+mod memory;
+mod panel;
+mod per_conn;
+mod table;
 
 use canvas::Size;
 use clap::{Parser, Subcommand};
@@ -35,10 +37,12 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "plots", version)]
 pub struct Args {
+    /// What to draw.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The charts and tables plots draws.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Memory (user space and kernel) and connections against time, from

@@ -7,13 +7,13 @@
 //! read whole into memory: a day of memlog at one sample a second is 86,400
 //! rows of ~100 bytes, well under 10 MB.
 
-use c1m_common::records::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::{FloodInterval, MemSample, MsggenInterval};
 use serde::de::DeserializeOwned;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A CSV row type plots can read, and which tool writes it.
-pub trait Record: DeserializeOwned {
+pub(crate) trait Record: DeserializeOwned {
     /// The tool that writes this kind of CSV, named in error messages so a
     /// file given to the wrong subcommand is recognised as such.
     const WRITER: &'static str;
@@ -58,7 +58,7 @@ record!(MsggenInterval, "msggen", [elapsed_s, rate]);
 
 /// Why a CSV could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum LoadError {
+pub(crate) enum LoadError {
     // The io error is in the message, not a `source`: printed with `{:#}`
     // it would otherwise appear twice.
     #[error("{path}: {err}")]
@@ -76,7 +76,7 @@ pub enum LoadError {
 }
 
 /// Every row of one CSV, in file order.
-pub fn load<T: Record>(path: &Path) -> Result<Vec<T>, LoadError> {
+pub(crate) fn load<T: Record>(path: &Path) -> Result<Vec<T>, LoadError> {
     let shown = path.display().to_string();
     let file = File::open(path).map_err(|err| LoadError::Open {
         path: shown.clone(),
@@ -148,7 +148,7 @@ pub struct Input<T> {
 /// Loads every file and names it: the n-th `--label`, or else the file's
 /// stem (`runs/ours.csv` is "ours"; when two stems collide, the path
 /// without its extension, so two `mem.csv` stay apart).
-pub fn load_inputs<T: Record>(
+pub(crate) fn load_inputs<T: Record>(
     files: &[PathBuf],
     labels: &[String],
 ) -> anyhow::Result<Vec<Input<T>>> {
@@ -174,7 +174,7 @@ pub fn load_inputs<T: Record>(
 }
 
 /// The last sample's time over all inputs: where a time axis ends.
-pub fn last_elapsed_s<T: Record>(inputs: &[Input<T>]) -> f64 {
+pub(crate) fn last_elapsed_s<T: Record>(inputs: &[Input<T>]) -> f64 {
     inputs
         .iter()
         .flat_map(|i| i.rows.iter().map(Record::elapsed_s))

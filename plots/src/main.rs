@@ -1,3 +1,8 @@
+//! The `plots` binary: parses the command line and hands it to
+//! [`c1m_plots::run`]; everything else lives in the library.
+
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use std::process::ExitCode;
 

@@ -12,7 +12,7 @@
 //! live on this machine, so kernel growth per connection includes the
 //! client's socket too (~9-10 KB for the pair here).
 
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 
 /// The memory figures a chart of memlog samples draws (flattened into the
 /// `memory` and `per-conn` arguments).
@@ -104,7 +104,7 @@ impl KernelPart {
 
 /// The first sample holding the fewest connections (`rows` is not empty:
 /// loading refuses empty files).
-pub fn baseline(rows: &[MemSample]) -> (usize, &MemSample) {
+pub(crate) fn baseline(rows: &[MemSample]) -> (usize, &MemSample) {
     let min = rows.iter().map(|s| s.conns).min().unwrap_or(0);
     rows.iter()
         .enumerate()
@@ -114,7 +114,7 @@ pub fn baseline(rows: &[MemSample]) -> (usize, &MemSample) {
 
 /// Bytes one connection costs at `s` by the figure `kb`, or `None` when
 /// `s` holds no more connections than the baseline.
-pub fn per_conn_bytes(
+pub(crate) fn per_conn_bytes(
     s: &MemSample,
     base: &MemSample,
     kb: impl Fn(&MemSample) -> u64,
@@ -126,7 +126,7 @@ pub fn per_conn_bytes(
 /// The default `--min-conns` of the per-connection chart: below 5% of the
 /// peak (and below 100), a few MB of allocator or page-cache noise divided
 /// by few connections swamps the figure.
-pub fn default_min_conns(rows: &[MemSample]) -> u64 {
+pub(crate) fn default_min_conns(rows: &[MemSample]) -> u64 {
     let (_, base) = baseline(rows);
     let peak_added = rows.iter().map(|s| s.conns).max().unwrap_or(0) - base.conns;
     (peak_added / 20).max(100)
@@ -134,7 +134,7 @@ pub fn default_min_conns(rows: &[MemSample]) -> u64 {
 
 /// The median cost per connection over the samples at 95% of the peak or
 /// more: the figure a reader wants ("2.7 KiB per connection at 1M").
-pub fn plateau_per_conn(
+pub(crate) fn plateau_per_conn(
     rows: &[MemSample],
     kb: impl Fn(&MemSample) -> u64 + Copy,
 ) -> Option<(u64, f64)> {

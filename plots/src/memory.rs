@@ -17,7 +17,7 @@ use crate::load::{last_elapsed_s, load_inputs, Input};
 use crate::measure::Figures;
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::records::MemSample;
+use c1m_common::MemSample;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct MemoryArgs {
@@ -30,7 +30,7 @@ pub struct MemoryArgs {
     pub no_conns: bool,
 }
 
-pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &MemoryArgs) -> anyhow::Result<()> {
     canvas::check_png_path(&args.chart.out)?;
     let inputs = load_inputs::<MemSample>(&args.chart.files, &args.chart.labels)?;
     draw(&inputs, args)
@@ -66,7 +66,7 @@ fn series(inputs: &[Input<MemSample>], args: &MemoryArgs, time: TimeUnit) -> Vec
                 format!("{}: {what}", input.label)
             }
         };
-        let x = |s: &MemSample| time.from_seconds(s.elapsed_s);
+        let x = |s: &MemSample| time.scale_seconds(s.elapsed_s);
         let user = args.figures.series;
         out.push(Series::new(
             LegendEntry::line(
@@ -109,7 +109,7 @@ fn series(inputs: &[Input<MemSample>], args: &MemoryArgs, time: TimeUnit) -> Vec
     out
 }
 
-pub fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()> {
+pub(crate) fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()> {
     let last_s = last_elapsed_s(inputs);
     let time = TimeUnit::for_span(last_s);
     let mut all = series(inputs, args, time);
@@ -120,7 +120,7 @@ pub fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()
         .fold(0.0, |m: f64, p| m.max(p.1.abs()));
     let mem = MemUnit::for_max_kb(max_kb);
     for s in all.iter_mut().filter(|s| !s.right_axis) {
-        s.map_y(|kb| mem.from_kb(kb));
+        s.map_y(|kb| mem.scale_kb(kb));
     }
     let title = args.chart.title_or(&what(inputs), inputs);
     let y_desc = format!("Memory ({})", mem.name());
@@ -128,7 +128,7 @@ pub fn draw(inputs: &[Input<MemSample>], args: &MemoryArgs) -> anyhow::Result<()
         &args.chart,
         &title,
         &Panel {
-            x_range: canvas::time_range(time.from_seconds(last_s)),
+            x_range: canvas::time_range(time.scale_seconds(last_s)),
             x: Axis {
                 desc: time.axis_label(),
                 fmt: format_tick,

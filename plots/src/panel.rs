@@ -15,16 +15,16 @@ use std::ops::Range;
 /// One series: its legend entry (which also says how it is drawn), the
 /// axis it belongs to, and its points split into runs where data exists.
 #[derive(Debug, Clone)]
-pub struct Series {
-    pub entry: LegendEntry,
-    pub right_axis: bool,
-    pub segments: Vec<Vec<(f64, f64)>>,
+pub(crate) struct Series {
+    pub(crate) entry: LegendEntry,
+    pub(crate) right_axis: bool,
+    pub(crate) segments: Vec<Vec<(f64, f64)>>,
 }
 
 impl Series {
     /// `None` points break the line (an interval with no data, such as no
     /// message and so no latency), rather than drawing it down to zero.
-    pub fn new(
+    pub(crate) fn new(
         entry: LegendEntry,
         right_axis: bool,
         points: impl IntoIterator<Item = Option<(f64, f64)>>,
@@ -48,7 +48,7 @@ impl Series {
     }
 
     /// Rescales every y (units chosen once the data is known).
-    pub fn map_y(&mut self, f: impl Fn(f64) -> f64) {
+    pub(crate) fn map_y(&mut self, f: impl Fn(f64) -> f64) {
         for p in self.segments.iter_mut().flatten() {
             p.1 = f(p.1);
         }
@@ -60,23 +60,23 @@ impl Series {
 }
 
 /// An axis: its name (with units) and how its ticks read.
-pub struct Axis<'a> {
-    pub desc: &'a str,
-    pub fmt: fn(f64) -> String,
+pub(crate) struct Axis<'a> {
+    pub(crate) desc: &'a str,
+    pub(crate) fmt: fn(f64) -> String,
 }
 
 /// What one panel shows.
-pub struct Panel<'a> {
-    pub x_range: Range<f64>,
-    pub x: Axis<'a>,
-    pub left: Axis<'a>,
+pub(crate) struct Panel<'a> {
+    pub(crate) x_range: Range<f64>,
+    pub(crate) x: Axis<'a>,
+    pub(crate) left: Axis<'a>,
     /// A log scale on the left axis (when some value is positive), so a
     /// series ten times lower than another still shows its shape.
-    pub left_log: bool,
+    pub(crate) left_log: bool,
     /// A right axis: its room is kept whenever given (so stacked panels line
     /// up), its ticks drawn only when some series is on it.
-    pub right: Option<Axis<'a>>,
-    pub series: &'a [Series],
+    pub(crate) right: Option<Axis<'a>>,
+    pub(crate) series: &'a [Series],
 }
 
 /// The y range of the series on one side.
@@ -127,7 +127,7 @@ fn log_range(series: &[Series]) -> Option<Range<f64>> {
 
 /// Writes a chart of one panel to `chart.out`, its legend listing the
 /// panel's series.
-pub fn render(chart: &crate::ChartArgs, title: &str, panel: &Panel) -> anyhow::Result<()> {
+pub(crate) fn render(chart: &crate::ChartArgs, title: &str, panel: &Panel) -> anyhow::Result<()> {
     let legend: Vec<LegendEntry> = panel.series.iter().map(|s| s.entry.clone()).collect();
     crate::canvas::render(&chart.out, chart.size, title, &legend, |area, style| {
         draw(area, style, panel)
@@ -135,7 +135,7 @@ pub fn render(chart: &crate::ChartArgs, title: &str, panel: &Panel) -> anyhow::R
 }
 
 /// Draws `panel` filling `area`.
-pub fn draw(area: &Area, st: &Style, panel: &Panel) -> anyhow::Result<()> {
+pub(crate) fn draw(area: &Area, st: &Style, panel: &Panel) -> anyhow::Result<()> {
     let right_used = panel.series.iter().any(|s| s.right_axis);
     let left_y = y_range(panel.series.iter().filter(|s| !s.right_axis));
     let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));

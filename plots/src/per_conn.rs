@@ -16,8 +16,8 @@ use crate::load::{load_inputs, Input};
 use crate::measure::{self, Figures, KernelPart};
 use crate::panel::{self, Axis, Panel, Series};
 use crate::ChartArgs;
-use c1m_common::parse::parse_count;
-use c1m_common::records::MemSample;
+use c1m_common::parse_count;
+use c1m_common::MemSample;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PerConnArgs {
@@ -31,7 +31,7 @@ pub struct PerConnArgs {
     pub min_conns: Option<u64>,
 }
 
-pub fn run(args: &PerConnArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &PerConnArgs) -> anyhow::Result<()> {
     canvas::check_png_path(&args.chart.out)?;
     let inputs = load_inputs::<MemSample>(&args.chart.files, &args.chart.labels)?;
     draw(&inputs, args)
@@ -128,7 +128,7 @@ fn series(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<Vec
     Ok(out)
 }
 
-pub fn draw(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<()> {
+pub(crate) fn draw(inputs: &[Input<MemSample>], args: &PerConnArgs) -> anyhow::Result<()> {
     let mut all = series(inputs, args)?;
     let max_bytes = all
         .iter()

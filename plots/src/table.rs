@@ -11,8 +11,8 @@
 use crate::format::{format_bytes, format_thousands};
 use crate::load::load;
 use crate::measure::{self, KernelPart, UserSeries};
-use c1m_common::parse::parse_count;
-use c1m_common::records::MemSample;
+use c1m_common::parse_count;
+use c1m_common::MemSample;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -30,7 +30,7 @@ pub struct TableArgs {
     pub out: Option<PathBuf>,
 }
 
-pub fn run(args: &TableArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &TableArgs) -> anyhow::Result<()> {
     if args.step == Some(0) {
         anyhow::bail!("--step 0: the step between rows must be at least one connection");
     }
@@ -46,7 +46,7 @@ pub fn run(args: &TableArgs) -> anyhow::Result<()> {
 
 /// A round step (1, 2 or 5 times a power of ten) giving at most ten rows
 /// from the baseline to `peak_added` connections more.
-pub fn auto_step(peak_added: u64) -> u64 {
+pub(crate) fn auto_step(peak_added: u64) -> u64 {
     let raw = peak_added.div_ceil(10).max(1);
     let mut power = 1u64;
     loop {
@@ -66,7 +66,7 @@ fn next_multiple(conns: u64, step: u64) -> Option<u64> {
 }
 
 /// The samples the table shows, in order (`samples` is not empty).
-pub fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
+pub(crate) fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
     let (base_at, base) = measure::baseline(samples);
     let later = &samples[base_at + 1..];
     let mut picked = vec![base];
@@ -95,7 +95,7 @@ pub fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
 }
 
 /// The markdown table and its footnote.
-pub fn render(samples: &[MemSample], step: Option<u64>) -> String {
+pub(crate) fn render(samples: &[MemSample], step: Option<u64>) -> String {
     let (_, base) = measure::baseline(samples);
     let peak = samples.iter().map(|s| s.conns).max().unwrap_or(0);
     let step = step.unwrap_or_else(|| auto_step(peak - base.conns));

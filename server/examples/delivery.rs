@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use c1m_common::envelope::{self, Header};
-use c1m_common::records::unix_us_now;
+use c1m_common::unix_us_now;
+use c1m_common::{encode_envelope, scan_envelopes, Header};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 use rand::Rng;
@@ -50,9 +50,9 @@ fn opts() -> Opts {
         match pair[0].as_str() {
             "--addr" => o.addr = v.parse().expect("--addr"),
             "--admin" => o.admin = v.parse().expect("--admin"),
-            "--conns" => o.conns = c1m_common::parse::parse_count(v).expect("--conns"),
+            "--conns" => o.conns = c1m_common::parse_count(v).expect("--conns"),
             "--secs" => o.secs = v.parse().expect("--secs"),
-            "--rate" => o.rate = c1m_common::parse::parse_count(v).expect("--rate"),
+            "--rate" => o.rate = c1m_common::parse_count(v).expect("--rate"),
             "--batch" => o.batch = v.parse().expect("--batch"),
             "--source" => o.source = Some(v.parse().expect("--source")),
             other => panic!("unknown argument {other}"),
@@ -130,7 +130,7 @@ fn receive(
                         let tail = &mut tails[i];
                         tail.extend_from_slice(&buf[..n]);
                         let mut found = 0;
-                        let used = envelope::scan(tail, |e| {
+                        let used = scan_envelopes(tail, |e| {
                             found += 1;
                             let late = now.saturating_sub(e.header.sent_us).max(1);
                             let _ = r.latency_us.record(late);
@@ -180,7 +180,7 @@ impl Sender {
                 sent_us: unix_us_now(),
             };
             let _ = write!(self.body, "{id}\t");
-            envelope::encode(&header, b"0123456789abcdef", &mut self.body);
+            encode_envelope(&header, b"0123456789abcdef", &mut self.body);
             self.body.push(b'\n');
         }
         let head = format!(
@@ -213,7 +213,7 @@ impl Sender {
 }
 
 fn main() {
-    let _ = c1m_common::fdlimit::raise_to_hard();
+    let _ = c1m_common::raise_nofile_to_hard();
     let o = opts();
     let poll = Poll::new().unwrap();
     let conns = connect_all(&o, &poll);

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 fn main() {
-    let _ = c1m_common::fdlimit::raise_to_hard();
+    let _ = c1m_common::raise_nofile_to_hard();
     let mut addr: SocketAddr = "127.0.0.1:8000".parse().unwrap();
     let (mut conns, mut first_id, mut hold_secs) = (1000u64, 0u64, 600u64);
     let mut source: Option<IpAddr> = None;
@@ -20,7 +20,7 @@ fn main() {
         let value = pair.get(1).map(String::as_str).unwrap_or("");
         match pair[0].as_str() {
             "--addr" => addr = value.parse().expect("--addr"),
-            "--conns" => conns = c1m_common::parse::parse_count(value).expect("--conns"),
+            "--conns" => conns = c1m_common::parse_count(value).expect("--conns"),
             "--first-id" => first_id = value.parse().expect("--first-id"),
             "--source" => source = Some(value.parse().expect("--source")),
             "--hold-secs" => hold_secs = value.parse().expect("--hold-secs"),

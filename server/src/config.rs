@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use c1m_common::parse::{parse_count, parse_duration};
+use c1m_common::{parse_count, parse_duration};
 use clap::Parser;
 
 /// Reference comet server: chunked, SSE and long-poll subscribers, a sharded
@@ -97,17 +97,30 @@ pub struct Args {
 /// What the server runs with; built from [`Args`] or directly by tests.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Event-loop threads for subscriber connections (`--reactors`).
     pub reactors: usize,
+    /// The admin API's bearer token; `None` leaves it open (`--admin-token`).
     pub admin_token: Option<String>,
+    /// Largest subscriber id accepted (`--max-id`).
     pub max_id: u64,
+    /// Subscriber connections held at once; more get 503 (`--max-conns`).
     pub max_conns: u64,
+    /// Unsent bytes a connection may queue before it is closed as too slow
+    /// (`--max-pending`).
     pub max_pending: usize,
+    /// Messages kept per id for replay (`--history`).
     pub history: usize,
+    /// Interval of the Part 1 heartbeat chunks on `/test` and `/sse` (`--heartbeat`).
     pub heartbeat: Option<Duration>,
+    /// Interval of SSE keep-alive comments (`--sse-keepalive`).
     pub sse_keepalive: Duration,
+    /// How long a long-poll waits before an empty answer (`--poll-timeout`).
     pub poll_timeout: Duration,
+    /// Time allowed for a complete request head (`--header-timeout`).
     pub header_timeout: Duration,
+    /// Largest admin request body (`--max-body`).
     pub max_body: usize,
+    /// Admin connections served at once (`--max-admin-conns`).
     pub max_admin_conns: usize,
 }
 

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 
 /// A bounded ring of `(seq, message)`.
 #[derive(Debug)]
-pub struct History {
+pub(crate) struct History {
     cap: usize,
     ring: VecDeque<(u64, Box<[u8]>)>,
 }
@@ -30,14 +30,14 @@ impl Replay {
 }
 
 impl History {
-    pub fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         Self {
             cap,
             ring: VecDeque::new(),
         }
     }
 
-    pub fn push(&mut self, seq: u64, message: &[u8]) {
+    pub(crate) fn push(&mut self, seq: u64, message: &[u8]) {
         if self.cap == 0 {
             return;
         }
@@ -48,14 +48,16 @@ impl History {
     }
 
     /// What to replay to a client whose last message was `after`, when the
-    /// id's newest sequence number is `current`.
-    pub fn replay(&self, after: u64, current: u64) -> Replay {
+    /// id's newest sequence number is `current` (the router calls
+    /// [`replay_from`], which also serves ids without history).
+    #[cfg(test)]
+    pub(crate) fn replay(&self, after: u64, current: u64) -> Replay {
         replay_from(Some(self), after, current)
     }
 }
 
 /// [`History::replay`] for an id that may keep no history at all.
-pub fn replay_from(history: Option<&History>, after: u64, current: u64) -> Replay {
+pub(crate) fn replay_from(history: Option<&History>, after: u64, current: u64) -> Replay {
     if after >= current {
         // Up to date, or the client saw a previous server's numbering.
         return Replay::default();

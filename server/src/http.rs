@@ -61,7 +61,7 @@ impl Reject {
 }
 
 /// Appends the full answer for a refused request, which closes the connection.
-pub fn write_reject(reject: Reject, out: &mut Vec<u8>) {
+pub(crate) fn write_reject(reject: Reject, out: &mut Vec<u8>) {
     let allow = if reject.status == Status::MethodNotAllowed {
         "Allow: GET, HEAD\r\n"
     } else {
@@ -79,7 +79,7 @@ pub fn write_reject(reject: Reject, out: &mut Vec<u8>) {
 }
 
 /// Parses an unsigned decimal with no sign, space or leading `+`.
-pub fn parse_u64(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }
@@ -96,7 +96,7 @@ pub fn parse_u64(digits: &[u8]) -> Option<u64> {
 /// The path and query of a request target. HTTP/1.1 servers must accept
 /// the absolute form (`GET http://host:8000/test/1`, what proxies send) as
 /// well as the usual origin form (`/test/1`); the authority is ignored.
-pub fn origin_form(target: &str) -> &str {
+pub(crate) fn origin_form(target: &str) -> &str {
     let scheme_end = ["http://", "https://"].iter().find_map(|scheme| {
         let head = target.get(..scheme.len())?;
         head.eq_ignore_ascii_case(scheme).then_some(scheme.len())

@@ -12,15 +12,21 @@
 //! [`Server`] handle; [`run`] is the binary: bind, start, print the
 //! readiness line, wait for SIGINT/SIGTERM, end the streams cleanly.
 
-pub mod admin;
-pub mod config;
-pub mod history;
-pub mod http;
-pub mod reactor;
-pub mod request;
-pub mod router;
-pub mod stats;
-pub mod transport;
+#![forbid(unsafe_code)]
+
+mod admin;
+mod config;
+mod history;
+mod http;
+mod reactor;
+mod request;
+mod router;
+mod stats;
+mod transport;
+
+pub use admin::{parse_admin_head, parse_batch};
+pub use config::MAX_HEAD;
+pub use request::{parse_request, Parsed};
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +36,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
+use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, Config};
@@ -52,10 +59,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// Where subscribers connect (the bound listener's address, so a test
+    /// that bound port 0 learns the port).
     pub fn subscriber_addr(&self) -> SocketAddr {
         self.subscriber_addr
     }
 
+    /// Where the admin API listens.
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
     }
@@ -179,8 +189,8 @@ pub fn start(
 /// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop cleanly.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = args.to_config()?;
-    let nofile = c1m_common::fdlimit::raise_to_hard().context("raising RLIMIT_NOFILE")?;
-    let reserve = c1m_common::capacity::FD_RESERVE;
+    let nofile = c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
+    let reserve = c1m_common::FD_RESERVE;
     if config.max_conns > nofile.saturating_sub(reserve) {
         // Not an error: the fd limit, not --max-conns, is the real cap here.
         eprintln!(
@@ -192,7 +202,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     // Installed before the readiness line, so a signal sent as soon as the
     // line is read still ends the streams cleanly.
-    let signals = Signals::install().context("installing SIGINT/SIGTERM handlers")?;
+    // A repeated signal is ignored: the clean stop is bounded.
+    let signals = StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Ignore)
+        .context("installing SIGINT/SIGTERM handlers")?;
     let subscriber = bind(args.listen, args.backlog, args.reuse_port)
         .with_context(|| format!("binding subscriber address {}", args.listen))?;
     let admin = bind(args.admin, args.backlog, false)
@@ -211,34 +223,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         snap.connections, snap.messages_in, snap.messages_out, snap.dropped
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGINT and SIGTERM, caught on a small runtime of their own.
-struct Signals {
-    runtime: tokio::runtime::Runtime,
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn install() -> io::Result<Self> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let _guard = runtime.enter();
-        let term = signal(SignalKind::terminate())?;
-        let int = signal(SignalKind::interrupt())?;
-        drop(_guard);
-        Ok(Self { runtime, term, int })
-    }
-
-    fn wait(mut self) {
-        self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.term.recv() => {}
-                _ = self.int.recv() => {}
-            }
-        });
-    }
 }

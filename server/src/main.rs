@@ -1,3 +1,8 @@
+//! The `comet-server` binary: parses the command line and hands it to
+//! [`c1m_server::run`]; everything else lives in the library.
+
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 use std::process::ExitCode;
 

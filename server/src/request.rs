@@ -51,8 +51,13 @@ pub struct Request {
 pub enum Parsed {
     /// The head is not complete yet (and still within limits).
     Incomplete,
-    /// A complete head of `len` bytes.
-    Complete { request: Request, len: usize },
+    /// A complete head.
+    Complete {
+        /// What the head asks for.
+        request: Request,
+        /// The head's length in bytes; what follows is the body or stray.
+        len: usize,
+    },
 }
 
 const TOO_LARGE: Reject = Reject::new(
@@ -176,7 +181,7 @@ fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
 }
 
 /// The value of `name` in a query string (`a=1&seq=5`).
-pub fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))

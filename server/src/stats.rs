@@ -14,8 +14,8 @@ macro_rules! counters {
     ($( #[doc = $doc:literal] $name:ident : $kind:literal ),* $(,)?) => {
         /// The shared counters.
         #[derive(Debug, Default)]
-        pub struct Stats {
-            $( #[doc = $doc] pub $name: AtomicU64, )*
+        pub(crate) struct Stats {
+            $( #[doc = $doc] pub(crate) $name: AtomicU64, )*
         }
 
         /// A copy of every counter plus the process RSS, as `/stats` returns it.
@@ -28,22 +28,23 @@ macro_rules! counters {
 
         /// Counts a reactor gathers during one loop iteration.
         #[derive(Debug, Default)]
-        pub struct LocalCounts {
-            $( pub $name: u64, )*
+        pub(crate) struct LocalCounts {
+            $( pub(crate) $name: u64, )*
         }
 
         impl Stats {
-            pub fn snapshot(&self) -> Snapshot {
+            /// Every counter now, plus the process RSS.
+            pub(crate) fn snapshot(&self) -> Snapshot {
                 Snapshot {
                     $( $name: self.$name.load(Relaxed), )*
-                    rss_bytes: rss_bytes().unwrap_or(0),
+                    rss_bytes: c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0),
                 }
             }
         }
 
         impl LocalCounts {
             /// Adds the gathered counts to `stats` and zeroes them.
-            pub fn flush(&mut self, stats: &Stats) {
+            pub(crate) fn flush(&mut self, stats: &Stats) {
                 $(
                     if self.$name != 0 {
                         stats.$name.fetch_add(self.$name, Relaxed);
@@ -112,15 +113,6 @@ counters! {
     heartbeats: "counter",
     /// Explicit "messages lost" notices sent on replay.
     lost_notices: "counter",
-}
-
-/// Resident set size of this process in bytes.
-pub fn rss_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * u64::try_from(page).unwrap_or(4096))
 }
 
 #[cfg(test)]

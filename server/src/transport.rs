@@ -20,11 +20,11 @@ use std::io::Write;
 use crate::history::Replay;
 
 /// The end of a chunked body.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 /// Which stream a connection carries; stored in its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Test,
     Sse,
     Poll,
@@ -32,7 +32,7 @@ pub enum Kind {
 
 /// How a stream's body is delimited; stored in its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub(crate) enum Framing {
     /// HTTP/1.1: chunked, ended by [`LAST_CHUNK`].
     Chunked,
     /// HTTP/1.0: raw bytes, ended by closing the connection.
@@ -41,7 +41,7 @@ pub enum Framing {
 
 impl Framing {
     /// Chunked for HTTP/1.1 requests, close-delimited for HTTP/1.0.
-    pub fn for_request(http11: bool) -> Self {
+    pub(crate) fn for_request(http11: bool) -> Self {
         if http11 {
             Framing::Chunked
         } else {
@@ -50,7 +50,7 @@ impl Framing {
     }
 
     /// What ends the body before the connection closes.
-    pub fn terminator(self) -> &'static [u8] {
+    pub(crate) fn terminator(self) -> &'static [u8] {
         match self {
             Framing::Chunked => LAST_CHUNK,
             Framing::Close => b"",
@@ -70,12 +70,12 @@ fn head(out: &mut Vec<u8>, framing: Framing, content_type: &str, extra: &str) {
 }
 
 /// The response head of a `/test` stream.
-pub fn test_head(out: &mut Vec<u8>, framing: Framing) {
+pub(crate) fn test_head(out: &mut Vec<u8>, framing: Framing) {
     head(out, framing, "text/html; charset=utf-8", "");
 }
 
 /// The response head of an `/sse` stream.
-pub fn sse_head(out: &mut Vec<u8>, framing: Framing) {
+pub(crate) fn sse_head(out: &mut Vec<u8>, framing: Framing) {
     head(
         out,
         framing,
@@ -85,7 +85,7 @@ pub fn sse_head(out: &mut Vec<u8>, framing: Framing) {
 }
 
 /// Appends `payload` as one chunk (or as it is, close-delimited).
-pub fn chunk(out: &mut Vec<u8>, framing: Framing, payload: &[u8]) {
+pub(crate) fn chunk(out: &mut Vec<u8>, framing: Framing, payload: &[u8]) {
     if framing == Framing::Chunked {
         let _ = write!(out, "{:x}\r\n", payload.len());
     }
@@ -97,7 +97,7 @@ pub fn chunk(out: &mut Vec<u8>, framing: Framing, payload: &[u8]) {
 
 /// Appends a chunk whose contents `fill` writes, measured after the fact.
 /// `scratch` is a reusable buffer, so this does not allocate at rest.
-pub fn chunk_with(
+pub(crate) fn chunk_with(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     framing: Framing,
@@ -109,7 +109,7 @@ pub fn chunk_with(
 }
 
 /// The first chunk of a `/test` stream.
-pub fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, id: u64) {
+pub(crate) fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, id: u64) {
     chunk_with(out, scratch, framing, |s| {
         let _ = writeln!(s, "c1m welcome, id: {id}");
     });
@@ -117,7 +117,7 @@ pub fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, id: u
 
 /// Part 1's heartbeat chunk; on an SSE stream it is an `event: heartbeat`
 /// (without an `id:`, so it does not move the client's Last-Event-ID).
-pub fn heartbeat(
+pub(crate) fn heartbeat(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     (kind, framing): (Kind, Framing),
@@ -134,7 +134,7 @@ pub fn heartbeat(
 }
 
 /// One message on a stream of `kind` (not `Poll`, which answers once).
-pub fn message(
+pub(crate) fn message(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     (kind, framing): (Kind, Framing),
@@ -162,7 +162,7 @@ fn sse_event(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
 }
 
 /// The SSE event telling a client that messages `first..=last` are gone.
-pub fn sse_lost(
+pub(crate) fn sse_lost(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     framing: Framing,
@@ -177,12 +177,17 @@ pub fn sse_lost(
 }
 
 /// An SSE comment line, which keeps proxies and clients from timing out.
-pub fn sse_keepalive(out: &mut Vec<u8>, framing: Framing) {
+pub(crate) fn sse_keepalive(out: &mut Vec<u8>, framing: Framing) {
     chunk(out, framing, b": keep-alive\n\n");
 }
 
 /// The replay an `/sse` stream starts with.
-pub fn sse_replay(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, replay: &Replay) {
+pub(crate) fn sse_replay(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    framing: Framing,
+    replay: &Replay,
+) {
     if let Some(lost) = replay.lost {
         sse_lost(out, scratch, framing, lost);
     }
@@ -192,7 +197,7 @@ pub fn sse_replay(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, re
 }
 
 /// A whole long-poll answer: the lost range, the messages, the newest seq.
-pub fn poll_answer<'a>(
+pub(crate) fn poll_answer<'a>(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     newest: Option<u64>,
@@ -223,7 +228,7 @@ pub fn poll_answer<'a>(
 }
 
 /// The head of a `HEAD` request's answer for `kind`.
-pub fn head_only(out: &mut Vec<u8>, kind: Kind, framing: Framing) {
+pub(crate) fn head_only(out: &mut Vec<u8>, kind: Kind, framing: Framing) {
     match kind {
         Kind::Test => test_head(out, framing),
         Kind::Sse => sse_head(out, framing),

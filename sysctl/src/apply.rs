@@ -15,16 +15,16 @@ use std::io::{self, Write};
 
 /// What `apply` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Applied {
-    pub changed: usize,
+pub(crate) struct Applied {
+    pub(crate) changed: usize,
     /// Writes the kernel refused.
-    pub refused: usize,
+    pub(crate) refused: usize,
     /// Rows and seed settings left for a person.
-    pub left: usize,
+    pub(crate) left: usize,
 }
 
 /// Applies the rows' fixes, then the preset's settings not already covered.
-pub fn apply(
+pub(crate) fn apply(
     rows: &[Row],
     preset: Option<&PresetReport>,
     probe: &Probe,

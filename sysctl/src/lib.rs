@@ -12,17 +12,17 @@
 //!
 //! Costs nothing to run: a few dozen small file reads.
 
-pub mod apply;
-pub mod limits;
-pub mod plan;
-pub mod presets;
-pub mod print;
-pub mod probe;
-pub mod report;
+mod apply;
+mod limits;
+mod plan;
+mod presets;
+mod print;
+mod probe;
+mod report;
 
 use anyhow::{bail, Context, Result};
-use c1m_common::capacity::{BindMode, Role};
-use c1m_common::parse::{parse_count, Ipv4List, PortRange};
+use c1m_common::{parse_count, Ipv4List, PortRange};
+use c1m_common::{BindMode, Role};
 use clap::{Parser, Subcommand, ValueEnum};
 use limits::Status;
 use plan::Plan;
@@ -36,6 +36,7 @@ use std::process::ExitCode;
 #[derive(Debug, Parser)]
 #[command(name = "c1m-sysctl", version)]
 pub struct Args {
+    /// What to do with the limits.
     #[command(subcommand)]
     pub command: Command,
 
@@ -50,11 +51,13 @@ pub struct Args {
     pub root: PathBuf,
 }
 
+/// c1m-sysctl's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a table of every limit against the plan: current, needed, OK/WARN/FAIL, why.
     /// Exit 0 when nothing fails, 1 when something does, 2 on error.
     Check {
+        /// The run to check the limits against.
         #[command(flatten)]
         plan: PlanArgs,
         /// Print the rows as JSON instead of a table
@@ -64,11 +67,13 @@ pub enum Command {
     /// Write the sysctls the plan needs under /proc/sys (root; only raises values),
     /// printing `name: old -> new` for each, and say what it cannot change and why
     Apply {
+        /// The run to check the limits against.
         #[command(flatten)]
         plan: PlanArgs,
     },
     /// Print an /etc/sysctl.d/ file for the plan, a comment on each line
     Print {
+        /// The run to check the limits against.
         #[command(flatten)]
         plan: PlanArgs,
     },
@@ -152,7 +157,9 @@ pub struct PlanArgs {
 /// `--procs auto|N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Procs {
+    /// As many as the descriptor limit requires.
     Auto,
+    /// Exactly this many.
     Count(u64),
 }
 
@@ -227,6 +234,7 @@ impl PlanArgs {
         Ok(Some(plan))
     }
 
+    /// The preset named by `--preset`, if any.
     pub fn preset(&self) -> Option<Preset> {
         self.preset.map(|p| match p {
             PresetArg::Part1 => Preset::Part1,
@@ -244,7 +252,7 @@ pub fn check(args: &PlanArgs, probe: &Probe) -> Result<report::CheckReport> {
         None => Vec::new(),
     };
     let preset = match args.preset() {
-        Some(p) => Some(presets::evaluate(p, probe, probe::page_size())?),
+        Some(p) => Some(presets::evaluate(p, probe, c1m_common::page_size())?),
         None => None,
     };
     Ok(report::CheckReport {
@@ -323,7 +331,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use c1m_common::capacity::DEFAULT_USER_BYTES_PER_CONN;
+    use c1m_common::DEFAULT_USER_BYTES_PER_CONN;
     use clap::CommandFactory;
 
     #[test]

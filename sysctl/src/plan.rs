@@ -2,8 +2,10 @@
 //! which ends live on this machine, how many processes share them and how
 //! the client picks its addresses. Every limit is judged against this.
 
-use c1m_common::capacity::{self, AddressPlan, BindMode, MemoryEstimate, Role};
-use c1m_common::parse::{Ipv4List, PortRange};
+use c1m_common::{
+    procs_needed, AddressPlan, BindMode, MemoryEstimate, Role, DEFAULT_USER_BYTES_PER_CONN,
+};
+use c1m_common::{Ipv4List, PortRange};
 
 /// A planned run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,8 +42,8 @@ impl Plan {
                 first: 1024,
                 last: 65535,
             },
-            server_user_bytes: capacity::DEFAULT_USER_BYTES_PER_CONN,
-            client_user_bytes: capacity::DEFAULT_USER_BYTES_PER_CONN,
+            server_user_bytes: DEFAULT_USER_BYTES_PER_CONN,
+            client_user_bytes: DEFAULT_USER_BYTES_PER_CONN,
         }
     }
 
@@ -55,7 +57,7 @@ impl Plan {
     pub fn procs_under(&self, hard: Option<u64>) -> u64 {
         match self.procs {
             Some(n) => n.max(1),
-            None => hard.map_or(1, |h| capacity::procs_needed(self.conns, h)),
+            None => hard.map_or(1, |h| procs_needed(self.conns, h)),
         }
     }
 
@@ -108,7 +110,7 @@ impl Plan {
 
 /// `count` loopback source addresses from 127.0.0.1 on, as `--source-ips`
 /// takes them.
-pub fn loopback_sources(count: u64) -> String {
+pub(crate) fn loopback_sources(count: u64) -> String {
     let first = u32::from(std::net::Ipv4Addr::new(127, 0, 0, 1));
     let last = first.saturating_add(u32::try_from(count.max(1) - 1).unwrap_or(u32::MAX));
     format!("127.0.0.1-{}", std::net::Ipv4Addr::from(last))

@@ -194,7 +194,7 @@ impl PresetReport {
 }
 
 /// Judges each of `preset`'s settings against the tree `probe` reads.
-pub fn evaluate(preset: Preset, probe: &Probe, page_size: u64) -> Result<PresetReport> {
+pub(crate) fn evaluate(preset: Preset, probe: &Probe, page_size: u64) -> Result<PresetReport> {
     let mem_total = probe.meminfo()?.map(|m| m.total);
     let mut rows = Vec::new();
     for entry in preset.entries() {

@@ -11,10 +11,14 @@ use std::collections::HashSet;
 use std::fmt::Write;
 
 /// The file's name the header suggests installing it as.
-pub const FILE_NAME: &str = "/etc/sysctl.d/90-c1m.conf";
+pub(crate) const FILE_NAME: &str = "/etc/sysctl.d/90-c1m.conf";
 
 /// Renders the file for `rows` (from `plan`) and an optional preset.
-pub fn sysctl_file(plan: Option<&str>, rows: &[Row], preset: Option<&PresetReport>) -> String {
+pub(crate) fn sysctl_file(
+    plan: Option<&str>,
+    rows: &[Row],
+    preset: Option<&PresetReport>,
+) -> String {
     let mut out = String::new();
     let what = match (plan, preset) {
         (Some(p), Some(pr)) => format!("{p} --preset {}", pr.name),

@@ -4,17 +4,17 @@
 
 use crate::limits::{Row, Status};
 use crate::presets::{PresetReport, Verdict};
-use c1m_common::capacity::MemoryEstimate;
+use c1m_common::MemoryEstimate;
 use serde::Serialize;
 use std::fmt::Write;
 
 /// `1234567` as `1,234,567`.
-pub fn count(n: u64) -> String {
-    c1m_common::format::thousands(n)
+pub(crate) fn count(n: u64) -> String {
+    c1m_common::thousands(n)
 }
 
 /// Bytes in binary units with one decimal: `9.6 GiB`, `128.0 KiB`.
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = n as f64;
     let mut unit = 0;

@@ -5,8 +5,8 @@
 //! 7\tany bytes but a newline\n
 //! ```
 //!
-//! `msggen` writes it with [`push_line`]; comet-server reads it with
-//! [`parse`], in place: a message is a slice of the body, never copied.
+//! `msggen` writes it with [`push_batch_line`]; comet-server reads it with
+//! [`parse_batch`], in place: a message is a slice of the body, never copied.
 //!
 //! - The id is unsigned decimal (no sign, space or `+`, at most 20 digits,
 //!   within u64) and at most the reader's `max_id`.
@@ -32,7 +32,7 @@ pub struct UnsendableMessage;
 /// Appends the line `id<TAB>message\n` to `out`, the message written in
 /// place by `message` (so an envelope is encoded straight into the body).
 /// A message a line cannot carry is refused and `out` left as it was.
-pub fn push_line(
+pub fn push_batch_line(
     out: &mut Vec<u8>,
     id: u64,
     message: impl FnOnce(&mut Vec<u8>),
@@ -53,7 +53,7 @@ pub fn push_line(
 
 /// What parsing a batch found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct LineCounts {
+pub struct BatchLines {
     /// Lines with a valid id and a tab.
     pub accepted: u64,
     /// Non-empty lines without a tab or with a bad id.
@@ -62,8 +62,8 @@ pub struct LineCounts {
 
 /// Calls `each(id, message)` for every valid line of `body`, in order, the
 /// message borrowed from `body`; ids above `max_id` are bad ids.
-pub fn parse(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -> LineCounts {
-    let mut counts = LineCounts::default();
+pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -> BatchLines {
+    let mut counts = BatchLines::default();
     for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -103,9 +103,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn parsed(body: &[u8], max_id: u64) -> (LineCounts, Vec<(u64, Vec<u8>)>) {
+    fn parsed(body: &[u8], max_id: u64) -> (BatchLines, Vec<(u64, Vec<u8>)>) {
         let mut got = Vec::new();
-        let counts = parse(body, max_id, |id, m| got.push((id, m.to_vec())));
+        let counts = parse_batch(body, max_id, |id, m| got.push((id, m.to_vec())));
         (counts, got)
     }
 
@@ -117,7 +117,7 @@ mod tests {
         );
         assert_eq!(
             counts,
-            LineCounts {
+            BatchLines {
                 accepted: 4,
                 rejected: 2
             }
@@ -133,7 +133,7 @@ mod tests {
         );
         let mut borrowed = None;
         let body = b"5\tin place\n";
-        parse(body, 10, |_, m| borrowed = Some(m.as_ptr()));
+        parse_batch(body, 10, |_, m| borrowed = Some(m.as_ptr()));
         assert_eq!(
             borrowed,
             Some(body[2..].as_ptr()),
@@ -161,13 +161,13 @@ mod tests {
     }
 
     #[test]
-    fn push_line_writes_terminated_lines_and_refuses_what_it_cannot_carry() {
+    fn push_batch_line_writes_terminated_lines_and_refuses_what_it_cannot_carry() {
         let mut out = Vec::new();
-        push_line(&mut out, 42, |o| o.extend_from_slice(b"hi")).unwrap();
-        push_line(&mut out, 7, |_| {}).unwrap();
+        push_batch_line(&mut out, 42, |o| o.extend_from_slice(b"hi")).unwrap();
+        push_batch_line(&mut out, 7, |_| {}).unwrap();
         assert_eq!(out, b"42\thi\n7\t\n");
         for bad in [&b"a\nb"[..], b"ends\r", b"\n"] {
-            let refused = push_line(&mut out, 1, |o| o.extend_from_slice(bad));
+            let refused = push_batch_line(&mut out, 1, |o| o.extend_from_slice(bad));
             assert_eq!(refused, Err(UnsendableMessage));
             assert_eq!(out, b"42\thi\n7\t\n", "a refused line leaves no trace");
         }
@@ -184,22 +184,22 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_returns_what_push_line_wrote(
+        fn parse_batch_returns_what_push_batch_line_wrote(
             lines in proptest::collection::vec((any::<u64>(), message()), 0..20)
         ) {
             let mut body = Vec::new();
             for (id, m) in &lines {
-                push_line(&mut body, *id, |o| o.extend_from_slice(m)).unwrap();
+                push_batch_line(&mut body, *id, |o| o.extend_from_slice(m)).unwrap();
             }
             let (counts, got) = parsed(&body, u64::MAX);
-            prop_assert_eq!(counts, LineCounts { accepted: lines.len() as u64, rejected: 0 });
+            prop_assert_eq!(counts, BatchLines { accepted: lines.len() as u64, rejected: 0 });
             prop_assert_eq!(got, lines);
         }
 
         #[test]
         fn parse_never_panics_and_yields_no_newline(body in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut seen = 0;
-            let counts = parse(&body, 1_000, |id, m| {
+            let counts = parse_batch(&body, 1_000, |id, m| {
                 assert!(id <= 1_000 && !m.contains(&b'\n'));
                 seen += 1;
             });

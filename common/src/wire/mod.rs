@@ -4,7 +4,7 @@
 //!
 //! | contract | written by | read by | type | schema |
 //! | --- | --- | --- | --- | --- |
-//! | `POST /send` body (`id<TAB>message\n`) | msggen | comet-server | [`batch`] | (line format) |
+//! | `POST /send` body (`id<TAB>message\n`) | msggen | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
 //! | `POST /send/{id}` answer | comet-server | tests | [`SendAnswer`] | `docs/schema/admin-send.json` |
 //! | `POST /send` answer | comet-server | msggen | [`BatchAnswer`] | `docs/schema/admin-send-batch.json` |
 //! | `GET /check/{id}` answer | comet-server | tests | [`CheckAnswer`] | `docs/schema/admin-check.json` |
@@ -19,7 +19,7 @@
 //! and printing them stays in the tools.
 
 mod admin;
-pub mod batch;
+mod batch;
 mod flood_summary;
 mod msggen_summary;
 #[cfg(test)]
@@ -27,6 +27,7 @@ mod schema;
 mod stats;
 
 pub use admin::{BatchAnswer, CheckAnswer, SendAnswer};
+pub use batch::{parse_batch, parse_id, push_batch_line, BatchLines, UnsendableMessage};
 pub use flood_summary::{FloodSummary, Percentiles};
 pub use msggen_summary::{GapSummary, GeneratorSummary, MsggenSummary};
 pub use stats::StatsSnapshot;

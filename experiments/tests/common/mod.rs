@@ -10,7 +10,7 @@
 
 #![allow(dead_code)]
 
-use c1m_experiments::tools::Tool;
+use c1m_experiments::Tool;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The folder holding `experiment` and, once built, every tool.
-pub fn bin_dir() -> &'static Path {
+pub(crate) fn bin_dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let exe = PathBuf::from(env!("CARGO_BIN_EXE_experiment"));
@@ -60,14 +60,14 @@ pub fn bin_dir() -> &'static Path {
 }
 
 /// A running `experiment`, its stdout lines arriving on a channel.
-pub struct Runner {
+pub(crate) struct Runner {
     pub child: Child,
     lines: mpsc::Receiver<String>,
     pub seen: Vec<String>,
 }
 
 impl Runner {
-    pub fn start(args: &[&str]) -> Runner {
+    pub(crate) fn start(args: &[&str]) -> Runner {
         let mut child = Command::new(env!("CARGO_BIN_EXE_experiment"))
             .args(args)
             .arg("--bin-dir")
@@ -94,7 +94,7 @@ impl Runner {
     }
 
     /// Waits for a stdout line containing `needle` and returns it.
-    pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
+    pub(crate) fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -117,7 +117,7 @@ impl Runner {
     }
 
     /// Waits for the runner to exit and returns its exit code.
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -132,7 +132,7 @@ impl Runner {
     }
 
     /// The runner's direct children now.
-    pub fn children(&self) -> Vec<u32> {
+    pub(crate) fn children(&self) -> Vec<u32> {
         let pid = self.child.id();
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
             .unwrap_or_default()
@@ -143,7 +143,7 @@ impl Runner {
 }
 
 /// The pid in `... pid N)` of the runner's server readiness line.
-pub fn pid_in(line: &str) -> u32 {
+pub(crate) fn pid_in(line: &str) -> u32 {
     line.rsplit("pid ")
         .next()
         .and_then(|rest| rest.trim_end_matches(')').parse().ok())
@@ -151,7 +151,7 @@ pub fn pid_in(line: &str) -> u32 {
 }
 
 /// Whether `pid` is a live (not zombie) process.
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
             .rsplit(')')
@@ -164,7 +164,7 @@ pub fn alive(pid: u32) -> bool {
 }
 
 /// Waits up to `timeout` for every pid to be gone; returns those left.
-pub fn wait_gone(pids: &[u32], timeout: Duration) -> Vec<u32> {
+pub(crate) fn wait_gone(pids: &[u32], timeout: Duration) -> Vec<u32> {
     let deadline = Instant::now() + timeout;
     loop {
         let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
@@ -176,7 +176,7 @@ pub fn wait_gone(pids: &[u32], timeout: Duration) -> Vec<u32> {
 }
 
 /// The pids of the report's steps table.
-pub fn step_pids(report: &str) -> Vec<u32> {
+pub(crate) fn step_pids(report: &str) -> Vec<u32> {
     report
         .lines()
         .skip_while(|l| !l.starts_with("## Steps"))
@@ -186,7 +186,7 @@ pub fn step_pids(report: &str) -> Vec<u32> {
 }
 
 /// The "this run" cell of the figures row starting with `label`.
-pub fn figure(report: &str, label: &str) -> String {
+pub(crate) fn figure(report: &str, label: &str) -> String {
     let line = report
         .lines()
         .find(|l| l.starts_with(&format!("| {label} |")))
@@ -196,14 +196,14 @@ pub fn figure(report: &str, label: &str) -> String {
 
 /// Waits until a row of the CSV at `path` satisfies `pred` (the tools
 /// flush a row per interval, so this is their progress signal).
-pub fn wait_row<T: serde::de::DeserializeOwned>(
+pub(crate) fn wait_row<T: serde::de::DeserializeOwned>(
     path: &Path,
     timeout: Duration,
     pred: impl Fn(&T) -> bool,
 ) {
     let deadline = Instant::now() + timeout;
     loop {
-        let rows: Vec<T> = c1m_experiments::figures::read_csv(path).unwrap_or_default();
+        let rows: Vec<T> = c1m_experiments::read_csv(path).unwrap_or_default();
         if rows.iter().any(&pred) {
             return;
         }

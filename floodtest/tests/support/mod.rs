@@ -2,9 +2,9 @@
 //! a helper that runs the real `floodtest` binary and reads its summary.
 #![allow(dead_code)]
 
-use c1m_common::envelope::{encode, Header};
-use c1m_common::records::unix_us_now;
-use c1m_floodtest::summary::Summary;
+use c1m_common::unix_us_now;
+use c1m_common::{encode_envelope, Header};
+use c1m_floodtest::Summary;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 /// What the server does with each connection.
 #[derive(Debug, Clone)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     /// A chunked stream: a welcome chunk, then one envelope chunk per seq.
     Chunked(Vec<u64>),
     /// An SSE stream (chunked): a comment, then one event per seq.
@@ -31,14 +31,14 @@ pub enum Behaviour {
     Silent,
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub port: u16,
     /// The peer address of every accepted connection.
     pub peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 /// The envelope for connection `id`, sequence `seq`.
-pub fn envelope(id: u64, seq: u64) -> Vec<u8> {
+pub(crate) fn envelope(id: u64, seq: u64) -> Vec<u8> {
     let mut out = Vec::new();
     let h = Header {
         id,
@@ -46,7 +46,7 @@ pub fn envelope(id: u64, seq: u64) -> Vec<u8> {
         seq,
         sent_us: unix_us_now(),
     };
-    encode(&h, b"hello", &mut out);
+    encode_envelope(&h, b"hello", &mut out);
     out
 }
 
@@ -136,7 +136,7 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
 
 impl Server {
     /// Starts a server on 127.0.0.1, port 0, one thread per connection.
-    pub fn start(behaviour: Behaviour) -> Server {
+    pub(crate) fn start(behaviour: Behaviour) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let peers = Arc::new(Mutex::new(Vec::new()));
@@ -157,20 +157,20 @@ impl Server {
         Server { port, peers }
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 }
 
 /// A port with nothing listening on it.
-pub fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
 
 /// A `floodtest` holding its connections until a signal ends it; killed on
 /// drop, so a failing test leaves nothing running.
-pub struct Held {
+pub(crate) struct Held {
     pub child: std::process::Child,
     /// The `ramp done` notice: the readiness signal waited for.
     pub ramp_line: String,
@@ -182,7 +182,7 @@ pub struct Held {
 
 /// Starts `floodtest` with `args` plus `--json` and returns once its ramp is
 /// done. A 60 s `--duration` only bounds a failing test.
-pub fn hold(args: &[&str]) -> Held {
+pub(crate) fn hold(args: &[&str]) -> Held {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_floodtest"))
@@ -210,16 +210,16 @@ pub fn hold(args: &[&str]) -> Held {
 }
 
 impl Held {
-    pub fn signal(&self, signal: libc::c_int) {
-        // SAFETY: kill with a valid pid and signal number.
+    pub(crate) fn signal(&self, signal: libc::c_int) {
         assert_eq!(
+            // SAFETY: kill with a valid pid and signal number.
             unsafe { libc::kill(self.child.id() as libc::pid_t, signal) },
             0
         );
     }
 
     /// Waits for the exit; returns its code and the summary, if written.
-    pub fn wait(&mut self) -> (Option<i32>, Option<Summary>) {
+    pub(crate) fn wait(&mut self) -> (Option<i32>, Option<Summary>) {
         let code = self.child.wait().unwrap().code();
         (code, read_summary(&self.json))
     }
@@ -233,21 +233,21 @@ impl Drop for Held {
 }
 
 /// A finished `floodtest` run.
-pub struct Run {
+pub(crate) struct Run {
     pub output: Output,
     pub summary: Option<Summary>,
 }
 
 impl Run {
-    pub fn code(&self) -> i32 {
+    pub(crate) fn code(&self) -> i32 {
         self.output.status.code().unwrap_or(-1)
     }
 
-    pub fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
-    pub fn summary(&self) -> &Summary {
+    pub(crate) fn summary(&self) -> &Summary {
         self.summary.as_ref().unwrap_or_else(|| {
             panic!(
                 "no summary; exit {}, stderr:\n{}",
@@ -259,7 +259,7 @@ impl Run {
 }
 
 /// Runs `floodtest` with `args` plus `--json` into a temporary file.
-pub fn floodtest(args: &[&str]) -> Run {
+pub(crate) fn floodtest(args: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
     let output = Command::new(env!("CARGO_BIN_EXE_floodtest"))
@@ -280,7 +280,7 @@ fn read_summary(path: &std::path::Path) -> Option<Summary> {
 }
 
 /// A run that pauses every `pause_every` connections for 100 ms.
-pub fn with_pauses(server: &Server, conns: &str, pause_every: &str, extra: &[&str]) -> Run {
+pub(crate) fn with_pauses(server: &Server, conns: &str, pause_every: &str, extra: &[&str]) -> Run {
     let url = server.url("/test/{id}");
     let mut args = vec![
         "--url",

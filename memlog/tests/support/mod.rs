@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-pub struct Testee {
+pub(crate) struct Testee {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -17,7 +17,7 @@ pub struct Testee {
 impl Testee {
     /// Starts the testee; `marker` is an extra argument that lands in its
     /// command line, for `--pgrep`.
-    pub fn spawn(marker: &str) -> Self {
+    pub(crate) fn spawn(marker: &str) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/testee.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -42,12 +42,12 @@ impl Testee {
         }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Sends one command and returns the answer, once the testee has done it.
-    pub fn ask(&mut self, command: &str) -> String {
+    pub(crate) fn ask(&mut self, command: &str) -> String {
         writeln!(self.stdin, "{command}").unwrap();
         self.stdin.flush().unwrap();
         let mut line = String::new();
@@ -57,7 +57,7 @@ impl Testee {
     }
 
     /// Kills the testee and reaps it, so its /proc entry is gone.
-    pub fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
@@ -71,7 +71,7 @@ impl Drop for Testee {
 }
 
 /// A string no other process on the machine has in its command line.
-pub fn unique_marker(what: &str) -> String {
+pub(crate) fn unique_marker(what: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

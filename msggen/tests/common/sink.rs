@@ -10,7 +10,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
-use c1m_common::envelope::{self, Header};
+use c1m_common::{decode_envelope, Header};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 #[derive(Debug, Clone, Copy)]
-pub struct Behavior {
+pub(crate) struct Behavior {
     /// Answer this status instead of 200 ...
     pub fail_status: u16,
     /// ... to the first this many requests (u64::MAX: to all).
@@ -38,7 +38,7 @@ pub struct Behavior {
 }
 
 impl Behavior {
-    pub fn accept() -> Self {
+    pub(crate) fn accept() -> Self {
         Self {
             fail_status: 200,
             fail_first: 0,
@@ -50,7 +50,7 @@ impl Behavior {
         }
     }
 
-    pub fn fail(status: u16, first: u64) -> Self {
+    pub(crate) fn fail(status: u16, first: u64) -> Self {
         Self {
             fail_status: status,
             fail_first: first,
@@ -65,7 +65,7 @@ impl Behavior {
 
 /// What arrived.
 #[derive(Debug)]
-pub struct SinkState {
+pub(crate) struct SinkState {
     pub start: Instant,
     pub requests: AtomicU64,
     pub connections: AtomicU64,
@@ -95,7 +95,7 @@ impl SinkState {
 }
 
 /// Serves on `listener` until the runtime stops; returns the shared state.
-pub fn spawn(listener: TcpListener, behavior: Behavior) -> Arc<SinkState> {
+pub(crate) fn spawn(listener: TcpListener, behavior: Behavior) -> Arc<SinkState> {
     let state = Arc::new(SinkState::new());
     let shared = Arc::clone(&state);
     tokio::spawn(async move {
@@ -226,7 +226,7 @@ fn count(body: &[u8], reject: Option<u64>, record: Option<(&SinkState, u64)>) ->
             dropped += 1;
         }
         if let Some((_, at)) = record {
-            let decoded = envelope::decode(&line[(tab + 1).min(line.len())..]);
+            let decoded = decode_envelope(&line[(tab + 1).min(line.len())..]);
             let (env, used) = decoded.ok().flatten().unwrap_or_else(|| {
                 panic!(
                     "line is not id<TAB>envelope: {:?}",

@@ -4,9 +4,9 @@
 
 #![no_main]
 
-use c1m_server::admin::{parse_admin_head, parse_batch};
-use c1m_server::config::MAX_HEAD;
-use c1m_server::request::{parse_request, Parsed};
+use c1m_server::{parse_admin_head, parse_batch};
+use c1m_server::MAX_HEAD;
+use c1m_server::{parse_request, Parsed};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_ID: u64 = 1_000_000;

@@ -11,7 +11,8 @@
 
 mod routes;
 
-pub use routes::{parse_admin_head, parse_batch, AdminHead, AdminRoute, BatchLines};
+use routes::AdminRoute;
+pub use routes::{parse_admin_head, parse_batch};
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -48,14 +49,14 @@ const MAX_REFUSALS: usize = 64;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// What admin handlers need.
-pub struct AdminCtx {
-    pub config: Config,
-    pub router: Arc<Router>,
-    pub stats: Arc<Stats>,
+pub(crate) struct AdminCtx {
+    pub(crate) config: Config,
+    pub(crate) router: Arc<Router>,
+    pub(crate) stats: Arc<Stats>,
 }
 
 /// Accepts admin connections until `stop` turns true.
-pub async fn serve_admin(
+pub(crate) async fn serve_admin(
     listener: TcpListener,
     ctx: Arc<AdminCtx>,
     mut stop: watch::Receiver<bool>,
@@ -90,7 +91,7 @@ pub async fn serve_admin(
                     };
                 }
                 Err(e) => {
-                    if c1m_common::fdlimit::is_exhaustion(&e).is_some() {
+                    if c1m_common::is_exhaustion(&e).is_some() {
                         // Back off instead of spinning on EMFILE.
                         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     }

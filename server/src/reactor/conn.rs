@@ -44,7 +44,7 @@ use crate::transport::{Framing, Kind};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// Reading the request head (under the header deadline).
     Head,
     /// A `/test` or `/sse` stream, logged in to the router, and how its
@@ -62,41 +62,43 @@ pub enum Phase {
 
 /// Bytes a connection holds only while it needs them.
 #[derive(Debug, Default)]
-pub struct Pending {
-    pub bytes: Vec<u8>,
+pub(crate) struct Pending {
+    pub(crate) bytes: Vec<u8>,
     /// How many of `bytes` are already written (output) .
-    pub sent: usize,
+    pub(crate) sent: usize,
 }
 
 /// Bytes a client may send after its request head over the connection's
 /// life (a stream needs nothing from its client): a client that keeps
 /// sending, however slowly, is closed once past this, so junk can neither
 /// cost the reactor reads forever nor hide a client that is not a subscriber.
-pub const MAX_STRAY: u16 = 8 * 1024;
+pub(super) const MAX_STRAY: u16 = 8 * 1024;
 
 /// One subscriber connection.
 #[derive(Debug)]
-pub struct Conn {
-    pub stream: TcpStream,
-    pub phase: Phase,
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    pub(crate) phase: Phase,
     /// Bytes received after the request head (saturating).
-    pub stray: u16,
-    pub gen: u32,
-    pub ticks: u32,
-    pub id: u64,
-    pub pending: Option<Box<Pending>>,
+    pub(crate) stray: u16,
+    pub(crate) gen: u32,
+    pub(crate) ticks: u32,
+    pub(crate) id: u64,
+    pub(crate) pending: Option<Box<Pending>>,
 }
 
 /// Why a write could not complete.
 #[derive(Debug)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// Unsent bytes would pass `--max-pending`.
     TooSlow,
-    Io(io::Error),
+    /// The socket failed; only tests print the error, the reactor just
+    /// closes the connection.
+    Io(#[allow(dead_code)] io::Error),
 }
 
 impl Conn {
-    pub fn new(stream: TcpStream, gen: u32) -> Self {
+    pub(crate) fn new(stream: TcpStream, gen: u32) -> Self {
         Self {
             stream,
             phase: Phase::Head,
@@ -109,14 +111,14 @@ impl Conn {
     }
 
     /// Whether the router knows this connection.
-    pub fn logged_in(&self) -> bool {
+    pub(crate) fn logged_in(&self) -> bool {
         matches!(self.phase, Phase::Stream(..) | Phase::PollWait { .. })
     }
 
     /// Writes `data`, keeping what the socket does not take. Returns true
     /// when the connection has just started waiting for the socket to drain
     /// (the caller then asks for WRITABLE).
-    pub fn send(&mut self, data: &[u8], max_pending: usize) -> Result<bool, WriteError> {
+    pub(crate) fn send(&mut self, data: &[u8], max_pending: usize) -> Result<bool, WriteError> {
         if let Some(p) = &mut self.pending {
             // Already waiting for WRITABLE: keep order, just queue.
             if p.bytes.len() - p.sent + data.len() > max_pending {
@@ -155,7 +157,7 @@ impl Conn {
 
     /// Writes queued bytes after WRITABLE. Returns true when nothing is left
     /// (the buffer is freed: a connection at rest holds none).
-    pub fn flush(&mut self) -> io::Result<bool> {
+    pub(crate) fn flush(&mut self) -> io::Result<bool> {
         let Some(p) = &mut self.pending else {
             return Ok(true);
         };

@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub struct Deadlines {
+pub(super) struct Deadlines {
     after: Duration,
     queue: VecDeque<(Instant, u32, u32)>,
 }
 
 impl Deadlines {
-    pub fn new(after: Duration) -> Self {
+    pub(super) fn new(after: Duration) -> Self {
         Self {
             after,
             queue: VecDeque::new(),
@@ -22,17 +22,17 @@ impl Deadlines {
     }
 
     /// Starts the clock for slab slot `key` of generation `gen`.
-    pub fn push(&mut self, now: Instant, key: usize, gen: u32) {
+    pub(super) fn push(&mut self, now: Instant, key: usize, gen: u32) {
         self.queue.push_back((now + self.after, key as u32, gen));
     }
 
     /// The earliest deadline, if any.
-    pub fn next(&self) -> Option<Instant> {
+    pub(super) fn next(&self) -> Option<Instant> {
         self.queue.front().map(|(at, _, _)| *at)
     }
 
     /// Removes and returns the next `(key, gen)` whose deadline has passed.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<(usize, u32)> {
+    pub(super) fn pop_expired(&mut self, now: Instant) -> Option<(usize, u32)> {
         match self.queue.front() {
             Some((at, key, gen)) if *at <= now => {
                 let popped = (*key as usize, *gen);
@@ -44,7 +44,7 @@ impl Deadlines {
     }
 
     /// Frees the queue's spare capacity once it has drained after a burst.
-    pub fn shrink(&mut self) {
+    pub(super) fn shrink(&mut self) {
         if self.queue.is_empty() && self.queue.capacity() > 1024 {
             self.queue.shrink_to(64);
         }

@@ -41,7 +41,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-pub use conn::Conn;
+pub(crate) use conn::Conn;
 use conn::Phase;
 use deadlines::Deadlines;
 
@@ -51,7 +51,7 @@ use crate::router::{Batch, ConnRef, Router};
 use crate::stats::{LocalCounts, Stats};
 
 const LISTENER: Token = Token(0);
-pub const WAKER: Token = Token(1);
+pub(crate) const WAKER: Token = Token(1);
 const FIRST_CONN: usize = 2;
 
 /// Batches merged into one pass of grouped writes.
@@ -65,13 +65,13 @@ const MAX_PASSES_PER_WAKEUP: usize = 16;
 const SCRATCH: usize = 64 * 1024;
 
 /// What every reactor shares.
-pub struct Shared {
-    pub config: Config,
-    pub router: Arc<Router>,
-    pub stats: Arc<Stats>,
-    pub shutdown: AtomicBool,
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) router: Arc<Router>,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) shutdown: AtomicBool,
     /// Set once EMFILE/ENFILE has been reported, so it is reported once.
-    pub exhaustion_reported: AtomicBool,
+    pub(crate) exhaustion_reported: AtomicBool,
 }
 
 /// Where a long-poll connection goes once its answer is written.
@@ -95,7 +95,7 @@ enum Close {
     Stray,
 }
 
-pub struct Reactor {
+pub(crate) struct Reactor {
     index: u16,
     poll: Poll,
     listener: TcpListener,
@@ -124,7 +124,7 @@ pub struct Reactor {
 impl Reactor {
     /// A reactor over `poll` (whose waker, `WAKER`, the router holds),
     /// accepting from `listener`.
-    pub fn new(
+    pub(crate) fn new(
         index: u16,
         poll: Poll,
         listener: std::net::TcpListener,
@@ -163,7 +163,7 @@ impl Reactor {
     }
 
     /// Runs until shutdown, then ends every stream cleanly and closes it.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = if self.mail_left {
@@ -222,7 +222,7 @@ impl Reactor {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    if let Some(exhaustion) = c1m_common::fdlimit::is_exhaustion(&e) {
+                    if let Some(exhaustion) = c1m_common::is_exhaustion(&e) {
                         self.local.accept_exhausted += 1;
                         self.accept_paused = true;
                         if !self.shared.exhaustion_reported.swap(true, Relaxed) {

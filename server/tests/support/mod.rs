@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use c1m_server::{Config, Server, Snapshot};
 
-pub fn server(config: Config) -> Server {
-    let _ = c1m_common::fdlimit::raise_to_hard();
+pub(crate) fn server(config: Config) -> Server {
+    let _ = c1m_common::raise_nofile_to_hard();
     let loopback = "127.0.0.1:0".parse().unwrap();
     let sub = c1m_server::bind(loopback, 4096, false).unwrap();
     let admin = c1m_server::bind(loopback, 128, false).unwrap();
     c1m_server::start(config, sub, admin).unwrap()
 }
 
-pub fn config() -> Config {
+pub(crate) fn config() -> Config {
     Config {
         reactors: 2,
         ..Config::default()
@@ -25,11 +25,11 @@ pub fn config() -> Config {
 }
 
 /// Sends one admin request (Connection: close) and returns (status, body).
-pub fn admin(server: &Server, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+pub(crate) fn admin(server: &Server, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     admin_with(server.admin_addr(), method, path, body, "")
 }
 
-pub fn admin_with(
+pub(crate) fn admin_with(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -49,7 +49,7 @@ pub fn admin_with(
     status_and_body(&out)
 }
 
-pub fn status_and_body(response: &str) -> (u16, String) {
+pub(crate) fn status_and_body(response: &str) -> (u16, String) {
     let status = response
         .get(9..12)
         .and_then(|s| s.parse().ok())
@@ -61,7 +61,7 @@ pub fn status_and_body(response: &str) -> (u16, String) {
     (status, body)
 }
 
-pub fn stats(server: &Server) -> Snapshot {
+pub(crate) fn stats(server: &Server) -> Snapshot {
     let (status, body) = admin(server, "GET", "/stats", b"");
     assert_eq!(status, 200);
     serde_json::from_str(&body).unwrap()
@@ -69,12 +69,12 @@ pub fn stats(server: &Server) -> Snapshot {
 
 /// Waits until the server's counters satisfy `cond` (reactors add their
 /// counts at the end of a loop iteration, just after the bytes went out).
-pub fn stats_reach(server: &Server, cond: impl Fn(&Snapshot) -> bool) -> bool {
+pub(crate) fn stats_reach(server: &Server, cond: impl Fn(&Snapshot) -> bool) -> bool {
     eventually(Duration::from_secs(3), || cond(&stats(server)))
 }
 
 /// Polls `cond` until it holds or `limit` passes; returns whether it held.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if cond() {
@@ -86,13 +86,13 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// A subscriber connection read with a timeout.
-pub struct Client {
+pub(crate) struct Client {
     pub stream: TcpStream,
     pub received: Vec<u8>,
 }
 
 impl Client {
-    pub fn raw(addr: SocketAddr, request: &[u8]) -> Client {
+    pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> Client {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
@@ -104,11 +104,11 @@ impl Client {
         }
     }
 
-    pub fn get(addr: SocketAddr, path: &str) -> Client {
+    pub(crate) fn get(addr: SocketAddr, path: &str) -> Client {
         Self::get_with(addr, path, "")
     }
 
-    pub fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Client {
+    pub(crate) fn get_with(addr: SocketAddr, path: &str, headers: &str) -> Client {
         Self::raw(
             addr,
             format!("GET {path} HTTP/1.1\r\nHost: t\r\n{headers}\r\n").as_bytes(),
@@ -116,7 +116,7 @@ impl Client {
     }
 
     /// Reads until `needle` has been received; panics after the timeout.
-    pub fn expect(&mut self, needle: &str) -> String {
+    pub(crate) fn expect(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut buf = [0u8; 16384];
         while !contains(&self.received, needle.as_bytes()) {
@@ -138,7 +138,7 @@ impl Client {
     }
 
     /// Reads until `needle` has been received `count` times (not overlapping).
-    pub fn expect_count(&mut self, needle: &str, count: usize) {
+    pub(crate) fn expect_count(&mut self, needle: &str, count: usize) {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut buf = [0u8; 65536];
         while self.text().matches(needle).count() < count {
@@ -155,16 +155,16 @@ impl Client {
     }
 
     /// Reads until the server closes; returns everything received.
-    pub fn read_to_close(&mut self) -> String {
+    pub(crate) fn read_to_close(&mut self) -> String {
         let _ = self.stream.read_to_end(&mut self.received);
         self.text()
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.received).into_owned()
     }
 }
 
-pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }

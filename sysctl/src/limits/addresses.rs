@@ -7,8 +7,8 @@ use crate::plan::loopback_sources;
 use crate::probe::join;
 use crate::report::count;
 use anyhow::Result;
-use c1m_common::capacity::{AddressPlan, BindMode};
-use c1m_common::parse::PortRange;
+use c1m_common::PortRange;
+use c1m_common::{AddressPlan, BindMode};
 
 /// The widest sensible ephemeral range: every unprivileged port.
 const WIDEST_PORTS: PortRange = PortRange {

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 /// The listen backlog `comet-server` asks for (its `--backlog` default);
 /// `net.core.somaxconn` silently cuts any larger request down to itself.
-pub const SERVER_BACKLOG: u64 = 4096;
+pub(crate) const SERVER_BACKLOG: u64 = 4096;
 
 pub(super) fn somaxconn(cx: &Context) -> Result<Option<Row>> {
     const NAME: &str = "net.core.somaxconn";

@@ -5,7 +5,7 @@
 use super::{at_least, Context, Fix, Row, Status};
 use crate::report::count;
 use anyhow::Result;
-use c1m_common::capacity::{conns_per_process, fds_per_process, procs_needed};
+use c1m_common::{conns_per_process, fds_per_process, procs_needed};
 
 pub(super) fn file_max(cx: &Context) -> Result<Option<Row>> {
     const NAME: &str = "fs.file-max";

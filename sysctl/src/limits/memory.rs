@@ -1,12 +1,12 @@
 //! Memory: TCP's buffer budget in pages (`tcp_mem`), the default buffer
 //! each socket may fill (`tcp_rmem`/`tcp_wmem`), and the estimate of what the
-//! connections cost at rest (`common::capacity::MemoryEstimate`) against
+//! connections cost at rest (`c1m_common::MemoryEstimate`) against
 //! MemAvailable.
 
 use super::{Context, Fix, Row, Status};
 use crate::report::{bytes, count};
 use anyhow::Result;
-use c1m_common::capacity::KERNEL_BYTES_PER_SOCKET;
+use c1m_common::KERNEL_BYTES_PER_SOCKET;
 
 /// Above this share of MemAvailable the estimate leaves too little for page
 /// cache and for messages queued in socket buffers.

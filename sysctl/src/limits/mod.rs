@@ -13,16 +13,14 @@ mod descriptors;
 mod memory;
 
 use crate::plan::Plan;
-use crate::probe::{page_size, Probe};
+use crate::probe::Probe;
 use addresses::{conntrack_max, port_range, tw_reuse};
 use anyhow::Result;
 use backlogs::{netdev_backlog, somaxconn, syn_backlog};
-use c1m_common::capacity::fds_per_process;
+use c1m_common::fds_per_process;
 use descriptors::{file_max, nofile_hard, nofile_soft, nr_open};
 use memory::{memory, tcp_mem, tcp_rmem, tcp_wmem};
 use serde::Serialize;
-
-pub use backlogs::SERVER_BACKLOG;
 
 /// How a limit stands against the plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -108,17 +106,17 @@ impl Row {
 }
 
 /// What every limit's check gets.
-pub struct Context<'a> {
-    pub plan: &'a Plan,
-    pub probe: &'a Probe,
-    pub page_size: u64,
+pub(crate) struct Context<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) probe: &'a Probe,
+    pub(crate) page_size: u64,
     /// Processes per role, `--procs auto` resolved against the hard limit.
-    pub procs: u64,
+    pub(crate) procs: u64,
 }
 
 impl Context<'_> {
     /// Descriptors each process needs.
-    pub fn fds_per_process(&self) -> u64 {
+    pub(crate) fn fds_per_process(&self) -> u64 {
         fds_per_process(self.plan.conns, self.procs)
     }
 
@@ -129,16 +127,18 @@ impl Context<'_> {
 }
 
 /// One entry of the table.
-pub struct Limit {
-    /// The sysctl or label the row carries.
-    pub name: &'static str,
+pub(crate) struct Limit {
+    /// The sysctl or label the row carries: a label for whoever reads the
+    /// table (each row names itself).
+    #[allow(dead_code)]
+    pub(crate) name: &'static str,
     /// Judges the limit; `None` when it does not apply (role, module absent).
-    pub check: fn(&Context) -> Result<Option<Row>>,
+    pub(crate) check: fn(&Context) -> Result<Option<Row>>,
 }
 
 /// Every limit, in the order a run meets them: descriptors, addresses,
 /// connection queues, TCP memory, tracking, then memory overall.
-pub const LIMITS: &[Limit] = &[
+pub(crate) const LIMITS: &[Limit] = &[
     Limit {
         name: "fs.file-max",
         check: file_max,
@@ -198,12 +198,12 @@ pub const LIMITS: &[Limit] = &[
 ];
 
 /// Judges every limit that applies to `plan` on the tree `probe` reads.
-pub fn check(plan: &Plan, probe: &Probe) -> Result<Vec<Row>> {
+pub(crate) fn check(plan: &Plan, probe: &Probe) -> Result<Vec<Row>> {
     let hard = probe.nofile()?.map(|(_, hard)| hard);
     let cx = Context {
         plan,
         probe,
-        page_size: page_size(),
+        page_size: c1m_common::page_size(),
         procs: plan.procs_under(hard),
     };
     let mut rows = Vec::new();
@@ -216,7 +216,7 @@ pub fn check(plan: &Plan, probe: &Probe) -> Result<Vec<Row>> {
 }
 
 /// The worst status among `rows`.
-pub fn worst(rows: &[Row]) -> Status {
+pub(crate) fn worst(rows: &[Row]) -> Status {
     rows.iter().map(|r| r.status).max().unwrap_or(Status::Ok)
 }
 

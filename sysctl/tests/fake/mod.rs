@@ -7,7 +7,7 @@ use std::process::Output;
 
 /// A machine where a million loopback connections fit: every check passes
 /// for `--conns 1M --role both --source-ips 127.0.0.1-127.0.0.16`.
-pub const ROOMY: &[(&str, &str)] = &[
+pub(crate) const ROOMY: &[(&str, &str)] = &[
     ("proc/sys/fs/file-max", "10000000\n"),
     ("proc/sys/fs/file-nr", "100\t0\t10000000\n"),
     ("proc/sys/fs/nr_open", "2000000\n"),
@@ -28,7 +28,7 @@ pub const ROOMY: &[(&str, &str)] = &[
 ];
 
 /// A machine where every limit is too low for a million connections.
-pub const CRAMPED: &[(&str, &str)] = &[
+pub(crate) const CRAMPED: &[(&str, &str)] = &[
     ("proc/sys/fs/file-max", "100000\n"),
     ("proc/sys/fs/file-nr", "500\t0\t100000\n"),
     ("proc/sys/fs/nr_open", "500000\n"),
@@ -56,7 +56,7 @@ pub const CRAMPED: &[(&str, &str)] = &[
 ];
 
 /// Writes `files` under a new temp dir.
-pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(crate) fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("proc/sys")).unwrap();
     for (path, text) in files {
@@ -65,18 +65,18 @@ pub fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
-pub fn write(root: &Path, path: &str, text: &str) {
+pub(crate) fn write(root: &Path, path: &str, text: &str) {
     let p = root.join(path);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
     std::fs::write(p, text).unwrap();
 }
 
-pub fn read(root: &Path, path: &str) -> String {
+pub(crate) fn read(root: &Path, path: &str) -> String {
     std::fs::read_to_string(root.join(path)).unwrap()
 }
 
 /// Runs `c1m-sysctl args...` with its root at `root`.
-pub fn run(root: &Path, args: &[&str]) -> Output {
+pub(crate) fn run(root: &Path, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_c1m-sysctl"))
         .args(args)
         .env("C1M_SYSCTL_ROOT", root)
@@ -84,12 +84,15 @@ pub fn run(root: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// The rows of `check --json`, as (name, status) pairs, and the document.
-pub fn check_json(root: &Path, args: &[&str]) -> (Vec<(String, String)>, serde_json::Value, i32) {
+pub(crate) fn check_json(
+    root: &Path,
+    args: &[&str],
+) -> (Vec<(String, String)>, serde_json::Value, i32) {
     let mut all = vec!["check", "--json"];
     all.extend_from_slice(args);
     let out = run(root, &all);
@@ -111,7 +114,7 @@ pub fn check_json(root: &Path, args: &[&str]) -> (Vec<(String, String)>, serde_j
 
 /// The row named `name` in a JSON array of rows (`doc["rows"]`,
 /// `doc["preset"]["rows"]`).
-pub fn row<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn row<'a>(rows: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     rows.as_array()
         .unwrap()
         .iter()

@@ -1,0 +1,101 @@
+//! A process's memory from `/proc/PID/statm`, and the page size it counts
+//! in: the one reader behind the server's `/stats` RSS, floodtest's
+//! per-connection memory and memlog's virtual size (memlog adds PSS from
+//! `smaps_rollup` on top).
+//!
+//! Cost: one small file read per call; `statm` is O(1) for the kernel,
+//! unlike `smaps_rollup`, which walks the page tables.
+
+use std::io;
+
+/// The kernel's page size in bytes (statm and sockstat count pages); 4096
+/// if `sysconf` cannot say.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
+}
+
+/// Which process to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pid {
+    /// The calling process (`/proc/self`).
+    Current,
+    /// Another process by id.
+    Of(u32),
+}
+
+/// The virtual and resident size of a process, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Statm {
+    /// Virtual size (VSZ): everything mapped, touched or not.
+    pub vsz_bytes: u64,
+    /// Resident set size (RSS): pages in RAM, shared ones counted in full.
+    pub rss_bytes: u64,
+}
+
+/// Reads `/proc/PID/statm`. `Ok(None)` when the process is gone, or is a
+/// zombie or kernel thread (no address space to measure).
+pub fn statm(pid: Pid) -> io::Result<Option<Statm>> {
+    let path = match pid {
+        Pid::Current => "/proc/self/statm".to_string(),
+        Pid::Of(pid) => format!("/proc/{pid}/statm"),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if is_gone(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let page = page_size();
+    Ok(parse_statm(&text)
+        .filter(|&(size, _)| size > 0)
+        .map(|(size, resident)| Statm {
+            vsz_bytes: size * page,
+            rss_bytes: resident * page,
+        }))
+}
+
+/// The resident set size of `pid` in bytes; `None` if it cannot be read.
+pub fn rss_bytes(pid: Pid) -> Option<u64> {
+    Some(statm(pid).ok()??.rss_bytes)
+}
+
+/// Whether a /proc read failed because the process exited: ENOENT when the
+/// entry was removed, ESRCH when it died while the file was open.
+pub fn is_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// `size resident shared text lib data dt`, in pages.
+fn parse_statm(text: &str) -> Option<(u64, u64)> {
+    let mut fields = text.split_ascii_whitespace();
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_statm() {
+        assert_eq!(parse_statm("2000 442 400 1 0 100 0\n"), Some((2000, 442)));
+        assert_eq!(parse_statm("2000"), None);
+    }
+
+    #[test]
+    fn reads_this_process() {
+        assert!(page_size().is_power_of_two());
+        let me = statm(Pid::Current).unwrap().unwrap();
+        assert!(me.rss_bytes > 0 && me.vsz_bytes >= me.rss_bytes);
+        assert_eq!(me.rss_bytes % page_size(), 0);
+        let by_pid = rss_bytes(Pid::Of(std::process::id())).unwrap();
+        assert!(by_pid > 0);
+    }
+
+    #[test]
+    fn a_missing_process_is_gone_not_an_error() {
+        // Above the largest possible pid_max (4,194,304).
+        assert_eq!(statm(Pid::Of(4_194_305)).unwrap(), None);
+        assert_eq!(rss_bytes(Pid::Of(4_194_305)), None);
+    }
+}
