@@ -57,6 +57,8 @@ pub use parse::{parse_count, parse_duration, IdRange, Ipv4List, ParseError, Port
 pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};
+#[cfg(feature = "schema-check")]
+pub use wire::validate_against_schema;
 pub use wire::{
     parse_batch, parse_id, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FloodSummary,
     GapSummary, GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot,

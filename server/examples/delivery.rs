@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use c1m_common::unix_us_now;
-use c1m_common::{encode_envelope, scan_envelopes, Header};
+use c1m_common::{encode_envelope, push_batch_line, scan_envelopes, Header};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 use rand::Rng;
@@ -179,9 +179,10 @@ impl Sender {
                 seq: self.seqs[id as usize],
                 sent_us: unix_us_now(),
             };
-            let _ = write!(self.body, "{id}\t");
-            encode_envelope(&header, b"0123456789abcdef", &mut self.body);
-            self.body.push(b'\n');
+            push_batch_line(&mut self.body, id, |out| {
+                encode_envelope(&header, b"0123456789abcdef", out)
+            })
+            .expect("an envelope of letters and digits holds no newline");
         }
         let head = format!(
             "POST /send HTTP/1.1\r\nHost: c1m\r\nContent-Length: {}\r\n\r\n",

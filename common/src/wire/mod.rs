@@ -15,7 +15,8 @@
 //! The schema files are generated from these types by a test of this crate
 //! (`cargo test -p c1m-common schema`), which fails when a type and its
 //! committed schema differ; each tool's tests validate its real output
-//! against the committed file. The types hold data only: filling, merging
+//! against the committed file with [`validate_against_schema`] (feature
+//! `schema-check`, for tests only). The types hold data only: filling, merging
 //! and printing them stays in the tools.
 
 mod admin;
@@ -24,10 +25,20 @@ mod flood_summary;
 mod msggen_summary;
 #[cfg(test)]
 mod schema;
+#[cfg(feature = "schema-check")]
+mod schema_check;
 mod stats;
 
 pub use admin::{BatchAnswer, CheckAnswer, SendAnswer};
 pub use batch::{parse_batch, parse_id, push_batch_line, BatchLines, UnsendableMessage};
 pub use flood_summary::{FloodSummary, Percentiles};
 pub use msggen_summary::{GapSummary, GeneratorSummary, MsggenSummary};
+#[cfg(feature = "schema-check")]
+pub use schema_check::validate_against_schema;
 pub use stats::StatsSnapshot;
+
+/// The folder of the committed schema files, `docs/schema/`.
+#[cfg(any(test, feature = "schema-check"))]
+fn schema_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/schema")
+}

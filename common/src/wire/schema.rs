@@ -5,7 +5,6 @@
 
 use super::*;
 use schemars::{schema_for, Schema};
-use std::path::PathBuf;
 
 /// Set to rewrite the committed schema files from the types.
 const UPDATE: &str = "C1M_UPDATE_SCHEMAS";
@@ -21,16 +20,12 @@ fn schemas() -> [(&'static str, Schema); 6] {
     ]
 }
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/schema")
-}
-
 #[test]
 fn committed_schemas_match_the_types() {
     let update = std::env::var_os(UPDATE).is_some();
     let mut stale = Vec::new();
     for (file, schema) in schemas() {
-        let path = dir().join(file);
+        let path = schema_dir().join(file);
         let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
         if update {
             std::fs::write(&path, &text).unwrap();
