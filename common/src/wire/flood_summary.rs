@@ -50,7 +50,7 @@ pub struct FloodSummary {
     pub elapsed_s: f64,
     /// Explicit-bind pairs skipped because they were taken.
     pub addr_retries: u64,
-    /// Flood processes (`--procs`).
+    /// Processes the run used (`--procs`; 1 without children).
     pub procs: u64,
     /// Worker threads per process.
     pub workers: u64,
