@@ -9,7 +9,7 @@
 //! life of the connection).
 
 use crate::stats::FailureClass;
-use serde::Deserialize;
+use c1m_common::BatchAnswer;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -120,13 +120,6 @@ pub(crate) struct Reply {
     pub(crate) keep_alive: bool,
 }
 
-/// The fields of the JSON answer we use; others are ignored.
-#[derive(Deserialize)]
-struct SendAnswer {
-    dropped: Option<u64>,
-    rejected: Option<u64>,
-}
-
 /// An answer's head bigger than this is refused rather than buffered.
 const MAX_HEAD: usize = 64 * 1024;
 /// A body bigger than this is refused (the answer is a few counters).
@@ -207,11 +200,12 @@ impl Conn {
         if !(200..300).contains(&status) {
             return Err(RequestError::Status(status));
         }
-        let answer = serde_json::from_slice::<SendAnswer>(&body).ok();
+        // comet-server's answer; another target's body tells nothing.
+        let answer = serde_json::from_slice::<BatchAnswer>(&body).ok();
         Ok(Reply {
             status,
-            dropped: answer.as_ref().and_then(|a| a.dropped),
-            rejected: answer.as_ref().and_then(|a| a.rejected),
+            dropped: answer.and_then(|a| a.dropped),
+            rejected: answer.map(|a| a.rejected),
             keep_alive: keep_alive && framing != Framing::UntilClose,
         })
     }
