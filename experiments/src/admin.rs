@@ -1,34 +1,28 @@
 //! Reading the server's admin `GET /stats` while the run goes on: the
 //! runner waits on its `connections` figure to know the flood has reached
-//! its target, and keeps the last answer for the report.
+//! its target, and keeps the last answer for the report. The answer is read
+//! as the [`StatsSnapshot`] comet-server serialises.
 //!
 //! One blocking request per poll on loopback (a few hundred microseconds),
 //! so a plain `std::net` client is enough; no async runtime in the runner.
 
 use anyhow::{bail, Context};
+use c1m_common::StatsSnapshot;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The JSON body of `GET /stats` at `admin`.
-pub(crate) fn stats(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
+/// The answer of `GET /stats` at `admin`.
+pub(crate) fn stats(admin: SocketAddr) -> anyhow::Result<StatsSnapshot> {
     let body = get(admin, "/stats")?;
     serde_json::from_slice(&body).with_context(|| {
         format!(
-            "GET http://{admin}/stats is not JSON: {:?}",
+            "GET http://{admin}/stats is not comet-server's counters: {:?}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         )
     })
-}
-
-/// The `connections` figure of a `/stats` answer.
-pub(crate) fn connections(stats: &serde_json::Value) -> anyhow::Result<u64> {
-    stats
-        .get("connections")
-        .and_then(serde_json::Value::as_u64)
-        .context("server /stats has no `connections` count")
 }
 
 /// The body of `GET path` (HTTP/1.0, so the answer is neither chunked nor
@@ -90,7 +84,7 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn serve_once(answer: &'static str) -> SocketAddr {
+    fn serve_once(answer: String) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -109,25 +103,44 @@ mod tests {
         addr
     }
 
-    #[test]
-    fn reads_connections_from_plain_and_chunked_answers() {
-        let plain = serve_once(
-            "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"connections\":42}",
-        );
-        assert_eq!(connections(&stats(plain).unwrap()).unwrap(), 42);
-        let chunked = serve_once(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"conn\r\n\
-             b\r\nections\":7}\r\n0\r\n\r\n",
-        );
-        assert_eq!(connections(&stats(chunked).unwrap()).unwrap(), 7);
+    /// A `/stats` answer holding `connections`.
+    fn snapshot(connections: u64) -> String {
+        serde_json::to_string(&StatsSnapshot {
+            connections,
+            ..StatsSnapshot::default()
+        })
+        .unwrap()
     }
 
     #[test]
-    fn a_bad_status_or_missing_field_is_an_error() {
-        let missing = serve_once("HTTP/1.0 404 Not Found\r\n\r\n");
+    fn reads_the_snapshot_from_plain_and_chunked_answers() {
+        let plain = serve_once(format!(
+            "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{}",
+            snapshot(42)
+        ));
+        assert_eq!(stats(plain).unwrap().connections, 42);
+        let body = snapshot(7);
+        let (first, second) = body.split_at(6);
+        let chunked = serve_once(format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+            first.len(),
+            second.len()
+        ));
+        assert_eq!(stats(chunked).unwrap().connections, 7);
+    }
+
+    #[test]
+    fn a_bad_status_or_another_document_is_an_error() {
+        let missing = serve_once("HTTP/1.0 404 Not Found\r\n\r\n".to_owned());
         let err = format!("{:#}", stats(missing).unwrap_err());
         assert!(err.ends_with("HTTP/1.0 404 Not Found"), "{err}");
-        let err = connections(&serde_json::json!({"conns": 1})).unwrap_err();
-        assert_eq!(err.to_string(), "server /stats has no `connections` count");
+        let other = serve_once("HTTP/1.0 200 OK\r\n\r\n{\"conns\": 1}".to_owned());
+        let err = format!("{:#}", stats(other).unwrap_err());
+        assert!(
+            err.contains("is not comet-server's counters")
+                && err.contains("missing field `connections`"),
+            "{err}"
+        );
     }
 }
