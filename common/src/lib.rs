@@ -60,7 +60,6 @@ pub use signals::{Repeat, StopSignals};
 #[cfg(feature = "schema-check")]
 pub use wire::validate_against_schema;
 pub use wire::{
-    parse_batch, parse_id, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FloodSummary,
-    GapSummary, GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot,
-    UnsendableMessage,
+    parse_batch, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FloodSummary, GapSummary,
+    GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot, UnsendableMessage,
 };

@@ -84,9 +84,9 @@ pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -
     counts
 }
 
-/// An id as every admin route writes it: unsigned decimal with no sign,
-/// space or leading `+`, within u64.
-pub fn parse_id(digits: &[u8]) -> Option<u64> {
+/// A line's id: unsigned decimal with no sign, space or leading `+`, at
+/// most 20 digits, within u64 (the rule comet-server always had).
+fn parse_id(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 20 {
         return None;
     }

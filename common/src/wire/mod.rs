@@ -30,7 +30,7 @@ mod schema_check;
 mod stats;
 
 pub use admin::{BatchAnswer, CheckAnswer, SendAnswer};
-pub use batch::{parse_batch, parse_id, push_batch_line, BatchLines, UnsendableMessage};
+pub use batch::{parse_batch, push_batch_line, BatchLines, UnsendableMessage};
 pub use flood_summary::{FloodSummary, Percentiles};
 pub use msggen_summary::{GapSummary, GeneratorSummary, MsggenSummary};
 #[cfg(feature = "schema-check")]
