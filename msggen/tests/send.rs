@@ -405,23 +405,19 @@ fn target_dash_writes_the_batch_lines_to_stdout() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let text = String::from_utf8(output.stdout).unwrap();
+    // The lines comet-server would read: every one taken, and each message
+    // an envelope for its line's id.
     let mut last: HashMap<(u64, u64), u64> = HashMap::new();
-    for line in text.lines() {
-        let (id, envelope) = line.split_once('\t').unwrap();
-        let (env, used) = c1m_common::decode_envelope(envelope.as_bytes())
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (used, env.header.id.to_string()),
-            (envelope.len(), id.to_owned())
-        );
+    let lines = c1m_common::parse_batch(&output.stdout, u64::MAX, |id, message| {
+        let (env, used) = c1m_common::decode_envelope(message).unwrap().unwrap();
+        assert_eq!((used, env.header.id), (message.len(), id));
         let seq = last
             .entry((env.header.generator, env.header.id))
             .or_insert(0);
         assert_eq!(env.header.seq, *seq + 1);
         *seq = env.header.seq;
-    }
+    });
+    assert_eq!((lines.accepted, lines.rejected), (100, 0));
     assert_eq!(last.values().sum::<u64>(), 100);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("msggen: sent 100 of 100"), "{stderr}");
