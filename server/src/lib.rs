@@ -26,7 +26,7 @@ mod router;
 mod stats;
 mod transport;
 
-pub use admin::{parse_admin_head, parse_batch};
+pub use admin::parse_admin_head;
 pub use config::MAX_HEAD;
 pub use request::{parse_request, Parsed};
 
@@ -43,7 +43,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, Config};
 pub use friends::{FriendsGraph, GraphError};
-pub use stats::Snapshot;
 
 use presence::Presence;
 use reactor::{Reactor, Shared, WAKER};
@@ -75,7 +74,7 @@ impl Server {
     }
 
     /// The counters, as `/stats` returns them.
-    pub fn stats(&self) -> Snapshot {
+    pub fn stats(&self) -> c1m_common::StatsSnapshot {
         self.shared.stats.snapshot()
     }
 

@@ -4,23 +4,10 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
-use c1m_server::{Config, FriendsGraph, Server};
+use c1m_server::{Config, Server};
 use support::*;
-
-/// A graph from `user,friend` pairs, through the server's own loader.
-fn graph(pairs: &[(u64, u64)]) -> Arc<FriendsGraph> {
-    let mut text = b"user,friend\n".to_vec();
-    for &(u, f) in pairs {
-        text.extend_from_slice(format!("{u},{f}\n").as_bytes());
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("friends.csv");
-    std::fs::write(&path, text).unwrap();
-    Arc::new(FriendsGraph::load(&path, u64::MAX).unwrap())
-}
 
 /// 1's friends are 2, 3 and 4; 2 and 3 are friends; 5 has none.
 fn friends_server() -> Server {

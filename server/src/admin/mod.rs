@@ -11,12 +11,16 @@
 
 mod routes;
 
+pub use routes::parse_admin_head;
 use routes::AdminRoute;
-pub use routes::{parse_admin_head, parse_batch};
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use c1m_common::{
+    parse_batch, BatchAnswer, BroadcastAnswer, CheckAnswer, PublishAnswer, PublishBatchAnswer,
+    SendAnswer,
+};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -26,7 +30,7 @@ use crate::config::Config;
 use crate::friends::{self, FriendsGraph};
 use crate::presence::{self, Presence};
 use crate::router::{BatchKind, Router};
-use crate::stats::Stats;
+use crate::stats::{to_prometheus, Stats};
 use c1m_http::{write_error, Reject, Status};
 
 /// Deliveries a reactor may have queued before publishers wait (~2 MB of
@@ -235,67 +239,6 @@ async fn refuse(stream: &mut TcpStream, ctx: &AdminCtx, reject: Reject) {
 /// How long a refused admin connection's remaining input is discarded.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-#[derive(Serialize)]
-struct SentOne {
-    id: u64,
-    connections: usize,
-}
-
-#[derive(Serialize)]
-struct SentBatch {
-    /// Lines with a valid id and a tab.
-    accepted: u64,
-    /// Lines refused (no tab, bad id).
-    rejected: u64,
-    /// Messages that reached at least one connection.
-    delivered: u64,
-    /// Messages for ids with no connection.
-    dropped: u64,
-    /// Connection deliveries queued (an id may have several connections).
-    connections: u64,
-}
-
-#[derive(Serialize)]
-struct Checked {
-    id: u64,
-    online: bool,
-    connections: usize,
-}
-
-#[derive(Serialize)]
-struct PublishedOne {
-    id: u64,
-    /// The publisher's friends in the graph.
-    friends: u64,
-    /// Friends that had a connection and got the event.
-    online: u64,
-    /// Connection deliveries queued.
-    connections: u64,
-}
-
-#[derive(Serialize)]
-struct PublishedBatch {
-    /// Lines with a valid id and a tab.
-    accepted: u64,
-    /// Lines refused (no tab, bad id, an event over --max-pending).
-    rejected: u64,
-    /// Friends of the publishers, summed over the events.
-    friends: u64,
-    /// Friends reached, summed over the events.
-    online: u64,
-    /// Connection deliveries queued.
-    connections: u64,
-    /// Events no friend was online for.
-    unheard: u64,
-}
-
-#[derive(Serialize)]
-struct Broadcast {
-    /// Reactors the message was handed to; each writes it to all of its
-    /// connections.
-    reactors: usize,
-}
-
 /// Handles a routed request; appends the whole response to `out`.
 fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
     let router = &ctx.router;
@@ -309,9 +252,9 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             if published.connections == 0 {
                 stats.dropped.fetch_add(1, Relaxed);
             }
-            json(&SentOne {
+            json(&SendAnswer {
                 id,
-                connections: published.connections,
+                connections: published.connections as u64,
             })
         }
         AdminRoute::SendBatch => {
@@ -338,12 +281,12 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             if lines.rejected > 0 {
                 stats.bad_requests.fetch_add(1, Relaxed);
             }
-            json(&SentBatch {
+            json(&BatchAnswer {
                 accepted: lines.accepted,
                 rejected: lines.rejected,
-                delivered,
-                dropped,
-                connections,
+                delivered: Some(delivered),
+                dropped: Some(dropped),
+                connections: Some(connections),
             })
         }
         AdminRoute::PublishOne(id) => {
@@ -355,7 +298,7 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             if reach.online == 0 {
                 stats.events_unheard.fetch_add(1, Relaxed);
             }
-            json(&PublishedOne {
+            json(&PublishAnswer {
                 id,
                 friends: reach.friends,
                 online: reach.online,
@@ -384,7 +327,7 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             if lines.rejected > 0 {
                 stats.bad_requests.fetch_add(1, Relaxed);
             }
-            json(&PublishedBatch {
+            json(&PublishBatchAnswer {
                 accepted: lines.accepted,
                 rejected: lines.rejected,
                 friends: sum.friends,
@@ -396,23 +339,23 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         AdminRoute::Broadcast => {
             router.broadcast(body);
             stats.broadcasts_in.fetch_add(1, Relaxed);
-            json(&Broadcast {
-                reactors: ctx.config.reactors,
+            json(&BroadcastAnswer {
+                reactors: ctx.config.reactors as u64,
             })
         }
         AdminRoute::Presence => unreachable!("a presence stream is served by presence::serve"),
         AdminRoute::Check(id) => {
             let connections = router.connections(id);
-            json(&Checked {
+            json(&CheckAnswer {
                 id,
                 online: connections > 0,
-                connections,
+                connections: connections as u64,
             })
         }
         AdminRoute::Stats => json(&stats.snapshot()),
         AdminRoute::Metrics => (
             "text/plain; version=0.0.4; charset=utf-8",
-            stats.snapshot().to_prometheus().into_bytes(),
+            to_prometheus(&stats.snapshot()).into_bytes(),
         ),
     };
     use std::io::Write;

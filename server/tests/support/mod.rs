@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use c1m_server::{Config, Server, Snapshot};
+use c1m_common::StatsSnapshot as Snapshot;
+use c1m_server::{Config, Server};
 
 pub(crate) fn server(config: Config) -> Server {
     let _ = c1m_common::raise_nofile_to_hard();
@@ -15,6 +16,18 @@ pub(crate) fn server(config: Config) -> Server {
     let sub = c1m_server::bind(loopback, 4096, false).unwrap();
     let admin = c1m_server::bind(loopback, 128, false).unwrap();
     c1m_server::start(config, sub, admin).unwrap()
+}
+
+/// A friends graph from `user,friend` pairs, through the server's loader.
+pub(crate) fn graph(pairs: &[(u64, u64)]) -> std::sync::Arc<c1m_server::FriendsGraph> {
+    let mut text = b"user,friend\n".to_vec();
+    for &(u, f) in pairs {
+        text.extend_from_slice(format!("{u},{f}\n").as_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("friends.csv");
+    std::fs::write(&path, text).unwrap();
+    std::sync::Arc::new(c1m_server::FriendsGraph::load(&path, u64::MAX).unwrap())
 }
 
 pub(crate) fn config() -> Config {
