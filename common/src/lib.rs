@@ -52,8 +52,8 @@ pub use capacity::{
     MemoryEstimate, Role, DEFAULT_USER_BYTES_PER_CONN, FD_RESERVE, KERNEL_BYTES_PER_SOCKET,
 };
 pub use envelope::{
-    decode_envelope, encode_envelope, envelope_len, scan_envelopes, Envelope, EnvelopeError,
-    Header, MAX_ENVELOPE_HEADER, MAX_ENVELOPE_PAYLOAD,
+    decode_envelope, encode_envelope, encode_event, envelope_len, scan_envelopes, Envelope,
+    EnvelopeError, EnvelopeKind, Header, MAX_ENVELOPE_HEADER, MAX_ENVELOPE_PAYLOAD,
 };
 pub use fdlimit::{is_exhaustion, nofile_limits, raise_nofile_to_hard, Exhaustion};
 pub use format::thousands;

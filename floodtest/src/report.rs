@@ -248,6 +248,7 @@ impl Reporter {
             chunks: c.chunks,
             bytes: c.bytes,
             messages: c.messages,
+            events: c.events,
             lost: c.lost,
             latency_us: percentiles(&self.total_latency),
             connect_us: percentiles(&self.total_connect),

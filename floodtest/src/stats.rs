@@ -36,8 +36,11 @@ pub(crate) struct Counters {
     pub(crate) chunks: u64,
     /// Body bytes (after de-chunking).
     pub(crate) bytes: u64,
-    /// Envelopes found.
+    /// Envelopes found, messages and events.
     pub(crate) messages: u64,
+    /// Of `messages`, event envelopes (`[c1e `).
+    #[serde(default)]
+    pub(crate) events: u64,
     /// Messages known lost: sequence gaps within one connection.
     pub(crate) lost: u64,
     /// Explicit-bind pairs skipped because they were taken.
@@ -55,6 +58,7 @@ impl Counters {
         self.chunks += o.chunks;
         self.bytes += o.bytes;
         self.messages += o.messages;
+        self.events += o.events;
         self.lost += o.lost;
         self.addr_retries += o.addr_retries;
         for (a, b) in self.failed.iter_mut().zip(o.failed) {

@@ -54,7 +54,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
     format!(
         "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
          floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
-         floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
+         floodtest: chunks {} bytes {} messages {} (events {}) lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
          floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
         if s.incomplete.is_some() {
             "incomplete, ended after"
@@ -76,6 +76,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         s.chunks,
         s.bytes,
         s.messages,
+        s.events,
         s.lost,
         s.latency_us.p50,
         s.latency_us.p99,
@@ -105,6 +106,7 @@ mod tests {
             chunks: 16,
             bytes: 1600,
             messages: 4,
+            events: 0,
             lost: 1,
             latency_us: Percentiles {
                 count: 4,
@@ -136,6 +138,7 @@ mod tests {
             "chunks",
             "bytes",
             "messages",
+            "events",
             "lost",
             "latency_us",
             "connect_us",

@@ -29,9 +29,16 @@ pub struct FloodSummary {
     pub chunks: u64,
     /// Body bytes received.
     pub bytes: u64,
-    /// Envelopes received.
+    /// Envelopes received, messages and events.
     pub messages: u64,
-    /// Messages lost: sequence gaps seen within a connection.
+    /// Of `messages`, the event envelopes (`[c1e `: a publisher's event fanned
+    /// out to its friends). Their loss is not a per-connection gap (a
+    /// connection sees only its friends' events): it is `connections`
+    /// summed over the server's `/publish` answers (msggen events reports
+    /// it) minus this, over a run where no connection closed.
+    #[serde(default)]
+    pub events: u64,
+    /// Messages lost: sequence gaps seen within a connection (messages only).
     pub lost: u64,
     /// Delivery latency, `receive time - sent_us`.
     pub latency_us: Percentiles,
