@@ -132,13 +132,13 @@ impl Reactor {
                 if self
                     .poll
                     .registry()
-                    .reregister(&mut conn.stream, token, interest)
+                    .reregister(conn.link.source(), token, interest)
                     .is_err()
                 {
                     self.close(key, Close::Gone);
                 }
             }
-            Ok(false) if conn.pending.is_none() => match conn.phase {
+            Ok(false) if !conn.unsent() => match conn.phase {
                 Phase::Closing => self.close(key, Close::Done),
                 Phase::Answered => self.await_next_request(key),
                 _ => {}
@@ -164,7 +164,7 @@ impl Reactor {
                 if self
                     .poll
                     .registry()
-                    .reregister(&mut conn.stream, token, Interest::READABLE)
+                    .reregister(conn.link.source(), token, Interest::READABLE)
                     .is_err()
                 {
                     self.close(key, Close::Gone);

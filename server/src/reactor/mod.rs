@@ -28,6 +28,7 @@
 mod conn;
 mod deadlines;
 mod delivery;
+mod link;
 mod requests;
 mod timers;
 
@@ -285,7 +286,7 @@ impl Reactor {
         }
         self.logout(key);
         let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(conn.link.source());
         self.shared.stats.connections.fetch_sub(1, Relaxed);
         match why {
             Close::SlowConsumer => self.local.slow_consumer_closes += 1,

@@ -2,13 +2,12 @@
 //! and parsed, the connection logged in and its stream started; on a
 //! stream, reads only to see the close (or to count stray bytes).
 
-use std::io::{self, Read};
+use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use super::conn::{self, Phase};
 use super::{after_poll, Close, Reactor};
-use crate::config::MAX_HEAD;
 use crate::http::write_reject;
 use crate::request::{parse_request, Parsed, Request, Route};
 use crate::transport::{self, Framing, Kind};
@@ -24,7 +23,7 @@ impl Reactor {
         // A stream needs nothing from its client: read only to see the close,
         // and discard up to MAX_STRAY bytes of anything else over its life.
         loop {
-            match (&conn.stream).read(&mut self.scratch) {
+            match conn.link.read(&mut self.scratch) {
                 Ok(0) => return self.close(key, Close::Gone),
                 Ok(n) => {
                     let n = u16::try_from(n).unwrap_or(u16::MAX);
@@ -43,7 +42,7 @@ impl Reactor {
     pub(super) fn read_head(&mut self, key: usize) {
         loop {
             let conn = &mut self.conns[key];
-            let n = match (&conn.stream).read(&mut self.scratch) {
+            let n = match conn.link.read(&mut self.scratch) {
                 Ok(0) => return self.close(key, Close::Gone),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -51,29 +50,27 @@ impl Reactor {
                 Err(_) => return self.close(key, Close::Gone),
             };
             let received = &self.scratch[..n];
-            let parsed = match &mut conn.pending {
-                Some(partial) => {
-                    // Bounded: parse_request refuses heads over MAX_HEAD.
-                    partial.bytes.extend_from_slice(received);
-                    parse_request(&partial.bytes, self.shared.config.max_id)
-                }
-                None => parse_request(received, self.shared.config.max_id),
+            let partial = !conn.input().is_empty();
+            let parsed = if partial {
+                // Bounded: parse_request refuses heads over MAX_HEAD.
+                conn.push_input(received);
+                parse_request(conn.input(), self.shared.config.max_id)
+            } else {
+                parse_request(received, self.shared.config.max_id)
             };
             match parsed {
                 Ok(Parsed::Incomplete) => {
-                    if conn.pending.is_none() {
-                        let mut bytes = Vec::with_capacity(n.clamp(512, MAX_HEAD + 1));
-                        bytes.extend_from_slice(received);
-                        conn.pending = Some(Box::new(conn::Pending { bytes, sent: 0 }));
+                    if !partial {
+                        conn.push_input(received);
                     }
                 }
                 Ok(Parsed::Complete { request, .. }) => {
                     // Pipelined bytes after the head are not requests we serve.
-                    conn.pending = None;
+                    conn.clear_input();
                     return self.start(key, request);
                 }
                 Err(reject) => {
-                    conn.pending = None;
+                    conn.clear_input();
                     self.local.bad_requests += 1;
                     return self.answer_and_close(key, |out| write_reject(reject, out));
                 }
