@@ -1,83 +1,16 @@
-//! The read path: a request head read into the reactor's scratch buffer
-//! and parsed, the connection logged in and its stream started; on a
-//! stream, reads only to see the close (or to count stray bytes).
+//! Serving a parsed request: the connection logged in and its stream
+//! started (head, welcome or replay), or its long-poll answered or left
+//! waiting; and what a keep-alive connection does once its answer is out.
 
-use std::io;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use super::conn::{self, Phase};
-use super::{after_poll, Close, Reactor};
-use crate::http::write_reject;
-use crate::request::{parse_request, Parsed, Request, Route};
+use super::conn::Phase;
+use super::{after_poll, Reactor};
+use crate::request::{Request, Route};
 use crate::transport::{self, Framing, Kind};
 
 impl Reactor {
-    pub(super) fn on_readable(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.phase == Phase::Head {
-            return self.read_head(key);
-        }
-        // A stream needs nothing from its client: read only to see the close,
-        // and discard up to MAX_STRAY bytes of anything else over its life.
-        loop {
-            match conn.link.read(&mut self.scratch) {
-                Ok(0) => return self.close(key, Close::Gone),
-                Ok(n) => {
-                    let n = u16::try_from(n).unwrap_or(u16::MAX);
-                    conn.stray = conn.stray.saturating_add(n);
-                    if conn.stray > conn::MAX_STRAY {
-                        return self.close(key, Close::Stray);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return self.close(key, Close::Gone),
-            }
-        }
-    }
-
-    pub(super) fn read_head(&mut self, key: usize) {
-        loop {
-            let conn = &mut self.conns[key];
-            let n = match conn.link.read(&mut self.scratch) {
-                Ok(0) => return self.close(key, Close::Gone),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.close(key, Close::Gone),
-            };
-            let received = &self.scratch[..n];
-            let partial = !conn.input().is_empty();
-            let parsed = if partial {
-                // Bounded: parse_request refuses heads over MAX_HEAD.
-                conn.push_input(received);
-                parse_request(conn.input(), self.shared.config.max_id)
-            } else {
-                parse_request(received, self.shared.config.max_id)
-            };
-            match parsed {
-                Ok(Parsed::Incomplete) => {
-                    if !partial {
-                        conn.push_input(received);
-                    }
-                }
-                Ok(Parsed::Complete { request, .. }) => {
-                    // Pipelined bytes after the head are not requests we serve.
-                    conn.clear_input();
-                    return self.start(key, request);
-                }
-                Err(reject) => {
-                    conn.clear_input();
-                    self.local.bad_requests += 1;
-                    return self.answer_and_close(key, |out| write_reject(reject, out));
-                }
-            }
-        }
-    }
-
     /// A keep-alive long-poll connection whose answer is out reads its next
     /// request under a fresh header deadline. Its slot gets a new generation,
     /// so neither an old deadline nor a late delivery can touch it.
