@@ -1,5 +1,5 @@
-//! Subscribers that misbehave or send hostile bytes: half-closes, bytes
-//! pipelined behind a request.
+//! Subscribers that misbehave or send hostile bytes: half-closes, requests
+//! pipelined behind a long-poll or a stream.
 
 mod support;
 
@@ -7,6 +7,7 @@ use std::io::Write;
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
+use c1m_server::Config;
 use support::*;
 
 #[test]
@@ -40,6 +41,73 @@ fn clients_that_half_close_after_their_request_are_all_logged_out() {
     assert_eq!(s.logins, s.logouts, "{s:?}");
     let mut c = Client::get(addr, "/test/1");
     c.expect("welcome, id: 1");
+}
+
+fn poll(seq: u64) -> String {
+    format!("GET /poll/12?seq={seq} HTTP/1.1\r\nHost: t\r\n\r\n")
+}
+
+/// The next answer on `c`: its `X-Seq` and its body.
+fn answer(c: &mut Client) -> (String, String) {
+    let (head, body) = read_response(c);
+    let seq = header(&head, "X-Seq").unwrap_or("none").to_owned();
+    (seq, String::from_utf8(body).unwrap())
+}
+
+#[test]
+fn requests_pipelined_behind_a_long_poll_are_answered_in_order() {
+    let server = server(Config {
+        history: 10,
+        ..config()
+    });
+    let addr = server.subscriber_addr();
+    let waiting = || {
+        eventually(Duration::from_secs(5), || {
+            server.router().connections(12) == 1
+        })
+    };
+    let mut c = Client::raw(addr, format!("{}{}", poll(0), poll(1)).as_bytes());
+    assert!(waiting());
+    admin(&server, "POST", "/send/12", b"first");
+    let (seq, body) = answer(&mut c);
+    assert_eq!(seq, "1");
+    assert!(body.ends_with("first\n"), "{body:?}");
+    // The second request came with the first; it waits for the next message.
+    assert!(waiting());
+    admin(&server, "POST", "/send/12", b"second");
+    let (seq, body) = answer(&mut c);
+    assert_eq!(seq, "2");
+    assert!(
+        body.ends_with("second\n") && !body.contains("first"),
+        "{body:?}"
+    );
+
+    // Three at once: two answered from the history, one after the other,
+    // the third waits.
+    c.stream
+        .write_all(format!("{}{}{}", poll(0), poll(1), poll(2)).as_bytes())
+        .unwrap();
+    let (seq, body) = answer(&mut c);
+    assert_eq!(seq, "2");
+    assert!(
+        body.contains("first") && body.contains("second"),
+        "{body:?}"
+    );
+    let (seq, body) = answer(&mut c);
+    assert_eq!(seq, "2");
+    assert!(
+        !body.contains("first") && body.contains("second"),
+        "{body:?}"
+    );
+    assert!(waiting());
+    admin(&server, "POST", "/send/12", b"third");
+    let (seq, body) = answer(&mut c);
+    assert_eq!(seq, "3");
+    assert!(
+        body.ends_with("third\n") && !body.contains("second"),
+        "{body:?}"
+    );
+    assert!(stats_reach(&server, |s| s.accepted == 1 && s.bad_requests == 0));
 }
 
 #[test]

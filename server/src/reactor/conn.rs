@@ -23,14 +23,15 @@
 //! 56-byte box, plus the buffers it points to), made when first needed and
 //! freed as soon as nothing in it is: the output the socket has not taken
 //! (while waiting for WRITABLE) and the input not consumed yet (a request
-//! head that came in pieces). Later transports keep their state there too
+//! head that came in pieces, requests pipelined behind a long-poll). Later
+//! transports keep their state there too
 //! (a TLS session, a WebSocket decoder), so a plain connection pays nothing
 //! for them. By state:
 //!
 //! | state | record | side |
 //! | --- | --- | --- |
 //! | idle stream or waiting long-poll | 32 | none |
-//! | head arriving in pieces | 32 | 56 + the bytes so far (at most 8 KiB) |
+//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 56 + the bytes so far (at most 16 KiB) |
 //! | socket full | 32 | 56 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
 //!
 //! What an idle connection costs in user space, all told:
@@ -82,7 +83,8 @@ pub(crate) struct Side {
     /// are written.
     out: Vec<u8>,
     sent: usize,
-    /// Input not consumed yet: a request head that came in pieces.
+    /// Input not consumed yet: a request head that came in pieces, or
+    /// requests pipelined behind a long-poll (at most `read::MAX_INPUT`).
     input: Vec<u8>,
 }
 
@@ -215,7 +217,21 @@ impl Conn {
 
     /// Keeps `bytes` as input to consume later.
     pub(crate) fn push_input(&mut self, bytes: &[u8]) {
-        self.side_mut().input.extend_from_slice(bytes);
+        if !bytes.is_empty() {
+            self.side_mut().input.extend_from_slice(bytes);
+        }
+    }
+
+    /// Drops the first `n` bytes of the input (a request served).
+    pub(crate) fn consume_input(&mut self, n: usize) {
+        let Some(side) = &mut self.side else {
+            return;
+        };
+        side.input.drain(..n);
+        if side.input.is_empty() {
+            side.input = Vec::new();
+            self.tidy();
+        }
     }
 
     /// Drops the input (a refused request: nothing after it is read).

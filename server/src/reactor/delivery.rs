@@ -140,7 +140,7 @@ impl Reactor {
             }
             Ok(false) if !conn.unsent() => match conn.phase {
                 Phase::Closing => self.close(key, Close::Done),
-                Phase::Answered => self.await_next_request(key),
+                Phase::Answered => self.next_request(key),
                 _ => {}
             },
             Ok(false) => {}
@@ -157,7 +157,7 @@ impl Reactor {
             Ok(true) if conn.phase == Phase::Closing => self.close(key, Close::Done),
             Ok(true) => {
                 if conn.phase == Phase::Answered {
-                    self.await_next_request(key);
+                    self.next_request(key);
                 }
                 let conn = &mut self.conns[key];
                 let token = Token(key + FIRST_CONN);

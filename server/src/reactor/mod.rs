@@ -120,6 +120,9 @@ pub(crate) struct Reactor {
     accept_paused: bool,
     /// The mailbox still held batches when the last drain stopped.
     mail_left: bool,
+    /// (key, gen) of connections to resume at the end of the loop pass
+    /// (see `next_request`): per reactor, empty at rest.
+    ready: Vec<(usize, u32)>,
     local: LocalCounts,
     shared: Arc<Shared>,
 }
@@ -160,6 +163,7 @@ impl Reactor {
             next_keepalive: now + config.sse_keepalive,
             accept_paused: false,
             mail_left: false,
+            ready: Vec::new(),
             local: LocalCounts::default(),
             shared,
         })
@@ -169,7 +173,7 @@ impl Reactor {
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.mail_left {
+            let timeout = if self.mail_left || !self.ready.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 self.next_timer()
@@ -200,6 +204,7 @@ impl Reactor {
                 self.drain_mailbox();
             }
             self.on_timers(Instant::now());
+            self.resume_ready();
             self.local.flush(&self.shared.stats);
             if self.shared.shutdown.load(Relaxed) {
                 self.end_all();

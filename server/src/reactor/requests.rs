@@ -13,14 +13,33 @@ use crate::transport::{self, Framing, Kind};
 impl Reactor {
     /// A keep-alive long-poll connection whose answer is out reads its next
     /// request under a fresh header deadline. Its slot gets a new generation,
-    /// so neither an old deadline nor a late delivery can touch it.
-    pub(super) fn await_next_request(&mut self, key: usize) {
+    /// so neither an old deadline nor a late delivery can touch it. It is
+    /// resumed at the end of the loop pass: a request pipelined behind the
+    /// answer is served from its input, and its socket read on.
+    pub(super) fn next_request(&mut self, key: usize) {
         let gen = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1);
         let conn = &mut self.conns[key];
         conn.phase = Phase::Head;
         conn.gen = gen;
         self.header_deadlines.push(Instant::now(), key, gen);
+        self.ready.push((key, gen));
+    }
+
+    /// Picks up connections queued by [`Reactor::next_request`].
+    pub(super) fn resume_ready(&mut self) {
+        let mut ready = std::mem::take(&mut self.ready);
+        for &(key, gen) in &ready {
+            if self.conns.get(key).is_some_and(|c| c.gen == gen) {
+                self.on_readable(key);
+            }
+        }
+        ready.clear();
+        // Those resumed now may have queued themselves again; keep the
+        // buffer for the next pass when they did not, but not a burst's worth.
+        if self.ready.is_empty() && ready.capacity() <= 1024 {
+            self.ready = ready;
+        }
     }
 
     pub(super) fn answer_and_close(&mut self, key: usize, write: impl FnOnce(&mut Vec<u8>)) {
