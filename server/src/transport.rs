@@ -10,10 +10,20 @@
 //! - `/sse/{id}`: `text/event-stream`, chunked, one event per message with
 //!   `id: <seq>`; a lost range is an `event: lost` event; keep-alive is a
 //!   comment line.
-//! - `/poll/{id}`: one `text/plain` answer with `Content-Length`, one line
-//!   `<seq>\t<message>` per message (and `lost\t<first>-<last>` for a gap),
-//!   the newest sequence number in `X-Seq`; the connection then closes,
-//!   or with keep-alive waits for the client's next request.
+//! - `/poll/{id}`: one `text/plain` answer with `Content-Length`: per
+//!   message an entry `<seq>\t<length>\t<message>\n` (the length in bytes,
+//!   so a message may hold tabs and line ends and still cannot pass for
+//!   another entry), and `lost\t<first>-<last>\n` for a gap; the newest
+//!   sequence number in `X-Seq`. The connection then closes, or with
+//!   keep-alive waits for the client's next request.
+//!
+//! What each can carry: `/test` chunks and `/poll` entries are delimited
+//! by length, so any byte. An SSE event carries LF as several `data:`
+//! lines, which an EventSource joins with LF again, but nothing can carry
+//! CR, which ends a line for an EventSource (`a\rid: 9` would set the
+//! event's id); so the admin refuses a message holding CR
+//! ([`uncarriable`]). (EventSource also decodes the stream as UTF-8: bytes
+//! that are not reach a browser as U+FFFD, though the wire carries them.)
 
 use std::io::Write;
 
@@ -149,11 +159,20 @@ pub(crate) fn message(
     }
 }
 
-/// An SSE event; a body with line breaks becomes several `data:` lines.
+/// Why no transport can carry `message`, if that is so (see the module
+/// doc); the admin refuses such a message.
+pub(crate) fn uncarriable(message: &[u8]) -> Option<&'static str> {
+    message.contains(&b'\r').then_some(
+        "message holds a CR (0x0D) byte, which /sse cannot carry: an EventSource ends a line at CR",
+    )
+}
+
+/// An SSE event; a body with line breaks becomes several `data:` lines
+/// (the admin lets no CR through, see [`uncarriable`]).
 fn sse_event(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
+    debug_assert!(uncarriable(body).is_none());
     let _ = writeln!(out, "id: {seq}");
     for line in body.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(line);
         out.push(b'\n');
@@ -210,7 +229,7 @@ pub(crate) fn poll_answer<'a>(
         let _ = writeln!(scratch, "lost\t{first}-{last}");
     }
     for (seq, body) in messages {
-        let _ = write!(scratch, "{seq}\t");
+        let _ = write!(scratch, "{seq}\t{}\t", body.len());
         scratch.extend_from_slice(body);
         scratch.push(b'\n');
     }
@@ -286,8 +305,10 @@ mod tests {
 
     #[test]
     fn sse_events_have_ids_and_split_lines() {
-        let t = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), 7, b"a\r\nb"));
+        let t = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), 7, b"a\nb"));
         assert_eq!(t, "17\r\nid: 7\ndata: a\ndata: b\n\n\r\n");
+        assert!(uncarriable(b"a\nb\tc").is_none());
+        assert!(uncarriable(b"a\rb").unwrap().contains("CR (0x0D)"));
         let lost = text(|o, s| sse_lost(o, s, Framing::Chunked, (2, 4)));
         assert!(lost.contains("event: lost\nid: 4\ndata: messages 2-4 are"));
     }
@@ -305,7 +326,7 @@ mod tests {
             )
         });
         let (head, body) = t.split_once("\r\n\r\n").unwrap();
-        assert_eq!(body, "lost\t1-2\n3\tx\n4\tyz\n");
+        assert_eq!(body, "lost\t1-2\n3\t1\tx\n4\t2\tyz\n");
         assert!(head.contains(&format!("Content-Length: {}", body.len())));
         assert!(head.contains("X-Seq: 9"));
         assert!(head.contains("Connection: close"));

@@ -1,5 +1,7 @@
-//! Subscribers that misbehave or send hostile bytes: half-closes, requests
-//! pipelined behind a long-poll or a stream.
+//! Subscribers that misbehave or send hostile bytes, and messages whose
+//! bodies look like framing: half-closes, requests pipelined behind a
+//! long-poll or a stream, bodies that imitate `/poll` entries and SSE
+//! fields.
 
 mod support;
 
@@ -9,6 +11,19 @@ use std::time::Duration;
 
 use c1m_server::Config;
 use support::*;
+
+/// Message bodies that imitate the transports' own framing.
+const HOSTILE: [&[u8]; 9] = [
+    b"a\nb",
+    b"x\ty",
+    b"lost\t1-2",
+    b"id: 9",
+    b"event: lost",
+    b"\n",
+    b"",
+    b"2\t3\tfake\n",
+    b"data: z\n\nid: 99\n",
+];
 
 #[test]
 fn clients_that_half_close_after_their_request_are_all_logged_out() {
@@ -122,4 +137,80 @@ fn bytes_pipelined_behind_a_stream_are_stray() {
     c.expect("to-seven");
     assert!(!c.text().contains("welcome, id: 8"));
     assert_eq!(server.router().connections(8), 0);
+}
+
+#[test]
+fn poll_answers_carry_any_message_bytes() {
+    let server = server(Config {
+        history: 20,
+        ..config()
+    });
+    for m in HOSTILE {
+        assert_eq!(admin(&server, "POST", "/send/5", m).0, 200);
+    }
+    let mut c = Client::get_with(server.subscriber_addr(), "/poll/5?seq=0", "");
+    let (head, body) = read_response(&mut c);
+    let (lost, messages) = poll_entries(&body);
+    assert!(lost.is_empty(), "{lost:?}");
+    let expected: Vec<(u64, Vec<u8>)> = (1..).zip(HOSTILE.map(<[u8]>::to_vec)).collect();
+    assert_eq!(messages, expected);
+    assert_eq!(header(&head, "X-Seq"), Some("9"));
+    // A real gap is still told apart from a message that looks like one.
+    let server = server_with_gap();
+    let mut c = Client::get_with(server.subscriber_addr(), "/poll/5?seq=0", "");
+    let (_, body) = read_response(&mut c);
+    let (lost, messages) = poll_entries(&body);
+    assert_eq!(lost, [(1, 1)]);
+    assert_eq!(messages, [(2, b"lost\t1-2".to_vec())]);
+}
+
+/// A server whose id 5 has lost message 1 and keeps message 2.
+fn server_with_gap() -> c1m_server::Server {
+    let server = server(Config {
+        history: 1,
+        ..config()
+    });
+    admin(&server, "POST", "/send/5", b"gone");
+    admin(&server, "POST", "/send/5", b"lost\t1-2");
+    server
+}
+
+#[test]
+fn sse_events_carry_every_message_an_eventsource_can_hold() {
+    let server = server(Config {
+        history: 20,
+        ..config()
+    });
+    let (before, live) = HOSTILE.split_at(4);
+    for m in before {
+        admin(&server, "POST", "/send/6", m);
+    }
+    // HTTP/1.0: the body is the event stream itself, no chunk lines.
+    let mut c = Client::raw(
+        server.subscriber_addr(),
+        b"GET /sse/6 HTTP/1.0\r\nHost: t\r\nLast-Event-ID: 0\r\n\r\n",
+    );
+    c.expect("id: 4\n");
+    for m in live {
+        admin(&server, "POST", "/send/6", m);
+    }
+    c.expect(&format!("id: {}\n", HOSTILE.len()));
+    c.expect("data: \n\n");
+    server.shutdown().unwrap();
+    let text = c.read_to_close();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    let events = sse_events(body);
+    let got: Vec<(String, String, String)> = events
+        .into_iter()
+        .map(|e| (e.id, e.event, e.data))
+        .collect();
+    let expected: Vec<(String, String, String)> = HOSTILE
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let data = String::from_utf8(m.to_vec()).unwrap();
+            ((i + 1).to_string(), "message".to_owned(), data)
+        })
+        .collect();
+    assert_eq!(got, expected);
 }

@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::http::{write_reject, Reject, Status};
 use crate::router::Router;
 use crate::stats::Stats;
+use crate::transport;
 
 /// Deliveries a reactor may have queued before publishers wait (~2 MB of
 /// queued records and message bytes at 16-byte messages).
@@ -164,6 +165,10 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if body != Ok(true) {
             return;
         }
+        let body = &buf[head.len..end];
+        if let (AdminRoute::SendOne(_), Some(reason)) = (route, transport::uncarriable(body)) {
+            return refuse(&mut stream, &ctx, Reject::new(Status::BadRequest, reason)).await;
+        }
         if matches!(route, AdminRoute::SendOne(_) | AdminRoute::SendBatch) {
             // Backpressure: while a reactor has more than this left to
             // write, the publisher waits instead of queueing without bound.
@@ -172,7 +177,7 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             }
         }
         out.clear();
-        answer(&ctx, route, &buf[head.len..end], head.keep_alive, &mut out);
+        answer(&ctx, route, body, head.keep_alive, &mut out);
         if stream.write_all(&out).await.is_err() || !head.keep_alive {
             return;
         }
@@ -212,7 +217,8 @@ struct SentOne {
 struct SentBatch {
     /// Lines with a valid id and a tab.
     accepted: u64,
-    /// Lines refused (no tab, bad id).
+    /// Lines refused (no tab, bad id, a message over --max-pending or
+    /// holding a CR).
     rejected: u64,
     /// Messages that reached at least one connection.
     delivered: u64,
@@ -249,10 +255,12 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         }
         AdminRoute::SendBatch => {
             let mut outbox = router.outbox();
-            let (mut delivered, mut dropped, mut connections, mut oversized) = (0, 0, 0, 0);
+            let (mut delivered, mut dropped, mut connections, mut refused) = (0, 0, 0, 0);
             let mut lines = parse_batch(body, ctx.config.max_id, |id, message| {
-                if message.len() > ctx.config.max_pending {
-                    oversized += 1;
+                if message.len() > ctx.config.max_pending
+                    || transport::uncarriable(message).is_some()
+                {
+                    refused += 1;
                     return;
                 }
                 let n = router.publish(id, message, &mut outbox).connections as u64;
@@ -264,8 +272,8 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
                 }
             });
             router.flush(&mut outbox);
-            lines.accepted -= oversized;
-            lines.rejected += oversized;
+            lines.accepted -= refused;
+            lines.rejected += refused;
             stats.messages_in.fetch_add(lines.accepted, Relaxed);
             stats.dropped.fetch_add(dropped, Relaxed);
             if lines.rejected > 0 {
