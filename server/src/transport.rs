@@ -215,35 +215,74 @@ pub(crate) fn sse_replay(
     }
 }
 
-/// A whole long-poll answer: the lost range, the messages, the newest seq.
+/// What a long-poll answer says besides its messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PollHead {
+    /// `X-Seq` when the answer carries no message (with messages it is the
+    /// last one's sequence number).
+    pub(crate) newest: Option<u64>,
+    /// A gap before the messages.
+    pub(crate) lost: Option<(u64, u64)>,
+    pub(crate) keep_alive: bool,
+}
+
+/// A whole long-poll answer: the lost range, then messages while the body
+/// stays within `budget` bytes (always at least one), and in `X-Seq` the
+/// last one's sequence number, so the client's next poll asks for the rest.
+/// Returns how many messages it carries.
 pub(crate) fn poll_answer<'a>(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
-    newest: Option<u64>,
-    lost: Option<(u64, u64)>,
+    head: PollHead,
     messages: impl IntoIterator<Item = (u64, &'a [u8])>,
-    keep_alive: bool,
-) {
+    budget: usize,
+) -> u64 {
     scratch.clear();
-    if let Some((first, last)) = lost {
+    if let Some((first, last)) = head.lost {
         let _ = writeln!(scratch, "lost\t{first}-{last}");
     }
+    let (mut count, mut newest) = (0, head.newest);
     for (seq, body) in messages {
+        if count > 0 && scratch.len() + poll_entry_cost(body) > budget {
+            break;
+        }
         let _ = write!(scratch, "{seq}\t{}\t", body.len());
         scratch.extend_from_slice(body);
         scratch.push(b'\n');
+        (count, newest) = (count + 1, Some(seq));
     }
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\n");
     if let Some(newest) = newest {
         let _ = write!(out, "X-Seq: {newest}\r\n");
     }
-    let connection = if keep_alive { "keep-alive" } else { "close" };
+    let connection = if head.keep_alive {
+        "keep-alive"
+    } else {
+        "close"
+    };
     let _ = write!(
         out,
         "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
         scratch.len()
     );
     out.extend_from_slice(scratch);
+    count
+}
+
+/// Digits of a `u64` at most, for the framing costs below.
+const U64_DIGITS: usize = 20;
+
+/// An upper bound of `body`'s size as one `/poll` entry, for replay budgets.
+pub(crate) fn poll_entry_cost(body: &[u8]) -> usize {
+    U64_DIGITS + 1 + U64_DIGITS + 1 + body.len() + 1
+}
+
+/// An upper bound of `body`'s size as one SSE event in its chunk: the id
+/// line, `data: ` and LF per line, the blank line, the chunk lines.
+pub(crate) fn sse_event_cost(body: &[u8]) -> usize {
+    let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
+    let chunk_lines = 16 + 4;
+    "id: \n".len() + U64_DIGITS + lines * "data: \n".len() + body.len() + 1 + chunk_lines
 }
 
 /// The head of a `HEAD` request's answer for `kind`.
@@ -315,20 +354,43 @@ mod tests {
 
     #[test]
     fn poll_answer_has_exact_length() {
+        let head = PollHead {
+            newest: Some(9),
+            lost: Some((1, 2)),
+            keep_alive: false,
+        };
+        let messages = [(3, &b"x"[..]), (4, &b"yz"[..])];
         let t = text(|o, s| {
-            poll_answer(
-                o,
-                s,
-                Some(9),
-                Some((1, 2)),
-                [(3, &b"x"[..]), (4, &b"yz"[..])],
-                false,
-            )
+            poll_answer(o, s, head, messages, usize::MAX);
         });
-        let (head, body) = t.split_once("\r\n\r\n").unwrap();
+        let (head_text, body) = t.split_once("\r\n\r\n").unwrap();
         assert_eq!(body, "lost\t1-2\n3\t1\tx\n4\t2\tyz\n");
-        assert!(head.contains(&format!("Content-Length: {}", body.len())));
-        assert!(head.contains("X-Seq: 9"));
-        assert!(head.contains("Connection: close"));
+        assert!(head_text.contains(&format!("Content-Length: {}", body.len())));
+        assert!(head_text.contains("X-Seq: 4"), "the last message's");
+        assert!(head_text.contains("Connection: close"));
+        // Cut to the budget: the first message always, X-Seq says where.
+        let t = text(|o, s| assert_eq!(poll_answer(o, s, head, messages, 1), 1));
+        assert!(t.ends_with("\r\n\r\nlost\t1-2\n3\t1\tx\n"), "{t:?}");
+        assert!(t.contains("X-Seq: 3\r\n"));
+        let empty = text(|o, s| assert_eq!(poll_answer(o, s, head, [], 1), 0));
+        assert!(empty.contains("X-Seq: 9\r\n"));
+    }
+
+    #[test]
+    fn framing_costs_bound_the_framed_size() {
+        for body in [&b""[..], b"x", b"a\nb\n\nc", &[b'\n'; 100]] {
+            let sse = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), u64::MAX, body));
+            assert!(sse.len() <= sse_event_cost(body), "{body:?}");
+            let head = PollHead {
+                newest: None,
+                lost: None,
+                keep_alive: false,
+            };
+            let poll = text(|o, s| {
+                poll_answer(o, s, head, [(u64::MAX, body)], usize::MAX);
+            });
+            let entry = poll.split_once("\r\n\r\n").unwrap().1;
+            assert!(entry.len() <= poll_entry_cost(body), "{body:?}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Subscribers that misbehave or send hostile bytes, and messages whose
 //! bodies look like framing: half-closes, requests pipelined behind a
 //! long-poll or a stream, bodies that imitate `/poll` entries and SSE
-//! fields.
+//! fields, replays larger than `--max-pending`.
 
 mod support;
 
@@ -213,4 +213,89 @@ fn sse_events_carry_every_message_an_eventsource_can_hold() {
         })
         .collect();
     assert_eq!(got, expected);
+}
+
+/// Messages in [`big_history`].
+const BIG: u64 = 10_000;
+
+/// 10,000 messages of 1,000 bytes: a history of 10 MB, 150x
+/// `--max-pending`, and more than a loopback socket's send buffer takes
+/// (it starts at ~1-2 MB and grows to 4 MB).
+fn big_history(server: &c1m_server::Server, id: u64) -> Vec<Vec<u8>> {
+    let messages: Vec<Vec<u8>> = (1..=BIG)
+        .map(|seq| format!("{seq:05}-{}", "r".repeat(994)).into_bytes())
+        .collect();
+    let mut batch = Vec::new();
+    for m in &messages {
+        batch.extend_from_slice(format!("{id}\t").as_bytes());
+        batch.extend_from_slice(m);
+        batch.push(b'\n');
+    }
+    let (status, body) = admin(server, "POST", "/send", &batch);
+    assert_eq!(status, 200, "{body}");
+    messages
+}
+
+#[test]
+fn an_sse_replay_larger_than_max_pending_is_paced_by_the_reader_then_goes_live_exactly() {
+    let server = server(Config {
+        history: 20_000,
+        ..config()
+    });
+    let mut messages = big_history(&server, 9);
+    let mut c = Client::small_window(
+        server.subscriber_addr(),
+        b"GET /sse/9 HTTP/1.0\r\nHost: t\r\nLast-Event-ID: 0\r\n\r\n",
+    );
+    // Live messages published while the replay is under way.
+    let admin_addr = server.admin_addr();
+    let publisher = std::thread::spawn(move || {
+        for round in 0..20 {
+            let batch: String = (0..10)
+                .map(|i| format!("9\tlive-{}\n", round * 10 + i))
+                .collect();
+            admin_with(admin_addr, "POST", "/send", batch.as_bytes(), "");
+        }
+    });
+    c.expect("data: live-199\n\n");
+    publisher.join().unwrap();
+    messages.extend((0..200).map(|i| format!("live-{i}").into_bytes()));
+    let text = c.text();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    let events = sse_events(body);
+    assert_eq!(events.len(), messages.len(), "every message once");
+    for (seq, (event, message)) in (1..).zip(events.iter().zip(&messages)) {
+        assert_eq!(event.id, seq.to_string());
+        assert_eq!(event.data.as_bytes(), &message[..], "event {seq}");
+    }
+    assert_eq!(stats(&server).slow_consumer_closes, 0);
+}
+
+#[test]
+fn a_long_poll_replay_larger_than_max_pending_comes_in_complete_answers() {
+    let server = server(Config {
+        history: 20_000,
+        ..config()
+    });
+    let messages = big_history(&server, 4);
+    let mut c = Client::small_window(server.subscriber_addr(), b"");
+    let (mut seq, mut answers, mut got) = (0, 0, Vec::new());
+    while seq < BIG {
+        c.stream
+            .write_all(format!("GET /poll/4?seq={seq} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .unwrap();
+        let (head, body) = read_response(&mut c);
+        assert!(body.len() <= 64 * 1024, "an answer of {} bytes", body.len());
+        let (lost, entries) = poll_entries(&body);
+        assert!(lost.is_empty());
+        let last = entries.last().expect("at least one message").0;
+        assert_eq!(header(&head, "X-Seq"), Some(last.to_string().as_str()));
+        got.extend(entries);
+        seq = last;
+        answers += 1;
+    }
+    assert!(answers > 1, "the replay needed {answers} answer(s)");
+    let expected: Vec<(u64, Vec<u8>)> = (1..).zip(messages).collect();
+    assert_eq!(got, expected);
+    assert!(stats_reach(&server, |s| s.accepted == 1 && s.slow_consumer_closes == 0));
 }

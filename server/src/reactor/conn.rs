@@ -20,19 +20,21 @@
 //! no task or channel.
 //!
 //! What only some connections need lives in one [`Side`] allocation (a
-//! 56-byte box, plus the buffers it points to), made when first needed and
+//! 64-byte box, plus the buffers it points to), made when first needed and
 //! freed as soon as nothing in it is: the output the socket has not taken
-//! (while waiting for WRITABLE) and the input not consumed yet (a request
-//! head that came in pieces, requests pipelined behind a long-poll). Later
-//! transports keep their state there too
-//! (a TLS session, a WebSocket decoder), so a plain connection pays nothing
+//! (while waiting for WRITABLE), the input not consumed yet (a request
+//! head that came in pieces, requests pipelined behind a long-poll) and,
+//! while an SSE replay is under way, where it goes on from. Later
+//! transports keep their state there too (a TLS session, a WebSocket
+//! decoder, a connection's extra ids), so a plain connection pays nothing
 //! for them. By state:
 //!
 //! | state | record | side |
 //! | --- | --- | --- |
 //! | idle stream or waiting long-poll | 32 | none |
-//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 56 + the bytes so far (at most 16 KiB) |
-//! | socket full | 32 | 56 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
+//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 64 + the bytes so far (at most 16 KiB) |
+//! | socket full | 32 | 64 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
+//! | SSE replay under way | 32 | 64 + the step being written (about `--max-pending` / 2) |
 //!
 //! What an idle connection costs in user space, all told:
 //!
@@ -52,6 +54,7 @@
 //! figures: they are kernel memory.
 
 use std::io;
+use std::num::NonZeroU64;
 
 use mio::net::TcpStream;
 
@@ -86,6 +89,9 @@ pub(crate) struct Side {
     /// Input not consumed yet: a request head that came in pieces, or
     /// requests pipelined behind a long-poll (at most `read::MAX_INPUT`).
     input: Vec<u8>,
+    /// While an SSE replay is under way: the sequence number it goes on
+    /// from once the socket has taken what was sent (see `replay`).
+    replay: Option<NonZeroU64>,
 }
 
 impl Side {
@@ -94,7 +100,7 @@ impl Side {
     }
 
     fn is_idle(&self) -> bool {
-        self.out.is_empty() && self.input.is_empty()
+        self.out.is_empty() && self.input.is_empty() && self.replay.is_none()
     }
 }
 
@@ -242,6 +248,24 @@ impl Conn {
         self.tidy();
     }
 
+    /// Where the replay under way goes on from, if one is.
+    pub(crate) fn replaying(&self) -> Option<u64> {
+        self.side.as_ref()?.replay.map(NonZeroU64::get)
+    }
+
+    /// Sets where the replay goes on from; `None` once it has caught up.
+    pub(crate) fn set_replay(&mut self, next: Option<u64>) {
+        match next.and_then(NonZeroU64::new) {
+            Some(next) => self.side_mut().replay = Some(next),
+            None => {
+                if let Some(side) = &mut self.side {
+                    side.replay = None;
+                }
+                self.tidy();
+            }
+        }
+    }
+
     fn side_mut(&mut self) -> &mut Side {
         self.side.get_or_insert_with(Box::default)
     }
@@ -263,7 +287,7 @@ mod tests {
         // Debug builds of mio add a selector id to every socket.
         let expected = if cfg!(debug_assertions) { 48 } else { 32 };
         assert_eq!(std::mem::size_of::<Conn>(), expected);
-        assert_eq!(std::mem::size_of::<Side>(), 56, "what the module doc says");
+        assert_eq!(std::mem::size_of::<Side>(), 64, "what the module doc says");
     }
 
     #[test]

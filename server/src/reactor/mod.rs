@@ -22,15 +22,17 @@
 //! keep-alives that walks the slab.
 //!
 //! This file holds the loop and a connection's life (accept, close); the
-//! read path is in `read`, serving a request in `requests`, the write path
-//! in `delivery`, the timers and shutdown in `timers`; every byte to and
-//! from a socket passes through `link`.
+//! read path is in `read`, serving a request in `requests`, replays paced
+//! by the reader in `replay`, the write path in `delivery`, the timers and
+//! shutdown in `timers`; every byte to and from a socket passes through
+//! `link`.
 
 mod conn;
 mod deadlines;
 mod delivery;
 mod link;
 mod read;
+mod replay;
 mod requests;
 mod timers;
 

@@ -8,7 +8,8 @@ use std::time::Instant;
 use super::conn::Phase;
 use super::{after_poll, Reactor};
 use crate::request::{Request, Route};
-use crate::transport::{self, Framing, Kind};
+use crate::router::Subscription;
+use crate::transport::{self, Framing, Kind, PollHead};
 
 impl Reactor {
     /// A keep-alive long-poll connection whose answer is out reads its next
@@ -26,12 +27,26 @@ impl Reactor {
         self.ready.push((key, gen));
     }
 
-    /// Picks up connections queued by [`Reactor::next_request`].
+    /// Goes on with a connection that was queued: the next slice of its
+    /// replay once the socket has taken the last, or its next request.
+    fn resume(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        if conn.replaying().is_some() {
+            if !conn.unsent() {
+                self.replay_step(key);
+            }
+        } else if conn.phase == Phase::Head {
+            self.on_readable(key);
+        }
+    }
+
+    /// Picks up connections queued by [`Reactor::next_request`] and by
+    /// replays that go on (`replay`).
     pub(super) fn resume_ready(&mut self) {
         let mut ready = std::mem::take(&mut self.ready);
         for &(key, gen) in &ready {
             if self.conns.get(key).is_some_and(|c| c.gen == gen) {
-                self.on_readable(key);
+                self.resume(key);
             }
         }
         ready.clear();
@@ -64,40 +79,47 @@ impl Reactor {
         let id = request.route.id();
         let gen = self.conns[key].gen;
         let me = self.conn_ref(key, gen);
+        let (sse_budget, poll_budget) = (
+            self.replay_budget(transport::sse_event_cost),
+            self.replay_budget(transport::poll_entry_cost),
+        );
         let router = &self.shared.router;
         self.out.clear();
         let (out, frame) = (&mut self.out, &mut self.frame);
+        let mut replay_next = None;
         let phase = match request.route {
             Route::Test { .. } => {
-                router.login(id, me, None, false);
+                router.login(id, me, None, Subscription::Stream);
                 transport::test_head(out, framing);
                 transport::welcome(out, frame, framing, id);
                 Phase::Stream(Kind::Test, framing)
             }
             Route::Sse { last_event_id, .. } => {
-                let login = router.login(id, me, last_event_id, false);
+                let after = last_event_id.map(|after| (after, sse_budget));
+                let login = router.login(id, me, after, Subscription::Stream);
                 transport::sse_head(out, framing);
                 transport::sse_replay(out, frame, framing, &login.replay);
                 self.local.lost_notices += u64::from(login.replay.lost.is_some());
+                // A replay over one step goes on as the socket drains.
+                replay_next = login.replay.next;
                 Phase::Stream(Kind::Sse, framing)
             }
             Route::Poll { seq, .. } => {
-                let login = router.login(id, me, seq, true);
+                let after = seq.map(|after| (after, poll_budget));
+                let login = router.login(id, me, after, Subscription::Poll);
                 let keep_alive = request.keep_alive;
                 if login.registered {
                     self.poll_deadlines.push(Instant::now(), key, gen);
                     Phase::PollWait { keep_alive }
                 } else {
                     self.local.lost_notices += u64::from(login.replay.lost.is_some());
-                    let messages = login.replay.messages.iter().map(|(s, m)| (*s, &m[..]));
-                    transport::poll_answer(
-                        out,
-                        frame,
-                        Some(login.seq),
-                        login.replay.lost,
-                        messages,
+                    let head = PollHead {
+                        newest: Some(login.seq),
+                        lost: login.replay.lost,
                         keep_alive,
-                    );
+                    };
+                    let messages = login.replay.messages.iter().map(|(s, m)| (*s, &m[..]));
+                    transport::poll_answer(out, frame, head, messages, poll_budget.bytes);
                     after_poll(keep_alive)
                 }
             }
@@ -105,6 +127,7 @@ impl Reactor {
         let conn = &mut self.conns[key];
         conn.id = id;
         conn.phase = phase;
+        conn.set_replay(replay_next);
         if conn.logged_in() {
             self.local.logins += 1;
             self.shared.stats.logged_in.fetch_add(1, Relaxed);
