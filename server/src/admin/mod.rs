@@ -142,18 +142,19 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if matches!(route, AdminRoute::SendOne(_)) && head.content_length > ctx.config.max_pending {
             return refuse(&mut stream, &ctx, oversized()).await;
         }
-        let end = head.len + head.content_length;
-        if buf.len() < end {
-            buf.reserve(end - buf.len());
-            // Without it a client that asked waits (curl: 1 s) before sending.
-            if head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
-                return;
-            }
+        // Below --max-body (checked above), so no overflow.
+        let end = head.len.saturating_add(head.content_length);
+        // Without it a client that asked waits (curl: 1 s) before sending.
+        if buf.len() < end && head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
+            return;
         }
         // The body too must arrive within --header-timeout of its head
         // (an admin slowloris would otherwise hold a task forever).
         let body = tokio::time::timeout(ctx.config.header_timeout, async {
             while buf.len() < end {
+                // Room for what may come next, not for what the head
+                // announced: the buffer grows with the bytes that arrive.
+                buf.reserve((end - buf.len()).min(BODY_STEP));
                 match stream.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => return false,
                     Ok(_) => {}
@@ -182,8 +183,16 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             return;
         }
         buf.drain(..end);
+        if buf.capacity() > BODY_STEP && buf.len() <= BODY_STEP {
+            // A keep-alive connection between requests holds no large body.
+            buf.shrink_to(BODY_STEP);
+        }
     }
 }
+
+/// Most bytes a body's buffer is grown by ahead of what has arrived (and
+/// what an idle keep-alive connection keeps).
+const BODY_STEP: usize = 64 * 1024;
 
 /// Answers a refused request and closes. What the client still sends (a
 /// body) is read and discarded for a short while first: closing a socket
