@@ -25,7 +25,7 @@ fn vm_size() -> u64 {
 
 #[test]
 fn an_announced_body_is_not_reserved_before_it_arrives() {
-    const ANNOUNCED: u64 = 1 << 30;
+    const ANNOUNCED: u64 = 1_000_000_000;
     let server = server(Config {
         max_body: ANNOUNCED as usize,
         ..config()

@@ -77,6 +77,10 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// Set once EMFILE/ENFILE has been reported, so it is reported once.
     pub(crate) exhaustion_reported: AtomicBool,
+    /// Tests only: makes every reactor fail at its next wake-up, to test
+    /// what a reactor's death does to the server.
+    #[cfg(test)]
+    pub(crate) fault: AtomicBool,
 }
 
 /// Where a long-poll connection goes once its answer is written.
@@ -186,6 +190,10 @@ impl Reactor {
                     continue;
                 }
                 return Err(e);
+            }
+            #[cfg(test)]
+            if self.shared.fault.load(Relaxed) {
+                return Err(io::Error::other("injected fault"));
             }
             for event in events.iter() {
                 match event.token() {

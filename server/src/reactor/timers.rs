@@ -70,7 +70,10 @@ impl Reactor {
                 .config
                 .heartbeat
                 .unwrap_or(Duration::from_secs(1));
-            self.next_heartbeat = Some(at.max(now - interval) + interval);
+            // Catch up at most one interval late (`now - interval` would
+            // panic on a machine up for less than an interval).
+            let floor = now.checked_sub(interval).unwrap_or(at);
+            self.next_heartbeat = Some(at.max(floor) + interval);
             self.tick(true);
         }
         if self.next_keepalive <= now {
