@@ -1,7 +1,9 @@
-//! The admin side given what no transport can carry.
+//! The admin side given what no transport can carry and credentials in
+//! unusual (but valid) spellings.
 
 mod support;
 
+use c1m_server::Config;
 use support::*;
 
 #[test]
@@ -19,4 +21,28 @@ fn the_admin_refuses_a_carriage_return_no_transport_can_carry() {
     assert!(body.contains(r#""accepted":1,"rejected":1"#), "{body}");
     let text = reader.expect("data: fine\n\n");
     assert!(text.contains("id: 1\ndata: fine\n\n"), "{text:?}");
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let server = server(Config {
+        admin_token: Some("s3cret".into()),
+        ..config()
+    });
+    let status = |authorization: &str| {
+        let header = format!("Authorization: {authorization}\r\n");
+        admin_with(server.admin_addr(), "GET", "/stats", b"", &header).0
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(status(&format!("{scheme} s3cret")), 200, "{scheme}");
+    }
+    for wrong in [
+        "Basic s3cret",
+        "Bearer s3cre",
+        "Bearers3cret",
+        "Bearer",
+        "s3cret",
+    ] {
+        assert_eq!(status(wrong), 401, "{wrong}");
+    }
 }
