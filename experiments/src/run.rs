@@ -11,7 +11,7 @@ use crate::supervisor::{Ends, Supervisor};
 use crate::tools::{Tool, Tools};
 use crate::{admin, child};
 use anyhow::{bail, Context};
-use c1m_common::MemSample;
+use c1m_common::{MemSample, StatsSnapshot};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -149,7 +149,7 @@ impl Servers {
     fn connections(&self) -> anyhow::Result<u64> {
         self.admins
             .iter()
-            .map(|a| admin::connections(&admin::stats(*a)?))
+            .map(|a| Ok(admin::stats(*a)?.connections))
             .sum()
     }
 
@@ -346,15 +346,15 @@ fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
 /// Keeps the servers' own last `/stats` answers beside the other summaries:
 /// the answer of one server, or an array of them, in start order.
 fn record_stats(admins: &[SocketAddr], dir: &Path, chain: &mut Chain) {
-    let answers: anyhow::Result<Vec<serde_json::Value>> =
+    let answers: anyhow::Result<Vec<StatsSnapshot>> =
         admins.iter().map(|a| admin::stats(*a)).collect();
-    let answers = answers.map(|mut all| match all.len() {
-        1 => all.remove(0),
-        _ => serde_json::Value::Array(all),
-    });
     match answers {
         Ok(stats) => {
-            let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
+            let text = match stats.as_slice() {
+                [one] => serde_json::to_string_pretty(one),
+                all => serde_json::to_string_pretty(all),
+            }
+            .unwrap_or_default();
             if let Err(e) = std::fs::write(dir.join("server-stats.json"), text + "\n") {
                 chain
                     .notes

@@ -24,7 +24,7 @@ mod router;
 mod stats;
 mod transport;
 
-pub use admin::{parse_admin_head, parse_batch};
+pub use admin::parse_admin_head;
 pub use config::MAX_HEAD;
 pub use request::{parse_request, Parsed};
 
@@ -41,7 +41,6 @@ use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, Config};
-pub use stats::Snapshot;
 
 use reactor::{Reactor, Shared, WAKER};
 use router::{Mailbox, Router};
@@ -72,7 +71,7 @@ impl Server {
     }
 
     /// The counters, as `/stats` returns them.
-    pub fn stats(&self) -> Snapshot {
+    pub fn stats(&self) -> c1m_common::StatsSnapshot {
         self.shared.stats.snapshot()
     }
 

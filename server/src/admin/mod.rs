@@ -11,22 +11,23 @@
 
 mod routes;
 
+pub use routes::parse_admin_head;
 use routes::AdminRoute;
-pub use routes::{parse_admin_head, parse_batch};
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use c1m_common::{parse_batch, BatchAnswer, CheckAnswer, SendAnswer};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
-use crate::http::{write_reject, Reject, Status};
 use crate::router::Router;
-use crate::stats::Stats;
+use crate::stats::{to_prometheus, Stats};
 use crate::transport;
+use c1m_http::{write_error, Reject, Status};
 
 /// Deliveries a reactor may have queued before publishers wait (~2 MB of
 /// queued records and message bytes at 16-byte messages).
@@ -201,7 +202,7 @@ const BODY_STEP: usize = 64 * 1024;
 async fn refuse(stream: &mut TcpStream, ctx: &AdminCtx, reject: Reject) {
     ctx.stats.bad_requests.fetch_add(1, Relaxed);
     let mut out = Vec::new();
-    write_reject(reject, &mut out);
+    write_error(&reject, &mut out);
     if stream.write_all(&out).await.is_err() || stream.shutdown().await.is_err() {
         return;
     }
@@ -216,34 +217,6 @@ async fn refuse(stream: &mut TcpStream, ctx: &AdminCtx, reject: Reject) {
 /// How long a refused admin connection's remaining input is discarded.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-#[derive(Serialize)]
-struct SentOne {
-    id: u64,
-    connections: usize,
-}
-
-#[derive(Serialize)]
-struct SentBatch {
-    /// Lines with a valid id and a tab.
-    accepted: u64,
-    /// Lines refused (no tab, bad id, a message over --max-pending or
-    /// holding a CR).
-    rejected: u64,
-    /// Messages that reached at least one connection.
-    delivered: u64,
-    /// Messages for ids with no connection.
-    dropped: u64,
-    /// Connection deliveries queued (an id may have several connections).
-    connections: u64,
-}
-
-#[derive(Serialize)]
-struct Presence {
-    id: u64,
-    online: bool,
-    connections: usize,
-}
-
 /// Handles a routed request; appends the whole response to `out`.
 fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
     let router = &ctx.router;
@@ -257,9 +230,9 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             if published.connections == 0 {
                 stats.dropped.fetch_add(1, Relaxed);
             }
-            json(&SentOne {
+            json(&SendAnswer {
                 id,
-                connections: published.connections,
+                connections: published.connections as u64,
             })
         }
         AdminRoute::SendBatch => {
@@ -288,26 +261,26 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
             if lines.rejected > 0 {
                 stats.bad_requests.fetch_add(1, Relaxed);
             }
-            json(&SentBatch {
+            json(&BatchAnswer {
                 accepted: lines.accepted,
                 rejected: lines.rejected,
-                delivered,
-                dropped,
-                connections,
+                delivered: Some(delivered),
+                dropped: Some(dropped),
+                connections: Some(connections),
             })
         }
         AdminRoute::Check(id) => {
             let connections = router.connections(id);
-            json(&Presence {
+            json(&CheckAnswer {
                 id,
                 online: connections > 0,
-                connections,
+                connections: connections as u64,
             })
         }
         AdminRoute::Stats => json(&stats.snapshot()),
         AdminRoute::Metrics => (
             "text/plain; version=0.0.4; charset=utf-8",
-            stats.snapshot().to_prometheus().into_bytes(),
+            to_prometheus(&stats.snapshot()).into_bytes(),
         ),
     };
     use std::io::Write;

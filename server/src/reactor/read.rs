@@ -28,9 +28,9 @@ use std::io;
 use super::conn::{Phase, MAX_STRAY};
 use super::{Close, Reactor};
 use crate::config::MAX_HEAD;
-use crate::http::{write_reject, Reject};
 use crate::request::{parse_request, Parsed, Request};
 use crate::transport::Kind;
+use c1m_http::{write_error, Reject};
 
 /// Input a connection may hold unconsumed: two request heads' worth.
 pub(super) const MAX_INPUT: usize = 2 * MAX_HEAD;
@@ -144,7 +144,7 @@ impl Reactor {
     fn refuse(&mut self, key: usize, reject: Reject) {
         self.conns[key].clear_input();
         self.local.bad_requests += 1;
-        self.answer_and_close(key, |out| write_reject(reject, out));
+        self.answer_and_close(key, |out| write_error(&reject, out));
     }
 
     /// Client bytes on a stream, handed to its transport's decoder; returns
