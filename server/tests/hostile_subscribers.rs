@@ -76,26 +76,23 @@ fn requests_pipelined_behind_a_long_poll_are_answered_in_order() {
         ..config()
     });
     let addr = server.subscriber_addr();
-    let waiting = || {
-        eventually(Duration::from_secs(5), || {
+    // Once the poll waits, publishes `message`: the answer must carry it
+    // alone, as sequence number `seq`.
+    let answered_with = |c: &mut Client, message: &str, seq: &str| {
+        let waiting = eventually(Duration::from_secs(5), || {
             server.router().connections(12) == 1
-        })
+        });
+        assert!(waiting, "no poll waits for {message}");
+        admin(&server, "POST", "/send/12", message.as_bytes());
+        let (got_seq, body) = answer(c);
+        assert_eq!(got_seq, seq);
+        assert!(body.ends_with(&format!("\t{message}\n")), "{body:?}");
+        assert_eq!(body.lines().count(), 1, "{body:?}");
     };
     let mut c = Client::raw(addr, format!("{}{}", poll(0), poll(1)).as_bytes());
-    assert!(waiting());
-    admin(&server, "POST", "/send/12", b"first");
-    let (seq, body) = answer(&mut c);
-    assert_eq!(seq, "1");
-    assert!(body.ends_with("first\n"), "{body:?}");
+    answered_with(&mut c, "first", "1");
     // The second request came with the first; it waits for the next message.
-    assert!(waiting());
-    admin(&server, "POST", "/send/12", b"second");
-    let (seq, body) = answer(&mut c);
-    assert_eq!(seq, "2");
-    assert!(
-        body.ends_with("second\n") && !body.contains("first"),
-        "{body:?}"
-    );
+    answered_with(&mut c, "second", "2");
 
     // Three at once: two answered from the history, one after the other,
     // the third waits.
@@ -114,14 +111,7 @@ fn requests_pipelined_behind_a_long_poll_are_answered_in_order() {
         !body.contains("first") && body.contains("second"),
         "{body:?}"
     );
-    assert!(waiting());
-    admin(&server, "POST", "/send/12", b"third");
-    let (seq, body) = answer(&mut c);
-    assert_eq!(seq, "3");
-    assert!(
-        body.ends_with("third\n") && !body.contains("second"),
-        "{body:?}"
-    );
+    answered_with(&mut c, "third", "3");
     assert!(stats_reach(&server, |s| s.accepted == 1 && s.bad_requests == 0));
 }
 

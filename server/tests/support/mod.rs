@@ -94,15 +94,7 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> Client {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        stream.write_all(request).unwrap();
-        Client {
-            stream,
-            received: Vec::new(),
-        }
+        Self::sending(TcpStream::connect(addr).unwrap(), request)
     }
 
     /// A client whose receive buffer is 4 KiB, so the server cannot hand
@@ -113,7 +105,10 @@ impl Client {
             socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         socket.connect(&addr.into()).unwrap();
-        let mut stream: TcpStream = socket.into();
+        Self::sending(socket.into(), request)
+    }
+
+    fn sending(mut stream: TcpStream, request: &[u8]) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
