@@ -143,7 +143,7 @@ fn a_broadcast_reaches_every_connection_once() {
     let mut test = Client::get(addr, "/test/1");
     let mut test_again = Client::get(addr, "/test/1");
     let mut sse = Client::get(addr, "/sse/2");
-    let mut poll = Client::get(addr, "/poll/3?seq=0");
+    let mut poll = Client::get_with(addr, "/poll/3?seq=0", "Connection: close\r\n");
     test.expect("welcome");
     test_again.expect("welcome");
     sse.expect("text/event-stream");
@@ -156,7 +156,10 @@ fn a_broadcast_reaches_every_connection_once() {
     // No id: a broadcast is not in any id's numbering.
     assert!(!sse.expect("data: to everyone\n\n").contains("id:"));
     let answer = poll.read_to_close();
-    assert!(answer.ends_with("broadcast\tto everyone\n"), "{answer:?}");
+    assert!(
+        answer.ends_with("\r\n\r\nbroadcast\t11\tto everyone\n"),
+        "{answer:?}"
+    );
     assert!(!answer.contains("X-Seq"), "{answer:?}");
     assert!(stats_reach(&server, |s| (s.broadcasts_in, s.broadcast_out) == (1, 4)));
     // After it, the ids' numbering goes on as before.
@@ -305,4 +308,21 @@ fn the_binary_refuses_a_malformed_graph_before_it_serves() {
         );
         assert!(out.stdout.is_empty(), "it never listened");
     }
+}
+
+#[test]
+fn events_and_broadcasts_no_transport_can_carry_are_refused() {
+    let server = friends_server();
+    for path in ["/publish/1", "/broadcast"] {
+        let (status, body) = admin(&server, "POST", path, b"a\rid: 9");
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body.contains("CR"), "{body}");
+    }
+    let (status, body) = admin(&server, "POST", "/publish", b"1\tfine\n2\tbad\rline\n");
+    assert_eq!(status, 200);
+    let answer = json(&body);
+    assert_eq!(
+        (answer["accepted"].as_u64(), answer["rejected"].as_u64()),
+        (Some(1), Some(1))
+    );
 }

@@ -1,6 +1,8 @@
 //! The admin API on its own listener (loopback by default): `POST /send`
-//! (batch), `POST /send/{id}`, `GET /check/{id}`, `GET /stats`, `GET
-//! /metrics`, HTTP/1.1 keep-alive, optional bearer token.
+//! (batch), `POST /send/{id}`, `POST /publish` (batch), `POST
+//! /publish/{id}`, `POST /broadcast`, `GET /check/{id}`, `GET /presence`
+//! (a stream), `GET /stats`, `GET /metrics`, HTTP/1.1 keep-alive, optional
+//! bearer token.
 //!
 //! Admin connections are few (a generator or two, a scraper), so each is a
 //! tokio task on a small current-thread runtime, at most
@@ -9,6 +11,7 @@
 //! published into one [`Outbox`](crate::router::Outbox), so each reactor is
 //! woken once per batch however many messages it holds.
 
+mod publish;
 mod routes;
 
 pub use routes::parse_admin_head;
@@ -17,20 +20,17 @@ use routes::AdminRoute;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use c1m_common::{
-    parse_batch, BatchAnswer, BroadcastAnswer, CheckAnswer, PublishAnswer, PublishBatchAnswer,
-    SendAnswer,
-};
+use c1m_common::{parse_batch, BatchAnswer, CheckAnswer, SendAnswer};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
 use crate::config::Config;
-use crate::friends::{self, FriendsGraph};
 use crate::presence::{self, Presence};
 use crate::router::{BatchKind, Router};
 use crate::stats::{to_prometheus, Stats};
+use crate::transport;
 use c1m_http::{write_error, Reject, Status};
 
 /// Deliveries a reactor may have queued before publishers wait (~2 MB of
@@ -167,6 +167,7 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>, stop: watch::Rece
         if route == AdminRoute::Presence {
             return presence::serve(&mut stream, &ctx.presence, head.http11, stop).await;
         }
+        // One message in the body: it must fit a subscriber's --max-pending.
         let single = matches!(
             route,
             AdminRoute::SendOne(_) | AdminRoute::PublishOne(_) | AdminRoute::Broadcast
@@ -178,18 +179,19 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>, stop: watch::Rece
         if publish && ctx.config.friends.is_none() {
             return refuse(&mut stream, &ctx, no_graph()).await;
         }
-        let end = head.len + head.content_length;
-        if buf.len() < end {
-            buf.reserve(end - buf.len());
-            // Without it a client that asked waits (curl: 1 s) before sending.
-            if head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
-                return;
-            }
+        // Below --max-body (checked above), so no overflow.
+        let end = head.len.saturating_add(head.content_length);
+        // Without it a client that asked waits (curl: 1 s) before sending.
+        if buf.len() < end && head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
+            return;
         }
         // The body too must arrive within --header-timeout of its head
         // (an admin slowloris would otherwise hold a task forever).
         let body = tokio::time::timeout(ctx.config.header_timeout, async {
             while buf.len() < end {
+                // Room for what may come next, not for what the head
+                // announced: the buffer grows with the bytes that arrive.
+                buf.reserve((end - buf.len()).min(BODY_STEP));
                 match stream.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => return false,
                     Ok(_) => {}
@@ -201,6 +203,10 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>, stop: watch::Rece
         if body != Ok(true) {
             return;
         }
+        let body = &buf[head.len..end];
+        if let (true, Some(reason)) = (single, transport::uncarriable(body)) {
+            return refuse(&mut stream, &ctx, Reject::new(Status::BadRequest, reason)).await;
+        }
         if single || publish || route == AdminRoute::SendBatch {
             // Backpressure: while a reactor has more than this left to
             // write, the publisher waits instead of queueing without bound.
@@ -209,13 +215,21 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>, stop: watch::Rece
             }
         }
         out.clear();
-        answer(&ctx, route, &buf[head.len..end], head.keep_alive, &mut out);
+        answer(&ctx, route, body, head.keep_alive, &mut out);
         if stream.write_all(&out).await.is_err() || !head.keep_alive {
             return;
         }
         buf.drain(..end);
+        if buf.capacity() > BODY_STEP && buf.len() <= BODY_STEP {
+            // A keep-alive connection between requests holds no large body.
+            buf.shrink_to(BODY_STEP);
+        }
     }
 }
+
+/// Most bytes a body's buffer is grown by ahead of what has arrived (and
+/// what an idle keep-alive connection keeps).
+const BODY_STEP: usize = 64 * 1024;
 
 /// Answers a refused request and closes. What the client still sends (a
 /// body) is read and discarded for a short while first: closing a socket
@@ -259,10 +273,12 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         }
         AdminRoute::SendBatch => {
             let mut outbox = router.outbox(BatchKind::Direct);
-            let (mut delivered, mut dropped, mut connections, mut oversized) = (0, 0, 0, 0);
+            let (mut delivered, mut dropped, mut connections, mut refused) = (0, 0, 0, 0);
             let mut lines = parse_batch(body, ctx.config.max_id, |id, message| {
-                if message.len() > ctx.config.max_pending {
-                    oversized += 1;
+                if message.len() > ctx.config.max_pending
+                    || transport::uncarriable(message).is_some()
+                {
+                    refused += 1;
                     return;
                 }
                 let n = router.publish(id, message, &mut outbox).connections as u64;
@@ -274,8 +290,8 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
                 }
             });
             router.flush(&mut outbox);
-            lines.accepted -= oversized;
-            lines.rejected += oversized;
+            lines.accepted -= refused;
+            lines.rejected += refused;
             stats.messages_in.fetch_add(lines.accepted, Relaxed);
             stats.dropped.fetch_add(dropped, Relaxed);
             if lines.rejected > 0 {
@@ -289,60 +305,9 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
                 connections: Some(connections),
             })
         }
-        AdminRoute::PublishOne(id) => {
-            let graph = graph(ctx);
-            let mut outbox = router.outbox(BatchKind::Fanout);
-            let reach = friends::publish(graph, router, id, body, &mut outbox);
-            router.flush(&mut outbox);
-            stats.events_in.fetch_add(1, Relaxed);
-            if reach.online == 0 {
-                stats.events_unheard.fetch_add(1, Relaxed);
-            }
-            json(&PublishAnswer {
-                id,
-                friends: reach.friends,
-                online: reach.online,
-                connections: reach.connections,
-            })
-        }
-        AdminRoute::PublishBatch => {
-            let graph = graph(ctx);
-            let mut outbox = router.outbox(BatchKind::Fanout);
-            let mut sum = friends::Reach::default();
-            let (mut unheard, mut oversized) = (0, 0);
-            let mut lines = parse_batch(body, ctx.config.max_id, |id, event| {
-                if event.len() > ctx.config.max_pending {
-                    oversized += 1;
-                    return;
-                }
-                let reach = friends::publish(graph, router, id, event, &mut outbox);
-                unheard += u64::from(reach.online == 0);
-                sum.add(reach);
-            });
-            router.flush(&mut outbox);
-            lines.accepted -= oversized;
-            lines.rejected += oversized;
-            stats.events_in.fetch_add(lines.accepted, Relaxed);
-            stats.events_unheard.fetch_add(unheard, Relaxed);
-            if lines.rejected > 0 {
-                stats.bad_requests.fetch_add(1, Relaxed);
-            }
-            json(&PublishBatchAnswer {
-                accepted: lines.accepted,
-                rejected: lines.rejected,
-                friends: sum.friends,
-                online: sum.online,
-                connections: sum.connections,
-                unheard,
-            })
-        }
-        AdminRoute::Broadcast => {
-            router.broadcast(body);
-            stats.broadcasts_in.fetch_add(1, Relaxed);
-            json(&BroadcastAnswer {
-                reactors: ctx.config.reactors as u64,
-            })
-        }
+        AdminRoute::PublishOne(id) => json(&publish::one(ctx, id, body)),
+        AdminRoute::PublishBatch => json(&publish::batch(ctx, body)),
+        AdminRoute::Broadcast => json(&publish::broadcast(ctx, body)),
         AdminRoute::Presence => unreachable!("a presence stream is served by presence::serve"),
         AdminRoute::Check(id) => {
             let connections = router.connections(id);
@@ -366,14 +331,6 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         payload.len()
     );
     out.extend_from_slice(&payload);
-}
-
-/// The graph of a server that takes `/publish` (checked at the head).
-fn graph(ctx: &AdminCtx) -> &FriendsGraph {
-    ctx.config
-        .friends
-        .as_deref()
-        .expect("/publish without a graph is refused at the head")
 }
 
 fn json(value: &impl Serialize) -> (&'static str, Vec<u8>) {

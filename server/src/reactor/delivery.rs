@@ -9,7 +9,7 @@ use mio::{Interest, Token};
 use super::conn::{Phase, WriteError};
 use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
 use crate::router::{Batch, BatchKind};
-use crate::transport;
+use crate::transport::{self, PollHead};
 
 impl Reactor {
     /// Takes every batch waiting in the mailbox and writes them grouped by
@@ -36,6 +36,7 @@ impl Reactor {
                 return;
             }
             let mut order = std::mem::take(&mut self.order);
+            order.clear();
             let mut handled = 0;
             for (b, batch) in batches.iter().enumerate() {
                 if batch.kind == BatchKind::Broadcast {
@@ -62,8 +63,6 @@ impl Reactor {
         self.mail_left = true;
     }
 
-    /// Writes the deliveries gathered in `order` grouped by connection, and
-    /// empties it; returns how many there were.
     fn deliver_ordered(&mut self, order: &mut Vec<(u32, u32, u32)>, batches: &[Batch]) -> usize {
         // (key, batch, index) is unique, so this keeps each connection's
         // messages in the order they were published.
@@ -112,22 +111,21 @@ impl Reactor {
             return;
         };
         let (gen, phase) = (conn.gen, conn.phase);
-        let mine = run
-            .iter()
-            .map(|&(_, b, d)| {
-                (
-                    &batches[b as usize],
-                    &batches[b as usize].deliveries[d as usize],
-                )
-            })
-            .filter(|(_, d)| d.gen == gen);
+        let mine = || {
+            run.iter()
+                .map(|&(_, b, d)| {
+                    (
+                        &batches[b as usize],
+                        &batches[b as usize].deliveries[d as usize],
+                    )
+                })
+                .filter(|(_, d)| d.gen == gen)
+        };
         self.out.clear();
         let mut count = 0;
-        let mut fanout = 0;
         match phase {
             Phase::Stream(kind, framing) => {
-                for (batch, d) in mine {
-                    fanout += u64::from(batch.kind == BatchKind::Fanout);
+                for (batch, d) in mine() {
                     transport::message(
                         &mut self.out,
                         &mut self.frame,
@@ -139,24 +137,23 @@ impl Reactor {
                 }
             }
             Phase::PollWait { keep_alive } => {
-                let messages: Vec<(u64, &[u8])> = mine
-                    .map(|(batch, d)| {
-                        fanout += u64::from(batch.kind == BatchKind::Fanout);
-                        (d.seq, batch.message(d))
-                    })
-                    .collect();
-                let Some(&(newest, _)) = messages.last() else {
+                let mut messages = mine()
+                    .map(|(batch, d)| (d.seq, batch.message(d)))
+                    .peekable();
+                if messages.peek().is_none() {
                     return;
-                };
-                count = messages.len() as u64;
-                transport::poll_answer(
-                    &mut self.out,
-                    &mut self.frame,
-                    Some(newest),
-                    None,
-                    messages,
+                }
+                let head = PollHead {
+                    newest: None,
+                    lost: None,
                     keep_alive,
-                );
+                };
+                // What the budget leaves out is in the history (or, without
+                // one, reported lost to the next poll): X-Seq says where
+                // this answer ends.
+                let budget = self.shared.config.max_pending / 2;
+                count =
+                    transport::poll_answer(&mut self.out, &mut self.frame, head, messages, budget);
                 self.logout(key);
                 self.conns[key].phase = after_poll(keep_alive);
             }
@@ -164,7 +161,12 @@ impl Reactor {
         }
         if count > 0 {
             self.local.messages_out += count;
-            self.local.fanout_out += fanout;
+            // Of what went out (a long-poll answer may carry fewer than it
+            // was given), the events.
+            self.local.fanout_out += mine()
+                .take(count as usize)
+                .filter(|(batch, _)| batch.kind == BatchKind::Fanout)
+                .count() as u64;
             self.send_out(key);
         }
     }
@@ -184,17 +186,13 @@ impl Reactor {
                 if self
                     .poll
                     .registry()
-                    .reregister(&mut conn.stream, token, interest)
+                    .reregister(conn.link.source(), token, interest)
                     .is_err()
                 {
                     self.close(key, Close::Gone);
                 }
             }
-            Ok(false) if conn.pending.is_none() => match conn.phase {
-                Phase::Closing => self.close(key, Close::Done),
-                Phase::Answered => self.await_next_request(key),
-                _ => {}
-            },
+            Ok(false) if !conn.unsent() => self.output_done(key),
             Ok(false) => {}
             Err(WriteError::TooSlow) => self.close(key, Close::SlowConsumer),
             Err(WriteError::Io(_)) => self.close(key, Close::Gone),
@@ -208,22 +206,31 @@ impl Reactor {
         match conn.flush() {
             Ok(true) if conn.phase == Phase::Closing => self.close(key, Close::Done),
             Ok(true) => {
-                if conn.phase == Phase::Answered {
-                    self.await_next_request(key);
-                }
-                let conn = &mut self.conns[key];
                 let token = Token(key + FIRST_CONN);
                 if self
                     .poll
                     .registry()
-                    .reregister(&mut conn.stream, token, Interest::READABLE)
+                    .reregister(conn.link.source(), token, Interest::READABLE)
                     .is_err()
                 {
-                    self.close(key, Close::Gone);
+                    return self.close(key, Close::Gone);
                 }
+                self.output_done(key);
             }
             Ok(false) => {}
             Err(_) => self.close(key, Close::Gone),
+        }
+    }
+
+    /// Connection `key` has nothing left unsent: what comes next for it.
+    fn output_done(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        match conn.phase {
+            Phase::Closing => self.close(key, Close::Done),
+            Phase::Answered => self.next_request(key),
+            // The next replay step, at the end of this loop pass.
+            Phase::Stream(..) if conn.replaying().is_some() => self.ready.push((key, conn.gen)),
+            _ => {}
         }
     }
 }
