@@ -12,6 +12,7 @@ use std::time::Duration;
 use c1m_common::{parse_count, parse_duration};
 
 use crate::friends::FriendsGraph;
+use crate::request::RequestLimits;
 use clap::Parser;
 
 /// Reference comet server: chunked, SSE and long-poll subscribers, a sharded
@@ -110,6 +111,11 @@ pub struct Args {
     /// Each queued line costs 16 bytes.
     #[arg(long, default_value = "16k", value_parser = parse_count)]
     pub presence_queue: u64,
+
+    /// Most ids one stream may ask for (`/sse/1,2,3`); a request naming more gets 400. Each
+    /// id past the first costs its router slot and 8 bytes in the connection's side allocation.
+    #[arg(long, default_value = "100", value_parser = parse_count)]
+    pub max_ids_per_conn: u64,
 }
 
 /// What the server runs with; built from [`Args`] or directly by tests,
@@ -146,6 +152,8 @@ pub struct Config {
     pub friends: Option<Arc<FriendsGraph>>,
     /// Changes a presence reader may have queued (`--presence-queue`).
     pub presence_queue: usize,
+    /// Ids one stream may ask for (`--max-ids-per-conn`).
+    pub max_ids_per_conn: usize,
 }
 
 /// Largest request head a subscriber or admin client may send (431 above).
@@ -168,6 +176,7 @@ impl Default for Config {
             max_admin_conns: 256,
             friends: None,
             presence_queue: 16 * 1024,
+            max_ids_per_conn: 100,
         }
     }
 }
@@ -185,6 +194,10 @@ const MAX_BYTES: usize = 1_000_000_000;
 /// Largest `--max-admin-conns` (1M): more admin connections than
 /// descriptors a process may hold is meaningless.
 const MAX_ADMIN_CONNS: usize = 1_000_000;
+
+/// Most ids per stream: ids of 1 to 7 digits and their commas fill an
+/// 8 KiB request head at about this many.
+const MAX_IDS_PER_CONN: usize = 4096;
 
 /// Most changes a presence reader may queue (16 bytes each: 256 MiB).
 const MAX_PRESENCE_QUEUE: usize = 1 << 24;
@@ -213,6 +226,7 @@ impl Args {
             // Loaded by `run`, after every cheap check has passed.
             friends: None,
             presence_queue: usize::try_from(self.presence_queue).unwrap_or(usize::MAX),
+            max_ids_per_conn: usize::try_from(self.max_ids_per_conn).unwrap_or(usize::MAX),
         };
         config.check()?;
         Ok(config)
@@ -220,6 +234,14 @@ impl Args {
 }
 
 impl Config {
+    /// What a subscriber request may name.
+    pub(crate) fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            max_id: self.max_id,
+            max_ids: self.max_ids_per_conn,
+        }
+    }
+
     /// Checks every value, so that an impossible one is reported with its
     /// fix before anything is bound and none can overflow later. Both
     /// [`Args::to_config`] and [`start`](crate::start) call it.
@@ -270,6 +292,12 @@ impl Config {
             anyhow::bail!(
                 "--max-body {}: at most 1G (send a larger batch as several)",
                 self.max_body
+            );
+        }
+        if !(1..=MAX_IDS_PER_CONN).contains(&self.max_ids_per_conn) {
+            anyhow::bail!(
+                "--max-ids-per-conn {}: use 1 to {MAX_IDS_PER_CONN} (a request head of 8 KiB holds no more)",
+                self.max_ids_per_conn
             );
         }
         if !(1..=MAX_PRESENCE_QUEUE).contains(&self.presence_queue) {

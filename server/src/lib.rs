@@ -28,7 +28,7 @@ mod transport;
 
 pub use admin::parse_admin_head;
 pub use config::MAX_HEAD;
-pub use request::{parse_request, Parsed};
+pub use request::{parse_request, Ids, Parsed, Request, RequestLimits, Route};
 
 use std::io;
 use std::net::SocketAddr;

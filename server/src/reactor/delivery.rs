@@ -9,7 +9,7 @@ use mio::{Interest, Token};
 use super::conn::{Phase, WriteError};
 use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
 use crate::router::{Batch, BatchKind};
-use crate::transport::{self, PollHead};
+use crate::transport::{self, EventId, PollHead};
 
 impl Reactor {
     /// Takes every batch waiting in the mailbox and writes them grouped by
@@ -110,7 +110,7 @@ impl Reactor {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        let (gen, phase) = (conn.gen, conn.phase);
+        let (gen, phase, several) = (conn.gen, conn.phase, conn.several_ids());
         let mine = || {
             run.iter()
                 .map(|&(_, b, d)| {
@@ -126,13 +126,12 @@ impl Reactor {
         match phase {
             Phase::Stream(kind, framing) => {
                 for (batch, d) in mine() {
-                    transport::message(
-                        &mut self.out,
-                        &mut self.frame,
-                        (kind, framing),
-                        d.seq,
-                        batch.message(d),
-                    );
+                    let at = EventId {
+                        named: several.then_some(d.id),
+                        seq: d.seq,
+                    };
+                    let (out, frame) = (&mut self.out, &mut self.frame);
+                    transport::message(out, frame, (kind, framing), at, batch.message(d));
                     count += 1;
                 }
             }

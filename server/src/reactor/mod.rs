@@ -291,7 +291,9 @@ impl Reactor {
         let conn = &self.conns[key];
         if conn.logged_in() {
             let me = self.conn_ref(key, conn.gen);
-            self.shared.router.logout(conn.id, me);
+            for &id in std::iter::once(&conn.id).chain(conn.more_ids()) {
+                self.shared.router.logout(id, me);
+            }
             self.local.logouts += 1;
             self.shared.stats.logged_in.fetch_sub(1, Relaxed);
         }

@@ -96,7 +96,7 @@ impl Reactor {
             conn.push_input(received);
             return true;
         }
-        match parse_request(received, self.shared.config.max_id) {
+        match parse_request(received, self.shared.config.request_limits()) {
             Ok(Parsed::Incomplete) => {
                 conn.push_input(received);
                 true
@@ -116,7 +116,7 @@ impl Reactor {
     /// while it is incomplete, otherwise whether to read on.
     fn serve_input(&mut self, key: usize) -> Option<bool> {
         let conn = &mut self.conns[key];
-        match parse_request(conn.input(), self.shared.config.max_id) {
+        match parse_request(conn.input(), self.shared.config.request_limits()) {
             Ok(Parsed::Incomplete) => None,
             Ok(Parsed::Complete { request, len }) => {
                 conn.consume_input(len);

@@ -50,14 +50,18 @@ struct Entry {
     history: Option<Box<History>>,
 }
 
-/// One delivery: a message (a range of [`Batch::data`]) for one connection.
+/// One delivery: a message (a range of [`Batch::data`]) for one connection,
+/// sent to `id` as its `seq` (a connection of several ids names the id).
+/// 32 bytes: a batch's data is at most one admin body (`--max-body`, at
+/// most 1 GB), so offsets fit `u32`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Delivery {
-    pub key: u32,
-    pub gen: u32,
-    pub seq: u64,
-    pub start: usize,
-    pub len: usize,
+    pub(crate) key: u32,
+    pub(crate) gen: u32,
+    pub(crate) id: u64,
+    pub(crate) seq: u64,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
 /// What a batch carries, so a reactor counts and frames it.
@@ -84,7 +88,8 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn message(&self, d: &Delivery) -> &[u8] {
-        &self.data[d.start..d.start + d.len]
+        let start = d.start as usize;
+        &self.data[start..start + d.len as usize]
     }
 }
 
@@ -107,8 +112,8 @@ impl Outbox {
         self.copied.fill(NOT_COPIED);
     }
 
-    /// Queues the current `message` for `conn` as `seq`.
-    fn push(&mut self, conn: ConnRef, seq: u64, message: &[u8]) {
+    /// Queues the current `message` for `conn` as `id`'s `seq`.
+    fn push(&mut self, conn: ConnRef, id: u64, seq: u64, message: &[u8]) {
         let reactor = usize::from(conn.reactor);
         let batch = &mut self.batches[reactor];
         let start = match self.copied[reactor] {
@@ -123,9 +128,10 @@ impl Outbox {
         batch.deliveries.push(Delivery {
             key: conn.key,
             gen: conn.gen,
+            id,
             seq,
-            start,
-            len: message.len(),
+            start: start as u32,
+            len: message.len() as u32,
         });
     }
 }
@@ -323,7 +329,7 @@ impl Router {
             }
         };
         outbox.new_message();
-        let seq = self.queue(entry, message, outbox);
+        let seq = self.queue(id, entry, message, outbox);
         Published {
             seq,
             connections: entry.conns.as_slice().len(),
@@ -349,7 +355,7 @@ impl Router {
             };
             let connections = entry.conns.as_slice().len() as u64;
             if connections > 0 {
-                self.queue(entry, message, outbox);
+                self.queue(id, entry, message, outbox);
                 out.online += 1;
                 out.connections += connections;
             }
@@ -360,7 +366,7 @@ impl Router {
     /// Numbers `message` for `entry`, keeps it in the history and queues it
     /// for every connection; returns its sequence number. A member catching
     /// up on a replay gets the message from its replay instead.
-    fn queue(&self, entry: &mut Entry, message: &[u8], outbox: &mut Outbox) -> u64 {
+    fn queue(&self, id: u64, entry: &mut Entry, message: &[u8], outbox: &mut Outbox) -> u64 {
         entry.seq += 1;
         let seq = entry.seq;
         if self.history > 0 {
@@ -370,7 +376,7 @@ impl Router {
                 .push(seq, message);
         }
         for member in entry.conns.as_slice().iter().filter(|m| !m.catching_up) {
-            outbox.push(member.conn(), seq, message);
+            outbox.push(member.conn(), id, seq, message);
         }
         seq
     }
@@ -506,6 +512,8 @@ mod tests {
     fn a_map_slot_is_small() {
         // What the connection module's cost table counts per id.
         assert_eq!(std::mem::size_of::<(u64, Entry)>(), 48);
+        // And a queued delivery, 64K of which a reactor may hold.
+        assert_eq!(std::mem::size_of::<Delivery>(), 32);
     }
 
     #[test]
