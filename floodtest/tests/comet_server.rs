@@ -15,18 +15,18 @@ const CONNS: u64 = 200;
 /// Sent to every id, in this order; 3 is skipped, so each stream loses one.
 const SEQS: [u64; 3] = [1, 2, 4];
 
-/// Posts one `id<TAB>message` batch to `/send`; returns the JSON answer.
-fn send_batch(admin: SocketAddr, body: &[u8]) -> String {
+/// Posts `body` to `path` on the admin listener; returns the JSON body.
+fn post(admin: SocketAddr, path: &str, body: &[u8]) -> String {
     let mut s = TcpStream::connect(admin).unwrap();
     let head = format!(
-        "POST /send HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
-    answer
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn delivery_latency_and_gaps_through_comet_server() {
             .unwrap();
         }
     }
-    let answer = send_batch(server.admin_addr(), &body);
+    let answer = post(server.admin_addr(), "/send", &body);
     let delivered = CONNS * SEQS.len() as u64;
     assert!(
         answer.contains(&format!("\"delivered\":{delivered}")),
@@ -94,20 +94,6 @@ fn delivery_latency_and_gaps_through_comet_server() {
     assert!(s.latency_us.p50 <= s.latency_us.p99 && s.latency_us.p99 <= s.latency_us.max);
     assert_eq!((s.open, s.closed), (CONNS, CONNS));
     server.shutdown().unwrap();
-}
-
-/// Posts `body` to `path` on the admin listener; returns the JSON body.
-fn post(admin: SocketAddr, path: &str, body: &[u8]) -> String {
-    let mut s = TcpStream::connect(admin).unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 /// Events fanned out by comet-server's friends graph: floodtest counts every
