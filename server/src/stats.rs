@@ -55,6 +55,22 @@ macro_rules! counters {
         }
 
         impl Snapshot {
+            /// Adds another process's counters (a group's `/stats` is the
+            /// sum over its workers; gauges add up too).
+            pub(crate) fn add(&mut self, other: &Snapshot) {
+                $( self.$name += other.$name; )*
+                self.rss_bytes += other.rss_bytes;
+            }
+
+            /// `(name, "counter" | "gauge", value)` of every counter, then
+            /// the RSS: for a group's per-worker breakdown.
+            pub(crate) fn fields(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![
+                    $( (stringify!($name), $kind, self.$name), )*
+                    ("rss_bytes", "gauge", self.rss_bytes),
+                ]
+            }
+
             /// Prometheus text exposition format (0.0.4): `comet_` names,
             /// counters with the conventional `_total` suffix.
             pub fn to_prometheus(&self) -> String {
@@ -113,6 +129,12 @@ counters! {
     heartbeats: "counter",
     /// Explicit "messages lost" notices sent on replay.
     lost_notices: "counter",
+    /// Connections handed to the worker of the group that owns their id (`--workers`); not closes.
+    handed_off: "counter",
+    /// Connections received from another worker of the group, served here as if accepted here.
+    handed_in: "counter",
+    /// Handed-off connections whose descriptor never arrived (the owner was out of descriptors).
+    handoff_lost: "counter",
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use super::conn::{self, Phase};
-use super::{after_poll, Close, Reactor};
+use super::{after_poll, handoff, Close, Reactor};
 use crate::config::MAX_HEAD;
 use crate::http::write_reject;
 use crate::request::{parse_request, Parsed, Request, Route};
@@ -67,7 +67,15 @@ impl Reactor {
                         conn.pending = Some(Box::new(conn::Pending { bytes, sent: 0 }));
                     }
                 }
-                Ok(Parsed::Complete { request, .. }) => {
+                Ok(Parsed::Complete { request, len }) => {
+                    let membership = self.shared.config.membership;
+                    if let Some(owner) = handoff::owner_elsewhere(membership, &request) {
+                        let head = match conn.pending.take() {
+                            Some(partial) => partial.bytes[..len].to_vec(),
+                            None => received[..len].to_vec(),
+                        };
+                        return self.hand_off(key, owner, head);
+                    }
                     // Pipelined bytes after the head are not requests we serve.
                     conn.pending = None;
                     return self.start(key, request);
