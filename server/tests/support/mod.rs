@@ -168,3 +168,6 @@ impl Client {
 pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+pub(crate) mod binary;
+pub(crate) mod nats;
