@@ -6,11 +6,14 @@
 //! so a plain `std::net` client is enough; no async runtime in the runner.
 
 use anyhow::{bail, Context};
+use c1m_http::{parse_response, write_request_head, BodyDecoder, HeadLimits, HeaderSlots};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// An admin answer's head is a few hundred bytes.
+const LIMITS: HeadLimits = HeadLimits::new(16 * 1024, 32);
 
 /// The JSON body of `GET /stats` at `admin`.
 pub(crate) fn stats(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
@@ -31,58 +34,38 @@ pub(crate) fn connections(stats: &serde_json::Value) -> anyhow::Result<u64> {
         .context("server /stats has no `connections` count")
 }
 
-/// The body of `GET path` (HTTP/1.0, so the answer is neither chunked nor
-/// kept alive).
+/// The body of `GET path`; the server is asked to close after the answer.
 fn get(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
         .with_context(|| format!("connecting to the admin port {addr}"))?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")
+    let mut request = Vec::new();
+    let close: [(&str, &dyn std::fmt::Display); 1] = [("Connection", &"close")];
+    write_request_head(&mut request, "GET", &path, &addr, &close, None);
+    stream
+        .write_all(&request)
         .with_context(|| format!("sending GET {path} to {addr}"))?;
     let mut answer = Vec::new();
     stream
         .read_to_end(&mut answer)
         .with_context(|| format!("reading GET {path} from {addr}"))?;
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .with_context(|| format!("GET http://{addr}{path}: no end of headers"))?;
-    let status_line =
-        String::from_utf8_lossy(answer.split(|&b| b == b'\r').next().unwrap_or(&[])).into_owned();
-    if status_line.split_whitespace().nth(1) != Some("200") {
-        bail!("GET http://{addr}{path}: {status_line}");
+    let url = format!("GET http://{addr}{path}");
+    let mut slots = HeaderSlots::new();
+    let head = parse_response(&answer, &LIMITS, "GET", &mut slots)
+        .with_context(|| url.clone())?
+        .with_context(|| format!("{url}: no end of headers"))?;
+    if head.status != 200 {
+        let status_line = format!("{} {} {}", head.version, head.status, head.reason);
+        bail!("{url}: {}", status_line.trim_end());
     }
-    let body = answer.split_off(split + 4);
-    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
-    if head.contains("transfer-encoding: chunked") {
-        return dechunk(&body)
-            .with_context(|| format!("GET http://{addr}{path}: bad chunked body"));
-    }
-    Ok(body)
-}
-
-/// Joins the chunks of a chunked body (a server may answer HTTP/1.0 with
-/// chunks all the same).
-fn dechunk(mut rest: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut body = Vec::new();
-    loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .context("chunk size line not ended")?;
-        let size_text = std::str::from_utf8(&rest[..line_end])?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        if rest.len() < size {
-            bail!("chunk shorter than its size");
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = rest.get(size + 2..).unwrap_or(&[]);
-    }
+    let mut decoder = BodyDecoder::new(head.body).with_context(|| url.clone())?;
+    decoder
+        .decode(&answer[head.len..], |bytes| body.extend_from_slice(bytes))
+        .and_then(|_| decoder.finish())
+        .with_context(|| format!("{url}: bad body"))?;
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -120,6 +103,27 @@ mod tests {
              b\r\nections\":7}\r\n0\r\n\r\n",
         );
         assert_eq!(connections(&stats(chunked).unwrap()).unwrap(), 7);
+    }
+
+    #[test]
+    fn reads_the_framing_as_rfc_9112_says_not_by_substring() {
+        // No space after the colon, and a trailer: still chunked.
+        let tight = serve_once(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding:chunked\r\n\r\n\
+             12\r\n{\"connections\":9}\n\r\n0\r\nX-T: 1\r\n\r\n",
+        );
+        assert_eq!(connections(&stats(tight).unwrap()).unwrap(), 9);
+        let sized = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"connections\":3}");
+        assert_eq!(connections(&stats(sized).unwrap()).unwrap(), 3);
+        let smuggled = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
+             12\r\n{\"connections\":9}\n\r\n0\r\n\r\n",
+        );
+        let err = format!("{:#}", stats(smuggled).unwrap_err());
+        assert!(
+            err.contains("both transfer-encoding and content-length"),
+            "{err}"
+        );
     }
 
     #[test]

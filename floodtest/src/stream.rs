@@ -1,11 +1,13 @@
-//! Reading one response stream: the HTTP head, chunked framing, SSE events.
+//! Reading one response stream: the HTTP head and body through the shared
+//! codec (`c1m_http`), then SSE events and envelopes in the body.
 //!
-//! A [`Receiver`] is what a connection keeps between reads: the framing
-//! phase and a chunk's remaining length as small integers (8 bytes), the
-//! envelope [`Gaps`] (16 bytes) and the optional [`Spill`] (8 bytes). Framing
-//! is decoded byte by byte into those integers, so a chunk-size line cut by
-//! a read boundary needs no buffer; only a cut response head or envelope is
-//! copied into the spill. What is counted:
+//! A [`Receiver`] is what a connection keeps between reads: the codec's
+//! body decoder (5 bytes: the framing phase and a chunk's remaining length,
+//! `None` until the head has arrived) and the SSE line flags (1 byte), the
+//! envelope [`Gaps`] (16 bytes) and the optional [`Spill`] (8 bytes): 32
+//! bytes. The decoder walks chunked framing byte by byte in its integers, so
+//! a chunk-size line cut by a read boundary needs no buffer; only a cut
+//! response head or envelope is copied into the spill. What is counted:
 //!
 //! - `chunked`: one per chunk of the chunked transfer coding (the response
 //!   must be chunked, else the stream is a `protocol` failure);
@@ -15,6 +17,8 @@
 //! - `raw`: one per read that carried body bytes.
 //!
 //! Every mode de-chunks a chunked body and scans it for envelopes.
+
+use c1m_http::{parse_response, BodyDecoder, BodyFraming, HeadLimits, HeaderSlots};
 
 use crate::messages::{release_if_idle, scan_body, Gaps, Spill};
 use crate::stats::Tally;
@@ -36,45 +40,26 @@ pub enum Mode {
 pub(crate) enum StreamError {
     /// The response status was not 200.
     Status,
-    /// Not HTTP, a head over [`MAX_HEAD`], or broken chunked framing.
+    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing.
     Protocol,
 }
 
 /// A response head longer than this is a protocol failure.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
-const MAX_HEADERS: usize = 48;
+const LIMITS: HeadLimits = HeadLimits::new(MAX_HEAD, 48);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum Phase {
-    Head,
-    /// No length: the body runs until the server closes.
-    UntilClose,
-    /// `Content-Length`: `remaining` bytes are left.
-    Length,
-    ChunkSize,
-    ChunkExt,
-    ChunkSizeLf,
-    ChunkData,
-    ChunkDataCr,
-    ChunkDataLf,
-    /// The body is complete (last chunk, or content length reached).
-    Ended,
-}
-
-// Bits of `Receiver::flags`.
-const SIZE_DIGITS: u8 = 1; // the chunk-size line has a digit
-const SSE_LINE_START: u8 = 2; // at the start of an SSE line
-const SSE_COMMENT: u8 = 4; // the current SSE line starts with ':'
-const SSE_PENDING: u8 = 8; // an SSE event has fields, awaiting its blank line
+// Bits of `Receiver::sse`.
+const SSE_LINE_START: u8 = 1; // at the start of an SSE line
+const SSE_COMMENT: u8 = 2; // the current SSE line starts with ':'
+const SSE_PENDING: u8 = 4; // an SSE event has fields, awaiting its blank line
 
 /// A connection's receive state between reads.
 #[derive(Debug)]
 pub(crate) struct Receiver {
-    phase: Phase,
-    flags: u8,
-    /// Bytes left in the current chunk, or of a `Content-Length` body.
-    remaining: u32,
+    /// `None` until the `200` head has arrived, then where the body is.
+    body: Option<BodyDecoder>,
+    /// SSE line state (the bits above).
+    sse: u8,
     pub(crate) gaps: Gaps,
     pub(crate) spill: Option<Box<Spill>>,
 }
@@ -82,9 +67,8 @@ pub(crate) struct Receiver {
 impl Default for Receiver {
     fn default() -> Self {
         Self {
-            phase: Phase::Head,
-            flags: SSE_LINE_START,
-            remaining: 0,
+            body: None,
+            sse: SSE_LINE_START,
             gaps: Gaps::default(),
             spill: None,
         }
@@ -94,12 +78,12 @@ impl Default for Receiver {
 impl Receiver {
     /// The `200` head has arrived: this is a held connection.
     pub(crate) fn is_open(&self) -> bool {
-        self.phase != Phase::Head
+        self.body.is_some()
     }
 
     /// The server ended the body (last chunk, or the whole content length).
     pub(crate) fn is_ended(&self) -> bool {
-        self.phase == Phase::Ended
+        self.body.is_some_and(|body| body.is_done())
     }
 
     /// Feeds the bytes of one read.
@@ -109,7 +93,7 @@ impl Receiver {
         mode: Mode,
         tally: &mut Tally,
     ) -> Result<(), StreamError> {
-        if self.phase == Phase::Head {
+        if self.body.is_none() {
             match self.read_head(data, mode)? {
                 None => return Ok(()),
                 Some(body_start) => {
@@ -121,21 +105,26 @@ impl Receiver {
         if data.is_empty() {
             return Ok(());
         }
-        match self.phase {
-            Phase::UntilClose => self.body(data, mode, tally),
-            Phase::Length => {
-                let n = data.len().min(self.remaining as usize);
-                self.remaining -= n as u32;
-                self.body(&data[..n], mode, tally);
-                if self.remaining == 0 {
-                    self.phase = Phase::Ended;
+        let Receiver {
+            body,
+            sse,
+            gaps,
+            spill,
+        } = self;
+        let decoder = body.as_mut().expect("the head has arrived");
+        let decoded = decoder
+            .decode(data, |bytes| {
+                tally.counters.bytes += bytes.len() as u64;
+                if mode == Mode::Sse {
+                    tally.counters.chunks += sse_events(sse, bytes);
                 }
-            }
-            Phase::Ended => {}
-            _ => self.dechunk(data, mode, tally)?,
-        }
-        if mode == Mode::Raw {
-            tally.counters.chunks += 1;
+                scan_body(bytes, gaps, spill, tally);
+            })
+            .map_err(|_| StreamError::Protocol)?;
+        match mode {
+            Mode::Chunked => tally.counters.chunks += u64::from(decoded.chunks),
+            Mode::Raw => tally.counters.chunks += 1,
+            Mode::Sse => {}
         }
         Ok(())
     }
@@ -144,20 +133,14 @@ impl Receiver {
     /// head is complete.
     fn read_head(&mut self, data: &[u8], mode: Mode) -> Result<Option<usize>, StreamError> {
         let carried = self.spill.as_ref().map_or(0, |s| s.carry.len());
-        let parsed = if carried == 0 {
-            parse_head(data)?
-        } else {
-            let spill = self
-                .spill
-                .as_mut()
-                .expect("carried bytes live in the spill");
-            spill.carry.extend_from_slice(data);
-            parse_head(&spill.carry)?
-        };
-        let Some((head_len, framing)) = parsed else {
-            if carried + data.len() > MAX_HEAD {
-                return Err(StreamError::Protocol);
+        let head = match self.spill.as_mut() {
+            Some(spill) if carried > 0 => {
+                spill.carry.extend_from_slice(data);
+                parse_head(&spill.carry)?
             }
+            _ => parse_head(data)?,
+        };
+        let Some((head_len, framing)) = head else {
             if carried == 0 {
                 self.spill.get_or_insert_with(Box::default).carry = data.to_vec();
             }
@@ -167,172 +150,55 @@ impl Receiver {
             spill.carry = Vec::new();
         }
         release_if_idle(&mut self.spill);
-        self.phase = match framing {
-            Framing::Chunked => Phase::ChunkSize,
-            _ if mode == Mode::Chunked => return Err(StreamError::Protocol),
-            Framing::Length(n) => {
-                self.remaining = n.min(u64::from(u32::MAX)) as u32;
-                if self.remaining == 0 {
-                    Phase::Ended
-                } else {
-                    Phase::Length
-                }
-            }
-            Framing::UntilClose => Phase::UntilClose,
-        };
-        Ok(Some(head_len - carried))
-    }
-
-    /// Walks the chunked framing, handing chunk data to [`Self::body`].
-    fn dechunk(&mut self, data: &[u8], mode: Mode, tally: &mut Tally) -> Result<(), StreamError> {
-        let mut i = 0;
-        while i < data.len() {
-            let b = data[i];
-            match self.phase {
-                Phase::ChunkSize => match b {
-                    b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => {
-                        let digit = (b as char).to_digit(16).expect("matched a hex digit");
-                        self.remaining = self
-                            .remaining
-                            .checked_mul(16)
-                            .and_then(|v| v.checked_add(digit))
-                            .ok_or(StreamError::Protocol)?;
-                        self.flags |= SIZE_DIGITS;
-                    }
-                    b';' | b' ' | b'\t' => self.phase = Phase::ChunkExt,
-                    b'\r' => self.phase = Phase::ChunkSizeLf,
-                    b'\n' => self.end_size_line(mode, tally)?,
-                    _ => return Err(StreamError::Protocol),
-                },
-                Phase::ChunkExt => {
-                    if b == b'\n' {
-                        self.end_size_line(mode, tally)?;
-                    }
-                }
-                Phase::ChunkSizeLf => match b {
-                    b'\n' => self.end_size_line(mode, tally)?,
-                    _ => return Err(StreamError::Protocol),
-                },
-                Phase::ChunkData => {
-                    let n = (data.len() - i).min(self.remaining as usize);
-                    self.body(&data[i..i + n], mode, tally);
-                    self.remaining -= n as u32;
-                    if self.remaining == 0 {
-                        self.phase = Phase::ChunkDataCr;
-                    }
-                    i += n;
-                    continue;
-                }
-                Phase::ChunkDataCr => match b {
-                    b'\r' => self.phase = Phase::ChunkDataLf,
-                    b'\n' => self.phase = Phase::ChunkSize,
-                    _ => return Err(StreamError::Protocol),
-                },
-                Phase::ChunkDataLf => match b {
-                    b'\n' => self.phase = Phase::ChunkSize,
-                    _ => return Err(StreamError::Protocol),
-                },
-                // The last chunk: trailers and anything after are ignored.
-                _ => return Ok(()),
-            }
-            i += 1;
-        }
-        Ok(())
-    }
-
-    fn end_size_line(&mut self, mode: Mode, tally: &mut Tally) -> Result<(), StreamError> {
-        if self.flags & SIZE_DIGITS == 0 {
+        if mode == Mode::Chunked && framing != BodyFraming::Chunked {
             return Err(StreamError::Protocol);
         }
-        self.flags &= !SIZE_DIGITS;
-        if self.remaining == 0 {
-            self.phase = Phase::Ended;
-        } else {
-            self.phase = Phase::ChunkData;
-            if mode == Mode::Chunked {
-                tally.counters.chunks += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// Body bytes, de-chunked: count, find SSE events and envelopes.
-    fn body(&mut self, body: &[u8], mode: Mode, tally: &mut Tally) {
-        tally.counters.bytes += body.len() as u64;
-        if mode == Mode::Sse {
-            tally.counters.chunks += self.sse_events(body);
-        }
-        scan_body(body, &mut self.gaps, &mut self.spill, tally);
-    }
-
-    /// Counts the SSE events that `body` completes.
-    fn sse_events(&mut self, body: &[u8]) -> u64 {
-        let mut events = 0;
-        let mut f = self.flags;
-        for &b in body {
-            match b {
-                b'\n' => {
-                    if f & SSE_LINE_START != 0 {
-                        if f & SSE_PENDING != 0 {
-                            events += 1;
-                        }
-                        f &= !SSE_PENDING;
-                    } else if f & SSE_COMMENT == 0 {
-                        f |= SSE_PENDING;
-                    }
-                    f = (f | SSE_LINE_START) & !SSE_COMMENT;
-                }
-                b'\r' => {}
-                _ => {
-                    if f & SSE_LINE_START != 0 && b == b':' {
-                        f |= SSE_COMMENT;
-                    }
-                    f &= !SSE_LINE_START;
-                }
-            }
-        }
-        self.flags = f;
-        events
+        self.body = Some(BodyDecoder::new(framing).map_err(|_| StreamError::Protocol)?);
+        Ok(Some(head_len - carried))
     }
 }
 
-enum Framing {
-    Chunked,
-    Length(u64),
-    UntilClose,
+/// Parses a response head to the `GET` floodtest sent: `None` while
+/// incomplete, else its length and how the body is framed.
+fn parse_head(buf: &[u8]) -> Result<Option<(usize, BodyFraming)>, StreamError> {
+    let mut slots = HeaderSlots::new();
+    match parse_response(buf, &LIMITS, "GET", &mut slots) {
+        Ok(None) => Ok(None),
+        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status),
+        Ok(Some(head)) => Ok(Some((head.len, head.body))),
+        Err(_) => Err(StreamError::Protocol),
+    }
 }
 
-/// Parses a response head: `None` while incomplete, else its length and how
-/// the body is framed.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, Framing)>, StreamError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(StreamError::Protocol),
-    };
-    if response.code != Some(200) {
-        return Err(StreamError::Status);
-    }
-    let mut framing = Framing::UntilClose;
-    for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let value = String::from_utf8_lossy(h.value).to_ascii_lowercase();
-            if value.contains("chunked") {
-                framing = Framing::Chunked;
+/// Counts the SSE events that `body` completes; `flags` carries the line
+/// state across reads.
+fn sse_events(flags: &mut u8, body: &[u8]) -> u64 {
+    let mut events = 0;
+    let mut f = *flags;
+    for &b in body {
+        match b {
+            b'\n' => {
+                if f & SSE_LINE_START != 0 {
+                    if f & SSE_PENDING != 0 {
+                        events += 1;
+                    }
+                    f &= !SSE_PENDING;
+                } else if f & SSE_COMMENT == 0 {
+                    f |= SSE_PENDING;
+                }
+                f = (f | SSE_LINE_START) & !SSE_COMMENT;
             }
-        } else if h.name.eq_ignore_ascii_case("content-length")
-            && !matches!(framing, Framing::Chunked)
-        {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or(StreamError::Protocol)?;
-            framing = Framing::Length(n);
+            b'\r' => {}
+            _ => {
+                if f & SSE_LINE_START != 0 && b == b':' {
+                    f |= SSE_COMMENT;
+                }
+                f &= !SSE_LINE_START;
+            }
         }
     }
-    Ok(Some((len, framing)))
+    *flags = f;
+    events
 }
 
 #[cfg(test)]
@@ -404,13 +270,16 @@ mod tests {
 
     #[test]
     fn last_chunk_ends_the_stream() {
-        let mut bytes = CHUNKED_HEAD.to_vec();
-        chunk(&mut bytes, b"x");
-        bytes.extend_from_slice(b"0\r\n\r\n");
-        let (res, tally, r) = feed(&bytes, Mode::Chunked, 3);
-        res.unwrap();
-        assert!(r.is_ended());
-        assert_eq!(tally.counters.bytes, 1);
+        // With or without a trailer after it.
+        for last in [&b"0\r\n\r\n"[..], b"0\r\nX-Trailer: 1\r\n\r\n"] {
+            let mut bytes = CHUNKED_HEAD.to_vec();
+            chunk(&mut bytes, b"x");
+            bytes.extend_from_slice(last);
+            let (res, tally, r) = feed(&bytes, Mode::Chunked, 3);
+            res.unwrap();
+            assert!(r.is_ended());
+            assert_eq!((tally.counters.chunks, tally.counters.bytes), (1, 1));
+        }
     }
 
     #[test]
@@ -483,9 +352,27 @@ mod tests {
     }
 
     #[test]
+    fn framing_follows_rfc_9112_not_a_substring() {
+        // A length beside a coding is how responses are split: refused, not
+        // resolved in favour of the coding.
+        let smuggled =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(feed(smuggled, Mode::Raw, 64).0, Err(StreamError::Protocol));
+        // `chunked` not last: the body runs until the close, so it is not a
+        // chunked stream.
+        let not_last = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n";
+        assert_eq!(
+            feed(not_last, Mode::Chunked, 64).0,
+            Err(StreamError::Protocol)
+        );
+    }
+
+    #[test]
     fn record_is_small() {
+        // The codec's decoder (5 bytes), its `None` and the SSE flags share
+        // 8 bytes; the envelope gaps 16; the spill 8.
         assert!(
-            std::mem::size_of::<Receiver>() <= 40,
+            std::mem::size_of::<Receiver>() <= 32,
             "{}",
             std::mem::size_of::<Receiver>()
         );

@@ -8,6 +8,8 @@
 //! connection but its id.
 
 use c1m_common::PortRange;
+use c1m_http::write_request_head;
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::str::FromStr;
 
@@ -42,22 +44,35 @@ impl Target {
     /// Appends the request for subscriber `id` on destination `port`.
     /// SSE servers want `Accept: text/event-stream`; others ignore it.
     pub fn write_request(&self, id: u64, port: u16, sse: bool, out: &mut Vec<u8>) {
-        use std::io::Write;
         let accept = if sse { "text/event-stream" } else { "*/*" };
-        let _ = write!(out, "GET ");
-        match self.path.split_once(ID_PLACEHOLDER) {
-            Some((before, after)) => {
-                let _ = write!(out, "{before}{id}{after}");
-            }
-            // No placeholder: every connection asks for the same path.
-            None => out.extend_from_slice(self.path.as_bytes()),
-        }
-        // Writing to a Vec cannot fail.
-        let _ = write!(
+        write_request_head(
             out,
-            " HTTP/1.1\r\nHost: {}:{port}\r\nUser-Agent: c1m-floodtest\r\nAccept: {accept}\r\n\r\n",
-            self.host
+            "GET",
+            &PathFor {
+                path: &self.path,
+                id,
+            },
+            &format_args!("{}:{port}", self.host),
+            &[("User-Agent", &"c1m-floodtest"), ("Accept", &accept)],
+            None,
         );
+    }
+}
+
+/// The request target of one connection: the path with its id in place
+/// of `{id}`, written without building a string.
+struct PathFor<'a> {
+    path: &'a str,
+    id: u64,
+}
+
+impl fmt::Display for PathFor<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.path.split_once(ID_PLACEHOLDER) {
+            Some((before, after)) => write!(f, "{before}{}{after}", self.id),
+            // No placeholder: every connection asks for the same path.
+            None => f.write_str(self.path),
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! | index | 4 | which connection of the plan: gives its id, and reconnects |
 //! | state, attempts, written, port | 6 (+2 padding) | connect phase, backoff step, request offset, destination port |
 //! | started_us | 8 | connect start: connect time and the timeout |
-//! | receiver | 32 | framing phase and chunk length (8), last seq (16), spill (8) |
+//! | receiver | 32 | body decoder (the HTTP codec's, 5) and SSE flags in 8, last seq (16), spill (8) |
 //!
 //! 56 bytes, 64 with the slab's entry tag (`record_size` test, release
 //! build), against a budget of 1,024 B per connection. Measured as resident

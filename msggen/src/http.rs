@@ -1,14 +1,19 @@
 //! The HTTP/1.1 client side of `POST /send`: one request at a time on a
-//! keep-alive connection, responses parsed by `httparse`.
+//! keep-alive connection, heads written and answers read by the shared
+//! codec (`c1m_http`).
 //!
 //! A whole HTTP client stack (hyper) would buy connection pooling and
 //! HTTP/2 that a sender with exactly one connection and one request in
-//! flight does not use; writing the request is a format string, and reading
-//! the answer is `httparse` plus Content-Length or chunked framing. A
-//! connection holds its socket and one read buffer (a few KiB, kept for the
-//! life of the connection).
+//! flight does not use; the codec writes the request head, and reads the
+//! answer's head and body (Content-Length, chunked or until the close) by
+//! RFC 9112's framing rules. A connection holds its socket and one read
+//! buffer (a few KiB, kept for the life of the connection).
 
 use crate::stats::FailureClass;
+use c1m_http::{
+    parse_response, write_request_head, BodyDecoder, BodyError, BodyFraming, HeadLimits,
+    HeaderSlots,
+};
 use serde::Deserialize;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -67,17 +72,21 @@ impl Target {
 
     /// The request line and headers of a batch of `body_len` bytes.
     pub(crate) fn batch_head(&self, body_len: usize, token: Option<&str>) -> Vec<u8> {
-        let mut head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n",
-            self.send_path, self.host, body_len
-        );
-        if let Some(token) = token {
-            head.push_str("Authorization: Bearer ");
-            head.push_str(token);
-            head.push_str("\r\n");
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let mut fields: Vec<(&str, &dyn std::fmt::Display)> = vec![("Content-Type", &"text/plain")];
+        if let Some(bearer) = &bearer {
+            fields.push(("Authorization", bearer));
         }
-        head.push_str("\r\n");
-        head.into_bytes()
+        let mut head = Vec::with_capacity(128);
+        write_request_head(
+            &mut head,
+            "POST",
+            &self.send_path,
+            &self.host,
+            &fields,
+            Some(body_len),
+        );
+        head
     }
 }
 
@@ -85,7 +94,7 @@ impl Target {
 #[derive(Debug)]
 pub(crate) enum RequestError {
     Io(io::Error),
-    /// An answer httparse could not read, or framed in a way we cannot.
+    /// An answer the codec could not read, or framed in a way it refuses.
     // What was wrong, for Debug output; runs count failures by class only.
     BadResponse(#[allow(dead_code)] &'static str),
     Status(u16),
@@ -127,8 +136,9 @@ struct SendAnswer {
     rejected: Option<u64>,
 }
 
-/// An answer's head bigger than this is refused rather than buffered.
-const MAX_HEAD: usize = 64 * 1024;
+/// An answer's head bigger than this, or with more fields, is refused
+/// rather than buffered.
+const LIMITS: HeadLimits = HeadLimits::new(64 * 1024, 32);
 /// A body bigger than this is refused (the answer is a few counters).
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -171,39 +181,16 @@ impl Conn {
 
     async fn read_reply(&mut self) -> Result<Reply, RequestError> {
         self.buf.clear();
-        let (status, framing, keep_alive, head_len) = loop {
-            if let Some(parsed) = parse_head(&self.buf)? {
-                break parsed;
-            }
-            if self.buf.len() > MAX_HEAD {
-                return Err(RequestError::BadResponse("response head over 64 KiB"));
+        let (status, framing, reusable, head_len) = loop {
+            if let Some(head) = parse_head(&self.buf)? {
+                break head;
             }
             self.fill().await?;
         };
-        let body = match framing {
-            Framing::Length(len) => {
-                if len > MAX_BODY {
-                    return Err(RequestError::BadResponse("response body over 1 MiB"));
-                }
-                while self.buf.len() < head_len + len {
-                    self.fill().await?;
-                }
-                self.buf[head_len..head_len + len].to_vec()
-            }
-            Framing::Chunked => self.read_chunked(head_len).await?,
-            Framing::UntilClose => {
-                loop {
-                    if self.buf.len() > head_len + MAX_BODY {
-                        return Err(RequestError::BadResponse("response body over 1 MiB"));
-                    }
-                    let n = self.stream.read_buf(&mut self.buf).await?;
-                    if n == 0 {
-                        break;
-                    }
-                }
-                self.buf[head_len..].to_vec()
-            }
-        };
+        if matches!(framing, BodyFraming::Length(n) if n > MAX_BODY as u64) {
+            return Err(RequestError::BadResponse("response body over 1 MiB"));
+        }
+        let body = self.read_body(framing, head_len).await?;
         if !(200..300).contains(&status) {
             return Err(RequestError::Status(status));
         }
@@ -212,7 +199,7 @@ impl Conn {
             status,
             dropped: answer.as_ref().and_then(|a| a.dropped),
             rejected: answer.as_ref().and_then(|a| a.rejected),
-            keep_alive: keep_alive && framing != Framing::UntilClose,
+            keep_alive: reusable,
         })
     }
 
@@ -224,81 +211,46 @@ impl Conn {
         Ok(())
     }
 
-    async fn read_chunked(&mut self, mut pos: usize) -> Result<Vec<u8>, RequestError> {
+    /// Reads the body that starts at `start` in the buffer, de-framed.
+    async fn read_body(
+        &mut self,
+        framing: BodyFraming,
+        start: usize,
+    ) -> Result<Vec<u8>, RequestError> {
+        let bad = |e: BodyError| RequestError::BadResponse(e.reason());
+        let mut decoder = BodyDecoder::new(framing).map_err(bad)?;
         let mut body = Vec::new();
+        let mut at = start;
         loop {
-            let (used, size) = loop {
-                match httparse::parse_chunk_size(&self.buf[pos..]) {
-                    Ok(httparse::Status::Complete(c)) => break c,
-                    Ok(httparse::Status::Partial) => self.fill().await?,
-                    Err(_) => return Err(RequestError::BadResponse("bad chunk size")),
-                }
-            };
-            let size = usize::try_from(size).unwrap_or(usize::MAX);
-            if body.len().saturating_add(size) > MAX_BODY {
+            decoder
+                .decode(&self.buf[at..], |bytes| body.extend_from_slice(bytes))
+                .map_err(bad)?;
+            at = self.buf.len();
+            if body.len() > MAX_BODY {
                 return Err(RequestError::BadResponse("response body over 1 MiB"));
             }
-            pos += used;
-            // The chunk and its CRLF (the last chunk: just the final CRLF;
-            // trailers are not expected from a send endpoint).
-            while self.buf.len() < pos + size + 2 {
-                self.fill().await?;
+            if decoder.is_done() {
+                return Ok(body);
             }
-            body.extend_from_slice(&self.buf[pos..pos + size]);
-            pos += size + 2;
-            if size == 0 {
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                // The end of an until-close body; any other body is cut short.
+                decoder
+                    .finish()
+                    .map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?;
                 return Ok(body);
             }
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    Length(usize),
-    Chunked,
-    UntilClose,
-}
-
-type Head = (u16, Framing, bool, usize);
-
-/// Parses a response head: status, body framing, keep-alive, head length;
-/// `None` when more bytes are needed.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, RequestError> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut response = httparse::Response::new(&mut headers);
-    let head_len = match response.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(RequestError::BadResponse("unreadable response head")),
-    };
-    let status = response.code.unwrap_or(0);
-    let mut keep_alive = response.version == Some(1);
-    let mut framing = if status == 204 || status == 304 || (100..200).contains(&status) {
-        Framing::Length(0)
-    } else {
-        Framing::UntilClose
-    };
-    for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let len = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
-                .ok_or(RequestError::BadResponse("bad content-length"))?;
-            framing = Framing::Length(len);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            if h.value.eq_ignore_ascii_case(b"chunked") {
-                framing = Framing::Chunked;
-            }
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            if h.value.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                keep_alive = true;
-            }
-        }
+/// Status, body framing, whether the connection can carry the next
+/// request, and head length; `None` while the head is incomplete.
+fn parse_head(buf: &[u8]) -> Result<Option<(u16, BodyFraming, bool, usize)>, RequestError> {
+    let mut slots = HeaderSlots::new();
+    match parse_response(buf, &LIMITS, "POST", &mut slots) {
+        Ok(head) => Ok(head.map(|h| (h.status, h.body, h.reusable(), h.len))),
+        Err(e) => Err(RequestError::BadResponse(e.reason())),
     }
-    Ok(Some((status, framing, keep_alive, head_len)))
 }
 
 #[cfg(test)]
@@ -331,8 +283,86 @@ mod tests {
         assert_eq!(
             head,
             "POST /send HTTP/1.1\r\nHost: 127.0.0.1:8001\r\nContent-Type: text/plain\r\n\
-             Content-Length: 12\r\nAuthorization: Bearer s3cret\r\n\r\n"
+             Authorization: Bearer s3cret\r\nContent-Length: 12\r\n\r\n"
         );
+        let anonymous = String::from_utf8(t.batch_head(0, None)).unwrap();
+        assert!(
+            anonymous.ends_with("text/plain\r\nContent-Length: 0\r\n\r\n"),
+            "{anonymous}"
+        );
+    }
+
+    /// What `post` makes of `answer`, sent whole by a server that then
+    /// closes the connection.
+    async fn reply_to(answer: &'static [u8]) -> Result<Reply, RequestError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\nbody") {
+                let mut buf = [0u8; 1024];
+                let n = socket.read(&mut buf).await.unwrap();
+                assert!(n > 0, "request cut short");
+                request.extend_from_slice(&buf[..n]);
+            }
+            socket.write_all(answer).await.unwrap();
+        });
+        let target = Target::parse(&format!("http://{addr}")).unwrap();
+        let mut conn = Conn::connect(addr).await.unwrap();
+        let reply = conn.post(&target.batch_head(4, None), b"body").await;
+        server.await.unwrap();
+        reply
+    }
+
+    #[tokio::test]
+    async fn reads_replies_by_their_framing() {
+        let length = reply_to(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\n{\"dropped\":2,\"rejected\":1}",
+        );
+        assert_eq!(
+            length.await.unwrap(),
+            Reply {
+                status: 200,
+                dropped: Some(2),
+                rejected: Some(1),
+                keep_alive: true
+            }
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"drop\r\n8\r\nped\":7}\n\r\n0\r\n\r\n";
+        let reply = reply_to(chunked).await.unwrap();
+        assert_eq!((reply.dropped, reply.keep_alive), (Some(7), true));
+        let until_close = reply_to(b"HTTP/1.0 200 OK\r\n\r\n{\"dropped\":0}")
+            .await
+            .unwrap();
+        assert_eq!(
+            (until_close.dropped, until_close.keep_alive),
+            (Some(0), false)
+        );
+        let refused =
+            reply_to(b"HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        assert!(matches!(refused.await, Err(RequestError::Status(503))));
+        let cut = reply_to(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").await;
+        assert!(
+            matches!(cut, Err(RequestError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_length_beside_a_coding_is_a_bad_response_in_either_order() {
+        // RFC 9112 6.3: such an answer is how responses are split; it was
+        // read by whichever field came last.
+        let te_first =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}";
+        assert!(matches!(
+            reply_to(te_first).await,
+            Err(RequestError::BadResponse(_))
+        ));
+        let cl_first = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        assert!(matches!(
+            reply_to(cl_first).await,
+            Err(RequestError::BadResponse(_))
+        ));
     }
 
     #[test]
@@ -340,20 +370,20 @@ mod tests {
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{...}";
         assert_eq!(
             parse_head(ok).unwrap(),
-            Some((200, Framing::Length(5), true, 38))
+            Some((200, BodyFraming::Length(5), true, 38))
         );
         assert_eq!(parse_head(&ok[..20]).unwrap(), None);
         let close = b"HTTP/1.1 500 Oops\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let (status, framing, keep_alive, _) = parse_head(close).unwrap().unwrap();
+        let (status, framing, reusable, _) = parse_head(close).unwrap().unwrap();
         assert_eq!(
-            (status, framing, keep_alive),
-            (500, Framing::Chunked, false)
+            (status, framing, reusable),
+            (500, BodyFraming::Chunked, false)
         );
         assert!(parse_head(b"SMTP ready\r\n\r\n").is_err());
         let old = b"HTTP/1.0 200 OK\r\n\r\n";
         assert_eq!(
             parse_head(old).unwrap(),
-            Some((200, Framing::UntilClose, false, 19))
+            Some((200, BodyFraming::UntilClose, false, 19))
         );
     }
 }

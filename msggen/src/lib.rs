@@ -15,7 +15,7 @@
 //!   of ids (`(id - first) % senders`) and their sequence numbers, so one id's
 //!   messages always travel in order on one connection. It stamps `sent_us`
 //!   when it writes a batch, and retries with backoff.
-//! - [`http`]: the request writer and the response reader (`httparse`).
+//! - [`http`]: the request writer and the response reader (`c1m_http`).
 //! - [`stats`], [`report`]: counters by failure class, inter-send gaps, live
 //!   progress, the CSV intervals and the JSON summary.
 //! - [`mod@run`]: wires them together and turns the outcome into an exit code.

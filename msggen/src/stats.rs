@@ -39,7 +39,8 @@ pub(crate) enum FailureClass {
     /// The target took the batch but refused some of its lines (its answer
     /// said `"rejected": N`); not retried, the same lines would be refused.
     Rejected,
-    /// The answer was not HTTP/1.x that httparse could read.
+    /// The answer was not HTTP/1.x the codec could read, or was framed
+    /// ambiguously (RFC 9112 6.3).
     BadResponse,
     /// This process is out of file descriptors (EMFILE/ENFILE).
     NoDescriptors,

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use c1m_common::unix_us_now;
 use c1m_common::{encode_envelope, scan_envelopes, Header};
+use c1m_http::{parse_response, write_request_head, BodyDecoder, HeadLimits, HeaderSlots};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 use rand::Rng;
@@ -82,8 +83,16 @@ fn connect_all(o: &Opts, poll: &Poll) -> Vec<mio::net::TcpStream> {
             }
             socket.connect(&o.addr.into()).expect("connect");
             let mut s: TcpStream = socket.into();
-            s.write_all(format!("GET /test/{id} HTTP/1.1\r\nHost: c1m\r\n\r\n").as_bytes())
-                .unwrap();
+            let mut request = Vec::new();
+            write_request_head(
+                &mut request,
+                "GET",
+                &format_args!("/test/{id}"),
+                &"c1m",
+                &[],
+                None,
+            );
+            s.write_all(&request).unwrap();
             s.set_nonblocking(true).unwrap();
             let mut s = mio::net::TcpStream::from_std(s);
             poll.registry()
@@ -183,31 +192,54 @@ impl Sender {
             encode_envelope(&header, b"0123456789abcdef", &mut self.body);
             self.body.push(b'\n');
         }
-        let head = format!(
-            "POST /send HTTP/1.1\r\nHost: c1m\r\nContent-Length: {}\r\n\r\n",
-            self.body.len()
-        );
-        self.stream.write_all(head.as_bytes()).unwrap();
-        self.stream.write_all(&self.body).unwrap();
-        // Read one response (head + Content-Length body).
         self.response.clear();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = self.stream.read(&mut buf).unwrap();
-            assert!(n > 0, "admin connection closed");
-            self.response.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&self.response);
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("Content-Length: "))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-                if body.len() >= len {
-                    return;
-                }
-            }
+        write_request_head(
+            &mut self.response,
+            "POST",
+            &"/send",
+            &"c1m",
+            &[],
+            Some(self.body.len()),
+        );
+        self.stream.write_all(&self.response).unwrap();
+        self.stream.write_all(&self.body).unwrap();
+        // Read one answer: it must be a 200, its body is not needed.
+        self.response.clear();
+        let (status, body) = read_answer(&mut self.stream, &mut self.response, "POST");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+}
+
+/// Reads one answer to a `method` request from `stream` into `buf`: its
+/// status and de-framed body.
+fn read_answer(stream: &mut TcpStream, buf: &mut Vec<u8>, method: &str) -> (u16, Vec<u8>) {
+    const LIMITS: HeadLimits = HeadLimits::new(64 * 1024, 32);
+    let mut chunk = [0u8; 4096];
+    let mut more = |buf: &mut Vec<u8>| {
+        let n = stream.read(&mut chunk).unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        n > 0
+    };
+    let (status, framing, mut at) = loop {
+        let mut slots = HeaderSlots::new();
+        if let Some(head) = parse_response(buf, &LIMITS, method, &mut slots).unwrap() {
+            break (head.status, head.body, head.len);
+        }
+        assert!(more(buf), "closed before the answer's head");
+    };
+    let mut decoder = BodyDecoder::new(framing).unwrap();
+    let mut body = Vec::new();
+    loop {
+        decoder
+            .decode(&buf[at..], |b| body.extend_from_slice(b))
+            .unwrap();
+        at = buf.len();
+        if decoder.is_done() {
+            return (status, body);
+        }
+        if !more(buf) {
+            decoder.finish().unwrap();
+            return (status, body);
         }
     }
 }
@@ -314,13 +346,20 @@ fn main() {
     );
 }
 
+/// The body of `GET path`, as text.
 fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: c1m\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    let mut buf = Vec::new();
+    write_request_head(
+        &mut buf,
+        "GET",
+        &path,
+        &"c1m",
+        &[("Connection", &"close")],
+        None,
+    );
+    s.write_all(&buf).unwrap();
+    buf.clear();
+    let (_, body) = read_answer(&mut s, &mut buf, "GET");
+    String::from_utf8_lossy(&body).into_owned()
 }

@@ -38,9 +38,10 @@ fn main() {
         }
         socket.connect(&addr.into()).expect("connect");
         let mut stream: TcpStream = socket.into();
-        stream
-            .write_all(format!("GET /test/{id} HTTP/1.1\r\nHost: c1m\r\n\r\n").as_bytes())
-            .expect("request");
+        let mut request = Vec::new();
+        let path = format_args!("/test/{id}");
+        c1m_http::write_request_head(&mut request, "GET", &path, &"c1m", &[], None);
+        stream.write_all(&request).expect("request");
         held.push(stream);
     }
     println!("held {}", held.len());

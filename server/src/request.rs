@@ -2,14 +2,14 @@
 //! [`Request`] or the status to refuse it with, so tests and the fuzz target
 //! drive it without sockets.
 //!
-//! `httparse` does the HTTP; this module only adds the limits (8 KiB head,
-//! 32 headers) and the routes. Nothing here allocates.
+//! The shared codec (`c1m_http`) reads the head with the server's limits and
+//! refuses what RFC 9112 says to refuse (no or two `Host`, ambiguous body
+//! framing); this module adds the subscriber rules: the routes, `GET` or
+//! `HEAD` only, and no body at all. Nothing here allocates.
 
-use crate::config::MAX_HEAD;
-use crate::http::{parse_u64, Reject, Status};
+use c1m_http::{parse_decimal, query_param, BodyFraming, HeaderSlots, Reject, Status, Version};
 
-/// Headers read per request; a request with more gets 431.
-const MAX_HEADERS: usize = 32;
+use crate::http::{parse_head, parse_id};
 
 /// Which stream a subscriber asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,75 +60,51 @@ pub enum Parsed {
     },
 }
 
-const TOO_LARGE: Reject = Reject::new(
-    Status::HeadersTooLarge,
-    "request head is over 8 KiB or has over 32 headers",
-);
-
 /// Parses and routes the request at the start of `buf`.
 pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(TOO_LARGE),
-        Ok(httparse::Status::Partial) => return Ok(Parsed::Incomplete),
-        Err(httparse::Error::TooManyHeaders) => return Err(TOO_LARGE),
-        Err(_) => {
-            return Err(Reject::new(
-                Status::BadRequest,
-                "malformed request line or header",
-            ))
-        }
+    let mut slots = HeaderSlots::new();
+    let Some(head) = parse_head(buf, &mut slots)? else {
+        return Ok(Parsed::Incomplete);
     };
-    if len > MAX_HEAD {
-        return Err(TOO_LARGE);
-    }
-    let (Some(method), Some(target)) = (req.method, req.path) else {
-        return Err(Reject::new(Status::BadRequest, "malformed request line"));
-    };
-    let target = crate::http::origin_form(target);
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
-    let (kind, id_text) = route_prefix(path)?;
-    let head_only = match method {
+    let (kind, id_text) = route_prefix(head.path)?;
+    let head_only = match head.method {
         "GET" => false,
         "HEAD" => true,
         _ => {
-            return Err(Reject::new(
-                Status::MethodNotAllowed,
+            return Err(Reject::method_not_allowed(
+                "GET, HEAD",
                 "subscriber paths take GET or HEAD",
             ))
         }
     };
-    let id = parse_u64(id_text.as_bytes())
-        .filter(|&id| id <= max_id)
-        .ok_or(Reject::new(
+    // A body would be read as the next request (a CL.0 desync): refused,
+    // and the refusal closes the connection.
+    if head.body != BodyFraming::Empty {
+        return Err(Reject::new(
             Status::BadRequest,
-            "id must be an unsigned integer no larger than --max-id",
-        ))?;
+            "a subscriber request cannot have a body",
+        ));
+    }
+    let id = parse_id(id_text, max_id)?;
     let route = match kind {
         Kind::Test => Route::Test { id },
         Kind::Sse => {
-            let last_event_id = match req
+            let last_event_id = head
                 .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case("last-event-id"))
-            {
-                None => None,
-                Some(h) => Some(parse_u64(h.value.trim_ascii()).ok_or(Reject::new(
-                    Status::BadRequest,
-                    "Last-Event-ID must be an unsigned integer",
-                ))?),
-            };
+                .get("last-event-id")
+                .map(|v| {
+                    parse_decimal(v).ok_or(Reject::new(
+                        Status::BadRequest,
+                        "Last-Event-ID must be an unsigned integer",
+                    ))
+                })
+                .transpose()?;
             Route::Sse { id, last_event_id }
         }
         Kind::Poll => {
-            let seq = query_param(query.unwrap_or(""), "seq")
+            let seq = query_param(head.query.unwrap_or(""), "seq")
                 .map(|v| {
-                    parse_u64(v.as_bytes()).ok_or(Reject::new(
+                    parse_decimal(v.as_bytes()).ok_or(Reject::new(
                         Status::BadRequest,
                         "seq must be an unsigned integer",
                     ))
@@ -137,23 +113,14 @@ pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
             Route::Poll { id, seq }
         }
     };
-    let connection = req
-        .headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case("connection"));
-    let keep_alive = match connection.map(|h| h.value.trim_ascii()) {
-        Some(v) if v.eq_ignore_ascii_case(b"close") => false,
-        Some(v) if v.eq_ignore_ascii_case(b"keep-alive") => true,
-        _ => req.version == Some(1),
-    };
     Ok(Parsed::Complete {
         request: Request {
             route,
             head_only,
-            keep_alive,
-            http11: req.version == Some(1),
+            keep_alive: head.keep_alive,
+            http11: head.version == Version::Http11,
         },
-        len,
+        len: head.len,
     })
 }
 
@@ -180,18 +147,10 @@ fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
     ))
 }
 
-/// The value of `name` in a query string (`a=1&seq=5`).
-pub(crate) fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MAX_HEAD;
 
     fn parse(s: &str) -> Result<Parsed, Reject> {
         parse_request(s.as_bytes(), 1_000_000)
@@ -218,28 +177,28 @@ mod tests {
             Route::Test { id: 7 }
         );
         assert_eq!(
-            route("GET /sse/8 HTTP/1.1\r\nlast-event-id: 12\r\n\r\n"),
+            route("GET /sse/8 HTTP/1.1\r\nHost: t\r\nlast-event-id: 12\r\n\r\n"),
             Route::Sse {
                 id: 8,
                 last_event_id: Some(12)
             }
         );
         assert_eq!(
-            route("GET /sse/8 HTTP/1.1\r\n\r\n"),
+            route("GET /sse/8 HTTP/1.1\r\nHost: t\r\n\r\n"),
             Route::Sse {
                 id: 8,
                 last_event_id: None
             }
         );
         assert_eq!(
-            route("GET /poll/9?cb=x&seq=3 HTTP/1.1\r\n\r\n"),
+            route("GET /poll/9?cb=x&seq=3 HTTP/1.1\r\nHost: t\r\n\r\n"),
             Route::Poll {
                 id: 9,
                 seq: Some(3)
             }
         );
         assert_eq!(
-            route("GET http://127.0.0.1:8000/test/7 HTTP/1.1\r\n\r\n"),
+            route("GET http://127.0.0.1:8000/test/7 HTTP/1.1\r\nHost: t\r\n\r\n"),
             Route::Test { id: 7 }
         );
         assert_eq!(
@@ -250,13 +209,15 @@ mod tests {
             Parsed::Complete { request, .. } => request.keep_alive,
             Parsed::Incomplete => panic!("incomplete"),
         };
-        assert!(keep("GET /poll/1 HTTP/1.1\r\n\r\n"));
-        assert!(!keep("GET /poll/1 HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(keep("GET /poll/1 HTTP/1.1\r\nHost: t\r\n\r\n"));
+        assert!(!keep(
+            "GET /poll/1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        ));
         assert!(!keep("GET /poll/1 HTTP/1.0\r\n\r\n"));
         assert!(keep(
             "GET /poll/1 HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
         ));
-        let head = parse("HEAD /test/1 HTTP/1.1\r\n\r\n").unwrap();
+        let head = parse("HEAD /test/1 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         assert!(matches!(
             head,
             Parsed::Complete {
@@ -279,25 +240,52 @@ mod tests {
 
     #[test]
     fn refuses_bad_input_with_the_right_status() {
-        assert_eq!(status("GET /test/abc HTTP/1.1\r\n\r\n"), 400);
-        assert_eq!(status("GET /test/ HTTP/1.1\r\n\r\n"), 400);
-        assert_eq!(status("GET /test/1000001 HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET /test/abc HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+        assert_eq!(status("GET /test/ HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+        assert_eq!(status("GET /test/1000001 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
         assert_eq!(
-            status("GET /test/99999999999999999999999 HTTP/1.1\r\n\r\n"),
+            status("GET /test/99999999999999999999999 HTTP/1.1\r\nHost: t\r\n\r\n"),
             400
         );
-        assert_eq!(status("GET /poll/1?seq=x HTTP/1.1\r\n\r\n"), 400);
+        assert_eq!(status("GET /poll/1?seq=x HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
         assert_eq!(
-            status("GET /sse/1 HTTP/1.1\r\nLast-Event-ID: -1\r\n\r\n"),
+            status("GET /sse/1 HTTP/1.1\r\nHost: t\r\nLast-Event-ID: -1\r\n\r\n"),
             400
         );
         assert_eq!(status("GARBAGE\r\n\r\n"), 400);
-        assert_eq!(status("GET /nope HTTP/1.1\r\n\r\n"), 404);
-        assert_eq!(status("POST /test/1 HTTP/1.1\r\n\r\n"), 405);
-        let big = format!("GET /test/1 HTTP/1.1\r\nX: {}\r\n", "a".repeat(MAX_HEAD));
+        assert_eq!(status("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n"), 404);
+        assert_eq!(status("POST /test/1 HTTP/1.1\r\nHost: t\r\n\r\n"), 405);
+        let big = format!(
+            "GET /test/1 HTTP/1.1\r\nHost: t\r\nX: {}\r\n",
+            "a".repeat(MAX_HEAD)
+        );
         assert_eq!(status(&big), 431);
         let many: String = (0..40).map(|i| format!("H{i}: v\r\n")).collect();
-        assert_eq!(status(&format!("GET /test/1 HTTP/1.1\r\n{many}\r\n")), 431);
+        assert_eq!(
+            status(&format!("GET /test/1 HTTP/1.1\r\nHost: t\r\n{many}\r\n")),
+            431
+        );
+    }
+
+    #[test]
+    fn a_subscriber_request_has_one_host_and_no_body() {
+        for request in [
+            "GET /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n",
+            "GET /test/1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n",
+            "GET /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "GET /test/1 HTTP/1.1\r\n\r\n",
+            "GET /test/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        ] {
+            assert_eq!(status(request), 400, "{request:?}");
+        }
+        assert_eq!(
+            route("GET /test/2 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"),
+            Route::Test { id: 2 }
+        );
+        assert_eq!(route("GET /test/2 HTTP/1.0\r\n\r\n"), Route::Test { id: 2 });
+        let refused = parse("PUT /sse/1 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap_err();
+        assert_eq!(refused.allow, Some("GET, HEAD"));
     }
 
     #[test]

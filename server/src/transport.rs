@@ -17,10 +17,9 @@
 
 use std::io::Write;
 
-use crate::history::Replay;
+use c1m_http::{write_chunk, LAST_CHUNK};
 
-/// The end of a chunked body.
-pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+use crate::history::Replay;
 
 /// Which stream a connection carries; stored in its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,14 +83,13 @@ pub(crate) fn sse_head(out: &mut Vec<u8>, framing: Framing) {
     );
 }
 
-/// Appends `payload` as one chunk (or as it is, close-delimited).
+/// Appends `payload` as one chunk (or as it is, close-delimited). An empty
+/// payload writes nothing: as a chunk it would be the last one, ending the
+/// stream while the connection stays logged in.
 pub(crate) fn chunk(out: &mut Vec<u8>, framing: Framing, payload: &[u8]) {
-    if framing == Framing::Chunked {
-        let _ = write!(out, "{:x}\r\n", payload.len());
-    }
-    out.extend_from_slice(payload);
-    if framing == Framing::Chunked {
-        out.extend_from_slice(b"\r\n");
+    match framing {
+        Framing::Chunked => write_chunk(out, payload),
+        Framing::Close => out.extend_from_slice(payload),
     }
 }
 

@@ -65,20 +65,20 @@ fn bad_requests_get_their_status_and_the_server_goes_on() {
         max_id: 1000,
         ..config()
     });
-    expect_refusal(&server, b"GET /test/x HTTP/1.1\r\n\r\n", 400);
-    expect_refusal(&server, b"GET /test/1001 HTTP/1.1\r\n\r\n", 400);
+    expect_refusal(&server, b"GET /test/x HTTP/1.1\r\nHost: t\r\n\r\n", 400);
+    expect_refusal(&server, b"GET /test/1001 HTTP/1.1\r\nHost: t\r\n\r\n", 400);
     expect_refusal(&server, b"\x00\x01garbage\r\n\r\n", 400);
-    expect_refusal(&server, b"GET /elsewhere HTTP/1.1\r\n\r\n", 404);
-    expect_refusal(&server, b"DELETE /test/1 HTTP/1.1\r\n\r\n", 405);
+    expect_refusal(&server, b"GET /elsewhere HTTP/1.1\r\nHost: t\r\n\r\n", 404);
+    expect_refusal(&server, b"DELETE /test/1 HTTP/1.1\r\nHost: t\r\n\r\n", 405);
     let big = format!(
-        "GET /test/1 HTTP/1.1\r\nX-Big: {}\r\n\r\n",
+        "GET /test/1 HTTP/1.1\r\nHost: t\r\nX-Big: {}\r\n\r\n",
         "y".repeat(9000)
     );
     expect_refusal(&server, big.as_bytes(), 431);
     // A head sent in pieces is still understood.
     let mut c = Client::raw(server.subscriber_addr(), b"GET /test/2 HT");
     std::thread::sleep(Duration::from_millis(50));
-    c.stream.write_all(b"TP/1.1\r\n\r\n").unwrap();
+    c.stream.write_all(b"TP/1.1\r\nHost: t\r\n\r\n").unwrap();
     c.expect("welcome, id: 2");
     assert!(stats_reach(&server, |s| s.bad_requests == 6));
     still_serves(&server);
@@ -197,7 +197,8 @@ fn a_slow_consumer_is_closed_and_others_keep_receiving() {
     slow.set_recv_buffer_size(4096).unwrap();
     slow.connect(&server.subscriber_addr().into()).unwrap();
     let mut slow: std::net::TcpStream = slow.into();
-    slow.write_all(b"GET /test/30 HTTP/1.1\r\n\r\n").unwrap();
+    slow.write_all(b"GET /test/30 HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
     let mut fast = Client::get(server.subscriber_addr(), "/test/31");
     fast.expect("welcome");
     assert!(eventually(Duration::from_secs(2), || server
@@ -251,4 +252,106 @@ fn a_stream_client_sending_bytes_even_slowly_is_closed_and_others_are_not() {
     assert_eq!(server.router().connections(50), 0);
     admin(&server, "POST", "/send/51", b"fine");
     quiet.expect("fine");
+}
+
+/// Everything an endpoint answers to `request` before it closes.
+fn raw_answer(addr: std::net::SocketAddr, request: &[u8]) -> String {
+    Client::raw(addr, request).read_to_close()
+}
+
+#[test]
+fn subscriber_requests_with_a_body_or_without_one_host_are_refused() {
+    let server = server(config());
+    let sub = server.subscriber_addr();
+    // A body on a GET would be read as the next request (a CL.0 desync):
+    // refused and closed, so the smuggled request is never served.
+    let smuggled = b"GET /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 34\r\n\r\n\
+                     GET /test/2 HTTP/1.1\r\nHost: t\r\n\r\n";
+    let answer = raw_answer(sub, smuggled);
+    assert_eq!(status_and_body(&answer).0, 400, "{answer:?}");
+    assert!(!answer.contains("welcome"), "{answer:?}");
+    for request in [
+        &b"GET /test/1 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+        b"HEAD /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx",
+        b"GET /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
+        b"GET /test/1 HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n",
+        b"GET /test/1 HTTP/1.1\r\n\r\n",
+        b"GET /test/1 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        expect_refusal(&server, request, 400);
+    }
+    assert!(stats_reach(&server, |s| s.bad_requests == 7 && s.logins == 0));
+    // HTTP/1.0 may leave Host out, and `Content-Length: 0` is no body.
+    let mut old = Client::raw(sub, b"GET /test/3 HTTP/1.0\r\n\r\n");
+    old.expect("welcome, id: 3");
+    let mut empty = Client::raw(
+        sub,
+        b"GET /test/4 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+    );
+    empty.expect("welcome, id: 4");
+}
+
+#[test]
+fn a_405_names_the_methods_its_path_takes() {
+    let server = server(config());
+    let subscriber = raw_answer(
+        server.subscriber_addr(),
+        b"POST /test/1 HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    assert!(subscriber.starts_with("HTTP/1.1 405 "), "{subscriber:?}");
+    assert!(
+        subscriber.contains("\r\nAllow: GET, HEAD\r\n"),
+        "{subscriber:?}"
+    );
+    for (request, allow) in [
+        (&b"GET /send HTTP/1.1\r\nHost: t\r\n\r\n"[..], "POST"),
+        (b"GET /send/3 HTTP/1.1\r\nHost: t\r\n\r\n", "POST"),
+        (b"DELETE /stats HTTP/1.1\r\nHost: t\r\n\r\n", "GET"),
+        (
+            b"POST /check/3 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
+            "GET",
+        ),
+    ] {
+        let answer = raw_answer(server.admin_addr(), request);
+        assert!(answer.starts_with("HTTP/1.1 405 "), "{answer:?}");
+        assert!(
+            answer.contains(&format!("\r\nAllow: {allow}\r\n")),
+            "{answer:?}"
+        );
+    }
+}
+
+#[test]
+fn admin_refuses_transfer_codings_it_cannot_read() {
+    let server = server(config());
+    let admin = server.admin_addr();
+    for (coding, status) in [
+        ("chunked", 411),
+        ("gzip", 400),
+        ("chunked, gzip", 400),
+        ("gzip, chunked", 501),
+    ] {
+        let request =
+            format!("POST /send HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n");
+        let answer = raw_answer(admin, request.as_bytes());
+        assert_eq!(status_and_body(&answer).0, status, "{coding}: {answer:?}");
+    }
+    let both = b"POST /send HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_eq!(status_and_body(&raw_answer(admin, both)).0, 400);
+    let hostless = raw_answer(admin, b"GET /stats HTTP/1.1\r\n\r\n");
+    assert_eq!(status_and_body(&hostless).0, 400, "{hostless:?}");
+    assert_eq!(support::admin(&server, "GET", "/stats", b"").0, 200);
+}
+
+#[test]
+fn an_empty_message_does_not_end_a_chunked_stream() {
+    let server = server(config());
+    let mut c = Client::get(server.subscriber_addr(), "/test/8");
+    c.expect("welcome");
+    assert_eq!(admin(&server, "POST", "/send/8", b"").0, 200);
+    assert_eq!(admin(&server, "POST", "/send", b"8\t\n").0, 200);
+    assert_eq!(admin(&server, "POST", "/send/8", b"after").0, 200);
+    let text = c.expect("5\r\nafter\r\n");
+    // A zero-size chunk is the last chunk: nothing may follow it.
+    assert!(!text.contains("\r\n0\r\n\r\n"), "{text:?}");
 }

@@ -15,7 +15,7 @@ fn holds_five_thousand_connections() {
     let mut clients: Vec<TcpStream> = (0..N)
         .map(|id| {
             let mut s = TcpStream::connect(server.subscriber_addr()).unwrap();
-            s.write_all(format!("GET /test/{id} HTTP/1.1\r\n\r\n").as_bytes())
+            s.write_all(format!("GET /test/{id} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
                 .unwrap();
             s
         })

@@ -45,7 +45,10 @@ fn http10_clients_get_close_delimited_streams() {
 #[test]
 fn head_is_answered_without_a_body() {
     let server = server(config());
-    let mut c = Client::raw(server.subscriber_addr(), b"HEAD /test/4 HTTP/1.1\r\n\r\n");
+    let mut c = Client::raw(
+        server.subscriber_addr(),
+        b"HEAD /test/4 HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
     let text = c.read_to_close();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(
@@ -196,12 +199,12 @@ fn long_poll_keeps_the_connection_for_the_next_request() {
     // Same connection, next request: answered from the history at once.
     admin(&server, "POST", "/send/12", b"second");
     c.stream
-        .write_all(b"GET /poll/12?seq=1 HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /poll/12?seq=1 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     c.expect("2\tsecond\n");
     // And again: this one times out empty, still on the same connection.
     c.stream
-        .write_all(b"GET /poll/12?seq=2 HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /poll/12?seq=2 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
     c.received.clear();
     c.expect("Content-Length: 0\r\nConnection: keep-alive\r\n\r\n");
@@ -265,7 +268,7 @@ fn admin_answers_expect_100_continue_before_the_body() {
     let server = server(config());
     let mut c = Client::raw(
         server.admin_addr(),
-        b"POST /send/3 HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
+        b"POST /send/3 HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n",
     );
     // Without the interim answer this client would never send its body.
     c.expect("HTTP/1.1 100 Continue\r\n\r\n");
@@ -287,7 +290,7 @@ fn admin_keeps_the_connection_alive_and_checks_the_token() {
     // client without the token.
     let mut s = Client::raw(
         server.admin_addr(),
-        b"POST /send HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n1\tx\n",
+        b"POST /send HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n1\tx\n",
     );
     let start = std::time::Instant::now();
     s.expect("missing or wrong bearer token\n");
@@ -298,7 +301,7 @@ fn admin_keeps_the_connection_alive_and_checks_the_token() {
     assert_eq!(status, 200);
     // Two requests on one connection.
     let mut s = std::net::TcpStream::connect(server.admin_addr()).unwrap();
-    let req = format!("POST /send HTTP/1.1\r\n{auth}Content-Length: 6\r\n\r\n1\thi\n\n");
+    let req = format!("POST /send HTTP/1.1\r\nHost: t\r\n{auth}Content-Length: 6\r\n\r\n1\thi\n\n");
     s.write_all(format!("{req}{req}").as_bytes()).unwrap();
     let mut got = Vec::new();
     let mut buf = [0; 4096];

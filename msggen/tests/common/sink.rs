@@ -1,7 +1,7 @@
 //! A counting stand-in for the server's `POST /send` batch endpoint, for the
 //! integration tests and the benchmark sink (`examples/sink.rs`).
 //!
-//! It reads HTTP/1.1 requests with `httparse` on keep-alive connections,
+//! It reads HTTP/1.1 requests with `c1m_http` on keep-alive connections,
 //! counts requests and message lines, can record every envelope it is sent
 //! (tests), and answers as its [`Behavior`] says: the usual 200 with
 //! `{"accepted":..,"rejected":..,"delivered":..,"dropped":..}` (ids divisible
@@ -110,6 +110,9 @@ pub(crate) fn spawn(listener: TcpListener, behavior: Behavior) -> Arc<SinkState>
     state
 }
 
+/// What the sink reads of a request head.
+const LIMITS: c1m_http::HeadLimits = c1m_http::HeadLimits::new(64 * 1024, 16);
+
 async fn connection(
     mut stream: TcpStream,
     behavior: Behavior,
@@ -120,25 +123,20 @@ async fn connection(
     loop {
         // Read a request head.
         let (head_len, body_len, authorized) = loop {
-            let mut headers = [httparse::EMPTY_HEADER; 16];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let len = req
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
-                        .unwrap_or(0usize);
+            let mut slots = c1m_http::HeaderSlots::new();
+            match c1m_http::parse_request(&buf, &LIMITS, &mut slots) {
+                Ok(Some(head)) => {
+                    let len = match head.body {
+                        c1m_http::BodyFraming::Length(n) => n as usize,
+                        _ => 0,
+                    };
                     let authorized = behavior.token.is_none_or(|token| {
-                        req.headers.iter().any(|h| {
-                            h.name.eq_ignore_ascii_case("authorization")
-                                && h.value == format!("Bearer {token}").as_bytes()
-                        })
+                        head.headers.get("authorization")
+                            == Some(format!("Bearer {token}").as_bytes())
                     });
-                    break (n, len, authorized);
+                    break (head.len, len, authorized);
                 }
-                Ok(httparse::Status::Partial) => {
+                Ok(None) => {
                     if stream.read_buf(&mut buf).await? == 0 {
                         return Ok(());
                     }

@@ -24,9 +24,9 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
-use crate::http::{write_reject, Reject, Status};
 use crate::router::Router;
 use crate::stats::Stats;
+use c1m_http::{write_error, Reject, Status};
 
 /// Deliveries a reactor may have queued before publishers wait (~2 MB of
 /// queued records and message bytes at 16-byte messages).
@@ -293,7 +293,7 @@ where
 {
     ctx.stats().bad_requests.fetch_add(1, Relaxed);
     let mut out = Vec::new();
-    write_reject(reject, &mut out);
+    write_error(&reject, &mut out);
     if stream.write_all(&out).await.is_err() || stream.shutdown().await.is_err() {
         return;
     }

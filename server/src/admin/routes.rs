@@ -1,8 +1,12 @@
 //! Parsing an admin request head and a `POST /send` batch body: pure
-//! functions, driven by the tests and the fuzz target without sockets.
+//! functions, driven by the tests and the fuzz target without sockets. The
+//! head goes through the same codec and limits as a subscriber's
+//! (`crate::http::parse_head`); this module adds the admin rules: bodies by
+//! `Content-Length` only, the bearer token, the routes.
 
-use crate::config::MAX_HEAD;
-use crate::http::{parse_u64, Reject, Status};
+use c1m_http::{parse_decimal, BodyFraming, HeaderSlots, Reject, Status};
+
+use crate::http::{parse_head, parse_id};
 
 /// What an admin request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +38,6 @@ pub struct AdminHead {
     pub len: usize,
 }
 
-const MAX_HEADERS: usize = 32;
-
 /// Parses the admin request head at the start of `buf`: `Ok(None)` while
 /// incomplete; an error when the connection must be answered and closed.
 pub fn parse_admin_head(
@@ -43,74 +45,31 @@ pub fn parse_admin_head(
     token: Option<&str>,
     max_id: u64,
 ) -> Result<Option<AdminHead>, Reject> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let too_large = Reject::new(
-        Status::HeadersTooLarge,
-        "request head is over 8 KiB or has over 32 headers",
-    );
-    let len = match req.parse(buf) {
-        Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
-        Ok(httparse::Status::Complete(_)) | Err(httparse::Error::TooManyHeaders) => {
-            return Err(too_large)
-        }
-        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => return Err(too_large),
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => {
-            return Err(Reject::new(
-                Status::BadRequest,
-                "malformed request line or header",
-            ))
-        }
+    let mut slots = HeaderSlots::new();
+    let Some(head) = parse_head(buf, &mut slots)? else {
+        return Ok(None);
     };
-    let (Some(method), Some(path)) = (req.method, req.path) else {
-        return Err(Reject::new(Status::BadRequest, "malformed request line"));
-    };
-    let mut content_length = None;
-    let mut keep_alive = req.version == Some(1);
-    let mut authorization = None;
-    let mut expect_continue = false;
-    for h in req.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let length = parse_u64(h.value.trim_ascii())
-                .and_then(|n| usize::try_from(n).ok())
-                .ok_or(Reject::new(
-                    Status::BadRequest,
-                    "Content-Length must be an unsigned integer",
-                ))?;
-            // Two different lengths leave the body's end ambiguous (RFC 9112 6.3).
-            if content_length.is_some_and(|l| l != length) {
-                return Err(Reject::new(
-                    Status::BadRequest,
-                    "Content-Length given twice with different values",
-                ));
-            }
-            content_length = Some(length);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+    let content_length = match head.body {
+        BodyFraming::Empty => 0,
+        // Past usize is past --max-body: refused with 413 by the caller.
+        BodyFraming::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        BodyFraming::Chunked | BodyFraming::UntilClose => {
             return Err(Reject::new(
                 Status::LengthRequired,
                 "send the body with Content-Length, not chunked",
-            ));
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            if h.value.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                keep_alive = true;
-            }
-        } else if h.name.eq_ignore_ascii_case("authorization") {
-            authorization = Some(h.value);
-        } else if h.name.eq_ignore_ascii_case("expect") {
-            expect_continue = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+            ))
         }
-    }
+    };
     let authorized = match token {
         None => true,
-        Some(token) => authorization
+        Some(token) => head
+            .headers
+            .get("authorization")
             .and_then(|v| v.strip_prefix(b"Bearer "))
             .is_some_and(|v| v.trim_ascii() == token.as_bytes()),
     };
     let route = if authorized {
-        route(method, path, max_id)
+        route(head.method, head.path, max_id)
     } else {
         Err(Reject::new(
             Status::Unauthorized,
@@ -119,24 +78,15 @@ pub fn parse_admin_head(
     };
     Ok(Some(AdminHead {
         route,
-        content_length: content_length.unwrap_or(0),
-        keep_alive,
-        expect_continue,
-        len,
+        content_length,
+        keep_alive: head.keep_alive,
+        expect_continue: head.expect_continue,
+        len: head.len,
     }))
 }
 
 fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
-    let path = crate::http::origin_form(path);
-    let path = path.split_once('?').map_or(path, |(p, _)| p);
-    let id = |text: &str| {
-        parse_u64(text.as_bytes())
-            .filter(|&id| id <= max_id)
-            .ok_or(Reject::new(
-                Status::BadRequest,
-                "id must be an unsigned integer no larger than --max-id",
-            ))
-    };
+    let id = |text: &str| parse_id(text, max_id);
     let (wanted, route) = if path == "/send" {
         ("POST", AdminRoute::SendBatch)
     } else if let Some(rest) = path.strip_prefix("/send/") {
@@ -154,8 +104,9 @@ fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
         ));
     };
     if method != wanted {
-        return Err(Reject::new(
-            Status::MethodNotAllowed,
+        // Each path takes one method, and the 405 names it (RFC 9110 15.5.6).
+        return Err(Reject::method_not_allowed(
+            wanted,
             "wrong method for this path",
         ));
     }
@@ -182,7 +133,7 @@ pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -
         }
         let parsed = line.iter().position(|&b| b == b'\t').and_then(|tab| {
             Some((
-                parse_u64(&line[..tab]).filter(|&id| id <= max_id)?,
+                parse_decimal(&line[..tab]).filter(|&id| id <= max_id)?,
                 &line[tab + 1..],
             ))
         });
@@ -212,39 +163,44 @@ mod tests {
     #[test]
     fn routes_admin_requests() {
         assert_eq!(
-            route_of("POST /send HTTP/1.1\r\n\r\n"),
+            route_of("POST /send HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::SendBatch)
         );
         assert_eq!(
-            route_of("POST /send/12 HTTP/1.1\r\n\r\n"),
+            route_of("POST /send/12 HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::SendOne(12))
         );
         assert_eq!(
-            route_of("GET /check/3 HTTP/1.1\r\n\r\n"),
+            route_of("GET /check/3 HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::Check(3))
         );
         assert_eq!(
-            route_of("GET /stats HTTP/1.1\r\n\r\n"),
+            route_of("GET /stats HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::Stats)
         );
         assert_eq!(
-            route_of("GET http://127.0.0.1:8001/stats?x HTTP/1.1\r\n\r\n"),
+            route_of("GET http://127.0.0.1:8001/stats?x HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::Stats)
         );
         assert_eq!(
-            route_of("GET /metrics HTTP/1.1\r\n\r\n"),
+            route_of("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::Metrics)
         );
+        let wrong = route_of("GET /send HTTP/1.1\r\nHost: t\r\n\r\n").unwrap_err();
         assert_eq!(
-            route_of("GET /send HTTP/1.1\r\n\r\n").unwrap_err().status,
-            Status::MethodNotAllowed
+            (wrong.status, wrong.allow),
+            (Status::MethodNotAllowed, Some("POST"))
         );
+        let wrong = route_of("HEAD /stats HTTP/1.1\r\nHost: t\r\n\r\n").unwrap_err();
+        assert_eq!(wrong.allow, Some("GET"));
         assert_eq!(
-            route_of("GET /nope HTTP/1.1\r\n\r\n").unwrap_err().status,
+            route_of("GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
+                .unwrap_err()
+                .status,
             Status::NotFound
         );
         assert_eq!(
-            route_of("POST /send/1001 HTTP/1.1\r\n\r\n")
+            route_of("POST /send/1001 HTTP/1.1\r\nHost: t\r\n\r\n")
                 .unwrap_err()
                 .status,
             Status::BadRequest
@@ -253,37 +209,65 @@ mod tests {
 
     #[test]
     fn reads_length_keep_alive_and_token() {
-        let h = head("POST /send HTTP/1.1\r\nContent-Length: 12\r\n\r\n", None)
-            .unwrap()
-            .unwrap();
+        let h = head(
+            "POST /send HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n",
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!((h.content_length, h.keep_alive), (12, true));
         let h = head("GET /stats HTTP/1.0\r\n\r\n", None).unwrap().unwrap();
         assert!(!h.keep_alive);
-        let h = head("GET /stats HTTP/1.1\r\nConnection: close\r\n\r\n", None)
-            .unwrap()
-            .unwrap();
+        let h = head(
+            "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            None,
+        )
+        .unwrap()
+        .unwrap();
         assert!(!h.keep_alive);
-        let denied = head("GET /stats HTTP/1.1\r\n\r\n", Some("s3cret"))
+        let denied = head("GET /stats HTTP/1.1\r\nHost: t\r\n\r\n", Some("s3cret"))
             .unwrap()
             .unwrap();
         assert_eq!(denied.route.unwrap_err().status, Status::Unauthorized);
         let allowed = head(
-            "GET /stats HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n",
+            "GET /stats HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\n\r\n",
             Some("s3cret"),
         );
         assert_eq!(allowed.unwrap().unwrap().route, Ok(AdminRoute::Stats));
-        assert_eq!(head("POST /send HTTP/1.1\r\nContent-Le", None), Ok(None));
+        assert_eq!(
+            head("POST /send HTTP/1.1\r\nHost: t\r\nContent-Le", None),
+            Ok(None)
+        );
         let chunked = head(
-            "POST /send HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST /send HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n",
             None,
         );
         assert_eq!(chunked.unwrap_err().status, Status::LengthRequired);
-        let expect = "POST /send HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n";
+        let expect =
+            "POST /send HTTP/1.1\r\nHost: t\r\nExpect: 100-Continue\r\nContent-Length: 5\r\n\r\n";
         assert!(head(expect, None).unwrap().unwrap().expect_continue);
-        let twice = "POST /send HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 5\r\n\r\n";
+        let twice =
+            "POST /send HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 5\r\n\r\n";
         assert_eq!(head(twice, None).unwrap_err().status, Status::BadRequest);
-        let same = "POST /send HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
+        let same =
+            "POST /send HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n";
         assert_eq!(head(same, None).unwrap().unwrap().content_length, 5);
+    }
+
+    #[test]
+    fn bodies_come_by_content_length_only() {
+        let status = |coding: &str| {
+            let text =
+                format!("POST /send HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: {coding}\r\n\r\n");
+            head(&text, None).unwrap_err().status
+        };
+        assert_eq!(status("chunked"), Status::LengthRequired);
+        assert_eq!(status("gzip"), Status::BadRequest);
+        assert_eq!(status("gzip, chunked"), Status::NotImplemented);
+        let both = "POST /send HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert_eq!(head(both, None).unwrap_err().status, Status::BadRequest);
+        let hostless = head("GET /stats HTTP/1.1\r\n\r\n", None);
+        assert_eq!(hostless.unwrap_err().status, Status::BadRequest);
     }
 
     #[test]

@@ -140,9 +140,8 @@ pub(crate) async fn answer_send(
 ) -> Option<bool> {
     use crate::admin::{json, respond, AdminRoute, SentBatch};
     let refused = |why: link::Unavailable, out: &mut Vec<u8>| {
-        let reject =
-            crate::http::Reject::new(crate::http::Status::ServiceUnavailable, why.reason());
-        crate::http::write_reject(reject, out);
+        let reject = c1m_http::Reject::new(c1m_http::Status::ServiceUnavailable, why.reason());
+        c1m_http::write_error(&reject, out);
         false
     };
     match route {

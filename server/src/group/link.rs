@@ -7,6 +7,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use c1m_http::{parse_response, write_request_head, BodyFraming, HeadLimits, HeaderSlots};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -90,16 +91,22 @@ impl Link {
         path: &str,
         body: &[u8],
     ) -> Result<Answer, Failure> {
-        let auth = match &self.token {
-            Some(t) => format!("Authorization: Bearer {t}\r\n"),
-            None => String::new(),
-        };
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: worker\r\n{auth}Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let mut request = Vec::with_capacity(head.len() + body.len());
-        request.extend_from_slice(head.as_bytes());
+        let mut request = Vec::with_capacity(256 + body.len());
+        {
+            let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+            let auth: Vec<(&str, &dyn std::fmt::Display)> = match &bearer {
+                Some(b) => vec![("Authorization", b)],
+                None => Vec::new(),
+            };
+            write_request_head(
+                &mut request,
+                method,
+                &path,
+                &"worker",
+                &auth,
+                Some(body.len()),
+            );
+        }
         request.extend_from_slice(body);
         stream.write_all(&request).await.map_err(Failure::Broken)?;
         let mut buf = Vec::with_capacity(1024);
@@ -140,30 +147,21 @@ enum Failure {
 
 /// `(status, head length, content length, keep-alive)` once the head is in.
 fn parse_answer_head(buf: &[u8]) -> io::Result<Option<(u16, usize, usize, bool)>> {
-    let mut headers = [httparse::EMPTY_HEADER; 16];
-    let mut answer = httparse::Response::new(&mut headers);
+    const LIMITS: HeadLimits = HeadLimits::new(MAX_ANSWER_HEAD, 32);
     let bad =
         |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("worker answer: {what}"));
-    match answer.parse(buf) {
-        Ok(httparse::Status::Complete(len)) => {
-            let length = find_header(answer.headers, "content-length")
-                .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse().ok())
-                .ok_or_else(|| bad("no Content-Length"))?;
-            let keep_alive = find_header(answer.headers, "connection")
-                .is_none_or(|v| !v.eq_ignore_ascii_case(b"close"));
-            Ok(Some((answer.code.unwrap_or(0), len, length, keep_alive)))
-        }
-        Ok(httparse::Status::Partial) if buf.len() > MAX_ANSWER_HEAD => Err(bad("head too long")),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(e) => Err(bad(&e.to_string())),
-    }
-}
-
-fn find_header<'a>(headers: &[httparse::Header<'a>], name: &str) -> Option<&'a [u8]> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value)
+    let mut slots = HeaderSlots::new();
+    let Some(head) =
+        parse_response(buf, &LIMITS, "POST", &mut slots).map_err(|e| bad(e.reason()))?
+    else {
+        return Ok(None);
+    };
+    let length = match head.body {
+        BodyFraming::Empty => 0,
+        BodyFraming::Length(n) => usize::try_from(n).map_err(|_| bad("body too long"))?,
+        BodyFraming::Chunked | BodyFraming::UntilClose => return Err(bad("no Content-Length")),
+    };
+    Ok(Some((head.status, head.len, length, head.reusable())))
 }
 
 #[cfg(test)]
@@ -180,6 +178,7 @@ mod tests {
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         assert!(!parse_answer_head(close).unwrap().unwrap().3);
         assert!(parse_answer_head(b"HTTP/1.1 200 OK\r\n").unwrap().is_none());
-        assert!(parse_answer_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(parse_answer_head(chunked).is_err());
     }
 }

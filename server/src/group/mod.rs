@@ -37,8 +37,8 @@ use c1m_common::{Repeat, StopSignals};
 use crate::admin::{self, json, respond, AdminRoute, Handler, Listener, PROMETHEUS};
 use crate::broker::{self, Broker, Sink};
 use crate::config::{socket_name, Args, Config, Workers as WorkerCount, MAX_WORKERS};
-use crate::http::{write_reject, Reject, Status};
 use crate::stats::Stats;
+use c1m_http::{write_error, Reject, Status};
 use link::Link;
 use supervise::{Slot, Supervisor};
 
@@ -120,7 +120,7 @@ impl Front {
                     Status::ServiceUnavailable,
                     "the worker that owns this id is not answering (restarting?); retry",
                 );
-                write_reject(reject, out);
+                write_error(&reject, out);
                 false
             }
         }

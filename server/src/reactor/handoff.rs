@@ -36,8 +36,8 @@ use slab::Slab;
 
 use super::{Close, Reactor};
 use crate::config::{socket_name, Membership, MAX_HEAD};
-use crate::http::write_reject;
 use crate::request::{parse_request, Parsed, Request};
+use c1m_http::write_error;
 
 /// Tokens at and above this are handoff sockets: the listener, then the
 /// accepted peer connections (connection tokens are slab keys, far below).
@@ -268,7 +268,7 @@ impl Reactor {
             Ok(Parsed::Incomplete) => self.close(key, Close::Gone),
             Err(reject) => {
                 self.local.bad_requests += 1;
-                self.answer_and_close(key, |out| write_reject(reject, out));
+                self.answer_and_close(key, |out| write_error(&reject, out));
             }
         }
     }

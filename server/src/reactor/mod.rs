@@ -48,9 +48,9 @@ use deadlines::Deadlines;
 use handoff::{Handoff, Parcel, HANDOFF_TOKENS};
 
 use crate::config::Config;
-use crate::http::{write_reject, Reject, Status};
 use crate::router::{Batch, ConnRef, Router};
 use crate::stats::{LocalCounts, Stats};
+use c1m_http::{write_error, Reject, Status};
 
 const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
@@ -259,8 +259,8 @@ impl Reactor {
         let stats = &self.shared.stats;
         if stats.connections.load(Relaxed) >= self.shared.config.max_conns {
             self.out.clear();
-            write_reject(
-                Reject::new(Status::ServiceUnavailable, "server is at --max-conns"),
+            write_error(
+                &Reject::new(Status::ServiceUnavailable, "server is at --max-conns"),
                 &mut self.out,
             );
             // Take the request if it is already here: closing a socket

@@ -9,9 +9,9 @@ use std::time::Instant;
 use super::conn::{self, Phase};
 use super::{after_poll, handoff, Close, Reactor};
 use crate::config::MAX_HEAD;
-use crate::http::write_reject;
 use crate::request::{parse_request, Parsed, Request, Route};
 use crate::transport::{self, Framing, Kind};
+use c1m_http::write_error;
 
 impl Reactor {
     pub(super) fn on_readable(&mut self, key: usize) {
@@ -83,7 +83,7 @@ impl Reactor {
                 Err(reject) => {
                     conn.pending = None;
                     self.local.bad_requests += 1;
-                    return self.answer_and_close(key, |out| write_reject(reject, out));
+                    return self.answer_and_close(key, |out| write_error(&reject, out));
                 }
             }
         }
