@@ -47,10 +47,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Presets: part1 (10,000 connections, a chunk every 10 s, memory per
 /// connection), part2 (10,000 connections, 1,000 msg/s to random ids, memory
 /// over time), c10k (ramp to 10,000, then 16,666 msg/s, delivery latency).
-/// icomet (ramp to 1M pausing every 100K) runs several server processes
-/// sharing one port when one process cannot hold the connections; part3
-/// (1M and 16,666 msg/s to random ids) would need a broker between them, so
-/// it runs here only scaled down to one process.
+/// part3 (1M and 16,666 msg/s to random ids) and icomet (ramp to 1M pausing
+/// every 100K) run a group of worker processes (`comet-server --workers N`)
+/// when one process cannot hold the connections.
 #[derive(Debug, Parser)]
 #[command(name = "experiment", version)]
 pub struct Args {
@@ -66,11 +65,16 @@ pub struct Args {
     /// [default: the preset's]
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// comet-server processes sharing the port with SO_REUSEPORT, for
-    /// presets without messages [default: as many as the connections need
-    /// under RLIMIT_NOFILE]
+    /// comet-server worker processes (`comet-server --workers N`: one front,
+    /// N workers sharing the port, each id served by one of them) [default:
+    /// as many as the connections need under RLIMIT_NOFILE; 1 runs a plain
+    /// server]
     #[arg(long, value_parser = parse_count)]
-    pub server_procs: Option<u64>,
+    pub workers: Option<u64>,
+    /// A NATS the user runs, nats://HOST:PORT[,...]: the server joins it
+    /// (`comet-server --broker`), so the run's groups can span machines
+    #[arg(long)]
+    pub broker: Option<String>,
     /// Output folder [default: results/<preset>-<UTC start time>]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -109,7 +113,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;
-    plan.server_procs = refuse_over(&plan, fd_limit, args.server_procs)?;
+    plan.workers = refuse_over(&plan, fd_limit, args.workers)?;
+    plan.broker = args.broker.clone();
     let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
     c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
 
@@ -184,36 +189,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The server processes the plan needs under a hard RLIMIT_NOFILE of
-/// `fd_limit` (`asked`: `--server-procs`); says before anything starts when
-/// the plan cannot run, with the fix.
+/// The worker processes the plan needs under a hard RLIMIT_NOFILE of
+/// `fd_limit` (`asked`: `--workers`); says before anything starts when the
+/// plan cannot run, with the fix.
 fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result<u64> {
-    let needed = plan.server_procs_needed(fd_limit);
+    let needed = plan.workers_needed(fd_limit);
     let procs = asked.unwrap_or(needed);
     if procs < needed.max(1) {
         bail!(
-            "--server-procs {procs}: {} connections need at least {needed} server processes here \
+            "--workers {procs}: {} connections need at least {needed} worker processes here \
              (RLIMIT_NOFILE {fd_limit}, planned 5% under it for the SO_REUSEPORT spread)",
             c1m_common::thousands(plan.conns)
         );
     }
-    if procs > 1 && plan.message_rate > 0 {
-        bail!(
-            "{} connections need {procs} server processes here (at most {} per process under \
-             RLIMIT_NOFILE {fd_limit}), and messages to random ids would have to reach the process \
-             holding each id, which needs a broker between them (not available yet): scale the run \
-             to one process, e.g. `experiment {} --scale {}`, or raise the hard limit (LimitNOFILE=, \
-             /etc/security/limits.conf)",
-            c1m_common::thousands(plan.conns),
-            c1m_common::thousands(c1m_common::conns_per_process(fd_limit)),
-            plan.preset.name,
-            plan.scale_for_one_process(fd_limit)
-        );
-    }
     if procs > 256 {
         bail!(
-            "{} connections need {procs} server processes here (RLIMIT_NOFILE {fd_limit}); the \
-             runner starts at most 256: raise the hard limit or scale the run down (--scale)",
+            "{} connections need {procs} worker processes here (RLIMIT_NOFILE {fd_limit}); a \
+             group has at most 256: raise the hard limit or scale the run down (--scale)",
             c1m_common::thousands(plan.conns)
         );
     }
@@ -312,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_over_one_process_are_refused_with_the_fix() {
+    fn runs_past_one_process_get_a_group_of_workers() {
         let plan = |name: &str, scale: f64| {
             Plan::new(
                 preset::find_preset(name).unwrap(),
@@ -322,34 +314,19 @@ mod tests {
                 },
             )
         };
-        let err = refuse_over(&plan("part3", 1.0), 20_000, None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("1,000,000 connections need 53 server processes here"),
-            "{err}"
-        );
-        assert!(err.contains("`experiment part3 --scale 0.019`"), "{err}");
-        assert_eq!(refuse_over(&plan("part3", 0.019), 20_000, None).unwrap(), 1);
-        let err = refuse_over(&plan("c10k", 3.0), 20_000, None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`experiment c10k --scale 1.993`"), "{err}");
+        // Routed messages cross workers now: part3 runs at full scale.
+        assert_eq!(refuse_over(&plan("part3", 1.0), 20_000, None).unwrap(), 53);
+        assert_eq!(refuse_over(&plan("c10k", 3.0), 20_000, None).unwrap(), 2);
         assert_eq!(refuse_over(&plan("c10k", 1.0), 20_000, None).unwrap(), 1);
-        // Without messages to route, several processes share the port.
         assert_eq!(refuse_over(&plan("icomet", 1.0), 20_000, None).unwrap(), 53);
-        assert_eq!(refuse_over(&plan("part1", 3.0), 20_000, None).unwrap(), 2);
-        assert_eq!(
-            refuse_over(&plan("part1", 0.1), 20_000, Some(3)).unwrap(),
-            3
-        );
+        assert_eq!(refuse_over(&plan("c10k", 0.1), 20_000, Some(2)).unwrap(), 2);
         let err = refuse_over(&plan("icomet", 1.0), 20_000, Some(10))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("need at least 53 server processes"), "{err}");
-        let err = refuse_over(&plan("c10k", 0.1), 20_000, Some(2))
+        assert!(err.contains("need at least 53 worker processes"), "{err}");
+        let err = refuse_over(&plan("icomet", 10.0), 20_000, None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("needs a broker"), "{err}");
+        assert!(err.contains("a group has at most 256"), "{err}");
     }
 }

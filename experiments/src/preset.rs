@@ -5,13 +5,11 @@
 //! A preset says what the seed did (connections, pacing, addressing,
 //! heartbeat, message rate, hold) and what it measured ([`SeedFigures`]),
 //! so the report can put this run's figures beside the seed's. A run whose
-//! connections are more than one process's descriptors hold gets several
-//! server processes sharing one port ([`Plan::server_procs`]); that works
-//! for presets without routed messages (icomet's ramp, Part 1's heartbeat).
-//! Messages to random ids would have to reach the process that holds each
-//! id, which needs a broker between the processes; until there is one the
-//! runner refuses those (Part 3's 16,666 msg/s at 1M) before it starts
-//! anything, with the scale that fits one process.
+//! connections are more than one process's descriptors hold gets a group
+//! of worker processes (`comet-server --workers N`, [`Plan::workers`]):
+//! they share the port, and each id is served by its owner worker, so
+//! messages to random ids (Part 3's 16,666 msg/s at 1M) reach every
+//! connection wherever the kernel put it.
 
 use std::time::Duration;
 
@@ -242,9 +240,11 @@ pub struct Plan {
     pub hold: Duration,
     /// Pauses during the ramp, if the preset has them.
     pub pause: Option<Pause>,
-    /// comet-server processes sharing the subscriber port (`--reuse-port`);
-    /// 1 from [`Plan::new`], set from [`Plan::server_procs_needed`].
-    pub server_procs: u64,
+    /// comet-server worker processes (`--workers`; 1: a plain server); 1
+    /// from [`Plan::new`], set from [`Plan::workers_needed`].
+    pub workers: u64,
+    /// The NATS the server joins (`--broker`), if the user gave one.
+    pub broker: Option<String>,
 }
 
 impl Plan {
@@ -272,28 +272,22 @@ impl Plan {
                 every: scaled(p.every),
                 secs: p.secs,
             }),
-            server_procs: 1,
+            workers: 1,
+            broker: None,
         }
     }
 
-    /// Server processes needed when each may hold `fd_limit` descriptors.
-    /// Several share the load by the kernel's SO_REUSEPORT hash, not evenly:
-    /// each is planned 5% under its limit, so the busiest of 50 (a few
-    /// hundred over the mean) still has descriptors left.
-    pub fn server_procs_needed(&self, fd_limit: u64) -> u64 {
+    /// Worker processes needed when each may hold `fd_limit` descriptors.
+    /// Each is planned 5% under its limit: the kernel's SO_REUSEPORT hash
+    /// spreads new connections unevenly, and a connection waits on the
+    /// worker that accepted it until it is handed to its id's owner.
+    pub fn workers_needed(&self, fd_limit: u64) -> u64 {
         let one = c1m_common::conns_per_process(fd_limit).max(1);
         if self.conns <= one {
             1
         } else {
             self.conns.div_ceil((one * 95 / 100).max(1))
         }
-    }
-
-    /// The largest `--scale` whose connections fit one server process under
-    /// `fd_limit`, rounded down to three decimals.
-    pub fn scale_for_one_process(&self, fd_limit: u64) -> f64 {
-        let fits = c1m_common::conns_per_process(fd_limit) as f64;
-        (self.scale * fits / self.conns as f64 * 1000.0).floor() / 1000.0
     }
 
     /// How long opening every connection should take at the connect rate,
@@ -335,7 +329,7 @@ mod tests {
             (10_000, 2_000, 16_666)
         );
         assert_eq!(p.hold, Duration::from_secs(60));
-        assert_eq!(p.server_procs_needed(20_000), 1);
+        assert_eq!(p.workers_needed(20_000), 1);
         assert_eq!(p.ramp(), Duration::from_secs(5));
     }
 
@@ -394,9 +388,8 @@ mod tests {
     fn million_presets_need_many_servers_until_scaled_down() {
         let p3 = plan("part3", Overrides::default());
         // 19,936 connections per process under 20,000 descriptors.
-        assert_eq!(p3.server_procs_needed(20_000), 53);
-        assert_eq!(p3.scale_for_one_process(20_000), 0.019);
-        assert_eq!(p3.server_procs_needed(1_100_000), 1);
+        assert_eq!(p3.workers_needed(20_000), 53);
+        assert_eq!(p3.workers_needed(1_100_000), 1);
         assert_eq!(
             Addressing::Explicit { source_ips: 17 }.client_args(),
             [
@@ -414,7 +407,7 @@ mod tests {
             },
         );
         assert_eq!(small.conns, 10_000);
-        assert_eq!(small.server_procs_needed(20_000), 1);
+        assert_eq!(small.workers_needed(20_000), 1);
         assert_eq!(
             small.pause,
             Some(Pause {

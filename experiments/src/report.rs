@@ -169,12 +169,19 @@ impl Report<'_> {
         };
         let _ = writeln!(md, "| messages | {messages} |");
         let _ = writeln!(md, "| hold | {} |", humantime::format_duration(p.hold));
-        let procs = if p.server_procs > 1 {
-            format!("{} (sharing one port with SO_REUSEPORT)", p.server_procs)
+        let procs = if p.workers > 1 {
+            format!(
+                "{} workers and their front (`--workers`, one port with SO_REUSEPORT)",
+                p.workers
+            )
         } else {
             "1".into()
         };
-        let _ = writeln!(md, "| server processes | {procs} |\n");
+        let _ = writeln!(md, "| server processes | {procs} |");
+        if let Some(broker) = &p.broker {
+            let _ = writeln!(md, "| broker | NATS at {broker} |");
+        }
+        md.push('\n');
     }
 
     fn render_figures(&self, md: &mut String) {

@@ -46,7 +46,7 @@ pub(crate) fn execute(
 
     let servers = start_servers(plan, tools, sup)?;
     let listen = servers.listen;
-    let admin_addr = servers.admins[0];
+    let admin_addr = servers.admin;
 
     let mut memlog_args = vec![
         "--port".to_owned(),
@@ -83,8 +83,8 @@ pub(crate) fn execute(
     let mut last_open = 0;
     let mut polled: Option<Instant> = None;
     let reached = sup.wait_for(ramp_timeout, |_| {
-        // One /stats per server per poll: with many servers, poll less often.
-        if polled.is_some_and(|t| t.elapsed() < servers.poll_every()) {
+        // A front's /stats asks every worker: with many, poll less often.
+        if polled.is_some_and(|t| t.elapsed() < servers.poll_every(plan.workers)) {
             return Ok(None);
         }
         polled = Some(Instant::now());
@@ -132,88 +132,96 @@ pub(crate) fn execute(
         println!("holding for {}", humantime::format_duration(plan.hold));
         sup.hold(plan.hold)?;
     }
-    record_stats(&servers.admins, dir, chain);
+    record_stats(servers.admin, dir, chain);
     Ok(())
 }
 
-/// The run's comet-server processes, sharing one subscriber port.
+/// The run's comet-server: one process, or a group's front and workers.
 struct Servers {
     listen: SocketAddr,
-    /// Each process's own admin listener.
-    admins: Vec<SocketAddr>,
+    /// The admin address (a group's front answers for every worker).
+    admin: SocketAddr,
+    /// The server, or the front and every worker, for memlog.
     pids: Vec<u32>,
 }
 
 impl Servers {
-    /// Connections held, summed over the processes' `/stats`.
+    /// Connections held (a front's `/stats` is the sum over its workers).
     fn connections(&self) -> anyhow::Result<u64> {
-        self.admins
-            .iter()
-            .map(|a| admin::connections(&admin::stats(*a)?))
-            .sum()
+        admin::connections(&admin::stats(self.admin)?)
     }
 
-    /// How often to ask every process for its count while waiting.
-    fn poll_every(&self) -> Duration {
-        Duration::from_millis(10 * self.admins.len() as u64)
+    /// How often to ask for the count while waiting: a front asks every
+    /// worker, so less often for large groups.
+    fn poll_every(&self, workers: u64) -> Duration {
+        Duration::from_millis(10 * workers.max(1))
     }
 }
 
-/// Starts `plan.server_procs` servers: the first takes a free port, the
-/// others join it with SO_REUSEPORT, and the kernel spreads new
-/// connections over them by a hash of the 4-tuple: not evenly, a few
-/// hundred either side of ~19,000 at 1M, inside the 5% headroom
-/// [`Plan::server_procs_needed`] plans.
+/// Starts the server: with `plan.workers` over 1 a group
+/// (`comet-server --workers N`), whose front starts the workers on one
+/// SO_REUSEPORT port and hands each connection to its id's owner; with
+/// `plan.broker`, joined to that NATS.
 fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Result<Servers> {
-    let several = plan.server_procs > 1;
-    let mut servers = Servers {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        admins: Vec::new(),
-        pids: Vec::new(),
-    };
-    for n in 1..=plan.server_procs {
-        let mut args = vec![
-            "--listen".to_owned(),
-            servers.listen.to_string(),
-            "--admin".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ];
-        if several {
-            args.push("--reuse-port".to_owned());
-        }
-        if let Some(h) = plan.preset.heartbeat {
-            args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
-        }
-        let name = if several {
-            format!("comet-server-{n}")
-        } else {
-            "comet-server".to_owned()
-        };
-        let id = sup.start(&name, &tools.path(Tool::Server), &args, Ends::Never)?;
-        let (listen, admin) = sup
-            .wait_for(START_TIMEOUT, |s| server_ready(&s.child(id).stdout))?
-            .with_context(|| {
-                format!("{name} printed no `{SERVER_READY}...` line within {START_TIMEOUT:?}")
-            })?;
-        servers.listen = listen;
-        servers.admins.push(admin);
-        servers.pids.push(sup.child(id).pid());
+    let mut args = vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--admin".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    if plan.workers > 1 {
+        args.extend(["--workers".to_owned(), plan.workers.to_string()]);
+        // Each worker's share, not the default million each.
+        args.extend(["--max-conns".to_owned(), plan.conns.to_string()]);
     }
-    if several {
+    if let Some(broker) = &plan.broker {
+        args.extend(["--broker".to_owned(), broker.clone()]);
+    }
+    if let Some(h) = plan.preset.heartbeat {
+        args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
+    }
+    let id = sup.start(
+        "comet-server",
+        &tools.path(Tool::Server),
+        &args,
+        Ends::Never,
+    )?;
+    let (listen, admin_addr) = sup
+        .wait_for(START_TIMEOUT * 3, |s| server_ready(&s.child(id).stdout))?
+        .with_context(|| {
+            format!(
+                "comet-server printed no `{SERVER_READY}...` line within {:?}",
+                START_TIMEOUT * 3
+            )
+        })?;
+    let mut pids = vec![sup.child(id).pid()];
+    // A front lists its workers' pids in /stats; memlog follows them all.
+    let stats = admin::stats(admin_addr)?;
+    if let Some(workers) = stats.get("workers").and_then(|w| w.as_array()) {
+        pids.extend(
+            workers
+                .iter()
+                .filter_map(|w| w.get("pid").and_then(serde_json::Value::as_u64))
+                .map(|p| p as u32),
+        );
+    }
+    if plan.workers > 1 {
         println!(
-            "{} comet-server processes ready on {} (SO_REUSEPORT; pids {} ... {})",
-            plan.server_procs,
-            servers.listen,
-            servers.pids[0],
-            servers.pids[servers.pids.len() - 1]
+            "comet-server ready on {listen}: a front (pid {}) and {} workers (admin {admin_addr})",
+            pids[0],
+            pids.len() - 1
         );
     } else {
         println!(
-            "comet-server ready on {} (admin {}, pid {})",
-            servers.listen, servers.admins[0], servers.pids[0]
+            "comet-server ready on {listen} (admin {admin_addr}, pid {})",
+            pids[0]
         );
     }
-    Ok(servers)
+    Ok(Servers {
+        listen,
+        admin: admin_addr,
+        pids,
+    })
 }
 
 /// Runs `c1m-sysctl check`; `Some(reason)` when a limit blocks the run.
@@ -343,16 +351,10 @@ fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
     ]
 }
 
-/// Keeps the servers' own last `/stats` answers beside the other summaries:
-/// the answer of one server, or an array of them, in start order.
-fn record_stats(admins: &[SocketAddr], dir: &Path, chain: &mut Chain) {
-    let answers: anyhow::Result<Vec<serde_json::Value>> =
-        admins.iter().map(|a| admin::stats(*a)).collect();
-    let answers = answers.map(|mut all| match all.len() {
-        1 => all.remove(0),
-        _ => serde_json::Value::Array(all),
-    });
-    match answers {
+/// Keeps the server's own last `/stats` answer beside the other summaries
+/// (a group's: the sum, each worker's, the group's and broker's counters).
+fn record_stats(admin: SocketAddr, dir: &Path, chain: &mut Chain) {
+    match admin::stats(admin) {
         Ok(stats) => {
             let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
             if let Err(e) = std::fs::write(dir.join("server-stats.json"), text + "\n") {

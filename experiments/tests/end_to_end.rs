@@ -284,23 +284,23 @@ fn a_failing_limit_stops_before_the_server_with_the_table() {
 }
 
 #[test]
-fn several_server_processes_share_the_port_and_the_report_sums_them() {
+fn a_group_of_workers_serves_the_run_and_the_report_sums_them() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");
     let mut runner = Runner::start(&[
-        "part1",
+        "part2",
         "--scale",
         "0.1",
         "--rate",
         "1000",
         "--duration",
         "2s",
-        "--server-procs",
+        "--workers",
         "2",
         "--out",
         dir.to_str().unwrap(),
     ]);
-    runner.wait_line("2 comet-server processes ready on", START);
+    runner.wait_line("and 2 workers (admin", START);
     assert_eq!(
         runner.wait_exit(Duration::from_secs(120)),
         Some(0),
@@ -309,29 +309,25 @@ fn several_server_processes_share_the_port_and_the_report_sums_them() {
     );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
-        report.contains("| server processes | 2 (sharing one port with SO_REUSEPORT) |"),
+        report.contains("| server processes | 2 workers and their front"),
         "{report}"
     );
-    // Each process answered for its own share; together they held all.
+    // The front answered for the group: the sum, and each worker its ids.
     let stats = json(&dir.join("server-stats.json"));
-    let held: Vec<u64> = stats
+    assert_eq!(stats["connections"].as_u64(), Some(1_000), "{stats}");
+    let held: Vec<u64> = stats["workers"]
         .as_array()
-        .expect("one /stats answer per process")
+        .expect("one entry per worker")
         .iter()
-        .map(|s| s["connections"].as_u64().unwrap())
+        .map(|w| w["connections"].as_u64().unwrap())
         .collect();
-    assert_eq!(held.len(), 2);
-    assert_eq!(held.iter().sum::<u64>(), 1_000, "{held:?}");
-    assert!(
-        held.iter().all(|&n| n > 0),
-        "the kernel spread them: {held:?}"
-    );
-    // memlog followed both processes and counted connections on the port.
+    assert_eq!(held, [500, 500], "ids 1-1000, each worker owns half");
+    // Messages to random ids reached connections on both workers.
+    assert!(stats["workers"][0]["messages_out"].as_u64().unwrap() > 0);
+    assert!(stats["workers"][1]["messages_out"].as_u64().unwrap() > 0);
+    // memlog followed the front and both workers.
     let mem: Vec<MemSample> = read_csv(&dir.join("mem.csv")).unwrap();
-    assert!(mem.iter().all(|s| s.procs == 2), "{:?}", mem[0]);
+    assert!(mem.iter().all(|s| s.procs == 3), "{:?}", mem[0]);
     let peak = mem.iter().map(|s| s.conns).max().unwrap();
     assert!((1_000..1_010).contains(&peak), "{peak}");
-    for n in [1, 2] {
-        assert!(dir.join(format!("comet-server-{n}.stdout")).exists());
-    }
 }
