@@ -327,3 +327,65 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
     eprintln!("comet-server: stopped a group of {workers} workers");
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn auto_sizes_the_group_from_the_descriptor_limit() {
+        // 19,936 connections per process, planned at 95%: 18,939 each.
+        assert_eq!(worker_count(WorkerCount::Auto, 1_000_000, 20_000), 53);
+        assert_eq!(worker_count(WorkerCount::Auto, 100_000, 20_000), 6);
+        assert_eq!(worker_count(WorkerCount::Auto, 10, 20_000), 1);
+        assert_eq!(worker_count(WorkerCount::Auto, u64::MAX, 100), MAX_WORKERS);
+        assert_eq!(worker_count(WorkerCount::Count(3), 1_000_000, 20_000), 3);
+    }
+
+    #[test]
+    fn a_worker_parses_the_command_line_its_front_gives_it() {
+        let front = Args::try_parse_from([
+            "comet-server",
+            "--workers",
+            "4",
+            "--history",
+            "5",
+            "--heartbeat",
+            "250ms",
+            "--max-conns",
+            "40k",
+            "--broker",
+            "nats://127.0.0.1:4222",
+        ])
+        .unwrap();
+        let listen: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let mut line = vec!["comet-server".to_owned()];
+        line.extend(worker_args(&front, 2, 4, 777, listen, 20_000));
+        let worker = Args::try_parse_from(&line).unwrap();
+        assert!(worker.broker.is_none(), "only the front talks to NATS");
+        let config = worker.to_config().unwrap();
+        let m = config.membership.unwrap();
+        assert_eq!((m.index, m.workers, m.group), (2, 4, 777));
+        assert_eq!(config.reactors, 1);
+        assert_eq!(config.history, 5);
+        assert_eq!(config.heartbeat, Some(Duration::from_millis(250)));
+        // A quarter of --max-conns with 5% to spare, within what one
+        // process's descriptors hold.
+        assert_eq!(config.max_conns, 10_500);
+        let mut big = vec!["comet-server".to_owned()];
+        big.extend(worker_args(&front, 0, 1, 777, listen, 20_000));
+        let one = Args::try_parse_from(&big).unwrap().to_config().unwrap();
+        assert_eq!(one.max_conns, 19_936);
+        assert_eq!(worker.listen, listen);
+        assert!(worker.reuse_port);
+    }
+
+    #[test]
+    fn worker_arguments_are_refused_without_a_group() {
+        let args = Args::try_parse_from(["comet-server", "--worker-index", "1", "--group-id", "5"])
+            .unwrap();
+        let err = args.to_config().unwrap_err().to_string();
+        assert!(err.contains("start a group with --workers N"), "{err}");
+    }
+}
