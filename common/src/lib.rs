@@ -23,6 +23,12 @@
 //! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
 //!   they cut short, the same in every tool.
 //! - [`thousands`]: thousands separators for figures people read.
+//! - Wire contracts between processes (module `wire`): the `POST /send`
+//!   batch lines ([`push_batch_line`], [`parse_batch`]), comet-server's
+//!   admin answers ([`SendAnswer`], [`BatchAnswer`], [`CheckAnswer`],
+//!   [`StatsSnapshot`], its counters listed once in [`server_counters!`]),
+//!   and the JSON summaries ([`FloodSummary`], [`MsggenSummary`]), each
+//!   document with a JSON Schema under `docs/schema/`.
 //!
 //! This crate does no network I/O and has no async runtime, so every tool
 //! (and the fuzz targets) can depend on it cheaply.
@@ -35,6 +41,7 @@ mod parse;
 mod process;
 mod records;
 mod signals;
+mod wire;
 
 pub use capacity::{
     conns_per_process, fds_per_process, kernel_bytes, procs_needed, AddressPlan, BindMode,
@@ -50,3 +57,10 @@ pub use parse::{parse_count, parse_duration, IdRange, Ipv4List, ParseError, Port
 pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};
+#[cfg(feature = "schema-check")]
+pub use wire::validate_against_schema;
+pub use wire::{
+    parse_batch, push_batch_line, BatchAnswer, BatchLines, BrokerState, CheckAnswer, FloodSummary,
+    GapSummary, GeneratorSummary, GroupCounters, MsggenSummary, Percentiles, SendAnswer,
+    StatsSnapshot, UnsendableMessage, WorkerStats,
+};

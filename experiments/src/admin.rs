@@ -1,11 +1,13 @@
 //! Reading the server's admin `GET /stats` while the run goes on: the
 //! runner waits on its `connections` figure to know the flood has reached
-//! its target, and keeps the last answer for the report.
+//! its target, and keeps the last answer for the report. The answer is read
+//! as the [`StatsSnapshot`] comet-server serialises.
 //!
 //! One blocking request per poll on loopback (a few hundred microseconds),
 //! so a plain `std::net` client is enough; no async runtime in the runner.
 
 use anyhow::{bail, Context};
+use c1m_common::StatsSnapshot;
 use c1m_http::{parse_response, write_request_head, BodyDecoder, HeadLimits, HeaderSlots};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,23 +17,15 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// An admin answer's head is a few hundred bytes.
 const LIMITS: HeadLimits = HeadLimits::new(16 * 1024, 32);
 
-/// The JSON body of `GET /stats` at `admin`.
-pub(crate) fn stats(admin: SocketAddr) -> anyhow::Result<serde_json::Value> {
+/// The answer of `GET /stats` at `admin`.
+pub(crate) fn stats(admin: SocketAddr) -> anyhow::Result<StatsSnapshot> {
     let body = get(admin, "/stats")?;
     serde_json::from_slice(&body).with_context(|| {
         format!(
-            "GET http://{admin}/stats is not JSON: {:?}",
+            "GET http://{admin}/stats is not comet-server's counters: {:?}",
             String::from_utf8_lossy(&body[..body.len().min(200)])
         )
     })
-}
-
-/// The `connections` figure of a `/stats` answer.
-pub(crate) fn connections(stats: &serde_json::Value) -> anyhow::Result<u64> {
-    stats
-        .get("connections")
-        .and_then(serde_json::Value::as_u64)
-        .context("server /stats has no `connections` count")
 }
 
 /// The body of `GET path`; the server is asked to close after the answer.
@@ -73,7 +67,7 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn serve_once(answer: &'static str) -> SocketAddr {
+    fn serve_once(answer: String) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         std::thread::spawn(move || {
@@ -92,33 +86,39 @@ mod tests {
         addr
     }
 
-    #[test]
-    fn reads_connections_from_plain_and_chunked_answers() {
-        let plain = serve_once(
-            "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"connections\":42}",
-        );
-        assert_eq!(connections(&stats(plain).unwrap()).unwrap(), 42);
-        let chunked = serve_once(
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"conn\r\n\
-             b\r\nections\":7}\r\n0\r\n\r\n",
-        );
-        assert_eq!(connections(&stats(chunked).unwrap()).unwrap(), 7);
+    /// A `/stats` answer holding `connections`.
+    fn snapshot(connections: u64) -> String {
+        serde_json::to_string(&StatsSnapshot {
+            connections,
+            ..StatsSnapshot::default()
+        })
+        .unwrap()
     }
 
     #[test]
     fn reads_the_framing_as_rfc_9112_says_not_by_substring() {
         // No space after the colon, and a trailer: still chunked.
-        let tight = serve_once(
+        let body = snapshot(9);
+        let tight = serve_once(format!(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding:chunked\r\n\r\n\
-             12\r\n{\"connections\":9}\n\r\n0\r\nX-T: 1\r\n\r\n",
-        );
-        assert_eq!(connections(&stats(tight).unwrap()).unwrap(), 9);
-        let sized = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"connections\":3}");
-        assert_eq!(connections(&stats(sized).unwrap()).unwrap(), 3);
-        let smuggled = serve_once(
+             {:x}\r\n{body}\r\n0\r\nX-T: 1\r\n\r\n",
+            body.len()
+        ));
+        assert_eq!(stats(tight).unwrap().connections, 9);
+        let body = snapshot(3);
+        let sized = serve_once(format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ));
+        assert_eq!(stats(sized).unwrap().connections, 3);
+        let closed = serve_once(format!("HTTP/1.0 200 OK\r\n\r\n{}", snapshot(42)));
+        assert_eq!(stats(closed).unwrap().connections, 42);
+        let body = snapshot(9);
+        let smuggled = serve_once(format!(
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n\
-             12\r\n{\"connections\":9}\n\r\n0\r\n\r\n",
-        );
+             {:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        ));
         let err = format!("{:#}", stats(smuggled).unwrap_err());
         assert!(
             err.contains("both transfer-encoding and content-length"),
@@ -127,11 +127,16 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_status_or_missing_field_is_an_error() {
-        let missing = serve_once("HTTP/1.0 404 Not Found\r\n\r\n");
+    fn a_bad_status_or_another_document_is_an_error() {
+        let missing = serve_once("HTTP/1.0 404 Not Found\r\n\r\n".to_owned());
         let err = format!("{:#}", stats(missing).unwrap_err());
         assert!(err.ends_with("HTTP/1.0 404 Not Found"), "{err}");
-        let err = connections(&serde_json::json!({"conns": 1})).unwrap_err();
-        assert_eq!(err.to_string(), "server /stats has no `connections` count");
+        let other = serve_once("HTTP/1.0 200 OK\r\n\r\n{\"conns\": 1}".to_owned());
+        let err = format!("{:#}", stats(other).unwrap_err());
+        assert!(
+            err.contains("is not comet-server's counters")
+                && err.contains("missing field `connections`"),
+            "{err}"
+        );
     }
 }

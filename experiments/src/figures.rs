@@ -10,13 +10,15 @@
 //!   whatever else the machine did meanwhile, which the median keeps from
 //!   swinging the figure when it is brief.
 //! - Messages and latency come from the JSON summaries of `msggen` and
-//!   `floodtest`; when a run was cut short and a summary is missing, from
-//!   the last row of their CSV instead.
+//!   `floodtest`, read as the types the tools write ([`MsggenSummary`],
+//!   [`FloodSummary`]); when a run was cut short and a summary is missing,
+//!   from the last row of their CSV instead.
 
 use anyhow::Context;
-use c1m_common::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::{
+    FloodInterval, FloodSummary, MemSample, MsggenInterval, MsggenSummary, Percentiles,
+};
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::path::Path;
 
 /// File names in the output folder.
@@ -121,8 +123,9 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
     let mem: Vec<MemSample> = read_csv(&dir.join(MEM_CSV))?;
     let flood: Vec<FloodInterval> = read_csv(&dir.join(FLOOD_CSV))?;
     let msggen: Vec<MsggenInterval> = read_csv(&dir.join(MSGGEN_CSV))?;
-    let flood_json = read_json(&dir.join(FLOOD_JSON))?;
-    let msggen_json = read_json(&dir.join(MSGGEN_JSON))?;
+    let flood_json: Option<FloodSummary> = read_json(&dir.join(FLOOD_JSON))?;
+    let msggen_json: Option<MsggenSummary> = read_json(&dir.join(MSGGEN_JSON))?;
+    let (flood_json, msggen_json) = (flood_json.as_ref(), msggen_json.as_ref());
 
     let memory = memory_delta(&mem);
     let last_flood = flood.last();
@@ -131,35 +134,38 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
         mem_samples: mem.len(),
         peak_conns: mem.iter().map(|s| s.conns).max(),
         memory,
-        client_peak_open: u64_at(&flood_json, "/open").or(flood.iter().map(|r| r.open).max()),
-        failed_conns: failed_classes(&flood_json),
-        client_bytes_per_conn: flood_json
-            .as_ref()
-            .and_then(|j| j.pointer("/client_rss_bytes_per_conn"))
-            .and_then(Value::as_f64),
+        client_peak_open: flood_json
+            .map(|f| f.open)
+            .or(flood.iter().map(|r| r.open).max()),
+        failed_conns: flood_json.map(failed_classes).unwrap_or_default(),
+        client_bytes_per_conn: flood_json.map(|f| f.client_rss_bytes_per_conn as f64),
         connect_rate_mean: flood_json
-            .as_ref()
-            .and_then(|j| j.pointer("/connect_rate"))
-            .and_then(Value::as_f64)
+            .map(|f| f.connect_rate)
             .filter(|r| *r > 0.0)
             .or_else(|| connect_rate_mean(&flood)),
         connect_rate_peak: flood.iter().map(|r| r.connect_rate).reduce(f64::max),
-        message_rate: msggen_json
-            .as_ref()
-            .and_then(|j| j.pointer("/achieved_rate"))
-            .and_then(Value::as_f64)
-            .or_else(|| {
-                last_msggen
-                    .filter(|r| r.elapsed_s > 0.0)
-                    .map(|r| r.sent as f64 / r.elapsed_s)
-            }),
-        sent: u64_at(&msggen_json, "/sent").or(last_msggen.map(|r| r.sent)),
-        send_failed: failed_total(&msggen_json).or(last_msggen.map(|r| r.failed)),
-        dropped: u64_at(&msggen_json, "/dropped").or(last_msggen.map(|r| r.dropped)),
-        chunks: u64_at(&flood_json, "/chunks").or(last_flood.map(|r| r.chunks)),
-        delivered: u64_at(&flood_json, "/messages").or(last_flood.map(|r| r.messages)),
-        lost: u64_at(&flood_json, "/lost").or(last_flood.map(|r| r.lost)),
-        latency: latency(&flood_json).or_else(|| worst_interval_latency(&flood)),
+        message_rate: msggen_json.map(|m| m.achieved_rate).or_else(|| {
+            last_msggen
+                .filter(|r| r.elapsed_s > 0.0)
+                .map(|r| r.sent as f64 / r.elapsed_s)
+        }),
+        sent: msggen_json.map(|m| m.sent).or(last_msggen.map(|r| r.sent)),
+        send_failed: msggen_json
+            .map(|m| m.failed)
+            .or(last_msggen.map(|r| r.failed)),
+        dropped: msggen_json
+            .map(|m| m.dropped)
+            .or(last_msggen.map(|r| r.dropped)),
+        chunks: flood_json
+            .map(|f| f.chunks)
+            .or(last_flood.map(|r| r.chunks)),
+        delivered: flood_json
+            .map(|f| f.messages)
+            .or(last_flood.map(|r| r.messages)),
+        lost: flood_json.map(|f| f.lost).or(last_flood.map(|r| r.lost)),
+        latency: flood_json
+            .and_then(|f| latency(&f.latency_us))
+            .or_else(|| worst_interval_latency(&flood)),
     })
 }
 
@@ -192,7 +198,9 @@ fn is_last_line_cut(path: &Path, row: usize) -> bool {
         .unwrap_or(false)
 }
 
-fn read_json(path: &Path) -> anyhow::Result<Option<Value>> {
+/// A tool's JSON summary, or none if it does not exist or is empty (the
+/// tool never started, or was killed before writing it).
+fn read_json<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Option<T>> {
     if !path.exists() {
         return Ok(None);
     }
@@ -206,47 +214,25 @@ fn read_json(path: &Path) -> anyhow::Result<Option<Value>> {
         .with_context(|| format!("parsing {}", path.display()))
 }
 
-fn u64_at(json: &Option<Value>, pointer: &str) -> Option<u64> {
-    json.as_ref()?.pointer(pointer)?.as_u64()
-}
-
-/// `failed` as a map of class to count (or a plain count, reported as
-/// one class).
-fn failed_classes(json: &Option<Value>) -> Vec<(String, u64)> {
-    match json.as_ref().and_then(|j| j.get("failed")) {
-        Some(Value::Object(map)) => map
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-            .filter(|(_, n)| *n > 0)
-            .collect(),
-        Some(v) => v
-            .as_u64()
-            .filter(|n| *n > 0)
-            .map(|n| vec![("all".into(), n)])
-            .unwrap_or_default(),
-        None => Vec::new(),
-    }
-}
-
-fn failed_total(json: &Option<Value>) -> Option<u64> {
-    match json.as_ref()?.get("failed")? {
-        Value::Object(map) => Some(map.values().filter_map(Value::as_u64).sum()),
-        v => v.as_u64(),
-    }
+/// The connection failure classes that occurred, with their counts.
+fn failed_classes(flood: &FloodSummary) -> Vec<(String, u64)> {
+    flood
+        .failed
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(class, n)| (class.clone(), *n))
+        .collect()
 }
 
 /// The summary's latency percentiles; none when no message arrived (the
 /// summary then holds zeros).
-fn latency(json: &Option<Value>) -> Option<Latency> {
-    let l = json.as_ref()?.get("latency_us")?;
-    let at = |k: &str| l.get(k).and_then(Value::as_u64);
-    Some(Latency {
-        p50: at("p50")?,
-        p99: at("p99")?,
-        p999: at("p999")?,
-        max: at("max")?,
+fn latency(l: &Percentiles) -> Option<Latency> {
+    (l.max > 0).then_some(Latency {
+        p50: l.p50,
+        p99: l.p99,
+        p999: l.p999,
+        max: l.max,
     })
-    .filter(|l| l.max > 0)
 }
 
 /// Without the summary, the worst interval's percentiles: an upper bound,
@@ -352,13 +338,25 @@ mod tests {
              1,1.0,900,1,2,900.0,1000,1100,1500\n",
         )
         .unwrap();
-        std::fs::write(
-            dir.path().join(FLOOD_JSON),
-            r#"{"open": 990, "failed": {"refused": 10, "timeout": 0}, "messages": 800, "lost": 3,
-                "latency_us": {"p50": 100, "p99": 900, "p999": 2000, "max": 5000},
-                "client_rss_bytes_per_conn": 1234.5}"#,
-        )
-        .unwrap();
+        let write_flood = |summary: &FloodSummary| {
+            let text = serde_json::to_string(summary).unwrap();
+            std::fs::write(dir.path().join(FLOOD_JSON), text).unwrap();
+        };
+        write_flood(&FloodSummary {
+            open: 990,
+            failed: [("refused".to_owned(), 10), ("timeout".to_owned(), 0)].into(),
+            messages: 800,
+            lost: 3,
+            latency_us: Percentiles {
+                count: 800,
+                p50: 100,
+                p99: 900,
+                p999: 2000,
+                max: 5000,
+            },
+            client_rss_bytes_per_conn: 1234,
+            ..FloodSummary::default()
+        });
         let f = read_figures(dir.path()).unwrap();
         assert_eq!(
             (f.sent, f.send_failed, f.dropped),
@@ -369,13 +367,12 @@ mod tests {
             (Some(990), Some(800), Some(3))
         );
         assert_eq!(f.failed_conns, vec![("refused".to_owned(), 10)]);
-        assert_eq!(f.client_bytes_per_conn, Some(1234.5));
+        assert_eq!(f.client_bytes_per_conn, Some(1234.0));
         assert_eq!(f.latency.unwrap().p999, 2000);
-        std::fs::write(
-            dir.path().join(FLOOD_JSON),
-            r#"{"chunks": 40000, "latency_us": {"p50": 0, "p99": 0, "p999": 0, "max": 0}}"#,
-        )
-        .unwrap();
+        write_flood(&FloodSummary {
+            chunks: 40_000,
+            ..FloodSummary::default()
+        });
         let heartbeats_only = read_figures(dir.path()).unwrap();
         assert_eq!(
             (heartbeats_only.chunks, heartbeats_only.latency),

@@ -148,7 +148,7 @@ struct Servers {
 impl Servers {
     /// Connections held (a front's `/stats` is the sum over its workers).
     fn connections(&self) -> anyhow::Result<u64> {
-        admin::connections(&admin::stats(self.admin)?)
+        Ok(admin::stats(self.admin)?.connections)
     }
 
     /// How often to ask for the count while waiting: a front asks every
@@ -197,14 +197,7 @@ fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Re
     let mut pids = vec![sup.child(id).pid()];
     // A front lists its workers' pids in /stats; memlog follows them all.
     let stats = admin::stats(admin_addr)?;
-    if let Some(workers) = stats.get("workers").and_then(|w| w.as_array()) {
-        pids.extend(
-            workers
-                .iter()
-                .filter_map(|w| w.get("pid").and_then(serde_json::Value::as_u64))
-                .map(|p| p as u32),
-        );
-    }
+    pids.extend(stats.workers.iter().map(|w| w.pid));
     if plan.workers > 1 {
         println!(
             "comet-server ready on {listen}: a front (pid {}) and {} workers (admin {admin_addr})",

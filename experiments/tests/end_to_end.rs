@@ -1,22 +1,35 @@
 //! The runner against the real tools over loopback: a small preset end to
 //! end, checked against the CSVs its report was made from, and the cleanup
 //! when a child is killed, when the runner is interrupted, and when the
-//! runner itself is killed.
+//! runner itself is killed. The tools' JSON summaries and the servers'
+//! `/stats` answers the runner keeps are checked against `docs/schema/`.
 
 mod common;
 
-use c1m_common::thousands;
-use c1m_common::{FloodInterval, MemSample, MsggenInterval};
+use c1m_common::StatsSnapshot;
+use c1m_common::{thousands, validate_against_schema};
+use c1m_common::{FloodInterval, FloodSummary, MemSample, MsggenInterval, MsggenSummary};
 use c1m_experiments::read_csv;
 use common::{alive, figure, pid_in, step_pids, wait_gone, wait_row, Runner};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::time::Duration;
 
 const START: Duration = Duration::from_secs(60);
 
-fn json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+/// The JSON document at `path`, checked against `docs/schema/{schema}`.
+fn document<T: DeserializeOwned>(path: &Path, schema: &str) -> T {
+    let text = std::fs::read_to_string(path).unwrap();
+    validate_against_schema(schema, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn flood_summary(dir: &Path) -> FloodSummary {
+    document(&dir.join("flood.json"), "flood-summary.json")
+}
+
+fn msggen_summary(dir: &Path) -> MsggenSummary {
+    document(&dir.join("msggen.json"), "msggen-summary.json")
 }
 
 #[test]
@@ -71,12 +84,11 @@ fn small_preset_end_to_end_matches_its_csvs() {
 
     // Messages: sent from msggen's summary, delivered and lost from
     // floodtest's, and the flood CSV agrees with its summary.
-    let msggen = json(&dir.join("msggen.json"));
-    let flood = json(&dir.join("flood.json"));
-    let sent = msggen["sent"].as_u64().unwrap();
+    let (msggen, flood) = (msggen_summary(&dir), flood_summary(&dir));
+    let sent = msggen.sent;
     assert!(sent >= 4_000, "1,667 msg/s for 3 s sent only {sent}");
     assert_eq!(figure(&report, "messages sent (msggen)"), thousands(sent));
-    let delivered = flood["messages"].as_u64().unwrap();
+    let delivered = flood.messages;
     assert_eq!(
         figure(&report, "messages delivered (floodtest)"),
         thousands(delivered)
@@ -191,8 +203,8 @@ fn ctrl_c_stops_every_child_and_still_writes_the_summaries() {
         "{report}"
     );
     // The children got SIGTERM and wrote their summaries.
-    assert!(json(&dir.join("flood.json"))["open"].as_u64().unwrap() >= 500);
-    assert!(json(&dir.join("msggen.json"))["sent"].as_u64().is_some());
+    assert!(flood_summary(&dir).open >= 500);
+    assert!(msggen_summary(&dir).stopped_by_signal);
     assert!(report.contains("| msggen |"));
     assert_eq!(
         wait_gone(&children, Duration::from_secs(5)),
@@ -230,7 +242,7 @@ fn a_killed_runner_takes_its_children_with_it() {
         Vec::<u32>::new()
     );
     assert!(!dir.join("report.md").exists());
-    assert!(json(&dir.join("flood.json"))["open"].as_u64().unwrap() >= 500);
+    assert!(flood_summary(&dir).open >= 500);
 }
 
 #[test]
@@ -312,19 +324,16 @@ fn a_group_of_workers_serves_the_run_and_the_report_sums_them() {
         report.contains("| server processes | 2 workers and their front"),
         "{report}"
     );
-    // The front answered for the group: the sum, and each worker its ids.
-    let stats = json(&dir.join("server-stats.json"));
-    assert_eq!(stats["connections"].as_u64(), Some(1_000), "{stats}");
-    let held: Vec<u64> = stats["workers"]
-        .as_array()
-        .expect("one entry per worker")
-        .iter()
-        .map(|w| w["connections"].as_u64().unwrap())
-        .collect();
+    // The front answered for the group: the sum, and each worker its ids,
+    // in the schema of /stats.
+    let text = std::fs::read_to_string(dir.join("server-stats.json")).unwrap();
+    validate_against_schema("admin-stats.json", &text).unwrap_or_else(|e| panic!("{e}"));
+    let stats: StatsSnapshot = serde_json::from_str(&text).unwrap();
+    assert_eq!(stats.connections, 1_000, "{text}");
+    let held: Vec<u64> = stats.workers.iter().map(|w| w.stats.connections).collect();
     assert_eq!(held, [500, 500], "ids 1-1000, each worker owns half");
     // Messages to random ids reached connections on both workers.
-    assert!(stats["workers"][0]["messages_out"].as_u64().unwrap() > 0);
-    assert!(stats["workers"][1]["messages_out"].as_u64().unwrap() > 0);
+    assert!(stats.workers.iter().all(|w| w.stats.messages_out > 0));
     // memlog followed the front and both workers.
     let mem: Vec<MemSample> = read_csv(&dir.join("mem.csv")).unwrap();
     assert!(mem.iter().all(|s| s.procs == 3), "{:?}", mem[0]);

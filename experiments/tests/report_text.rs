@@ -15,6 +15,20 @@ use c1m_experiments::{Outcome, Report, Step};
 use std::path::Path;
 use std::time::Duration;
 
+/// The fixture summaries are documents the tools could have written.
+#[test]
+fn fixture_summaries_match_their_schemas() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/c10k");
+    for (file, schema) in [
+        ("flood.json", "flood-summary.json"),
+        ("msggen.json", "msggen-summary.json"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        c1m_common::validate_against_schema(schema, &text)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
 fn fixture_report(outcome: Outcome) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/c10k");
     let plan = Plan::new(

@@ -30,8 +30,6 @@ mod summary;
 mod target;
 mod worker;
 
-pub use summary::Summary;
-
 pub use args::Args;
 
 use anyhow::Context;
@@ -82,7 +80,7 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
     let incomplete = drive(fleet, stop, &pacing, &mut report)?;
     let mut summary = report.finish(plan.procs, plan.workers)?;
     summary.incomplete = incomplete.clone();
-    report::say(&mut std::io::stdout(), &summary.render());
+    report::say(&mut std::io::stdout(), &summary::render(&summary));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&summary)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;

@@ -13,8 +13,9 @@
 
 use crate::class::ErrorClass;
 use crate::stats::{new_hist, Counters, Snapshot};
-use crate::summary::{failed_brief, failed_map, Percentiles, Summary};
+use crate::summary::{failed_brief, failed_map, percentiles};
 use c1m_common::Exhaustion;
+use c1m_common::FloodSummary;
 use c1m_common::{unix_ms_now, FloodInterval};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -202,7 +203,7 @@ impl Reporter {
             say(&mut std::io::stdout(), &line);
         }
         if let Some(csv) = &mut self.csv {
-            let p = Percentiles::of(&self.line.latency);
+            let p = percentiles(&self.line.latency);
             csv.serialize(FloodInterval {
                 unix_ms: unix_ms_now(),
                 elapsed_s: elapsed,
@@ -229,7 +230,7 @@ impl Reporter {
     }
 
     /// Ends the live view (a last interval record) and builds the summary.
-    pub(crate) fn finish(mut self, procs: u64, workers: u64) -> anyhow::Result<Summary> {
+    pub(crate) fn finish(mut self, procs: u64, workers: u64) -> anyhow::Result<FloodSummary> {
         self.interval_line(Instant::now())?;
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -237,7 +238,7 @@ impl Reporter {
         let c = self.latest.counters;
         let (ramp_secs, ramp_opened) = self.ramp.unwrap_or((0.0, 0));
         let held = self.latest.peak_open.max(1);
-        Ok(Summary {
+        Ok(FloodSummary {
             target: self.target,
             open: self.peak_open,
             opened: c.opened,
@@ -248,8 +249,8 @@ impl Reporter {
             bytes: c.bytes,
             messages: c.messages,
             lost: c.lost,
-            latency_us: Percentiles::of(&self.total_latency),
-            connect_us: Percentiles::of(&self.total_connect),
+            latency_us: percentiles(&self.total_latency),
+            connect_us: percentiles(&self.total_connect),
             client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / held,
             ramp_secs,
             connect_rate: if ramp_secs > 0.0 {

@@ -1,87 +1,26 @@
 //! The final summary: what `--json` writes and the last lines printed.
 //!
-//! The JSON schema is this struct; a test pins its field names, because the
-//! `experiment` tool and people's scripts read it.
+//! The document is [`FloodSummary`] (`common/src/wire/flood_summary.rs`,
+//! schema `docs/schema/flood-summary.json`), which `experiment` and people's
+//! scripts read; this module fills and prints it.
 
 use crate::class::{ClassCounts, ErrorClass};
+use c1m_common::{FloodSummary, Percentiles};
 use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Percentiles of a histogram of microseconds (all 0 when it is empty).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Percentiles {
-    pub count: u64,
-    pub p50: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-}
-
-impl Percentiles {
-    pub fn of(h: &Histogram<u64>) -> Self {
-        if h.is_empty() {
-            return Self::default();
-        }
-        Self {
-            count: h.len(),
-            p50: h.value_at_quantile(0.5),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-        }
+/// The percentiles of a histogram of microseconds (all 0 when it is empty).
+pub(crate) fn percentiles(h: &Histogram<u64>) -> Percentiles {
+    if h.is_empty() {
+        return Percentiles::default();
     }
-}
-
-/// The whole run, once it has ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// Connections asked for (`--conns`).
-    pub target: u64,
-    /// Peak connections open at once (sampled every 100 ms).
-    pub open: u64,
-    /// Streams whose `200` head arrived, counting reconnects.
-    pub opened: u64,
-    /// Opened connections that ended, by either side (our own close at the
-    /// end included).
-    pub closed: u64,
-    /// Connections that ended badly, by class; every class is present.
-    pub failed: BTreeMap<String, u64>,
-    /// Sum of `failed`.
-    pub failed_total: u64,
-    /// Chunks (chunked), events (sse) or reads (raw).
-    pub chunks: u64,
-    /// Body bytes received.
-    pub bytes: u64,
-    /// Envelopes received.
-    pub messages: u64,
-    /// Messages lost: sequence gaps seen within a connection.
-    pub lost: u64,
-    /// Delivery latency, `receive time - sent_us`.
-    pub latency_us: Percentiles,
-    /// `connect()` to an established TCP connection.
-    pub connect_us: Percentiles,
-    /// Client resident memory growth from before the first connect to the
-    /// peak, divided by the peak open connections (summed over processes).
-    pub client_rss_bytes_per_conn: u64,
-    /// Seconds from the first connect to the last response head of the ramp
-    /// (until every connection was started and answered or failed); 0 if the
-    /// ramp never ended.
-    pub ramp_secs: f64,
-    /// Connections opened per second over the ramp.
-    pub connect_rate: f64,
-    /// Seconds from the start to the end of the run.
-    pub elapsed_s: f64,
-    /// Explicit-bind pairs skipped because they were taken.
-    pub addr_retries: u64,
-    /// Processes the run used (`--procs`; 1 without children).
-    pub procs: u64,
-    /// Worker threads over all processes.
-    pub workers: u64,
-    /// `null` for a run that ended as planned; otherwise what failed (a
-    /// child process that died, a worker error): the figures cover the run
-    /// until then.
-    pub incomplete: Option<String>,
+    Percentiles {
+        count: h.len(),
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
+    }
 }
 
 /// The class names with their counts, every class present.
@@ -110,44 +49,42 @@ fn failed_names(failed: &BTreeMap<String, u64>) -> String {
     }
 }
 
-impl Summary {
-    /// The human-readable end of a run.
-    pub fn render(&self) -> String {
-        format!(
-            "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
-             floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
-             floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
-             floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
-            if self.incomplete.is_some() {
-                "incomplete, ended after"
-            } else {
-                "done in"
-            },
-            self.elapsed_s,
-            self.open,
-            self.target,
-            self.opened,
-            self.closed,
-            self.failed_total,
-            failed_names(&self.failed),
-            self.ramp_secs,
-            self.connect_rate,
-            self.connect_us.p50,
-            self.connect_us.p99,
-            self.connect_us.max,
-            self.chunks,
-            self.bytes,
-            self.messages,
-            self.lost,
-            self.latency_us.p50,
-            self.latency_us.p99,
-            self.latency_us.p999,
-            self.latency_us.max,
-            self.client_rss_bytes_per_conn,
-            self.procs,
-            self.workers,
-        )
-    }
+/// The human-readable end of a run.
+pub(crate) fn render(s: &FloodSummary) -> String {
+    format!(
+        "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
+         floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
+         floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
+         floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
+        if s.incomplete.is_some() {
+            "incomplete, ended after"
+        } else {
+            "done in"
+        },
+        s.elapsed_s,
+        s.open,
+        s.target,
+        s.opened,
+        s.closed,
+        s.failed_total,
+        failed_names(&s.failed),
+        s.ramp_secs,
+        s.connect_rate,
+        s.connect_us.p50,
+        s.connect_us.p99,
+        s.connect_us.max,
+        s.chunks,
+        s.bytes,
+        s.messages,
+        s.lost,
+        s.latency_us.p50,
+        s.latency_us.p99,
+        s.latency_us.p999,
+        s.latency_us.max,
+        s.client_rss_bytes_per_conn,
+        s.procs,
+        s.workers,
+    )
 }
 
 #[cfg(test)]
@@ -158,7 +95,7 @@ mod tests {
     fn json_schema_is_pinned() {
         let mut failed = [0; ErrorClass::ALL.len()];
         failed[ErrorClass::Refused.index()] = 2;
-        let s = Summary {
+        let s = FloodSummary {
             target: 10,
             open: 8,
             opened: 8,
@@ -241,8 +178,8 @@ mod tests {
             .map(String::as_str)
             .collect();
         assert_eq!(p, ["count", "max", "p50", "p99", "p999"]);
-        let back: Summary = serde_json::from_value(v).unwrap();
+        let back: FloodSummary = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
-        assert!(s.render().contains("refused=2"));
+        assert!(render(&s).contains("refused=2"));
     }
 }

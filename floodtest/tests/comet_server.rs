@@ -1,11 +1,13 @@
 //! End to end against the real comet-server (in-process, port 0): messages
 //! posted to its `POST /send` batch endpoint arrive on floodtest's streams,
-//! and floodtest's message, loss and latency figures match what was sent.
+//! and floodtest's message, loss and latency figures match what was sent;
+//! its `--json` summary matches `docs/schema/flood-summary.json` (checked
+//! where `support` reads it).
 
 mod support;
 
 use c1m_common::unix_us_now;
-use c1m_common::{encode_envelope, Header};
+use c1m_common::{encode_envelope, push_batch_line, Header};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
@@ -54,9 +56,10 @@ fn delivery_latency_and_gaps_through_comet_server() {
                 seq,
                 sent_us: unix_us_now(),
             };
-            body.extend_from_slice(format!("{id}\t").as_bytes());
-            encode_envelope(&header, b"payload", &mut body);
-            body.push(b'\n');
+            push_batch_line(&mut body, id, |out| {
+                encode_envelope(&header, b"payload", out)
+            })
+            .unwrap();
         }
     }
     let answer = send_batch(server.admin_addr(), &body);

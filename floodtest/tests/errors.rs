@@ -173,8 +173,7 @@ fn fd_exhaustion_is_counted_and_reported_once() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let s: c1m_floodtest::Summary =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let s = support::read_summary(&json).expect("a summary");
     assert!(s.failed["fd_exhausted"] > 0, "{s:?}\n{stderr}");
     assert_eq!(s.failed["fd_exhausted"] + s.opened, 30, "{s:?}");
     assert_eq!(

@@ -10,11 +10,11 @@
 //! buffer (a few KiB, kept for the life of the connection).
 
 use crate::stats::FailureClass;
+use c1m_common::BatchAnswer;
 use c1m_http::{
     parse_response, write_request_head, BodyDecoder, BodyError, BodyFraming, HeadLimits,
     HeaderSlots,
 };
-use serde::Deserialize;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -129,13 +129,6 @@ pub(crate) struct Reply {
     pub(crate) keep_alive: bool,
 }
 
-/// The fields of the JSON answer we use; others are ignored.
-#[derive(Deserialize)]
-struct SendAnswer {
-    dropped: Option<u64>,
-    rejected: Option<u64>,
-}
-
 /// An answer's head bigger than this, or with more fields, is refused
 /// rather than buffered.
 const LIMITS: HeadLimits = HeadLimits::new(64 * 1024, 32);
@@ -194,11 +187,12 @@ impl Conn {
         if !(200..300).contains(&status) {
             return Err(RequestError::Status(status));
         }
-        let answer = serde_json::from_slice::<SendAnswer>(&body).ok();
+        // comet-server's answer; another target's body tells nothing.
+        let answer = serde_json::from_slice::<BatchAnswer>(&body).ok();
         Ok(Reply {
             status,
-            dropped: answer.as_ref().and_then(|a| a.dropped),
-            rejected: answer.as_ref().and_then(|a| a.rejected),
+            dropped: answer.and_then(|a| a.dropped),
+            rejected: answer.map(|a| a.rejected),
             keep_alive: reusable,
         })
     }
@@ -318,7 +312,7 @@ mod tests {
     #[tokio::test]
     async fn reads_replies_by_their_framing() {
         let length = reply_to(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 26\r\n\r\n{\"dropped\":2,\"rejected\":1}",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 39\r\n\r\n{\"accepted\":3,\"rejected\":1,\"dropped\":2}",
         );
         assert_eq!(
             length.await.unwrap(),
@@ -329,12 +323,17 @@ mod tests {
                 keep_alive: true
             }
         );
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"drop\r\n8\r\nped\":7}\n\r\n0\r\n\r\n";
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"acce\r\n22\r\npted\":7,\"rejected\":0,\"dropped\":7}\n\r\n0\r\n\r\n";
         let reply = reply_to(chunked).await.unwrap();
         assert_eq!((reply.dropped, reply.keep_alive), (Some(7), true));
-        let until_close = reply_to(b"HTTP/1.0 200 OK\r\n\r\n{\"dropped\":0}")
-            .await
-            .unwrap();
+        // Another target's document tells nothing: no dropped, no rejected.
+        let foreign = reply_to(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"dropped\":2}");
+        let reply = foreign.await.unwrap();
+        assert_eq!((reply.dropped, reply.rejected), (None, None));
+        let until_close =
+            reply_to(b"HTTP/1.0 200 OK\r\n\r\n{\"accepted\":0,\"rejected\":0,\"dropped\":0}")
+                .await
+                .unwrap();
         assert_eq!(
             (until_close.dropped, until_close.keep_alive),
             (Some(0), false)

@@ -2,16 +2,18 @@
 //! `--report-interval` otherwise), one `MsggenInterval` CSV record per
 //! interval, and the summary, printed and as JSON.
 //!
+//! The summary document is [`MsggenSummary`]
+//! (`common/src/wire/msggen_summary.rs`, schema
+//! `docs/schema/msggen-summary.json`), which `experiment` reads; this module
+//! fills, prints and writes it.
+//!
 //! The reporter is the only reader of the shared counters; it costs a few
 //! atomic loads and one histogram swap per interval.
 
-use crate::sender::GeneratorSummary;
-use crate::stats::{GapSummary, Stats};
+use crate::stats::Stats;
 use anyhow::Context;
-use c1m_common::{unix_ms_now, MsggenInterval};
+use c1m_common::{unix_ms_now, MsggenInterval, MsggenSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -126,127 +128,86 @@ impl Reporter {
     }
 }
 
-/// The JSON summary (`--json`) and the printed one.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Summary {
-    pub(crate) target: String,
-    pub(crate) ids: String,
-    pub(crate) dist: String,
-    /// The rate asked for, messages per second; null for `--rate max`.
-    pub(crate) rate_target: Option<f64>,
-    pub(crate) senders: u32,
-    pub(crate) size: u64,
-    /// Messages the pacer released (sent + failed + unsent).
-    pub(crate) released: u64,
-    /// Messages the target accepted.
-    pub(crate) sent: u64,
-    /// Of those, how many the target said reached no connection.
-    pub(crate) dropped: u64,
-    /// Released but never written, because the run was stopped by a signal.
-    pub(crate) unsent: u64,
-    /// Messages that failed for good, and by class of their last failure.
-    pub(crate) failed: u64,
-    pub(crate) failed_by_class: BTreeMap<&'static str, u64>,
-    /// Failed attempts (including ones a retry then fixed), by class.
-    pub(crate) errors_by_class: BTreeMap<&'static str, u64>,
-    pub(crate) retries: u64,
-    /// From the start of the schedule to the end of the run.
-    pub(crate) duration_s: f64,
-    /// From the start of the schedule to the last batch written.
-    pub(crate) send_span_s: f64,
-    /// `sent / (send_span_s + 1/rate_target)` (N messages fill N slots of
-    /// 1/rate); `sent / send_span_s` with `--rate max`.
-    pub(crate) achieved_rate: f64,
-    /// Batch writes (retries included) and messages per write.
-    pub(crate) writes: u64,
-    pub(crate) messages_per_write: f64,
-    /// Gaps between consecutive batch writes on one connection, microseconds.
-    pub(crate) gap_us: GapSummary,
-    pub(crate) stopped_by_signal: bool,
-    /// Per generator: sequence numbers given, sent, failed (audit of loss).
-    pub(crate) generators: Vec<GeneratorSummary>,
+/// Fills the summary's counters from `stats`; the caller sets the
+/// description.
+pub(crate) fn fill_counters(s: &mut MsggenSummary, stats: &Stats) {
+    s.sent = stats.sent.load(Relaxed);
+    s.dropped = stats.dropped.load(Relaxed);
+    s.unsent = stats.unsent.load(Relaxed);
+    s.failed = stats.failed.total();
+    s.failed_by_class = stats.failed.by_name();
+    s.errors_by_class = stats.errors.by_name();
+    s.retries = stats.retries.load(Relaxed);
+    s.duration_s = stats.start.elapsed().as_secs_f64();
+    s.send_span_s = stats.send_span_s();
+    // N messages on schedule occupy N slots of 1/rate, the last written
+    // at the start of its slot: count that slot, or short runs read high.
+    let last_slot = s.rate_target.map_or(0.0, |r| 1.0 / r);
+    let span = if s.send_span_s > 0.0 {
+        s.send_span_s + last_slot
+    } else {
+        s.duration_s
+    };
+    s.achieved_rate = s.sent as f64 / span.max(1e-9);
+    s.writes = stats.writes.load(Relaxed);
+    s.messages_per_write = stats.written.load(Relaxed) as f64 / s.writes.max(1) as f64;
+    s.gap_us = stats.total_gaps();
 }
 
-impl Summary {
-    /// Fills the counters from `stats`; the caller sets the description.
-    pub(crate) fn counters(&mut self, stats: &Stats) {
-        self.sent = stats.sent.load(Relaxed);
-        self.dropped = stats.dropped.load(Relaxed);
-        self.unsent = stats.unsent.load(Relaxed);
-        self.failed = stats.failed.total();
-        self.failed_by_class = stats.failed.by_name();
-        self.errors_by_class = stats.errors.by_name();
-        self.retries = stats.retries.load(Relaxed);
-        self.duration_s = stats.start.elapsed().as_secs_f64();
-        self.send_span_s = stats.send_span_s();
-        // N messages on schedule occupy N slots of 1/rate, the last written
-        // at the start of its slot: count that slot, or short runs read high.
-        let last_slot = self.rate_target.map_or(0.0, |r| 1.0 / r);
-        let span = if self.send_span_s > 0.0 {
-            self.send_span_s + last_slot
-        } else {
-            self.duration_s
-        };
-        self.achieved_rate = self.sent as f64 / span.max(1e-9);
-        self.writes = stats.writes.load(Relaxed);
-        self.messages_per_write = stats.written.load(Relaxed) as f64 / self.writes.max(1) as f64;
-        self.gap_us = stats.total_gaps();
+/// The human summary (errors writing it are ignored: it is the last
+/// thing a run does, and the JSON file carries the same figures).
+pub(crate) fn print(s: &MsggenSummary, out: &mut dyn Write) {
+    let rate = match s.rate_target {
+        Some(r) => format!(
+            "{:.1} msg/s achieved of {r} asked ({:+.2}%)",
+            s.achieved_rate,
+            (s.achieved_rate / r - 1.0) * 100.0
+        ),
+        None => format!("{:.1} msg/s achieved (--rate max)", s.achieved_rate),
+    };
+    let _ = writeln!(
+        out,
+        "msggen: sent {} of {} released to {} ids ({}) in {:.2}s: {rate}",
+        s.sent, s.released, s.ids, s.dist, s.send_span_s
+    );
+    let _ = writeln!(
+        out,
+        "msggen: dropped by target (no connection) {}, failed {}, unsent {}, retries {}",
+        s.dropped, s.failed, s.unsent, s.retries
+    );
+    for (class, n) in &s.failed_by_class {
+        let _ = writeln!(out, "msggen:   failed {class}: {n}");
     }
+    for (class, n) in &s.errors_by_class {
+        let _ = writeln!(out, "msggen:   failed attempts {class}: {n}");
+    }
+    let g = &s.gap_us;
+    let _ = writeln!(
+        out,
+        "msggen: {} writes, {:.1} messages each; gap between a connection's writes p50 {} us, p90 {} us, p99 {} us, max {} us",
+        s.writes, s.messages_per_write, g.p50, g.p90, g.p99, g.max
+    );
+    if s.errors_by_class.contains_key("no_descriptors") {
+        let _ = writeln!(out, "msggen: {}", c1m_common::Exhaustion::Process.fix());
+    }
+    if s.failed_by_class.contains_key("backlog") {
+        let _ = writeln!(
+        out,
+            "msggen: the target did not keep up with the rate (backlog): lower --rate, add --senders, or measure with --rate max"
+        );
+    }
+}
 
-    /// The human summary (errors writing it are ignored: it is the last
-    /// thing a run does, and the JSON file carries the same figures).
-    pub(crate) fn print(&self, out: &mut dyn Write) {
-        let rate = match self.rate_target {
-            Some(r) => format!(
-                "{:.1} msg/s achieved of {r} asked ({:+.2}%)",
-                self.achieved_rate,
-                (self.achieved_rate / r - 1.0) * 100.0
-            ),
-            None => format!("{:.1} msg/s achieved (--rate max)", self.achieved_rate),
-        };
-        let _ = writeln!(
-            out,
-            "msggen: sent {} of {} released to {} ids ({}) in {:.2}s: {rate}",
-            self.sent, self.released, self.ids, self.dist, self.send_span_s
-        );
-        let _ = writeln!(
-            out,
-            "msggen: dropped by target (no connection) {}, failed {}, unsent {}, retries {}",
-            self.dropped, self.failed, self.unsent, self.retries
-        );
-        for (class, n) in &self.failed_by_class {
-            let _ = writeln!(out, "msggen:   failed {class}: {n}");
-        }
-        for (class, n) in &self.errors_by_class {
-            let _ = writeln!(out, "msggen:   failed attempts {class}: {n}");
-        }
-        let g = &self.gap_us;
-        let _ = writeln!(
-            out,
-            "msggen: {} writes, {:.1} messages each; gap between a connection's writes p50 {} us, p90 {} us, p99 {} us, max {} us",
-            self.writes, self.messages_per_write, g.p50, g.p90, g.p99, g.max
-        );
-        if self.errors_by_class.contains_key("no_descriptors") {
-            let _ = writeln!(out, "msggen: {}", c1m_common::Exhaustion::Process.fix());
-        }
-        if self.failed_by_class.contains_key("backlog") {
-            let _ = writeln!(
-            out,
-                "msggen: the target did not keep up with the rate (backlog): lower --rate, add --senders, or measure with --rate max"
-            );
-        }
-    }
-
-    pub(crate) fn write_json(&self, path: &Path) -> anyhow::Result<()> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(file, self)
-            .with_context(|| format!("writing {}", path.display()))
-    }
+/// Writes the summary as pretty JSON to `path`.
+pub(crate) fn write_json(s: &MsggenSummary, path: &Path) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    serde_json::to_writer_pretty(file, s).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use c1m_common::GeneratorSummary;
     use std::time::Instant;
 
     /// The JSON summary is a contract (experiments and audits read it):
@@ -255,7 +216,7 @@ mod tests {
     fn json_summary_fields_are_pinned() {
         let stats = Stats::new(Instant::now());
         stats.sent.store(5, Relaxed);
-        let mut summary = Summary {
+        let mut summary = MsggenSummary {
             target: "http://127.0.0.1:8001".into(),
             ids: "1-10".into(),
             dist: "uniform".into(),
@@ -266,7 +227,7 @@ mod tests {
             generators: vec![GeneratorSummary::default()],
             ..Default::default()
         };
-        summary.counters(&stats);
+        fill_counters(&mut summary, &stats);
         let value = serde_json::to_value(&summary).unwrap();
         let keys: Vec<&str> = value
             .as_object()

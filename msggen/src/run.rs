@@ -10,7 +10,7 @@ use crate::http::{Conn, Target};
 use crate::ids::{owned_count, IdSampler};
 use crate::pacer::{Pace, Pacer};
 use crate::queue::{Queue, Stop};
-use crate::report::{Reporter, Summary};
+use crate::report::{self, Reporter};
 use crate::schedule::{Rate, Schedule};
 use crate::sender::Destination;
 use crate::sender::{max_line_len, payload, Finished, Sender, SenderConfig};
@@ -18,6 +18,7 @@ use crate::stats::Stats;
 use crate::SendArgs;
 use anyhow::{bail, Context};
 use c1m_common::IdRange;
+use c1m_common::MsggenSummary;
 use c1m_common::MAX_ENVELOPE_PAYLOAD;
 use c1m_common::{Repeat, StopSignals};
 use rand::SeedableRng;
@@ -258,7 +259,7 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
     // Only a signal sets this (a closed stdout also stops a run).
     let stopped_by_signal = signals.caught().is_some();
 
-    let mut summary = Summary {
+    let mut summary = MsggenSummary {
         target: args.target.clone().unwrap_or_default(),
         ids: plan.ids.to_string(),
         dist: args.dist.to_string(),
@@ -273,15 +274,15 @@ async fn execute(plan: Plan) -> anyhow::Result<ExitCode> {
         generators: finished.iter().map(|f| f.summary.clone()).collect(),
         ..Default::default()
     };
-    summary.counters(&stats);
+    report::fill_counters(&mut summary, &stats);
     // With --target -, standard output carries the batches.
     if matches!(plan.destination, Destination::Stdout) {
-        summary.print(&mut std::io::stderr());
+        report::print(&summary, &mut std::io::stderr());
     } else {
-        summary.print(&mut std::io::stdout());
+        report::print(&summary, &mut std::io::stdout());
     }
     if let Some(path) = &args.json {
-        summary.write_json(path)?;
+        report::write_json(&summary, path)?;
     }
     if let Some(path) = &args.last_seqs {
         write_last_seqs(path, &finished, plan.ids.first, senders)?;

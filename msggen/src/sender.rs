@@ -27,8 +27,7 @@ use crate::ids::local_index;
 use crate::queue::{Queue, Stop};
 use crate::stats::{FailureClass, Stats};
 use c1m_common::unix_us_now;
-use c1m_common::{encode_envelope, Header, MAX_ENVELOPE_HEADER};
-use serde::Serialize;
+use c1m_common::{encode_envelope, push_batch_line, GeneratorSummary, Header, MAX_ENVELOPE_HEADER};
 use std::io::Write;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -73,21 +72,6 @@ fn backoff(retry: u32) -> Duration {
     FIRST_BACKOFF
         .saturating_mul(1 << retry.saturating_sub(1).min(16))
         .min(MAX_BACKOFF)
-}
-
-/// One generator's account, for the summary: with `last seq` per id (the
-/// `--last-seqs` file) a reader can tell lost messages from unsent ones.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct GeneratorSummary {
-    pub(crate) generator: u64,
-    /// Messages given a sequence number (= the sum of last seqs).
-    pub(crate) numbered: u64,
-    pub(crate) sent: u64,
-    pub(crate) failed: u64,
-    /// Ids this generator sent at least one message to.
-    pub(crate) ids_used: u64,
-    /// The highest sequence number of any id.
-    pub(crate) max_seq: u64,
 }
 
 /// Sender `k`: generator `G*S + k`, owning the offsets `k, k + S, ...`.
@@ -236,7 +220,6 @@ impl Sender {
             }
             (Destination::Http(_), None) => unreachable!("connected above"),
             (Destination::Stdout, _) => {
-                body.push(b'\n');
                 // A blocking write: tell tokio, so the other tasks move on.
                 tokio::task::block_in_place(|| {
                     let mut out = std::io::stdout().lock();
@@ -254,30 +237,26 @@ impl Sender {
     }
 }
 
-/// Writes a batch body: one `id<TAB>envelope` line per message, lines
-/// separated by `\n` (no trailing newline).
+/// Writes a batch body: one `id<TAB>envelope\n` line per message
+/// ([`push_batch_line`], the format's one writer).
 pub(crate) fn write_body(
     out: &mut Vec<u8>,
-    batch: &[(u32, u64)],
+    messages: &[(u32, u64)],
     first_id: u64,
     generator: u64,
     sent_us: u64,
     payload: &[u8],
 ) {
-    for (i, &(offset, seq)) in batch.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\n');
-        }
+    for &(offset, seq) in messages {
         let id = first_id + u64::from(offset);
-        // Writing to a Vec cannot fail.
-        let _ = write!(out, "{id}\t");
         let header = Header {
             id,
             generator,
             seq,
             sent_us,
         };
-        encode_envelope(&header, payload, out);
+        push_batch_line(out, id, |out| encode_envelope(&header, payload, out))
+            .expect("an envelope around a payload of letters and digits holds no newline");
     }
 }
 
@@ -298,7 +277,7 @@ mod tests {
         write_body(&mut out, &[(0, 1), (41, 7)], 1, 3, 99, b"hi");
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "1\t[c1m 1 3 1 99 2|hi]\n42\t[c1m 42 3 7 99 2|hi]"
+            "1\t[c1m 1 3 1 99 2|hi]\n42\t[c1m 42 3 7 99 2|hi]\n"
         );
     }
 

@@ -7,8 +7,8 @@
 //! `errors` counts failed attempts (a batch retried three times and then
 //! accepted adds three), `failed` counts messages that failed for good.
 
+use c1m_common::GapSummary;
 use hdrhistogram::Histogram;
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -148,10 +148,10 @@ impl ClassCounts {
     }
 
     /// Non-zero classes by name, for the summary.
-    pub(crate) fn by_name(&self) -> BTreeMap<&'static str, u64> {
+    pub(crate) fn by_name(&self) -> BTreeMap<String, u64> {
         FailureClass::ALL
             .iter()
-            .map(|&c| (c.name(), self.0[c.index()].load(Relaxed)))
+            .map(|&c| (c.name().to_owned(), self.0[c.index()].load(Relaxed)))
             .filter(|&(_, n)| n > 0)
             .collect()
     }
@@ -189,32 +189,19 @@ struct Gaps {
     interval: Histogram<u64>,
 }
 
-/// Percentiles of a gap histogram, microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub(crate) struct GapSummary {
-    pub(crate) count: u64,
-    pub(crate) mean: f64,
-    pub(crate) p50: u64,
-    pub(crate) p90: u64,
-    pub(crate) p99: u64,
-    pub(crate) p999: u64,
-    pub(crate) max: u64,
-}
-
-impl GapSummary {
-    fn of(h: &Histogram<u64>) -> Self {
-        if h.is_empty() {
-            return Self::default();
-        }
-        Self {
-            count: h.len(),
-            mean: h.mean(),
-            p50: h.value_at_quantile(0.5),
-            p90: h.value_at_quantile(0.9),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-        }
+/// The percentiles of a gap histogram (all 0 when it is empty).
+fn gap_summary(h: &Histogram<u64>) -> GapSummary {
+    if h.is_empty() {
+        return GapSummary::default();
+    }
+    GapSummary {
+        count: h.len(),
+        mean: h.mean(),
+        p50: h.value_at_quantile(0.5),
+        p90: h.value_at_quantile(0.9),
+        p99: h.value_at_quantile(0.99),
+        p999: h.value_at_quantile(0.999),
+        max: h.max(),
     }
 }
 
@@ -275,7 +262,7 @@ impl Stats {
     /// Gaps since the last call (then forgotten), for one report interval.
     pub(crate) fn take_interval_gaps(&self) -> GapSummary {
         let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
-        let summary = GapSummary::of(&gaps.interval);
+        let summary = gap_summary(&gaps.interval);
         gaps.interval.reset();
         summary
     }
@@ -283,7 +270,7 @@ impl Stats {
     /// Gaps over the whole run.
     pub(crate) fn total_gaps(&self) -> GapSummary {
         let gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
-        GapSummary::of(&gaps.total)
+        gap_summary(&gaps.total)
     }
 }
 

@@ -1,11 +1,13 @@
 //! The `msggen` binary against an in-test counting server: what arrives
 //! (envelopes, contiguous sequences, rate) and what happens when the target
-//! refuses, fails or is down (counts by class, exit codes).
+//! refuses, fails or is down (counts by class, exit codes). Every `--json`
+//! summary is validated against `docs/schema/msggen-summary.json` and read
+//! as the `MsggenSummary` that `experiment` reads.
 
 #[path = "common/sink.rs"]
 mod sink;
 
-use serde_json::Value;
+use c1m_common::{validate_against_schema, MsggenSummary};
 use sink::{Behavior, SinkState};
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,7 +18,7 @@ use tokio::net::TcpListener;
 
 struct Run {
     output: Output,
-    summary: Value,
+    summary: MsggenSummary,
 }
 
 impl Run {
@@ -31,14 +33,29 @@ impl Run {
             String::from_utf8_lossy(&self.output.stderr)
         );
     }
-    fn n(&self, field: &str) -> u64 {
-        self.summary[field]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{field} missing in {}", self.summary))
+    /// Messages that failed for good as `class`.
+    fn failed(&self, class: &str) -> u64 {
+        self.summary
+            .failed_by_class
+            .get(class)
+            .copied()
+            .unwrap_or(0)
     }
-    fn class(&self, group: &str, class: &str) -> u64 {
-        self.summary[group][class].as_u64().unwrap_or(0)
+    /// Failed attempts of `class`.
+    fn errors(&self, class: &str) -> u64 {
+        self.summary
+            .errors_by_class
+            .get(class)
+            .copied()
+            .unwrap_or(0)
     }
+}
+
+/// The `--json` summary at `path`, checked against its schema.
+fn read_summary(path: &Path) -> MsggenSummary {
+    let text = std::fs::read_to_string(path).unwrap();
+    validate_against_schema("msggen-summary.json", &text).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&text).unwrap()
 }
 
 /// Checks that every (generator, id)'s messages arrived numbered 1, 2, 3,
@@ -82,15 +99,14 @@ async fn msggen(dir: &Path, args: &str) -> Run {
     })
     .await
     .unwrap();
-    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
-        panic!(
-            "no summary; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+    assert!(
+        json.exists(),
+        "no summary; stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Run {
         output,
-        summary: serde_json::from_str(&text).unwrap(),
+        summary: read_summary(&json),
     }
 }
 
@@ -107,7 +123,7 @@ async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
     );
     let run = msggen(dir.path(), &args).await;
     run.assert_exit(0);
-    let sent = (run.n("sent"), run.n("failed"), run.n("released"));
+    let sent = (run.summary.sent, run.summary.failed, run.summary.released);
     assert_eq!(sent, (3000, 0, 3000));
     let after_us = c1m_common::unix_us_now();
 
@@ -128,17 +144,15 @@ async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
 
     // The summary's per-generator audit and the last-seqs file agree with
     // what arrived.
-    let generators = run.summary["generators"].as_array().unwrap();
+    let generators = &run.summary.generators;
     assert_eq!(generators.len(), 3);
     for g in generators {
-        let gen = g["generator"].as_u64().unwrap();
         let numbered: u64 = last
             .iter()
-            .filter(|((g, _), _)| *g == gen)
+            .filter(|((gen, _), _)| *gen == g.generator)
             .map(|(_, s)| s)
             .sum();
-        assert_eq!(g["numbered"].as_u64(), Some(numbered));
-        assert_eq!(g["sent"].as_u64(), Some(numbered));
+        assert_eq!((g.numbered, g.sent), (numbered, numbered));
     }
     let file = std::fs::read_to_string(&last_seqs).unwrap();
     let mut lines = file.lines();
@@ -151,8 +165,8 @@ async fn envelopes_arrive_with_contiguous_seqs_per_generator_and_id() {
         .collect();
     assert_eq!(listed, last);
     // Ids divisible by 10 are "no connection" in the sink's answers.
-    assert_eq!(run.n("dropped"), state.dropped.load(Relaxed));
-    assert!(run.n("dropped") > 0);
+    assert_eq!(run.summary.dropped, state.dropped.load(Relaxed));
+    assert!(run.summary.dropped > 0);
 }
 
 /// 10,000 messages at 5,000/s: the schedule takes 2 s, the achieved rate is
@@ -171,9 +185,9 @@ async fn holds_the_rate_against_a_counting_server() {
     );
     let run = msggen(dir.path(), &args).await;
     run.assert_exit(0);
-    assert_eq!(run.n("sent"), 10_000);
+    assert_eq!(run.summary.sent, 10_000);
     assert_eq!(state.messages.load(Relaxed), 10_000);
-    let achieved = run.summary["achieved_rate"].as_f64().unwrap();
+    let achieved = run.summary.achieved_rate;
     assert!(
         (achieved / 5000.0 - 1.0).abs() < 0.03,
         "achieved {achieved}"
@@ -186,7 +200,7 @@ async fn holds_the_rate_against_a_counting_server() {
         "span {span_us} us"
     );
     // Even spacing: half the gaps between writes are within 0.5-1.5 ms.
-    let p50 = run.summary["gap_us"]["p50"].as_u64().unwrap();
+    let p50 = run.summary.gap_us.p50;
     assert!((500..=1500).contains(&p50), "gap p50 {p50} us");
     // CSV: the pinned header and a record per interval.
     let text = std::fs::read_to_string(&csv).unwrap();
@@ -209,13 +223,13 @@ async fn a_target_that_is_down_fails_every_message_by_class_and_exits_1() {
     );
     let run = msggen(dir.path(), &args).await;
     run.assert_exit(1);
-    assert_eq!((run.n("sent"), run.n("failed")), (0, 20));
-    assert_eq!(run.class("failed_by_class", "refused"), 20);
+    assert_eq!((run.summary.sent, run.summary.failed), (0, 20));
+    assert_eq!(run.failed("refused"), 20);
     // Every failed attempt is counted: 3 attempts per batch, at least 2
     // batches of at most 10.
-    let attempts = run.class("errors_by_class", "refused");
+    let attempts = run.errors("refused");
     assert!(attempts >= 6 && attempts % 3 == 0, "{attempts} attempts");
-    assert_eq!(run.n("retries"), attempts / 3 * 2);
+    assert_eq!(run.summary.retries, attempts / 3 * 2);
     let stdout = String::from_utf8_lossy(&run.output.stdout);
     assert!(stdout.contains("failed refused: 20"), "{stdout}");
 }
@@ -225,9 +239,9 @@ async fn status_500_is_retried_then_counted_and_exits_1() {
     let args = "--target {url} --ids 1-100 --rate 10000 --count 50 --senders 1 --retries 1";
     let (run, state) = against(Behavior::fail(500, u64::MAX), args).await;
     run.assert_exit(1);
-    assert_eq!(run.class("failed_by_class", "status_5xx"), 50);
+    assert_eq!(run.failed("status_5xx"), 50);
     let requests = state.requests.load(Relaxed);
-    assert_eq!(run.class("errors_by_class", "status_5xx"), requests);
+    assert_eq!(run.errors("status_5xx"), requests);
     assert_eq!(requests % 2, 0, "each batch sent twice");
     assert_eq!(state.messages.load(Relaxed), 0);
 }
@@ -237,7 +251,7 @@ async fn transient_500s_are_retried_with_the_same_seqs_and_exit_0() {
     let args = "--target {url} --ids 1-20 --rate 2000 --count 400 --senders 2";
     let (run, state) = against(Behavior::fail(503, 2), args).await;
     run.assert_exit(0);
-    let counts = (run.n("sent"), run.n("failed"), run.n("retries"));
+    let counts = (run.summary.sent, run.summary.failed, run.summary.retries);
     assert_eq!(counts, (400, 0, 2));
     assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 400);
 }
@@ -248,10 +262,10 @@ async fn status_429_is_retried_as_throttled() {
     let (run, state) = against(Behavior::fail(429, 2), args).await;
     run.assert_exit(0);
     assert_eq!(
-        (run.n("sent"), run.n("failed"), run.n("retries")),
+        (run.summary.sent, run.summary.failed, run.summary.retries),
         (100, 0, 2)
     );
-    assert_eq!(run.class("errors_by_class", "throttled"), 2);
+    assert_eq!(run.errors("throttled"), 2);
     assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 100);
 }
 
@@ -266,11 +280,11 @@ async fn lines_the_server_refuses_are_failed_as_rejected_and_exit_1() {
     run.assert_exit(1);
     let rejected = state.rejected.load(Relaxed);
     assert!(rejected > 0, "1 id in 5 is refused");
-    assert_eq!(run.class("failed_by_class", "rejected"), rejected);
-    assert_eq!(run.n("failed"), rejected);
-    assert_eq!(run.n("sent"), state.messages.load(Relaxed));
-    assert_eq!(run.n("sent") + rejected, 500);
-    assert_eq!(run.n("retries"), 0, "refused lines are not sent again");
+    assert_eq!(run.failed("rejected"), rejected);
+    assert_eq!(run.summary.failed, rejected);
+    assert_eq!(run.summary.sent, state.messages.load(Relaxed));
+    assert_eq!(run.summary.sent + rejected, 500);
+    assert_eq!(run.summary.retries, 0, "refused lines are not sent again");
 }
 
 #[tokio::test]
@@ -278,10 +292,10 @@ async fn status_4xx_is_not_retried() {
     let args = "--target {url} --ids 1-100 --rate 100000 --count 30 --senders 1 --batch-max 10";
     let (run, state) = against(Behavior::fail(413, u64::MAX), args).await;
     run.assert_exit(1);
-    assert_eq!(run.class("failed_by_class", "status_4xx"), 30);
-    assert_eq!(run.n("retries"), 0);
+    assert_eq!(run.failed("status_4xx"), 30);
+    assert_eq!(run.summary.retries, 0);
     let requests = state.requests.load(Relaxed);
-    assert_eq!(run.class("errors_by_class", "status_4xx"), requests);
+    assert_eq!(run.errors("status_4xx"), requests);
 }
 
 #[tokio::test]
@@ -294,8 +308,8 @@ async fn a_server_that_never_answers_times_out() {
                 --retries 1";
     let (run, state) = against(behavior, args).await;
     run.assert_exit(1);
-    assert_eq!(run.class("failed_by_class", "timeout"), 5);
-    let attempts = run.class("errors_by_class", "timeout");
+    assert_eq!(run.failed("timeout"), 5);
+    let attempts = run.errors("timeout");
     assert_eq!(attempts, state.requests.load(Relaxed));
     assert_eq!(attempts % 2, 0, "each batch tried twice");
 }
@@ -309,11 +323,11 @@ async fn the_bearer_token_is_sent_and_a_wrong_one_fails_as_4xx() {
     let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token s3cret";
     let (run, _) = against(behavior, args).await;
     run.assert_exit(0);
-    assert_eq!(run.n("sent"), 20);
+    assert_eq!(run.summary.sent, 20);
     let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token wrong";
     let (run, state) = against(behavior, args).await;
     run.assert_exit(1);
-    assert_eq!(run.class("failed_by_class", "status_4xx"), 20);
+    assert_eq!(run.failed("status_4xx"), 20);
     assert_eq!(state.messages.load(Relaxed), 0);
 }
 
@@ -328,8 +342,8 @@ async fn connections_closed_while_idle_are_replaced_without_errors() {
     let args = "--target {url} --ids 1-10 --rate 50 --count 10 --senders 1";
     let (run, state) = against(behavior, args).await;
     run.assert_exit(0);
-    assert_eq!(run.n("sent"), 10);
-    assert_eq!(run.summary["errors_by_class"], serde_json::json!({}));
+    assert_eq!(run.summary.sent, 10);
+    assert!(run.summary.errors_by_class.is_empty());
     // Each answer closed its connection: one connection per request (a
     // loaded machine may put several messages in one request).
     assert_eq!(
@@ -373,12 +387,12 @@ async fn sigterm_stops_cleanly_with_the_summary() {
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(summary["stopped_by_signal"], Value::Bool(true));
-    let sent = summary["sent"].as_u64().unwrap();
+    let summary = read_summary(&json);
+    assert!(summary.stopped_by_signal);
+    let sent = summary.sent;
     assert!((100..60_000).contains(&sent), "sent {sent}");
     assert_eq!(sent, state.messages.load(Relaxed));
-    assert_eq!(summary["failed"].as_u64(), Some(0));
+    assert_eq!(summary.failed, 0);
 }
 
 #[test]
@@ -391,23 +405,19 @@ fn target_dash_writes_the_batch_lines_to_stdout() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let text = String::from_utf8(output.stdout).unwrap();
+    // The lines comet-server would read: every one taken, and each message
+    // an envelope for its line's id.
     let mut last: HashMap<(u64, u64), u64> = HashMap::new();
-    for line in text.lines() {
-        let (id, envelope) = line.split_once('\t').unwrap();
-        let (env, used) = c1m_common::decode_envelope(envelope.as_bytes())
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (used, env.header.id.to_string()),
-            (envelope.len(), id.to_owned())
-        );
+    let lines = c1m_common::parse_batch(&output.stdout, u64::MAX, |id, message| {
+        let (env, used) = c1m_common::decode_envelope(message).unwrap().unwrap();
+        assert_eq!((used, env.header.id), (message.len(), id));
         let seq = last
             .entry((env.header.generator, env.header.id))
             .or_insert(0);
         assert_eq!(env.header.seq, *seq + 1);
         *seq = env.header.seq;
-    }
+    });
+    assert_eq!((lines.accepted, lines.rejected), (100, 0));
     assert_eq!(last.values().sum::<u64>(), 100);
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("msggen: sent 100 of 100"), "{stderr}");
@@ -448,9 +458,9 @@ fn a_closed_stdout_stops_the_run() {
         stderr.contains("standard output was closed: stopping"),
         "{stderr}"
     );
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(summary["stopped_by_signal"], Value::Bool(false));
-    assert_eq!(summary["retries"].as_u64(), Some(0));
+    let summary = read_summary(&json);
+    assert!(!summary.stopped_by_signal);
+    assert_eq!(summary.retries, 0);
 }
 
 #[tokio::test]
@@ -458,8 +468,8 @@ async fn rate_max_sends_as_fast_as_the_target_accepts() {
     let args = "--target {url} --ids 1-1000 --rate max --count 50000";
     let (run, state) = against(Behavior::accept(), args).await;
     run.assert_exit(0);
-    assert_eq!(run.n("sent"), 50_000);
+    assert_eq!(run.summary.sent, 50_000);
     assert_eq!(state.messages.load(Relaxed), 50_000);
-    assert!(run.summary["rate_target"].is_null());
+    assert_eq!(run.summary.rate_target, None);
     assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 50_000);
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use c1m_common::unix_us_now;
-use c1m_common::{encode_envelope, scan_envelopes, Header};
+use c1m_common::{encode_envelope, push_batch_line, scan_envelopes, Header, StatsSnapshot};
 use c1m_http::{parse_response, write_request_head, BodyDecoder, HeadLimits, HeaderSlots};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
@@ -188,9 +188,10 @@ impl Sender {
                 seq: self.seqs[id as usize],
                 sent_us: unix_us_now(),
             };
-            let _ = write!(self.body, "{id}\t");
-            encode_envelope(&header, b"0123456789abcdef", &mut self.body);
-            self.body.push(b'\n');
+            push_batch_line(&mut self.body, id, |out| {
+                encode_envelope(&header, b"0123456789abcdef", out)
+            })
+            .expect("an envelope of letters and digits holds no newline");
         }
         self.response.clear();
         write_request_head(
@@ -252,13 +253,13 @@ fn main() {
     // Wait until the server has logged every connection in.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let stats = http_get(o.admin, "/stats");
-        if stats.contains(&format!("\"logged_in\":{}", o.conns)) {
+        let stats: StatsSnapshot = serde_json::from_str(&http_get(o.admin, "/stats")).unwrap();
+        if stats.logged_in == o.conns {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "connections not all logged in: {stats}"
+            "connections not all logged in: {stats:?}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }

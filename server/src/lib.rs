@@ -26,7 +26,7 @@ mod router;
 mod stats;
 mod transport;
 
-pub use admin::{parse_admin_head, parse_batch};
+pub use admin::parse_admin_head;
 pub use config::MAX_HEAD;
 pub use request::{parse_request, Parsed};
 
@@ -41,10 +41,7 @@ use anyhow::Context;
 use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
-pub use broker::BrokerState;
 pub use config::{Args, BrokerUrls, Config, Membership, Workers};
-pub use group::{GroupCounters, GroupSnapshot, WorkerSnapshot};
-pub use stats::Snapshot;
 
 use reactor::{Reactor, Shared, WAKER};
 use router::{Mailbox, Router};
@@ -78,7 +75,7 @@ impl Server {
     }
 
     /// The counters, as `/stats` returns them.
-    pub fn stats(&self) -> Snapshot {
+    pub fn stats(&self) -> c1m_common::StatsSnapshot {
         self.shared.stats.snapshot()
     }
 

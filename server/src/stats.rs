@@ -8,22 +8,17 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use serde::Serialize;
+use c1m_common::StatsSnapshot;
 
+/// Builds the atomics, the per-reactor tallies and the Prometheus text from
+/// the one list of counters ([`c1m_common::server_counters!`]), the list
+/// `/stats`'s [`StatsSnapshot`] is made from too.
 macro_rules! counters {
     ($( #[doc = $doc:literal] $name:ident : $kind:literal ),* $(,)?) => {
         /// The shared counters.
         #[derive(Debug, Default)]
         pub(crate) struct Stats {
             $( #[doc = $doc] pub(crate) $name: AtomicU64, )*
-        }
-
-        /// A copy of every counter plus the process RSS, as `/stats` returns it.
-        #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
-        pub struct Snapshot {
-            $( #[doc = $doc] pub $name: u64, )*
-            /// Resident set size of the whole process, bytes (from /proc/self/statm).
-            pub rss_bytes: u64,
         }
 
         /// Counts a reactor gathers during one loop iteration.
@@ -34,10 +29,11 @@ macro_rules! counters {
 
         impl Stats {
             /// Every counter now, plus the process RSS.
-            pub(crate) fn snapshot(&self) -> Snapshot {
-                Snapshot {
+            pub(crate) fn snapshot(&self) -> StatsSnapshot {
+                StatsSnapshot {
                     $( $name: self.$name.load(Relaxed), )*
                     rss_bytes: c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0),
+                    ..StatsSnapshot::default()
                 }
             }
         }
@@ -54,88 +50,43 @@ macro_rules! counters {
             }
         }
 
-        impl Snapshot {
-            /// Adds another process's counters (a group's `/stats` is the
-            /// sum over its workers; gauges add up too).
-            pub(crate) fn add(&mut self, other: &Snapshot) {
-                $( self.$name += other.$name; )*
-                self.rss_bytes += other.rss_bytes;
-            }
+        /// Adds another process's counters to `into` (a group's `/stats` is
+        /// the sum over its workers; gauges add up too).
+        pub(crate) fn add(into: &mut StatsSnapshot, other: &StatsSnapshot) {
+            $( into.$name += other.$name; )*
+            into.rss_bytes += other.rss_bytes;
+        }
 
-            /// `(name, "counter" | "gauge", value)` of every counter, then
-            /// the RSS: for a group's per-worker breakdown.
-            pub(crate) fn fields(&self) -> Vec<(&'static str, &'static str, u64)> {
-                vec![
-                    $( (stringify!($name), $kind, self.$name), )*
-                    ("rss_bytes", "gauge", self.rss_bytes),
-                ]
-            }
+        /// `(name, "counter" | "gauge", value)` of every counter, then the
+        /// RSS: for a group's per-worker breakdown.
+        pub(crate) fn fields(snapshot: &StatsSnapshot) -> Vec<(&'static str, &'static str, u64)> {
+            vec![
+                $( (stringify!($name), $kind, snapshot.$name), )*
+                ("rss_bytes", "gauge", snapshot.rss_bytes),
+            ]
+        }
 
-            /// Prometheus text exposition format (0.0.4): `comet_` names,
-            /// counters with the conventional `_total` suffix.
-            pub fn to_prometheus(&self) -> String {
-                let mut out = String::new();
-                $(
-                    let help = $doc.trim();
-                    let suffix = if $kind == "counter" { "_total" } else { "" };
-                    let name = format_args!("comet_{}{suffix}", stringify!($name));
-                    let _ = writeln!(out, "# HELP {name} {help}");
-                    let _ = writeln!(out, "# TYPE {name} {}", $kind);
-                    let _ = writeln!(out, "{name} {}", self.$name);
-                )*
-                let _ = writeln!(out, "# HELP comet_rss_bytes Resident set size of the server process");
-                let _ = writeln!(out, "# TYPE comet_rss_bytes gauge");
-                let _ = writeln!(out, "comet_rss_bytes {}", self.rss_bytes);
-                out
-            }
+        /// Prometheus text exposition format (0.0.4) of a snapshot:
+        /// `comet_` names, counters with the conventional `_total` suffix.
+        pub(crate) fn to_prometheus(snapshot: &StatsSnapshot) -> String {
+            let mut out = String::new();
+            $(
+                let help = $doc.trim();
+                let suffix = if $kind == "counter" { "_total" } else { "" };
+                let name = format_args!("comet_{}{suffix}", stringify!($name));
+                let _ = writeln!(out, "# HELP {name} {help}");
+                let _ = writeln!(out, "# TYPE {name} {}", $kind);
+                let _ = writeln!(out, "{name} {}", snapshot.$name);
+            )*
+            let _ = writeln!(out, "# HELP comet_rss_bytes Resident set size of the server process");
+            let _ = writeln!(out, "# TYPE comet_rss_bytes gauge");
+            let _ = writeln!(out, "comet_rss_bytes {}", snapshot.rss_bytes);
+            out
         }
     };
 }
 
-counters! {
-    /// Subscriber connections open now (any state).
-    connections: "gauge",
-    /// Subscriber connections in a streaming or waiting state, known to the router.
-    logged_in: "gauge",
-    /// Subscriber connections accepted.
-    accepted: "counter",
-    /// Logins to the router (a stream or long-poll started).
-    logins: "counter",
-    /// Logouts from the router (client closed, slow, timeout or shutdown).
-    logouts: "counter",
-    /// Messages accepted by the admin API.
-    messages_in: "counter",
-    /// Live messages sent to subscriber connections (one per connection reached; history replays not counted).
-    messages_out: "counter",
-    /// Messages for an id with no connection.
-    dropped: "counter",
-    /// Bytes written to subscriber connections.
-    bytes_out: "counter",
-    /// Connections closed because their unsent bytes passed --max-pending.
-    slow_consumer_closes: "counter",
-    /// Subscriber and admin requests refused with 4xx.
-    bad_requests: "counter",
-    /// Connections closed because their request head was not complete in --header-timeout.
-    header_timeouts: "counter",
-    /// Long-polls answered empty after --poll-timeout.
-    poll_timeouts: "counter",
-    /// Connections refused with 503 above --max-conns.
-    over_capacity: "counter",
-    /// Stream connections closed for sending over 8 KiB after their request.
-    stray_closes: "counter",
-    /// Accept calls that failed for lack of file descriptors (EMFILE/ENFILE).
-    accept_exhausted: "counter",
-    /// Heartbeat chunks written (--heartbeat).
-    heartbeats: "counter",
-    /// Explicit "messages lost" notices sent on replay.
-    lost_notices: "counter",
-    /// Connections handed to the worker of the group that owns their id (`--workers`); not closes.
-    handed_off: "counter",
-    /// Connections received from another worker of the group, served here as if accepted here.
-    handed_in: "counter",
-    /// Handed-off connections whose descriptor never arrived (the owner was out of descriptors).
-    handoff_lost: "counter",
-}
+c1m_common::server_counters!(counters);
 
 #[cfg(test)]
 mod tests {
@@ -161,11 +112,11 @@ mod tests {
 
     #[test]
     fn prometheus_text_has_help_type_and_value() {
-        let snap = Snapshot {
+        let snap = StatsSnapshot {
             dropped: 7,
             ..Default::default()
         };
-        let text = snap.to_prometheus();
+        let text = to_prometheus(&snap);
         assert!(
             text.contains("# HELP comet_dropped_total Messages for an id with no connection.\n")
         );

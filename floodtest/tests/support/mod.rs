@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use c1m_common::unix_us_now;
-use c1m_common::{encode_envelope, Header};
-use c1m_floodtest::Summary;
+use c1m_common::FloodSummary as Summary;
+use c1m_common::{encode_envelope, validate_against_schema, Header};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
@@ -273,10 +273,14 @@ pub(crate) fn floodtest(args: &[&str]) -> Run {
 }
 
 /// The `--json` summary; `None` if it was not written (the file is created
-/// empty at the start, so a run that died early leaves it empty).
-fn read_summary(path: &std::path::Path) -> Option<Summary> {
+/// empty at the start, so a run that died early leaves it empty). Every
+/// summary a test reads is checked against `docs/schema/flood-summary.json`.
+pub(crate) fn read_summary(path: &std::path::Path) -> Option<Summary> {
     let text = std::fs::read_to_string(path).ok()?;
-    (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
+    (!text.is_empty()).then(|| {
+        validate_against_schema("flood-summary.json", &text).unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_str(&text).unwrap()
+    })
 }
 
 /// A run that pauses every `pause_every` connections for 100 ms.

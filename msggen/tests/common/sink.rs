@@ -4,13 +4,15 @@
 //! It reads HTTP/1.1 requests with `c1m_http` on keep-alive connections,
 //! counts requests and message lines, can record every envelope it is sent
 //! (tests), and answers as its [`Behavior`] says: the usual 200 with
-//! `{"accepted":..,"rejected":..,"delivered":..,"dropped":..}` (ids divisible
-//! by 10 count as "no connection"; with `reject_multiple_of`, ids divisible by
-//! it are refused), or a fixed error status for the first N requests.
+//! comet-server's `BatchAnswer` `{"accepted":..,"rejected":..,"delivered":..,
+//! "dropped":..}` (ids divisible by 10 count as "no connection"; with
+//! `reject_multiple_of`, ids divisible by it are refused), or a fixed error
+//! status for the first N requests. Bodies are read with comet-server's own
+//! parser, `c1m_common::parse_batch`.
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
-use c1m_common::{decode_envelope, Header};
+use c1m_common::{decode_envelope, parse_batch, BatchAnswer, Header};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -177,10 +179,14 @@ async fn connection(
             state.messages.fetch_add(lines, Relaxed);
             state.dropped.fetch_add(dropped, Relaxed);
             state.rejected.fetch_add(rejected, Relaxed);
-            let json = format!(
-                "{{\"accepted\":{lines},\"rejected\":{rejected},\"delivered\":{},\"dropped\":{dropped}}}",
-                lines - dropped
-            );
+            let json = serde_json::to_string(&BatchAnswer {
+                accepted: lines,
+                rejected,
+                delivered: Some(lines - dropped),
+                dropped: Some(dropped),
+                connections: None,
+            })
+            .unwrap();
             format!(
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
                 json.len()
@@ -209,33 +215,29 @@ struct Counted {
 fn count(body: &[u8], reject: Option<u64>, record: Option<(&SinkState, u64)>) -> Counted {
     let (mut lines, mut dropped, mut rejected) = (0, 0, 0);
     let mut recorded = Vec::new();
-    for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let tab = line.iter().position(|&b| b == b'\t').unwrap_or(line.len());
-        let id: u64 = std::str::from_utf8(&line[..tab])
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1);
+    let read = parse_batch(body, u64::MAX, |id, message| {
         if reject.is_some_and(|k| id % k == 0) {
             rejected += 1;
-            continue;
+            return;
         }
         lines += 1;
         if id % 10 == 0 {
             dropped += 1;
         }
         if let Some((_, at)) = record {
-            let decoded = decode_envelope(&line[(tab + 1).min(line.len())..]);
+            let decoded = decode_envelope(message);
             let (env, used) = decoded.ok().flatten().unwrap_or_else(|| {
                 panic!(
-                    "line is not id<TAB>envelope: {:?}",
-                    String::from_utf8_lossy(line)
+                    "message is not an envelope: {:?}",
+                    String::from_utf8_lossy(message)
                 )
             });
-            assert_eq!(tab + 1 + used, line.len(), "bytes after the envelope");
+            assert_eq!(used, message.len(), "bytes after the envelope");
             assert_eq!(env.header.id, id, "line id and envelope id differ");
             recorded.push((env.header, env.payload.len(), at));
         }
-    }
+    });
+    assert_eq!(read.rejected, 0, "msggen wrote a line comet-server refuses");
     if let Some((state, _)) = record {
         state.envelopes.lock().unwrap().extend(recorded);
     }

@@ -4,7 +4,8 @@
 
 #![no_main]
 
-use c1m_server::{parse_admin_head, parse_batch};
+use c1m_common::parse_batch;
+use c1m_server::parse_admin_head;
 use c1m_server::MAX_HEAD;
 use c1m_server::{parse_request, Parsed};
 use libfuzzer_sys::fuzz_target;

@@ -11,14 +11,15 @@
 
 mod routes;
 
+pub use routes::parse_admin_head;
 pub(crate) use routes::AdminRoute;
-pub use routes::{parse_admin_head, parse_batch};
 
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use c1m_common::{parse_batch, BatchAnswer, CheckAnswer, SendAnswer};
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
@@ -114,14 +115,13 @@ impl Handler for AdminCtx {
                 return keep_alive;
             }
             if matches!(route, AdminRoute::Stats | AdminRoute::Metrics) {
-                let snap = crate::group::GroupSnapshot {
-                    total: self.stats.snapshot(),
+                let snap = c1m_common::StatsSnapshot {
                     broker: Some(broker.state()),
-                    ..Default::default()
+                    ..self.stats.snapshot()
                 };
                 let (content_type, payload) = match route {
                     AdminRoute::Stats => json(&snap),
-                    _ => (PROMETHEUS, snap.to_prometheus().into_bytes()),
+                    _ => (PROMETHEUS, crate::group::to_prometheus(&snap).into_bytes()),
                 };
                 respond(out, content_type, &payload, keep_alive);
                 return keep_alive;
@@ -308,55 +308,9 @@ where
 /// How long a refused admin connection's remaining input is discarded.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The answer to `POST /send/{id}`.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct SentOne {
-    pub(crate) id: u64,
-    pub(crate) connections: usize,
-}
-
-/// The answer to `POST /send`. In broker mode only `accepted` and
-/// `rejected` are known where the request arrived.
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-pub(crate) struct SentBatch {
-    /// Lines with a valid id and a tab.
-    pub(crate) accepted: u64,
-    /// Lines refused (no tab, bad id).
-    pub(crate) rejected: u64,
-    /// Messages that reached at least one connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) delivered: Option<u64>,
-    /// Messages for ids with no connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) dropped: Option<u64>,
-    /// Connection deliveries queued (an id may have several connections).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) connections: Option<u64>,
-}
-
-impl SentBatch {
-    /// Adds another part of the same batch (another worker's lines).
-    pub(crate) fn add(&mut self, other: SentBatch) {
-        let sum = |a: Option<u64>, b: Option<u64>| Some(a.unwrap_or(0) + b.unwrap_or(0));
-        self.accepted += other.accepted;
-        self.rejected += other.rejected;
-        self.delivered = sum(self.delivered, other.delivered);
-        self.dropped = sum(self.dropped, other.dropped);
-        self.connections = sum(self.connections, other.connections);
-    }
-}
-
-/// The answer to `GET /check/{id}`.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct Presence {
-    pub(crate) id: u64,
-    pub(crate) online: bool,
-    pub(crate) connections: usize,
-}
-
 /// Publishes every line of `body` to the router in one outbox, counted in
 /// `stats`; what one process's `POST /send` answers.
-pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> SentBatch {
+pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> BatchAnswer {
     let (router, stats) = (&ctx.router, &ctx.stats);
     let mut outbox = router.outbox();
     let (mut delivered, mut dropped, mut connections, mut oversized) = (0, 0, 0, 0);
@@ -381,7 +335,7 @@ pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> SentBatch {
     if lines.rejected > 0 {
         stats.bad_requests.fetch_add(1, Relaxed);
     }
-    SentBatch {
+    BatchAnswer {
         accepted: lines.accepted,
         rejected: lines.rejected,
         delivered: Some(delivered),
@@ -391,7 +345,7 @@ pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> SentBatch {
 }
 
 /// Publishes one message to `id`'s connections; the number reached.
-pub(crate) fn publish_one(ctx: &AdminCtx, id: u64, message: &[u8]) -> usize {
+pub(crate) fn publish_one(ctx: &AdminCtx, id: u64, message: &[u8]) -> u64 {
     let router = &ctx.router;
     let mut outbox = router.outbox();
     let published = router.publish(id, message, &mut outbox);
@@ -400,29 +354,29 @@ pub(crate) fn publish_one(ctx: &AdminCtx, id: u64, message: &[u8]) -> usize {
     if published.connections == 0 {
         ctx.stats.dropped.fetch_add(1, Relaxed);
     }
-    published.connections
+    published.connections as u64
 }
 
 /// Handles a routed request; appends the whole response to `out`.
 fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
     let (content_type, payload) = match route {
-        AdminRoute::SendOne(id) => json(&SentOne {
+        AdminRoute::SendOne(id) => json(&SendAnswer {
             id,
             connections: publish_one(ctx, id, body),
         }),
         AdminRoute::SendBatch => json(&publish_batch(ctx, body)),
         AdminRoute::Check(id) => {
             let connections = ctx.router.connections(id);
-            json(&Presence {
+            json(&CheckAnswer {
                 id,
                 online: connections > 0,
-                connections,
+                connections: connections as u64,
             })
         }
         AdminRoute::Stats => json(&ctx.stats.snapshot()),
         AdminRoute::Metrics => (
             PROMETHEUS,
-            ctx.stats.snapshot().to_prometheus().into_bytes(),
+            crate::stats::to_prometheus(&ctx.stats.snapshot()).into_bytes(),
         ),
     };
     respond(out, content_type, &payload, keep_alive);

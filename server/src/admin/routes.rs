@@ -1,10 +1,11 @@
-//! Parsing an admin request head and a `POST /send` batch body: pure
-//! functions, driven by the tests and the fuzz target without sockets. The
-//! head goes through the same codec and limits as a subscriber's
-//! (`crate::http::parse_head`); this module adds the admin rules: bodies by
-//! `Content-Length` only, the bearer token, the routes.
+//! Parsing an admin request head: a pure function, driven by the tests and
+//! the fuzz target without sockets. The head goes through the same codec
+//! and limits as a subscriber's (`crate::http::parse_head`); this module
+//! adds the admin rules: bodies by `Content-Length` only, the bearer token,
+//! the routes. (The `POST /send` body is parsed by `c1m_common::parse_batch`,
+//! the format's one owner.)
 
-use c1m_http::{parse_decimal, BodyFraming, HeaderSlots, Reject, Status};
+use c1m_http::{BodyFraming, HeaderSlots, Reject, Status};
 
 use crate::http::{parse_head, parse_id};
 
@@ -111,41 +112,6 @@ fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
         ));
     }
     Ok(route)
-}
-
-/// What parsing a batch found.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct BatchLines {
-    /// Lines with a valid id and a tab.
-    pub accepted: u64,
-    /// Non-empty lines without a tab or with a bad id.
-    pub rejected: u64,
-}
-
-/// Calls `each(id, message)` for every `id<TAB>message` line of `body`, in
-/// place (no copy). A trailing `\r` is dropped; empty lines are skipped.
-pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -> BatchLines {
-    let mut lines = BatchLines::default();
-    for line in body.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            continue;
-        }
-        let parsed = line.iter().position(|&b| b == b'\t').and_then(|tab| {
-            Some((
-                parse_decimal(&line[..tab]).filter(|&id| id <= max_id)?,
-                &line[tab + 1..],
-            ))
-        });
-        match parsed {
-            Some((id, message)) => {
-                lines.accepted += 1;
-                each(id, message);
-            }
-            None => lines.rejected += 1,
-        }
-    }
-    lines
 }
 
 #[cfg(test)]
@@ -268,30 +234,5 @@ mod tests {
         assert_eq!(head(both, None).unwrap_err().status, Status::BadRequest);
         let hostless = head("GET /stats HTTP/1.1\r\n\r\n", None);
         assert_eq!(hostless.unwrap_err().status, Status::BadRequest);
-    }
-
-    #[test]
-    fn batch_lines_are_parsed_in_place() {
-        let mut got = Vec::new();
-        let lines = parse_batch(
-            b"1\thello\n2\tworld\r\n\nbad line\n9999\tx\n3\t\n",
-            1000,
-            |id, m| got.push((id, m.to_vec())),
-        );
-        assert_eq!(
-            lines,
-            BatchLines {
-                accepted: 3,
-                rejected: 2
-            }
-        );
-        assert_eq!(
-            got,
-            [
-                (1, b"hello".to_vec()),
-                (2, b"world".to_vec()),
-                (3, Vec::new())
-            ]
-        );
     }
 }

@@ -12,7 +12,9 @@ use async_nats::{Client, ConnectOptions, Event, HeaderMap};
 use futures_util::StreamExt;
 use tokio::sync::oneshot;
 
-use super::{BrokerState, Routed, Sink, CONFIRM, ORIGIN, SINGLE_ID};
+use c1m_common::BrokerState;
+
+use super::{Routed, Sink, CONFIRM, ORIGIN, SINGLE_ID};
 
 /// Bytes kept free under the server's `max_payload` for the headers.
 const HEADER_ROOM: usize = 256;

@@ -35,7 +35,6 @@ mod link;
 
 pub(crate) use link::Broker;
 
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// How long a `/send` waits for its echo before answering 503.
@@ -47,27 +46,6 @@ const ORIGIN: &str = "c1m-origin";
 /// The header of a single message (`POST /send/{id}`), whose body may hold
 /// any bytes; a message without it is a batch of `id<TAB>message` lines.
 const SINGLE_ID: &str = "c1m-id";
-
-/// The broker side of `/stats`: the connection and what crossed it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BrokerState {
-    /// Connected to a NATS server now.
-    pub connected: bool,
-    /// Connections (re-)established after the first.
-    pub reconnects: u64,
-    /// The last error the NATS client reported, if any.
-    #[serde(default)]
-    pub last_error: Option<String>,
-    /// Messages (lines) this front published and NATS confirmed.
-    pub published: u64,
-    /// Messages (lines) received from NATS and routed into this group.
-    pub received: u64,
-    /// Received messages that reached no connection in this group.
-    pub dropped: u64,
-    /// Messages that could not be delivered: refused with 503 while NATS was
-    /// away or unconfirmed, and received messages a worker could not take.
-    pub undeliverable: u64,
-}
 
 /// Where received messages go: this process's router, or the workers of a
 /// group through their admin sockets.
@@ -120,13 +98,6 @@ impl Sink {
     }
 }
 
-/// The answer of `POST /send/{id}` in broker mode.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct PublishedOne {
-    pub(crate) id: u64,
-    pub(crate) accepted: u64,
-}
-
 /// Answers `POST /send` and `POST /send/{id}` by publishing to NATS (see
 /// the module doc); `None` for any other route. Returns whether the
 /// connection stays open (a 503 closes it).
@@ -138,7 +109,8 @@ pub(crate) async fn answer_send(
     keep_alive: bool,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
-    use crate::admin::{json, respond, AdminRoute, SentBatch};
+    use crate::admin::{json, respond, AdminRoute};
+    use c1m_common::BatchAnswer as SentBatch;
     let refused = |why: link::Unavailable, out: &mut Vec<u8>| {
         let reject = c1m_http::Reject::new(c1m_http::Status::ServiceUnavailable, why.reason());
         c1m_http::write_error(&reject, out);
@@ -147,7 +119,12 @@ pub(crate) async fn answer_send(
     match route {
         AdminRoute::SendOne(id) => Some(match broker.publish_one(id, body).await {
             Ok(()) => {
-                let (content_type, payload) = json(&PublishedOne { id, accepted: 1 });
+                // What is known here is a batch of one's answer.
+                let answer = SentBatch {
+                    accepted: 1,
+                    ..SentBatch::default()
+                };
+                let (content_type, payload) = json(&answer);
                 respond(out, content_type, &payload, keep_alive);
                 keep_alive
             }
@@ -161,7 +138,7 @@ pub(crate) async fn answer_send(
             // over --max-pending are refused here, as one process would.
             let mut valid = Vec::with_capacity(body.len());
             let mut oversized = 0;
-            let lines = crate::admin::parse_batch(body, config.max_id, |id, message| {
+            let lines = c1m_common::parse_batch(body, config.max_id, |id, message| {
                 if message.len() > config.max_pending {
                     oversized += 1;
                     return;

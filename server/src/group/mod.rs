@@ -22,7 +22,7 @@ mod supervise;
 pub(crate) mod worker;
 mod workers;
 
-pub use snapshot::{GroupCounters, GroupSnapshot, WorkerSnapshot};
+pub(crate) use snapshot::to_prometheus;
 pub(crate) use workers::Workers;
 
 use std::net::SocketAddr;
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use c1m_common::{Repeat, StopSignals};
+use c1m_common::{GroupCounters, Repeat, StatsSnapshot, StopSignals, WorkerStats};
 
 use crate::admin::{self, json, respond, AdminRoute, Handler, Listener, PROMETHEUS};
 use crate::broker::{self, Broker, Sink};
@@ -88,7 +88,7 @@ impl Handler for Front {
             AdminRoute::Stats => json(&self.snapshot().await),
             AdminRoute::Metrics => (
                 PROMETHEUS,
-                self.snapshot().await.to_prometheus().into_bytes(),
+                to_prometheus(&self.snapshot().await).into_bytes(),
             ),
         };
         respond(out, content_type, &payload, keep_alive);
@@ -126,7 +126,7 @@ impl Front {
         }
     }
 
-    async fn snapshot(&self) -> GroupSnapshot {
+    async fn snapshot(&self) -> StatsSnapshot {
         let answers = self.workers.stats().await;
         let mut total = self.stats.snapshot();
         // The front's own RSS is reported apart: `rss_bytes` is the workers'.
@@ -137,8 +137,8 @@ impl Front {
             let slot = &slots[index];
             let up = answer.is_some();
             let stats = answer.unwrap_or_default();
-            total.add(&stats);
-            workers.push(WorkerSnapshot {
+            crate::stats::add(&mut total, &stats);
+            workers.push(WorkerStats {
                 index: index as u64,
                 pid: slot.pid.load(Relaxed),
                 up,
@@ -146,7 +146,7 @@ impl Front {
                 stats,
             });
         }
-        GroupSnapshot {
+        StatsSnapshot {
             group: Some(GroupCounters {
                 workers: workers.len() as u64,
                 workers_up: workers.iter().filter(|w| w.up).count() as u64,
@@ -155,9 +155,9 @@ impl Front {
                 undeliverable: self.workers.undeliverable.load(Relaxed),
                 front_rss_bytes,
             }),
-            total,
             workers,
             broker: self.broker.get().map(|b| b.state()),
+            ..total
         }
     }
 }

@@ -4,67 +4,16 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
+use c1m_common::StatsSnapshot;
 
-use crate::broker::BrokerState;
-use crate::stats::Snapshot;
+use crate::stats;
 
-/// `GET /stats` of a front, or of a standalone server in broker mode.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GroupSnapshot {
-    /// The sum over the workers (gauges too).
-    #[serde(flatten)]
-    pub total: Snapshot,
-    /// The group's own counters (`--workers`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<GroupCounters>,
-    /// Each worker, by index.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub workers: Vec<WorkerSnapshot>,
-    /// The NATS link (`--broker`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub broker: Option<BrokerState>,
-}
-
-/// What the front counts itself.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GroupCounters {
-    /// Workers in the group.
-    pub workers: u64,
-    /// Workers up now (answering).
-    pub workers_up: u64,
-    /// Worker restarts after a crash.
-    pub restarts: u64,
-    /// Connections handed from the worker that accepted them to the owner of their id.
-    pub handoffs: u64,
-    /// Messages for a worker that did not answer (down or restarting).
-    pub undeliverable: u64,
-    /// Resident set size of the front process, bytes (not in `rss_bytes`).
-    pub front_rss_bytes: u64,
-}
-
-/// One worker in `/stats`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct WorkerSnapshot {
-    /// Its index in the group (it owns the ids `id % workers == index`).
-    pub index: u64,
-    /// Its process id now.
-    pub pid: u32,
-    /// Whether it answered this `/stats`.
-    pub up: bool,
-    /// Times it was restarted after a crash.
-    pub restarts: u64,
-    /// Its counters (zero when it did not answer).
-    #[serde(flatten)]
-    pub stats: Snapshot,
-}
-
-impl GroupSnapshot {
-    /// Prometheus text: the summed families as one server's, then the
-    /// group's gauges and counters, the per-worker families
-    /// (`comet_worker_*{worker="i"}`), and the broker's.
-    pub fn to_prometheus(&self) -> String {
-        let mut out = self.total.to_prometheus();
+/// Prometheus text of a group's (or a broker-mode server's) `/stats`: the
+/// summed families as one server's, then the group's gauges and counters,
+/// the per-worker families (`comet_worker_*{worker="i"}`), and the broker's.
+pub(crate) fn to_prometheus(snap: &StatsSnapshot) -> String {
+    {
+        let mut out = stats::to_prometheus(snap);
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
@@ -73,7 +22,7 @@ impl GroupSnapshot {
             }
         };
         let one = |v: u64| [(String::new(), v)];
-        if let Some(g) = &self.group {
+        if let Some(g) = &snap.group {
             family(
                 "comet_group_workers",
                 "gauge",
@@ -111,19 +60,24 @@ impl GroupSnapshot {
                 &one(g.front_rss_bytes),
             );
         }
-        if let Some(first) = self.workers.first() {
-            for (i, (name, kind, _)) in first.stats.fields().into_iter().enumerate() {
+        if let Some(first) = snap.workers.first() {
+            for (i, (name, kind, _)) in stats::fields(&first.stats).into_iter().enumerate() {
                 let suffix = if kind == "counter" { "_total" } else { "" };
-                let samples: Vec<(String, u64)> = self
+                let samples: Vec<(String, u64)> = snap
                     .workers
                     .iter()
-                    .map(|w| (format!("{{worker=\"{}\"}}", w.index), w.stats.fields()[i].2))
+                    .map(|w| {
+                        (
+                            format!("{{worker=\"{}\"}}", w.index),
+                            stats::fields(&w.stats)[i].2,
+                        )
+                    })
                     .collect();
                 let name = format!("comet_worker_{name}{suffix}");
                 family(&name, kind, "The same figure for one worker", &samples);
             }
         }
-        if let Some(b) = &self.broker {
+        if let Some(b) = &snap.broker {
             family(
                 "comet_broker_connected",
                 "gauge",
@@ -168,44 +122,37 @@ impl GroupSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use c1m_common::{BrokerState, GroupCounters, WorkerStats};
 
     #[test]
-    fn a_group_reads_as_one_server_and_lists_its_workers() {
-        let worker = |index, connections| WorkerSnapshot {
+    fn a_group_is_announced_once_per_family_with_its_workers() {
+        let worker = |index, connections| WorkerStats {
             index,
             pid: 10 + index as u32,
             up: true,
             restarts: 0,
-            stats: Snapshot {
+            stats: StatsSnapshot {
                 connections,
-                ..Snapshot::default()
+                ..StatsSnapshot::default()
             },
         };
-        let snap = GroupSnapshot {
-            total: Snapshot {
-                connections: 5,
-                ..Snapshot::default()
-            },
+        let snap = StatsSnapshot {
+            connections: 5,
             group: Some(GroupCounters {
                 workers: 2,
                 ..GroupCounters::default()
             }),
             workers: vec![worker(0, 2), worker(1, 3)],
             broker: Some(BrokerState::default()),
+            ..StatsSnapshot::default()
         };
-        let text = serde_json::to_string(&snap).unwrap();
-        // A reader of one server's /stats reads the sum.
-        let one: Snapshot = serde_json::from_str(&text).unwrap();
-        assert_eq!(one.connections, 5);
-        let back: GroupSnapshot = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, snap);
-        let metrics = snap.to_prometheus();
+        let metrics = to_prometheus(&snap);
         assert!(metrics.contains("comet_connections 5\n"));
         assert!(metrics.contains(
             "# TYPE comet_worker_connections gauge\ncomet_worker_connections{worker=\"0\"} 2\ncomet_worker_connections{worker=\"1\"} 3\n"
         ));
+        assert!(metrics.contains("comet_group_workers 2\n"));
         assert!(metrics.contains("comet_broker_connected 0\n"));
-        // Every family is announced once, before its samples.
         let mut seen = std::collections::HashSet::new();
         for line in metrics.lines().filter(|l| l.starts_with("# TYPE ")) {
             assert!(

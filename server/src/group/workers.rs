@@ -9,9 +9,9 @@ use futures_util::future::join_all;
 
 use super::link::{Answer, Link};
 use super::supervise::Slots;
-use crate::admin::{parse_batch, SentBatch};
 use crate::broker::Routed;
-use crate::stats::Snapshot;
+use c1m_common::StatsSnapshot;
+use c1m_common::{parse_batch, BatchAnswer, SendAnswer};
 
 /// The workers of a group, as the front reaches them.
 pub(crate) struct Workers {
@@ -55,7 +55,7 @@ impl Workers {
 
     /// `POST /send` for the whole group: the lines split by owner, each
     /// part one request to its worker, the answers summed.
-    pub(crate) async fn send_batch(&self, body: &[u8]) -> SentBatch {
+    pub(crate) async fn send_batch(&self, body: &[u8]) -> BatchAnswer {
         let mut parts: Vec<Vec<u8>> = vec![Vec::new(); self.links.len()];
         let mut lines_of = vec![0u64; self.links.len()];
         let front = parse_batch(body, self.max_id, |id, message| {
@@ -74,28 +74,31 @@ impl Workers {
             .map(
                 |(w, part)| async move { (w, self.links[w].request("POST", "/send", part).await) },
             );
-        let mut total = SentBatch {
+        let mut total = BatchAnswer {
             rejected: front.rejected,
             delivered: Some(0),
             dropped: Some(0),
             connections: Some(0),
-            ..SentBatch::default()
+            ..BatchAnswer::default()
         };
         for (w, answer) in join_all(sends).await {
             let part = answer
                 .ok()
                 .filter(|a| a.status == 200)
-                .and_then(|a| serde_json::from_slice::<SentBatch>(&a.body).ok());
+                .and_then(|a| serde_json::from_slice::<BatchAnswer>(&a.body).ok());
             match part {
-                Some(part) => total.add(part),
+                Some(part) => add(&mut total, part),
                 None => {
                     // The worker is down: its lines reached no connection.
                     self.undeliverable.fetch_add(lines_of[w], Relaxed);
-                    total.add(SentBatch {
-                        accepted: lines_of[w],
-                        dropped: Some(lines_of[w]),
-                        ..SentBatch::default()
-                    });
+                    add(
+                        &mut total,
+                        BatchAnswer {
+                            accepted: lines_of[w],
+                            dropped: Some(lines_of[w]),
+                            ..BatchAnswer::default()
+                        },
+                    );
                 }
             }
         }
@@ -119,7 +122,7 @@ impl Workers {
         let answer = self.to_owner(id, "POST", &path, message).await;
         let reached = answer
             .filter(|a| a.status == 200)
-            .and_then(|a| serde_json::from_slice::<crate::admin::SentOne>(&a.body).ok());
+            .and_then(|a| serde_json::from_slice::<SendAnswer>(&a.body).ok());
         match reached {
             Some(one) => Routed {
                 messages: 1,
@@ -138,11 +141,21 @@ impl Workers {
     }
 
     /// Every worker's `/stats`, in index order (`None`: no answer).
-    pub(crate) async fn stats(&self) -> Vec<Option<Snapshot>> {
+    pub(crate) async fn stats(&self) -> Vec<Option<StatsSnapshot>> {
         let asks = self.links.iter().map(|link| async move {
             let answer = link.request("GET", "/stats", b"").await.ok()?;
             serde_json::from_slice(&answer.body).ok()
         });
         join_all(asks).await
     }
+}
+
+/// Adds another part of the same batch (another worker's lines) to `total`.
+fn add(total: &mut BatchAnswer, part: BatchAnswer) {
+    let sum = |a: Option<u64>, b: Option<u64>| Some(a.unwrap_or(0) + b.unwrap_or(0));
+    total.accepted += part.accepted;
+    total.rejected += part.rejected;
+    total.delivered = sum(total.delivered, part.delivered);
+    total.dropped = sum(total.dropped, part.dropped);
+    total.connections = sum(total.connections, part.connections);
 }

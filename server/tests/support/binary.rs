@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use c1m_server::GroupSnapshot;
+use c1m_common::StatsSnapshot as GroupSnapshot;
 
 use super::{admin_with, eventually};
 

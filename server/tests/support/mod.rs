@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use c1m_server::{Config, Server, Snapshot};
+use c1m_common::StatsSnapshot as Snapshot;
+use c1m_server::{Config, Server};
 
 pub(crate) fn server(config: Config) -> Server {
     let _ = c1m_common::raise_nofile_to_hard();

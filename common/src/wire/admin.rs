@@ -1,0 +1,94 @@
+//! comet-server's JSON answers to `POST /send/{id}`, `POST /send` and
+//! `GET /check/{id}` (schemas: `docs/schema/admin-send.json`,
+//! `admin-send-batch.json`, `admin-check.json`). The server serialises
+//! these types; `msggen` and the tests read them back through the same ones.
+//!
+//! Each answer is one JSON object and a newline. A reader ignores fields it
+//! does not know, and a field added later is optional, so a newer server
+//! and an older tool (or the reverse) still understand each other.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /send/{id}`: the message was published to `id`'s connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct SendAnswer {
+    /// The id the message was sent to.
+    pub id: u64,
+    /// Connections of `id` the message was queued on (0: nobody held it, and
+    /// the server counted it as dropped).
+    pub connections: u64,
+}
+
+/// `POST /send`: what became of a batch's lines.
+///
+/// `delivered`, `dropped` and `connections` are what this process saw; a
+/// server that forwards ids it does not hold to other processes cannot know
+/// them and leaves them out, so a reader takes their absence as "unknown",
+/// not as zero.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct BatchAnswer {
+    /// Lines published: a valid id, a tab, a message the server takes.
+    pub accepted: u64,
+    /// Lines refused: no tab, a bad id, or a message over `--max-pending`.
+    /// They are not retried (the same lines would be refused again).
+    pub rejected: u64,
+    /// Accepted messages that reached at least one connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<u64>,
+    /// Accepted messages for ids with no connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+    /// Connection deliveries queued (an id may have several connections).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
+}
+
+/// `GET /check/{id}`: whether `id` is connected here now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct CheckAnswer {
+    /// The id asked about.
+    pub id: u64,
+    /// True when it has at least one connection.
+    pub online: bool,
+    /// Its connections (a user may have several tabs open).
+    pub connections: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documented answers (server/README.md) read as these types, and
+    /// these types write them back byte for byte.
+    #[test]
+    fn answers_round_trip_their_documented_form() {
+        for text in [
+            r#"{"accepted":2,"rejected":0,"delivered":1,"dropped":1,"connections":2}"#,
+            r#"{"accepted":2,"rejected":1}"#,
+        ] {
+            let answer: BatchAnswer = serde_json::from_str(text).unwrap();
+            assert_eq!(serde_json::to_string(&answer).unwrap(), text);
+        }
+        let one: SendAnswer = serde_json::from_str(r#"{"id":42,"connections":2}"#).unwrap();
+        assert_eq!(
+            one,
+            SendAnswer {
+                id: 42,
+                connections: 2
+            }
+        );
+        let check = r#"{"id":42,"online":true,"connections":2}"#;
+        let presence: CheckAnswer = serde_json::from_str(check).unwrap();
+        assert_eq!(serde_json::to_string(&presence).unwrap(), check);
+    }
+
+    #[test]
+    fn a_newer_answer_with_more_fields_still_reads() {
+        let answer: BatchAnswer =
+            serde_json::from_str(r#"{"accepted":3,"rejected":0,"forwarded":3}"#).unwrap();
+        assert_eq!((answer.accepted, answer.dropped), (3, None));
+    }
+}
