@@ -53,10 +53,13 @@ impl Binary {
         }
     }
 
-    /// `GET /stats`, as a group's (a standalone server's reads the same).
+    /// `GET /stats`, as a group's (a standalone server's reads the same),
+    /// checked against its committed schema.
     pub(crate) fn stats(&self) -> GroupSnapshot {
         let (status, body) = admin_with(self.admin, "GET", "/stats", b"", "");
         assert_eq!(status, 200, "{body}");
+        c1m_common::validate_against_schema("admin-stats.json", &body)
+            .unwrap_or_else(|e| panic!("{e}"));
         serde_json::from_str(&body).unwrap()
     }
 
