@@ -126,23 +126,23 @@ mod tests {
 
     #[test]
     fn a_group_is_announced_once_per_family_with_its_workers() {
-        let worker = |index, connections| WorkerStats {
-            index,
-            pid: 10 + index as u32,
-            up: true,
-            restarts: 0,
-            stats: StatsSnapshot {
-                connections,
-                ..StatsSnapshot::default()
-            },
-        };
+        let workers = (0..2)
+            .map(|index| WorkerStats {
+                index,
+                stats: StatsSnapshot {
+                    connections: index + 2,
+                    ..StatsSnapshot::default()
+                },
+                ..WorkerStats::default()
+            })
+            .collect();
         let snap = StatsSnapshot {
             connections: 5,
             group: Some(GroupCounters {
                 workers: 2,
                 ..GroupCounters::default()
             }),
-            workers: vec![worker(0, 2), worker(1, 3)],
+            workers,
             broker: Some(BrokerState::default()),
             ..StatsSnapshot::default()
         };
