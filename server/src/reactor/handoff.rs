@@ -34,10 +34,10 @@ use rustix::net::{
 };
 use slab::Slab;
 
-use super::{Close, Reactor};
-use crate::config::{socket_name, Membership, MAX_HEAD};
-use crate::request::{parse_request, Parsed, Request};
-use c1m_http::write_error;
+use super::read::MAX_INPUT;
+use super::Reactor;
+use crate::config::{socket_name, Membership};
+use crate::request::Request;
 
 /// Tokens at and above this are handoff sockets: the listener, then the
 /// accepted peer connections (connection tokens are slab keys, far below).
@@ -46,7 +46,9 @@ pub(super) const HANDOFF_TOKENS: usize = usize::MAX / 2;
 /// How often parcels waiting for a peer are retried.
 const RETRY: Duration = Duration::from_millis(5);
 
-/// A connection on its way: the socket and the request head read so far.
+/// A connection on its way: the socket and everything its client has sent
+/// so far (its request head and any requests pipelined behind it, at most
+/// [`MAX_INPUT`]).
 pub(super) struct Parcel {
     pub(super) fd: OwnedFd,
     pub(super) head: Vec<u8>,
@@ -120,7 +122,7 @@ impl Handoff {
             inbound: Slab::new(),
             peers: (0..me.workers).map(|_| Peer::default()).collect(),
             retry_at: None,
-            recv_buf: vec![0; MAX_HEAD + 1],
+            recv_buf: vec![0; MAX_INPUT],
         })
     }
 
@@ -224,19 +226,19 @@ impl Handoff {
 }
 
 impl Reactor {
-    /// Sends connection `key`, whose complete head is `head`, to worker
-    /// `owner`, and forgets it here.
-    pub(super) fn hand_off(&mut self, key: usize, owner: usize, head: Vec<u8>) {
+    /// Sends connection `key`, whose client has sent `sent` (a complete
+    /// head first), to worker `owner`, and forgets it here.
+    pub(super) fn hand_off(&mut self, key: usize, owner: usize, sent: Vec<u8>) {
         let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(conn.link.source());
         self.shared
             .stats
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         self.local.handed_off += 1;
         let parcel = Parcel {
-            fd: conn.stream.into(),
-            head,
+            fd: conn.link.into_socket().into(),
+            head: sent,
         };
         if let Some(handoff) = &mut self.handoff {
             handoff.send(owner, parcel);
@@ -256,21 +258,15 @@ impl Reactor {
         self.parcels = parcels;
     }
 
-    /// Registers a handed-in connection and answers its head as if it had
-    /// been read here.
+    /// Registers a handed-in connection and serves what its client sent
+    /// as if it had been read here; then reads on.
     fn adopt(&mut self, parcel: Parcel) {
         let Some(key) = self.register(mio::net::TcpStream::from(parcel.fd)) else {
             return;
         };
         self.local.handed_in += 1;
-        match parse_request(&parcel.head, self.shared.config.max_id) {
-            Ok(Parsed::Complete { request, .. }) => self.start(key, request),
-            Ok(Parsed::Incomplete) => self.close(key, Close::Gone),
-            Err(reject) => {
-                self.local.bad_requests += 1;
-                self.answer_and_close(key, |out| write_error(&reject, out));
-            }
-        }
+        self.conns[key].push_input(&parcel.head);
+        self.on_readable(key);
     }
 }
 
