@@ -11,7 +11,8 @@
 //! - Parsers ([`parse_count`], [`parse_duration`], [`IdRange`],
 //!   [`PortRange`], [`Ipv4List`]): counts (`10k`, `1M`), id and port ranges,
 //!   durations, IPv4 lists, ranges and CIDRs, parsed the same way by every
-//!   tool.
+//!   tool; bounded forms ([`duration_within`], [`count_within`]) for the
+//!   arguments that feed arithmetic, so none can overflow or hang later.
 //! - Descriptor limits ([`raise_nofile_to_hard`], [`is_exhaustion`]):
 //!   RLIMIT_NOFILE, and recognising EMFILE/ENFILE.
 //! - Capacity ([`AddressPlan`], [`conns_per_process`], [`MemoryEstimate`],
@@ -33,6 +34,7 @@
 //! This crate does no network I/O and has no async runtime, so every tool
 //! (and the fuzz targets) can depend on it cheaply.
 
+mod bounds;
 mod capacity;
 mod envelope;
 mod fdlimit;
@@ -43,6 +45,7 @@ mod records;
 mod signals;
 mod wire;
 
+pub use bounds::{count_within, duration_within, MAX_DURATION};
 pub use capacity::{
     conns_per_process, fds_per_process, kernel_bytes, procs_needed, AddressPlan, BindMode,
     MemoryEstimate, Role, DEFAULT_USER_BYTES_PER_CONN, FD_RESERVE, KERNEL_BYTES_PER_SOCKET,

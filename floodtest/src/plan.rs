@@ -86,6 +86,9 @@ impl Plan {
         if conns == 0 {
             bail!("--conns must be at least 1");
         }
+        if let Some(min) = args.min_open.filter(|&m| m > conns) {
+            bail!("--min-open {min} can never be met with --conns {conns}: give at most {conns}");
+        }
         let bind_mode = BindMode::from(args.bind_mode);
         let source_ips: Vec<Ipv4Addr> = args.source_ips.iter().collect();
         let target = Arc::new(args.url.clone());

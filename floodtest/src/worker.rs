@@ -50,7 +50,7 @@ pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Longest sleep in `poll`, so stop requests and timeouts are seen.
 const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Cap on the reconnect backoff.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What every worker of a process shares with the controller.
 #[derive(Debug, Default)]
