@@ -14,10 +14,11 @@ use std::time::Duration;
 /// past 64K per source IP and past the per-process descriptor limit, and
 /// measures delivery latency and lost messages from the envelopes in them.
 ///
-/// Exit status: 0 when the peak open connections reached --conns (or
-/// --min-open), 1 when not, 2 on a refused configuration or an error, or
-/// when a child process died (the summary is still written, marked
-/// `incomplete`).
+/// Exit status: 0 when --conns (or --min-open) connections were open at the
+/// peak and still open when the run ended, and no stream broke HTTP
+/// framing; 1 when not (it says what failed); 2 on a refused configuration
+/// or an error, or when a child process died (the summary is still
+/// written, marked `incomplete`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "floodtest", version)]
 pub struct Args {
@@ -118,8 +119,8 @@ pub struct Args {
     #[arg(long)]
     pub json: Option<PathBuf>,
 
-    /// Exit 1 unless at least this many connections were open at once (at
-    /// most --conns) [default: --conns].
+    /// Exit 1 unless at least this many connections were open at once, and
+    /// still open when the hold ended (at most --conns) [default: --conns].
     #[arg(long, value_parser = parse_count)]
     pub min_open: Option<u64>,
 

@@ -98,6 +98,7 @@ pub(crate) fn drive(
         }
         report.tick()?;
     }
+    report.run_ended();
     let joined = fleet.join();
     report.absorb(joined.last);
     Ok((!joined.failures.is_empty()).then(|| joined.failures.join("; ")))

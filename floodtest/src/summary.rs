@@ -49,6 +49,45 @@ fn failed_names(failed: &BTreeMap<String, u64>) -> String {
     }
 }
 
+/// What the run's check found wrong, if anything: the connections were
+/// held when `min_open` of them were open at the peak and still open at
+/// the end, and no stream broke HTTP framing (a server that does is broken
+/// however many connections it keeps).
+pub(crate) fn check(s: &FloodSummary, min_open: u64) -> Option<String> {
+    let protocol = s
+        .failed
+        .get(ErrorClass::Protocol.name())
+        .copied()
+        .unwrap_or(0);
+    let ended = || {
+        format!(
+            "{} ended early ({})",
+            s.failed_total,
+            failed_names(&s.failed)
+        )
+    };
+    if s.open < min_open {
+        Some(format!(
+            "peak open {} of the {min_open} required; {}",
+            s.open,
+            ended()
+        ))
+    } else if s.held < min_open {
+        Some(format!(
+            "{} of the {min_open} required were still open when the run ended (peak {}); {}",
+            s.held,
+            s.open,
+            ended()
+        ))
+    } else if protocol > 0 {
+        Some(format!(
+            "{protocol} stream(s) ended on a protocol error: the server broke HTTP/1.1 framing"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The human-readable end of a run.
 pub(crate) fn render(s: &FloodSummary) -> String {
     format!(
@@ -122,6 +161,8 @@ mod tests {
             procs: 1,
             workers: 2,
             incomplete: Some("child 1 of 2: signal: 9 (SIGKILL)".to_owned()),
+            held: 8,
+            check_failed: None,
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         // serde_json's map is sorted, so compare sorted names.
@@ -147,6 +188,8 @@ mod tests {
             "procs",
             "workers",
             "incomplete",
+            "held",
+            "check_failed",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);

@@ -386,17 +386,22 @@ impl Worker {
             // the latency.
             self.tally.now_us = c1m_common::unix_us_now();
             let was_open = conn.rx.is_open();
-            if let Err(e) = conn.rx.feed(&self.buf[..n], mode, &mut self.tally) {
+            let fed = conn.rx.feed(&self.buf[..n], mode, &mut self.tally);
+            // The head may have arrived in this read even when what follows
+            // it failed (a bad chunk-size line in the same read): the attempt
+            // is over either way, so it leaves `connecting` before `end`
+            // counts it as an opened stream that closed.
+            if !was_open && conn.rx.is_open() {
+                self.connecting -= 1;
+                conn.attempts = 0;
+                self.last_open_us = self.tally.now_us;
+            }
+            if let Err(e) = fed {
                 let class = match e {
                     StreamError::Status => ErrorClass::Status,
                     StreamError::Protocol => ErrorClass::Protocol,
                 };
                 return self.end(key, Some(class));
-            }
-            if !was_open && conn.rx.is_open() {
-                self.connecting -= 1;
-                conn.attempts = 0;
-                self.last_open_us = self.tally.now_us;
             }
             if conn.rx.is_ended() {
                 return self.end(key, Some(ErrorClass::ClosedByServer));

@@ -2,7 +2,8 @@
 
 mod support;
 
-use support::{closed_port, floodtest, Behaviour, Server};
+use std::time::Duration;
+use support::{closed_port, floodtest, floodtest_within, Behaviour, Server};
 
 fn failed(run: &support::Run, class: &str) -> u64 {
     run.summary().failed[class]
@@ -44,6 +45,61 @@ fn non_200_status() {
 fn garbage_bytes() {
     let run = against(Behaviour::Garbage, &[]);
     assert_eq!(failed(&run, "protocol"), 20);
+}
+
+#[test]
+fn a_bad_chunk_in_the_same_read_as_the_head_ends_the_ramp() {
+    // The head opened the stream and the chunk-size line after it failed,
+    // in one read: the attempt used to stay counted as connecting, so the
+    // ramp never ended and the run hung.
+    let server = Server::start(Behaviour::BadChunkWithHead);
+    let url = server.url("/test/{id}");
+    let args = [
+        "--url",
+        url.as_str(),
+        "--conns",
+        "20",
+        "--duration",
+        "300ms",
+    ];
+    let run = floodtest_within(&args, Duration::from_secs(20));
+    let s = run.summary();
+    assert_eq!(
+        (s.opened, s.closed, failed(&run, "protocol")),
+        (20, 20, 20),
+        "{s:?}"
+    );
+    assert!(run.stderr().contains("ramp done"), "{}", run.stderr());
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+}
+
+#[test]
+fn streams_that_all_break_framing_fail_the_check() {
+    // Every stream opens, so the peak reaches the target; then each one
+    // breaks the chunked framing. That used to exit 0.
+    let server = Server::start(Behaviour::BadChunkLater);
+    let url = server.url("/test/{id}");
+    // Ends when the last stream has failed, long before the hold would.
+    let args = ["--url", url.as_str(), "--conns", "20", "--duration", "30s"];
+    let run = floodtest_within(&args, Duration::from_secs(20));
+    let s = run.summary();
+    assert_eq!(
+        (s.open, s.held, failed(&run, "protocol")),
+        (20, 0, 20),
+        "{s:?}"
+    );
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let why = s.check_failed.as_deref().unwrap_or_default();
+    assert!(
+        why.starts_with("0 of the 20 required were still open when the run ended (peak 20); 20 ended early (protocol=20)"),
+        "{why}"
+    );
+    assert!(
+        run.stderr()
+            .contains("floodtest: check failed: 0 of the 20 required"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]

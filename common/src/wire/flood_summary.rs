@@ -16,6 +16,10 @@ pub struct FloodSummary {
     pub target: u64,
     /// Peak connections open at once (sampled every 100 ms).
     pub open: u64,
+    /// Connections still open when the run ended, before floodtest closed
+    /// its own: what was held to the end.
+    #[serde(default)]
+    pub held: u64,
     /// Streams whose `200` head arrived, counting reconnects.
     pub opened: u64,
     /// Opened connections that ended, by either side (our own close at the
@@ -58,6 +62,11 @@ pub struct FloodSummary {
     /// child process that died, a worker error): the figures cover the run
     /// until then.
     pub incomplete: Option<String>,
+    /// `null` when the run passed its check (the target, or `--min-open`,
+    /// open at the peak and still held at the end, and no stream broke HTTP
+    /// framing); otherwise what failed, as printed (exit 1).
+    #[serde(default)]
+    pub check_failed: Option<String>,
 }
 
 /// Percentiles of a histogram of microseconds (all 0 when it is empty).

@@ -29,6 +29,10 @@ pub(crate) enum Behaviour {
     CloseMidStream,
     /// Accepts and never answers.
     Silent,
+    /// The `200` head and a chunk-size line that is not hex, in one write.
+    BadChunkWithHead,
+    /// The head and one chunk, then, a moment later, a bad chunk-size line.
+    BadChunkLater,
 }
 
 pub(crate) struct Server {
@@ -118,8 +122,20 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
             chunk(&mut out, b"one chunk");
         }
         Behaviour::Silent => {}
+        Behaviour::BadChunkWithHead => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            out.extend_from_slice(b"zz\r\nnot a chunk\r\n");
+        }
+        Behaviour::BadChunkLater => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            chunk(&mut out, b"one chunk");
+        }
     }
     stream.write_all(&out)?;
+    if let Behaviour::BadChunkLater = behaviour {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stream.write_all(b"zz\r\n")?;
+    }
     match behaviour {
         Behaviour::ResetMidStream => {
             socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO))?;
@@ -268,6 +284,40 @@ pub(crate) fn floodtest(args: &[&str]) -> Run {
         .arg(&json)
         .output()
         .unwrap();
+    let summary = read_summary(&json);
+    Run { output, summary }
+}
+
+/// Runs `floodtest` with `args` plus `--json`, killed if it has not ended
+/// within `bound`: a run that hangs fails its test instead of the suite.
+pub(crate) fn floodtest_within(args: &[&str], bound: std::time::Duration) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_floodtest"))
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match waited.recv_timeout(bound) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill with a pid we started and a valid signal.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let output = waited.recv().unwrap().unwrap();
+            panic!(
+                "floodtest {args:?} still running after {bound:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    };
     let summary = read_summary(&json);
     Run { output, summary }
 }
