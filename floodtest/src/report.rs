@@ -126,7 +126,11 @@ impl Reporter {
         let _ = self.line.latency.add(&snap.latency);
         let _ = self.bar_window.latency.add(&snap.latency);
         self.peak_open = self.peak_open.max(snap.counters.open());
-        for class in [ErrorClass::FdExhausted, ErrorClass::AddrUnavailable] {
+        for class in [
+            ErrorClass::FdExhausted,
+            ErrorClass::AddrUnavailable,
+            ErrorClass::NotLocal,
+        ] {
             if snap.counters.failed[class.index()] > 0 && !self.warned[class.index()] {
                 self.warned[class.index()] = true;
                 self.notice(&exhaustion_fix(class));
@@ -285,10 +289,17 @@ pub(crate) fn say(out: &mut impl std::io::Write, line: &str) {
     let _ = writeln!(out, "{line}");
 }
 
+/// How to make a source address usable, for the refusal before the run and
+/// the notice during it.
+pub(crate) const NOT_LOCAL_FIX: &str =
+    "fix: add it to an interface (`ip addr add <ip>/32 dev lo`, as root) \
+     or use 127.x.y.z addresses, which are all local";
+
 /// The one-time message for a resource running out.
 fn exhaustion_fix(class: ErrorClass) -> String {
     match class {
         ErrorClass::FdExhausted => Exhaustion::Process.fix().to_owned(),
+        ErrorClass::NotLocal => format!("a source address is not on this host (EADDRNOTAVAIL at bind); {NOT_LOCAL_FIX}"),
         _ => "out of source addresses (EADDRNOTAVAIL): every (source IP, port) pair to this destination \
               is taken; fix: more --source-ips with --bind-mode explicit or noport, or widen \
               net.ipv4.ip_local_port_range (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\")"

@@ -203,6 +203,7 @@ mod tests {
             classes,
             [
                 "addr_in_use",
+                "addr_not_local",
                 "addr_unavailable",
                 "closed_by_server",
                 "fd_exhausted",

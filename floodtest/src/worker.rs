@@ -26,7 +26,7 @@
 //! every connect has the same timeout, so FIFO order is deadline order), a
 //! heap of pending reconnects, and the [`Tally`].
 
-use crate::addr::{pair_taken, start_connect, Sources};
+use crate::addr::{start_connect, Sources};
 use crate::class::ErrorClass;
 use crate::pacing::Pacer;
 use crate::plan::Unit;
@@ -217,11 +217,11 @@ impl Worker {
             let dest = self.unit.target.destination(route.destination);
             match start_connect(self.unit.bind_mode, route.source, dest) {
                 Ok(sock) => break (sock, dest.port()),
-                Err(e) if pair_taken(&e) && skips < self.sources.max_skips() => {
+                Err(e) if e.pair_taken() && skips < self.sources.max_skips() => {
                     self.tally.counters.addr_retries += 1;
                     skips += 1;
                 }
-                Err(e) => return self.failed(index, attempts, ErrorClass::of(&e), now),
+                Err(e) => return self.failed(index, attempts, e.class(), now),
             }
         };
         // Not the loop's `now`: a batch of connects takes a while, and the
