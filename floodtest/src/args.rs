@@ -99,7 +99,9 @@ pub struct Args {
     pub connect_timeout: Duration,
 
     /// Reconnect a connection that fails or is closed, after a backoff that
-    /// starts at --reconnect-backoff and doubles up to 30 s.
+    /// starts at --reconnect-backoff and doubles up to 30 s, each wait drawn
+    /// between half the backoff and all of it (jitter: connections dropped
+    /// together do not all come back at once).
     #[arg(long)]
     pub reconnect: bool,
 

@@ -98,7 +98,6 @@ pub(crate) fn drive(
         }
         report.tick()?;
     }
-    report.run_ended();
     let joined = fleet.join();
     report.absorb(joined.last);
     Ok((!joined.failures.is_empty()).then(|| joined.failures.join("; ")))

@@ -61,8 +61,6 @@ pub(crate) struct Reporter {
     total_latency: Histogram<u64>,
     total_connect: Histogram<u64>,
     peak_open: u64,
-    /// Connections open when the run ended, before our own close.
-    held: u64,
     /// Length of the ramp and the streams opened in it.
     ramp: Option<(f64, u64)>,
     line: Window,
@@ -103,7 +101,6 @@ impl Reporter {
             total_latency: new_hist(),
             total_connect: new_hist(),
             peak_open: 0,
-            held: 0,
             ramp: None,
             line: Window::new(now, Counters::default()),
             bar_window: Window::new(now, Counters::default()),
@@ -156,12 +153,6 @@ impl Reporter {
             c.failed_total(),
             failed_brief(&c.failed)
         ));
-    }
-
-    /// Notes what was still open when the run ended (the last snapshot
-    /// before the workers close their connections).
-    pub(crate) fn run_ended(&mut self) {
-        self.held = self.latest.counters.open();
     }
 
     /// Draws the bar and writes interval lines and records when due.
@@ -254,7 +245,7 @@ impl Reporter {
         Ok(FloodSummary {
             target: self.target,
             open: self.peak_open,
-            held: self.held,
+            held: self.latest.held,
             opened: c.opened,
             closed: c.closed,
             failed: failed_map(&c.failed),

@@ -121,6 +121,10 @@ pub(crate) struct Snapshot {
     pub(crate) paused: bool,
     /// The workers have stopped and this is their last word.
     pub(crate) finished: bool,
+    /// Streams open when the workers were told to stop, just before they
+    /// closed them: what was held to the end (0 until then).
+    #[serde(default)]
+    pub(crate) held: u64,
     /// Child processes only: resident-memory growth since before connecting,
     /// taken when this process held its peak, and that peak.
     pub(crate) rss_delta_bytes: i64,
@@ -146,6 +150,7 @@ impl Snapshot {
             started_all: true,
             paused: true,
             finished: true,
+            held: 0,
             rss_delta_bytes: 0,
             peak_open: 0,
             first_start_us: u64::MAX,
@@ -175,6 +180,7 @@ impl Snapshot {
         self.started_all &= o.started_all;
         self.paused &= o.paused;
         self.finished &= o.finished;
+        self.held += o.held;
         self.rss_delta_bytes += o.rss_delta_bytes;
         self.peak_open += o.peak_open;
         self.first_start_us = self.first_start_us.min(o.first_start_us);

@@ -49,7 +49,7 @@ pub(crate) const READ_BUF: usize = 64 * 1024;
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Longest sleep in `poll`, so stop requests and timeouts are seen.
 const MAX_WAIT: Duration = Duration::from_millis(50);
-/// Cap on the reconnect backoff.
+/// Cap on the reconnect backoff (before its jitter).
 pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What every worker of a process shares with the controller.
@@ -108,6 +108,8 @@ pub(crate) struct Worker {
     /// [`Snapshot::first_start_us`]).
     first_start_us: u64,
     last_open_us: u64,
+    /// Streams open when the stop came, before [`Worker::close_all`].
+    held: u64,
 }
 
 impl Worker {
@@ -139,6 +141,7 @@ impl Worker {
             epoch: Instant::now(),
             first_start_us: u64::MAX,
             last_open_us: 0,
+            held: 0,
         })
     }
 
@@ -167,6 +170,7 @@ impl Worker {
                 last_flush = Instant::now();
             }
         }
+        self.held = self.tally.counters.open();
         self.close_all();
         self.flush(true);
         Ok(())
@@ -265,6 +269,11 @@ impl Worker {
             return;
         }
         let backoff = base.saturating_mul(1 << attempts.min(16)).min(MAX_BACKOFF);
+        // Jitter: a uniform draw in [backoff/2, backoff], so connections
+        // dropped together (a server that died) come back spread over half
+        // a backoff, not all in the same millisecond (a thundering herd on
+        // the restarted server).
+        let backoff = backoff.mul_f64(rand::random_range(0.5..=1.0));
         let due = now + backoff.as_micros() as u64;
         self.reconnects
             .push(Reverse((due, index, attempts.saturating_add(1))));
@@ -440,6 +449,7 @@ impl Worker {
         // step while the others wait at it.
         slot.paused = self.next_index >= limit.min(gate) && self.connecting == 0;
         slot.finished = finished;
+        slot.held = self.held;
         slot.first_start_us = self.first_start_us;
         slot.last_open_us = self.last_open_us;
         // Same bounds on both sides, so adding cannot fail.

@@ -161,6 +161,46 @@ fn reconnect_backoff_doubles() {
     assert!((3..=5).contains(&attempts), "{attempts} attempts");
 }
 
+#[test]
+fn reconnects_after_a_server_dies_are_spread_by_jitter() {
+    // 200 streams held; the server drops them all at once. Each close is
+    // counted by class, and with a 400 ms first backoff the reconnects come
+    // back spread over [200, 400] ms after the drop: without jitter all 200
+    // arrived within a few ms of 400 ms (a thundering herd).
+    let server = Server::start(Behaviour::Chunked(vec![]));
+    let url = server.url("/test/{id}");
+    let args = ["--url", url.as_str(), "--conns", "200", "--reconnect"];
+    let mut held = support::hold(&[&args[..], &["--reconnect-backoff", "400ms"]].concat());
+    let dropped = std::time::Instant::now();
+    server.drop_all();
+    let deadline = dropped + Duration::from_secs(10);
+    while server.accepted.lock().unwrap().len() < 400 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut back: Vec<f64> = server.accepted.lock().unwrap()[200..]
+        .iter()
+        .map(|t| t.duration_since(dropped).as_secs_f64() * 1000.0)
+        .collect();
+    assert_eq!(back.len(), 200, "every stream came back");
+    back.sort_by(f64::total_cmp);
+    let (p10, p90) = (back[20], back[180]);
+    assert!(back[0] >= 150.0, "none before half the backoff: {back:?}");
+    assert!(back[199] <= 1_000.0, "{back:?}");
+    assert!(
+        p90 - p10 >= 100.0,
+        "reconnects bunched: p10 {p10:.0} ms, p90 {p90:.0} ms"
+    );
+    held.signal(libc::SIGTERM);
+    let (code, summary) = held.wait();
+    let s = summary.expect("a summary");
+    assert_eq!(s.failed["closed_by_server"], 200, "{:?}", s.failed);
+    assert_eq!(
+        (s.opened, s.failed_total, code),
+        (400, 200, Some(0)),
+        "{s:?}"
+    );
+}
+
 /// One connection from the single explicit pair `source_ip:port`.
 fn from_one_pair(server: &Server, source_ip: &str, port: u16) -> support::Run {
     floodtest(&[

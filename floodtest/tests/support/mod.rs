@@ -39,6 +39,10 @@ pub(crate) struct Server {
     pub port: u16,
     /// The peer address of every accepted connection.
     pub peers: Arc<Mutex<Vec<SocketAddr>>>,
+    /// When each connection was accepted, in order.
+    pub accepted: Arc<Mutex<Vec<std::time::Instant>>>,
+    /// A handle on every accepted connection, for [`Server::drop_all`].
+    open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 /// The envelope for connection `id`, sequence `seq`.
@@ -156,11 +160,23 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let peers = Arc::new(Mutex::new(Vec::new()));
-        let seen = peers.clone();
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (seen, times, handles) = (peers.clone(), accepted.clone(), open.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                times.lock().unwrap().push(std::time::Instant::now());
                 seen.lock().unwrap().push(stream.peer_addr().unwrap());
+                // Only streams that are held: a second handle would keep
+                // the others from closing (or resetting) when they should.
+                let held = matches!(
+                    behaviour,
+                    Behaviour::Chunked(_) | Behaviour::Sse(_) | Behaviour::Raw(_)
+                );
+                if let Some(handle) = held.then(|| stream.try_clone().ok()).flatten() {
+                    handles.lock().unwrap().push(handle);
+                }
                 let behaviour = behaviour.clone();
                 std::thread::Builder::new()
                     .stack_size(64 * 1024)
@@ -170,7 +186,21 @@ impl Server {
                     .unwrap();
             }
         });
-        Server { port, peers }
+        Server {
+            port,
+            peers,
+            accepted,
+            open,
+        }
+    }
+
+    /// Closes every connection accepted so far at once, as a server that
+    /// dies does (its kernel sends each client a FIN); the listener stays,
+    /// as a restarted server's would.
+    pub(crate) fn drop_all(&self) {
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
