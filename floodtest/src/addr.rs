@@ -120,6 +120,15 @@ pub(crate) enum OpenError {
     Other(io::Error),
 }
 
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Bind(e) => write!(f, "bind: {e}"),
+            OpenError::Other(e) => write!(f, "connect: {e}"),
+        }
+    }
+}
+
 impl OpenError {
     /// Whether this means "this source pair is taken, try the next one":
     /// EADDRINUSE anywhere, or EADDRNOTAVAIL from `connect()` (the 4-tuple

@@ -71,6 +71,14 @@ impl ErrorClass {
         }
     }
 
+    /// The class of a stream the parser gave up on.
+    pub(crate) fn of_stream(err: crate::stream::StreamError) -> ErrorClass {
+        match err {
+            crate::stream::StreamError::Status(_) => ErrorClass::Status,
+            crate::stream::StreamError::Protocol(_) => ErrorClass::Protocol,
+        }
+    }
+
     /// The class of an I/O error from socket, bind, connect, read or write.
     pub(crate) fn of(err: &io::Error) -> ErrorClass {
         if c1m_common::is_exhaustion(err).is_some() {

@@ -19,6 +19,7 @@ mod args;
 mod children;
 mod class;
 mod drive;
+mod failure;
 mod fleet;
 mod messages;
 mod pacing;

@@ -8,8 +8,9 @@
 //!   the seeds' `Stats: {Active, Closed, Chunks}`;
 //! - writes one [`FloodInterval`] per `--report-interval` to `--csv`.
 //!
-//! Resource exhaustion (descriptors, source addresses) is reported once, with
-//! the fix, the first time its count moves.
+//! Each failure class is reported once, the first time its count moves:
+//! resource exhaustion (descriptors, source addresses) with the fix, any
+//! other class with what its first failure looked like ([`crate::failure`]).
 
 use crate::class::ErrorClass;
 use crate::stats::{new_hist, Counters, Snapshot};
@@ -65,6 +66,7 @@ pub(crate) struct Reporter {
     ramp: Option<(f64, u64)>,
     line: Window,
     bar_window: Window,
+    /// Classes whose first failure (or fix) has been printed.
     warned: [bool; ErrorClass::ALL.len()],
 }
 
@@ -123,15 +125,23 @@ impl Reporter {
         let _ = self.line.latency.add(&snap.latency);
         let _ = self.bar_window.latency.add(&snap.latency);
         self.peak_open = self.peak_open.max(snap.counters.open());
-        for class in [
-            ErrorClass::FdExhausted,
-            ErrorClass::AddrUnavailable,
-            ErrorClass::NotLocal,
-        ] {
-            if snap.counters.failed[class.index()] > 0 && !self.warned[class.index()] {
-                self.warned[class.index()] = true;
-                self.notice(&exhaustion_fix(class));
+        for class in ErrorClass::ALL {
+            if snap.counters.failed[class.index()] == 0 || self.warned[class.index()] {
+                continue;
             }
+            // Once per class: running out of something gets its fix, any
+            // other failure what its first one looked like.
+            let text = match class {
+                ErrorClass::FdExhausted | ErrorClass::AddrUnavailable | ErrorClass::NotLocal => {
+                    exhaustion_fix(class)
+                }
+                _ => match snap.failures.first.get(class.name()) {
+                    Some(first) => format!("first {} failure: {first}", class.name()),
+                    None => continue,
+                },
+            };
+            self.warned[class.index()] = true;
+            self.notice(&text);
         }
         self.latest = snap;
     }
@@ -151,7 +161,7 @@ impl Reporter {
             c.open(),
             self.target,
             c.failed_total(),
-            failed_brief(&c.failed)
+            failed_brief(&c.failed, &self.latest.failures)
         ));
     }
 
@@ -179,7 +189,7 @@ impl Reporter {
             "{:.0} conn/s | failed {} ({}) | chunks {:.0}/s msgs {:.0}/s lost {} | p99 {}us",
             w.rate(now, w.counters.opened, c.opened),
             c.failed_total(),
-            failed_brief(&c.failed),
+            failed_brief(&c.failed, &self.latest.failures),
             w.rate(now, w.counters.chunks, c.chunks),
             w.rate(now, w.counters.messages, c.messages),
             c.lost,
@@ -250,6 +260,8 @@ impl Reporter {
             closed: c.closed,
             failed: failed_map(&c.failed),
             failed_total: c.failed_total(),
+            status_codes: self.latest.failures.codes_by_name(),
+            first_failures: self.latest.failures.first.clone(),
             chunks: c.chunks,
             bytes: c.bytes,
             messages: c.messages,

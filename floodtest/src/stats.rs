@@ -9,6 +9,7 @@
 //! state per connection.
 
 use crate::class::{ClassCounts, ErrorClass};
+use crate::failure::Failures;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,8 @@ pub(crate) struct Tally {
     pub(crate) connect: Histogram<u64>,
     /// Wall clock (the envelope's clock) at the current read, microseconds.
     pub(crate) now_us: u64,
+    /// The first failure of each class, and non-200 answers by code.
+    pub(crate) failures: Failures,
 }
 
 impl Tally {
@@ -94,6 +97,7 @@ impl Tally {
             latency: new_hist(),
             connect: new_hist(),
             now_us: 0,
+            failures: Failures::default(),
         }
     }
 }
@@ -125,6 +129,10 @@ pub(crate) struct Snapshot {
     /// closed them: what was held to the end (0 until then).
     #[serde(default)]
     pub(crate) held: u64,
+    /// The first failure of each class, and non-200 answers by code
+    /// (cumulative).
+    #[serde(default)]
+    pub(crate) failures: Failures,
     /// Child processes only: resident-memory growth since before connecting,
     /// taken when this process held its peak, and that peak.
     pub(crate) rss_delta_bytes: i64,
@@ -151,6 +159,7 @@ impl Snapshot {
             paused: true,
             finished: true,
             held: 0,
+            failures: Failures::default(),
             rss_delta_bytes: 0,
             peak_open: 0,
             first_start_us: u64::MAX,
@@ -181,6 +190,7 @@ impl Snapshot {
         self.paused &= o.paused;
         self.finished &= o.finished;
         self.held += o.held;
+        self.failures.merge(&o.failures);
         self.rss_delta_bytes += o.rss_delta_bytes;
         self.peak_open += o.peak_open;
         self.first_start_us = self.first_start_us.min(o.first_start_us);

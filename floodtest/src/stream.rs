@@ -38,11 +38,17 @@ pub enum Mode {
 /// Why a stream was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamError {
-    /// The response status was not 200.
-    Status,
-    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing.
-    Protocol,
+    /// The response status was not 200: the code.
+    Status(u16),
+    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing: why,
+    /// in a few words.
+    Protocol(&'static str),
 }
+
+/// Why a stream asked for in `--mode chunked` is refused when the answer
+/// is not chunked.
+pub(crate) const NOT_CHUNKED: &str =
+    "the response is not chunked (--mode chunked counts chunks; --mode raw or sse reads any body)";
 
 /// A response head longer than this is a protocol failure.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
@@ -86,6 +92,15 @@ impl Receiver {
         self.body.is_some_and(|body| body.is_done())
     }
 
+    /// What a failed [`Receiver::feed`] of `data` was reading: the head
+    /// gathered so far when one was cut across reads, else `data`.
+    pub(crate) fn failed_bytes<'a>(&'a self, data: &'a [u8]) -> &'a [u8] {
+        match &self.spill {
+            Some(spill) if !spill.carry.is_empty() => &spill.carry,
+            _ => data,
+        }
+    }
+
     /// Feeds the bytes of one read.
     pub(crate) fn feed(
         &mut self,
@@ -120,7 +135,7 @@ impl Receiver {
                 }
                 scan_body(bytes, gaps, spill, tally);
             })
-            .map_err(|_| StreamError::Protocol)?;
+            .map_err(|e| StreamError::Protocol(e.reason()))?;
         match mode {
             Mode::Chunked => tally.counters.chunks += u64::from(decoded.chunks),
             Mode::Raw => tally.counters.chunks += 1,
@@ -151,9 +166,10 @@ impl Receiver {
         }
         release_if_idle(&mut self.spill);
         if mode == Mode::Chunked && framing != BodyFraming::Chunked {
-            return Err(StreamError::Protocol);
+            return Err(StreamError::Protocol(NOT_CHUNKED));
         }
-        self.body = Some(BodyDecoder::new(framing).map_err(|_| StreamError::Protocol)?);
+        let decoder = BodyDecoder::new(framing).map_err(|e| StreamError::Protocol(e.reason()))?;
+        self.body = Some(decoder);
         Ok(Some(head_len - carried))
     }
 }
@@ -164,9 +180,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, BodyFraming)>, StreamError> {
     let mut slots = HeaderSlots::new();
     match parse_response(buf, &LIMITS, "GET", &mut slots) {
         Ok(None) => Ok(None),
-        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status),
+        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status(head.status)),
         Ok(Some(head)) => Ok(Some((head.len, head.body))),
-        Err(_) => Err(StreamError::Protocol),
+        Err(e) => Err(StreamError::Protocol(e.reason())),
     }
 }
 
@@ -322,32 +338,46 @@ mod tests {
         assert_eq!(tally.counters.chunks, bytes.len().div_ceil(10) as u64 - 1);
     }
 
+    /// The reason a protocol failure gives, or the error if it is another.
+    fn protocol(bytes: &[u8], mode: Mode, cut: usize) -> Result<&'static str, StreamError> {
+        match feed(bytes, mode, cut).0 {
+            Err(StreamError::Protocol(why)) => Ok(why),
+            other => panic!("expected a protocol failure, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn failures_are_classified() {
+    fn failures_are_classified_with_their_reason() {
         let status = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(feed(status, Mode::Chunked, 5).0, Err(StreamError::Status));
         assert_eq!(
-            feed(b"garbage\r\n\r\n", Mode::Raw, 3).0,
-            Err(StreamError::Protocol)
+            feed(status, Mode::Chunked, 5).0,
+            Err(StreamError::Status(404))
+        );
+        assert_eq!(
+            protocol(b"garbage\r\n\r\n", Mode::Raw, 3),
+            Ok("unreadable response head")
         );
         let not_chunked = b"HTTP/1.1 200 OK\r\n\r\nhello";
-        assert_eq!(
-            feed(not_chunked, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
-        );
+        assert_eq!(protocol(not_chunked, Mode::Chunked, 64), Ok(NOT_CHUNKED));
         let mut bad_frame = CHUNKED_HEAD.to_vec();
         bad_frame.extend_from_slice(b"zz\r\n");
         assert_eq!(
-            feed(&bad_frame, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
+            protocol(&bad_frame, Mode::Chunked, 64),
+            Ok("bad chunk size line")
         );
         let mut bad_end = CHUNKED_HEAD.to_vec();
         bad_end.extend_from_slice(b"1\r\nxy");
-        assert_eq!(feed(&bad_end, Mode::Raw, 64).0, Err(StreamError::Protocol));
-        let endless = vec![b'a'; MAX_HEAD + 10];
         assert_eq!(
-            feed(&endless, Mode::Raw, 1000).0,
-            Err(StreamError::Protocol)
+            protocol(&bad_end, Mode::Raw, 64),
+            Ok("chunk data not followed by crlf")
+        );
+        let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while endless.len() <= MAX_HEAD {
+            endless.extend_from_slice(b"X-Padding: 0123456789abcdef0123456789abcdef\r\n");
+        }
+        assert_eq!(
+            protocol(&endless, Mode::Raw, 1000),
+            Ok("response head over the size or header limit")
         );
     }
 
@@ -357,14 +387,14 @@ mod tests {
         // resolved in favour of the coding.
         let smuggled =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
-        assert_eq!(feed(smuggled, Mode::Raw, 64).0, Err(StreamError::Protocol));
+        assert_eq!(
+            protocol(smuggled, Mode::Raw, 64),
+            Ok("both transfer-encoding and content-length")
+        );
         // `chunked` not last: the body runs until the close, so it is not a
         // chunked stream.
         let not_last = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n";
-        assert_eq!(
-            feed(not_last, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
-        );
+        assert_eq!(protocol(not_last, Mode::Chunked, 64), Ok(NOT_CHUNKED));
     }
 
     #[test]

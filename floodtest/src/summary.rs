@@ -5,6 +5,7 @@
 //! scripts read; this module fills and prints it.
 
 use crate::class::{ClassCounts, ErrorClass};
+use crate::failure::Failures;
 use c1m_common::{FloodSummary, Percentiles};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -31,16 +32,24 @@ pub(crate) fn failed_map(failed: &ClassCounts) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The non-zero classes as `name=count ...`, or `none`.
-pub(crate) fn failed_brief(failed: &ClassCounts) -> String {
-    failed_names(&failed_map(failed))
+/// The non-zero classes as `name=count ...`, `status` split by code
+/// (`status_404=100`, which does not read as HTTP 100), or `none`.
+pub(crate) fn failed_brief(failed: &ClassCounts, failures: &Failures) -> String {
+    failed_names(&failed_map(failed), &failures.codes_by_name())
 }
 
-fn failed_names(failed: &BTreeMap<String, u64>) -> String {
+fn failed_names(failed: &BTreeMap<String, u64>, codes: &BTreeMap<String, u64>) -> String {
+    let status = ErrorClass::Status.name();
     let parts: Vec<String> = failed
         .iter()
         .filter(|(_, v)| **v > 0)
-        .map(|(k, v)| format!("{k}={v}"))
+        .flat_map(|(k, v)| match k.as_str() {
+            _ if k == status && !codes.is_empty() => codes
+                .iter()
+                .map(|(code, n)| format!("{status}_{code}={n}"))
+                .collect::<Vec<_>>(),
+            _ => vec![format!("{k}={v}")],
+        })
         .collect();
     if parts.is_empty() {
         "none".to_owned()
@@ -63,7 +72,7 @@ pub(crate) fn check(s: &FloodSummary, min_open: u64) -> Option<String> {
         format!(
             "{} ended early ({})",
             s.failed_total,
-            failed_names(&s.failed)
+            failed_names(&s.failed, &s.status_codes)
         )
     };
     if s.open < min_open {
@@ -106,7 +115,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         s.opened,
         s.closed,
         s.failed_total,
-        failed_names(&s.failed),
+        failed_names(&s.failed, &s.status_codes),
         s.ramp_secs,
         s.connect_rate,
         s.connect_us.p50,
@@ -141,6 +150,8 @@ mod tests {
             closed: 8,
             failed: failed_map(&failed),
             failed_total: 2,
+            status_codes: BTreeMap::new(),
+            first_failures: BTreeMap::new(),
             chunks: 16,
             bytes: 1600,
             messages: 4,
@@ -174,6 +185,8 @@ mod tests {
             "closed",
             "failed",
             "failed_total",
+            "status_codes",
+            "first_failures",
             "chunks",
             "bytes",
             "messages",

@@ -28,6 +28,7 @@
 
 use crate::addr::{start_connect, Sources};
 use crate::class::ErrorClass;
+use crate::failure;
 use crate::pacing::Pacer;
 use crate::plan::Unit;
 use crate::stats::{Snapshot, Tally};
@@ -225,7 +226,12 @@ impl Worker {
                     self.tally.counters.addr_retries += 1;
                     skips += 1;
                 }
-                Err(e) => return self.failed(index, attempts, e.class(), now),
+                Err(e) => {
+                    self.tally
+                        .failures
+                        .note(e.class(), || format!("{dest}: {e}"));
+                    return self.failed(index, attempts, e.class(), now);
+                }
             }
         };
         // Not the loop's `now`: a batch of connects takes a while, and the
@@ -258,6 +264,10 @@ impl Worker {
     /// Counts a failure and schedules a reconnect if asked to.
     fn failed(&mut self, index: u32, attempts: u8, class: ErrorClass, now: u64) {
         self.tally.counters.fail(class);
+        let timeout = self.unit.connect_timeout;
+        self.tally
+            .failures
+            .note(class, || failure::plain(class, timeout));
         self.schedule_reconnect(index, attempts, now);
     }
 
@@ -292,6 +302,17 @@ impl Worker {
             // A held connection that drops starts its backoff afresh.
             self.failed(conn.index, conn.attempts, class, now);
         }
+    }
+
+    /// Ends connection `key` on a socket error, keeping its words (and the
+    /// destination) if it is the first of its class.
+    fn socket_failed(&mut self, key: usize, e: &io::Error) {
+        let class = ErrorClass::of(e);
+        let (ip, port) = (self.unit.target.ip, self.conns[key].port);
+        self.tally
+            .failures
+            .note(class, || format!("{ip}:{port}: {e}"));
+        self.end(key, Some(class));
     }
 
     /// Times out attempts older than `--connect-timeout`.
@@ -338,14 +359,14 @@ impl Worker {
                     self.tally.counters.connected += 1;
                     conn.state = State::Sending;
                 }
-                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+                Err(e) => return self.socket_failed(key, &e),
             }
         }
         if conn.state == State::Sending {
             match self.send_request(key) {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+                Err(e) => return self.socket_failed(key, &e),
             }
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -387,7 +408,7 @@ impl Worker {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+                Err(e) => return self.socket_failed(key, &e),
             };
             // The receive time of what this read carries, taken per read
             // (a vDSO call, tens of ns) rather than once per poll batch, so
@@ -406,10 +427,14 @@ impl Worker {
                 self.last_open_us = self.tally.now_us;
             }
             if let Err(e) = fed {
-                let class = match e {
-                    StreamError::Status => ErrorClass::Status,
-                    StreamError::Protocol => ErrorClass::Protocol,
-                };
+                let class = ErrorClass::of_stream(e);
+                if let StreamError::Status(code) = e {
+                    self.tally.failures.status(code);
+                }
+                let bytes = conn.rx.failed_bytes(&self.buf[..n]);
+                self.tally
+                    .failures
+                    .note(class, || failure::describe(e, bytes));
                 return self.end(key, Some(class));
             }
             if conn.rx.is_ended() {
@@ -450,6 +475,7 @@ impl Worker {
         slot.paused = self.next_index >= limit.min(gate) && self.connecting == 0;
         slot.finished = finished;
         slot.held = self.held;
+        slot.failures.clone_from(&self.tally.failures);
         slot.first_start_us = self.first_start_us;
         slot.last_open_us = self.last_open_us;
         // Same bounds on both sides, so adding cannot fail.

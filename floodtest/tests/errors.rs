@@ -31,14 +31,33 @@ fn refused() {
     assert_eq!(run.code(), 1, "below target: {}", run.stderr());
     assert_eq!(failed(&run, "refused"), 20);
     assert_eq!((run.summary().opened, run.summary().failed_total), (0, 20));
+    let first = &run.summary().first_failures["refused"];
+    assert!(
+        first.starts_with(&format!("{}: Connection refused", &url[7..url.len() - 10])),
+        "{first}"
+    );
 }
 
 #[test]
-fn non_200_status() {
+fn non_200_status_is_counted_by_code_and_its_first_answer_shown() {
+    // `status=20` read like HTTP 100-something, and the server's body,
+    // which says what it wanted, was never shown.
     let run = against(Behaviour::Status404, &[]);
     assert_eq!(run.code(), 1);
-    assert_eq!(failed(&run, "status"), 20);
-    assert_eq!(run.summary().opened, 0);
+    let s = run.summary();
+    assert_eq!((failed(&run, "status"), s.opened), (20, 0));
+    assert_eq!(s.status_codes, [("404".to_owned(), 20)].into());
+    let shown = "HTTP/1.1 404 Not Found; body \"no such stream; subscribe at /s/{id}\"";
+    assert_eq!(s.first_failures["status"], shown);
+    let err = run.stderr();
+    assert_eq!(
+        err.matches(&format!("floodtest: first status failure: {shown}"))
+            .count(),
+        1,
+        "once per class: {err}"
+    );
+    let out = String::from_utf8_lossy(&run.output.stdout);
+    assert!(out.contains("failed 20 (status_404=20)"), "{out}");
 }
 
 #[test]

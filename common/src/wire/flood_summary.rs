@@ -29,6 +29,15 @@ pub struct FloodSummary {
     pub failed: BTreeMap<String, u64>,
     /// Sum of `failed`.
     pub failed_total: u64,
+    /// The non-200 answers of `failed.status` by status code (`"404": 100`).
+    #[serde(default)]
+    pub status_codes: BTreeMap<String, u64>,
+    /// The first failure of each class that occurred, in words: for
+    /// `status` the status line and the start of the body the server sent,
+    /// for `protocol` the reason and the bytes, for a socket error the
+    /// address and the errno's words.
+    #[serde(default)]
+    pub first_failures: BTreeMap<String, String>,
     /// Chunks (chunked), events (sse) or reads (raw).
     pub chunks: u64,
     /// Body bytes received.

@@ -19,7 +19,7 @@ pub(crate) enum Behaviour {
     Sse(Vec<u64>),
     /// A body without length or chunking: the envelopes back to back.
     Raw(Vec<u64>),
-    /// `404 Not Found`.
+    /// `404 Not Found`, with a body saying what was wanted.
     Status404,
     /// Bytes that are not HTTP.
     Garbage,
@@ -118,7 +118,13 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
             }
         }
         Behaviour::Status404 => {
-            out.extend_from_slice(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            let body = "no such stream; subscribe at /s/{id}";
+            let head = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            out.extend_from_slice(head.as_bytes());
+            out.extend_from_slice(body.as_bytes());
         }
         Behaviour::Garbage => out.extend_from_slice(b"\x00\x01garbage that is not http\r\n\r\n"),
         Behaviour::ResetMidStream | Behaviour::CloseMidStream => {
