@@ -90,8 +90,7 @@ impl LocalFleet {
         for slot in &self.slots {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             merged.merge(&s);
-            s.latency.reset();
-            s.connect.reset();
+            s.timings.reset();
         }
         let open = merged.counters.open();
         if open > 0 && open >= self.peak_open {

@@ -29,6 +29,7 @@ mod stats;
 mod stream;
 mod summary;
 mod target;
+mod units;
 mod worker;
 
 pub use args::Args;

@@ -13,7 +13,7 @@
 //! other class with what its first failure looked like ([`crate::failure`]).
 
 use crate::class::ErrorClass;
-use crate::stats::{new_hist, Counters, Snapshot};
+use crate::stats::{new_hist, Counters, Snapshot, Timings};
 use crate::summary::{failed_brief, failed_map, percentiles};
 use c1m_common::Exhaustion;
 use c1m_common::FloodSummary;
@@ -59,8 +59,8 @@ pub(crate) struct Reporter {
     bar: Option<ProgressBar>,
     csv: Option<csv::Writer<File>>,
     latest: Snapshot,
-    total_latency: Histogram<u64>,
-    total_connect: Histogram<u64>,
+    /// Every histogram over the whole run.
+    total: Timings,
     peak_open: u64,
     /// Length of the ramp and the streams opened in it.
     ramp: Option<(f64, u64)>,
@@ -100,8 +100,7 @@ impl Reporter {
             bar,
             csv,
             latest: Snapshot::empty(),
-            total_latency: new_hist(),
-            total_connect: new_hist(),
+            total: Timings::new(),
             peak_open: 0,
             ramp: None,
             line: Window::new(now, Counters::default()),
@@ -120,10 +119,9 @@ impl Reporter {
 
     /// Takes in a polled snapshot.
     pub(crate) fn absorb(&mut self, snap: Snapshot) {
-        let _ = self.total_latency.add(&snap.latency);
-        let _ = self.total_connect.add(&snap.connect);
-        let _ = self.line.latency.add(&snap.latency);
-        let _ = self.bar_window.latency.add(&snap.latency);
+        self.total.add(&snap.timings);
+        let _ = self.line.latency.add(&snap.timings.latency);
+        let _ = self.bar_window.latency.add(&snap.timings.latency);
         self.peak_open = self.peak_open.max(snap.counters.open());
         for class in ErrorClass::ALL {
             if snap.counters.failed[class.index()] == 0 || self.warned[class.index()] {
@@ -266,8 +264,10 @@ impl Reporter {
             bytes: c.bytes,
             messages: c.messages,
             lost: c.lost,
-            latency_us: percentiles(&self.total_latency),
-            connect_us: percentiles(&self.total_connect),
+            latency_us: percentiles(&self.total.latency),
+            connect_us: percentiles(&self.total.connect),
+            head_us: percentiles(&self.total.head),
+            first_byte_us: percentiles(&self.total.first_byte),
             client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / held,
             ramp_secs,
             connect_rate: if ramp_secs > 0.0 {

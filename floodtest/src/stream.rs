@@ -3,7 +3,8 @@
 //!
 //! A [`Receiver`] is what a connection keeps between reads: the codec's
 //! body decoder (5 bytes: the framing phase and a chunk's remaining length,
-//! `None` until the head has arrived) and the SSE line flags (1 byte), the
+//! `None` until the head has arrived) and a byte of flags (the SSE line state,
+//! and whether body bytes have arrived, for the time to first byte), the
 //! envelope [`Gaps`] (16 bytes) and the optional [`Spill`] (8 bytes): 32
 //! bytes. The decoder walks chunked framing byte by byte in its integers, so
 //! a chunk-size line cut by a read boundary needs no buffer; only a cut
@@ -54,18 +55,19 @@ pub(crate) const NOT_CHUNKED: &str =
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 const LIMITS: HeadLimits = HeadLimits::new(MAX_HEAD, 48);
 
-// Bits of `Receiver::sse`.
+// Bits of `Receiver::flags`.
 const SSE_LINE_START: u8 = 1; // at the start of an SSE line
 const SSE_COMMENT: u8 = 2; // the current SSE line starts with ':'
 const SSE_PENDING: u8 = 4; // an SSE event has fields, awaiting its blank line
+const BODY_SEEN: u8 = 8; // body bytes have arrived (time to first byte taken)
 
 /// A connection's receive state between reads.
 #[derive(Debug)]
 pub(crate) struct Receiver {
     /// `None` until the `200` head has arrived, then where the body is.
     body: Option<BodyDecoder>,
-    /// SSE line state (the bits above).
-    sse: u8,
+    /// SSE line state and whether body bytes have arrived (the bits above).
+    flags: u8,
     pub(crate) gaps: Gaps,
     pub(crate) spill: Option<Box<Spill>>,
 }
@@ -74,7 +76,7 @@ impl Default for Receiver {
     fn default() -> Self {
         Self {
             body: None,
-            sse: SSE_LINE_START,
+            flags: SSE_LINE_START,
             gaps: Gaps::default(),
             spill: None,
         }
@@ -90,6 +92,12 @@ impl Receiver {
     /// The server ended the body (last chunk, or the whole content length).
     pub(crate) fn is_ended(&self) -> bool {
         self.body.is_some_and(|body| body.is_done())
+    }
+
+    /// Body bytes have arrived (after the head): the first chunk, event or
+    /// byte of the stream.
+    pub(crate) fn has_body(&self) -> bool {
+        self.flags & BODY_SEEN != 0
     }
 
     /// What a failed [`Receiver::feed`] of `data` was reading: the head
@@ -122,7 +130,7 @@ impl Receiver {
         }
         let Receiver {
             body,
-            sse,
+            flags,
             gaps,
             spill,
         } = self;
@@ -130,8 +138,9 @@ impl Receiver {
         let decoded = decoder
             .decode(data, |bytes| {
                 tally.counters.bytes += bytes.len() as u64;
+                *flags |= BODY_SEEN;
                 if mode == Mode::Sse {
-                    tally.counters.chunks += sse_events(sse, bytes);
+                    tally.counters.chunks += sse_events(flags, bytes);
                 }
                 scan_body(bytes, gaps, spill, tally);
             })
@@ -275,7 +284,7 @@ mod tests {
                 (1, 5, 3, 1),
                 "cut {cut}"
             );
-            assert_eq!(tally.latency.max(), 100);
+            assert_eq!(tally.timings.latency.max(), 100);
             assert!(r.is_open() && !r.is_ended());
             assert!(
                 r.spill.is_none(),

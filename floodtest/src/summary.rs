@@ -6,6 +6,7 @@
 
 use crate::class::{ClassCounts, ErrorClass};
 use crate::failure::Failures;
+use crate::units::micros;
 use c1m_common::{FloodSummary, Percentiles};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -97,38 +98,55 @@ pub(crate) fn check(s: &FloodSummary, min_open: u64) -> Option<String> {
     }
 }
 
+/// `p50 2.53ms p99 20.4ms`, or `-` when nothing was recorded.
+fn p50_p99(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "-".to_owned();
+    }
+    format!("p50 {} p99 {}", micros(p.p50), micros(p.p99))
+}
+
 /// The human-readable end of a run.
 pub(crate) fn render(s: &FloodSummary) -> String {
+    let outcome = if s.incomplete.is_some() {
+        "incomplete, ended after"
+    } else {
+        "done in"
+    };
+    let latency = if s.latency_us.count == 0 {
+        "-".to_owned()
+    } else {
+        let l = &s.latency_us;
+        format!(
+            "p50 {} p99 {} p999 {} max {}",
+            micros(l.p50),
+            micros(l.p99),
+            micros(l.p999),
+            micros(l.max)
+        )
+    };
     format!(
-        "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
-         floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
-         floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
+        "floodtest: {outcome} {:.1}s: peak open {}/{}, held to the end {}, opened {}, closed {}, failed {} ({})\n\
+         floodtest: ramp {:.1}s at {:.0} conn/s; from connect() to: TCP established {}, response head {}, first body byte {}\n\
+         floodtest: chunks {} bytes {} messages {} lost {}; latency {latency}\n\
          floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
-        if s.incomplete.is_some() {
-            "incomplete, ended after"
-        } else {
-            "done in"
-        },
         s.elapsed_s,
         s.open,
         s.target,
+        s.held,
         s.opened,
         s.closed,
         s.failed_total,
         failed_names(&s.failed, &s.status_codes),
         s.ramp_secs,
         s.connect_rate,
-        s.connect_us.p50,
-        s.connect_us.p99,
-        s.connect_us.max,
+        p50_p99(&s.connect_us),
+        p50_p99(&s.head_us),
+        p50_p99(&s.first_byte_us),
         s.chunks,
         s.bytes,
         s.messages,
         s.lost,
-        s.latency_us.p50,
-        s.latency_us.p99,
-        s.latency_us.p999,
-        s.latency_us.max,
         s.client_rss_bytes_per_conn,
         s.procs,
         s.workers,
@@ -164,6 +182,8 @@ mod tests {
                 max: 210,
             },
             connect_us: Percentiles::default(),
+            head_us: Percentiles::default(),
+            first_byte_us: Percentiles::default(),
             client_rss_bytes_per_conn: 300,
             ramp_secs: 0.5,
             connect_rate: 16.0,
@@ -193,6 +213,8 @@ mod tests {
             "lost",
             "latency_us",
             "connect_us",
+            "head_us",
+            "first_byte_us",
             "client_rss_bytes_per_conn",
             "ramp_secs",
             "connect_rate",

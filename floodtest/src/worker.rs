@@ -9,8 +9,8 @@
 //! | socket | 4 | the descriptor |
 //! | index | 4 | which connection of the plan: gives its id, and reconnects |
 //! | state, attempts, written, port | 6 (+2 padding) | connect phase, backoff step, request offset, destination port |
-//! | started_us | 8 | connect start: connect time and the timeout |
-//! | receiver | 32 | body decoder (the HTTP codec's, 5) and SSE flags in 8, last seq (16), spill (8) |
+//! | started_us | 8 | connect start: the times to connect, head and first byte, and the timeout |
+//! | receiver | 32 | body decoder (the HTTP codec's, 5) and flags (SSE line, first byte seen) in 8, last seq (16), spill (8) |
 //!
 //! 56 bytes, 64 with the slab's entry tag (`record_size` test, release
 //! build), against a budget of 1,024 B per connection. Measured as resident
@@ -355,7 +355,7 @@ impl Worker {
                 Ok(false) => return,
                 Ok(true) => {
                     let took = self.epoch.elapsed().as_micros() as u64 - conn.started_us;
-                    self.tally.connect.saturating_record(took);
+                    self.tally.timings.connect.saturating_record(took);
                     self.tally.counters.connected += 1;
                     conn.state = State::Sending;
                 }
@@ -415,8 +415,18 @@ impl Worker {
             // the time spent on the batch's earlier reads is not left out of
             // the latency.
             self.tally.now_us = c1m_common::unix_us_now();
-            let was_open = conn.rx.is_open();
+            let (was_open, had_body) = (conn.rx.is_open(), conn.rx.has_body());
             let fed = conn.rx.feed(&self.buf[..n], mode, &mut self.tally);
+            let since_start = || self.epoch.elapsed().as_micros() as u64 - conn.started_us;
+            if !was_open && conn.rx.is_open() {
+                self.tally.timings.head.saturating_record(since_start());
+            }
+            if !had_body && conn.rx.has_body() {
+                self.tally
+                    .timings
+                    .first_byte
+                    .saturating_record(since_start());
+            }
             // The head may have arrived in this read even when what follows
             // it failed (a bad chunk-size line in the same read): the attempt
             // is over either way, so it leaves `connecting` before `end`
@@ -478,11 +488,8 @@ impl Worker {
         slot.failures.clone_from(&self.tally.failures);
         slot.first_start_us = self.first_start_us;
         slot.last_open_us = self.last_open_us;
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = slot.latency.add(&self.tally.latency);
-        let _ = slot.connect.add(&self.tally.connect);
-        self.tally.latency.reset();
-        self.tally.connect.reset();
+        slot.timings.add(&self.tally.timings);
+        self.tally.timings.reset();
     }
 }
 

@@ -50,6 +50,13 @@ pub struct FloodSummary {
     pub latency_us: Percentiles,
     /// `connect()` to an established TCP connection.
     pub connect_us: Percentiles,
+    /// `connect()` to the complete `200` response head.
+    #[serde(default)]
+    pub head_us: Percentiles,
+    /// `connect()` to the first body bytes (a chunk, an event, a byte):
+    /// the time to first byte of wrk and oha.
+    #[serde(default)]
+    pub first_byte_us: Percentiles,
     /// Client resident memory growth from before the first connect to the
     /// peak, divided by the peak open connections (summed over processes).
     pub client_rss_bytes_per_conn: u64,

@@ -33,6 +33,8 @@ pub(crate) enum Behaviour {
     BadChunkWithHead,
     /// The head and one chunk, then, a moment later, a bad chunk-size line.
     BadChunkLater,
+    /// The head at once, the first chunk 200 ms later, then held.
+    SlowFirstChunk,
 }
 
 pub(crate) struct Server {
@@ -140,6 +142,11 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
             out.extend_from_slice(CHUNKED_HEAD);
             chunk(&mut out, b"one chunk");
         }
+        Behaviour::SlowFirstChunk => {
+            stream.write_all(CHUNKED_HEAD)?;
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            chunk(&mut out, b"late");
+        }
     }
     stream.write_all(&out)?;
     if let Behaviour::BadChunkLater = behaviour {
@@ -178,7 +185,10 @@ impl Server {
                 // the others from closing (or resetting) when they should.
                 let held = matches!(
                     behaviour,
-                    Behaviour::Chunked(_) | Behaviour::Sse(_) | Behaviour::Raw(_)
+                    Behaviour::Chunked(_)
+                        | Behaviour::Sse(_)
+                        | Behaviour::Raw(_)
+                        | Behaviour::SlowFirstChunk
                 );
                 if let Some(handle) = held.then(|| stream.try_clone().ok()).flatten() {
                     handles.lock().unwrap().push(handle);
