@@ -21,6 +21,7 @@ mod class;
 mod drive;
 mod failure;
 mod fleet;
+mod live;
 mod messages;
 mod pacing;
 mod plan;
@@ -69,7 +70,13 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     }
     let tty = std::io::stderr().is_terminal();
-    let mut report = Reporter::new(args.conns, args.report_interval, args.csv.as_deref(), tty)?;
+    let mut report = Reporter::new(
+        args.conns,
+        args.duration,
+        args.report_interval,
+        args.csv.as_deref(),
+        tty,
+    )?;
     report.notice(&plan.describe());
     let fleet: Box<dyn Fleet> = if plan.procs > 1 {
         Box::new(ChildFleet::spawn(plan.procs, &argv)?)

@@ -3,9 +3,12 @@
 //! The controller hands every polled [`Snapshot`] to the [`Reporter`], which
 //! keeps the run's totals and histograms, and on its clock:
 //! - on a terminal, redraws an indicatif bar every second: open/target,
-//!   connect rate, failures by class, chunks/s, msgs/s, p99 latency;
-//! - off a terminal, prints a plain line every `--report-interval`, ending in
-//!   the seeds' `Stats: {Active, Closed, Chunks}`;
+//!   connect rate, failures and p99 latency while ramping; time held and
+//!   left, open, msgs/s, lost, failures and p99 while holding (in 80
+//!   columns: [`crate::live`]);
+//! - off a terminal, prints a plain line every `--report-interval` with the
+//!   same figures and the failure classes, ending in the seeds' `Stats:
+//!   {Active, Closed, Chunks}`;
 //! - writes one [`FloodInterval`] per `--report-interval` to `--csv`.
 //!
 //! Each failure class is reported once, the first time its count moves:
@@ -13,6 +16,7 @@
 //! other class with what its first failure looked like ([`crate::failure`]).
 
 use crate::class::ErrorClass;
+use crate::live::{Live, Phase, BAR_WIDTH};
 use crate::stats::{new_hist, Counters, Snapshot, Timings};
 use crate::summary::{failed_brief, failed_map, percentiles};
 use c1m_common::Exhaustion;
@@ -55,6 +59,10 @@ impl Window {
 pub(crate) struct Reporter {
     target: u64,
     start: Instant,
+    /// `--duration`: how long the hold lasts, for the time left.
+    hold: Option<Duration>,
+    /// When the hold began (the end of the ramp).
+    hold_since: Option<Instant>,
     interval: Duration,
     bar: Option<ProgressBar>,
     csv: Option<csv::Writer<File>>,
@@ -73,6 +81,7 @@ pub(crate) struct Reporter {
 impl Reporter {
     pub(crate) fn new(
         target: u64,
+        hold: Option<Duration>,
         interval: Duration,
         csv_path: Option<&Path>,
         tty: bool,
@@ -87,7 +96,7 @@ impl Reporter {
         let bar = tty.then(|| {
             let bar = ProgressBar::with_draw_target(Some(target), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} open {msg}")
+                ProgressStyle::with_template(&format!("{{bar:{BAR_WIDTH}}} {{msg}}"))
                     .expect("static template is valid"),
             );
             bar
@@ -96,6 +105,8 @@ impl Reporter {
         Ok(Self {
             target,
             start: now,
+            hold,
+            hold_since: None,
             interval,
             bar,
             csv,
@@ -153,6 +164,11 @@ impl Reporter {
             self.start.elapsed().as_secs_f64()
         };
         self.ramp = Some((secs, self.latest.counters.opened));
+        self.hold_since = Some(Instant::now());
+        if let Some(bar) = &self.bar {
+            // The bar showed the ramp; the hold's message says the rest.
+            bar.set_style(ProgressStyle::with_template("{msg}").expect("static template is valid"));
+        }
         let c = &self.latest.counters;
         self.notice(&format!(
             "ramp done in {secs:.1}s: open {}/{}, failed {} ({})",
@@ -167,7 +183,7 @@ impl Reporter {
     pub(crate) fn tick(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
         if self.bar.is_some() && now.duration_since(self.bar_window.since) >= BAR_EVERY {
-            let msg = self.status(now, &self.bar_window);
+            let msg = self.live(now, &self.bar_window).bar_message();
             if let Some(bar) = &self.bar {
                 bar.set_position(self.latest.counters.open());
                 bar.set_message(msg);
@@ -180,23 +196,32 @@ impl Reporter {
         Ok(())
     }
 
-    /// Rates and failures over a window, for the bar and the plain line.
-    fn status(&self, now: Instant, w: &Window) -> String {
+    /// The run now, with rates over the window `w`, for the bar and the
+    /// plain line.
+    fn live(&self, now: Instant, w: &Window) -> Live {
         let c = &self.latest.counters;
-        format!(
-            "{:.0} conn/s | failed {} ({}) | chunks {:.0}/s msgs {:.0}/s lost {} | p99 {}us",
-            w.rate(now, w.counters.opened, c.opened),
-            c.failed_total(),
-            failed_brief(&c.failed, &self.latest.failures),
-            w.rate(now, w.counters.chunks, c.chunks),
-            w.rate(now, w.counters.messages, c.messages),
-            c.lost,
-            if w.latency.is_empty() {
-                0
-            } else {
-                w.latency.value_at_quantile(0.99)
-            },
-        )
+        let phase = match self.hold_since {
+            None => Phase::Ramp,
+            Some(since) => {
+                let held = now.duration_since(since);
+                Phase::Hold {
+                    held,
+                    left: self.hold.map(|d| d.saturating_sub(held)),
+                }
+            }
+        };
+        Live {
+            open: c.open(),
+            target: self.target,
+            phase,
+            connect_rate: w.rate(now, w.counters.opened, c.opened),
+            chunk_rate: w.rate(now, w.counters.chunks, c.chunks),
+            message_rate: w.rate(now, w.counters.messages, c.messages),
+            lost: c.lost,
+            failed: c.failed_total(),
+            failed_classes: failed_brief(&c.failed, &self.latest.failures),
+            p99_us: (!w.latency.is_empty()).then(|| w.latency.value_at_quantile(0.99)),
+        }
     }
 
     fn interval_line(&mut self, now: Instant) -> anyhow::Result<()> {
@@ -204,10 +229,8 @@ impl Reporter {
         let elapsed = now.duration_since(self.start).as_secs_f64();
         if self.bar.is_none() {
             let line = format!(
-                "floodtest: {elapsed:.1}s open {}/{} | {} | Stats: {{{},{},{}}}",
-                c.open(),
-                self.target,
-                self.status(now, &self.line),
+                "floodtest: {elapsed:.1}s {} | Stats: {{{},{},{}}}",
+                self.live(now, &self.line).line(),
                 c.open(),
                 c.closed,
                 c.chunks
