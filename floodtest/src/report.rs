@@ -272,7 +272,7 @@ impl Reporter {
         }
         let c = self.latest.counters;
         let (ramp_secs, ramp_opened) = self.ramp.unwrap_or((0.0, 0));
-        let held = self.latest.peak_open.max(1);
+        let rss_conns = self.latest.rss_conns.max(1);
         Ok(FloodSummary {
             target: self.target,
             open: self.peak_open,
@@ -291,7 +291,7 @@ impl Reporter {
             connect_us: percentiles(&self.total.connect),
             head_us: percentiles(&self.total.head),
             first_byte_us: percentiles(&self.total.first_byte),
-            client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / held,
+            client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / rss_conns,
             ramp_secs,
             connect_rate: if ramp_secs > 0.0 {
                 ramp_opened as f64 / ramp_secs

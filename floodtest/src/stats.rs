@@ -188,9 +188,12 @@ pub(crate) struct Snapshot {
     /// (cumulative).
     #[serde(default)]
     pub(crate) failures: Failures,
-    /// Child processes only: resident-memory growth since before connecting,
-    /// taken when this process held its peak, and that peak.
+    /// Resident-memory growth of this process over `rss_conns` added
+    /// connections (from half its connections open to its peak, see
+    /// [`crate::fleet::LocalFleet`]), and its peak open.
     pub(crate) rss_delta_bytes: i64,
+    #[serde(default)]
+    pub(crate) rss_conns: u64,
     pub(crate) peak_open: u64,
     /// Wall clock (unix microseconds) of the first connect, `u64::MAX`
     /// before it, and of the latest response head, 0 before it: the ramp's
@@ -214,6 +217,7 @@ impl Snapshot {
             held: 0,
             failures: Failures::default(),
             rss_delta_bytes: 0,
+            rss_conns: 0,
             peak_open: 0,
             first_start_us: u64::MAX,
             last_open_us: 0,
@@ -244,6 +248,7 @@ impl Snapshot {
         self.held += o.held;
         self.failures.merge(&o.failures);
         self.rss_delta_bytes += o.rss_delta_bytes;
+        self.rss_conns += o.rss_conns;
         self.peak_open += o.peak_open;
         self.first_start_us = self.first_start_us.min(o.first_start_us);
         self.last_open_us = self.last_open_us.max(o.last_open_us);

@@ -98,6 +98,17 @@ pub(crate) fn check(s: &FloodSummary, min_open: u64) -> Option<String> {
     }
 }
 
+/// `61 B per held connection`, or why there is no such figure.
+fn client_memory(s: &FloodSummary) -> String {
+    match s.client_bytes_per_conn() {
+        Some(bytes) => format!("{bytes} B per held connection"),
+        None => format!(
+            "per connection not shown under {} held (fixed costs and page granularity swamp it)",
+            c1m_common::thousands(FloodSummary::PER_CONN_MIN_CONNS)
+        ),
+    }
+}
+
 /// `p50 2.53ms p99 20.4ms`, or `-` when nothing was recorded.
 fn p50_p99(p: &Percentiles) -> String {
     if p.count == 0 {
@@ -129,7 +140,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         "floodtest: {outcome} {:.1}s: peak open {}/{}, held to the end {}, opened {}, closed {}, failed {} ({})\n\
          floodtest: ramp {:.1}s at {:.0} conn/s; from connect() to: TCP established {}, response head {}, first body byte {}\n\
          floodtest: chunks {} bytes {} messages {} lost {}; latency {latency}\n\
-         floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
+         floodtest: client memory {} ({} process(es) x {} worker(s))",
         s.elapsed_s,
         s.open,
         s.target,
@@ -147,7 +158,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         s.bytes,
         s.messages,
         s.lost,
-        s.client_rss_bytes_per_conn,
+        client_memory(s),
         s.procs,
         s.workers,
     )
@@ -260,5 +271,16 @@ mod tests {
         let back: FloodSummary = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
         assert!(render(&s).contains("refused=2"));
+        // 8 held: too few for a per-connection figure; 10,000 are enough.
+        assert!(
+            render(&s).contains("client memory per connection not shown under 10,000 held"),
+            "{}",
+            render(&s)
+        );
+        let many = FloodSummary {
+            open: 10_000,
+            ..s.clone()
+        };
+        assert!(render(&many).contains("client memory 300 B per held connection"));
     }
 }

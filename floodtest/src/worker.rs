@@ -16,8 +16,9 @@
 //! build), against a budget of 1,024 B per connection. Measured as resident
 //! memory growth over held connections (`benches/memory.sh`, comet-server on
 //! loopback, median of 3): 87-94 B at 10,000 and 72-75 B at 19,000 (two
-//! sessions, other builds running);
-//! the rest over 64 B is the per-worker buffers and queues spread thin.
+//! sessions, other builds running; growth since the baseline over the
+//! peak, which spreads the ~0.5 MiB the first connections pay once: the
+//! summary now takes the growth from half way, [`crate::fleet`]).
 //! What the kernel keeps (socket buffers, epoll item, ~4-5 KB a socket) is
 //! not ours to shrink and is not counted.
 //!
@@ -131,7 +132,10 @@ impl Worker {
             control,
             slot,
             poll: Poll::new()?,
-            buf: vec![0; READ_BUF],
+            // Filled, not zeroed: a zeroed allocation gets its pages only
+            // when first read into, after the baseline RSS, and 64 KiB per
+            // worker would be charged to the first few connections.
+            buf: vec![0xa5; READ_BUF],
             request: Vec::with_capacity(512),
             tally: Tally::new(),
             sources,

@@ -57,8 +57,13 @@ pub struct FloodSummary {
     /// the time to first byte of wrk and oha.
     #[serde(default)]
     pub first_byte_us: Percentiles,
-    /// Client resident memory growth from before the first connect to the
-    /// peak, divided by the peak open connections (summed over processes).
+    /// Client resident memory per held connection: each process's growth
+    /// from the moment half its connections were open to its peak, over the
+    /// connections added in between (from before the first connect when
+    /// the ramp was too quick to see half way), summed over processes.
+    /// What the first connections pay once (~0.5 MiB a process) falls out;
+    /// still, under ~10,000 connections page and allocator granularity
+    /// swamp the figure.
     pub client_rss_bytes_per_conn: u64,
     /// Seconds from the first connect to the last response head of the ramp
     /// (until every connection was started and answered or failed); 0 if the
@@ -83,6 +88,20 @@ pub struct FloodSummary {
     /// framing); otherwise what failed, as printed (exit 1).
     #[serde(default)]
     pub check_failed: Option<String>,
+}
+
+impl FloodSummary {
+    /// Fewest connections held at the peak for which
+    /// `client_rss_bytes_per_conn` means something: below, a few KiB of
+    /// allocator and page granularity over few connections swamp a cost of
+    /// ~60-90 B (at 2,000 here: 0 B one run, 400 B another).
+    pub const PER_CONN_MIN_CONNS: u64 = 10_000;
+
+    /// Client bytes per held connection, when enough were held for the
+    /// figure to mean something ([`FloodSummary::PER_CONN_MIN_CONNS`]).
+    pub fn client_bytes_per_conn(&self) -> Option<u64> {
+        (self.open >= Self::PER_CONN_MIN_CONNS).then_some(self.client_rss_bytes_per_conn)
+    }
 }
 
 /// Percentiles of a histogram of microseconds (all 0 when it is empty).
