@@ -56,7 +56,9 @@ pub use envelope::{
 };
 pub use fdlimit::{is_exhaustion, nofile_limits, raise_nofile_to_hard, Exhaustion};
 pub use format::thousands;
-pub use parse::{parse_count, parse_duration, IdRange, Ipv4List, ParseError, PortRange};
+pub use parse::{
+    parse_count, parse_duration, HeaderField, IdRange, Ipv4List, ParseError, PortRange,
+};
 pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};

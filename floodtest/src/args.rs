@@ -4,7 +4,7 @@ use crate::stream::Mode;
 use crate::target::Target;
 use c1m_common::BindMode;
 use c1m_common::{count_within, duration_within, parse_count, parse_duration, MAX_DURATION};
-use c1m_common::{IdRange, Ipv4List, PortRange};
+use c1m_common::{HeaderField, IdRange, Ipv4List, PortRange};
 use clap::Parser;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -35,6 +35,13 @@ pub struct Args {
     /// robin if there are fewer ids than connections [default: 1-<conns>].
     #[arg(long)]
     pub ids: Option<IdRange>,
+
+    /// A header every request carries, `NAME:VALUE` (repeatable), such as
+    /// `--header 'Authorization: Bearer s3cret'` for a server that wants
+    /// one. `User-Agent` or `Accept` replaces floodtest's own; `Host`,
+    /// `Content-Length`, `Transfer-Encoding` and `Connection` are refused.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<HeaderField>,
 
     /// What to count in each stream: chunks, SSE events, or reads and bytes.
     /// Envelopes are found in every mode.
@@ -281,8 +288,17 @@ mod tests {
             "flood.csv",
             "--json",
             "flood.json",
+            "--header",
+            "Authorization: Bearer s3cret",
+            "--header",
+            "X-Tenant:7",
         ])
         .unwrap();
+        assert_eq!(a.headers.len(), 2);
+        assert_eq!(
+            (a.headers[1].name.as_str(), a.headers[1].value.as_str()),
+            ("X-Tenant", "7")
+        );
         assert_eq!(a.conns, 1_000_000);
         assert_eq!(a.source_ips.len(), 17);
         assert_eq!(BindMode::from(a.bind_mode), BindMode::Explicit);

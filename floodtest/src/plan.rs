@@ -92,7 +92,12 @@ impl Plan {
         }
         let bind_mode = BindMode::from(args.bind_mode);
         let source_ips: Vec<Ipv4Addr> = args.source_ips.iter().collect();
-        let target = Arc::new(args.url.clone());
+        let target = Arc::new(
+            args.url
+                .clone()
+                .with_headers(&args.headers)
+                .map_err(anyhow::Error::msg)?,
+        );
         let destinations = target.destinations();
         let address_plan = AddressPlan {
             bind_mode,

@@ -35,6 +35,9 @@ pub(crate) enum Behaviour {
     BadChunkLater,
     /// The head at once, the first chunk 200 ms later, then held.
     SlowFirstChunk,
+    /// A chunked stream for a request carrying this header line, `401`
+    /// for any other.
+    NeedsHeader(&'static str),
 }
 
 pub(crate) struct Server {
@@ -69,8 +72,9 @@ fn chunk(out: &mut Vec<u8>, body: &[u8]) {
 const CHUNKED_HEAD: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
 
-/// Reads the request head; returns the id at the end of the path.
-fn read_request(stream: &TcpStream) -> Option<u64> {
+/// Reads the request head; returns the id at the end of the path and the
+/// header lines (without their CRLF).
+fn read_request(stream: &TcpStream) -> Option<(u64, Vec<String>)> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -80,17 +84,25 @@ fn read_request(stream: &TcpStream) -> Option<u64> {
         .rsplit('/')
         .next()?
         .parse()
-        .ok();
+        .unwrap_or(0);
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
-            return id;
+            return Some((id, headers));
         }
+        headers.push(header.trim_end().to_owned());
     }
 }
 
 fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
-    let id = read_request(&stream).unwrap_or(0);
+    let (id, headers) = read_request(&stream).unwrap_or_default();
+    let behaviour = match behaviour {
+        Behaviour::NeedsHeader(line) if headers.iter().any(|h| h == line) => {
+            &Behaviour::Chunked(vec![])
+        }
+        other => other,
+    };
     let mut out = Vec::new();
     match behaviour {
         Behaviour::Chunked(seqs) => {
@@ -141,6 +153,9 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
         Behaviour::BadChunkLater => {
             out.extend_from_slice(CHUNKED_HEAD);
             chunk(&mut out, b"one chunk");
+        }
+        Behaviour::NeedsHeader(_) => {
+            out.extend_from_slice(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
         }
         Behaviour::SlowFirstChunk => {
             stream.write_all(CHUNKED_HEAD)?;
