@@ -20,7 +20,9 @@
 //!   destinations and descriptors can hold; shared by `floodtest`'s
 //!   pre-flight check and `c1m-sysctl`.
 //! - A process's memory ([`rss_bytes`], [`statm`], [`page_size`]) from
-//!   `/proc`.
+//!   `/proc`, and what one connection costs from memlog samples
+//!   ([`Costs`]: the one method of every bytes-per-connection figure, with
+//!   its uncertainty).
 //! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
 //!   they cut short, the same in every tool.
 //! - [`thousands`]: thousands separators for figures people read.
@@ -40,6 +42,7 @@ mod envelope;
 mod fdlimit;
 mod format;
 mod parse;
+mod per_conn;
 mod process;
 mod records;
 mod signals;
@@ -59,6 +62,7 @@ pub use format::thousands;
 pub use parse::{
     parse_count, parse_duration, HeaderField, IdRange, Ipv4List, ParseError, PortRange,
 };
+pub use per_conn::{kernel_kb, Cost, Costs, PLATEAU};
 pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};
