@@ -140,7 +140,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         "floodtest: {outcome} {:.1}s: peak open {}/{}, held to the end {}, opened {}, closed {}, failed {} ({})\n\
          floodtest: ramp {:.1}s at {:.0} conn/s; from connect() to: TCP established {}, response head {}, first body byte {}\n\
          floodtest: chunks {} bytes {} messages {} lost {}; latency {latency}\n\
-         floodtest: client memory {} ({} process(es) x {} worker(s))",
+         floodtest: {} process(es) x {} worker(s); client memory {}",
         s.elapsed_s,
         s.open,
         s.target,
@@ -158,9 +158,9 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         s.bytes,
         s.messages,
         s.lost,
-        client_memory(s),
         s.procs,
         s.workers,
+        client_memory(s),
     )
 }
 
@@ -273,7 +273,7 @@ mod tests {
         assert!(render(&s).contains("refused=2"));
         // 8 held: too few for a per-connection figure; 10,000 are enough.
         assert!(
-            render(&s).contains("client memory per connection not shown under 10,000 held"),
+            render(&s).contains("2 worker(s); client memory per connection not shown under 10,000 held"),
             "{}",
             render(&s)
         );
