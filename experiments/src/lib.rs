@@ -346,7 +346,8 @@ mod tests {
         assert!(refusal("--duration", "18446744073709551615").contains("must be at most 720h"));
         assert!(refusal("--duration", "0s").contains("must be at least 1s"));
         assert!(refusal("--settle", "1h").contains("must be at most 600s"));
-        let ok = Args::try_parse_from(["experiment", "part2", "--duration", "24h", "--settle", "0s"]);
+        let ok =
+            Args::try_parse_from(["experiment", "part2", "--duration", "24h", "--settle", "0s"]);
         assert!(ok.is_ok());
     }
 

@@ -273,7 +273,8 @@ mod tests {
         assert!(render(&s).contains("refused=2"));
         // 8 held: too few for a per-connection figure; 10,000 are enough.
         assert!(
-            render(&s).contains("2 worker(s); client memory per connection not shown under 10,000 held"),
+            render(&s)
+                .contains("2 worker(s); client memory per connection not shown under 10,000 held"),
             "{}",
             render(&s)
         );

@@ -71,17 +71,7 @@ fn a_bad_chunk_in_the_same_read_as_the_head_ends_the_ramp() {
     // The head opened the stream and the chunk-size line after it failed,
     // in one read: the attempt used to stay counted as connecting, so the
     // ramp never ended and the run hung.
-    let server = Server::start(Behaviour::BadChunkWithHead);
-    let url = server.url("/test/{id}");
-    let args = [
-        "--url",
-        url.as_str(),
-        "--conns",
-        "20",
-        "--duration",
-        "300ms",
-    ];
-    let run = floodtest_within(&args, Duration::from_secs(20));
+    let run = against(Behaviour::BadChunkWithHead, &[]);
     let s = run.summary();
     assert_eq!(
         (s.opened, s.closed, failed(&run, "protocol")),

@@ -290,39 +290,12 @@ mod tests {
         );
     }
 
-    /// A c10k run as memlog saw it here: RSS from 4 to 6 MiB while the
-    /// kernel grows by ~100 MiB, 10,000 connections.
-    fn c10k() -> Input<MemSample> {
-        let rows = (0..70u64)
-            .map(|i| {
-                let conns = (i * 2_000).min(10_000);
-                MemSample {
-                    unix_ms: i * 1000,
-                    elapsed_s: i as f64,
-                    rss_kb: 4_000 + conns / 5,
-                    pss_kb: 3_900 + conns / 5,
-                    vsz_kb: 50_000,
-                    procs: 1,
-                    conns,
-                    slab_kb: 300_000 + conns * 9,
-                    tcp_mem_kb: conns / 10,
-                    mem_available_kb: 1,
-                }
-            })
-            .collect();
-        Input {
-            label: "c10k".to_owned(),
-            path: "mem.csv".into(),
-            rows,
-        }
-    }
-
     #[test]
     fn user_space_spans_a_visible_part_of_its_own_axis() {
         // On one axis with the kernel's ~90 MiB, the server's 2 MiB of
         // growth over 4 MiB was a line along the bottom (2% of the axis).
         let args = Cli::parse_from(["x", "a.csv", "-o", "m.png", "--kernel", "both"]).memory;
-        let inputs = [c10k()];
+        let inputs = [crate::load::c10k_memlog()];
         let time = TimeUnit::for_span(last_elapsed_s(&inputs));
         let (mut user, mut kernel) = series(&inputs, &args, time);
         let [(top, _), (bottom, _)] = panels(&inputs, &args, &mut user, &mut kernel);

@@ -234,43 +234,16 @@ mod tests {
         per_conn: PerConnArgs,
     }
 
-    /// 10,000 connections costing ~165 B of RSS and ~9 KiB of Slab, with
-    /// TCP pages that held more at the idle sample than later.
-    fn c10k() -> Input<MemSample> {
-        let rows = (0..40u64)
-            .map(|i| {
-                let conns = (i * 1_000).min(10_000);
-                MemSample {
-                    unix_ms: i * 1000,
-                    elapsed_s: i as f64,
-                    rss_kb: 4_000 + conns * 165 / 1024 + i % 3,
-                    pss_kb: 3_900 + conns * 165 / 1024,
-                    vsz_kb: 50_000,
-                    procs: 1,
-                    conns,
-                    slab_kb: 300_000 + conns * 9,
-                    tcp_mem_kb: 1_000 - conns / 20,
-                    mem_available_kb: 1,
-                }
-            })
-            .collect();
-        Input {
-            label: "c10k".to_owned(),
-            path: "mem.csv".into(),
-            rows,
-        }
-    }
-
     #[test]
     fn user_space_gets_its_own_panel_in_bytes_and_a_negative_figure_says_why() {
         let args = Cli::parse_from(["x", "a.csv", "-o", "p.png", "--kernel", "both"]).per_conn;
-        let (mut user, mut kernel) = series(&[c10k()], &args).unwrap();
+        let (mut user, mut kernel) = series(&[crate::load::c10k_memlog()], &args).unwrap();
         let user_desc = scale_bytes(&mut user, "User space");
         let kernel_desc = scale_bytes(&mut kernel, "Kernel");
         assert_eq!(user_desc, "User space, bytes per conn");
         assert_eq!(kernel_desc, "Kernel, KiB per conn");
         let label = &user[0].entry.label;
-        assert!(label.starts_with("RSS (user space): 16"), "{label}");
+        assert!(label.starts_with("RSS (user space): 19"), "{label}");
         assert!(label.contains(" ± "), "{label}");
         let top = panel_of(&user, &user_desc, false, 0.0..10_000.0);
         let share = panel::visible_share(&top, &user[0]);

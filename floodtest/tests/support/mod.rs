@@ -335,18 +335,10 @@ impl Run {
     }
 }
 
-/// Runs `floodtest` with `args` plus `--json` into a temporary file.
+/// Runs `floodtest` with `args` plus `--json` into a temporary file,
+/// killed if it outlives two minutes (no test of it takes that long).
 pub(crate) fn floodtest(args: &[&str]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("summary.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_floodtest"))
-        .args(args)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let summary = read_summary(&json);
-    Run { output, summary }
+    floodtest_within(args, std::time::Duration::from_secs(120))
 }
 
 /// Runs `floodtest` with `args` plus `--json`, killed if it has not ended
