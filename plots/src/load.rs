@@ -201,20 +201,6 @@ fn default_labels(files: &[PathBuf]) -> Vec<String> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_default_to_stems_and_stay_distinct() {
-        let files: Vec<PathBuf> = ["a/ours.csv", "b/mem.csv", "c/mem.csv"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        assert_eq!(default_labels(&files), ["ours", "b/mem", "c/mem"]);
-    }
-}
-
 /// A c10k run as memlog saw it here, for the chart tests: RSS from ~3.4
 /// to ~5.3 MiB (190 B a connection, give or take a page), Slab growing
 /// ~90 MiB, and TCP pages that held more at the idle sample than later
@@ -243,5 +229,19 @@ pub(crate) fn c10k_memlog() -> Input<MemSample> {
         label: "c10k".to_owned(),
         path: "mem.csv".into(),
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_default_to_stems_and_stay_distinct() {
+        let files: Vec<PathBuf> = ["a/ours.csv", "b/mem.csv", "c/mem.csv"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(default_labels(&files), ["ours", "b/mem", "c/mem"]);
     }
 }
