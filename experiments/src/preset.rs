@@ -79,7 +79,9 @@ pub struct SeedFigures {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Preset {
     pub name: &'static str,
-    /// One line for `--help`-like listings and the report title.
+    /// One line for the report title and the first line printed, with
+    /// `{conns}`, `{msgs}` and `{pause}` standing for the plan's figures, so
+    /// a scaled run's title says what it ran ([`Plan::about`]).
     pub about: &'static str,
     pub conns: u64,
     /// New connections per second while ramping up.
@@ -111,7 +113,7 @@ const PART3_SEED: SeedFigures = SeedFigures {
 pub(crate) const PRESETS: &[Preset] = &[
     Preset {
         name: "part1",
-        about: "Part 1: 10,000 connections, a chunk every 10 s each, memory per connection",
+        about: "Part 1: {conns} connections, a chunk every 10 s each, memory per connection",
         conns: 10_000,
         connect_rate: 1_000,
         addressing: Addressing::Kernel,
@@ -131,7 +133,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "part2",
-        about: "Part 2: 10,000 connections, 1,000 msg/s to random ids, memory over time",
+        about: "Part 2: {conns} connections, {msgs} msg/s to random ids, memory over time",
         conns: 10_000,
         connect_rate: 1_000,
         addressing: Addressing::Kernel,
@@ -151,7 +153,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "c10k",
-        about: "C10K: ramp to 10,000 connections, then 16,666 msg/s (the Part 3 rate), delivery latency",
+        about: "C10K: ramp to {conns} connections, then {msgs} msg/s to random ids, delivery latency",
         conns: 10_000,
         connect_rate: 2_000,
         addressing: Addressing::Kernel,
@@ -163,7 +165,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "part3",
-        about: "Part 3: 1M connections over 17 source IPs with explicit ports, 16,666 msg/s",
+        about: "Part 3: {conns} connections over 17 source IPs with explicit ports, {msgs} msg/s",
         conns: 1_000_000,
         connect_rate: 100,
         addressing: Addressing::Explicit { source_ips: 17 },
@@ -175,7 +177,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "icomet",
-        about: "icomet C1000K: ramp to 1M connections pausing every 100K, memory per connection",
+        about: "icomet C1000K: ramp to {conns} connections pausing every {pause}, memory per connection",
         conns: 1_000_000,
         connect_rate: 5_000,
         addressing: Addressing::Explicit { source_ips: 17 },
@@ -290,6 +292,23 @@ impl Plan {
         }
     }
 
+    /// What this run does, in one line: the preset's description with the
+    /// plan's own figures, and the scale when it is not the preset's.
+    pub fn about(&self) -> String {
+        let pause = self.pause.map_or(0, |p| p.every);
+        let line = self
+            .preset
+            .about
+            .replace("{conns}", &c1m_common::thousands(self.conns))
+            .replace("{msgs}", &c1m_common::thousands(self.message_rate))
+            .replace("{pause}", &c1m_common::thousands(pause));
+        if self.scale == 1.0 {
+            line
+        } else {
+            format!("{line} (scale {})", self.scale)
+        }
+    }
+
     /// How long opening every connection should take at the connect rate,
     /// pauses included.
     pub fn ramp(&self) -> Duration {
@@ -382,6 +401,34 @@ mod tests {
         assert_eq!((p.conns, p.connect_rate, p.message_rate), (5_000, 250, 500));
         assert_eq!(p.hold, Duration::from_secs(3));
         assert_eq!(p.ramp(), Duration::from_secs(20));
+    }
+
+    #[test]
+    fn the_title_follows_the_scale() {
+        let title = |name: &str, scale: f64| {
+            plan(
+                name,
+                Overrides {
+                    scale: Some(scale),
+                    ..Overrides::default()
+                },
+            )
+            .about()
+        };
+        assert_eq!(
+            title("icomet", 1.0),
+            "icomet C1000K: ramp to 1,000,000 connections pausing every 100,000, memory per connection"
+        );
+        // A 50,000 run no longer says "ramp to 1M".
+        assert_eq!(
+            title("icomet", 0.05),
+            "icomet C1000K: ramp to 50,000 connections pausing every 5,000, memory per connection (scale 0.05)"
+        );
+        assert!(title("c10k", 0.1).starts_with("C10K: ramp to 1,000 connections, then 1,667 msg/s"));
+        for p in PRESETS {
+            let about = Plan::new(p, Overrides::default()).about();
+            assert!(!about.contains('{'), "{about}");
+        }
     }
 
     #[test]

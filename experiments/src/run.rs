@@ -7,6 +7,7 @@
 
 use crate::figures::{self, FLOOD_CSV, FLOOD_JSON, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON};
 use crate::preset::Plan;
+use crate::progress::Progress;
 use crate::supervisor::{Ends, Supervisor};
 use crate::tools::{Tool, Tools};
 use crate::{admin, child};
@@ -121,8 +122,12 @@ pub(crate) fn execute(
             c1m_common::thousands(plan.message_rate),
             humantime::format_duration(plan.hold)
         );
+        let mut progress = Progress::new(dir, plan.hold);
         let status = sup
-            .wait_exit(msggen, plan.hold + START_TIMEOUT)?
+            .wait_for(plan.hold + START_TIMEOUT, |s| {
+                say_progress(&mut progress);
+                s.exited(msggen)
+            })?
             .context("msggen did not finish its --duration in time")?;
         if !status.success() {
             bail!("msggen ended with {}", child::describe(status));
@@ -130,10 +135,21 @@ pub(crate) fn execute(
         sup.hold(DRAIN)?;
     } else {
         println!("holding for {}", humantime::format_duration(plan.hold));
-        sup.hold(plan.hold)?;
+        let mut progress = Progress::new(dir, plan.hold);
+        sup.wait_for(plan.hold, |_| {
+            say_progress(&mut progress);
+            Ok(None::<()>)
+        })?;
     }
     record_stats(servers.admin, dir, chain);
     Ok(())
+}
+
+/// Prints the hold's progress line when one is due.
+fn say_progress(progress: &mut Progress) {
+    if let Some(line) = progress.due() {
+        println!("{line}");
+    }
 }
 
 /// The run's comet-server: one process, or a group's front and workers.
@@ -242,6 +258,12 @@ fn check_limits(
         Some(1) => {
             let table = std::fs::read_to_string(&sup.child(id).stdout).unwrap_or_default();
             eprintln!("{table}");
+            // The table ends with its own next commands; here the run to
+            // start again is this one.
+            eprintln!(
+                "experiment: once the limits are lifted, run this again: {}",
+                crate::command_line()
+            );
             Ok(Some(format!(
                 "c1m-sysctl check: a limit blocks {} connections (the table and the fix are below and in sysctl.stdout)",
                 c1m_common::thousands(plan.conns)

@@ -77,9 +77,12 @@ fn small_preset_end_to_end_matches_its_csvs() {
         .collect();
     assert!(plateau.len() >= 4, "3 s held at 4 samples a second");
     let per_conn = c1m_experiments::median(plateau).unwrap();
-    assert_eq!(
-        figure(&report, "server user-space bytes per connection"),
-        c1m_experiments::per_conn(per_conn)
+    let shown = figure(&report, "server user-space bytes per connection");
+    let bytes = c1m_experiments::per_conn(per_conn);
+    let bytes = bytes.split(" (").next().unwrap();
+    assert!(
+        shown.starts_with(&format!("{bytes} ± ")),
+        "{shown} for {bytes}"
     );
 
     // Messages: sent from msggen's summary, delivered and lost from
@@ -270,16 +273,24 @@ fn a_failing_limit_stops_before_the_server_with_the_table() {
             "part1",
             "--scale",
             "0.1",
+            "--settle",
+            "0s",
             "--out",
             dir.to_str().unwrap(),
             "--bin-dir",
         ])
         .arg(bins.path())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
+        .stderr(std::process::Stdio::piped())
+        .output()
         .unwrap();
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.status.code(), Some(1));
+    // After the table, the command to run again once the limit is lifted.
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        stderr.contains("experiment: once the limits are lifted, run this again: experiment part1 --scale 0.1 --settle 0s"),
+        "{stderr}"
+    );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(
         report.contains("**Check failed:** c1m-sysctl check: a limit blocks 1,000 connections"),
