@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 
 # The tests start their own servers (an in-process comet-server, a small
 # Python streaming server as floodtest's independent peer, python3 children
-# whose memory memlog watches), so python3 is the one program they need
-# beyond cargo. A minimal image may lack it: install it as root.
+# whose memory memlog watches, nats-server on a free loopback port for the
+# broker tests), so python3 and nats-server are the programs they need
+# beyond cargo. A minimal image may lack them: install them as root.
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

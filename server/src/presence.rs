@@ -18,11 +18,11 @@
 //! holds at most `--presence-queue` changes (16 bytes each) and is
 //! allocated as it fills, and a kernel send buffer fixed at 64 KiB.
 
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::stats::Stats;
@@ -117,16 +117,18 @@ impl Presence {
 /// Serves one `/presence` reader until it closes, falls behind, or the
 /// server stops (then the stream ends cleanly). `http11`: chunked, else
 /// close-delimited.
-pub(crate) async fn serve(
-    stream: &mut TcpStream,
+pub(crate) async fn serve<S>(
+    stream: &mut S,
     presence: &Presence,
     http11: bool,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    S: AsyncRead + AsyncWrite + AsFd + Unpin,
+{
     // The queue is the reader's buffer; the kernel's is kept small (an
     // explicit size also stops its autotuning to megabytes), so what a
     // reader that stopped reading holds stays bounded.
-    let _ = socket2::SockRef::from(&*stream).set_send_buffer_size(SEND_BUFFER);
+    let _ = socket2::SockRef::from(&stream.as_fd()).set_send_buffer_size(SEND_BUFFER);
     let Subscription { mut rx, cut } = presence.subscribe();
     let _gauge = Gauge(&presence.stats);
     let delimit = if http11 {

@@ -32,6 +32,21 @@ pub enum AdminRoute {
     Metrics,
 }
 
+impl AdminRoute {
+    /// Whether the request publishes to subscribers (and so waits while the
+    /// reactors are behind).
+    pub(crate) fn publishes(self) -> bool {
+        matches!(
+            self,
+            AdminRoute::SendOne(_)
+                | AdminRoute::SendBatch
+                | AdminRoute::PublishOne(_)
+                | AdminRoute::PublishBatch
+                | AdminRoute::Broadcast
+        )
+    }
+}
+
 /// A parsed admin request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminHead {

@@ -348,3 +348,6 @@ impl Client {
         }
     }
 }
+
+pub(crate) mod binary;
+pub(crate) mod nats;
