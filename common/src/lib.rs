@@ -53,13 +53,16 @@ pub use envelope::{
 };
 pub use fdlimit::{is_exhaustion, nofile_limits, raise_nofile_to_hard, Exhaustion};
 pub use format::thousands;
-pub use parse::{parse_count, parse_duration, IdRange, Ipv4List, ParseError, PortRange};
+pub use parse::{
+    parse_count, parse_duration, HeaderField, IdRange, Ipv4List, ParseError, PortRange,
+};
 pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};
 #[cfg(feature = "schema-check")]
 pub use wire::validate_against_schema;
 pub use wire::{
-    parse_batch, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FloodSummary, GapSummary,
-    GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot, UnsendableMessage,
+    parse_batch, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FirstError, FloodSummary,
+    GapSummary, GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot,
+    UnsendableMessage,
 };
