@@ -477,6 +477,16 @@ mod tests {
         assert!(refusal(&["--count", "5", "--timeout", "0s"]).contains("such as 5s"));
         let far = ["--count", "5", "--report-interval", "500000000000y"];
         assert!(refusal(&far).contains("at least daily"));
+        // Issue 13: every value that feeds arithmetic is bounded here.
+        let wraps = ["--count", "5", "--generator-id", "9223372036854775807"];
+        assert!(refusal(&wraps).contains("use a --generator-id below"));
+        assert!(refusal(&["--count", "5", "--tick", "5s"]).contains("batching interval"));
+        assert!(refusal(&["--count", "5", "--timeout", "2h"]).contains("over an hour"));
+        assert!(refusal(&["--count", "5", "--max-conns", "2"]).contains("needs a connection"));
+        assert!(refusal(&["--count", "5", "--max-conns", "100000"]).contains("at most 16000"));
+        assert!(refusal(&["--count", "5", "--pipeline", "0"]).contains("--pipeline 0"));
+        assert!(refusal(&["--count", "5", "--retries", "100000"]).contains("outlives"));
+        assert!(plan(&["--count", "5", "--generator-id", "1000", "--senders", "8"]).is_ok());
     }
 
     #[test]
@@ -485,6 +495,8 @@ mod tests {
         assert_eq!(p.batch_lines, 1000);
         assert_eq!(p.total(), Some(5));
         let p = plan(&["--count", "5", "--size", "10k", "--batch-bytes", "100k"]).unwrap();
-        assert_eq!(p.batch_lines, 100_000 / max_line_len(10_000));
+        assert_eq!(p.batch_lines, 100_000 / (max_line_len(10_000) + 64));
+        let each = plan(&["--count", "5", "--publish", "nchan", "--pipeline", "4"]).unwrap();
+        assert_eq!((each.batch_lines, each.kind), (1, Kind::Nchan));
     }
 }
