@@ -6,10 +6,18 @@ cd "$(dirname "$0")/.."
 
 # The tests start their own servers (an in-process comet-server, a small
 # Python streaming server as floodtest's independent peer, python3 children
-# whose memory memlog watches), so python3 is the one program they need
-# beyond cargo. A minimal image may lack it: install it as root.
+# whose memory memlog watches), and msggen's publishers are tested against
+# the real push servers, each started on free loopback ports with a config
+# of its own (msggen/tests/common/daemons.rs). A minimal image may lack
+# them: install them as root.
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+[[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+[[ -e /usr/lib/nginx/modules/ngx_nchan_module.so ]] || need+=(libnginx-mod-nchan)
+command -v pushpin >/dev/null 2>&1 || need+=(pushpin)
+command -v zurl >/dev/null 2>&1 || need+=(zurl)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
