@@ -3,10 +3,14 @@
 //! servers' documentation specifies it (method, path, fields, body), and
 //! the connection pool sizing itself to a slow per-message API.
 
-use c1m_common::{decode_envelope, validate_against_schema, MsggenSummary};
+#[path = "common/run.rs"]
+mod run;
+
+use c1m_common::{decode_envelope, MsggenSummary};
 use percent_encoding::percent_decode_str;
+use run::msggen_json;
 use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,23 +109,8 @@ fn parse(buf: &[u8]) -> Option<(Request, usize)> {
     Some((request, head.len + length))
 }
 
-fn msggen(args: &str) -> (Output, MsggenSummary) {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("msggen.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_msggen"))
-        .args(args.split_whitespace())
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&json)
-        .unwrap_or_else(|_| panic!("no summary: {}", String::from_utf8_lossy(&output.stderr)));
-    validate_against_schema("msggen-summary.json", &text).unwrap();
-    (output, serde_json::from_str(&text).unwrap())
-}
-
 async fn run(args: String) -> (Output, MsggenSummary) {
-    tokio::task::spawn_blocking(move || msggen(&args))
+    tokio::task::spawn_blocking(move || msggen_json(&args))
         .await
         .unwrap()
 }

@@ -7,35 +7,26 @@
 
 #[path = "common/daemons.rs"]
 mod daemons;
+#[path = "common/run.rs"]
+mod run;
 
-use c1m_common::{scan_envelopes, validate_against_schema, Header, MsggenSummary};
+use c1m_common::{scan_envelopes, Header, MsggenSummary};
 use daemons::Flood;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::process::Command;
 use std::time::Duration;
 
-/// Runs msggen with `args` plus `--json`; returns its summary after
-/// checking it exited 0.
+/// msggen's summary, after checking it exited 0.
 fn msggen(args: &str) -> MsggenSummary {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("msggen.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_msggen"))
-        .args(args.split_whitespace())
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (output, summary) = run::msggen_json(args);
     assert_eq!(
         output.status.code(),
         Some(0),
-        "{stdout}{}",
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = std::fs::read_to_string(&json).unwrap();
-    validate_against_schema("msggen-summary.json", &text).unwrap();
-    serde_json::from_str(&text).unwrap()
+    summary
 }
 
 /// Each (generator, id)'s sequence numbers arrived 1, 2, 3, ... once
