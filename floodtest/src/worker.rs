@@ -401,8 +401,12 @@ impl Worker {
             if conn.rx.is_ended() {
                 return self.end(key, Some(ErrorClass::ClosedByServer));
             }
-            // A short read drained the socket; more data or a FIN raises a
-            // new edge, so the would-block read is saved.
+            // A short read drained the socket, so the would-block read is
+            // saved. Safe with edge-triggered readiness (audited for issue
+            // 13): a TCP read returns less than asked only when the receive
+            // queue is empty, data or a FIN arriving after it raise a new
+            // edge, and a FIN that had already arrived was reported with
+            // this event as read-closed, which makes the loop read to EOF.
             if n < self.buf.len() && !read_closed {
                 return;
             }

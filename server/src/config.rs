@@ -49,7 +49,7 @@ pub struct Args {
 
     /// Most unsent bytes kept for one connection; a client that lets more pile up is closed
     /// (counted as a slow-consumer close). The admin refuses a message larger than this (413,
-    /// or `rejected` in a batch): it would close every reader.
+    /// or `rejected` in a batch): it would close every reader. At most 1G.
     #[arg(long, default_value = "64k", value_parser = parse_count)]
     pub max_pending: u64,
 
@@ -66,35 +66,38 @@ pub struct Args {
     #[arg(long, default_value = "0", value_parser = parse_count)]
     pub history: u64,
 
-    /// Part 1 mode: every /test and /sse connection receives `Chunk N for id X` at this interval.
+    /// Part 1 mode: every /test and /sse connection receives `Chunk N for id X` at this interval
+    /// (at most 24h).
     #[arg(long, value_parser = parse_duration)]
     pub heartbeat: Option<Duration>,
 
-    /// Interval of the SSE keep-alive comment line.
+    /// Interval of the SSE keep-alive comment line (at most 24h).
     #[arg(long, default_value = "15s", value_parser = parse_duration)]
     pub sse_keepalive: Duration,
 
-    /// A long-poll with nothing to deliver is answered empty after this long.
+    /// A long-poll with nothing to deliver is answered empty after this long (at most 24h).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub poll_timeout: Duration,
 
     /// A request whose head is not complete after this long is closed (slowloris); so is an
     /// idle keep-alive connection (a long-poll client between polls, an admin client), and an
-    /// admin body must arrive within it too.
+    /// admin body must arrive within it too. At most 24h.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
-    /// Largest admin request body; larger ones get 413.
+    /// Largest admin request body; larger ones get 413. At most 1G.
     #[arg(long, default_value = "16M", value_parser = parse_count)]
     pub max_body: u64,
 
     /// Most admin connections served at once; another gets 503 and is closed. Each may buffer
-    /// one body of up to --max-body, so this times --max-body bounds the admin's memory.
+    /// one body of up to --max-body, so this times --max-body bounds the admin's memory. At most
+    /// 1M.
     #[arg(long, default_value = "256", value_parser = parse_count)]
     pub max_admin_conns: u64,
 }
 
-/// What the server runs with; built from [`Args`] or directly by tests.
+/// What the server runs with; built from [`Args`] or directly by tests,
+/// and checked ([`Config::check`]) either way.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Event-loop threads for subscriber connections (`--reactors`).
@@ -146,15 +149,57 @@ impl Default for Config {
     }
 }
 
+/// Longest duration any setting takes. Deadlines and ticks are
+/// `Instant + Duration`, which panics on overflow (and would stop a
+/// reactor); a day is far beyond any useful timeout or interval.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Largest `--max-pending` and `--max-body` (1G): each sizes buffers (a
+/// slow reader holds up to ~4x `--max-pending`, each admin connection one
+/// body), and bodies are indexed with `usize` arithmetic.
+const MAX_BYTES: usize = 1_000_000_000;
+
+/// Largest `--max-admin-conns` (1M): more admin connections than
+/// descriptors a process may hold is meaningless.
+const MAX_ADMIN_CONNS: usize = 1_000_000;
+
 impl Args {
     /// Checks the arguments and turns them into a [`Config`].
     pub fn to_config(&self) -> anyhow::Result<Config> {
-        let reactors = match self.reactors {
-            Some(0) => anyhow::bail!("--reactors 0: at least one reactor is needed"),
-            Some(n) if n > 1024 => anyhow::bail!("--reactors {n}: at most 1024"),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        if self.backlog < 1 {
+            anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
+        }
+        let config = Config {
+            reactors: self
+                .reactors
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            max_id: self.max_id,
+            max_conns: self.max_conns,
+            max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
+            history: usize::try_from(self.history).unwrap_or(usize::MAX),
+            heartbeat: self.heartbeat,
+            sse_keepalive: self.sse_keepalive,
+            poll_timeout: self.poll_timeout,
+            header_timeout: self.header_timeout,
+            max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
+            max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
         };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+impl Config {
+    /// Checks every value, so that an impossible one is reported with its
+    /// fix before anything is bound and none can overflow later. Both
+    /// [`Args::to_config`] and [`start`](crate::start) call it.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.reactors {
+            0 => anyhow::bail!("--reactors 0: at least one reactor is needed"),
+            n if n > 1024 => anyhow::bail!("--reactors {n}: at most 1024"),
+            _ => {}
+        }
         if self.max_conns == 0 {
             anyhow::bail!("--max-conns 0: every subscriber would get 503; use at least 1");
         }
@@ -164,41 +209,41 @@ impl Args {
                 self.max_pending
             );
         }
+        if self.max_pending > MAX_BYTES {
+            anyhow::bail!(
+                "--max-pending {}: at most 1G (a slow reader may hold ~4x this)",
+                self.max_pending
+            );
+        }
         if self.history > 1_000_000 {
             anyhow::bail!("--history {}: at most 1M messages per id", self.history);
         }
-        let nonzero = |name: &str, d: Duration| {
-            if d.is_zero() {
-                anyhow::bail!("{name} must be longer than 0s");
+        let durations = [
+            ("--sse-keepalive", Some(self.sse_keepalive)),
+            ("--poll-timeout", Some(self.poll_timeout)),
+            ("--header-timeout", Some(self.header_timeout)),
+            ("--heartbeat", self.heartbeat),
+        ];
+        for (name, d) in durations {
+            match d {
+                Some(d) if d.is_zero() => anyhow::bail!("{name} must be longer than 0s"),
+                Some(d) if d > MAX_DURATION => anyhow::bail!("{name} {d:?}: at most 24h"),
+                _ => {}
             }
-            Ok(())
-        };
-        nonzero("--sse-keepalive", self.sse_keepalive)?;
-        nonzero("--poll-timeout", self.poll_timeout)?;
-        nonzero("--header-timeout", self.header_timeout)?;
-        if let Some(h) = self.heartbeat {
-            nonzero("--heartbeat", h)?;
         }
         if self.max_admin_conns == 0 {
             anyhow::bail!("--max-admin-conns 0: every admin request would get 503; use at least 1");
         }
-        if self.backlog < 1 {
-            anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
+        if self.max_admin_conns > MAX_ADMIN_CONNS {
+            anyhow::bail!("--max-admin-conns {}: at most 1M", self.max_admin_conns);
         }
-        Ok(Config {
-            reactors,
-            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
-            max_id: self.max_id,
-            max_conns: self.max_conns,
-            max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
-            history: self.history as usize,
-            heartbeat: self.heartbeat,
-            sse_keepalive: self.sse_keepalive,
-            poll_timeout: self.poll_timeout,
-            header_timeout: self.header_timeout,
-            max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
-            max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
-        })
+        if self.max_body > MAX_BYTES {
+            anyhow::bail!(
+                "--max-body {}: at most 1G (send a larger batch as several)",
+                self.max_body
+            );
+        }
+        Ok(())
     }
 }
 
@@ -256,5 +301,41 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--max-conns"));
+    }
+
+    fn refusal(flag: &str, value: &str) -> Option<String> {
+        let args = Args::try_parse_from(["comet-server", flag, value]).unwrap();
+        args.to_config().err().map(|e| e.to_string())
+    }
+
+    #[test]
+    fn refuses_values_that_would_overflow_later() {
+        for flag in [
+            "--sse-keepalive",
+            "--heartbeat",
+            "--header-timeout",
+            "--poll-timeout",
+        ] {
+            assert_eq!(refusal(flag, "24h"), None, "{flag} 24h");
+            for huge in ["25h", "100000000000h", "18446744073709551615"] {
+                let err = refusal(flag, huge).unwrap_or_else(|| panic!("{flag} {huge} accepted"));
+                assert!(
+                    err.starts_with(flag) && err.contains("at most 24h"),
+                    "{err}"
+                );
+            }
+        }
+        for (flag, largest, over) in [
+            ("--max-body", "1G", "2G"),
+            ("--max-pending", "1G", "18446744073709551615"),
+            ("--max-admin-conns", "1M", "2M"),
+        ] {
+            assert_eq!(refusal(flag, largest), None, "{flag} {largest}");
+            let err = refusal(flag, over).unwrap_or_else(|| panic!("{flag} {over} accepted"));
+            assert!(
+                err.starts_with(flag) && err.contains(&format!("at most {largest}")),
+                "{err}"
+            );
+        }
     }
 }

@@ -14,19 +14,34 @@ pub(crate) struct History {
     ring: VecDeque<(u64, Box<[u8]>)>,
 }
 
-/// What a client that last saw `after` gets on reconnecting.
+/// What a client that last saw `after` gets on reconnecting, or the next
+/// slice of it.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Replay {
+pub(crate) struct Replay {
     /// Sequence numbers (first, last) that are gone from the history.
-    pub lost: Option<(u64, u64)>,
-    /// The kept messages after `after`, oldest first.
-    pub messages: Vec<(u64, Box<[u8]>)>,
+    pub(crate) lost: Option<(u64, u64)>,
+    /// Kept messages after `after`, oldest first, as many as the
+    /// [`Budget`] allowed.
+    pub(crate) messages: Vec<(u64, Box<[u8]>)>,
+    /// The sequence number to go on from when the budget cut the replay
+    /// short; `None` when it reaches the id's newest message.
+    pub(crate) next: Option<u64>,
 }
 
 impl Replay {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.lost.is_none() && self.messages.is_empty()
     }
+}
+
+/// How much of a replay is copied at once (under the router's shard lock,
+/// so never the whole history): messages while the sum of their framed
+/// sizes, as the transport's `cost` puts them, stays within `bytes`; always
+/// at least one, so a replay moves on however large a message is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub(crate) bytes: usize,
+    pub(crate) cost: fn(&[u8]) -> usize,
 }
 
 impl History {
@@ -52,12 +67,23 @@ impl History {
     /// [`replay_from`], which also serves ids without history).
     #[cfg(test)]
     pub(crate) fn replay(&self, after: u64, current: u64) -> Replay {
-        replay_from(Some(self), after, current)
+        let all = Budget {
+            bytes: usize::MAX,
+            cost: <[u8]>::len,
+        };
+        replay_from(Some(self), after, current, all)
     }
 }
 
-/// [`History::replay`] for an id that may keep no history at all.
-pub(crate) fn replay_from(history: Option<&History>, after: u64, current: u64) -> Replay {
+/// [`History::replay`] for an id that may keep no history at all, cut to
+/// `budget`. The ring holds consecutive sequence numbers, so the first
+/// message after `after` is found by its index, not by a walk.
+pub(crate) fn replay_from(
+    history: Option<&History>,
+    after: u64,
+    current: u64,
+    budget: Budget,
+) -> Replay {
     if after >= current {
         // Up to date, or the client saw a previous server's numbering.
         return Replay::default();
@@ -66,16 +92,25 @@ pub(crate) fn replay_from(history: Option<&History>, after: u64, current: u64) -
         .and_then(|h| h.ring.front().map(|(seq, _)| *seq))
         .unwrap_or(current + 1);
     let lost = (after + 1 < oldest_kept).then(|| (after + 1, oldest_kept.min(current + 1) - 1));
-    let messages = history
-        .map(|h| {
-            h.ring
-                .iter()
-                .filter(|(seq, _)| *seq > after)
-                .map(|(seq, m)| (*seq, m.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
-    Replay { lost, messages }
+    let mut replay = Replay {
+        lost,
+        ..Replay::default()
+    };
+    let Some(history) = history else {
+        return replay;
+    };
+    let first = usize::try_from((after + 1).saturating_sub(oldest_kept)).unwrap_or(usize::MAX);
+    let mut spent = 0usize;
+    for (seq, message) in history.ring.range(first.min(history.ring.len())..) {
+        let cost = (budget.cost)(message);
+        if !replay.messages.is_empty() && spent.saturating_add(cost) > budget.bytes {
+            replay.next = Some(*seq);
+            break;
+        }
+        spent = spent.saturating_add(cost);
+        replay.messages.push((*seq, message.clone()));
+    }
+    replay
 }
 
 #[cfg(test)]
@@ -106,9 +141,40 @@ mod tests {
         let r = h.replay(2, 10);
         assert_eq!(r.lost, Some((3, 7)));
         assert_eq!(r.messages.len(), 3);
-        let none = replay_from(None, 4, 9);
+        let all = Budget {
+            bytes: usize::MAX,
+            cost: <[u8]>::len,
+        };
+        let none = replay_from(None, 4, 9, all);
         assert_eq!(none.lost, Some((5, 9)));
         assert!(none.messages.is_empty());
+    }
+
+    #[test]
+    fn a_replay_is_copied_a_budget_at_a_time() {
+        let h = filled(100, 10);
+        // Two bytes each ("m1" .. "m9"), three for "m10".
+        let five_bytes = Budget {
+            bytes: 5,
+            cost: <[u8]>::len,
+        };
+        let r = replay_from(Some(&h), 3, 10, five_bytes);
+        let seqs: Vec<u64> = r.messages.iter().map(|(s, _)| *s).collect();
+        assert_eq!((seqs, r.next), (vec![4, 5], Some(6)));
+        let r = replay_from(Some(&h), 9, 10, five_bytes);
+        assert_eq!((r.messages.len(), r.next), (1, None));
+        // A message larger than the budget still goes, alone.
+        let tiny = Budget {
+            bytes: 1,
+            cost: <[u8]>::len,
+        };
+        let r = replay_from(Some(&h), 0, 10, tiny);
+        assert_eq!((r.messages.len(), r.next), (1, Some(2)));
+        // From a point the ring has dropped: the gap, then what is kept.
+        let h = filled(3, 10);
+        let r = replay_from(Some(&h), 2, 10, five_bytes);
+        assert_eq!(r.lost, Some((3, 7)));
+        assert_eq!(r.messages[0].0, 8);
     }
 
     #[test]

@@ -34,6 +34,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use c1m_common::{Repeat, StopSignals};
@@ -79,24 +80,66 @@ impl Server {
         &self.shared.router
     }
 
+    /// Whether a reactor or the admin thread has ended without being asked
+    /// to (an error or a panic). The server is then only half alive: some
+    /// subscribers are no longer served, or nobody can publish. It must be
+    /// stopped; [`Server::shutdown`] says what ended the thread.
+    pub fn is_broken(&self) -> bool {
+        !self.shared.shutdown.load(Relaxed)
+            && (self.reactors.iter().any(JoinHandle::is_finished) || self.admin.is_finished())
+    }
+
     /// Stops accepting, ends every stream (chunked terminator, empty
-    /// long-poll answer), closes everything; returns once all threads ended.
+    /// long-poll answer), closes everything; returns once all threads ended,
+    /// with the error of the first that failed.
     pub fn shutdown(self) -> io::Result<()> {
         self.shared.shutdown.store(true, Relaxed);
         self.shared.router.wake_all();
         let _ = self.admin_stop.send(true);
         let mut result = Ok(());
-        for reactor in self.reactors {
-            match reactor.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => result = Err(e),
-                Err(_) => result = Err(io::Error::other("a reactor thread panicked")),
+        for (index, reactor) in self.reactors.into_iter().enumerate() {
+            let failure = match reactor.join() {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => format!("reactor {index} failed: {e}"),
+                Err(panic) => format!("reactor {index} panicked: {}", panic_message(&panic)),
+            };
+            if result.is_ok() {
+                result = Err(io::Error::other(failure));
             }
         }
-        if self.admin.join().is_err() {
-            result = Err(io::Error::other("the admin thread panicked"));
+        if let Err(panic) = self.admin.join() {
+            if result.is_ok() {
+                let failure = format!("the admin thread panicked: {}", panic_message(&panic));
+                result = Err(io::Error::other(failure));
+            }
         }
         result
+    }
+}
+
+/// What a thread's panic said, if it said it with a string.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// How often [`run`] looks at the server's threads between signals.
+const WATCH_EVERY: Duration = Duration::from_millis(100);
+
+/// Waits until `stopped` reports a stop request (it may wait for one until
+/// the deadline it is given) or a server thread has died; returns whether
+/// one died.
+fn supervise(server: &Server, mut stopped: impl FnMut(Instant) -> bool) -> bool {
+    loop {
+        if server.is_broken() {
+            return true;
+        }
+        if stopped(Instant::now() + WATCH_EVERY) {
+            return server.is_broken();
+        }
     }
 }
 
@@ -119,6 +162,9 @@ pub fn start(
     subscriber: std::net::TcpListener,
     admin: std::net::TcpListener,
 ) -> io::Result<Server> {
+    config
+        .check()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:#}")))?;
     let subscriber_addr = subscriber.local_addr()?;
     let admin_addr = admin.local_addr()?;
     let mut polls = Vec::new();
@@ -146,6 +192,8 @@ pub fn start(
         stats: stats.clone(),
         shutdown: AtomicBool::new(false),
         exhaustion_reported: AtomicBool::new(false),
+        #[cfg(test)]
+        fault: AtomicBool::new(false),
     });
     let mut reactors = Vec::new();
     for (index, (poll, (rx, queued))) in polls.into_iter().zip(receivers).enumerate() {
@@ -214,12 +262,66 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         server.subscriber_addr(),
         server.admin_addr()
     );
-    signals.wait();
+    // A thread that dies ends the process (exit 2): never a half-alive server.
+    let broken = supervise(&server, |deadline| signals.wait_until(deadline).is_some());
     let snap = server.stats();
-    server.shutdown().context("stopping")?;
+    let stopped = server.shutdown();
+    if broken {
+        let why = stopped.map_or_else(|e| e.to_string(), |()| "a server thread ended".into());
+        anyhow::bail!("{why}; stopped the rest of the server");
+    }
+    stopped.context("stopping")?;
     eprintln!(
         "comet-server: stopped: {} connections ended, {} messages in, {} out, {} dropped",
         snap.connections, snap.messages_in, snap.messages_out, snap.dropped
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started() -> Server {
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let sub = bind(loopback, 16, false).unwrap();
+        let admin = bind(loopback, 16, false).unwrap();
+        start(Config::default(), sub, admin).unwrap()
+    }
+
+    /// Sleeps to the deadline and reports no stop request.
+    fn never_stopped(deadline: Instant) -> bool {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        false
+    }
+
+    #[test]
+    fn a_reactor_that_dies_ends_the_server_with_its_error() {
+        let server = started();
+        assert!(!supervise(&server, |_| true), "a healthy server just stops");
+        server.shared.fault.store(true, Relaxed);
+        server.shared.router.wake_all();
+        let watching = Instant::now();
+        assert!(supervise(&server, never_stopped));
+        assert!(watching.elapsed() < Duration::from_secs(5));
+        let err = server.shutdown().unwrap_err().to_string();
+        assert!(
+            err.starts_with("reactor ") && err.contains("injected fault"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_that_would_overflow_is_refused_at_start() {
+        let loopback = "127.0.0.1:0".parse().unwrap();
+        let config = Config {
+            sse_keepalive: Duration::MAX,
+            ..Config::default()
+        };
+        let sub = bind(loopback, 16, false).unwrap();
+        let admin = bind(loopback, 16, false).unwrap();
+        let err = start(config, sub, admin).err().expect("refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(err.to_string().contains("--sse-keepalive"), "{err}");
+    }
 }

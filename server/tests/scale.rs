@@ -79,3 +79,37 @@ fn binary_announces_its_ports_and_ends_streams_on_sigterm() {
     assert!(c.text().ends_with("0\r\n\r\n"), "{:?}", c.text());
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn binary_refuses_absurd_configuration_before_it_starts() {
+    for args in [
+        ["--heartbeat", "1000000h"],
+        ["--sse-keepalive", "30d"],
+        ["--max-body", "2G"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_comet-server"))
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that started would run until stopped: give it 10 s.
+        let exited = eventually(Duration::from_secs(10), || {
+            child.try_wait().unwrap().is_some()
+        });
+        if !exited {
+            child.kill().unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(exited, "{args:?} started a server");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("comet-server: {}", args[0])),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "it never started listening");
+    }
+}

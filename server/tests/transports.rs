@@ -118,7 +118,7 @@ fn long_poll_answers_replay_at_once_and_waits_otherwise() {
         "Connection: close\r\n",
     );
     let (status, body) = status_and_body(&replay.read_to_close());
-    assert_eq!((status, body.as_str()), (200, "2\ttwo\n"));
+    assert_eq!((status, body.as_str()), (200, "2\t3\ttwo\n"));
     assert!(replay.text().contains("X-Seq: 2\r\n"));
 
     let mut waiting = Client::get_with(
@@ -132,7 +132,7 @@ fn long_poll_answers_replay_at_once_and_waits_otherwise() {
         == 1));
     admin(&server, "POST", "/send/9", b"three");
     let (status, body) = status_and_body(&waiting.read_to_close());
-    assert_eq!((status, body.as_str()), (200, "3\tthree\n"));
+    assert_eq!((status, body.as_str()), (200, "3\t5\tthree\n"));
     assert!(eventually(Duration::from_secs(5), || server
         .router()
         .connections(9)
@@ -156,7 +156,7 @@ fn long_poll_without_history_says_what_it_lost_only_while_the_id_has_a_connectio
     admin(&server, "POST", "/send/20", b"a");
     assert_eq!(
         status_and_body(&poll.read_to_close()),
-        (200, "1\ta\n".into())
+        (200, "1\t1\ta\n".into())
     );
     // Between two polls: the stream keeps the id's numbering, so the next
     // poll is told what it missed.
@@ -176,7 +176,7 @@ fn long_poll_without_history_says_what_it_lost_only_while_the_id_has_a_connectio
     admin(&server, "POST", "/send/20", b"d");
     assert_eq!(
         status_and_body(&poll.read_to_close()),
-        (200, "1\td\n".into())
+        (200, "1\t1\td\n".into())
     );
     assert!(stats_reach(&server, |s| s.dropped == 1 && s.lost_notices == 1));
 }
@@ -195,13 +195,13 @@ fn long_poll_keeps_the_connection_for_the_next_request() {
         .connections(12)
         == 1));
     admin(&server, "POST", "/send/12", b"first");
-    c.expect("Connection: keep-alive\r\n\r\n1\tfirst\n");
+    c.expect("Connection: keep-alive\r\n\r\n1\t5\tfirst\n");
     // Same connection, next request: answered from the history at once.
     admin(&server, "POST", "/send/12", b"second");
     c.stream
         .write_all(b"GET /poll/12?seq=1 HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    c.expect("2\tsecond\n");
+    c.expect("2\t6\tsecond\n");
     // And again: this one times out empty, still on the same connection.
     c.stream
         .write_all(b"GET /poll/12?seq=2 HTTP/1.1\r\nHost: t\r\n\r\n")

@@ -31,7 +31,8 @@ pub struct SendAnswer {
 pub struct BatchAnswer {
     /// Lines published: a valid id, a tab, a message the server takes.
     pub accepted: u64,
-    /// Lines refused: no tab, a bad id, or a message over `--max-pending`.
+    /// Lines refused: no tab, a bad id, a message over `--max-pending` or one
+    /// holding a CR (which `/sse` cannot carry).
     /// They are not retried (the same lines would be refused again).
     pub rejected: u64,
     /// Accepted messages that reached at least one connection.

@@ -26,6 +26,7 @@ use tokio::sync::{watch, Semaphore};
 use crate::config::Config;
 use crate::router::Router;
 use crate::stats::{to_prometheus, Stats};
+use crate::transport;
 use c1m_http::{write_error, Reject, Status};
 
 /// Deliveries a reactor may have queued before publishers wait (~2 MB of
@@ -142,18 +143,19 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if matches!(route, AdminRoute::SendOne(_)) && head.content_length > ctx.config.max_pending {
             return refuse(&mut stream, &ctx, oversized()).await;
         }
-        let end = head.len + head.content_length;
-        if buf.len() < end {
-            buf.reserve(end - buf.len());
-            // Without it a client that asked waits (curl: 1 s) before sending.
-            if head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
-                return;
-            }
+        // Below --max-body (checked above), so no overflow.
+        let end = head.len.saturating_add(head.content_length);
+        // Without it a client that asked waits (curl: 1 s) before sending.
+        if buf.len() < end && head.expect_continue && stream.write_all(CONTINUE).await.is_err() {
+            return;
         }
         // The body too must arrive within --header-timeout of its head
         // (an admin slowloris would otherwise hold a task forever).
         let body = tokio::time::timeout(ctx.config.header_timeout, async {
             while buf.len() < end {
+                // Room for what may come next, not for what the head
+                // announced: the buffer grows with the bytes that arrive.
+                buf.reserve((end - buf.len()).min(BODY_STEP));
                 match stream.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => return false,
                     Ok(_) => {}
@@ -165,6 +167,10 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
         if body != Ok(true) {
             return;
         }
+        let body = &buf[head.len..end];
+        if let (AdminRoute::SendOne(_), Some(reason)) = (route, transport::uncarriable(body)) {
+            return refuse(&mut stream, &ctx, Reject::new(Status::BadRequest, reason)).await;
+        }
         if matches!(route, AdminRoute::SendOne(_) | AdminRoute::SendBatch) {
             // Backpressure: while a reactor has more than this left to
             // write, the publisher waits instead of queueing without bound.
@@ -173,13 +179,21 @@ async fn serve_conn(mut stream: TcpStream, ctx: Arc<AdminCtx>) {
             }
         }
         out.clear();
-        answer(&ctx, route, &buf[head.len..end], head.keep_alive, &mut out);
+        answer(&ctx, route, body, head.keep_alive, &mut out);
         if stream.write_all(&out).await.is_err() || !head.keep_alive {
             return;
         }
         buf.drain(..end);
+        if buf.capacity() > BODY_STEP && buf.len() <= BODY_STEP {
+            // A keep-alive connection between requests holds no large body.
+            buf.shrink_to(BODY_STEP);
+        }
     }
 }
+
+/// Most bytes a body's buffer is grown by ahead of what has arrived (and
+/// what an idle keep-alive connection keeps).
+const BODY_STEP: usize = 64 * 1024;
 
 /// Answers a refused request and closes. What the client still sends (a
 /// body) is read and discarded for a short while first: closing a socket
@@ -223,10 +237,12 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         }
         AdminRoute::SendBatch => {
             let mut outbox = router.outbox();
-            let (mut delivered, mut dropped, mut connections, mut oversized) = (0, 0, 0, 0);
+            let (mut delivered, mut dropped, mut connections, mut refused) = (0, 0, 0, 0);
             let mut lines = parse_batch(body, ctx.config.max_id, |id, message| {
-                if message.len() > ctx.config.max_pending {
-                    oversized += 1;
+                if message.len() > ctx.config.max_pending
+                    || transport::uncarriable(message).is_some()
+                {
+                    refused += 1;
                     return;
                 }
                 let n = router.publish(id, message, &mut outbox).connections as u64;
@@ -238,8 +254,8 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
                 }
             });
             router.flush(&mut outbox);
-            lines.accepted -= oversized;
-            lines.rejected += oversized;
+            lines.accepted -= refused;
+            lines.rejected += refused;
             stats.messages_in.fetch_add(lines.accepted, Relaxed);
             stats.dropped.fetch_add(dropped, Relaxed);
             if lines.rejected > 0 {

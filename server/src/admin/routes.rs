@@ -66,8 +66,8 @@ pub fn parse_admin_head(
         Some(token) => head
             .headers
             .get("authorization")
-            .and_then(|v| v.strip_prefix(b"Bearer "))
-            .is_some_and(|v| v.trim_ascii() == token.as_bytes()),
+            .and_then(bearer)
+            .is_some_and(|v| v == token.as_bytes()),
     };
     let route = if authorized {
         route(head.method, head.path, max_id)
@@ -84,6 +84,17 @@ pub fn parse_admin_head(
         expect_continue: head.expect_continue,
         len: head.len,
     }))
+}
+
+/// The token of an `Authorization: Bearer <token>` value. The scheme is
+/// case-insensitive (RFC 9110 11.1: `bearer`, `BEARER`).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let value = value.trim_ascii();
+    let space = value.iter().position(|&b| b == b' ')?;
+    let (scheme, token) = value.split_at(space);
+    scheme
+        .eq_ignore_ascii_case(b"bearer")
+        .then(|| token.trim_ascii())
 }
 
 fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {

@@ -4,13 +4,13 @@
 //!
 //! | field | bytes | why |
 //! | --- | --- | --- |
-//! | `stream` | 4 | the socket (a file descriptor) |
+//! | `link` | 4 | the byte stream: today the socket (a file descriptor), see `link` |
 //! | `phase` | 2 | reading the head, streaming `/test` or `/sse` (chunked or close-delimited), waiting long-poll, answered, closing |
 //! | `stray` | 2 | bytes the client sent after its request; past [`MAX_STRAY`] it is closed |
 //! | `gen` | 4 | generation of the slab slot, so a delivery for a closed connection whose slot was reused is dropped |
 //! | `ticks` | 4 | Part 1 heartbeat counter (`Chunk N for id X`) |
 //! | `id` | 8 | the subscriber id, for logout and heartbeats |
-//! | `pending` | 8 | `None` at rest; while a head is incomplete it holds the partial head, while the socket is full the unsent bytes |
+//! | `side` | 8 | `None` at rest; the [`Side`] allocation while the connection needs one |
 //!
 //! `size_of::<Conn>()` is 32 bytes in release builds, and so is its slab
 //! slot (the slot's vacant/occupied tag fits in a niche of `phase`); tests
@@ -18,6 +18,23 @@
 //! read buffer (reads go to the reactor's one scratch buffer), no timer
 //! (deadlines are per-reactor FIFOs, heartbeats one per-reactor tick) and
 //! no task or channel.
+//!
+//! What only some connections need lives in one [`Side`] allocation (a
+//! 64-byte box, plus the buffers it points to), made when first needed and
+//! freed as soon as nothing in it is: the output the socket has not taken
+//! (while waiting for WRITABLE), the input not consumed yet (a request
+//! head that came in pieces, requests pipelined behind a long-poll) and,
+//! while an SSE replay is under way, where it goes on from. Later
+//! transports keep their state there too (a TLS session, a WebSocket
+//! decoder, a connection's extra ids), so a plain connection pays nothing
+//! for them. By state:
+//!
+//! | state | record | side |
+//! | --- | --- | --- |
+//! | idle stream or waiting long-poll | 32 | none |
+//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 64 + the bytes so far (at most 16 KiB) |
+//! | socket full | 32 | 64 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
+//! | SSE replay under way | 32 | 64 + the step being written (about `--max-pending` / 2) |
 //!
 //! What an idle connection costs in user space, all told:
 //!
@@ -31,15 +48,20 @@
 //! after - before over the count, median of 3): **167 B at 10,000 and 163 B
 //! at 19,000 connections** one second after the last login (169 B and 159 B
 //! before the review's changes), and **150 B and 144 B** once the header
-//! deadlines have expired (`SETTLE=12`). With mimalloc it was 2,766 B and
+//! deadlines have expired (`SETTLE=12`). After the side allocation and the
+//! link replaced the pending box and the raw socket: 192 B and 162 B, on a
+//! busier machine (182 B and 172 B just before; the spread of a run is
+//! ~20 B). With mimalloc it was 2,766 B and
 //! 1,752 B, so the server keeps the system allocator. The kernel's two socket buffers and
 //! the epoll item (~9-10 KB per loopback connection) are not in these
 //! figures: they are kernel memory.
 
-use std::io::{self, Write};
+use std::io;
+use std::num::NonZeroU64;
 
 use mio::net::TcpStream;
 
+use super::link::Link;
 use crate::transport::{Framing, Kind};
 
 /// Where a connection is in its life.
@@ -60,12 +82,29 @@ pub(crate) enum Phase {
     Answered,
 }
 
-/// Bytes a connection holds only while it needs them.
+/// What only some connections need, allocated while one of them is needed.
 #[derive(Debug, Default)]
-pub(crate) struct Pending {
-    pub(crate) bytes: Vec<u8>,
-    /// How many of `bytes` are already written (output) .
-    pub(crate) sent: usize,
+pub(crate) struct Side {
+    /// Output the socket has not taken yet; the first `sent` bytes of it
+    /// are written.
+    out: Vec<u8>,
+    sent: usize,
+    /// Input not consumed yet: a request head that came in pieces, or
+    /// requests pipelined behind a long-poll (at most `read::MAX_INPUT`).
+    input: Vec<u8>,
+    /// While an SSE replay is under way: the sequence number it goes on
+    /// from once the socket has taken what was sent (see `replay`).
+    replay: Option<NonZeroU64>,
+}
+
+impl Side {
+    fn unsent(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    fn is_idle(&self) -> bool {
+        self.out.is_empty() && self.input.is_empty() && self.replay.is_none()
+    }
 }
 
 /// Bytes a client may send after its request head over the connection's
@@ -77,14 +116,14 @@ pub(super) const MAX_STRAY: u16 = 8 * 1024;
 /// One subscriber connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
-    pub(crate) stream: TcpStream,
+    pub(crate) link: Link,
     pub(crate) phase: Phase,
     /// Bytes received after the request head (saturating).
     pub(crate) stray: u16,
     pub(crate) gen: u32,
     pub(crate) ticks: u32,
     pub(crate) id: u64,
-    pub(crate) pending: Option<Box<Pending>>,
+    side: Option<Box<Side>>,
 }
 
 /// Why a write could not complete.
@@ -98,15 +137,15 @@ pub(crate) enum WriteError {
 }
 
 impl Conn {
-    pub(crate) fn new(stream: TcpStream, gen: u32) -> Self {
+    pub(crate) fn new(socket: TcpStream, gen: u32) -> Self {
         Self {
-            stream,
+            link: Link::new(socket),
             phase: Phase::Head,
             stray: 0,
             gen,
             ticks: 0,
             id: 0,
-            pending: None,
+            side: None,
         }
     }
 
@@ -115,25 +154,30 @@ impl Conn {
         matches!(self.phase, Phase::Stream(..) | Phase::PollWait { .. })
     }
 
+    /// Whether output is waiting for the socket to drain.
+    pub(crate) fn unsent(&self) -> bool {
+        self.side.as_ref().is_some_and(|s| s.unsent() > 0)
+    }
+
     /// Writes `data`, keeping what the socket does not take. Returns true
     /// when the connection has just started waiting for the socket to drain
     /// (the caller then asks for WRITABLE).
     pub(crate) fn send(&mut self, data: &[u8], max_pending: usize) -> Result<bool, WriteError> {
-        if let Some(p) = &mut self.pending {
+        if let Some(side) = self.side.as_deref_mut().filter(|s| s.unsent() > 0) {
             // Already waiting for WRITABLE: keep order, just queue.
-            if p.bytes.len() - p.sent + data.len() > max_pending {
+            if side.unsent() + data.len() > max_pending {
                 return Err(WriteError::TooSlow);
             }
-            if p.sent > 0 && p.sent >= p.bytes.len() / 2 {
-                p.bytes.drain(..p.sent);
-                p.sent = 0;
+            if side.sent > 0 && side.sent >= side.out.len() / 2 {
+                side.out.drain(..side.sent);
+                side.sent = 0;
             }
-            p.bytes.extend_from_slice(data);
+            side.out.extend_from_slice(data);
             return Ok(false);
         }
         let mut written = 0;
         while written < data.len() {
-            match (&self.stream).write(&data[written..]) {
+            match self.link.write(&data[written..]) {
                 Ok(0) => return Err(WriteError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -148,30 +192,92 @@ impl Conn {
         if rest.len() > max_pending {
             return Err(WriteError::TooSlow);
         }
-        self.pending = Some(Box::new(Pending {
-            bytes: rest.to_vec(),
-            sent: 0,
-        }));
+        let side = self.side_mut();
+        side.out.extend_from_slice(rest);
+        side.sent = 0;
         Ok(true)
     }
 
     /// Writes queued bytes after WRITABLE. Returns true when nothing is left
     /// (the buffer is freed: a connection at rest holds none).
     pub(crate) fn flush(&mut self) -> io::Result<bool> {
-        let Some(p) = &mut self.pending else {
+        let Some(side) = self.side.as_deref_mut() else {
             return Ok(true);
         };
-        while p.sent < p.bytes.len() {
-            match (&self.stream).write(&p.bytes[p.sent..]) {
+        while side.sent < side.out.len() {
+            match self.link.write(&side.out[side.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => p.sent += n,
+                Ok(n) => side.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.pending = None;
+        side.out = Vec::new();
+        side.sent = 0;
+        self.tidy();
         Ok(true)
+    }
+
+    /// Input received and not consumed yet.
+    pub(crate) fn input(&self) -> &[u8] {
+        self.side.as_ref().map_or(&[], |s| &s.input)
+    }
+
+    /// Keeps `bytes` as input to consume later.
+    pub(crate) fn push_input(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.side_mut().input.extend_from_slice(bytes);
+        }
+    }
+
+    /// Drops the first `n` bytes of the input (a request served).
+    pub(crate) fn consume_input(&mut self, n: usize) {
+        let Some(side) = &mut self.side else {
+            return;
+        };
+        side.input.drain(..n);
+        if side.input.is_empty() {
+            side.input = Vec::new();
+            self.tidy();
+        }
+    }
+
+    /// Drops the input (a refused request: nothing after it is read).
+    pub(crate) fn clear_input(&mut self) {
+        if let Some(side) = &mut self.side {
+            side.input = Vec::new();
+        }
+        self.tidy();
+    }
+
+    /// Where the replay under way goes on from, if one is.
+    pub(crate) fn replaying(&self) -> Option<u64> {
+        self.side.as_ref()?.replay.map(NonZeroU64::get)
+    }
+
+    /// Sets where the replay goes on from; `None` once it has caught up.
+    pub(crate) fn set_replay(&mut self, next: Option<u64>) {
+        match next.and_then(NonZeroU64::new) {
+            Some(next) => self.side_mut().replay = Some(next),
+            None => {
+                if let Some(side) = &mut self.side {
+                    side.replay = None;
+                }
+                self.tidy();
+            }
+        }
+    }
+
+    fn side_mut(&mut self) -> &mut Side {
+        self.side.get_or_insert_with(Box::default)
+    }
+
+    /// Frees the side allocation once nothing in it is needed.
+    fn tidy(&mut self) {
+        if self.side.as_ref().is_some_and(|s| s.is_idle()) {
+            self.side = None;
+        }
     }
 }
 
@@ -184,6 +290,7 @@ mod tests {
         // Debug builds of mio add a selector id to every socket.
         let expected = if cfg!(debug_assertions) { 48 } else { 32 };
         assert_eq!(std::mem::size_of::<Conn>(), expected);
+        assert_eq!(std::mem::size_of::<Side>(), 64, "what the module doc says");
     }
 
     #[test]
@@ -210,9 +317,9 @@ mod tests {
                 let _ = reader.read(&mut sink).unwrap();
                 conn.flush().unwrap();
             }
-            if let Some(p) = &conn.pending {
-                assert!(p.bytes.len() - p.sent <= MAX);
-                most = most.max(p.bytes.capacity());
+            if let Some(side) = &conn.side {
+                assert!(side.unsent() <= MAX);
+                most = most.max(side.out.capacity());
             }
             assert!(round < 100_000, "never passed --max-pending");
         }

@@ -9,7 +9,7 @@ use mio::{Interest, Token};
 use super::conn::{Phase, WriteError};
 use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
 use crate::router::Batch;
-use crate::transport;
+use crate::transport::{self, PollHead};
 
 impl Reactor {
     /// Takes every batch waiting in the mailbox and writes them grouped by
@@ -92,20 +92,21 @@ impl Reactor {
                 }
             }
             Phase::PollWait { keep_alive } => {
-                let messages: Vec<(u64, &[u8])> =
-                    mine.map(|(batch, d)| (d.seq, batch.message(d))).collect();
-                let Some(&(newest, _)) = messages.last() else {
+                let mut messages = mine.map(|(batch, d)| (d.seq, batch.message(d))).peekable();
+                if messages.peek().is_none() {
                     return;
-                };
-                count = messages.len() as u64;
-                transport::poll_answer(
-                    &mut self.out,
-                    &mut self.frame,
-                    Some(newest),
-                    None,
-                    messages,
+                }
+                let head = PollHead {
+                    newest: None,
+                    lost: None,
                     keep_alive,
-                );
+                };
+                // What the budget leaves out is in the history (or, without
+                // one, reported lost to the next poll): X-Seq says where
+                // this answer ends.
+                let budget = self.shared.config.max_pending / 2;
+                count =
+                    transport::poll_answer(&mut self.out, &mut self.frame, head, messages, budget);
                 self.logout(key);
                 self.conns[key].phase = after_poll(keep_alive);
             }
@@ -132,17 +133,13 @@ impl Reactor {
                 if self
                     .poll
                     .registry()
-                    .reregister(&mut conn.stream, token, interest)
+                    .reregister(conn.link.source(), token, interest)
                     .is_err()
                 {
                     self.close(key, Close::Gone);
                 }
             }
-            Ok(false) if conn.pending.is_none() => match conn.phase {
-                Phase::Closing => self.close(key, Close::Done),
-                Phase::Answered => self.await_next_request(key),
-                _ => {}
-            },
+            Ok(false) if !conn.unsent() => self.output_done(key),
             Ok(false) => {}
             Err(WriteError::TooSlow) => self.close(key, Close::SlowConsumer),
             Err(WriteError::Io(_)) => self.close(key, Close::Gone),
@@ -156,22 +153,31 @@ impl Reactor {
         match conn.flush() {
             Ok(true) if conn.phase == Phase::Closing => self.close(key, Close::Done),
             Ok(true) => {
-                if conn.phase == Phase::Answered {
-                    self.await_next_request(key);
-                }
-                let conn = &mut self.conns[key];
                 let token = Token(key + FIRST_CONN);
                 if self
                     .poll
                     .registry()
-                    .reregister(&mut conn.stream, token, Interest::READABLE)
+                    .reregister(conn.link.source(), token, Interest::READABLE)
                     .is_err()
                 {
-                    self.close(key, Close::Gone);
+                    return self.close(key, Close::Gone);
                 }
+                self.output_done(key);
             }
             Ok(false) => {}
             Err(_) => self.close(key, Close::Gone),
+        }
+    }
+
+    /// Connection `key` has nothing left unsent: what comes next for it.
+    fn output_done(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        match conn.phase {
+            Phase::Closing => self.close(key, Close::Done),
+            Phase::Answered => self.next_request(key),
+            // The next replay step, at the end of this loop pass.
+            Phase::Stream(..) if conn.replaying().is_some() => self.ready.push((key, conn.gen)),
+            _ => {}
         }
     }
 }

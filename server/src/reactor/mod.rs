@@ -22,12 +22,17 @@
 //! keep-alives that walks the slab.
 //!
 //! This file holds the loop and a connection's life (accept, close); the
-//! read path is in `requests`, the write path in `delivery`, the timers and
-//! shutdown in `timers`.
+//! read path is in `read`, serving a request in `requests`, replays paced
+//! by the reader in `replay`, the write path in `delivery`, the timers and
+//! shutdown in `timers`; every byte to and from a socket passes through
+//! `link`.
 
 mod conn;
 mod deadlines;
 mod delivery;
+mod link;
+mod read;
+mod replay;
 mod requests;
 mod timers;
 
@@ -72,6 +77,10 @@ pub(crate) struct Shared {
     pub(crate) shutdown: AtomicBool,
     /// Set once EMFILE/ENFILE has been reported, so it is reported once.
     pub(crate) exhaustion_reported: AtomicBool,
+    /// Tests only: makes every reactor fail at its next wake-up, to test
+    /// what a reactor's death does to the server.
+    #[cfg(test)]
+    pub(crate) fault: AtomicBool,
 }
 
 /// Where a long-poll connection goes once its answer is written.
@@ -117,6 +126,9 @@ pub(crate) struct Reactor {
     accept_paused: bool,
     /// The mailbox still held batches when the last drain stopped.
     mail_left: bool,
+    /// (key, gen) of connections to resume at the end of the loop pass
+    /// (see `next_request`): per reactor, empty at rest.
+    ready: Vec<(usize, u32)>,
     local: LocalCounts,
     shared: Arc<Shared>,
 }
@@ -157,6 +169,7 @@ impl Reactor {
             next_keepalive: now + config.sse_keepalive,
             accept_paused: false,
             mail_left: false,
+            ready: Vec::new(),
             local: LocalCounts::default(),
             shared,
         })
@@ -166,7 +179,7 @@ impl Reactor {
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = if self.mail_left {
+            let timeout = if self.mail_left || !self.ready.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 self.next_timer()
@@ -177,6 +190,10 @@ impl Reactor {
                     continue;
                 }
                 return Err(e);
+            }
+            #[cfg(test)]
+            if self.shared.fault.load(Relaxed) {
+                return Err(io::Error::other("injected fault"));
             }
             for event in events.iter() {
                 match event.token() {
@@ -197,6 +214,7 @@ impl Reactor {
                 self.drain_mailbox();
             }
             self.on_timers(Instant::now());
+            self.resume_ready();
             self.local.flush(&self.shared.stats);
             if self.shared.shutdown.load(Relaxed) {
                 self.end_all();
@@ -285,7 +303,7 @@ impl Reactor {
         }
         self.logout(key);
         let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(&mut conn.stream);
+        let _ = self.poll.registry().deregister(conn.link.source());
         self.shared.stats.connections.fetch_sub(1, Relaxed);
         match why {
             Close::SlowConsumer => self.local.slow_consumer_closes += 1,

@@ -6,7 +6,16 @@ use std::time::{Duration, Instant};
 
 use super::conn::Phase;
 use super::{after_poll, Close, Reactor};
-use crate::transport::{self, Kind};
+use crate::transport::{self, Kind, PollHead};
+
+/// The head of an empty long-poll answer (a timeout, or shutdown).
+fn empty(keep_alive: bool) -> PollHead {
+    PollHead {
+        newest: None,
+        lost: None,
+        keep_alive,
+    }
+}
 
 impl Reactor {
     pub(super) fn next_timer(&self) -> Option<Instant> {
@@ -50,15 +59,7 @@ impl Reactor {
                 self.logout(key);
                 self.conns[key].phase = after_poll(keep_alive);
                 self.out.clear();
-                let empty = std::iter::empty();
-                transport::poll_answer(
-                    &mut self.out,
-                    &mut self.frame,
-                    None,
-                    None,
-                    empty,
-                    keep_alive,
-                );
+                transport::poll_answer(&mut self.out, &mut self.frame, empty(keep_alive), [], 0);
                 self.send_out(key);
             }
         }
@@ -69,7 +70,10 @@ impl Reactor {
                 .config
                 .heartbeat
                 .unwrap_or(Duration::from_secs(1));
-            self.next_heartbeat = Some(at.max(now - interval) + interval);
+            // Catch up at most one interval late (`now - interval` would
+            // panic on a machine up for less than an interval).
+            let floor = now.checked_sub(interval).unwrap_or(at);
+            self.next_heartbeat = Some(at.max(floor) + interval);
             self.tick(true);
         }
         if self.next_keepalive <= now {
@@ -120,14 +124,9 @@ impl Reactor {
             self.out.clear();
             match self.conns[key].phase {
                 Phase::Stream(_, framing) => self.out.extend_from_slice(framing.terminator()),
-                Phase::PollWait { .. } => transport::poll_answer(
-                    &mut self.out,
-                    &mut self.frame,
-                    None,
-                    None,
-                    std::iter::empty(),
-                    false,
-                ),
+                Phase::PollWait { .. } => {
+                    transport::poll_answer(&mut self.out, &mut self.frame, empty(false), [], 0);
+                }
                 Phase::Head | Phase::Closing | Phase::Answered => {}
             }
             if !self.out.is_empty() {

@@ -94,7 +94,21 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn raw(addr: SocketAddr, request: &[u8]) -> Client {
-        let mut stream = TcpStream::connect(addr).unwrap();
+        Self::sending(TcpStream::connect(addr).unwrap(), request)
+    }
+
+    /// A client whose receive buffer is 4 KiB, so the server cannot hand
+    /// the kernel much ahead of what it reads: what the server keeps for it
+    /// is visible.
+    pub(crate) fn small_window(addr: SocketAddr, request: &[u8]) -> Client {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Self::sending(socket.into(), request)
+    }
+
+    fn sending(mut stream: TcpStream, request: &[u8]) -> Client {
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
@@ -120,7 +134,15 @@ impl Client {
     pub(crate) fn expect(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut buf = [0u8; 16384];
-        while !contains(&self.received, needle.as_bytes()) {
+        // Only the new bytes (and a needle's length before them) are
+        // searched again, so a long stream is not rescanned per read.
+        let mut searched: usize = 0;
+        loop {
+            let from = searched.saturating_sub(needle.len());
+            if contains(&self.received[from..], needle.as_bytes()) {
+                break;
+            }
+            searched = self.received.len();
             assert!(
                 Instant::now() < deadline,
                 "timed out waiting for {needle:?}; got {:?}",
@@ -168,4 +190,149 @@ impl Client {
 
 pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// One event of a `text/event-stream`, as an EventSource dispatches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Event {
+    /// The last event ID when this event was dispatched.
+    pub id: String,
+    /// The event type (`message` unless an `event:` field said otherwise).
+    pub event: String,
+    pub data: String,
+}
+
+/// The events of a complete `text/event-stream` body, parsed as the HTML
+/// standard's EventSource does (so framing that a browser would read
+/// differently from what the server meant shows up here): lines end at
+/// CRLF, LF or a lone CR; `name: value` with one leading space dropped;
+/// `data` lines joined with LF; an empty line dispatches.
+pub(crate) fn sse_events(body: &str) -> Vec<Event> {
+    let mut events = Vec::new();
+    let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                lines.push(std::mem::take(&mut line));
+            }
+            '\n' => lines.push(std::mem::take(&mut line)),
+            c => line.push(c),
+        }
+    }
+    for line in lines {
+        if line.is_empty() {
+            if !data.is_empty() {
+                data.pop();
+                let kind = if event.is_empty() { "message" } else { &event };
+                events.push(Event {
+                    id: id.clone(),
+                    event: kind.to_owned(),
+                    data: std::mem::take(&mut data),
+                });
+            }
+            event.clear();
+            data.clear();
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((&line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match name {
+            "id" if !value.contains('\0') => id = value.to_owned(),
+            "event" => event = value.to_owned(),
+            "data" => {
+                data.push_str(value);
+                data.push('\n');
+            }
+            _ => {}
+        }
+    }
+    events
+}
+
+/// A `/poll` answer body, as the README documents it: `lost\t<first>-<last>`
+/// lines and `<seq>\t<length>\t<message>` entries, each ending in LF.
+/// Returns the lost ranges and the messages; panics on anything else.
+#[allow(clippy::type_complexity)]
+pub(crate) fn poll_entries(body: &[u8]) -> (Vec<(u64, u64)>, Vec<(u64, Vec<u8>)>) {
+    let (mut lost, mut messages) = (Vec::new(), Vec::new());
+    let mut rest = body;
+    let field = |rest: &mut &[u8]| -> String {
+        let tab = rest.iter().position(|&b| b == b'\t').expect("a tab");
+        let text = String::from_utf8(rest[..tab].to_vec()).unwrap();
+        *rest = &rest[tab + 1..];
+        text
+    };
+    while !rest.is_empty() {
+        let first = field(&mut rest);
+        if first == "lost" {
+            let end = rest.iter().position(|&b| b == b'\n').expect("a line end");
+            let range = std::str::from_utf8(&rest[..end]).unwrap();
+            let (a, b) = range.split_once('-').expect("a range");
+            lost.push((a.parse().unwrap(), b.parse().unwrap()));
+            rest = &rest[end + 1..];
+            continue;
+        }
+        let seq: u64 = first.parse().expect("a sequence number");
+        let len: usize = field(&mut rest).parse().expect("a length");
+        assert_eq!(
+            rest.get(len),
+            Some(&b'\n'),
+            "the entry for {seq} ends in LF"
+        );
+        messages.push((seq, rest[..len].to_vec()));
+        rest = &rest[len + 1..];
+    }
+    (lost, messages)
+}
+
+/// Reads one HTTP response with a Content-Length from `c` (after what it
+/// already holds); returns its head and body and keeps what follows.
+pub(crate) fn read_response(c: &mut Client) -> (String, Vec<u8>) {
+    let end = loop {
+        if let Some(at) = c.received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        c.fill();
+    };
+    let head = String::from_utf8_lossy(&c.received[..end]).into_owned();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("a Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    while c.received.len() < end + len {
+        c.fill();
+    }
+    let body = c.received[end..end + len].to_vec();
+    c.received.drain(..end + len);
+    (head, body)
+}
+
+/// The value of header `name` in a response head.
+pub(crate) fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+}
+
+impl Client {
+    /// Reads once more into `received`; panics on a close or a timeout.
+    pub(crate) fn fill(&mut self) {
+        let mut buf = [0u8; 65536];
+        match self.stream.read(&mut buf) {
+            Ok(0) => panic!("closed; got {:?}", self.text()),
+            Ok(n) => self.received.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed: {e}; got {:?}", self.text()),
+        }
+    }
 }

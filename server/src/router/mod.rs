@@ -25,7 +25,11 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use crate::history::{replay_from, History, Replay};
+use crate::history::{replay_from, Budget, History, Replay};
+
+mod conns;
+
+use conns::{Conns, Member};
 
 /// Where a connection lives: which reactor, which slab slot, and the slot's
 /// generation (a reused slot has a new one, so a late delivery to a closed
@@ -35,55 +39,6 @@ pub struct ConnRef {
     pub reactor: u16,
     pub key: u32,
     pub gen: u32,
-}
-
-/// The connections of one id: one inline (the common case), or several.
-#[derive(Debug)]
-enum Conns {
-    None,
-    One(ConnRef),
-    Many(Vec<ConnRef>),
-}
-
-impl Conns {
-    fn as_slice(&self) -> &[ConnRef] {
-        match self {
-            Conns::None => &[],
-            Conns::One(c) => std::slice::from_ref(c),
-            Conns::Many(v) => v,
-        }
-    }
-
-    fn add(&mut self, conn: ConnRef) {
-        *self = match std::mem::replace(self, Conns::None) {
-            Conns::None => Conns::One(conn),
-            Conns::One(first) => Conns::Many(vec![first, conn]),
-            Conns::Many(mut v) => {
-                v.push(conn);
-                Conns::Many(v)
-            }
-        };
-    }
-
-    fn remove(&mut self, conn: ConnRef) -> bool {
-        let (removed, next) = match std::mem::replace(self, Conns::None) {
-            Conns::None => (false, Conns::None),
-            Conns::One(c) if c == conn => (true, Conns::None),
-            one @ Conns::One(_) => (false, one),
-            Conns::Many(mut v) => {
-                let before = v.len();
-                v.retain(|c| *c != conn);
-                let removed = v.len() != before;
-                match v.len() {
-                    0 => (removed, Conns::None),
-                    1 => (removed, Conns::One(v[0])),
-                    _ => (removed, Conns::Many(v)),
-                }
-            }
-        };
-        *self = next;
-        removed
-    }
 }
 
 #[derive(Debug)]
@@ -170,16 +125,18 @@ impl Router {
         shard.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers `conn` for `id`. With `replay_after`, also returns what the
-    /// client missed since that sequence number; with `only_if_nothing_to_replay`
-    /// (long-poll) the connection is registered only when there is nothing to
-    /// replay, because the replay is then its whole answer.
-    pub fn login(
+    /// Registers `conn` for `id`. With `replay`, also returns what the
+    /// client missed since that sequence number, as much as the budget
+    /// allows. A stream is always registered: when its replay is cut short
+    /// (`Replay::next`), as catching up, and it goes on with
+    /// [`Router::replay_step`]. A long-poll is registered only when there is
+    /// nothing to replay, because the replay is then its whole answer.
+    pub(crate) fn login(
         &self,
         id: u64,
         conn: ConnRef,
-        replay_after: Option<u64>,
-        only_if_nothing_to_replay: bool,
+        replay: Option<(u64, Budget)>,
+        subscription: Subscription,
     ) -> Login {
         let mut shard = self.shard(id);
         let entry = shard.entry(id).or_insert_with(|| Entry {
@@ -187,21 +144,50 @@ impl Router {
             conns: Conns::None,
             history: None,
         });
-        let replay = match replay_after {
-            Some(after) => replay_from(entry.history.as_deref(), after, entry.seq),
+        let replay = match replay {
+            Some((after, budget)) => {
+                replay_from(entry.history.as_deref(), after, entry.seq, budget)
+            }
             None => Replay::default(),
         };
-        let registered = !only_if_nothing_to_replay || replay.is_empty();
-        if registered {
-            entry.conns.add(conn);
-        } else if matches!(entry.conns, Conns::None) && entry.history.is_none() {
+        let registered = match subscription {
+            Subscription::Stream => {
+                entry.conns.add(Member::new(conn, replay.next.is_some()));
+                true
+            }
+            Subscription::Poll if replay.is_empty() => {
+                entry.conns.add(Member::new(conn, false));
+                true
+            }
+            Subscription::Poll => false,
+        };
+        let seq = entry.seq;
+        if entry.conns.is_empty() && entry.history.is_none() {
             shard.remove(&id);
         }
         Login {
-            seq: shard.get(&id).map_or(0, |e| e.seq),
+            seq,
             replay,
             registered,
         }
+    }
+
+    /// The next slice of the replay of a stream catching up, from sequence
+    /// number `next` (a gap first if the history has dropped it meanwhile).
+    /// When the slice reaches the id's newest message the connection goes
+    /// live in the same critical section, so what is published after it is
+    /// delivered and nothing before it is sent twice.
+    pub(crate) fn replay_step(&self, id: u64, conn: ConnRef, next: u64, budget: Budget) -> Replay {
+        let mut shard = self.shard(id);
+        let Some(entry) = shard.get_mut(&id) else {
+            return Replay::default();
+        };
+        let after = next.saturating_sub(1);
+        let replay = replay_from(entry.history.as_deref(), after, entry.seq, budget);
+        if replay.next.is_none() {
+            entry.conns.go_live(conn);
+        }
+        replay
     }
 
     /// Removes `conn` from `id`; true if it was registered.
@@ -211,7 +197,7 @@ impl Router {
             return false;
         };
         let removed = entry.conns.remove(conn);
-        if matches!(entry.conns, Conns::None) && entry.history.is_none() {
+        if entry.conns.is_empty() && entry.history.is_none() {
             shard.remove(&id);
         }
         removed
@@ -261,12 +247,14 @@ impl Router {
                 .get_or_insert_with(|| Box::new(History::new(self.history)))
                 .push(seq, message);
         }
-        let conns = entry.conns.as_slice();
+        let members = entry.conns.as_slice();
         // Each reactor gets the message bytes once, however many of its
-        // connections the id has.
+        // connections the id has. A member catching up gets the message
+        // from its replay instead.
         let mut last_reactor = u16::MAX;
         let mut start = 0;
-        for conn in conns {
+        for member in members.iter().filter(|m| !m.catching_up) {
+            let conn = member.conn();
             let batch = &mut outbox.batches[usize::from(conn.reactor)];
             if conn.reactor != last_reactor {
                 start = batch.data.len();
@@ -283,7 +271,7 @@ impl Router {
         }
         Published {
             seq,
-            connections: conns.len(),
+            connections: members.len(),
         }
     }
 
@@ -321,14 +309,23 @@ impl Router {
     }
 }
 
+/// How a connection subscribes to its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subscription {
+    /// A stream (`/test`, `/sse`): every message from now on.
+    Stream,
+    /// A long-poll: the next message, unless there is a replay to answer.
+    Poll,
+}
+
 /// What a login returns.
 #[derive(Debug)]
-pub struct Login {
+pub(crate) struct Login {
     /// The id's newest sequence number at login.
-    pub seq: u64,
-    pub replay: Replay,
+    pub(crate) seq: u64,
+    pub(crate) replay: Replay,
     /// Whether the connection is now registered (see [`Router::login`]).
-    pub registered: bool,
+    pub(crate) registered: bool,
 }
 
 #[cfg(test)]
@@ -368,9 +365,9 @@ mod tests {
     #[test]
     fn every_connection_of_an_id_gets_the_message_and_offline_ids_drop() {
         let (router, rxs, _polls) = router(2, 0);
-        router.login(5, conn(0, 1), None, false);
-        router.login(5, conn(1, 2), None, false);
-        router.login(5, conn(1, 3), None, false);
+        router.login(5, conn(0, 1), None, Subscription::Stream);
+        router.login(5, conn(1, 2), None, Subscription::Stream);
+        router.login(5, conn(1, 3), None, Subscription::Poll);
         let mut outbox = router.outbox();
         assert_eq!(router.publish(5, b"hello", &mut outbox).connections, 3);
         assert_eq!(router.publish(6, b"nobody", &mut outbox).connections, 0);
@@ -397,7 +394,7 @@ mod tests {
     #[test]
     fn ids_without_connections_or_history_are_forgotten() {
         let (router, _rxs, _polls) = router(1, 0);
-        router.login(9, conn(0, 1), None, false);
+        router.login(9, conn(0, 1), None, Subscription::Stream);
         router.logout(9, conn(0, 1));
         assert!(router.shards.iter().all(|s| s.lock().unwrap().is_empty()));
     }
@@ -409,13 +406,54 @@ mod tests {
         for m in [b"a", b"b", b"c"] {
             router.publish(3, m, &mut outbox);
         }
-        let login = router.login(3, conn(0, 1), Some(0), true);
+        let login = router.login(3, conn(0, 1), Some((0, ALL)), Subscription::Poll);
         assert!(!login.registered);
         assert_eq!(login.seq, 3);
         assert_eq!(login.replay.lost, Some((1, 1)));
         assert_eq!(login.replay.messages.len(), 2);
-        let login = router.login(3, conn(0, 1), Some(3), true);
+        let login = router.login(3, conn(0, 1), Some((3, ALL)), Subscription::Poll);
         assert!(login.registered);
         assert_eq!(router.connections(3), 1);
+    }
+
+    const ALL: Budget = Budget {
+        bytes: usize::MAX,
+        cost: <[u8]>::len,
+    };
+
+    #[test]
+    fn a_stream_catching_up_is_counted_not_delivered_to_and_goes_live_exactly() {
+        let (router, rxs, _polls) = router(1, 100);
+        let mut outbox = router.outbox();
+        for m in [b"a", b"b", b"c", b"d"] {
+            router.publish(4, m, &mut outbox);
+        }
+        let two = Budget {
+            bytes: 2,
+            cost: <[u8]>::len,
+        };
+        let me = conn(0, 7);
+        let login = router.login(4, me, Some((0, two)), Subscription::Stream);
+        assert!(login.registered);
+        let seqs = |r: &Replay| r.messages.iter().map(|(s, _)| *s).collect::<Vec<_>>();
+        assert_eq!(
+            (seqs(&login.replay), login.replay.next),
+            (vec![1, 2], Some(3))
+        );
+        // Published while it catches up: counted, in the history, not queued.
+        let published = router.publish(4, b"e", &mut outbox);
+        assert_eq!(published.connections, 1);
+        router.flush(&mut outbox);
+        assert!(rxs[0].try_recv().is_err(), "nothing delivered live yet");
+        let step = router.replay_step(4, me, 3, two);
+        assert_eq!((seqs(&step), step.next), (vec![3, 4], Some(5)));
+        let step = router.replay_step(4, me, 5, two);
+        assert_eq!((seqs(&step), step.next), (vec![5], None));
+        // Live from the next message on, and only that.
+        router.publish(4, b"f", &mut outbox);
+        router.flush(&mut outbox);
+        let batch = rxs[0].try_recv().unwrap();
+        assert_eq!(batch.deliveries.len(), 1);
+        assert_eq!(batch.deliveries[0].seq, 6);
     }
 }
