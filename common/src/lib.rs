@@ -11,7 +11,8 @@
 //! - Parsers ([`parse_count`], [`parse_duration`], [`IdRange`],
 //!   [`PortRange`], [`Ipv4List`]): counts (`10k`, `1M`), id and port ranges,
 //!   durations, IPv4 lists, ranges and CIDRs, parsed the same way by every
-//!   tool.
+//!   tool; bounded forms ([`duration_within`], [`count_within`]) for the
+//!   arguments that feed arithmetic, so none can overflow or hang later.
 //! - Descriptor limits ([`raise_nofile_to_hard`], [`is_exhaustion`]):
 //!   RLIMIT_NOFILE, and recognising EMFILE/ENFILE.
 //! - Capacity ([`AddressPlan`], [`conns_per_process`], [`MemoryEstimate`],
@@ -19,7 +20,9 @@
 //!   destinations and descriptors can hold; shared by `floodtest`'s
 //!   pre-flight check and `c1m-sysctl`.
 //! - A process's memory ([`rss_bytes`], [`statm`], [`page_size`]) from
-//!   `/proc`.
+//!   `/proc`, and what one connection costs from memlog samples
+//!   ([`Costs`]: the one method of every bytes-per-connection figure, with
+//!   its uncertainty).
 //! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
 //!   they cut short, the same in every tool.
 //! - [`thousands`]: thousands separators for figures people read.
@@ -33,16 +36,19 @@
 //! This crate does no network I/O and has no async runtime, so every tool
 //! (and the fuzz targets) can depend on it cheaply.
 
+mod bounds;
 mod capacity;
 mod envelope;
 mod fdlimit;
 mod format;
 mod parse;
+mod per_conn;
 mod process;
 mod records;
 mod signals;
 mod wire;
 
+pub use bounds::{count_within, duration_within, MAX_DURATION};
 pub use capacity::{
     conns_per_process, fds_per_process, kernel_bytes, procs_needed, AddressPlan, BindMode,
     MemoryEstimate, Role, DEFAULT_USER_BYTES_PER_CONN, FD_RESERVE, KERNEL_BYTES_PER_SOCKET,
@@ -56,13 +62,14 @@ pub use format::thousands;
 pub use parse::{
     parse_count, parse_duration, HeaderField, IdRange, Ipv4List, ParseError, PortRange,
 };
+pub use per_conn::{kernel_kb, Cost, Costs, PLATEAU};
 pub use process::{is_gone, page_size, rss_bytes, statm, Pid, Statm};
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};
 #[cfg(feature = "schema-check")]
 pub use wire::validate_against_schema;
 pub use wire::{
-    parse_batch, push_batch_line, BatchAnswer, BatchLines, CheckAnswer, FirstError, FloodSummary,
-    GapSummary, GeneratorSummary, MsggenSummary, Percentiles, SendAnswer, StatsSnapshot,
-    UnsendableMessage,
+    parse_batch, push_batch_line, BatchAnswer, BatchLines, BrokerState, CheckAnswer, FirstError,
+    FloodSummary, GapSummary, GeneratorSummary, GroupCounters, MsggenSummary, Percentiles,
+    SendAnswer, StatsSnapshot, UnsendableMessage, WorkerStats,
 };

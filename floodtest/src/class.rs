@@ -15,10 +15,12 @@ pub(crate) enum ErrorClass {
     Reset,
     /// No response head within `--connect-timeout` (or ETIMEDOUT).
     Timeout,
-    /// EADDRNOTAVAIL: no free source address/port for the 4-tuple.
+    /// EADDRNOTAVAIL at `connect()`: no free source port for the 4-tuple.
     AddrUnavailable,
     /// EADDRINUSE: the chosen source pair is taken.
     AddrInUse,
+    /// EADDRNOTAVAIL at `bind()`: the source address is not on this host.
+    NotLocal,
     /// EMFILE / ENFILE: out of file descriptors.
     FdExhausted,
     /// The response status was not 200.
@@ -33,12 +35,13 @@ pub(crate) enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in report order; indexes [`ErrorClass::index`].
-    pub(crate) const ALL: [ErrorClass; 10] = [
+    pub(crate) const ALL: [ErrorClass; 11] = [
         ErrorClass::Refused,
         ErrorClass::Reset,
         ErrorClass::Timeout,
         ErrorClass::AddrUnavailable,
         ErrorClass::AddrInUse,
+        ErrorClass::NotLocal,
         ErrorClass::FdExhausted,
         ErrorClass::Status,
         ErrorClass::Protocol,
@@ -59,11 +62,20 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::AddrUnavailable => "addr_unavailable",
             ErrorClass::AddrInUse => "addr_in_use",
+            ErrorClass::NotLocal => "addr_not_local",
             ErrorClass::FdExhausted => "fd_exhausted",
             ErrorClass::Status => "status",
             ErrorClass::Protocol => "protocol",
             ErrorClass::ClosedByServer => "closed_by_server",
             ErrorClass::Other => "other",
+        }
+    }
+
+    /// The class of a stream the parser gave up on.
+    pub(crate) fn of_stream(err: crate::stream::StreamError) -> ErrorClass {
+        match err {
+            crate::stream::StreamError::Status(_) => ErrorClass::Status,
+            crate::stream::StreamError::Protocol(_) => ErrorClass::Protocol,
         }
     }
 

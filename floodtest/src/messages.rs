@@ -86,7 +86,7 @@ fn account(env: Envelope<'_>, gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, t
     c.messages += 1;
     c.lost += gaps.observe(spill, env.header.generator, env.header.seq);
     let latency = tally.now_us.saturating_sub(env.header.sent_us);
-    tally.latency.saturating_record(latency);
+    tally.timings.latency.saturating_record(latency);
 }
 
 /// Finds the envelopes in `body` (with whatever the previous read left in
@@ -154,7 +154,7 @@ mod tests {
             let (tally, spill) = run(&bytes, cut);
             assert_eq!(tally.counters.messages, 7, "cut {cut}");
             assert_eq!(tally.counters.lost, 2 + 2, "cut {cut}");
-            assert_eq!(tally.latency.max(), 500);
+            assert_eq!(tally.timings.latency.max(), 500);
             // The second generator keeps the spill alive; no carry remains.
             assert!(spill.unwrap().carry.is_empty());
         }

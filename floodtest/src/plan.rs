@@ -1,7 +1,8 @@
 //! Pre-flight: what the run needs, and refusing before connecting when the
 //! machine cannot give it.
 //!
-//! Two ceilings, both from `c1m_common::capacity`: the 4-tuples the source
+//! A source address that is not on this host is refused here too (it could
+//! never be bound). Two ceilings, both from `c1m_common::capacity`: the 4-tuples the source
 //! addresses, ports and destinations allow, and the descriptors one process
 //! may hold (RLIMIT_NOFILE, here 20,000 and not raisable). The first is fixed
 //! by more source IPs or a wider port range; the second by more processes,
@@ -86,9 +87,17 @@ impl Plan {
         if conns == 0 {
             bail!("--conns must be at least 1");
         }
+        if let Some(min) = args.min_open.filter(|&m| m > conns) {
+            bail!("--min-open {min} can never be met with --conns {conns}: give at most {conns}");
+        }
         let bind_mode = BindMode::from(args.bind_mode);
         let source_ips: Vec<Ipv4Addr> = args.source_ips.iter().collect();
-        let target = Arc::new(args.url.clone());
+        let target = Arc::new(
+            args.url
+                .clone()
+                .with_headers(&args.headers)
+                .map_err(anyhow::Error::msg)?,
+        );
         let destinations = target.destinations();
         let address_plan = AddressPlan {
             bind_mode,
@@ -144,6 +153,17 @@ impl Plan {
             capacity,
         };
         plan.check_units(&address_plan)?;
+        if bind_mode != BindMode::Kernel {
+            let found = crate::addr::first_not_local(plan.source_ips.iter().copied())
+                .context("checking the --source-ips addresses")?;
+            if let Some(ip) = found {
+                bail!(
+                    "--source-ips {ip}: this address is not on this host, so no connection can be \
+                     bound to it; {}",
+                    crate::report::NOT_LOCAL_FIX.replace("<ip>", &ip.to_string())
+                );
+            }
+        }
         Ok(plan)
     }
 

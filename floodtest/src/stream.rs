@@ -3,7 +3,8 @@
 //!
 //! A [`Receiver`] is what a connection keeps between reads: the codec's
 //! body decoder (5 bytes: the framing phase and a chunk's remaining length,
-//! `None` until the head has arrived) and the SSE line flags (1 byte), the
+//! `None` until the head has arrived) and a byte of flags (the SSE line state,
+//! and whether body bytes have arrived, for the time to first byte), the
 //! envelope [`Gaps`] (16 bytes) and the optional [`Spill`] (8 bytes): 32
 //! bytes. The decoder walks chunked framing byte by byte in its integers, so
 //! a chunk-size line cut by a read boundary needs no buffer; only a cut
@@ -38,28 +39,35 @@ pub enum Mode {
 /// Why a stream was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamError {
-    /// The response status was not 200.
-    Status,
-    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing.
-    Protocol,
+    /// The response status was not 200: the code.
+    Status(u16),
+    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing: why,
+    /// in a few words.
+    Protocol(&'static str),
 }
+
+/// Why a stream asked for in `--mode chunked` is refused when the answer
+/// is not chunked.
+pub(crate) const NOT_CHUNKED: &str =
+    "the response is not chunked (--mode chunked counts chunks; --mode raw or sse reads any body)";
 
 /// A response head longer than this is a protocol failure.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 const LIMITS: HeadLimits = HeadLimits::new(MAX_HEAD, 48);
 
-// Bits of `Receiver::sse`.
+// Bits of `Receiver::flags`.
 const SSE_LINE_START: u8 = 1; // at the start of an SSE line
 const SSE_COMMENT: u8 = 2; // the current SSE line starts with ':'
 const SSE_PENDING: u8 = 4; // an SSE event has fields, awaiting its blank line
+const BODY_SEEN: u8 = 8; // body bytes have arrived (time to first byte taken)
 
 /// A connection's receive state between reads.
 #[derive(Debug)]
 pub(crate) struct Receiver {
     /// `None` until the `200` head has arrived, then where the body is.
     body: Option<BodyDecoder>,
-    /// SSE line state (the bits above).
-    sse: u8,
+    /// SSE line state and whether body bytes have arrived (the bits above).
+    flags: u8,
     pub(crate) gaps: Gaps,
     pub(crate) spill: Option<Box<Spill>>,
 }
@@ -68,7 +76,7 @@ impl Default for Receiver {
     fn default() -> Self {
         Self {
             body: None,
-            sse: SSE_LINE_START,
+            flags: SSE_LINE_START,
             gaps: Gaps::default(),
             spill: None,
         }
@@ -84,6 +92,21 @@ impl Receiver {
     /// The server ended the body (last chunk, or the whole content length).
     pub(crate) fn is_ended(&self) -> bool {
         self.body.is_some_and(|body| body.is_done())
+    }
+
+    /// Body bytes have arrived (after the head): the first chunk, event or
+    /// byte of the stream.
+    pub(crate) fn has_body(&self) -> bool {
+        self.flags & BODY_SEEN != 0
+    }
+
+    /// What a failed [`Receiver::feed`] of `data` was reading: the head
+    /// gathered so far when one was cut across reads, else `data`.
+    pub(crate) fn failed_bytes<'a>(&'a self, data: &'a [u8]) -> &'a [u8] {
+        match &self.spill {
+            Some(spill) if !spill.carry.is_empty() => &spill.carry,
+            _ => data,
+        }
     }
 
     /// Feeds the bytes of one read.
@@ -107,7 +130,7 @@ impl Receiver {
         }
         let Receiver {
             body,
-            sse,
+            flags,
             gaps,
             spill,
         } = self;
@@ -115,12 +138,13 @@ impl Receiver {
         let decoded = decoder
             .decode(data, |bytes| {
                 tally.counters.bytes += bytes.len() as u64;
+                *flags |= BODY_SEEN;
                 if mode == Mode::Sse {
-                    tally.counters.chunks += sse_events(sse, bytes);
+                    tally.counters.chunks += sse_events(flags, bytes);
                 }
                 scan_body(bytes, gaps, spill, tally);
             })
-            .map_err(|_| StreamError::Protocol)?;
+            .map_err(|e| StreamError::Protocol(e.reason()))?;
         match mode {
             Mode::Chunked => tally.counters.chunks += u64::from(decoded.chunks),
             Mode::Raw => tally.counters.chunks += 1,
@@ -151,9 +175,10 @@ impl Receiver {
         }
         release_if_idle(&mut self.spill);
         if mode == Mode::Chunked && framing != BodyFraming::Chunked {
-            return Err(StreamError::Protocol);
+            return Err(StreamError::Protocol(NOT_CHUNKED));
         }
-        self.body = Some(BodyDecoder::new(framing).map_err(|_| StreamError::Protocol)?);
+        let decoder = BodyDecoder::new(framing).map_err(|e| StreamError::Protocol(e.reason()))?;
+        self.body = Some(decoder);
         Ok(Some(head_len - carried))
     }
 }
@@ -164,9 +189,9 @@ fn parse_head(buf: &[u8]) -> Result<Option<(usize, BodyFraming)>, StreamError> {
     let mut slots = HeaderSlots::new();
     match parse_response(buf, &LIMITS, "GET", &mut slots) {
         Ok(None) => Ok(None),
-        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status),
+        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status(head.status)),
         Ok(Some(head)) => Ok(Some((head.len, head.body))),
-        Err(_) => Err(StreamError::Protocol),
+        Err(e) => Err(StreamError::Protocol(e.reason())),
     }
 }
 
@@ -259,7 +284,7 @@ mod tests {
                 (1, 5, 3, 1),
                 "cut {cut}"
             );
-            assert_eq!(tally.latency.max(), 100);
+            assert_eq!(tally.timings.latency.max(), 100);
             assert!(r.is_open() && !r.is_ended());
             assert!(
                 r.spill.is_none(),
@@ -322,32 +347,46 @@ mod tests {
         assert_eq!(tally.counters.chunks, bytes.len().div_ceil(10) as u64 - 1);
     }
 
+    /// The reason a protocol failure gives, or the error if it is another.
+    fn protocol(bytes: &[u8], mode: Mode, cut: usize) -> Result<&'static str, StreamError> {
+        match feed(bytes, mode, cut).0 {
+            Err(StreamError::Protocol(why)) => Ok(why),
+            other => panic!("expected a protocol failure, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn failures_are_classified() {
+    fn failures_are_classified_with_their_reason() {
         let status = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(feed(status, Mode::Chunked, 5).0, Err(StreamError::Status));
         assert_eq!(
-            feed(b"garbage\r\n\r\n", Mode::Raw, 3).0,
-            Err(StreamError::Protocol)
+            feed(status, Mode::Chunked, 5).0,
+            Err(StreamError::Status(404))
+        );
+        assert_eq!(
+            protocol(b"garbage\r\n\r\n", Mode::Raw, 3),
+            Ok("unreadable response head")
         );
         let not_chunked = b"HTTP/1.1 200 OK\r\n\r\nhello";
-        assert_eq!(
-            feed(not_chunked, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
-        );
+        assert_eq!(protocol(not_chunked, Mode::Chunked, 64), Ok(NOT_CHUNKED));
         let mut bad_frame = CHUNKED_HEAD.to_vec();
         bad_frame.extend_from_slice(b"zz\r\n");
         assert_eq!(
-            feed(&bad_frame, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
+            protocol(&bad_frame, Mode::Chunked, 64),
+            Ok("bad chunk size line")
         );
         let mut bad_end = CHUNKED_HEAD.to_vec();
         bad_end.extend_from_slice(b"1\r\nxy");
-        assert_eq!(feed(&bad_end, Mode::Raw, 64).0, Err(StreamError::Protocol));
-        let endless = vec![b'a'; MAX_HEAD + 10];
         assert_eq!(
-            feed(&endless, Mode::Raw, 1000).0,
-            Err(StreamError::Protocol)
+            protocol(&bad_end, Mode::Raw, 64),
+            Ok("chunk data not followed by crlf")
+        );
+        let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while endless.len() <= MAX_HEAD {
+            endless.extend_from_slice(b"X-Padding: 0123456789abcdef0123456789abcdef\r\n");
+        }
+        assert_eq!(
+            protocol(&endless, Mode::Raw, 1000),
+            Ok("response head over the size or header limit")
         );
     }
 
@@ -357,14 +396,14 @@ mod tests {
         // resolved in favour of the coding.
         let smuggled =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
-        assert_eq!(feed(smuggled, Mode::Raw, 64).0, Err(StreamError::Protocol));
+        assert_eq!(
+            protocol(smuggled, Mode::Raw, 64),
+            Ok("both transfer-encoding and content-length")
+        );
         // `chunked` not last: the body runs until the close, so it is not a
         // chunked stream.
         let not_last = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n";
-        assert_eq!(
-            feed(not_last, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
-        );
+        assert_eq!(protocol(not_last, Mode::Chunked, 64), Ok(NOT_CHUNKED));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! scratch buffer when the socket becomes writable, so nothing is kept per
 //! connection but its id.
 
-use c1m_common::PortRange;
+use c1m_common::{HeaderField, PortRange};
 use c1m_http::write_request_head;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -16,7 +16,7 @@ use std::str::FromStr;
 /// The placeholder replaced by each connection's id.
 pub(crate) const ID_PLACEHOLDER: &str = "{id}";
 
-/// A parsed `--url`.
+/// A parsed `--url`, and the `--header` fields every request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The host as written, for the `Host` header.
@@ -27,6 +27,31 @@ pub struct Target {
     pub ports: PortRange,
     /// The path with `{id}` still in it.
     pub path: String,
+    /// `--header` fields, in order; one named `User-Agent` or `Accept`
+    /// replaces floodtest's own.
+    pub headers: Vec<HeaderField>,
+}
+
+/// Fields floodtest writes itself or that would frame a body the request
+/// does not have: a `--header` may not name them.
+const RESERVED: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
+
+impl Target {
+    /// Adds `--header` fields, refusing those floodtest owns.
+    pub fn with_headers(mut self, headers: &[HeaderField]) -> Result<Self, String> {
+        if let Some(h) = headers
+            .iter()
+            .find(|h| RESERVED.contains(&h.name.to_ascii_lowercase().as_str()))
+        {
+            return Err(format!(
+                "--header {}: floodtest writes Host itself and sends no body (no Content-Length, \
+                 Transfer-Encoding or Connection); leave it out",
+                h.name
+            ));
+        }
+        self.headers = headers.to_vec();
+        Ok(self)
+    }
 }
 
 impl Target {
@@ -45,6 +70,23 @@ impl Target {
     /// SSE servers want `Accept: text/event-stream`; others ignore it.
     pub fn write_request(&self, id: u64, port: u16, sse: bool, out: &mut Vec<u8>) {
         let accept = if sse { "text/event-stream" } else { "*/*" };
+        let given = |name: &str| {
+            self.headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(name))
+        };
+        let mut fields: Vec<(&str, &dyn fmt::Display)> = Vec::with_capacity(2 + self.headers.len());
+        if !given("User-Agent") {
+            fields.push(("User-Agent", &"c1m-floodtest"));
+        }
+        if !given("Accept") {
+            fields.push(("Accept", &accept));
+        }
+        fields.extend(
+            self.headers
+                .iter()
+                .map(|h| (h.name.as_str(), &h.value as &dyn fmt::Display)),
+        );
         write_request_head(
             out,
             "GET",
@@ -53,7 +95,7 @@ impl Target {
                 id,
             },
             &format_args!("{}:{port}", self.host),
-            &[("User-Agent", &"c1m-floodtest"), ("Accept", &accept)],
+            &fields,
             None,
         );
     }
@@ -98,6 +140,7 @@ impl FromStr for Target {
             ip,
             ports,
             path: path.to_owned(),
+            headers: Vec::new(),
         })
     }
 }
@@ -135,6 +178,38 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "GET /sse/42?x=1 HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: c1m-floodtest\r\nAccept: text/event-stream\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn headers_go_into_every_request_and_may_replace_ours() {
+        let headers: Vec<HeaderField> =
+            ["Authorization: Bearer s3cret", "accept: application/json"]
+                .iter()
+                .map(|h| h.parse().unwrap())
+                .collect();
+        let t = "http://127.0.0.1:1/s/{id}"
+            .parse::<Target>()
+            .unwrap()
+            .with_headers(&headers)
+            .unwrap();
+        let mut out = Vec::new();
+        t.write_request(3, 1, true, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET /s/3 HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: c1m-floodtest\r\nAuthorization: Bearer s3cret\r\naccept: application/json\r\n\r\n"
+        );
+        for reserved in [
+            "Host: x",
+            "content-length: 5",
+            "Transfer-Encoding: chunked",
+            "Connection: close",
+        ] {
+            let err = t
+                .clone()
+                .with_headers(&[reserved.parse().unwrap()])
+                .unwrap_err();
+            assert!(err.contains("leave it out"), "{err}");
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn pushpin_delivers_every_message_in_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_delivers_every_message_to_a_subscriber() {
-    use futures::StreamExt;
+    use futures_util::StreamExt;
     let (_nats, addr) = daemons::nats();
     let client = async_nats::connect(addr.to_string()).await.unwrap();
     let mut subscriber = client.subscribe("c1m.>").await.unwrap();

@@ -94,6 +94,123 @@ pub struct Args {
     /// 1M.
     #[arg(long, default_value = "256", value_parser = parse_count)]
     pub max_admin_conns: u64,
+
+    /// Run a group on this machine: this process becomes its front (the one admin address, no
+    /// subscriber connection) and starts N worker processes that share --listen with
+    /// SO_REUSEPORT, each under its own descriptor limit. Each id has one owner worker (id % N);
+    /// a worker that reads a request for an id it does not own hands the connection to the
+    /// owner. `auto`: as many as --max-conns needs under RLIMIT_NOFILE.
+    #[arg(long, value_parser = parse_workers)]
+    pub workers: Option<Workers>,
+
+    /// Join this group to others (on other machines) through NATS:
+    /// nats://HOST:PORT[,HOST:PORT...]. A `POST /send` on any group reaches every group; its
+    /// answer says `accepted`/`rejected` once NATS has the message, or 503 while NATS is away.
+    #[arg(long, value_parser = parse_broker)]
+    pub broker: Option<BrokerUrls>,
+
+    /// Subject prefix on the broker: messages travel on `<prefix>.send`.
+    #[arg(long, default_value = "c1m", value_parser = parse_prefix)]
+    pub broker_prefix: String,
+
+    /// (internal) This process is worker INDEX of the group whose front has pid --group-id.
+    #[arg(long, hide = true, requires = "group_id")]
+    pub worker_index: Option<usize>,
+
+    /// (internal) The front's pid, which names the group's private sockets.
+    #[arg(long, hide = true)]
+    pub group_id: Option<u32>,
+
+    /// (internal) Marks this process's sequence numbers in broker mode (see `Config::seq_token`).
+    #[arg(long, hide = true)]
+    pub seq_token: Option<u32>,
+}
+
+/// How many workers `--workers` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// As many as `--max-conns` needs under RLIMIT_NOFILE.
+    Auto,
+    /// Exactly this many.
+    Count(usize),
+}
+
+fn parse_workers(s: &str) -> Result<Workers, String> {
+    if s == "auto" {
+        return Ok(Workers::Auto);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Workers::Count(n)),
+        _ => Err(format!(
+            "expected `auto` or a count from 1 to {MAX_WORKERS}"
+        )),
+    }
+}
+
+/// Most workers in one group (each is a process; 1M connections need ~53 here).
+pub(crate) const MAX_WORKERS: usize = 256;
+
+/// The NATS servers of `--broker`, each `host:port` (the `nats://` scheme is optional).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrls(pub Vec<String>);
+
+fn parse_broker(s: &str) -> Result<BrokerUrls, String> {
+    let mut servers = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let hostport = part.strip_prefix("nats://").unwrap_or(part);
+        let valid = hostport.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid || hostport.contains('/') {
+            return Err(format!(
+                "{part:?}: expected nats://HOST:PORT, several separated by commas"
+            ));
+        }
+        servers.push(format!("nats://{hostport}"));
+    }
+    Ok(BrokerUrls(servers))
+}
+
+fn parse_prefix(s: &str) -> Result<String, String> {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    };
+    if s.split('.').all(token) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected NATS subject tokens of letters, digits, `-` or `_`, separated by dots".into())
+    }
+}
+
+/// The abstract Unix socket name of worker `index`'s `what` (`handoff`,
+/// `admin`) in the group whose front has pid `group`.
+pub(crate) fn socket_name(group: u32, index: usize, what: &str) -> String {
+    format!("c1m-{group}-{index}.{what}")
+}
+
+/// Where a worker sits in its group: every worker computes the same owner
+/// for an id, so a connection moves at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// This worker's index, 0..workers.
+    pub index: usize,
+    /// Workers in the group.
+    pub workers: usize,
+    /// The front's pid: names the group's abstract Unix sockets.
+    pub group: u32,
+}
+
+impl Membership {
+    /// The worker that serves `id`. `id % N` rather than a fixed shard
+    /// count mapped onto workers: N is fixed for the group's life (a crashed
+    /// worker comes back under its index), so nothing ever moves between
+    /// owners, and `id % N` spreads consecutive ids evenly.
+    pub fn owner(&self, id: u64) -> usize {
+        (id % self.workers as u64) as usize
+    }
 }
 
 /// What the server runs with; built from [`Args`] or directly by tests,
@@ -125,6 +242,13 @@ pub struct Config {
     pub max_body: usize,
     /// Admin connections served at once (`--max-admin-conns`).
     pub max_admin_conns: usize,
+    /// Set in a worker of a group (`--workers`): connections for ids another
+    /// worker owns are handed to it.
+    pub membership: Option<Membership>,
+    /// In broker mode, a non-zero token this process puts in the high bits
+    /// of every sequence number it gives out (see `router`), so a number
+    /// from another group or an earlier run is never taken for one of ours.
+    pub seq_token: u32,
 }
 
 /// Largest request head a subscriber or admin client may send (431 above).
@@ -145,6 +269,8 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             max_body: 16 << 20,
             max_admin_conns: 256,
+            membership: None,
+            seq_token: 0,
         }
     }
 }
@@ -169,10 +295,25 @@ impl Args {
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
+        let membership = match (self.worker_index, self.group_id, self.workers) {
+            (Some(index), Some(group), Some(Workers::Count(workers))) if index < workers => {
+                Some(Membership {
+                    index,
+                    workers,
+                    group,
+                })
+            }
+            (None, _, _) => None,
+            _ => anyhow::bail!("--worker-index is internal: start a group with --workers N"),
+        };
         let config = Config {
-            reactors: self
-                .reactors
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            reactors: match self.reactors {
+                Some(n) => n,
+                // A worker is one of many processes sharing the cores: one
+                // reactor each, unless asked.
+                None if self.worker_index.is_some() => 1,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             max_id: self.max_id,
             max_conns: self.max_conns,
@@ -184,6 +325,8 @@ impl Args {
             header_timeout: self.header_timeout,
             max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
             max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
+            membership,
+            seq_token: self.seq_token.unwrap_or(0),
         };
         config.check()?;
         Ok(config)

@@ -35,7 +35,7 @@ pub use flood_summary::{FloodSummary, Percentiles};
 pub use msggen_summary::{FirstError, GapSummary, GeneratorSummary, MsggenSummary};
 #[cfg(feature = "schema-check")]
 pub use schema_check::validate_against_schema;
-pub use stats::StatsSnapshot;
+pub use stats::{BrokerState, GroupCounters, StatsSnapshot, WorkerStats};
 
 /// The folder of the committed schema files, `docs/schema/`.
 #[cfg(any(test, feature = "schema-check"))]

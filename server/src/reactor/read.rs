@@ -26,7 +26,7 @@
 use std::io;
 
 use super::conn::{Phase, MAX_STRAY};
-use super::{Close, Reactor};
+use super::{handoff, Close, Reactor};
 use crate::config::MAX_HEAD;
 use crate::request::{parse_request, Parsed, Request};
 use crate::transport::Kind;
@@ -102,6 +102,13 @@ impl Reactor {
                 true
             }
             Ok(Parsed::Complete { request, len }) => {
+                if let Some(owner) =
+                    handoff::owner_elsewhere(self.shared.config.membership, &request)
+                {
+                    let sent = received.to_vec();
+                    self.hand_off(key, owner, sent);
+                    return false;
+                }
                 conn.push_input(&received[len..]);
                 self.start_and_read_on(key, request)
             }
@@ -119,6 +126,13 @@ impl Reactor {
         match parse_request(conn.input(), self.shared.config.max_id) {
             Ok(Parsed::Incomplete) => None,
             Ok(Parsed::Complete { request, len }) => {
+                if let Some(owner) =
+                    handoff::owner_elsewhere(self.shared.config.membership, &request)
+                {
+                    let sent = conn.input().to_vec();
+                    self.hand_off(key, owner, sent);
+                    return Some(false);
+                }
                 conn.consume_input(len);
                 Some(self.start_and_read_on(key, request))
             }

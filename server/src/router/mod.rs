@@ -103,6 +103,22 @@ pub struct Router {
     shards: Box<[Mutex<HashMap<u64, Entry>>]>,
     history: usize,
     mailboxes: Vec<Mailbox>,
+    /// Where every id's numbering starts: 0, or the broker-mode token in the
+    /// high bits ([`seq_base`]).
+    seq_base: u64,
+}
+
+/// Bits of a sequence number that count messages; above them, in broker
+/// mode, sits the process's token. 32 + 21 bits stay within 2^53, so a
+/// JavaScript client reads `X-Seq` and SSE ids as exact numbers.
+pub(crate) const SEQ_BITS: u32 = 32;
+
+/// Largest broker-mode sequence token.
+pub(crate) const MAX_SEQ_TOKEN: u32 = (1 << 21) - 1;
+
+/// The first sequence number of every id under `token` (0: plain numbering).
+pub(crate) fn seq_base(token: u32) -> u64 {
+    u64::from(token.min(MAX_SEQ_TOKEN)) << SEQ_BITS
 }
 
 impl Router {
@@ -115,6 +131,24 @@ impl Router {
             shards,
             history,
             mailboxes,
+            seq_base: 0,
+        }
+    }
+
+    /// Numbers every id's messages from `seq_base(token)`: a client's
+    /// `Last-Event-ID` or `?seq=` with other high bits (another group, an
+    /// earlier run, plain numbering) is foreign and gets the explicit loss
+    /// notice instead of a replay that could repeat or skip messages.
+    pub fn with_seq_token(mut self, token: u32) -> Self {
+        self.seq_base = seq_base(token);
+        self
+    }
+
+    fn new_entry(&self) -> Entry {
+        Entry {
+            seq: self.seq_base,
+            conns: Conns::None,
+            history: None,
         }
     }
 
@@ -139,12 +173,18 @@ impl Router {
         subscription: Subscription,
     ) -> Login {
         let mut shard = self.shard(id);
-        let entry = shard.entry(id).or_insert_with(|| Entry {
-            seq: 0,
-            conns: Conns::None,
-            history: None,
-        });
+        let entry = shard.entry(id).or_insert_with(|| self.new_entry());
         let replay = match replay {
+            Some((after, _))
+                if self.seq_base != 0 && after >> SEQ_BITS != entry.seq >> SEQ_BITS =>
+            {
+                // Another numbering: all we can say is what ours holds.
+                let ours = entry.seq - self.seq_base;
+                Replay {
+                    lost: (ours > 0).then_some((self.seq_base + 1, entry.seq)),
+                    ..Replay::default()
+                }
+            }
             Some((after, budget)) => {
                 replay_from(entry.history.as_deref(), after, entry.seq, budget)
             }
@@ -223,11 +263,7 @@ impl Router {
     pub fn publish(&self, id: u64, message: &[u8], outbox: &mut Outbox) -> Published {
         let mut shard = self.shard(id);
         let entry = if self.history > 0 {
-            shard.entry(id).or_insert_with(|| Entry {
-                seq: 0,
-                conns: Conns::None,
-                history: None,
-            })
+            shard.entry(id).or_insert_with(|| self.new_entry())
         } else {
             match shard.get_mut(&id) {
                 Some(e) => e,
@@ -455,5 +491,28 @@ mod tests {
         let batch = rxs[0].try_recv().unwrap();
         assert_eq!(batch.deliveries.len(), 1);
         assert_eq!(batch.deliveries[0].seq, 6);
+    }
+
+    #[test]
+    fn a_foreign_sequence_number_gets_the_loss_notice() {
+        let (router, _rxs, _polls) = router(1, 10);
+        let router = router.with_seq_token(7);
+        let base = seq_base(7);
+        let mut outbox = router.outbox();
+        assert_eq!(router.publish(3, b"a", &mut outbox).seq, base + 1);
+        router.publish(3, b"b", &mut outbox);
+        // One of ours: the gap is replayed.
+        let login = router.login(3, conn(0, 1), Some((base + 1, ALL)), Subscription::Stream);
+        assert_eq!(login.replay.lost, None);
+        assert_eq!(login.replay.messages.len(), 1);
+        // Plain numbering, or another group's token: never replayed as ours.
+        for foreign in [1, seq_base(8) + 1] {
+            let login = router.login(3, conn(0, 2), Some((foreign, ALL)), Subscription::Stream);
+            assert_eq!(login.replay.lost, Some((base + 1, base + 2)));
+            assert!(login.replay.messages.is_empty());
+        }
+        // An id with nothing sent yet has nothing to say.
+        let login = router.login(4, conn(0, 3), Some((99, ALL)), Subscription::Stream);
+        assert!(login.replay.is_empty());
     }
 }

@@ -336,3 +336,6 @@ impl Client {
         }
     }
 }
+
+pub(crate) mod binary;
+pub(crate) mod nats;
