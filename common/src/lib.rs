@@ -79,7 +79,7 @@ pub use signals::{Repeat, StopSignals};
 pub use wire::validate_against_schema;
 pub use wire::{
     parse_batch, push_batch_line, BatchAnswer, BatchLines, BroadcastAnswer, BrokerState,
-    CheckAnswer, FloodSummary, GapSummary, GeneratorSummary, GroupCounters, MsggenSummary,
-    Percentiles, PublishAnswer, PublishBatchAnswer, SendAnswer, StatsSnapshot, UnsendableMessage,
-    WorkerStats,
+    CheckAnswer, FirstError, FloodSummary, GapSummary, GeneratorSummary, GroupCounters,
+    MsggenSummary, Percentiles, PublishAnswer, PublishBatchAnswer, SendAnswer, StatsSnapshot,
+    UnsendableMessage, WorkerStats,
 };

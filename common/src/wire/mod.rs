@@ -38,7 +38,7 @@ pub use admin::{
 };
 pub use batch::{parse_batch, push_batch_line, BatchLines, UnsendableMessage};
 pub use flood_summary::{FloodSummary, Percentiles};
-pub use msggen_summary::{GapSummary, GeneratorSummary, MsggenSummary};
+pub use msggen_summary::{FirstError, GapSummary, GeneratorSummary, MsggenSummary};
 #[cfg(feature = "schema-check")]
 pub use schema_check::validate_against_schema;
 pub use stats::{BrokerState, GroupCounters, StatsSnapshot, WorkerStats};
