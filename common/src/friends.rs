@@ -20,6 +20,8 @@
 
 use std::io::{self, Read};
 
+use crate::parse_id;
+
 /// The first line of every friends file.
 pub const FRIENDS_HEADER: &str = "user,friend";
 
@@ -270,8 +272,8 @@ fn parse_line(line: &[u8]) -> Result<(u64, u64), LineProblem> {
         .iter()
         .position(|&b| b == b',')
         .ok_or(LineProblem::Syntax)?;
-    let user = decimal(&line[..comma]).ok_or(LineProblem::Syntax)?;
-    let friend = decimal(&line[comma + 1..]).ok_or(LineProblem::Syntax)?;
+    let user = parse_id(&line[..comma]).ok_or(LineProblem::Syntax)?;
+    let friend = parse_id(&line[comma + 1..]).ok_or(LineProblem::Syntax)?;
     Ok((user, friend))
 }
 
@@ -305,20 +307,6 @@ fn quick_decimal(buf: &[u8]) -> Option<(u64, usize)> {
         len += 1;
     }
     (len > 0).then_some((value, len))
-}
-
-/// An unsigned decimal of 1 to 20 digits within u64.
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |v, &b| {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v.checked_mul(10)?.checked_add(u64::from(d))
-    })
 }
 
 #[cfg(test)]

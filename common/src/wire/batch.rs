@@ -8,8 +8,8 @@
 //! `msggen` writes it with [`push_batch_line`]; comet-server reads it with
 //! [`parse_batch`], in place: a message is a slice of the body, never copied.
 //!
-//! - The id is unsigned decimal (no sign, space or `+`, at most 20 digits,
-//!   within u64) and at most the reader's `max_id`.
+//! - The id follows [`crate::parse_id`] (digits within u64, as in a
+//!   `/send/{id}` path) and is at most the reader's `max_id`.
 //! - The message is every byte after the first tab up to the newline. So a
 //!   batch message cannot contain a newline, nor end with `\r` (a trailing
 //!   `\r` is taken as part of a `\r\n` line end, for batches typed by hand).
@@ -21,6 +21,8 @@
 //! Encoding appends to the caller's buffer; parsing allocates nothing.
 
 use std::io::Write;
+
+use crate::parse_id;
 
 /// A message a batch line cannot carry: it holds a newline, or ends with `\r`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -84,20 +86,6 @@ pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -
     counts
 }
 
-/// A line's id: unsigned decimal with no sign, space or leading `+`, at
-/// most 20 digits, within u64 (the rule comet-server always had).
-fn parse_id(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 20 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |value, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        value.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,22 +130,13 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_strict_decimal() {
-        assert_eq!(parse_id(b"0"), Some(0));
-        assert_eq!(parse_id(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            &b""[..],
-            b"18446744073709551616",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"-1",
-            b"0x1",
-        ] {
-            assert_eq!(parse_id(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-        let (counts, _) = parsed(b"+1\tx\n 2\tx\n3 \tx\n", u64::MAX);
-        assert_eq!(counts.rejected, 3);
+    fn ids_follow_the_one_id_rule() {
+        let (counts, _) = parsed(b"+1\tx\n 2\tx\n3 \tx\n18446744073709551616\tx\n", u64::MAX);
+        assert_eq!(counts.rejected, 4);
+        // Zero-padded past 20 digits, as `/send/{id}` accepts it (issue 13).
+        let (counts, got) = parsed(b"0000000000000000000000007\tpadded\n", 10);
+        assert_eq!(counts.accepted, 1);
+        assert_eq!(got, [(7, b"padded".to_vec())]);
     }
 
     #[test]
