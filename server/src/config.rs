@@ -86,7 +86,8 @@ pub struct Args {
 
     /// A request whose head is not complete after this long is closed (slowloris); so is an
     /// idle keep-alive connection (a long-poll client between polls, an admin client), and an
-    /// admin body must arrive within it too. At most 24h.
+    /// admin body must arrive within it too; a subscriber has as long to take a last answer
+    /// the socket could not take at once (else it is closed as a slow consumer). At most 24h.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
@@ -258,7 +259,8 @@ pub struct Config {
     pub sse_keepalive: Duration,
     /// How long a long-poll waits before an empty answer (`--poll-timeout`).
     pub poll_timeout: Duration,
-    /// Time allowed for a complete request head (`--header-timeout`).
+    /// Time allowed for a complete request head, and for a last answer to
+    /// leave (`--header-timeout`).
     pub header_timeout: Duration,
     /// Largest admin request body (`--max-body`).
     pub max_body: usize,

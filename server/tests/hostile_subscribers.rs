@@ -289,3 +289,31 @@ fn a_long_poll_replay_larger_than_max_pending_comes_in_complete_answers() {
     assert_eq!(got, expected);
     assert!(stats_reach(&server, |s| s.accepted == 1 && s.slow_consumer_closes == 0));
 }
+
+#[test]
+fn a_final_answer_never_read_is_closed_at_the_write_deadline() {
+    // A long-poll answer of ~64 KiB to clients whose 4 KiB receive window
+    // they never read: the answer cannot all leave, so the server waits for
+    // WRITABLE, for ever unless a deadline covers the wait (issue 13).
+    let server = server(Config {
+        history: 20_000,
+        header_timeout: Duration::from_secs(1),
+        ..config()
+    });
+    big_history(&server, 6);
+    let requests = [
+        "GET /poll/6?seq=0 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        "GET /poll/6?seq=0 HTTP/1.1\r\nHost: t\r\n\r\n",
+    ];
+    let stuck: Vec<Client> = requests
+        .iter()
+        .map(|r| Client::small_window(server.subscriber_addr(), r.as_bytes()))
+        .collect();
+    let closed = eventually(Duration::from_secs(10), || {
+        let s = stats(&server);
+        s.accepted == 2 && s.connections == 0
+    });
+    assert!(closed, "{:?}", stats(&server));
+    assert_eq!(stats(&server).slow_consumer_closes, 2);
+    drop(stuck);
+}

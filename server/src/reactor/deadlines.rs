@@ -1,5 +1,5 @@
 //! A FIFO of deadlines for one reactor. Every deadline of one kind is
-//! `start + constant` (header timeout, poll timeout), so deadlines arrive in
+//! `start + constant` (header timeout, poll timeout, write deadline), so deadlines arrive in
 //! order and a queue replaces a timer per connection: 16 bytes per entry,
 //! only while the connection waits; an entry for a connection that moved on
 //! or closed is skipped by its generation when it expires.

@@ -3,6 +3,7 @@
 //! written on WRITABLE.
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
 
 use mio::{Interest, Token};
 
@@ -188,7 +189,10 @@ impl Reactor {
                     .reregister(conn.link.source(), token, interest)
                     .is_err()
                 {
-                    self.close(key, Close::Gone);
+                    return self.close(key, Close::Gone);
+                }
+                if matches!(conn.phase, Phase::Closing | Phase::Answered) {
+                    self.write_deadlines.push(Instant::now(), key, conn.gen);
                 }
             }
             Ok(false) if !conn.unsent() => self.output_done(key),

@@ -17,8 +17,9 @@
 //! reactor are bounded too: publishers wait while any reactor has more than
 //! 64K deliveries unwritten (see `admin`).
 //!
-//! Timers are per reactor, not per connection: two FIFOs of deadlines
-//! (header timeout, poll timeout) and one tick for heartbeats and SSE
+//! Timers are per reactor, not per connection: three FIFOs of deadlines
+//! (header timeout, poll timeout, and the write deadline of a last answer
+//! the socket has not taken) and one tick for heartbeats and SSE
 //! keep-alives that walks the slab.
 //!
 //! This file holds the loop and a connection's life (accept, close); the
@@ -123,6 +124,11 @@ pub(crate) struct Reactor {
     frame: Vec<u8>,
     header_deadlines: Deadlines,
     poll_deadlines: Deadlines,
+    /// A last answer (a refusal, a long-poll answer) waiting for the socket
+    /// to take it: a client that never reads it is closed at
+    /// `--header-timeout`, as long as it had to send its request. Only
+    /// connections so waiting have an entry.
+    write_deadlines: Deadlines,
     next_heartbeat: Option<Instant>,
     next_keepalive: Instant,
     accept_paused: bool,
@@ -175,6 +181,7 @@ impl Reactor {
             frame: Vec::with_capacity(4096),
             header_deadlines: Deadlines::new(config.header_timeout),
             poll_deadlines: Deadlines::new(config.poll_timeout),
+            write_deadlines: Deadlines::new(config.header_timeout),
             next_heartbeat: config.heartbeat.map(|h| now + h),
             next_keepalive: now + config.sse_keepalive,
             accept_paused: false,

@@ -1,5 +1,5 @@
-//! Per-reactor timers, not per connection: the header and poll deadline
-//! FIFOs, the heartbeat and SSE keep-alive ticks that walk the slab, and
+//! Per-reactor timers, not per connection: the header, poll and write
+//! deadline FIFOs, the heartbeat and SSE keep-alive ticks that walk the slab, and
 //! the end of every stream at shutdown.
 
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ impl Reactor {
         let mut next = [
             self.header_deadlines.next(),
             self.poll_deadlines.next(),
+            self.write_deadlines.next(),
             self.next_heartbeat,
             Some(self.next_keepalive),
             self.handoff.as_ref().and_then(|h| h.next_retry()),
@@ -65,6 +66,17 @@ impl Reactor {
             }
         }
         self.poll_deadlines.shrink();
+        while let Some((key, gen)) = self.write_deadlines.pop_expired(now) {
+            // Still on the answer it was waiting to write (a keep-alive
+            // long-poll that took it and asked again may wait on a new one:
+            // it is then held to the older, shorter bound).
+            if self.conns.get(key).is_some_and(|c| {
+                c.gen == gen && matches!(c.phase, Phase::Closing | Phase::Answered) && c.unsent()
+            }) {
+                self.close(key, Close::SlowConsumer);
+            }
+        }
+        self.write_deadlines.shrink();
         if let Some(at) = self.next_heartbeat.filter(|at| *at <= now) {
             let interval = self
                 .shared
