@@ -92,7 +92,7 @@ pub fn parse_admin_head(
             .headers
             .get("authorization")
             .and_then(bearer)
-            .is_some_and(|v| v == token.as_bytes()),
+            .is_some_and(|v| token_matches(v, token.as_bytes())),
     };
     let route = if authorized {
         route(head.method, head.path, max_id)
@@ -110,6 +110,15 @@ pub fn parse_admin_head(
         expect_continue: head.expect_continue,
         len: head.len,
     }))
+}
+
+/// Whether `given` is the token, in time that does not depend on where
+/// they first differ (so the token cannot be guessed byte by byte from the
+/// answer's timing); only the length shows, which a token of good entropy
+/// does not need to hide.
+fn token_matches(given: &[u8], token: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(given.ct_eq(token))
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is
@@ -228,6 +237,14 @@ mod tests {
                 .status,
             Status::BadRequest
         );
+    }
+
+    #[test]
+    fn token_matches_only_the_whole_token() {
+        assert!(token_matches(b"s3cret", b"s3cret"));
+        for wrong in [&b"s3creT"[..], b"s3cre", b"s3crets", b"", b"x3cret"] {
+            assert!(!token_matches(wrong, b"s3cret"), "{wrong:?}");
+        }
     }
 
     #[test]
