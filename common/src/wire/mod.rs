@@ -15,6 +15,7 @@
 //! | `GET /stats` answer | comet-server | experiment | [`StatsSnapshot`] | `docs/schema/admin-stats.json` |
 //! | `floodtest --json` | floodtest | experiment | [`FloodSummary`] | `docs/schema/flood-summary.json` |
 //! | `msggen --json` | msggen | experiment | [`MsggenSummary`] | `docs/schema/msggen-summary.json` |
+//! | `c1m-sysctl check --json` | c1m-sysctl | experiment | sysctl's `CheckReport` | `docs/schema/sysctl-check.json` (by hand) |
 //!
 //! The schema files are generated from these types by a test of this crate
 //! (`cargo test -p c1m-common schema`), which fails when a type and its

@@ -88,7 +88,8 @@ pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-/// The rows of `check --json`, as (name, status) pairs, and the document.
+/// The rows of `check --json`, as (name, status) pairs, and the document,
+/// which must match `docs/schema/sysctl-check.json`.
 pub(crate) fn check_json(
     root: &Path,
     args: &[&str],
@@ -96,6 +97,11 @@ pub(crate) fn check_json(
     let mut all = vec!["check", "--json"];
     all.extend_from_slice(args);
     let out = run(root, &all);
+    // Every document a test reads is one the schema must describe.
+    let text = String::from_utf8_lossy(&out.stdout);
+    if let Err(e) = c1m_common::validate_against_schema("sysctl-check.json", &text) {
+        panic!("{e}");
+    }
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let rows = doc["rows"]
