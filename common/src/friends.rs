@@ -20,7 +20,7 @@
 
 use std::io::{self, Read};
 
-use crate::parse_id;
+use c1m_http::parse_decimal as parse_id;
 
 /// The first line of every friends file.
 pub const FRIENDS_HEADER: &str = "user,friend";

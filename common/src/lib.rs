@@ -28,8 +28,6 @@
 //!   and `msggen events` read (format in `msggen/FRIENDS.md`).
 //! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
 //!   they cut short, the same in every tool.
-//! - [`parse_id`]: the one rule for a subscriber id (digits within u64,
-//!   zero padding allowed), in a path, a batch line or a friends file.
 //! - [`thousands`]: thousands separators for figures people read.
 //! - Wire contracts between processes (module `wire`): the `POST /send`
 //!   batch lines ([`push_batch_line`], [`parse_batch`]), comet-server's
@@ -47,7 +45,6 @@ mod envelope;
 mod fdlimit;
 mod format;
 mod friends;
-mod id;
 mod parse;
 mod per_conn;
 mod process;
@@ -69,7 +66,6 @@ pub use format::thousands;
 pub use friends::{
     push_friendship, read_friends, FriendsError, FriendsFile, IdLimit, LineProblem, FRIENDS_HEADER,
 };
-pub use id::parse_id;
 pub use parse::{
     parse_count, parse_duration, HeaderField, IdRange, Ipv4List, ParseError, PortRange,
 };

@@ -31,8 +31,10 @@ impl BodyFraming {
     }
 }
 
-/// Parses `1*DIGIT` strictly: no sign, no space, no `+`, at most `u64`.
-/// HTTP's `Content-Length`, and the ids and sequence numbers of c1m's URLs.
+/// Parses `1*DIGIT` strictly: no sign, no space, no `+`, at most `u64`,
+/// zero padding allowed. HTTP's `Content-Length`, and the one rule for
+/// c1m's ids and sequence numbers: in URLs, batch lines and friends files
+/// (`c1m_common` reads those with this function).
 pub fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
@@ -186,6 +188,23 @@ mod tests {
         assert_eq!(parse_decimal(b""), None);
         assert_eq!(parse_decimal(b"1a"), None);
         assert_eq!(parse_decimal(b"0x10"), None);
+    }
+
+    proptest::proptest! {
+        /// Zero padding is no part of the value, however long (an id padded
+        /// past 20 digits is the same id in a path and in a batch line).
+        #[test]
+        fn any_u64_with_any_padding_reads_back(id: u64, zeros in 0usize..40) {
+            let text = format!("{}{id}", "0".repeat(zeros));
+            proptest::prop_assert_eq!(parse_decimal(text.as_bytes()), Some(id));
+        }
+
+        #[test]
+        fn digit_strings_agree_with_std(text in "[0-9]{1,30}") {
+            let trimmed = text.trim_start_matches('0');
+            let std = if trimmed.is_empty() { Some(0) } else { trimmed.parse::<u64>().ok() };
+            proptest::prop_assert_eq!(parse_decimal(text.as_bytes()), std);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! rule for the ids in their paths. The codec refuses what RFC 9112 says to
 //! refuse; the listeners add their routes and body rules on top.
 
-use c1m_http::{HeadLimits, HeaderSlots, Reject, RequestHead, Status};
+use c1m_http::{parse_decimal, HeadLimits, HeaderSlots, Reject, RequestHead, Status};
 
 use crate::config::MAX_HEAD;
 
@@ -34,10 +34,10 @@ pub(crate) fn parse_head<'a>(
     })
 }
 
-/// An id in a path: [`c1m_common::parse_id`] (the rule of batch lines and
+/// An id in a path: the codec's decimal (the rule of batch lines and
 /// friends files too), no larger than `--max-id`.
 pub(crate) fn parse_id(text: &str, max_id: u64) -> Result<u64, Reject> {
-    c1m_common::parse_id(text.as_bytes())
+    parse_decimal(text.as_bytes())
         .filter(|&id| id <= max_id)
         .ok_or(Reject::new(
             Status::BadRequest,

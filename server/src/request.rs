@@ -239,7 +239,7 @@ fn replay_first(ids: &mut Ids, value: &[u8]) -> Result<u64, Reject> {
         "on a stream of several ids, Last-Event-ID is <id>:<seq>, as its events' id: fields",
     );
     let colon = value.iter().position(|&b| b == b':').ok_or(form)?;
-    let id = c1m_common::parse_id(&value[..colon]).ok_or(form)?;
+    let id = parse_decimal(&value[..colon]).ok_or(form)?;
     let seq = parse_decimal(&value[colon + 1..]).ok_or(form)?;
     if id != ids.first {
         let Some(at) = ids.more.iter().position(|&m| m == id) else {

@@ -8,8 +8,9 @@
 //! `msggen` writes it with [`push_batch_line`]; comet-server reads it with
 //! [`parse_batch`], in place: a message is a slice of the body, never copied.
 //!
-//! - The id follows [`crate::parse_id`] (digits within u64, as in a
-//!   `/send/{id}` path) and is at most the reader's `max_id`.
+//! - The id is `c1m_http::parse_decimal`'s decimal (digits within u64,
+//!   zero padding allowed: the rule of a `/send/{id}` path) and at most the
+//!   reader's `max_id`.
 //! - The message is every byte after the first tab up to the newline. So a
 //!   batch message cannot contain a newline, nor end with `\r` (a trailing
 //!   `\r` is taken as part of a `\r\n` line end, for batches typed by hand).
@@ -22,7 +23,7 @@
 
 use std::io::Write;
 
-use crate::parse_id;
+use c1m_http::parse_decimal as parse_id;
 
 /// A message a batch line cannot carry: it holds a newline, or ends with `\r`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
