@@ -106,19 +106,7 @@ impl Report<'_> {
         self.render_machine(&mut md);
         self.render_plan(&mut md);
         self.render_figures(&mut md);
-        if !self.notes.is_empty() {
-            md.push_str("Notes:\n\n");
-            for n in &self.notes {
-                let _ = writeln!(md, "- {n}");
-            }
-            md.push('\n');
-        }
-        if !self.charts.is_empty() {
-            md.push_str("## Charts\n\n");
-            for (file, what) in &self.charts {
-                let _ = writeln!(md, "{what}:\n\n![{what}]({file})\n");
-            }
-        }
+        notes_and_charts(&mut md, &self.notes, &self.charts);
         if let Some(table) = &self.mem_table {
             let _ = writeln!(md, "## Memory by connections\n\n{}\n", table.trim_end());
         }
@@ -439,6 +427,24 @@ fn cost(c: Cost) -> String {
             c.bytes / 1024.0
         ),
         None => per_conn(c.bytes),
+    }
+}
+
+/// The notes, then the charts (PNG file, what it shows), of a report or
+/// a comparison.
+pub(crate) fn notes_and_charts(md: &mut String, notes: &[String], charts: &[(String, String)]) {
+    if !notes.is_empty() {
+        md.push_str("Notes:\n\n");
+        for n in notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        md.push('\n');
+    }
+    if !charts.is_empty() {
+        md.push_str("## Charts\n\n");
+        for (file, what) in charts {
+            let _ = writeln!(md, "{what}:\n\n![{what}]({file})\n");
+        }
     }
 }
 

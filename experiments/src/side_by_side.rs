@@ -7,7 +7,7 @@
 //! [`read_figures`]: crate::read_figures
 
 use crate::figures::{Figures, Latency};
-use crate::report::{micros, per_conn, rate, Outcome};
+use crate::report::{micros, notes_and_charts, per_conn, rate, Outcome};
 use crate::target::TargetKind;
 use c1m_common::thousands;
 use std::fmt::Write;
@@ -108,19 +108,7 @@ impl Comparison {
             self.started, self.load_before, self.load_after
         );
         self.render_table(&mut md);
-        if !self.notes.is_empty() {
-            md.push_str("Notes:\n\n");
-            for n in &self.notes {
-                let _ = writeln!(md, "- {n}");
-            }
-            md.push('\n');
-        }
-        if !self.charts.is_empty() {
-            md.push_str("## Charts\n\n");
-            for (file, what) in &self.charts {
-                let _ = writeln!(md, "{what}:\n\n![{what}]({file})\n");
-            }
-        }
+        notes_and_charts(&mut md, &self.notes, &self.charts);
         md
     }
 
