@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # whose memory memlog watches, nats-server on a free loopback port for the
 # broker tests), and msggen's publishers are tested against the real push
 # servers, each started on free loopback ports with a config of its own
-# (msggen/tests/common/daemons.rs). A minimal image may lack them: install
+# (c1m-pushsrv: pushsrv/src/configs.rs). A minimal image may lack them: install
 # them as root.
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)

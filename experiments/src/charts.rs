@@ -94,7 +94,13 @@ pub(crate) fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
     out
 }
 
-fn plot(tools: &Tools, sup: &mut Supervisor, name: &str, args: &[String]) -> anyhow::Result<()> {
+/// Runs `plots ARGS` under `sup` (its logs `<name>.stdout`/`.stderr`).
+pub(crate) fn plot(
+    tools: &Tools,
+    sup: &mut Supervisor,
+    name: &str,
+    args: &[String],
+) -> anyhow::Result<()> {
     let id = sup.start(name, &tools.path(Tool::Plots), args, Ends::Any)?;
     match sup.wait_exit(id, PLOT_TIMEOUT)? {
         Some(status) if status.success() => Ok(()),

@@ -11,6 +11,7 @@
 //! messages to random ids (Part 3's 16,666 msg/s at 1M) reach every
 //! connection wherever the kernel put it.
 
+use crate::target::{External, TargetKind};
 use std::time::Duration;
 
 /// How the flood client chooses its source addresses and ports
@@ -247,6 +248,10 @@ pub struct Plan {
     pub workers: u64,
     /// The NATS the server joins (`--broker`), if the user gave one.
     pub broker: Option<String>,
+    /// The server measured (`--target`); comet from [`Plan::new`].
+    pub target: TargetKind,
+    /// Where an external server is (`--target external`).
+    pub external: External,
 }
 
 impl Plan {
@@ -276,6 +281,8 @@ impl Plan {
             }),
             workers: 1,
             broker: None,
+            target: TargetKind::Comet,
+            external: External::default(),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::figures::{Figures, Latency};
 use crate::load::Load;
 use crate::machine::Machine;
 use crate::preset::{Plan, SeedFigures};
+use crate::target::TargetKind;
 use c1m_common::thousands;
 use c1m_common::{Cost, FloodSummary};
 use std::fmt::Write;
@@ -48,6 +49,9 @@ pub struct Report<'a> {
     pub machine: Machine,
     /// What was run.
     pub plan: &'a Plan,
+    /// The server measured, with its version (`comet-server 0.1.0`,
+    /// `nginx/1.22.1 with nchan 1.3.6`, `pushpin 1.36.0`).
+    pub server: String,
     /// How long the runner waited for the machine to settle first.
     pub settle_wait: Duration,
     /// The load over the run; `None` when it was not watched.
@@ -102,19 +106,7 @@ impl Report<'_> {
         self.render_machine(&mut md);
         self.render_plan(&mut md);
         self.render_figures(&mut md);
-        if !self.notes.is_empty() {
-            md.push_str("Notes:\n\n");
-            for n in &self.notes {
-                let _ = writeln!(md, "- {n}");
-            }
-            md.push('\n');
-        }
-        if !self.charts.is_empty() {
-            md.push_str("## Charts\n\n");
-            for (file, what) in &self.charts {
-                let _ = writeln!(md, "{what}:\n\n![{what}]({file})\n");
-            }
-        }
+        notes_and_charts(&mut md, &self.notes, &self.charts);
         if let Some(table) = &self.mem_table {
             let _ = writeln!(md, "## Memory by connections\n\n{}\n", table.trim_end());
         }
@@ -200,6 +192,7 @@ impl Report<'_> {
     fn render_plan(&self, md: &mut String) {
         let p = self.plan;
         md.push_str("## Plan\n\n| | |\n| --- | --- |\n");
+        let _ = writeln!(md, "| server | {} |", self.server);
         let scale = if p.scale == 1.0 {
             String::new()
         } else {
@@ -247,7 +240,9 @@ impl Report<'_> {
         } else {
             "1".into()
         };
-        let _ = writeln!(md, "| server processes | {procs} |");
+        if p.target == TargetKind::Comet {
+            let _ = writeln!(md, "| server processes | {procs} |");
+        }
         if let Some(broker) = &p.broker {
             let _ = writeln!(md, "| broker | NATS at {broker} |");
         }
@@ -432,6 +427,24 @@ fn cost(c: Cost) -> String {
             c.bytes / 1024.0
         ),
         None => per_conn(c.bytes),
+    }
+}
+
+/// The notes, then the charts (PNG file, what it shows), of a report or
+/// a comparison.
+pub(crate) fn notes_and_charts(md: &mut String, notes: &[String], charts: &[(String, String)]) {
+    if !notes.is_empty() {
+        md.push_str("Notes:\n\n");
+        for n in notes {
+            let _ = writeln!(md, "- {n}");
+        }
+        md.push('\n');
+    }
+    if !charts.is_empty() {
+        md.push_str("## Charts\n\n");
+        for (file, what) in charts {
+            let _ = writeln!(md, "{what}:\n\n![{what}]({file})\n");
+        }
     }
 }
 

@@ -8,7 +8,9 @@
 use crate::figures::{self, FLOOD_CSV, FLOOD_JSON, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON};
 use crate::preset::Plan;
 use crate::progress::Progress;
+use crate::servers::{self, Servers, START_TIMEOUT};
 use crate::supervisor::{Ends, Supervisor};
+use crate::target;
 use crate::tools::{Tool, Tools};
 use crate::{admin, child};
 use anyhow::{bail, Context};
@@ -17,10 +19,6 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// The server's readiness line starts with this.
-const SERVER_READY: &str = "comet-server listening on ";
-/// Time for a tool to start and say it is ready.
-const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Messages still in flight when msggen stops get this long to arrive.
 const DRAIN: Duration = Duration::from_secs(1);
 
@@ -29,6 +27,8 @@ pub(crate) struct Chain {
     /// Set when a check failed but the run went on (target not reached).
     pub(crate) check_failed: Option<String>,
     pub(crate) notes: Vec<String>,
+    /// The server's name and version, once it has started.
+    pub(crate) server: Option<String>,
 }
 
 /// Runs the chain in `dir`, each child under `sup`. `Ok` means it reached
@@ -45,9 +45,16 @@ pub(crate) fn execute(
         return Ok(());
     }
 
-    let servers = start_servers(plan, tools, sup)?;
+    let servers = servers::start(plan, tools, dir, sup)?;
+    chain.server = Some(servers.name.clone());
+    if plan.preset.heartbeat.is_some() && servers.admin.is_none() {
+        chain.notes.push(format!(
+            "the preset's heartbeat is comet-server's own (`--heartbeat`); {} sends none, so \
+             its streams carried only the messages",
+            servers.name
+        ));
+    }
     let listen = servers.listen;
-    let admin_addr = servers.admin;
 
     let mut memlog_args = vec![
         "--port".to_owned(),
@@ -57,9 +64,7 @@ pub(crate) fn execute(
         "--out".to_owned(),
         path_arg(&dir.join(MEM_CSV)),
     ];
-    for pid in &servers.pids {
-        memlog_args.extend(["--pid".to_owned(), pid.to_string()]);
-    }
+    memlog_args.extend(servers.memlog_targets());
     sup.start(
         "memlog",
         &tools.path(Tool::Memlog),
@@ -76,7 +81,7 @@ pub(crate) fn execute(
     sup.start(
         "floodtest",
         &tools.path(Tool::Floodtest),
-        &flood_args(plan, listen, dir),
+        &flood_args(plan, &servers, dir),
         Ends::Never,
     )?;
     let ramp_timeout = plan.ramp() * 2 + Duration::from_secs(30);
@@ -89,7 +94,7 @@ pub(crate) fn execute(
             return Ok(None);
         }
         polled = Some(Instant::now());
-        last_open = servers.connections()?;
+        last_open = servers.connections(dir)?;
         Ok((last_open >= plan.conns).then_some(()))
     })?;
     match reached {
@@ -114,7 +119,7 @@ pub(crate) fn execute(
         let msggen = sup.start(
             "msggen",
             &tools.path(Tool::Msggen),
-            &msggen_args(plan, admin_addr, dir),
+            &msggen_args(plan, &servers, dir),
             Ends::Success,
         )?;
         println!(
@@ -141,7 +146,9 @@ pub(crate) fn execute(
             Ok(None::<()>)
         })?;
     }
-    record_stats(servers.admin, dir, chain);
+    if let Some(admin) = servers.admin {
+        record_stats(admin, dir, chain);
+    }
     Ok(())
 }
 
@@ -150,87 +157,6 @@ fn say_progress(progress: &mut Progress) {
     if let Some(line) = progress.due() {
         println!("{line}");
     }
-}
-
-/// The run's comet-server: one process, or a group's front and workers.
-struct Servers {
-    listen: SocketAddr,
-    /// The admin address (a group's front answers for every worker).
-    admin: SocketAddr,
-    /// The server, or the front and every worker, for memlog.
-    pids: Vec<u32>,
-}
-
-impl Servers {
-    /// Connections held (a front's `/stats` is the sum over its workers).
-    fn connections(&self) -> anyhow::Result<u64> {
-        Ok(admin::stats(self.admin)?.connections)
-    }
-
-    /// How often to ask for the count while waiting: a front asks every
-    /// worker, so less often for large groups.
-    fn poll_every(&self, workers: u64) -> Duration {
-        Duration::from_millis(10 * workers.max(1))
-    }
-}
-
-/// Starts the server: with `plan.workers` over 1 a group
-/// (`comet-server --workers N`), whose front starts the workers on one
-/// SO_REUSEPORT port and hands each connection to its id's owner; with
-/// `plan.broker`, joined to that NATS.
-fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Result<Servers> {
-    let mut args = vec![
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--admin".to_owned(),
-        "127.0.0.1:0".to_owned(),
-    ];
-    if plan.workers > 1 {
-        args.extend(["--workers".to_owned(), plan.workers.to_string()]);
-        // Each worker's share, not the default million each.
-        args.extend(["--max-conns".to_owned(), plan.conns.to_string()]);
-    }
-    if let Some(broker) = &plan.broker {
-        args.extend(["--broker".to_owned(), broker.clone()]);
-    }
-    if let Some(h) = plan.preset.heartbeat {
-        args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
-    }
-    let id = sup.start(
-        "comet-server",
-        &tools.path(Tool::Server),
-        &args,
-        Ends::Never,
-    )?;
-    let (listen, admin_addr) = sup
-        .wait_for(START_TIMEOUT * 3, |s| server_ready(&s.child(id).stdout))?
-        .with_context(|| {
-            format!(
-                "comet-server printed no `{SERVER_READY}...` line within {:?}",
-                START_TIMEOUT * 3
-            )
-        })?;
-    let mut pids = vec![sup.child(id).pid()];
-    // A front lists its workers' pids in /stats; memlog follows them all.
-    let stats = admin::stats(admin_addr)?;
-    pids.extend(stats.workers.iter().map(|w| w.pid));
-    if plan.workers > 1 {
-        println!(
-            "comet-server ready on {listen}: a front (pid {}) and {} workers (admin {admin_addr})",
-            pids[0],
-            pids.len() - 1
-        );
-    } else {
-        println!(
-            "comet-server ready on {listen} (admin {admin_addr}, pid {})",
-            pids[0]
-        );
-    }
-    Ok(Servers {
-        listen,
-        admin: admin_addr,
-        pids,
-    })
 }
 
 /// Runs `c1m-sysctl check`; `Some(reason)` when a limit blocks the run.
@@ -273,27 +199,6 @@ fn check_limits(
     }
 }
 
-/// The addresses in the server's readiness line, once it has printed it.
-fn server_ready(stdout: &Path) -> anyhow::Result<Option<(SocketAddr, SocketAddr)>> {
-    let text = std::fs::read_to_string(stdout).unwrap_or_default();
-    let Some(line) = text.lines().find(|l| l.starts_with(SERVER_READY)) else {
-        return Ok(None);
-    };
-    // comet-server listening on <addr> admin <addr>
-    let words: Vec<&str> = line[SERVER_READY.len()..].split_whitespace().collect();
-    match words[..] {
-        [listen, "admin", admin, ..] => Ok(Some((
-            listen
-                .parse()
-                .with_context(|| format!("readiness line {line:?}"))?,
-            admin
-                .parse()
-                .with_context(|| format!("readiness line {line:?}"))?,
-        ))),
-        _ => bail!("unexpected readiness line {line:?}"),
-    }
-}
-
 /// One memlog sample a second, more often for runs of under 20 s so the
 /// chart still has points, less often past 200,000 connections: counting
 /// them costs ~1 us of CPU each (memlog/benches/sample_cost.sh), ~1 s at 1M
@@ -312,13 +217,12 @@ fn mem_rows(dir: &Path) -> Vec<MemSample> {
     figures::read_csv(&dir.join(MEM_CSV)).unwrap_or_default()
 }
 
-fn flood_args(plan: &Plan, listen: SocketAddr, dir: &Path) -> Vec<String> {
+fn flood_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
     // floodtest stops by itself at the latest when the whole run should
     // have ended, so even a lost runner leaves no endless load.
     let bound = plan.ramp() * 3 + plan.hold + Duration::from_secs(120);
-    let mut args = vec![
-        "--url".to_owned(),
-        format!("http://{listen}/test/{{id}}"),
+    let mut args = target::flood_args(plan.target, &plan.external, servers.listen);
+    args.extend([
         "--conns".to_owned(),
         plan.conns.to_string(),
         "--ids".to_owned(),
@@ -333,7 +237,7 @@ fn flood_args(plan: &Plan, listen: SocketAddr, dir: &Path) -> Vec<String> {
         path_arg(&dir.join(FLOOD_CSV)),
         "--json".to_owned(),
         path_arg(&dir.join(FLOOD_JSON)),
-    ];
+    ]);
     args.extend(plan.preset.addressing.client_args());
     if let Some(p) = plan.pause {
         args.extend([
@@ -346,10 +250,9 @@ fn flood_args(plan: &Plan, listen: SocketAddr, dir: &Path) -> Vec<String> {
     args
 }
 
-fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
-    vec![
-        "--target".to_owned(),
-        format!("http://{admin}"),
+fn msggen_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
+    let mut args = target::msggen_args(plan.target, &plan.external, servers.publish);
+    args.extend([
         "--ids".to_owned(),
         format!("1-{}", plan.conns),
         "--rate".to_owned(),
@@ -363,7 +266,8 @@ fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
         path_arg(&dir.join(MSGGEN_CSV)),
         "--json".to_owned(),
         path_arg(&dir.join(MSGGEN_JSON)),
-    ]
+    ]);
+    args
 }
 
 /// Keeps the server's own last `/stats` answer beside the other summaries

@@ -63,6 +63,7 @@ fn fixture_report_under(outcome: Outcome, load: Load) -> String {
             load_average: "0.50 0.40 0.30".into(),
         },
         plan: &plan,
+        server: "comet-server 0.1.0".into(),
         settle_wait: Duration::from_secs(4),
         load: Some(load),
         outcome,

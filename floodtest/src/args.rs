@@ -1,5 +1,6 @@
 //! The command line. Doc comments are the `--help` text.
 
+use crate::preset::Preset;
 use crate::stream::Mode;
 use crate::target::Target;
 use c1m_common::BindMode;
@@ -23,9 +24,24 @@ use std::time::Duration;
 #[command(name = "floodtest", version)]
 pub struct Args {
     /// URL template; `{id}` becomes each connection's id. The port may be a
-    /// range (`127.0.0.1:8100-8199`) to spread over many listeners.
-    #[arg(long, default_value = "http://127.0.0.1:8000/test/{id}", value_parser = parse_target)]
-    pub url: Target,
+    /// range (`127.0.0.1:8100-8199`) to spread over many listeners. With
+    /// `--preset`, a URL without a path is the server's base and the preset
+    /// adds the path [default: http://127.0.0.1:8000/test/{id}].
+    #[arg(long, value_parser = parse_target)]
+    pub url: Option<Target>,
+
+    /// The server as HOST:PORT[-PORT], for `--preset` (or comet-server's
+    /// `/test/{id}` without one); the same as `--url http://HOST:PORT`.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "url")]
+    pub target: Option<String>,
+
+    /// A push server's subscriber request: comet, nchan (`/sub/{id}`, SSE),
+    /// pushpin (`/stream/{id}` on the origin, chunked), icomet
+    /// (`/stream?cname={id}`, raw), centrifugo (unidirectional SSE with its
+    /// connect command), mercure (`/.well-known/mercure?topic={id}`, SSE).
+    /// A `--url` path or `--mode` given as well wins.
+    #[arg(long, value_name = "SERVER", value_parser = parse_preset)]
+    pub preset: Option<&'static Preset>,
 
     /// Connections to open and hold (10000, 10k, 1M; at most 1G).
     #[arg(short = 'n', long, default_value = "10k", value_parser = parse_conns)]
@@ -44,9 +60,10 @@ pub struct Args {
     pub headers: Vec<HeaderField>,
 
     /// What to count in each stream: chunks, SSE events, or reads and bytes.
-    /// Envelopes are found in every mode.
-    #[arg(long, value_enum, default_value_t = Mode::Chunked)]
-    pub mode: Mode,
+    /// Envelopes are found in every mode [default: chunked, or the
+    /// preset's].
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
 
     /// Source addresses: list, range or CIDR (127.0.1.1-127.0.1.17,
     /// 127.1.0.0/24). Unused in `--bind-mode kernel`.
@@ -139,6 +156,10 @@ pub struct Args {
 }
 
 fn parse_target(s: &str) -> Result<Target, String> {
+    s.parse()
+}
+
+fn parse_preset(s: &str) -> Result<&'static Preset, String> {
     s.parse()
 }
 

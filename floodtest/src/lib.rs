@@ -25,6 +25,7 @@ mod live;
 mod messages;
 mod pacing;
 mod plan;
+mod preset;
 mod report;
 mod stats;
 mod stream;

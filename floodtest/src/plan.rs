@@ -64,6 +64,7 @@ pub(crate) struct Unit {
 pub(crate) struct Plan {
     pub(crate) args: Args,
     pub(crate) target: Arc<Target>,
+    pub(crate) mode: Mode,
     pub(crate) bind_mode: BindMode,
     pub(crate) source_ips: Vec<Ipv4Addr>,
     pub(crate) ids: IdRange,
@@ -92,9 +93,9 @@ impl Plan {
         }
         let bind_mode = BindMode::from(args.bind_mode);
         let source_ips: Vec<Ipv4Addr> = args.source_ips.iter().collect();
+        let (target, mode) = crate::preset::resolve(args).map_err(anyhow::Error::msg)?;
         let target = Arc::new(
-            args.url
-                .clone()
+            target
                 .with_headers(&args.headers)
                 .map_err(anyhow::Error::msg)?,
         );
@@ -143,6 +144,7 @@ impl Plan {
         let plan = Plan {
             args: args.clone(),
             target,
+            mode,
             bind_mode,
             source_ips,
             ids: args.ids.unwrap_or(IdRange::new(1, conns)),
@@ -193,7 +195,7 @@ impl Plan {
             .zip(port_slices)
             .map(|(indices, local_ports)| Unit {
                 target: self.target.clone(),
-                mode: self.args.mode,
+                mode: self.mode,
                 bind_mode: self.bind_mode,
                 source_ips: self.source_ips.clone(),
                 local_ports,

@@ -1,17 +1,18 @@
 //! msggen's publishers against the real servers, started here on free
-//! loopback ports (`common/daemons.rs`): every message msggen says it sent
+//! loopback ports (`c1m_pushsrv`): every message msggen says it sent
 //! arrives, once, in sequence, with its latency measured. For nchan and
 //! Pushpin the subscribers are floodtest's streams; for NATS and Redis (no
 //! HTTP subscribers) a client in the test subscribes and reads the
 //! envelopes.
 
-#[path = "common/daemons.rs"]
-mod daemons;
+#[path = "common/flood.rs"]
+mod flood;
 #[path = "common/run.rs"]
 mod run;
 
 use c1m_common::{scan_envelopes, Header, MsggenSummary};
-use daemons::Flood;
+use c1m_pushsrv as daemons;
+use flood::Flood;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -44,7 +45,7 @@ fn in_sequence(headers: &[Header]) -> u64 {
 #[test]
 fn nchan_delivers_every_message_pipelined() {
     let (_nginx, addr) = daemons::nchan();
-    let flood = Flood::hold(&format!("http://{addr}/sub/{{id}}"), "sse", 50);
+    let flood = Flood::hold("nchan", addr, 50);
     let sent = msggen(&format!(
         "--target http://{addr} --publish nchan --pipeline 4 --ids 1-50 --rate 1000 --count 2000"
     ));
@@ -63,7 +64,7 @@ fn nchan_delivers_every_message_pipelined() {
 #[test]
 fn pushpin_delivers_every_message_in_batches() {
     let (_pushpin, http, publish) = daemons::pushpin();
-    let flood = Flood::hold(&format!("http://{http}/stream/{{id}}"), "chunked", 50);
+    let flood = Flood::hold("pushpin", http, 50);
     let sent = msggen(&format!(
         "--target http://{publish} --publish pushpin --ids 1-50 --rate 1000 --count 2000"
     ));
