@@ -12,7 +12,7 @@
 mod routes;
 
 pub use routes::parse_admin_head;
-pub(crate) use routes::AdminRoute;
+pub(crate) use routes::{bearer, AdminRoute};
 
 use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
+use crate::dashboard::Board;
 use crate::router::Router;
 use crate::stats::Stats;
 use crate::transport;
@@ -140,6 +141,11 @@ pub(crate) async fn serve_admin<H: Handler>(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config().max_admin_conns));
+    let address = match &listener {
+        Listener::Tcp(l) => l.local_addr().ok(),
+        Listener::Unix(_) => None,
+    };
+    let board = crate::dashboard::Board::new(ctx.config(), address);
     // Each 503 lingers up to LINGER for the client to read it; past this
     // many at once a connection over the limit is just closed, so a flood
     // of admin connects cannot hold descriptors the subscribers need.
@@ -149,13 +155,13 @@ pub(crate) async fn serve_admin<H: Handler>(
             accepted = accept(&listener) => accepted,
             _ = stop.changed() => return,
         };
-        let (slots, refusals) = (&slots, &refusals);
+        let (slots, refusals, board) = (&slots, &refusals, &board);
         match accepted {
             Ok(Accepted::Tcp(stream)) => {
                 let _ = stream.set_nodelay(true);
-                admit(stream, &ctx, slots, refusals);
+                admit(stream, &ctx, slots, refusals, board);
             }
-            Ok(Accepted::Unix(stream)) => admit(stream, &ctx, slots, refusals),
+            Ok(Accepted::Unix(stream)) => admit(stream, &ctx, slots, refusals, board),
             Err(e) => {
                 if c1m_common::is_exhaustion(&e).is_some() {
                     // Back off instead of spinning on EMFILE.
@@ -181,12 +187,17 @@ async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
 /// Serves `stream` in its own task while a slot is free; over
 /// `--max-admin-conns` it gets a 503 (or, past [`MAX_REFUSALS`] of those at
 /// once, just the close).
-fn admit<S, H>(mut stream: S, ctx: &Arc<H>, slots: &Arc<Semaphore>, refusals: &Arc<Semaphore>)
-where
+fn admit<S, H>(
+    mut stream: S,
+    ctx: &Arc<H>,
+    slots: &Arc<Semaphore>,
+    refusals: &Arc<Semaphore>,
+    board: &Option<Arc<Board>>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
 {
-    let ctx = ctx.clone();
+    let (ctx, board) = (ctx.clone(), board.clone());
     let task = |permit: OwnedSemaphorePermit, refuse_it: bool| async move {
         if refuse_it {
             let reject = Reject::new(
@@ -195,7 +206,7 @@ where
             );
             refuse(&mut stream, &*ctx, reject).await;
         } else {
-            serve_conn(stream, ctx).await;
+            serve_conn(stream, ctx, board).await;
         }
         drop(permit);
     };
@@ -207,7 +218,7 @@ where
 }
 
 /// One keep-alive admin connection: head, body, answer, repeat.
-async fn serve_conn<S, H>(mut stream: S, ctx: Arc<H>)
+async fn serve_conn<S, H>(mut stream: S, ctx: Arc<H>, board: Option<Arc<Board>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
@@ -240,6 +251,22 @@ where
         if head.content_length > config.max_body {
             let reject = Reject::new(Status::PayloadTooLarge, "body is over --max-body");
             return refuse(&mut stream, &*ctx, reject).await;
+        }
+        // The page, its stream and tickets (`--dashboard`), whatever the
+        // admin routes would say of their paths.
+        if let Some(board) = &board {
+            let at = &buf[..head.len];
+            match board
+                .serve(at, head.content_length, &mut stream, &*ctx)
+                .await
+            {
+                Some(true) => {
+                    buf.drain(..head.len);
+                    continue;
+                }
+                Some(false) => return,
+                None => {}
+            }
         }
         // Refused (401, 404, ...): answer at once; the body is never buffered,
         // so an unauthorized client cannot make the server hold --max-body.
@@ -282,6 +309,9 @@ where
         }
         out.clear();
         let keep_alive = ctx.answer(route, body, head.keep_alive, &mut out).await;
+        if let Some(board) = &board {
+            board.decorate(&buf[..head.len], &mut out);
+        }
         if stream.write_all(&out).await.is_err() || !keep_alive {
             return;
         }

@@ -88,7 +88,7 @@ pub fn parse_admin_head(
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is
 /// case-insensitive (RFC 9110 11.1: `bearer`, `BEARER`).
-fn bearer(value: &[u8]) -> Option<&[u8]> {
+pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
     let value = value.trim_ascii();
     let space = value.iter().position(|&b| b == b' ')?;
     let (scheme, token) = value.split_at(space);
