@@ -145,7 +145,7 @@ pub(crate) async fn serve_admin<H: Handler>(
         Listener::Tcp(l) => l.local_addr().ok(),
         Listener::Unix(_) => None,
     };
-    let board = crate::dashboard::Board::new(ctx.config(), address);
+    let board = Board::new(ctx.config(), address);
     // Each 503 lingers up to LINGER for the client to read it; past this
     // many at once a connection over the limit is just closed, so a flood
     // of admin connects cannot hold descriptors the subscribers need.
@@ -260,11 +260,12 @@ where
                 .serve(at, head.content_length, &mut stream, &*ctx)
                 .await
             {
-                Some(true) => {
+                Some(Ok(true)) => {
                     buf.drain(..head.len);
                     continue;
                 }
-                Some(false) => return,
+                Some(Ok(false)) => return,
+                Some(Err(reject)) => return refuse(&mut stream, &*ctx, reject).await,
                 None => {}
             }
         }

@@ -29,7 +29,6 @@ mod tickets;
 pub(crate) use origin::{public_page, sse_origin};
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -38,7 +37,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::admin::Handler;
 use crate::config::Config;
-use c1m_http::{query_param, write_error, HeaderSlots, Reject, Status};
+use c1m_http::{query_param, HeaderSlots, Reject, Status};
 use tickets::Tickets;
 
 /// Where `--dashboard` serves the page.
@@ -181,11 +180,12 @@ pub(crate) struct Board {
 }
 
 impl Board {
-    /// The board of an admin listener at `admin` (`None`: a worker's Unix
-    /// socket, which serves no page); `None` without `--dashboard`.
+    /// The board of the admin listener at `admin`; `None` without
+    /// `--dashboard`, and for a worker's Unix socket (`admin` is `None`),
+    /// which only its front reads.
     pub(crate) fn new(config: &Config, admin: Option<SocketAddr>) -> Option<Arc<Board>> {
         let mut dashboard = config.dashboard?;
-        dashboard.admin = Some(dashboard.admin.or(admin)?);
+        dashboard.admin = Some(admin?);
         Some(Arc::new(Board {
             dashboard,
             token: config.admin_token.clone(),
@@ -214,6 +214,9 @@ impl Board {
     /// Adds the CORS lines a public page needs to an admin answer already in
     /// `out` (its `/send/{id}`), after the status line.
     pub(crate) fn decorate(&self, head: &[u8], out: &mut Vec<u8>) {
+        if self.dashboard.mode != DashboardMode::Public {
+            return;
+        }
         let mut slots = HeaderSlots::new();
         let Ok(Some(request)) = crate::http::parse_head(head, &mut slots) else {
             return;
@@ -226,14 +229,15 @@ impl Board {
 
     /// Serves `head` if it is a dashboard request: `None` when it is not
     /// (the admin routes take it), otherwise whether the connection stays
-    /// open for the next request.
+    /// open for the next request, or the refusal for the caller to answer
+    /// (and close) as it answers any.
     pub(crate) async fn serve<S, H>(
         &self,
         head: &[u8],
         content_length: usize,
         stream: &mut S,
         ctx: &H,
-    ) -> Option<bool>
+    ) -> Option<Result<bool, Reject>>
     where
         S: AsyncRead + AsyncWrite + Unpin,
         H: Handler,
@@ -256,21 +260,15 @@ impl Board {
             Request::Stream { ticket } => match self.admit(ticket) {
                 Ok(_reader) => {
                     stream::stats(stream, ctx, &cors).await;
-                    return Some(false);
+                    return Some(Ok(false));
                 }
                 Err(reject) => Err(reject),
             },
         };
-        match answer {
-            Ok(out) => Some(stream.write_all(&out).await.is_ok() && keep_alive),
-            Err(reject) => {
-                ctx.stats().bad_requests.fetch_add(1, Relaxed);
-                let mut out = Vec::new();
-                write_error(&reject, &mut out);
-                let _ = stream.write_all(&out).await;
-                Some(false)
-            }
-        }
+        Some(match answer {
+            Ok(out) => Ok(stream.write_all(&out).await.is_ok() && keep_alive),
+            Err(reject) => Err(reject),
+        })
     }
 
     /// A ticket for the bearer of the admin token (any caller without one).
