@@ -15,12 +15,14 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use c1m_server::{Config, Dashboard, DashboardMode};
 use serde_json::{json, Value};
+use support::binary::Binary;
 use support::*;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
@@ -44,10 +46,19 @@ const FLAGS: &[&str] = &[
 /// How long any one step in the page may take.
 const STEP: Duration = Duration::from_secs(20);
 
+/// The browser, or `None` after saying loudly that the test is skipped.
 fn chromium() -> Option<PathBuf> {
     let path =
         std::env::var_os("C1M_CHROMIUM").map_or_else(|| "/usr/bin/chromium".into(), PathBuf::from);
-    path.exists().then_some(path)
+    if !path.exists() {
+        eprintln!(
+            "\n*** SKIPPED the dashboard's browser test: no Chromium at {} \
+             (scripts/test.sh installs Debian's `chromium`; C1M_CHROMIUM names another) ***\n",
+            path.display()
+        );
+        return None;
+    }
+    Some(path)
 }
 
 /// A Chromium process in its own process group and profile, killed (the
@@ -97,7 +108,10 @@ impl DieWithParent for Command {
 impl Browser {
     /// Starts Chromium on `url`; returns it with its page.
     fn open(binary: &Path, url: &str) -> (Browser, Page) {
-        let profile = std::env::temp_dir().join(format!("c1m-chromium-{}", std::process::id()));
+        // One profile per browser: the tests of this file run at once.
+        static OPENED: AtomicUsize = AtomicUsize::new(0);
+        let n = OPENED.fetch_add(1, Relaxed);
+        let profile = std::env::temp_dir().join(format!("c1m-chromium-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
         let mut child = Command::new(binary)
@@ -142,7 +156,12 @@ impl Browser {
         if let MaybeTlsStream::Plain(s) = socket.get_ref() {
             s.set_read_timeout(Some(STEP * 2)).unwrap();
         }
-        (browser, Page { socket, next_id: 1 })
+        let mut page = Page { socket, next_id: 1 };
+        page.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 1280, "height": 1300, "deviceScaleFactor": 1, "mobile": false }),
+        );
+        (browser, page)
     }
 }
 
@@ -250,6 +269,22 @@ impl Page {
         self.eval(&wrapped)
     }
 
+    /// Saves a PNG of the page as a test artifact under the target dir.
+    fn save_screenshot(&mut self, name: &str) {
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "{} bytes",
+            png.len()
+        );
+        let artifact = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&artifact, &png).unwrap();
+        eprintln!("dashboard screenshot: {}", artifact.display());
+    }
+
     fn text_of(&mut self, id: &str) -> String {
         let value = self.eval(&format!("document.getElementById('{id}').textContent"));
         value.as_str().unwrap_or_default().to_owned()
@@ -266,10 +301,6 @@ fn now_us() -> u128 {
 #[test]
 fn the_dashboard_follows_the_service_and_an_id_in_a_browser() {
     let Some(binary) = chromium() else {
-        eprintln!(
-            "\n*** SKIPPED the dashboard's browser test: no Chromium at /usr/bin/chromium \
-             (scripts/test.sh installs Debian's `chromium`; C1M_CHROMIUM names another) ***\n"
-        );
         return;
     };
     let token = "Authorization: Bearer s3cret\r\n";
@@ -284,10 +315,6 @@ fn the_dashboard_follows_the_service_and_an_id_in_a_browser() {
     });
     let url = format!("http://{}/", server.admin_addr());
     let (_browser, mut page) = Browser::open(&binary, &url);
-    page.call(
-        "Emulation.setDeviceMetricsOverride",
-        json!({ "width": 1280, "height": 1300, "deviceScaleFactor": 1, "mobile": false }),
-    );
 
     // The admin has a token: the page asks for it, then goes live.
     page.wait_for("!document.getElementById('token-form').hidden");
@@ -332,16 +359,47 @@ fn the_dashboard_follows_the_service_and_an_id_in_a_browser() {
     let stats: c1m_common::StatsSnapshot = serde_json::from_str(&stats).unwrap();
     assert_eq!((stats.messages_in, stats.messages_out), (2, 2));
 
-    let shot = page.call("Page.captureScreenshot", json!({ "format": "png" }));
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot["data"].as_str().unwrap())
-        .unwrap();
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 20_000,
-        "{} bytes",
-        png.len()
+    page.save_screenshot("dashboard.png");
+}
+
+#[test]
+fn a_groups_dashboard_shows_the_sum_and_every_worker() {
+    let Some(binary) = chromium() else {
+        return;
+    };
+    let group = Binary::start(&["--workers", "2", "--dashboard"]);
+    let mut subscribers: Vec<Client> = (0..3)
+        .map(|id| Client::get(group.listen, &format!("/sse/{id}")))
+        .collect();
+    for subscriber in &mut subscribers {
+        subscriber.expect("text/event-stream");
+    }
+    let (_browser, mut page) = Browser::open(&binary, &format!("http://{}/", group.admin));
+    page.wait_for(
+        "document.querySelectorAll('#workers tbody tr').length === 2 \
+         && document.getElementById('connections').textContent === '3'",
     );
-    let artifact = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    std::fs::write(&artifact, &png).unwrap();
-    eprintln!("dashboard screenshot: {}", artifact.display());
+    let rows = page.eval(
+        "[...document.querySelectorAll('#workers tbody tr')].map((r) => [...r.children].map((c) => c.textContent))",
+    );
+    // Worker 0 owns ids 0 and 2, worker 1 id 1 (id % 2).
+    assert_eq!(
+        (
+            rows[0][0].as_str(),
+            rows[0][2].as_str(),
+            rows[0][4].as_str()
+        ),
+        (Some("0"), Some("yes"), Some("2")),
+        "{rows}"
+    );
+    assert_eq!(
+        (
+            rows[1][0].as_str(),
+            rows[1][2].as_str(),
+            rows[1][4].as_str()
+        ),
+        (Some("1"), Some("yes"), Some("1")),
+        "{rows}"
+    );
+    page.save_screenshot("dashboard-group.png");
 }

@@ -236,6 +236,14 @@ fn public_serves_the_page_on_the_subscriber_port_and_the_admin_allows_it() {
     assert!(header_value(&head, "access-control-allow-headers")
         .unwrap()
         .contains("Authorization"));
+    // Without the token the page can read its 401, and so ask for it.
+    let bare = format!("Origin: {origin}\r\n");
+    let (head, _) = request(server.admin_addr(), "POST", "/dashboard/ticket", &bare);
+    assert_eq!(status(&head), 401, "{head}");
+    assert_eq!(
+        header_value(&head, "access-control-allow-origin"),
+        Some(origin.clone())
+    );
     let (head, _) = request(server.admin_addr(), "POST", "/dashboard/ticket", &from_page);
     assert_eq!(
         header_value(&head, "access-control-allow-origin"),

@@ -29,6 +29,7 @@ mod tickets;
 pub(crate) use origin::{public_page, sse_origin};
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,7 +38,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::admin::Handler;
 use crate::config::Config;
-use c1m_http::{query_param, HeaderSlots, Reject, Status};
+use c1m_http::{query_param, write_error, HeaderSlots, Reject, Status};
 use tickets::Tickets;
 
 /// Where `--dashboard` serves the page.
@@ -222,9 +223,7 @@ impl Board {
             return;
         };
         let lines = self.cors(request.headers.get("origin"));
-        if let Some(end) = out.windows(2).position(|w| w == b"\r\n") {
-            out.splice(end + 2..end + 2, lines.into_bytes());
-        }
+        after_status_line(out, &lines);
     }
 
     /// Serves `head` if it is a dashboard request: `None` when it is not
@@ -267,6 +266,17 @@ impl Board {
         };
         Some(match answer {
             Ok(out) => Ok(stream.write_all(&out).await.is_ok() && keep_alive),
+            // A public page must be able to read its 401 (to ask for the
+            // token): the refusal carries its CORS lines. Nothing is left
+            // unread (no body), so it may close at once.
+            Err(reject) if !cors.is_empty() && content_length == 0 => {
+                ctx.stats().bad_requests.fetch_add(1, Relaxed);
+                let mut out = Vec::new();
+                write_error(&reject, &mut out);
+                after_status_line(&mut out, &cors);
+                let _ = stream.write_all(&out).await;
+                Ok(false)
+            }
             Err(reject) => Err(reject),
         })
     }
@@ -309,6 +319,13 @@ impl Board {
                 "too many readers of /stats/stream",
             )
         })
+    }
+}
+
+/// Inserts header `lines` into the answer in `out`, after its status line.
+fn after_status_line(out: &mut Vec<u8>, lines: &str) {
+    if let Some(end) = out.windows(2).position(|w| w == b"\r\n") {
+        out.splice(end + 2..end + 2, lines.bytes());
     }
 }
 
