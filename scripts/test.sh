@@ -33,6 +33,14 @@ if ((${#need[@]})); then
     fi
 fi
 
+# The dashboard's browser test (server/tests/browser.rs) drives headless
+# Chromium; without it that test skips, loudly, so a failed install of the
+# browser alone does not stop the other tests.
+if ! command -v chromium >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ||
+        echo "test.sh: could not install chromium: the dashboard's browser test will skip" >&2
+fi
+
 # Tests hold up to ~15,000 loopback connections per process.
 ulimit -n "$(ulimit -Hn)"
 cargo test --workspace --all-targets "$@"

@@ -213,6 +213,9 @@ fn start_comet(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Resu
         "127.0.0.1:0".to_owned(),
         "--admin".to_owned(),
         "127.0.0.1:0".to_owned(),
+        // The live page on the admin address (loopback): nothing is
+        // served, nor costs anything, until someone opens it.
+        "--dashboard".to_owned(),
     ];
     if plan.workers > 1 {
         args.extend(["--workers".to_owned(), plan.workers.to_string()]);
@@ -251,6 +254,7 @@ fn start_comet(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Resu
             pids[0]
         );
     }
+    println!("dashboard: http://{admin_addr}/ (live connections, memory and messages of this run)");
     let version = std::process::Command::new(&program)
         .arg("--version")
         .output();

@@ -15,6 +15,8 @@ use crate::friends::FriendsGraph;
 use crate::request::RequestLimits;
 use clap::Parser;
 
+pub use crate::dashboard::{Dashboard, DashboardMode};
+
 /// Reference comet server: chunked, SSE and long-poll subscribers, a sharded
 /// router and an admin API, lean at rest.
 #[derive(Debug, Clone, Parser)]
@@ -135,6 +137,16 @@ pub struct Args {
     /// Subject prefix on the broker: messages travel on `<prefix>.send`.
     #[arg(long, default_value = "c1m", value_parser = parse_prefix)]
     pub broker_prefix: String,
+
+    /// Serve a live web page of the service (`GET /`): on the admin listener (`admin`, the
+    /// default), or also on the subscriber listener (`public`). Nothing to install: the page is
+    /// in the binary. Its stats stream follows the admin token (the page asks for it).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "admin")]
+    pub dashboard: Option<DashboardMode>,
+
+    /// (internal) The admin address of the group's front, which a worker's dashboard names.
+    #[arg(long, hide = true)]
+    pub dashboard_admin: Option<SocketAddr>,
 
     /// (internal) This process is worker INDEX of the group whose front has pid --group-id.
     #[arg(long, hide = true, requires = "group_id")]
@@ -280,6 +292,9 @@ pub struct Config {
     /// of every sequence number it gives out (see `router`), so a number
     /// from another group or an earlier run is never taken for one of ours.
     pub seq_token: u32,
+    /// The live page (`--dashboard`): where it is served and the addresses
+    /// it names (filled in once the listeners are bound).
+    pub dashboard: Option<Dashboard>,
 }
 
 /// Largest request head a subscriber or admin client may send (431 above).
@@ -305,6 +320,7 @@ impl Default for Config {
             max_ids_per_conn: 100,
             membership: None,
             seq_token: 0,
+            dashboard: None,
         }
     }
 }
@@ -385,6 +401,11 @@ impl Args {
             max_ids_per_conn: usize::try_from(self.max_ids_per_conn).unwrap_or(usize::MAX),
             membership,
             seq_token: self.seq_token.unwrap_or(0),
+            dashboard: self.dashboard.map(|mode| Dashboard {
+                mode,
+                admin: self.dashboard_admin,
+                subscriber: None,
+            }),
         };
         config.check()?;
         Ok(config)

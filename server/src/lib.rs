@@ -18,6 +18,7 @@ mod admin;
 mod broker;
 mod config;
 mod friends;
+mod dashboard;
 mod group;
 mod history;
 mod http;
@@ -44,7 +45,7 @@ use anyhow::Context;
 use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
-pub use config::{Args, BrokerUrls, Config, Membership, Workers};
+pub use config::{Args, BrokerUrls, Config, Dashboard, DashboardMode, Membership, Workers};
 pub use friends::{FriendsGraph, GraphError};
 
 use presence::Presence;
@@ -213,7 +214,7 @@ pub(crate) fn start_with(
 /// Starts everything; with `broker` (servers, prefix) the admin runtime
 /// also holds the NATS link, and the second value says once it is set up.
 fn start_serving(
-    config: Config,
+    mut config: Config,
     subscriber: std::net::TcpListener,
     admin: AdminSocket,
     broker: Option<(Vec<String>, String)>,
@@ -226,6 +227,11 @@ fn start_serving(
         AdminSocket::Tcp(l) => Some(l.local_addr()?),
         AdminSocket::Unix(_) => None,
     };
+    if let Some(dashboard) = &mut config.dashboard {
+        // The page names both listeners (a worker's admin is its front's).
+        dashboard.subscriber = Some(subscriber_addr);
+        dashboard.admin = dashboard.admin.or(admin_addr);
+    }
     let mut polls = Vec::new();
     let mut mailboxes = Vec::new();
     let mut receivers = Vec::new();

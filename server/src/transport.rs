@@ -86,14 +86,18 @@ pub(crate) fn test_head(out: &mut Vec<u8>, framing: Framing) {
     head(out, framing, "text/html; charset=utf-8", "");
 }
 
-/// The response head of an `/sse` stream.
-pub(crate) fn sse_head(out: &mut Vec<u8>, framing: Framing) {
-    head(
-        out,
-        framing,
-        "text/event-stream",
-        "X-Accel-Buffering: no\r\n",
-    );
+/// The response head of an `/sse` stream; `origin` may read it from
+/// another origin (the dashboard's page, `Access-Control-Allow-Origin`).
+pub(crate) fn sse_head(out: &mut Vec<u8>, framing: Framing, origin: Option<&str>) {
+    const NO_BUFFERING: &str = "X-Accel-Buffering: no\r\n";
+    match origin {
+        Some(origin) => {
+            let extra =
+                format!("{NO_BUFFERING}Access-Control-Allow-Origin: {origin}\r\nVary: Origin\r\n");
+            head(out, framing, "text/event-stream", &extra);
+        }
+        None => head(out, framing, "text/event-stream", NO_BUFFERING),
+    }
 }
 
 /// Appends `payload` as one chunk (or as it is, close-delimited). An empty
@@ -374,7 +378,7 @@ pub(crate) fn sse_event_cost(body: &[u8]) -> usize {
 pub(crate) fn head_only(out: &mut Vec<u8>, kind: Kind, framing: Framing) {
     match kind {
         Kind::Test => test_head(out, framing),
-        Kind::Sse => sse_head(out, framing),
+        Kind::Sse => sse_head(out, framing, None),
         Kind::Poll => {
             let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
         }

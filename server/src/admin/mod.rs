@@ -15,7 +15,7 @@ mod publish;
 mod routes;
 
 pub use routes::parse_admin_head;
-pub(crate) use routes::AdminRoute;
+pub(crate) use routes::{bearer, AdminRoute};
 
 use std::future::Future;
 use std::os::fd::AsFd;
@@ -29,6 +29,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::Config;
+use crate::dashboard::Board;
 use crate::presence::{self, Presence};
 use crate::router::{BatchKind, Router};
 use crate::stats::Stats;
@@ -163,6 +164,11 @@ pub(crate) async fn serve_admin<H: Handler>(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(ctx.config().max_admin_conns));
+    let address = match &listener {
+        Listener::Tcp(l) => l.local_addr().ok(),
+        Listener::Unix(_) => None,
+    };
+    let board = Board::new(ctx.config(), address);
     // Each 503 lingers up to LINGER for the client to read it; past this
     // many at once a connection over the limit is just closed, so a flood
     // of admin connects cannot hold descriptors the subscribers need.
@@ -182,13 +188,13 @@ pub(crate) async fn serve_admin<H: Handler>(
                 return;
             }
         };
-        let (slots, refusals) = (&slots, &refusals);
+        let (slots, refusals, board) = (&slots, &refusals, &board);
         match accepted {
             Ok(Accepted::Tcp(stream)) => {
                 let _ = stream.set_nodelay(true);
-                admit(stream, &ctx, slots, refusals, &stop);
+                admit(stream, &ctx, slots, refusals, &stop, board);
             }
-            Ok(Accepted::Unix(stream)) => admit(stream, &ctx, slots, refusals, &stop),
+            Ok(Accepted::Unix(stream)) => admit(stream, &ctx, slots, refusals, &stop, board),
             Err(e) => {
                 if c1m_common::is_exhaustion(&e).is_some() {
                     // Back off instead of spinning on EMFILE.
@@ -220,11 +226,12 @@ fn admit<S, H>(
     slots: &Arc<Semaphore>,
     refusals: &Arc<Semaphore>,
     stop: &watch::Receiver<bool>,
+    board: &Option<Arc<Board>>,
 ) where
     S: AsyncRead + AsyncWrite + AsFd + Unpin + Send + 'static,
     H: Handler,
 {
-    let (ctx, stop) = (ctx.clone(), stop.clone());
+    let (ctx, stop, board) = (ctx.clone(), stop.clone(), board.clone());
     let task = |permit: OwnedSemaphorePermit, refuse_it: bool| async move {
         if refuse_it {
             let reject = Reject::new(
@@ -233,7 +240,7 @@ fn admit<S, H>(
             );
             refuse(&mut stream, &*ctx, reject).await;
         } else {
-            serve_conn(stream, ctx, stop).await;
+            serve_conn(stream, ctx, stop, board).await;
         }
         drop(permit);
     };
@@ -245,7 +252,12 @@ fn admit<S, H>(
 }
 
 /// One keep-alive admin connection: head, body, answer, repeat.
-async fn serve_conn<S, H>(mut stream: S, ctx: Arc<H>, stop: watch::Receiver<bool>)
+async fn serve_conn<S, H>(
+    mut stream: S,
+    ctx: Arc<H>,
+    stop: watch::Receiver<bool>,
+    board: Option<Arc<Board>>,
+)
 where
     S: AsyncRead + AsyncWrite + AsFd + Unpin,
     H: Handler,
@@ -278,6 +290,23 @@ where
         if head.content_length > config.max_body {
             let reject = Reject::new(Status::PayloadTooLarge, "body is over --max-body");
             return refuse(&mut stream, &*ctx, reject).await;
+        }
+        // The page, its stream and tickets (`--dashboard`), whatever the
+        // admin routes would say of their paths.
+        if let Some(board) = &board {
+            let at = &buf[..head.len];
+            match board
+                .serve(at, head.content_length, &mut stream, &*ctx)
+                .await
+            {
+                Some(Ok(true)) => {
+                    buf.drain(..head.len);
+                    continue;
+                }
+                Some(Ok(false)) => return,
+                Some(Err(reject)) => return refuse(&mut stream, &*ctx, reject).await,
+                None => {}
+            }
         }
         // Refused (401, 404, ...): answer at once; the body is never buffered,
         // so an unauthorized client cannot make the server hold --max-body.
@@ -344,6 +373,9 @@ where
         }
         out.clear();
         let keep_alive = ctx.answer(route, body, head.keep_alive, &mut out).await;
+        if let Some(board) = &board {
+            board.decorate(&buf[..head.len], &mut out);
+        }
         if stream.write_all(&out).await.is_err() || !keep_alive {
             return;
         }

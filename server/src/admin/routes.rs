@@ -123,7 +123,7 @@ fn token_matches(given: &[u8], token: &[u8]) -> bool {
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is
 /// case-insensitive (RFC 9110 11.1: `bearer`, `BEARER`).
-fn bearer(value: &[u8]) -> Option<&[u8]> {
+pub(crate) fn bearer(value: &[u8]) -> Option<&[u8]> {
     let value = value.trim_ascii();
     let space = value.iter().position(|&b| b == b' ')?;
     let (scheme, token) = value.split_at(space);

@@ -240,13 +240,20 @@ fn worker_args(
     if let Some(t) = args.seq_token {
         out.extend(["--seq-token".into(), t.to_string()]);
     }
+    // A worker allows the front's page to read its /sse streams, and with
+    // `public` serves the page on the subscriber port.
+    if let (Some(mode), Some(admin)) = (args.dashboard, args.dashboard_admin) {
+        let mode = clap::ValueEnum::to_possible_value(&mode).map(|v| v.get_name().to_owned());
+        out.extend(["--dashboard".into(), mode.unwrap_or_default()]);
+        out.extend(["--dashboard-admin".into(), admin.to_string()]);
+    }
     out
 }
 
 /// The front: starts the workers, serves the admin address, restarts
 /// crashed workers, stops them all on SIGINT/SIGTERM.
 pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<ExitCode> {
-    let config = args.to_config()?;
+    let mut config = args.to_config()?;
     let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;
     c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let workers = worker_count(asked, config.max_conns, fd_limit);
@@ -267,6 +274,11 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
     let admin_listener = crate::bind(args.admin, args.backlog, false)
         .with_context(|| format!("binding admin address {}", args.admin))?;
     let admin_addr = admin_listener.local_addr()?;
+    if let Some(dashboard) = &mut config.dashboard {
+        dashboard.subscriber = Some(listen);
+        dashboard.admin = Some(admin_addr);
+    }
+    args.dashboard_admin = Some(admin_addr);
 
     let slots: Arc<Vec<Slot>> = Arc::new((0..workers).map(|_| Slot::default()).collect());
     let for_worker = args.clone();

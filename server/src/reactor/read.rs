@@ -27,10 +27,10 @@ use std::io;
 
 use super::conn::{Phase, MAX_STRAY};
 use super::{handoff, Close, Reactor};
-use crate::config::MAX_HEAD;
-use crate::request::{parse_request, Parsed, Request};
+use crate::config::{Config, MAX_HEAD};
+use crate::request::{parse_request, Parsed, Request, Route};
 use crate::transport::Kind;
-use c1m_http::{write_error, Reject};
+use c1m_http::{write_error, Reject, Status};
 
 /// Input a connection may hold unconsumed: two request heads' worth.
 pub(super) const MAX_INPUT: usize = 2 * MAX_HEAD;
@@ -109,11 +109,13 @@ impl Reactor {
                     self.hand_off(key, owner, sent);
                     return false;
                 }
+                let origin = cors_origin(&self.shared.config, &request, &received[..len]);
                 conn.push_input(&received[len..]);
-                self.start_and_read_on(key, request)
+                self.start_and_read_on(key, request, origin.as_deref())
             }
             Err(reject) => {
-                self.refuse(key, reject);
+                let page = dashboard_page(&self.shared.config, &reject, received);
+                self.refuse(key, reject, page);
                 true
             }
         }
@@ -133,11 +135,13 @@ impl Reactor {
                     self.hand_off(key, owner, sent);
                     return Some(false);
                 }
+                let origin = cors_origin(&self.shared.config, &request, &conn.input()[..len]);
                 conn.consume_input(len);
-                Some(self.start_and_read_on(key, request))
+                Some(self.start_and_read_on(key, request, origin.as_deref()))
             }
             Err(reject) => {
-                self.refuse(key, reject);
+                let page = dashboard_page(&self.shared.config, &reject, conn.input());
+                self.refuse(key, reject, page);
                 Some(true)
             }
         }
@@ -149,14 +153,18 @@ impl Reactor {
     /// is then queued to be resumed (`next_request`), so one client's
     /// pipelined requests are served one per loop pass, between everyone
     /// else's events.
-    fn start_and_read_on(&mut self, key: usize, request: Request) -> bool {
-        self.start(key, request);
+    fn start_and_read_on(&mut self, key: usize, request: Request, origin: Option<&str>) -> bool {
+        self.start(key, request, origin);
         self.conns.get(key).is_some_and(|c| c.phase != Phase::Head)
     }
 
-    /// Answers a request that cannot be served, and closes.
-    fn refuse(&mut self, key: usize, reject: Reject) {
+    /// Answers a request that cannot be served, and closes; or, for the
+    /// dashboard's page on a public subscriber port, answers with `page`.
+    fn refuse(&mut self, key: usize, reject: Reject, page: Option<Vec<u8>>) {
         self.conns[key].clear_input();
+        if let Some(page) = page {
+            return self.answer_and_close(key, |out| out.extend_from_slice(&page));
+        }
         self.local.bad_requests += 1;
         self.answer_and_close(key, |out| write_error(&reject, out));
     }
@@ -185,4 +193,20 @@ impl Reactor {
         }
         true
     }
+}
+
+/// The origin an `/sse` answer allows (the dashboard's page), if any.
+fn cors_origin(config: &Config, request: &Request, head: &[u8]) -> Option<String> {
+    let sse = matches!(request.route, Route::Sse { .. }) && config.dashboard.is_some();
+    sse.then(|| crate::dashboard::sse_origin(config, head))
+        .flatten()
+}
+
+/// The dashboard's page or asset for a path the subscriber routes do not
+/// know, with `--dashboard public`.
+fn dashboard_page(config: &Config, reject: &Reject, head: &[u8]) -> Option<Vec<u8>> {
+    let unknown = reject.status == Status::NotFound && config.dashboard.is_some();
+    unknown
+        .then(|| crate::dashboard::public_page(config, head))
+        .flatten()
 }

@@ -65,8 +65,9 @@ impl Reactor {
     }
 
     /// Answers a complete request: logs the connection in and writes the
-    /// head, the welcome or replay, or the whole long-poll answer.
-    pub(super) fn start(&mut self, key: usize, request: Request) {
+    /// head, the welcome or replay, or the whole long-poll answer. An `/sse`
+    /// stream allows `origin` to read it (the dashboard's page).
+    pub(super) fn start(&mut self, key: usize, request: Request, origin: Option<&str>) {
         let kind = match request.route {
             Route::Test { .. } => Kind::Test,
             Route::Sse { .. } => Kind::Sse,
@@ -105,7 +106,7 @@ impl Reactor {
             Route::Sse { last_event_id, .. } => {
                 let after = last_event_id.map(|after| (after, sse_budget));
                 let login = router.login(id, me, after, Subscription::Stream);
-                transport::sse_head(out, framing);
+                transport::sse_head(out, framing, origin);
                 transport::sse_replay(out, frame, framing, named, &login.replay);
                 self.local.lost_notices += u64::from(login.replay.lost.is_some());
                 // A replay over one step goes on as the socket drains.
