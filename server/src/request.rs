@@ -5,8 +5,10 @@
 //! The shared codec (`c1m_http`) reads the head with the server's limits and
 //! refuses what RFC 9112 says to refuse (no or two `Host`, ambiguous body
 //! framing); this module adds the subscriber rules: the routes, `GET` or
-//! `HEAD` only, and no body at all. Nothing here allocates.
+//! `HEAD` only (`/ws` takes `GET` and the WebSocket handshake, checked by
+//! `c1m_http::ws`), and no body at all. Nothing here allocates.
 
+use c1m_http::ws::{self, Accept};
 use c1m_http::{parse_decimal, query_param, BodyFraming, HeaderSlots, Reject, Status, Version};
 
 use crate::http::{parse_head, parse_id};
@@ -20,12 +22,17 @@ pub enum Route {
     Sse { id: u64, last_event_id: Option<u64> },
     /// `GET /poll/{id}?seq=N`: one long-poll answer with the messages after `seq`.
     Poll { id: u64, seq: Option<u64> },
+    /// `GET /ws/{id}` with the WebSocket handshake; `accept` answers its key.
+    Ws { id: u64, accept: Accept },
 }
 
 impl Route {
     pub fn id(self) -> u64 {
         match self {
-            Route::Test { id } | Route::Sse { id, .. } | Route::Poll { id, .. } => id,
+            Route::Test { id }
+            | Route::Sse { id, .. }
+            | Route::Poll { id, .. }
+            | Route::Ws { id, .. } => id,
         }
     }
 }
@@ -67,6 +74,31 @@ pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
         return Ok(Parsed::Incomplete);
     };
     let (kind, id_text) = route_prefix(head.path)?;
+    if let Kind::Ws = kind {
+        // 405 for HEAD and the rest, 426 without the handshake, 400 for a
+        // bad one: checked before the id, as a client's upgrade fails first.
+        let upgrade = ws::read_upgrade(&head)?;
+        if head.body != BodyFraming::Empty {
+            return Err(Reject::new(
+                Status::BadRequest,
+                "a subscriber request cannot have a body",
+            ));
+        }
+        let id = parse_id(id_text, max_id)?;
+        let request = Request {
+            route: Route::Ws {
+                id,
+                accept: upgrade.accept,
+            },
+            head_only: false,
+            keep_alive: false,
+            http11: true,
+        };
+        return Ok(Parsed::Complete {
+            request,
+            len: head.len,
+        });
+    }
     let head_only = match head.method {
         "GET" => false,
         "HEAD" => true,
@@ -112,6 +144,7 @@ pub fn parse_request(buf: &[u8], max_id: u64) -> Result<Parsed, Reject> {
                 .transpose()?;
             Route::Poll { id, seq }
         }
+        Kind::Ws => unreachable!("routed above"),
     };
     Ok(Parsed::Complete {
         request: Request {
@@ -128,6 +161,7 @@ enum Kind {
     Test,
     Sse,
     Poll,
+    Ws,
 }
 
 /// Splits `/test/42` into the transport and the id text, or 404.
@@ -136,6 +170,7 @@ fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
         ("/test/", Kind::Test),
         ("/sse/", Kind::Sse),
         ("/poll/", Kind::Poll),
+        ("/ws/", Kind::Ws),
     ] {
         if let Some(rest) = path.strip_prefix(prefix) {
             return Ok((kind, rest));
@@ -143,7 +178,7 @@ fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
     }
     Err(Reject::new(
         Status::NotFound,
-        "no such path: use /test/{id}, /sse/{id} or /poll/{id}?seq=N",
+        "no such path: use /test/{id}, /sse/{id}, /poll/{id}?seq=N or /ws/{id}",
     ))
 }
 
@@ -228,6 +263,24 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+    #[test]
+    fn routes_a_websocket_handshake() {
+        let text = format!("GET /ws/5 HTTP/1.1\r\nHost: t\r\n{UPGRADE}\r\n");
+        let Route::Ws { id, accept } = route(&text) else {
+            panic!("not a websocket route");
+        };
+        assert_eq!((id, accept.as_str()), (5, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+        assert_eq!(status("GET /ws/5 HTTP/1.1\r\nHost: t\r\n\r\n"), 426);
+        assert_eq!(status(&text.replace("HTTP/1.1", "HTTP/1.0")), 400);
+        assert_eq!(status(&text.replace("GET", "HEAD")), 405);
+        assert_eq!(status(&text.replace("/ws/5", "/ws/x")), 400);
+        let body = text.replace("\r\n\r\n", "\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(status(&body), 400);
     }
 
     #[test]

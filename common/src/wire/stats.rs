@@ -59,6 +59,12 @@ macro_rules! server_counters {
             heartbeats: "counter",
             /// Explicit "messages lost" notices sent on replay.
             lost_notices: "counter",
+            /// WebSocket data frames received from /ws clients (counted and dropped).
+            ws_frames_in: "counter",
+            /// /ws connections failed for breaking RFC 6455 (closed with 1002, 1007 or 1009).
+            ws_protocol_closes: "counter",
+            /// TLS handshakes that failed, and TLS sessions ended by a bad record.
+            tls_failures: "counter",
         }
     };
 }
@@ -66,7 +72,9 @@ macro_rules! server_counters {
 macro_rules! stats_snapshot {
     ($( #[doc = $doc:literal] $name:ident : $kind:literal ),* $(,)?) => {
         /// A copy of every counter plus the process RSS, as `/stats` answers.
+        /// A field an older server does not send reads as 0.
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         #[cfg_attr(test, derive(schemars::JsonSchema))]
         pub struct StatsSnapshot {
             $( #[doc = $doc] pub $name: u64, )*

@@ -24,8 +24,8 @@
 //! This file holds the loop and a connection's life (accept, close); the
 //! read path is in `read`, serving a request in `requests`, replays paced
 //! by the reader in `replay`, the write path in `delivery`, the timers and
-//! shutdown in `timers`; every byte to and from a socket passes through
-//! `link`.
+//! shutdown in `timers`, what a `/ws` client sends in `ws`; every byte to
+//! and from a socket passes through `link`.
 
 mod conn;
 mod deadlines;
@@ -35,6 +35,7 @@ mod read;
 mod replay;
 mod requests;
 mod timers;
+mod ws;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -117,6 +118,9 @@ pub(crate) struct Reactor {
     conns: Slab<Conn>,
     next_gen: u32,
     scratch: Vec<u8>,
+    /// A `/ws` client's frames being read (a kept partial frame and the
+    /// new bytes): per reactor, empty at rest.
+    ws_input: Vec<u8>,
     out: Vec<u8>,
     frame: Vec<u8>,
     header_deadlines: Deadlines,
@@ -161,6 +165,7 @@ impl Reactor {
             conns: Slab::new(),
             next_gen: 0,
             scratch: vec![0; SCRATCH],
+            ws_input: Vec::new(),
             out: Vec::with_capacity(4096),
             frame: Vec::with_capacity(4096),
             header_deadlines: Deadlines::new(config.header_timeout),

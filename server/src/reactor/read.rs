@@ -154,6 +154,7 @@ impl Reactor {
     /// transport whose clients send frames (WebSocket) decodes them here.
     fn decode(&mut self, key: usize, kind: Kind, n: usize) -> bool {
         match kind {
+            Kind::Ws => self.on_ws_bytes(key, n),
             // (A long-poll is never a stream; its client's bytes are requests.)
             Kind::Test | Kind::Sse | Kind::Poll => self.count_stray(key, n),
         }
@@ -161,7 +162,7 @@ impl Reactor {
 
     /// Counts `n` bytes nobody asked for; closes the connection past
     /// [`MAX_STRAY`]. Returns whether to read on.
-    fn count_stray(&mut self, key: usize, n: usize) -> bool {
+    pub(super) fn count_stray(&mut self, key: usize, n: usize) -> bool {
         let conn = &mut self.conns[key];
         let n = u16::try_from(n).unwrap_or(u16::MAX);
         conn.stray = conn.stray.saturating_add(n);
