@@ -5,7 +5,10 @@
 //! an impossible configuration is reported with its fix before start-up.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
+
+use crate::tls::TlsConfig;
 
 use c1m_common::{parse_count, parse_duration};
 use clap::Parser;
@@ -94,6 +97,15 @@ pub struct Args {
     /// 1M.
     #[arg(long, default_value = "256", value_parser = parse_count)]
     pub max_admin_conns: u64,
+
+    /// Serve the subscriber listener over TLS with this certificate chain (PEM, leaf first):
+    /// https:// for every transport, wss:// for /ws. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// What the server runs with; built from [`Args`] or directly by tests,
@@ -125,6 +137,8 @@ pub struct Config {
     pub max_body: usize,
     /// Admin connections served at once (`--max-admin-conns`).
     pub max_admin_conns: usize,
+    /// TLS on the subscriber listener (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsConfig>,
 }
 
 /// Largest request head a subscriber or admin client may send (431 above).
@@ -145,6 +159,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             max_body: 16 << 20,
             max_admin_conns: 256,
+            tls: None,
         }
     }
 }
@@ -184,6 +199,10 @@ impl Args {
             header_timeout: self.header_timeout,
             max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
             max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsConfig::from_pem_files(cert, key)?),
+                _ => None,
+            },
         };
         config.check()?;
         Ok(config)

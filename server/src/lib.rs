@@ -22,6 +22,7 @@ mod reactor;
 mod request;
 mod router;
 mod stats;
+mod tls;
 mod transport;
 
 pub use admin::parse_admin_head;
@@ -41,6 +42,7 @@ use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, Config};
+pub use tls::TlsConfig;
 
 use reactor::{Reactor, Shared, WAKER};
 use router::{Mailbox, Router};

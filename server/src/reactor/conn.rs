@@ -60,6 +60,7 @@ use std::io;
 use std::num::NonZeroU64;
 
 use mio::net::TcpStream;
+use rustls::ServerConnection;
 
 use super::link::Link;
 use crate::transport::{Framing, Kind};
@@ -95,6 +96,8 @@ pub(crate) struct Side {
     /// While an SSE replay is under way: the sequence number it goes on
     /// from once the socket has taken what was sent (see `replay`).
     replay: Option<NonZeroU64>,
+    /// The TLS session of a connection to a TLS listener, for its life.
+    tls: Option<Box<ServerConnection>>,
 }
 
 impl Side {
@@ -103,7 +106,12 @@ impl Side {
     }
 
     fn is_idle(&self) -> bool {
-        self.out.is_empty() && self.input.is_empty() && self.replay.is_none()
+        self.out.is_empty() && self.input.is_empty() && self.replay.is_none() && self.tls.is_none()
+    }
+
+    /// Ciphertext the session has not written yet.
+    fn tls_unsent(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 }
 
@@ -154,15 +162,37 @@ impl Conn {
         matches!(self.phase, Phase::Stream(..) | Phase::PollWait { .. })
     }
 
+    /// Serves the connection over TLS with `session`.
+    pub(crate) fn start_tls(&mut self, session: ServerConnection) {
+        self.side_mut().tls = Some(Box::new(session));
+    }
+
     /// Whether output is waiting for the socket to drain.
     pub(crate) fn unsent(&self) -> bool {
-        self.side.as_ref().is_some_and(|s| s.unsent() > 0)
+        self.side
+            .as_ref()
+            .is_some_and(|s| s.unsent() > 0 || s.tls_unsent())
+    }
+
+    /// Reads what has arrived, decrypted if the connection has a session.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let tls = self.side.as_mut().and_then(|s| s.tls.as_deref_mut());
+        self.link.read(tls, buf)
+    }
+
+    /// Starts the close of a TLS session (its close_notify, written with
+    /// whatever is flushed next).
+    pub(crate) fn end_tls(&mut self) {
+        if let Some(tls) = self.side.as_mut().and_then(|s| s.tls.as_deref_mut()) {
+            tls.send_close_notify();
+        }
     }
 
     /// Writes `data`, keeping what the socket does not take. Returns true
     /// when the connection has just started waiting for the socket to drain
     /// (the caller then asks for WRITABLE).
     pub(crate) fn send(&mut self, data: &[u8], max_pending: usize) -> Result<bool, WriteError> {
+        let was_waiting = self.unsent();
         if let Some(side) = self.side.as_deref_mut().filter(|s| s.unsent() > 0) {
             // Already waiting for WRITABLE: keep order, just queue.
             if side.unsent() + data.len() > max_pending {
@@ -176,8 +206,9 @@ impl Conn {
             return Ok(false);
         }
         let mut written = 0;
+        let mut tls = self.side.as_mut().and_then(|s| s.tls.as_deref_mut());
         while written < data.len() {
-            match self.link.write(&data[written..]) {
+            match self.link.write(tls.as_deref_mut(), &data[written..]) {
                 Ok(0) => return Err(WriteError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -186,7 +217,9 @@ impl Conn {
             }
         }
         if written == data.len() {
-            return Ok(false);
+            // All taken, but a session may still hold the last chunk's
+            // ciphertext: then it waits for WRITABLE too.
+            return Ok(!was_waiting && self.unsent());
         }
         let rest = &data[written..];
         if rest.len() > max_pending {
@@ -205,7 +238,10 @@ impl Conn {
             return Ok(true);
         };
         while side.sent < side.out.len() {
-            match self.link.write(&side.out[side.sent..]) {
+            match self
+                .link
+                .write(side.tls.as_deref_mut(), &side.out[side.sent..])
+            {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => side.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -215,6 +251,11 @@ impl Conn {
         }
         side.out = Vec::new();
         side.sent = 0;
+        if let Some(tls) = side.tls.as_deref_mut() {
+            if !self.link.flush_tls(tls)? {
+                return Ok(false);
+            }
+        }
         self.tidy();
         Ok(true)
     }
@@ -290,7 +331,7 @@ mod tests {
         // Debug builds of mio add a selector id to every socket.
         let expected = if cfg!(debug_assertions) { 48 } else { 32 };
         assert_eq!(std::mem::size_of::<Conn>(), expected);
-        assert_eq!(std::mem::size_of::<Side>(), 64, "what the module doc says");
+        assert_eq!(std::mem::size_of::<Side>(), 72, "what the module doc says");
     }
 
     #[test]

@@ -128,18 +128,7 @@ impl Reactor {
         };
         self.local.bytes_out += self.out.len() as u64;
         match conn.send(&self.out, max_pending) {
-            Ok(true) => {
-                let token = Token(key + FIRST_CONN);
-                let interest = Interest::READABLE | Interest::WRITABLE;
-                if self
-                    .poll
-                    .registry()
-                    .reregister(conn.link.source(), token, interest)
-                    .is_err()
-                {
-                    self.close(key, Close::Gone);
-                }
-            }
+            Ok(true) => self.want_writable(key),
             Ok(false) if !conn.unsent() => self.output_done(key),
             Ok(false) => {}
             Err(WriteError::TooSlow) => self.too_slow(key),
@@ -165,21 +154,26 @@ impl Reactor {
         let conn = &mut self.conns[key];
         self.local.bytes_out += self.out.len() as u64;
         match conn.send(&self.out, usize::MAX) {
-            Ok(true) => {
-                let token = Token(key + FIRST_CONN);
-                let interest = Interest::READABLE | Interest::WRITABLE;
-                if self
-                    .poll
-                    .registry()
-                    .reregister(conn.link.source(), token, interest)
-                    .is_err()
-                {
-                    self.close(key, Close::Gone);
-                }
-            }
+            Ok(true) => self.want_writable(key),
             Ok(false) if !conn.unsent() => self.close(key, Close::Done),
             Ok(false) => {}
             Err(_) => self.close(key, Close::Gone),
+        }
+    }
+
+    /// Connection `key` waits for its socket to drain: WRITABLE is asked
+    /// for (until `on_writable` has written everything).
+    pub(super) fn want_writable(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        let token = Token(key + FIRST_CONN);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .reregister(conn.link.source(), token, interest)
+            .is_err()
+        {
+            self.close(key, Close::Gone);
         }
     }
 

@@ -285,7 +285,17 @@ impl Reactor {
             {
                 continue;
             }
-            entry.insert(Conn::new(stream, gen));
+            let mut conn = Conn::new(stream, gen);
+            if let Some(tls) = &self.shared.config.tls {
+                match rustls::ServerConnection::new(tls.0.clone()) {
+                    Ok(session) => conn.start_tls(session),
+                    Err(_) => {
+                        self.local.tls_failures += 1;
+                        continue;
+                    }
+                }
+            }
+            entry.insert(conn);
             stats.connections.fetch_add(1, Relaxed);
             self.local.accepted += 1;
             self.header_deadlines.push(now, key, gen);
@@ -308,6 +318,11 @@ impl Reactor {
         }
         self.logout(key);
         let mut conn = self.conns.remove(key);
+        if why == Close::Done {
+            // A TLS session ends with its close_notify (best effort).
+            conn.end_tls();
+            let _ = conn.flush();
+        }
         let _ = self.poll.registry().deregister(conn.link.source());
         self.shared.stats.connections.fetch_sub(1, Relaxed);
         match why {

@@ -26,6 +26,7 @@
 use std::io;
 
 use super::conn::{Phase, MAX_STRAY};
+use super::link::is_tls_error;
 use super::{Close, Reactor};
 use crate::config::MAX_HEAD;
 use crate::request::{parse_request, Parsed, Request};
@@ -62,12 +63,22 @@ impl Reactor {
                 return;
             }
             let room = room.min(self.scratch.len());
-            let n = match conn.link.read(&mut self.scratch[..room]) {
+            let conn = &mut self.conns[key];
+            let n = match conn.read(&mut self.scratch[..room]) {
                 Ok(0) => return self.close(key, Close::Gone),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // A TLS handshake the socket did not take at once.
+                    if conn.unsent() {
+                        self.want_writable(key);
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.close(key, Close::Gone),
+                Err(e) => {
+                    self.local.tls_failures += u64::from(is_tls_error(&e));
+                    return self.close(key, Close::Gone);
+                }
             };
             let read_on = match phase {
                 Phase::Head => self.on_head_bytes(key, n),
