@@ -4,12 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The tests start their own servers (an in-process comet-server, a small
-# Python streaming server as floodtest's independent peer, python3 children
-# whose memory memlog watches), so python3 is the one program they need
-# beyond cargo. A minimal image may lack it: install it as root.
+# The tests start their own servers (an in-process comet-server, small
+# Python streaming and WebSocket servers and clients as independent peers,
+# nginx with nchan's WebSocket subscriber, python3 children whose memory
+# memlog watches), so beyond cargo they need python3 with Debian's
+# websockets module, nginx with nchan, and openssl (TLS checks). A minimal
+# image may lack them: install them as root.
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+[[ -e /usr/lib/nginx/modules/ngx_nchan_module.so ]] || need+=(libnginx-mod-nchan)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if ((${#need[@]})); then
     if [[ $(id -u) -eq 0 ]]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

@@ -22,8 +22,35 @@ use std::time::Duration;
 pub struct Args {
     /// URL template; `{id}` becomes each connection's id. The port may be a
     /// range (`127.0.0.1:8100-8199`) to spread over many listeners.
+    /// `http://` and `https://` hold HTTP streams, `ws://` and `wss://`
+    /// WebSockets.
     #[arg(long, default_value = "http://127.0.0.1:8000/test/{id}", value_parser = parse_target)]
     pub url: Target,
+
+    /// A header field every request carries, `Name: value` (an
+    /// `Authorization` token, an `Origin`); repeat for more.
+    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+
+    /// The WebSocket subprotocol to ask for (`Sec-WebSocket-Protocol`); a
+    /// server that chooses another fails the handshake.
+    #[arg(long, value_name = "NAME")]
+    pub ws_subprotocol: Option<String>,
+
+    /// The largest WebSocket message (and frame) taken from a server; a
+    /// larger one fails the stream with a 1009 Close (at most 4G - 1).
+    #[arg(long, default_value = "1M", value_parser = parse_ws_bound)]
+    pub ws_max_message: u32,
+
+    /// Trust the CA certificates in this PEM file for `https://` and
+    /// `wss://` [default: the system's roots].
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Accept any server certificate (test certificates); the session is
+    /// still encrypted, but not authenticated.
+    #[arg(long)]
+    pub insecure: bool,
 
     /// Connections to open and hold (10000, 10k, 1M).
     #[arg(short = 'n', long, default_value = "10k", value_parser = parse_count)]
@@ -34,8 +61,9 @@ pub struct Args {
     #[arg(long)]
     pub ids: Option<IdRange>,
 
-    /// What to count in each stream: chunks, SSE events, or reads and bytes.
-    /// Envelopes are found in every mode.
+    /// What to count in each stream: chunks, SSE events, or reads and bytes
+    /// (a WebSocket counts messages, whatever the mode). Envelopes are
+    /// found in every mode.
     #[arg(long, value_enum, default_value_t = Mode::Chunked)]
     pub mode: Mode,
 
@@ -125,6 +153,31 @@ pub struct Args {
 
 fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
+}
+
+/// `Name: value`, a field name of token characters and a value without
+/// CR, LF or NUL (which would end the head or smuggle another field).
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?}: expected NAME: VALUE"))?;
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(format!("{name:?} is not a header field name"));
+    }
+    let value = value.trim();
+    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(format!("the value of {name} holds a CR, LF or NUL"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+fn parse_ws_bound(s: &str) -> Result<u32, String> {
+    let n = parse_count(s).map_err(|e| e.to_string())?;
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?}: between 1 and 4G - 1"))
 }
 
 /// `--bind-mode`.
@@ -238,6 +291,28 @@ mod tests {
         assert_eq!(a.procs, Procs::Auto);
         assert_eq!(a.rate, Some(10_000));
         assert_eq!(a.duration, Some(Duration::from_secs(600)));
+        let ws = Args::try_parse_from([
+            "floodtest",
+            "--url",
+            "wss://localhost:8443/ws/{id}",
+            "--header",
+            "Authorization: Bearer s3cret",
+            "--ws-subprotocol",
+            "chat",
+            "--ca",
+            "ca.pem",
+            "--ws-max-message",
+            "64k",
+        ])
+        .unwrap();
+        assert_eq!(
+            ws.headers,
+            [("Authorization".to_owned(), "Bearer s3cret".to_owned())]
+        );
+        assert_eq!(ws.ws_max_message, 64_000);
+        assert!(parse_header("X-A b: c").is_err());
+        assert!(parse_header("X: a\r\nY: b").is_err());
+        assert!(parse_ws_bound("5G").is_err());
         assert_eq!("3".parse::<Procs>(), Ok(Procs::Exactly(3)));
         assert!("0".parse::<Procs>().is_err());
         assert_eq!(

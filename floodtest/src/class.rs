@@ -21,9 +21,18 @@ pub(crate) enum ErrorClass {
     AddrInUse,
     /// EMFILE / ENFILE: out of file descriptors.
     FdExhausted,
-    /// The response status was not 200.
+    /// The response status was not 200 (101 for a WebSocket): the server
+    /// refused the stream or the upgrade.
     Status,
-    /// Bytes that are not HTTP/1.1 or break the chunked framing.
+    /// A WebSocket `101` that fails the client's checks (a wrong
+    /// `Sec-WebSocket-Accept`, no `Upgrade`, an extension or subprotocol
+    /// not asked for).
+    Handshake,
+    /// The TLS handshake failed (an untrusted certificate, no common
+    /// cipher or ALPN) or a TLS record was bad.
+    Tls,
+    /// Bytes that are not HTTP/1.1, break the chunked framing, or break
+    /// RFC 6455 (answered with the Close its error names).
     Protocol,
     /// The server closed an open stream (EOF or the last chunk).
     ClosedByServer,
@@ -33,7 +42,7 @@ pub(crate) enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in report order; indexes [`ErrorClass::index`].
-    pub(crate) const ALL: [ErrorClass; 10] = [
+    pub(crate) const ALL: [ErrorClass; 12] = [
         ErrorClass::Refused,
         ErrorClass::Reset,
         ErrorClass::Timeout,
@@ -41,6 +50,8 @@ impl ErrorClass {
         ErrorClass::AddrInUse,
         ErrorClass::FdExhausted,
         ErrorClass::Status,
+        ErrorClass::Handshake,
+        ErrorClass::Tls,
         ErrorClass::Protocol,
         ErrorClass::ClosedByServer,
         ErrorClass::Other,
@@ -61,6 +72,8 @@ impl ErrorClass {
             ErrorClass::AddrInUse => "addr_in_use",
             ErrorClass::FdExhausted => "fd_exhausted",
             ErrorClass::Status => "status",
+            ErrorClass::Handshake => "handshake",
+            ErrorClass::Tls => "tls",
             ErrorClass::Protocol => "protocol",
             ErrorClass::ClosedByServer => "closed_by_server",
             ErrorClass::Other => "other",
@@ -71,6 +84,9 @@ impl ErrorClass {
     pub(crate) fn of(err: &io::Error) -> ErrorClass {
         if c1m_common::is_exhaustion(err).is_some() {
             return ErrorClass::FdExhausted;
+        }
+        if crate::tls::is_tls_error(err) {
+            return ErrorClass::Tls;
         }
         match err.raw_os_error() {
             Some(libc::ECONNREFUSED) => ErrorClass::Refused,

@@ -11,11 +11,13 @@
 //! units ever try the same source pair.
 
 use crate::args::{Args, Procs};
-use crate::stream::Mode;
-use crate::target::Target;
+use crate::stream::Expect;
+use crate::target::{Extras, Target};
+use crate::tls::Tls;
 use anyhow::{bail, Context};
 use c1m_common::{conns_per_process, procs_needed, AddressPlan, BindMode, FD_RESERVE};
 use c1m_common::{IdRange, PortRange};
+use c1m_http::ws::Bounds;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +42,11 @@ pub(crate) fn ephemeral_range() -> anyhow::Result<PortRange> {
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     pub(crate) target: Arc<Target>,
-    pub(crate) mode: Mode,
+    /// How streams are read, and what requests carry besides the target.
+    pub(crate) expect: Arc<Expect>,
+    pub(crate) extras: Arc<Extras>,
+    /// For `https://` and `wss://`: what each session is opened with.
+    pub(crate) tls: Option<Arc<Tls>>,
     pub(crate) bind_mode: BindMode,
     pub(crate) source_ips: Vec<Ipv4Addr>,
     /// This unit's slice of `--local-ports` (explicit mode).
@@ -63,6 +69,9 @@ pub(crate) struct Unit {
 pub(crate) struct Plan {
     pub(crate) args: Args,
     pub(crate) target: Arc<Target>,
+    expect: Arc<Expect>,
+    extras: Arc<Extras>,
+    tls: Option<Arc<Tls>>,
     pub(crate) bind_mode: BindMode,
     pub(crate) source_ips: Vec<Ipv4Addr>,
     pub(crate) ids: IdRange,
@@ -131,8 +140,35 @@ impl Plan {
         {
             bail!("--pause-every waits for Enter, but stdin is not a terminal; fix: add --pause-secs N");
         }
+        // Checked now (the CA file read, the host a TLS name), not at the
+        // first connect.
+        let tls = if target.scheme.tls() {
+            Some(Arc::new(Tls::new(
+                &target.host,
+                args.ca.as_deref(),
+                args.insecure,
+            )?))
+        } else {
+            None
+        };
+        let expect = Arc::new(Expect {
+            mode: args.mode,
+            websocket: target.scheme.websocket(),
+            subprotocol: args.ws_subprotocol.clone(),
+            bounds: Bounds {
+                frame: args.ws_max_message,
+                message: args.ws_max_message,
+            },
+        });
+        let extras = Arc::new(Extras {
+            headers: args.headers.clone(),
+            subprotocol: args.ws_subprotocol.clone(),
+        });
         let plan = Plan {
             args: args.clone(),
+            expect,
+            extras,
+            tls,
             target,
             bind_mode,
             source_ips,
@@ -173,7 +209,9 @@ impl Plan {
             .zip(port_slices)
             .map(|(indices, local_ports)| Unit {
                 target: self.target.clone(),
-                mode: self.args.mode,
+                expect: self.expect.clone(),
+                extras: self.extras.clone(),
+                tls: self.tls.clone(),
                 bind_mode: self.bind_mode,
                 source_ips: self.source_ips.clone(),
                 local_ports,

@@ -13,7 +13,7 @@
 
 use crate::class::ErrorClass;
 use crate::stats::{new_hist, Counters, Snapshot};
-use crate::summary::{failed_brief, failed_map, percentiles};
+use crate::summary::{close_map, failed_brief, failed_map, percentiles};
 use c1m_common::Exhaustion;
 use c1m_common::FloodSummary;
 use c1m_common::{unix_ms_now, FloodInterval};
@@ -245,6 +245,7 @@ impl Reporter {
             closed: c.closed,
             failed: failed_map(&c.failed),
             failed_total: c.failed_total(),
+            close_codes: close_map(&c.closes),
             chunks: c.chunks,
             bytes: c.bytes,
             messages: c.messages,

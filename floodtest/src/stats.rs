@@ -9,6 +9,7 @@
 //! state per connection.
 
 use crate::class::{ClassCounts, ErrorClass};
+use crate::websocket::CloseCounts;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,8 @@ pub(crate) struct Counters {
     pub(crate) addr_retries: u64,
     /// Connections that ended badly, by [`ErrorClass::index`].
     pub(crate) failed: ClassCounts,
+    /// WebSocket Close frames from servers, by `websocket::close_bucket`.
+    pub(crate) closes: CloseCounts,
 }
 
 impl Counters {
@@ -58,6 +61,9 @@ impl Counters {
         self.lost += o.lost;
         self.addr_retries += o.addr_retries;
         for (a, b) in self.failed.iter_mut().zip(o.failed) {
+            *a += b;
+        }
+        for (a, b) in self.closes.iter_mut().zip(o.closes) {
             *a += b;
         }
     }

@@ -1,27 +1,35 @@
 //! Reading one response stream: the HTTP head and body through the shared
-//! codec (`c1m_http`), then SSE events and envelopes in the body.
+//! codec (`c1m_http`), then SSE events and envelopes in the body; or for a
+//! WebSocket the `101` and its frames (`websocket`).
 //!
-//! A [`Receiver`] is what a connection keeps between reads: the codec's
-//! body decoder (5 bytes: the framing phase and a chunk's remaining length,
-//! `None` until the head has arrived) and the SSE line flags (1 byte), the
-//! envelope [`Gaps`] (16 bytes) and the optional [`Spill`] (8 bytes): 32
-//! bytes. The decoder walks chunked framing byte by byte in its integers, so
-//! a chunk-size line cut by a read boundary needs no buffer; only a cut
-//! response head or envelope is copied into the spill. What is counted:
+//! A [`Receiver`] is what a connection keeps between reads: its [`Stage`]
+//! (16 bytes: until the head has arrived the attempt's start time, then
+//! the codec's body decoder (5 bytes: the framing phase and a chunk's
+//! remaining length) and the SSE line flags, or the WebSocket frame decoder
+//! (12 bytes)), the envelope [`Gaps`] (16 bytes) and the optional [`Spill`]
+//! (8 bytes): 40 bytes. The decoders walk their framing byte by byte in
+//! their integers, so a chunk-size line or a frame header cut by a read
+//! boundary needs no buffer; only a cut response head or envelope is copied
+//! into the spill (and, over TLS, the session lives there). What is
+//! counted:
 //!
 //! - `chunked`: one per chunk of the chunked transfer coding (the response
 //!   must be chunked, else the stream is a `protocol` failure);
 //! - `sse`: one per dispatched event (a blank line after at least one field
 //!   line; `:` comment lines, such as heartbeats, are not events). Lines end
 //!   at LF; a CR before it is ignored;
-//! - `raw`: one per read that carried body bytes.
+//! - `raw`: one per read that carried body bytes;
+//! - a WebSocket (whatever `--mode`): one per message.
 //!
-//! Every mode de-chunks a chunked body and scans it for envelopes.
+//! Every mode de-chunks a chunked body and scans it for envelopes; a
+//! WebSocket's message payloads are scanned the same way, across frames.
 
+use c1m_http::ws::{check_upgrade_response, Bounds, FrameDecoder, HandshakeError};
 use c1m_http::{parse_response, BodyDecoder, BodyFraming, HeadLimits, HeaderSlots};
 
 use crate::messages::{release_if_idle, scan_body, Gaps, Spill};
 use crate::stats::Tally;
+use crate::target::ws_key;
 
 /// What to count in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -38,10 +46,23 @@ pub enum Mode {
 /// Why a stream was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamError {
-    /// The response status was not 200.
+    /// The response status was not 200 (101 for a WebSocket).
     Status,
-    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing.
+    /// A `101` that fails the client's checks (RFC 6455 4.1).
+    Handshake,
+    /// Not HTTP, a head over [`MAX_HEAD`], broken body framing, or frames
+    /// that break RFC 6455.
     Protocol,
+}
+
+/// What every stream of a unit is read as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expect {
+    pub(crate) mode: Mode,
+    /// A WebSocket, and its subprotocol and size bounds.
+    pub(crate) websocket: bool,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) bounds: Bounds,
 }
 
 /// A response head longer than this is a protocol failure.
@@ -53,48 +74,74 @@ const SSE_LINE_START: u8 = 1; // at the start of an SSE line
 const SSE_COMMENT: u8 = 2; // the current SSE line starts with ':'
 const SSE_PENDING: u8 = 4; // an SSE event has fields, awaiting its blank line
 
+/// Where a stream is; the start time is needed only until it opens, so
+/// its 8 bytes hold the decoder after that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Connecting or waiting for the head: when the attempt started
+    /// (microseconds on the worker's clock), for the connect time, the
+    /// timeout, and a WebSocket's key.
+    Opening { started_us: u64 },
+    /// An HTTP body, and the SSE line state (the bits above).
+    Body { decoder: BodyDecoder, sse: u8 },
+    /// WebSocket frames.
+    Frames(FrameDecoder),
+    /// The server closed the WebSocket (its Close frame came).
+    Closed,
+}
+
 /// A connection's receive state between reads.
 #[derive(Debug)]
 pub(crate) struct Receiver {
-    /// `None` until the `200` head has arrived, then where the body is.
-    body: Option<BodyDecoder>,
-    /// SSE line state (the bits above).
-    sse: u8,
+    pub(crate) stage: Stage,
     pub(crate) gaps: Gaps,
     pub(crate) spill: Option<Box<Spill>>,
 }
 
-impl Default for Receiver {
-    fn default() -> Self {
+impl Receiver {
+    /// A stream whose attempt started at `started_us`.
+    pub(crate) fn new(started_us: u64) -> Self {
         Self {
-            body: None,
-            sse: SSE_LINE_START,
+            stage: Stage::Opening { started_us },
             gaps: Gaps::default(),
             spill: None,
         }
     }
-}
 
-impl Receiver {
-    /// The `200` head has arrived: this is a held connection.
+    /// When the attempt started, until the stream has opened.
+    pub(crate) fn opening_since(&self) -> Option<u64> {
+        match self.stage {
+            Stage::Opening { started_us } => Some(started_us),
+            _ => None,
+        }
+    }
+
+    /// The `200` (or `101`) head has arrived: this is a held connection.
     pub(crate) fn is_open(&self) -> bool {
-        self.body.is_some()
+        self.opening_since().is_none()
     }
 
-    /// The server ended the body (last chunk, or the whole content length).
+    /// The server ended the stream (last chunk, the whole content length,
+    /// a WebSocket Close).
     pub(crate) fn is_ended(&self) -> bool {
-        self.body.is_some_and(|body| body.is_done())
+        match self.stage {
+            Stage::Body { decoder, .. } => decoder.is_done(),
+            Stage::Closed => true,
+            Stage::Opening { .. } | Stage::Frames(_) => false,
+        }
     }
 
-    /// Feeds the bytes of one read.
+    /// Feeds the bytes of one read of connection `index`; what the stream
+    /// must answer (a WebSocket's Pongs and Close) is appended to `replies`.
     pub(crate) fn feed(
         &mut self,
         mut data: &[u8],
-        mode: Mode,
+        (expect, index): (&Expect, u32),
         tally: &mut Tally,
+        replies: &mut Vec<u8>,
     ) -> Result<(), StreamError> {
-        if self.body.is_none() {
-            match self.read_head(data, mode)? {
+        if let Some(started_us) = self.opening_since() {
+            match self.read_head(data, expect, (index, started_us))? {
                 None => return Ok(()),
                 Some(body_start) => {
                     tally.counters.opened += 1;
@@ -105,13 +152,21 @@ impl Receiver {
         if data.is_empty() {
             return Ok(());
         }
-        let Receiver {
-            body,
-            sse,
-            gaps,
-            spill,
-        } = self;
-        let decoder = body.as_mut().expect("the head has arrived");
+        let mode = expect.mode;
+        let Receiver { stage, gaps, spill } = self;
+        let (decoder, sse) = match stage {
+            Stage::Body { decoder, sse } => (decoder, sse),
+            Stage::Frames(frames) => {
+                let end =
+                    crate::websocket::feed(frames, data, expect, (gaps, spill), tally, replies)?;
+                if end {
+                    *stage = Stage::Closed;
+                }
+                return Ok(());
+            }
+            // Nothing is read after a Close.
+            Stage::Closed | Stage::Opening { .. } => return Ok(()),
+        };
         let decoded = decoder
             .decode(data, |bytes| {
                 tally.counters.bytes += bytes.len() as u64;
@@ -130,15 +185,21 @@ impl Receiver {
     }
 
     /// Collects the head; returns where the body starts in `data` once the
-    /// head is complete.
-    fn read_head(&mut self, data: &[u8], mode: Mode) -> Result<Option<usize>, StreamError> {
+    /// head is complete. `attempt` (index, start) makes a WebSocket's key
+    /// again, to check the answer.
+    fn read_head(
+        &mut self,
+        data: &[u8],
+        expect: &Expect,
+        attempt: (u32, u64),
+    ) -> Result<Option<usize>, StreamError> {
         let carried = self.spill.as_ref().map_or(0, |s| s.carry.len());
         let head = match self.spill.as_mut() {
             Some(spill) if carried > 0 => {
                 spill.carry.extend_from_slice(data);
-                parse_head(&spill.carry)?
+                parse_head(&spill.carry, expect, attempt)?
             }
-            _ => parse_head(data)?,
+            _ => parse_head(data, expect, attempt)?,
         };
         let Some((head_len, framing)) = head else {
             if carried == 0 {
@@ -150,24 +211,47 @@ impl Receiver {
             spill.carry = Vec::new();
         }
         release_if_idle(&mut self.spill);
-        if mode == Mode::Chunked && framing != BodyFraming::Chunked {
-            return Err(StreamError::Protocol);
-        }
-        self.body = Some(BodyDecoder::new(framing).map_err(|_| StreamError::Protocol)?);
+        self.stage = if expect.websocket {
+            Stage::Frames(FrameDecoder::new())
+        } else {
+            if expect.mode == Mode::Chunked && framing != BodyFraming::Chunked {
+                return Err(StreamError::Protocol);
+            }
+            Stage::Body {
+                decoder: BodyDecoder::new(framing).map_err(|_| StreamError::Protocol)?,
+                sse: SSE_LINE_START,
+            }
+        };
         Ok(Some(head_len - carried))
     }
 }
 
 /// Parses a response head to the `GET` floodtest sent: `None` while
-/// incomplete, else its length and how the body is framed.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, BodyFraming)>, StreamError> {
+/// incomplete, else its length and how the body is framed. A WebSocket's
+/// `101` is checked against the key of `attempt`.
+fn parse_head(
+    buf: &[u8],
+    expect: &Expect,
+    (index, started_us): (u32, u64),
+) -> Result<Option<(usize, BodyFraming)>, StreamError> {
     let mut slots = HeaderSlots::new();
-    match parse_response(buf, &LIMITS, "GET", &mut slots) {
-        Ok(None) => Ok(None),
-        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status),
-        Ok(Some(head)) => Ok(Some((head.len, head.body))),
-        Err(_) => Err(StreamError::Protocol),
+    let head = match parse_response(buf, &LIMITS, "GET", &mut slots) {
+        Ok(None) => return Ok(None),
+        Ok(Some(head)) => head,
+        Err(_) => return Err(StreamError::Protocol),
+    };
+    if expect.websocket {
+        let key = ws_key(index, started_us);
+        return match check_upgrade_response(&head, &key, expect.subprotocol.as_deref()) {
+            Ok(()) => Ok(Some((head.len, head.body))),
+            Err(HandshakeError::Status(_)) => Err(StreamError::Status),
+            Err(_) => Err(StreamError::Handshake),
+        };
     }
+    if head.status != 200 {
+        return Err(StreamError::Status);
+    }
+    Ok(Some((head.len, head.body)))
 }
 
 /// Counts the SSE events that `body` completes; `flags` carries the line
@@ -202,7 +286,7 @@ fn sse_events(flags: &mut u8, body: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use c1m_common::{encode_envelope, Header};
 
@@ -227,16 +311,30 @@ mod tests {
         out
     }
 
+    pub(crate) fn expect(mode: Mode, websocket: bool) -> Expect {
+        Expect {
+            mode,
+            websocket,
+            subprotocol: None,
+            bounds: Bounds {
+                frame: 1 << 20,
+                message: 1 << 20,
+            },
+        }
+    }
+
     /// Feeds `bytes` cut into `cut`-byte reads; returns the tally and state.
     fn feed(bytes: &[u8], mode: Mode, cut: usize) -> (Result<(), StreamError>, Tally, Receiver) {
         let mut tally = Tally::new();
         tally.now_us = 110;
-        let mut r = Receiver::default();
+        let mut r = Receiver::new(0);
+        let mut replies = Vec::new();
         for piece in bytes.chunks(cut) {
-            if let Err(e) = r.feed(piece, mode, &mut tally) {
+            if let Err(e) = r.feed(piece, (&expect(mode, false), 0), &mut tally, &mut replies) {
                 return (Err(e), tally, r);
             }
         }
+        assert!(replies.is_empty(), "an HTTP stream answers nothing");
         (Ok(()), tally, r)
     }
 
@@ -369,10 +467,12 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        // The codec's decoder (5 bytes), its `None` and the SSE flags share
-        // 8 bytes; the envelope gaps 16; the spill 8.
+        // The stage (a start time, or a decoder: the codec's body decoder
+        // with the SSE flags, or the 12-byte frame decoder) 16; the
+        // envelope gaps 16; the spill 8.
+        assert_eq!(std::mem::size_of::<Stage>(), 16);
         assert!(
-            std::mem::size_of::<Receiver>() <= 32,
+            std::mem::size_of::<Receiver>() <= 40,
             "{}",
             std::mem::size_of::<Receiver>()
         );

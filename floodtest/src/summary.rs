@@ -5,6 +5,7 @@
 //! scripts read; this module fills and prints it.
 
 use crate::class::{ClassCounts, ErrorClass};
+use crate::websocket::{close_bucket_name, CloseCounts};
 use c1m_common::{FloodSummary, Percentiles};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -28,6 +29,14 @@ pub(crate) fn failed_map(failed: &ClassCounts) -> BTreeMap<String, u64> {
     ErrorClass::ALL
         .iter()
         .map(|c| (c.name().to_owned(), failed[c.index()]))
+        .collect()
+}
+
+/// The close codes servers sent, only those seen.
+pub(crate) fn close_map(closes: &CloseCounts) -> BTreeMap<String, u64> {
+    (0..closes.len())
+        .filter(|&b| closes[b] > 0)
+        .map(|b| (close_bucket_name(b), closes[b]))
         .collect()
 }
 
@@ -55,7 +64,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
          floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
          floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
-         floodtest: client memory {} B per held connection ({} process(es) x {} worker(s))",
+         floodtest: client memory {} B per held connection ({} process(es) x {} worker(s)){}",
         if s.incomplete.is_some() {
             "incomplete, ended after"
         } else {
@@ -84,6 +93,11 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         s.client_rss_bytes_per_conn,
         s.procs,
         s.workers,
+        if s.close_codes.is_empty() {
+            String::new()
+        } else {
+            format!("\nfloodtest: websocket closes from the server: {}", failed_names(&s.close_codes))
+        },
     )
 }
 
@@ -121,6 +135,7 @@ mod tests {
             addr_retries: 0,
             procs: 1,
             workers: 2,
+            close_codes: [("1001".to_owned(), 8)].into(),
             incomplete: Some("child 1 of 2: signal: 9 (SIGKILL)".to_owned()),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
@@ -133,6 +148,7 @@ mod tests {
             "closed",
             "failed",
             "failed_total",
+            "close_codes",
             "chunks",
             "bytes",
             "messages",
@@ -163,12 +179,14 @@ mod tests {
                 "addr_unavailable",
                 "closed_by_server",
                 "fd_exhausted",
+                "handshake",
                 "other",
                 "protocol",
                 "refused",
                 "reset",
                 "status",
-                "timeout"
+                "timeout",
+                "tls"
             ]
         );
         let p: Vec<&str> = v["latency_us"]

@@ -1,7 +1,11 @@
 //! The URL template: where connections go and what each one asks for.
 //!
 //! `http://127.0.0.1:8000/test/{id}` or, to spread connections over many
-//! listening ports as icomet does, `http://127.0.0.1:8100-8199/test/{id}`.
+//! listening ports as icomet does, `http://127.0.0.1:8100-8199/test/{id}`;
+//! `https://` for the same over TLS, `ws://` and `wss://` for a WebSocket
+//! (its upgrade request is built here too, with a key made again from the
+//! connection's index and start time when the answer comes, so nothing is
+//! kept for it).
 //! The host is resolved once, before connecting (IPv4 only: source
 //! addresses are IPv4 lists). Each request is built into the worker's
 //! scratch buffer when the socket becomes writable, so nothing is kept per
@@ -9,6 +13,7 @@
 
 use c1m_common::PortRange;
 use c1m_http::write_request_head;
+use c1m_http::ws::{write_upgrade_request, Key};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::str::FromStr;
@@ -16,9 +21,53 @@ use std::str::FromStr;
 /// The placeholder replaced by each connection's id.
 pub(crate) const ID_PLACEHOLDER: &str = "{id}";
 
+/// What a URL's scheme asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// An HTTP stream.
+    Http,
+    /// An HTTP stream over TLS.
+    Https,
+    /// A WebSocket.
+    Ws,
+    /// A WebSocket over TLS.
+    Wss,
+}
+
+impl Scheme {
+    const ALL: [(&'static str, Scheme, u16); 4] = [
+        ("http://", Scheme::Http, 80),
+        ("https://", Scheme::Https, 443),
+        ("ws://", Scheme::Ws, 80),
+        ("wss://", Scheme::Wss, 443),
+    ];
+
+    /// TLS under the stream.
+    pub fn tls(self) -> bool {
+        matches!(self, Scheme::Https | Scheme::Wss)
+    }
+
+    /// A WebSocket, not an HTTP stream.
+    pub fn websocket(self) -> bool {
+        matches!(self, Scheme::Ws | Scheme::Wss)
+    }
+}
+
+/// What a request carries besides the target: the `--header` fields, and
+/// for a WebSocket the subprotocol asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `Name: value` fields, in order.
+    pub headers: Vec<(String, String)>,
+    /// `--ws-subprotocol`.
+    pub subprotocol: Option<String>,
+}
+
 /// A parsed `--url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// What to speak.
+    pub scheme: Scheme,
     /// The host as written, for the `Host` header.
     pub host: String,
     /// The resolved destination address.
@@ -41,22 +90,56 @@ impl Target {
         SocketAddrV4::new(self.ip, port as u16)
     }
 
-    /// Appends the request for subscriber `id` on destination `port`.
-    /// SSE servers want `Accept: text/event-stream`; others ignore it.
-    pub fn write_request(&self, id: u64, port: u16, sse: bool, out: &mut Vec<u8>) {
-        let accept = if sse { "text/event-stream" } else { "*/*" };
-        write_request_head(
-            out,
-            "GET",
-            &PathFor {
-                path: &self.path,
-                id,
-            },
-            &format_args!("{}:{port}", self.host),
-            &[("User-Agent", &"c1m-floodtest"), ("Accept", &accept)],
-            None,
+    /// Appends the request for subscriber `id` on destination `port`: an
+    /// HTTP `GET` (SSE servers want `Accept: text/event-stream`; others
+    /// ignore it) or a WebSocket upgrade with `key`.
+    pub fn write_request(
+        &self,
+        id: u64,
+        port: u16,
+        sse: bool,
+        (extras, key): (&Extras, &Key),
+        out: &mut Vec<u8>,
+    ) {
+        let target = PathFor {
+            path: &self.path,
+            id,
+        };
+        let host = format_args!("{}:{port}", self.host);
+        let mut fields: Vec<(&str, &dyn fmt::Display)> = vec![("User-Agent", &"c1m-floodtest")];
+        fields.extend(
+            extras
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v as &dyn fmt::Display)),
         );
+        if self.scheme.websocket() {
+            let protocol = extras.subprotocol.as_deref();
+            return write_upgrade_request(out, &target, &host, key, protocol, &fields);
+        }
+        let accept = if sse { "text/event-stream" } else { "*/*" };
+        fields.push(("Accept", &accept));
+        write_request_head(out, "GET", &target, &host, &fields, None);
     }
+}
+
+/// The WebSocket key of connection `index` started at `started_us`: made
+/// from both, so each attempt's key differs and the check of the answer
+/// can make it again. (RFC 6455 wants a nonce a cache cannot guess; this
+/// one is unpredictable enough for a load tool, not for a browser.)
+pub(crate) fn ws_key(index: u32, started_us: u64) -> Key {
+    let mix = |mut x: u64| {
+        // splitmix64's finaliser
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    };
+    let a = mix(u64::from(index) ^ 0x9e37_79b9_7f4a_7c15);
+    let b = mix(started_us ^ a);
+    let mut nonce = [0; 16];
+    nonce[..8].copy_from_slice(&a.to_le_bytes());
+    nonce[8..].copy_from_slice(&b.to_le_bytes());
+    Key::from_nonce(nonce)
 }
 
 /// The request target of one connection: the path with its id in place
@@ -80,20 +163,33 @@ impl FromStr for Target {
     type Err = String;
     fn from_str(input: &str) -> Result<Self, String> {
         let form = || {
-            format!("{input:?}: expected http://HOST:PORT[-PORT]/PATH, e.g. http://127.0.0.1:8000/test/{{id}}")
+            format!("{input:?}: expected http://, https://, ws:// or wss://HOST:PORT[-PORT]/PATH, e.g. http://127.0.0.1:8000/test/{{id}}")
         };
-        let rest = input.strip_prefix("http://").ok_or_else(form)?;
+        let (scheme, default_port, rest) = Scheme::ALL
+            .iter()
+            .find_map(|(prefix, scheme, port)| Some((*scheme, *port, input.strip_prefix(prefix)?)))
+            .ok_or_else(form)?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (host, ports) = authority.rsplit_once(':').unwrap_or((authority, "80"));
+        let (host, ports) = match authority.rsplit_once(':') {
+            Some((host, ports)) => (host, ports.parse()),
+            None => (
+                authority,
+                Ok(PortRange {
+                    first: default_port,
+                    last: default_port,
+                }),
+            ),
+        };
         if host.is_empty() {
             return Err(form());
         }
-        let ports: PortRange = ports.parse().map_err(|e| format!("{input:?}: {e}"))?;
+        let ports: PortRange = ports.map_err(|e| format!("{input:?}: {e}"))?;
         let ip = resolve(host).ok_or_else(|| format!("{input:?}: {host} has no IPv4 address"))?;
         Ok(Target {
+            scheme,
             host: host.to_owned(),
             ip,
             ports,
@@ -130,17 +226,35 @@ mod tests {
     fn builds_the_request() {
         let t: Target = "http://localhost:8000/sse/{id}?x=1".parse().unwrap();
         let mut out = Vec::new();
-        t.write_request(42, 8000, true, &mut out);
+        let key = ws_key(0, 0);
+        t.write_request(42, 8000, true, (&Extras::default(), &key), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET /sse/42?x=1 HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: c1m-floodtest\r\nAccept: text/event-stream\r\n\r\n"
         );
+        let t: Target = "wss://localhost/ws/{id}".parse().unwrap();
+        assert_eq!((t.scheme, t.ports.first), (Scheme::Wss, 443));
+        let extras = Extras {
+            headers: vec![("Authorization".into(), "Bearer t".into())],
+            subprotocol: Some("chat".into()),
+        };
+        let mut out = Vec::new();
+        t.write_request(7, 443, false, (&extras, &key), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("GET /ws/7 HTTP/1.1\r\nHost: localhost:443\r\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("Sec-WebSocket-Key: {}\r\n", key.as_str())));
+        assert!(text.contains("Sec-WebSocket-Protocol: chat\r\nUser-Agent: c1m-floodtest\r\nAuthorization: Bearer t\r\n\r\n"));
+        assert_ne!(ws_key(1, 5), ws_key(1, 6));
+        assert_ne!(ws_key(1, 5), ws_key(2, 5));
     }
 
     #[test]
     fn rejects_what_it_cannot_use() {
         for bad in [
-            "https://x:1/",
+            "ftp://x:1/",
             "127.0.0.1:8000/",
             "http://:80/",
             "http://127.0.0.1:0/",

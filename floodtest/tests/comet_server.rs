@@ -8,26 +8,11 @@ mod support;
 
 use c1m_common::unix_us_now;
 use c1m_common::{encode_envelope, push_batch_line, Header};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
 
 const CONNS: u64 = 200;
 /// Sent to every id, in this order; 3 is skipped, so each stream loses one.
 const SEQS: [u64; 3] = [1, 2, 4];
-
-/// Posts one `id<TAB>message` batch to `/send`; returns the JSON answer.
-fn send_batch(admin: SocketAddr, body: &[u8]) -> String {
-    let mut s = TcpStream::connect(admin).unwrap();
-    let head = format!(
-        "POST /send HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer
-}
 
 #[test]
 fn delivery_latency_and_gaps_through_comet_server() {
@@ -62,7 +47,7 @@ fn delivery_latency_and_gaps_through_comet_server() {
             .unwrap();
         }
     }
-    let answer = send_batch(server.admin_addr(), &body);
+    let answer = support::send_batch(server.admin_addr(), &body);
     let delivered = CONNS * SEQS.len() as u64;
     assert!(
         answer.contains(&format!("\"delivered\":{delivered}")),
