@@ -5,7 +5,13 @@
 //! ```text
 //! [c1m <id> <generator> <seq> <sent_us> <len>|<payload>]
 //! [c1m 42 3 17 1732243200123456 5|hello]
+//! [c1e 42 9 5 1732243200123456 5|hello]
 //! ```
+//!
+//! `[c1m ` is a message sent to subscriber `id`; `[c1e ` an event that
+//! publisher `id` sent to its friends (`msggen events`), the same bytes for
+//! every friend, numbered per (generator, publisher). A reader that knows
+//! only `[c1m ` skips events as it skips any other text.
 //!
 //! Five unsigned decimal fields separated by one space, a `|`, exactly `len`
 //! payload bytes and a closing `]`. ASCII only in the header; the length
@@ -19,8 +25,30 @@
 
 use std::fmt;
 
-/// The bytes every envelope starts with.
-pub(crate) const MAGIC: &[u8] = b"[c1m ";
+/// The bytes a message envelope starts with.
+const MAGIC: &[u8] = b"[c1m ";
+
+/// The bytes an event envelope starts with (the same length).
+const EVENT_MAGIC: &[u8] = b"[c1e ";
+
+/// What an envelope carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EnvelopeKind {
+    /// A message sent to subscriber `id` (`POST /send`): `[c1m `.
+    Message,
+    /// An event publisher `id` sent to its friends (`POST /publish`):
+    /// `[c1e `. Every friend receives the same envelope.
+    Event,
+}
+
+impl EnvelopeKind {
+    fn magic(self) -> &'static [u8] {
+        match self {
+            EnvelopeKind::Message => MAGIC,
+            EnvelopeKind::Event => EVENT_MAGIC,
+        }
+    }
+}
 
 /// A payload longer than this is rejected, so a corrupt length field cannot
 /// make a reader hold on to an unbounded tail while waiting for the rest.
@@ -35,12 +63,14 @@ pub const MAX_ENVELOPE_HEADER: usize = MAGIC.len() + 5 * MAX_DIGITS + 5;
 /// The fields that identify and time one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Header {
-    /// The subscriber id the message was sent to.
+    /// The subscriber id the message was sent to; for an event, the
+    /// publisher.
     pub id: u64,
     /// Which generator sent it; sequence numbers are per (generator, id).
     pub generator: u64,
-    /// Sequence number of this message among those `generator` sent to `id`,
-    /// starting at 1; a jump means messages were lost.
+    /// Sequence number of this message among those `generator` sent to `id`
+    /// (for an event: among the events `generator` sent for publisher
+    /// `id`), starting at 1; a jump means messages were lost.
     pub seq: u64,
     /// Send time, microseconds since the Unix epoch.
     pub sent_us: u64,
@@ -49,6 +79,8 @@ pub struct Header {
 /// A decoded envelope, borrowing its payload from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope<'a> {
+    /// A message or an event.
+    pub kind: EnvelopeKind,
     /// The header fields.
     pub header: Header,
     /// The payload bytes, borrowed from the decoded input.
@@ -58,8 +90,8 @@ pub struct Envelope<'a> {
 /// Bytes that can never become a valid envelope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("envelope does not start with \"[c1m \"")]
-    /// The bytes do not start with the magic `[c1m `.
+    #[error("envelope does not start with \"[c1m \" or \"[c1e \"")]
+    /// The bytes do not start with the magic `[c1m ` (or `[c1e `).
     BadMagic,
     #[error("envelope field {0} is not an unsigned decimal")]
     /// This field is not an unsigned decimal.
@@ -77,14 +109,25 @@ pub enum EnvelopeError {
 
 const FIELDS: [&str; 5] = ["id", "generator", "seq", "sent_us", "len"];
 
-/// Appends the envelope for `header` and `payload` to `out`.
+/// Appends the message envelope for `header` and `payload` to `out`.
 pub fn encode_envelope(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
+    encode_kind(EnvelopeKind::Message, header, payload, out);
+}
+
+/// Appends the event envelope for `header` (`id`: the publisher) and
+/// `payload` to `out`. [`envelope_len`] is the same as for a message.
+pub fn encode_event(header: &Header, payload: &[u8], out: &mut Vec<u8>) {
+    encode_kind(EnvelopeKind::Event, header, payload, out);
+}
+
+fn encode_kind(kind: EnvelopeKind, header: &Header, payload: &[u8], out: &mut Vec<u8>) {
     use std::io::Write;
     out.reserve(MAX_ENVELOPE_HEADER + payload.len() + 1);
+    out.extend_from_slice(kind.magic());
     // Writing to a Vec cannot fail.
     let _ = write!(
         out,
-        "[c1m {} {} {} {} {}|",
+        "{} {} {} {} {}|",
         header.id,
         header.generator,
         header.seq,
@@ -123,9 +166,13 @@ pub fn envelope_len(header: &Header, payload_len: usize) -> usize {
 /// again), and an error when the bytes can never become valid.
 pub fn decode_envelope(buf: &[u8]) -> Result<Option<(Envelope<'_>, usize)>, EnvelopeError> {
     let magic_len = MAGIC.len().min(buf.len());
-    if buf[..magic_len] != MAGIC[..magic_len] {
+    let kind = if buf[..magic_len] == MAGIC[..magic_len] {
+        EnvelopeKind::Message
+    } else if buf[..magic_len] == EVENT_MAGIC[..magic_len] {
+        EnvelopeKind::Event
+    } else {
         return Err(EnvelopeError::BadMagic);
-    }
+    };
     if buf.len() < MAGIC.len() {
         return Ok(None);
     }
@@ -154,6 +201,7 @@ pub fn decode_envelope(buf: &[u8]) -> Result<Option<(Envelope<'_>, usize)>, Enve
         return Err(EnvelopeError::MissingTerminator);
     }
     let envelope = Envelope {
+        kind,
         header: Header {
             id,
             generator,
@@ -266,6 +314,30 @@ mod tests {
     }
 
     #[test]
+    fn events_have_their_own_magic_and_the_same_fields() {
+        let mut bytes = Vec::new();
+        encode_event(&header(), b"hello", &mut bytes);
+        assert_eq!(bytes, b"[c1e 42 3 17 1732243200123456 5|hello]");
+        assert_eq!(envelope_len(&header(), 5), bytes.len());
+        let (env, used) = decode_envelope(&bytes).unwrap().unwrap();
+        assert_eq!(
+            (env.kind, env.header, used),
+            (EnvelopeKind::Event, header(), bytes.len())
+        );
+        for n in 0..bytes.len() {
+            assert_eq!(
+                decode_envelope(&bytes[..n]),
+                Ok(None),
+                "prefix of {n} bytes"
+            );
+        }
+        let bytes = encoded(&header(), b"x");
+        let (message, _) = decode_envelope(&bytes).unwrap().unwrap();
+        assert_eq!(message.kind, EnvelopeKind::Message);
+        assert_eq!(decode_envelope(b"[c1f "), Err(EnvelopeError::BadMagic));
+    }
+
+    #[test]
     fn every_proper_prefix_is_incomplete() {
         let bytes = encoded(&header(), b"payload with ] and [c1m inside");
         for n in 0..bytes.len() {
@@ -373,9 +445,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trips(h in any_header(), payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let bytes = encoded(&h, &payload);
+        fn round_trips(h in any_header(), payload in proptest::collection::vec(any::<u8>(), 0..300), event in any::<bool>()) {
+            let mut bytes = Vec::new();
+            let kind = if event { EnvelopeKind::Event } else { EnvelopeKind::Message };
+            encode_kind(kind, &h, &payload, &mut bytes);
             let (env, used) = decode_envelope(&bytes).unwrap().unwrap();
+            prop_assert_eq!(env.kind, kind);
             prop_assert_eq!(env.header, h);
             prop_assert_eq!(env.payload, &payload[..]);
             prop_assert_eq!(used, bytes.len());
@@ -404,9 +479,14 @@ mod tests {
             cuts in proptest::collection::vec(0usize..400, 0..10),
         ) {
             let mut stream = Vec::new();
-            for h in &headers {
+            for (i, h) in headers.iter().enumerate() {
                 stream.extend_from_slice(b"<chunk>[");
-                encode_envelope(h, b"x]y", &mut stream);
+                // Messages and events interleaved.
+                if i % 2 == 0 {
+                    encode_envelope(h, b"x]y", &mut stream);
+                } else {
+                    encode_event(h, b"x]y", &mut stream);
+                }
                 stream.extend_from_slice(b"\r\n");
             }
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (stream.len() + 1)).collect();

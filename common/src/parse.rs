@@ -337,6 +337,43 @@ impl std::fmt::Display for Ipv4List {
     }
 }
 
+/// A header field given on the command line (`--header 'Name: value'`),
+/// checked so it cannot break the request it goes into: the name is an
+/// RFC 9110 token, the value holds no CR, LF or NUL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderField {
+    /// The field name as given.
+    pub name: String,
+    /// The value, without the whitespace around it.
+    pub value: String,
+}
+
+const HEADER_FORM: &str = "expected NAME:VALUE such as 'Authorization: Bearer s3cret'";
+
+impl FromStr for HeaderField {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let (name, value) = s
+            .split_once(':')
+            .ok_or_else(|| ParseError::new(s, HEADER_FORM))?;
+        // RFC 9110 5.6.2: token = 1*tchar.
+        let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(tchar) {
+            return Err(ParseError::new(s, "the header name must be a token (letters, digits, - and the like) before the colon"));
+        }
+        if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(ParseError::new(
+                s,
+                "a header value cannot hold CR, LF or NUL",
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            value: value.trim_matches([' ', '\t']).to_owned(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +528,20 @@ mod tests {
         );
         for bad in ["", "127.0.0.9-127.0.0.1", "127.0.0.0/33", "localhost"] {
             assert!(bad.parse::<Ipv4List>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_header_fields() {
+        let h: HeaderField = "Authorization:  Bearer s3cret ".parse().unwrap();
+        assert_eq!(
+            (h.name.as_str(), h.value.as_str()),
+            ("Authorization", "Bearer s3cret")
+        );
+        let empty: HeaderField = "X-Empty:".parse().unwrap();
+        assert_eq!(empty.value, "");
+        for bad in ["no colon", ": value", "Bad Name: v", "X: a\r\nInjected: 1"] {
+            assert!(bad.parse::<HeaderField>().is_err(), "{bad}");
         }
     }
 }

@@ -60,6 +60,38 @@ pub fn rss_bytes(pid: Pid) -> Option<u64> {
     Some(statm(pid).ok()??.rss_bytes)
 }
 
+/// The memory the kernel says is available for new allocations
+/// (`MemAvailable` in `/proc/meminfo`), bytes; `None` if it cannot be read.
+/// Tools that size a large structure from their input check it first, so
+/// they refuse instead of being killed for memory.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
+}
+
+/// Asks the kernel to back `region` with transparent huge pages
+/// (`madvise(MADV_HUGEPAGE)`, which this machine's `madvise` THP mode
+/// needs): for a large array read or written at random, one TLB entry then
+/// covers 2 MiB instead of 4 KiB. Only the whole pages inside `region` are
+/// advised; a refusal (no THP) changes nothing, so it is ignored.
+pub fn advise_huge_pages<T>(region: &[T]) {
+    const HUGE: usize = 2 << 20;
+    let start = region.as_ptr() as usize;
+    let end = start + std::mem::size_of_val(region);
+    let first = start.next_multiple_of(HUGE);
+    if first >= end || end - first < HUGE {
+        return;
+    }
+    let len = (end - first) / HUGE * HUGE;
+    // SAFETY: the range lies inside `region`, which is mapped; the advice
+    // changes how the kernel backs the pages, never their contents.
+    unsafe {
+        libc::madvise(first as *mut libc::c_void, len, libc::MADV_HUGEPAGE);
+    }
+}
+
 /// Whether a /proc read failed because the process exited: ENOENT when the
 /// entry was removed, ESRCH when it died while the file was open.
 pub fn is_gone(e: &io::Error) -> bool {

@@ -2,7 +2,7 @@
 //! has stopped. A chart that cannot be drawn (a CSV missing because the run
 //! was cut short) becomes a note in the report, not a failure.
 
-use crate::figures::{FLOOD_CSV, MEM_CSV};
+use crate::figures::{FLOOD_CSV, MEM_CSV, MSGGEN_CSV};
 use crate::supervisor::{Ends, Supervisor};
 use crate::tools::{Tool, Tools};
 use std::path::Path;
@@ -28,30 +28,38 @@ pub(crate) fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
         mem_table: None,
         notes: Vec::new(),
     };
-    // Kernel memory drawn as Slab plus TCP pages, the same sum the
-    // report's kernel figure uses.
+    // Over time, Slab and TCP pages apart (buffered messages show in the
+    // latter); per connection, their sum: the report's kernel figure.
     let both: &[&str] = &["--kernel", "both"];
+    let total: &[&str] = &["--kernel", "total"];
+    // msggen's send rate beside what floodtest received, when it ran.
+    let msggen = path(dir, MSGGEN_CSV);
+    let sent: Vec<&str> = if dir.join(MSGGEN_CSV).exists() {
+        vec!["--msggen", msggen.as_str()]
+    } else {
+        vec![]
+    };
     let jobs: [(&str, &str, &str, &str, &[&str]); 3] = [
         (
             "memory",
             MEM_CSV,
             "mem.png",
-            "Server memory and connections over time",
+            "Server memory (user space above, kernel below) and connections over time",
             both,
         ),
         (
             "per-conn",
             MEM_CSV,
             "per-conn.png",
-            "Bytes per connection",
-            both,
+            "Bytes per connection (user space above, kernel below)",
+            total,
         ),
         (
             "flood",
             FLOOD_CSV,
             "flood.png",
-            "Connections, messages and latency seen by floodtest",
-            &[],
+            "Connections, messages sent and received, and latency seen by floodtest",
+            &sent,
         ),
     ];
     for (kind, csv, png, what, extra) in jobs {

@@ -1,20 +1,22 @@
 //! The report's figures, computed from the files the tools wrote (and only
 //! from them, so anyone can check a report against its CSVs).
 //!
-//! - Memory per connection compares the first `memlog` sample, taken
-//!   before the flood started, with each sample of the plateau (at least
-//!   99% of the most connections seen), and reports the median. Server
-//!   bytes per connection is the RSS growth over the connections added;
-//!   kernel bytes is the growth of `Slab` plus TCP buffer pages, which are
+//! - Memory per connection is `c1m_common::Costs`, the method of every
+//!   such figure (the memory table and per-conn.png too): growth over the
+//!   idle baseline (the first sample, taken before the flood) per
+//!   connection added, the median over the plateau (at least 99% of the
+//!   most connections seen), and as its `±` half the range the memory moved
+//!   over the plateau while the connections held still. Server bytes is
+//!   RSS; kernel bytes is `Slab` plus TCP buffer pages, which are
 //!   system-wide: on loopback they hold both ends of each connection, and
-//!   whatever else the machine did meanwhile, which the median keeps from
-//!   swinging the figure when it is brief.
+//!   whatever else the machine did meanwhile, which the `±` shows.
 //! - Messages and latency come from the JSON summaries of `msggen` and
 //!   `floodtest`, read as the types the tools write ([`MsggenSummary`],
 //!   [`FloodSummary`]); when a run was cut short and a summary is missing,
 //!   from the last row of their CSV instead.
 
 use anyhow::Context;
+use c1m_common::{kernel_kb, Cost, Costs};
 use c1m_common::{
     FloodInterval, FloodSummary, MemSample, MsggenInterval, MsggenSummary, Percentiles,
 };
@@ -37,42 +39,35 @@ pub struct Latency {
     pub max: u64,
 }
 
-/// Memory before the flood, and over the plateau of the load.
+/// Memory before the flood and over the plateau of the load, and what a
+/// connection costs by `c1m_common::Costs` (the one method of every
+/// bytes-per-connection figure, with its `±`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct MemoryDelta {
+pub struct MemoryFigures {
+    /// The baseline: the first sample holding the fewest connections.
     pub before: MemSample,
-    /// The samples holding at least [`PLATEAU`] of the peak connections.
+    /// The samples holding at least 99% of the peak connections.
     pub plateau: Vec<MemSample>,
+    /// Server resident memory added per connection.
+    pub server: Option<Cost>,
+    /// Kernel memory (Slab plus TCP pages) added per connection.
+    pub kernel: Option<Cost>,
+    /// How far kernel memory moved over the plateau while the connections
+    /// held still, KiB (max - min); `None` with fewer than three samples.
+    pub kernel_moved_kb: Option<f64>,
 }
 
-/// Share of the peak connections a sample must hold to count as the
-/// plateau.
-pub(crate) const PLATEAU: f64 = 0.99;
-
-impl MemoryDelta {
-    /// Server resident memory added per connection, bytes: the median over
-    /// the plateau.
-    pub fn server_bytes_per_conn(&self) -> Option<f64> {
-        self.median_per_conn(|s| s.rss_kb as f64)
-    }
-
-    /// Kernel memory (slab + TCP pages) added per connection, bytes: the
-    /// median over the plateau, so a burst from another process on the
-    /// machine during one sample does not move it.
-    pub fn kernel_bytes_per_conn(&self) -> Option<f64> {
-        self.median_per_conn(|s| (s.slab_kb + s.tcp_mem_kb) as f64)
-    }
-
-    fn median_per_conn(&self, kb: impl Fn(&MemSample) -> f64) -> Option<f64> {
-        let values: Vec<f64> = self
-            .plateau
-            .iter()
-            .filter_map(|s| {
-                let conns = s.conns.checked_sub(self.before.conns).filter(|&c| c > 0)?;
-                Some((kb(s) - kb(&self.before)) * 1024.0 / conns as f64)
-            })
-            .collect();
-        median(values)
+impl MemoryFigures {
+    /// The figures of `mem`, or `None` without samples.
+    pub(crate) fn of(mem: &[MemSample]) -> Option<Self> {
+        let costs = Costs::new(mem)?;
+        Some(Self {
+            before: costs.baseline().clone(),
+            plateau: costs.plateau().iter().map(|s| (*s).clone()).collect(),
+            server: costs.at_peak(|s| s.rss_kb),
+            kernel: costs.at_peak(kernel_kb),
+            kernel_moved_kb: costs.noise_kb(kernel_kb).map(|half| half * 2.0),
+        })
     }
 }
 
@@ -95,7 +90,7 @@ pub struct Figures {
     pub mem_samples: usize,
     /// Most ESTABLISHED connections memlog saw on the server port.
     pub peak_conns: Option<u64>,
-    pub memory: Option<MemoryDelta>,
+    pub memory: Option<MemoryFigures>,
     /// Most connections floodtest held open at once.
     pub client_peak_open: Option<u64>,
     /// Connection attempts that failed, by class.
@@ -127,7 +122,7 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
     let msggen_json: Option<MsggenSummary> = read_json(&dir.join(MSGGEN_JSON))?;
     let (flood_json, msggen_json) = (flood_json.as_ref(), msggen_json.as_ref());
 
-    let memory = memory_delta(&mem);
+    let memory = MemoryFigures::of(&mem);
     let last_flood = flood.last();
     let last_msggen = msggen.last();
     Ok(Figures {
@@ -138,7 +133,10 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
             .map(|f| f.open)
             .or(flood.iter().map(|r| r.open).max()),
         failed_conns: flood_json.map(failed_classes).unwrap_or_default(),
-        client_bytes_per_conn: flood_json.map(|f| f.client_rss_bytes_per_conn as f64),
+        // Only where enough connections were held for it to mean something.
+        client_bytes_per_conn: flood_json
+            .and_then(FloodSummary::client_bytes_per_conn)
+            .map(|b| b as f64),
         connect_rate_mean: flood_json
             .map(|f| f.connect_rate)
             .filter(|r| *r > 0.0)
@@ -247,18 +245,6 @@ fn worst_interval_latency(flood: &[FloodInterval]) -> Option<Latency> {
     })
 }
 
-/// The first sample, and every sample holding at least [`PLATEAU`] of
-/// the most connections seen.
-pub(crate) fn memory_delta(mem: &[MemSample]) -> Option<MemoryDelta> {
-    let before = mem.first()?;
-    let peak = mem.iter().map(|s| s.conns).max()?;
-    let floor = (peak as f64 * PLATEAU).ceil() as u64;
-    Some(MemoryDelta {
-        before: before.clone(),
-        plateau: mem.iter().filter(|s| s.conns >= floor).cloned().collect(),
-    })
-}
-
 /// Connections opened divided by the time floodtest took to open them: the
 /// first interval whose `opened` count reached the final one.
 pub(crate) fn connect_rate_mean(flood: &[FloodInterval]) -> Option<f64> {
@@ -303,23 +289,23 @@ mod tests {
             sample(4.0, 45_000, 10_000, 150_000, 80),
             sample(5.0, 30_000, 4_000, 130_000, 10),
         ];
-        let d = memory_delta(&mem).unwrap();
+        let d = MemoryFigures::of(&mem).unwrap();
         let times: Vec<f64> = d.plateau.iter().map(|s| s.elapsed_s).collect();
         assert_eq!(times, [2.0, 3.0, 4.0]);
-        // RSS per connection: 40,000 KiB / 9,950, 41,000 / 10,000 (twice).
-        assert_eq!(
-            d.server_bytes_per_conn(),
-            Some(41_000.0 * 1024.0 / 10_000.0)
-        );
+        // RSS per connection: 40,000 KiB / 9,950, 41,000 / 10,000 (twice);
+        // it moved 1,000 KiB over the plateau: ±500 KiB over 10,000.
+        let server = d.server.unwrap();
+        assert_eq!(server.bytes, 41_000.0 * 1024.0 / 10_000.0);
+        assert_eq!(server.plus_minus, Some(500.0 * 1024.0 / 10_000.0));
         // Kernel: the burst is one sample of three, so the median is a
-        // quiet one (50,080 KiB over 9,950, between 50,080 / 10,000 and
-        // the burst).
-        assert_eq!(d.kernel_bytes_per_conn(), Some(50_080.0 * 1024.0 / 9_950.0));
-        assert_eq!(
-            memory_delta(&mem[..1]).unwrap().server_bytes_per_conn(),
-            None
-        );
-        assert!(memory_delta(&[]).is_none());
+        // quiet one (50,080 KiB over 9,950); the burst shows in the ±
+        // (100,000 KiB moved: ±50,000 over 9,950) and in how far it moved.
+        let kernel = d.kernel.unwrap();
+        assert_eq!(kernel.bytes, 50_080.0 * 1024.0 / 9_950.0);
+        assert_eq!(kernel.plus_minus, Some(50_000.0 * 1024.0 / 9_950.0));
+        assert_eq!(d.kernel_moved_kb, Some(100_000.0));
+        assert_eq!(MemoryFigures::of(&mem[..1]).unwrap().server, None);
+        assert!(MemoryFigures::of(&[]).is_none());
     }
 
     #[test]
@@ -367,8 +353,18 @@ mod tests {
             (Some(990), Some(800), Some(3))
         );
         assert_eq!(f.failed_conns, vec![("refused".to_owned(), 10)]);
-        assert_eq!(f.client_bytes_per_conn, Some(1234.0));
+        // 990 held: too few connections for a client figure to mean much.
+        assert_eq!(f.client_bytes_per_conn, None);
         assert_eq!(f.latency.unwrap().p999, 2000);
+        write_flood(&FloodSummary {
+            open: 10_000,
+            client_rss_bytes_per_conn: 61,
+            ..FloodSummary::default()
+        });
+        assert_eq!(
+            read_figures(dir.path()).unwrap().client_bytes_per_conn,
+            Some(61.0)
+        );
         write_flood(&FloodSummary {
             chunks: 40_000,
             ..FloodSummary::default()

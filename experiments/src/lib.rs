@@ -18,22 +18,25 @@ mod admin;
 mod charts;
 mod child;
 mod figures;
+mod load;
 mod machine;
 mod preset;
+mod progress;
 mod report;
 mod run;
 mod signals;
 mod supervisor;
 mod tools;
 
-pub use figures::{median, read_csv, read_figures};
+pub use figures::{median, read_csv, read_figures, MemoryFigures};
+pub use load::Load;
 pub use machine::Machine;
 pub use preset::{find_preset, Overrides, Plan};
 pub use report::{per_conn, Outcome, Report, Step};
 pub use tools::Tool;
 
 use anyhow::{bail, Context};
-use c1m_common::{parse_count, parse_duration};
+use c1m_common::parse_count;
 use c1m_common::{Repeat, StopSignals};
 use clap::Parser;
 use std::path::{Path, PathBuf};
@@ -47,10 +50,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Presets: part1 (10,000 connections, a chunk every 10 s, memory per
 /// connection), part2 (10,000 connections, 1,000 msg/s to random ids, memory
 /// over time), c10k (ramp to 10,000, then 16,666 msg/s, delivery latency).
-/// icomet (ramp to 1M pausing every 100K) runs several server processes
-/// sharing one port when one process cannot hold the connections; part3
-/// (1M and 16,666 msg/s to random ids) would need a broker between them, so
-/// it runs here only scaled down to one process.
+/// part3 (1M and 16,666 msg/s to random ids) and icomet (ramp to 1M pausing
+/// every 100K) run a group of worker processes (`comet-server --workers N`)
+/// when one process cannot hold the connections.
 #[derive(Debug, Parser)]
 #[command(name = "experiment", version)]
 pub struct Args {
@@ -59,18 +61,29 @@ pub struct Args {
     /// Multiplies the preset's connections and rates (0.1 runs a tenth)
     #[arg(long, default_value = "1", value_parser = parse_scale)]
     pub scale: f64,
-    /// New connections per second while ramping up [default: the preset's, scaled]
-    #[arg(long, value_parser = parse_count)]
+    /// New connections per second while ramping up, at least 1 [default:
+    /// the preset's, scaled]
+    #[arg(long, value_parser = parse_rate)]
     pub rate: Option<u64>,
-    /// How long to hold the load once every connection is open, e.g. 30s, 24h
-    /// [default: the preset's]
-    #[arg(long, value_parser = parse_duration)]
+    /// How long to hold the load once every connection is open, e.g. 30s,
+    /// 24h; 1s to 30 days [default: the preset's]
+    #[arg(long, value_parser = parse_hold)]
     pub duration: Option<Duration>,
-    /// comet-server processes sharing the port with SO_REUSEPORT, for
-    /// presets without messages [default: as many as the connections need
-    /// under RLIMIT_NOFILE]
+    /// Before starting, wait at most this long for the machine to settle
+    /// (the build before the run done, no more runnable tasks than half the
+    /// cores); 0s to 10m, 0s skips
+    #[arg(long, default_value = "30s", value_parser = parse_settle)]
+    pub settle: Duration,
+    /// comet-server worker processes (`comet-server --workers N`: one front,
+    /// N workers sharing the port, each id served by one of them) [default:
+    /// as many as the connections need under RLIMIT_NOFILE; 1 runs a plain
+    /// server]
     #[arg(long, value_parser = parse_count)]
-    pub server_procs: Option<u64>,
+    pub workers: Option<u64>,
+    /// A NATS the user runs, nats://HOST:PORT[,...]: the server joins it
+    /// (`comet-server --broker`), so the run's groups can span machines
+    #[arg(long)]
+    pub broker: Option<String>,
     /// Output folder [default: results/<preset>-<UTC start time>]
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -79,6 +92,24 @@ pub struct Args {
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
 }
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    // 0 would never open a connection; the flood would wait for ever.
+    c1m_common::count_within(s, 1, 1_000_000_000)
+}
+
+fn parse_hold(s: &str) -> Result<Duration, String> {
+    // Deadlines add the hold to Instants and other durations: a bound far
+    // past any experiment keeps them from overflowing.
+    c1m_common::duration_within(s, Duration::from_secs(1), MAX_HOLD)
+}
+
+fn parse_settle(s: &str) -> Result<Duration, String> {
+    c1m_common::duration_within(s, Duration::ZERO, Duration::from_secs(600))
+}
+
+/// The longest hold: a month (Part 2 ran for a day).
+const MAX_HOLD: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 fn parse_scale(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
@@ -109,9 +140,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
     );
     let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;
-    plan.server_procs = refuse_over(&plan, fd_limit, args.server_procs)?;
+    plan.workers = refuse_over(&plan, fd_limit, args.workers)?;
+    plan.broker = args.broker.clone();
     let tools = tools::Tools::locate(args.bin_dir.as_deref())?;
     c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
+    // The figures of a run straight after a build were the build's (p99
+    // 79.7 ms against 0.95 ms on the rerun): let it settle first.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let settled = load::settle(cores, args.settle, |m| println!("experiment: {m}"));
+    if !settled.settled {
+        println!(
+            "experiment: still {:.1} tasks want the {cores} cores after {} s: going on; the report \
+             flags the run if the load stays over the cores",
+            settled.runnable,
+            settled.waited.as_secs()
+        );
+    } else if settled.waited >= Duration::from_secs(1) {
+        println!("experiment: settled after {} s", settled.waited.as_secs());
+    }
 
     let started = SystemTime::now();
     let stamp = humantime::format_rfc3339_seconds(started).to_string();
@@ -124,7 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("installing the SIGINT/SIGTERM handler")?;
     let machine = machine::Machine::read();
     let clock = Instant::now();
-    println!("{}: {} -> {}", preset.name, preset.about, dir.display());
+    println!("{}: {} -> {}", preset.name, plan.about(), dir.display());
 
     let grace = supervisor::grace_for(plan.conns, fd_limit);
     let mut sup = supervisor::Supervisor::new(&dir, grace);
@@ -133,8 +179,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         check_failed: None,
         notes: Vec::new(),
     };
+    let watch = load::Watch::start(cores);
     let result = run::execute(&plan, &tools, &dir, &mut sup, &mut chain);
     let mut steps = sup.stop_all();
+    let load = watch.finish();
     let outcome = match (result, chain.check_failed.take()) {
         (Err(e), _) => Outcome::Incomplete(format!("{e:#}")),
         (Ok(()), Some(why)) => Outcome::CheckFailed(why),
@@ -161,6 +209,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         took: clock.elapsed(),
         machine,
         plan: &plan,
+        settle_wait: settled.waited,
+        load: Some(load),
         outcome: outcome.clone(),
         figures,
         steps,
@@ -184,36 +234,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The server processes the plan needs under a hard RLIMIT_NOFILE of
-/// `fd_limit` (`asked`: `--server-procs`); says before anything starts when
-/// the plan cannot run, with the fix.
+/// The worker processes the plan needs under a hard RLIMIT_NOFILE of
+/// `fd_limit` (`asked`: `--workers`); says before anything starts when the
+/// plan cannot run, with the fix.
 fn refuse_over(plan: &Plan, fd_limit: u64, asked: Option<u64>) -> anyhow::Result<u64> {
-    let needed = plan.server_procs_needed(fd_limit);
+    let needed = plan.workers_needed(fd_limit);
     let procs = asked.unwrap_or(needed);
     if procs < needed.max(1) {
         bail!(
-            "--server-procs {procs}: {} connections need at least {needed} server processes here \
+            "--workers {procs}: {} connections need at least {needed} worker processes here \
              (RLIMIT_NOFILE {fd_limit}, planned 5% under it for the SO_REUSEPORT spread)",
             c1m_common::thousands(plan.conns)
         );
     }
-    if procs > 1 && plan.message_rate > 0 {
-        bail!(
-            "{} connections need {procs} server processes here (at most {} per process under \
-             RLIMIT_NOFILE {fd_limit}), and messages to random ids would have to reach the process \
-             holding each id, which needs a broker between them (not available yet): scale the run \
-             to one process, e.g. `experiment {} --scale {}`, or raise the hard limit (LimitNOFILE=, \
-             /etc/security/limits.conf)",
-            c1m_common::thousands(plan.conns),
-            c1m_common::thousands(c1m_common::conns_per_process(fd_limit)),
-            plan.preset.name,
-            plan.scale_for_one_process(fd_limit)
-        );
-    }
     if procs > 256 {
         bail!(
-            "{} connections need {procs} server processes here (RLIMIT_NOFILE {fd_limit}); the \
-             runner starts at most 256: raise the hard limit or scale the run down (--scale)",
+            "{} connections need {procs} worker processes here (RLIMIT_NOFILE {fd_limit}); a \
+             group has at most 256: raise the hard limit or scale the run down (--scale)",
             c1m_common::thousands(plan.conns)
         );
     }
@@ -246,7 +283,7 @@ fn default_out(preset: &str, rfc3339: &str) -> PathBuf {
 }
 
 /// How this run was started, for the report.
-fn command_line() -> String {
+pub(crate) fn command_line() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     child::shell_words(Path::new("experiment"), &args)
 }
@@ -285,6 +322,25 @@ mod tests {
         assert_eq!(args.out.as_deref(), Some(Path::new("results/day")));
         assert!(Args::try_parse_from(["experiment", "c10k", "--scale", "0"]).is_err());
         assert!(Args::try_parse_from(["experiment"]).is_err());
+        assert_eq!(args.settle, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn values_that_feed_arithmetic_are_bounded_at_parse_time() {
+        // --rate 0 went to floodtest, whose ramp then never ended; a huge
+        // --duration overflowed the hold's deadline (hold + start-up time).
+        let refusal = |flag: &str, value: &str| {
+            Args::try_parse_from(["experiment", "c10k", flag, value])
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refusal("--rate", "0").contains("must be at least 1"));
+        assert!(refusal("--duration", "18446744073709551615").contains("must be at most 720h"));
+        assert!(refusal("--duration", "0s").contains("must be at least 1s"));
+        assert!(refusal("--settle", "1h").contains("must be at most 600s"));
+        let ok =
+            Args::try_parse_from(["experiment", "part2", "--duration", "24h", "--settle", "0s"]);
+        assert!(ok.is_ok());
     }
 
     #[test]
@@ -312,7 +368,7 @@ mod tests {
     }
 
     #[test]
-    fn runs_over_one_process_are_refused_with_the_fix() {
+    fn runs_past_one_process_get_a_group_of_workers() {
         let plan = |name: &str, scale: f64| {
             Plan::new(
                 preset::find_preset(name).unwrap(),
@@ -322,34 +378,19 @@ mod tests {
                 },
             )
         };
-        let err = refuse_over(&plan("part3", 1.0), 20_000, None)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("1,000,000 connections need 53 server processes here"),
-            "{err}"
-        );
-        assert!(err.contains("`experiment part3 --scale 0.019`"), "{err}");
-        assert_eq!(refuse_over(&plan("part3", 0.019), 20_000, None).unwrap(), 1);
-        let err = refuse_over(&plan("c10k", 3.0), 20_000, None)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`experiment c10k --scale 1.993`"), "{err}");
+        // Routed messages cross workers now: part3 runs at full scale.
+        assert_eq!(refuse_over(&plan("part3", 1.0), 20_000, None).unwrap(), 53);
+        assert_eq!(refuse_over(&plan("c10k", 3.0), 20_000, None).unwrap(), 2);
         assert_eq!(refuse_over(&plan("c10k", 1.0), 20_000, None).unwrap(), 1);
-        // Without messages to route, several processes share the port.
         assert_eq!(refuse_over(&plan("icomet", 1.0), 20_000, None).unwrap(), 53);
-        assert_eq!(refuse_over(&plan("part1", 3.0), 20_000, None).unwrap(), 2);
-        assert_eq!(
-            refuse_over(&plan("part1", 0.1), 20_000, Some(3)).unwrap(),
-            3
-        );
+        assert_eq!(refuse_over(&plan("c10k", 0.1), 20_000, Some(2)).unwrap(), 2);
         let err = refuse_over(&plan("icomet", 1.0), 20_000, Some(10))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("need at least 53 server processes"), "{err}");
-        let err = refuse_over(&plan("c10k", 0.1), 20_000, Some(2))
+        assert!(err.contains("need at least 53 worker processes"), "{err}");
+        let err = refuse_over(&plan("icomet", 10.0), 20_000, None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("needs a broker"), "{err}");
+        assert!(err.contains("a group has at most 256"), "{err}");
     }
 }

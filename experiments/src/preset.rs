@@ -5,13 +5,11 @@
 //! A preset says what the seed did (connections, pacing, addressing,
 //! heartbeat, message rate, hold) and what it measured ([`SeedFigures`]),
 //! so the report can put this run's figures beside the seed's. A run whose
-//! connections are more than one process's descriptors hold gets several
-//! server processes sharing one port ([`Plan::server_procs`]); that works
-//! for presets without routed messages (icomet's ramp, Part 1's heartbeat).
-//! Messages to random ids would have to reach the process that holds each
-//! id, which needs a broker between the processes; until there is one the
-//! runner refuses those (Part 3's 16,666 msg/s at 1M) before it starts
-//! anything, with the scale that fits one process.
+//! connections are more than one process's descriptors hold gets a group
+//! of worker processes (`comet-server --workers N`, [`Plan::workers`]):
+//! they share the port, and each id is served by its owner worker, so
+//! messages to random ids (Part 3's 16,666 msg/s at 1M) reach every
+//! connection wherever the kernel put it.
 
 use std::time::Duration;
 
@@ -81,7 +79,9 @@ pub struct SeedFigures {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Preset {
     pub name: &'static str,
-    /// One line for `--help`-like listings and the report title.
+    /// One line for the report title and the first line printed, with
+    /// `{conns}`, `{msgs}` and `{pause}` standing for the plan's figures, so
+    /// a scaled run's title says what it ran ([`Plan::about`]).
     pub about: &'static str,
     pub conns: u64,
     /// New connections per second while ramping up.
@@ -113,7 +113,7 @@ const PART3_SEED: SeedFigures = SeedFigures {
 pub(crate) const PRESETS: &[Preset] = &[
     Preset {
         name: "part1",
-        about: "Part 1: 10,000 connections, a chunk every 10 s each, memory per connection",
+        about: "Part 1: {conns} connections, a chunk every 10 s each, memory per connection",
         conns: 10_000,
         connect_rate: 1_000,
         addressing: Addressing::Kernel,
@@ -133,7 +133,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "part2",
-        about: "Part 2: 10,000 connections, 1,000 msg/s to random ids, memory over time",
+        about: "Part 2: {conns} connections, {msgs} msg/s to random ids, memory over time",
         conns: 10_000,
         connect_rate: 1_000,
         addressing: Addressing::Kernel,
@@ -153,7 +153,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "c10k",
-        about: "C10K: ramp to 10,000 connections, then 16,666 msg/s (the Part 3 rate), delivery latency",
+        about: "C10K: ramp to {conns} connections, then {msgs} msg/s to random ids, delivery latency",
         conns: 10_000,
         connect_rate: 2_000,
         addressing: Addressing::Kernel,
@@ -165,7 +165,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "part3",
-        about: "Part 3: 1M connections over 17 source IPs with explicit ports, 16,666 msg/s",
+        about: "Part 3: {conns} connections over 17 source IPs with explicit ports, {msgs} msg/s",
         conns: 1_000_000,
         connect_rate: 100,
         addressing: Addressing::Explicit { source_ips: 17 },
@@ -177,7 +177,7 @@ pub(crate) const PRESETS: &[Preset] = &[
     },
     Preset {
         name: "icomet",
-        about: "icomet C1000K: ramp to 1M connections pausing every 100K, memory per connection",
+        about: "icomet C1000K: ramp to {conns} connections pausing every {pause}, memory per connection",
         conns: 1_000_000,
         connect_rate: 5_000,
         addressing: Addressing::Explicit { source_ips: 17 },
@@ -242,9 +242,11 @@ pub struct Plan {
     pub hold: Duration,
     /// Pauses during the ramp, if the preset has them.
     pub pause: Option<Pause>,
-    /// comet-server processes sharing the subscriber port (`--reuse-port`);
-    /// 1 from [`Plan::new`], set from [`Plan::server_procs_needed`].
-    pub server_procs: u64,
+    /// comet-server worker processes (`--workers`; 1: a plain server); 1
+    /// from [`Plan::new`], set from [`Plan::workers_needed`].
+    pub workers: u64,
+    /// The NATS the server joins (`--broker`), if the user gave one.
+    pub broker: Option<String>,
 }
 
 impl Plan {
@@ -272,15 +274,16 @@ impl Plan {
                 every: scaled(p.every),
                 secs: p.secs,
             }),
-            server_procs: 1,
+            workers: 1,
+            broker: None,
         }
     }
 
-    /// Server processes needed when each may hold `fd_limit` descriptors.
-    /// Several share the load by the kernel's SO_REUSEPORT hash, not evenly:
-    /// each is planned 5% under its limit, so the busiest of 50 (a few
-    /// hundred over the mean) still has descriptors left.
-    pub fn server_procs_needed(&self, fd_limit: u64) -> u64 {
+    /// Worker processes needed when each may hold `fd_limit` descriptors.
+    /// Each is planned 5% under its limit: the kernel's SO_REUSEPORT hash
+    /// spreads new connections unevenly, and a connection waits on the
+    /// worker that accepted it until it is handed to its id's owner.
+    pub fn workers_needed(&self, fd_limit: u64) -> u64 {
         let one = c1m_common::conns_per_process(fd_limit).max(1);
         if self.conns <= one {
             1
@@ -289,11 +292,21 @@ impl Plan {
         }
     }
 
-    /// The largest `--scale` whose connections fit one server process under
-    /// `fd_limit`, rounded down to three decimals.
-    pub fn scale_for_one_process(&self, fd_limit: u64) -> f64 {
-        let fits = c1m_common::conns_per_process(fd_limit) as f64;
-        (self.scale * fits / self.conns as f64 * 1000.0).floor() / 1000.0
+    /// What this run does, in one line: the preset's description with the
+    /// plan's own figures, and the scale when it is not the preset's.
+    pub fn about(&self) -> String {
+        let pause = self.pause.map_or(0, |p| p.every);
+        let line = self
+            .preset
+            .about
+            .replace("{conns}", &c1m_common::thousands(self.conns))
+            .replace("{msgs}", &c1m_common::thousands(self.message_rate))
+            .replace("{pause}", &c1m_common::thousands(pause));
+        if self.scale == 1.0 {
+            line
+        } else {
+            format!("{line} (scale {})", self.scale)
+        }
     }
 
     /// How long opening every connection should take at the connect rate,
@@ -335,7 +348,7 @@ mod tests {
             (10_000, 2_000, 16_666)
         );
         assert_eq!(p.hold, Duration::from_secs(60));
-        assert_eq!(p.server_procs_needed(20_000), 1);
+        assert_eq!(p.workers_needed(20_000), 1);
         assert_eq!(p.ramp(), Duration::from_secs(5));
     }
 
@@ -391,12 +404,39 @@ mod tests {
     }
 
     #[test]
+    fn the_title_follows_the_scale() {
+        let title = |name: &str, scale: f64| {
+            plan(
+                name,
+                Overrides {
+                    scale: Some(scale),
+                    ..Overrides::default()
+                },
+            )
+            .about()
+        };
+        assert_eq!(
+            title("icomet", 1.0),
+            "icomet C1000K: ramp to 1,000,000 connections pausing every 100,000, memory per connection"
+        );
+        // A 50,000 run no longer says "ramp to 1M".
+        assert_eq!(
+            title("icomet", 0.05),
+            "icomet C1000K: ramp to 50,000 connections pausing every 5,000, memory per connection (scale 0.05)"
+        );
+        assert!(title("c10k", 0.1).starts_with("C10K: ramp to 1,000 connections, then 1,667 msg/s"));
+        for p in PRESETS {
+            let about = Plan::new(p, Overrides::default()).about();
+            assert!(!about.contains('{'), "{about}");
+        }
+    }
+
+    #[test]
     fn million_presets_need_many_servers_until_scaled_down() {
         let p3 = plan("part3", Overrides::default());
         // 19,936 connections per process under 20,000 descriptors.
-        assert_eq!(p3.server_procs_needed(20_000), 53);
-        assert_eq!(p3.scale_for_one_process(20_000), 0.019);
-        assert_eq!(p3.server_procs_needed(1_100_000), 1);
+        assert_eq!(p3.workers_needed(20_000), 53);
+        assert_eq!(p3.workers_needed(1_100_000), 1);
         assert_eq!(
             Addressing::Explicit { source_ips: 17 }.client_args(),
             [
@@ -414,7 +454,7 @@ mod tests {
             },
         );
         assert_eq!(small.conns, 10_000);
-        assert_eq!(small.server_procs_needed(20_000), 1);
+        assert_eq!(small.workers_needed(20_000), 1);
         assert_eq!(
             small.pause,
             Some(Pause {

@@ -3,9 +3,11 @@
 //! did. Rendering is a pure function of [`Report`], so a test pins its text.
 
 use crate::figures::{Figures, Latency};
+use crate::load::Load;
 use crate::machine::Machine;
 use crate::preset::{Plan, SeedFigures};
 use c1m_common::thousands;
+use c1m_common::{Cost, FloodSummary};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -46,6 +48,10 @@ pub struct Report<'a> {
     pub machine: Machine,
     /// What was run.
     pub plan: &'a Plan,
+    /// How long the runner waited for the machine to settle first.
+    pub settle_wait: Duration,
+    /// The load over the run; `None` when it was not watched.
+    pub load: Option<Load>,
     /// How it ended.
     pub outcome: Outcome,
     /// The figures read back from the tools' output.
@@ -68,7 +74,7 @@ impl Report<'_> {
     pub fn render(&self) -> String {
         let mut md = String::new();
         let plan = self.plan;
-        let _ = writeln!(md, "# {}: {}\n", plan.preset.name, plan.preset.about);
+        let _ = writeln!(md, "# {}: {}\n", plan.preset.name, plan.about());
         let _ = match &self.outcome {
             Outcome::Complete => writeln!(md, "**Complete.**\n"),
             Outcome::CheckFailed(why) => writeln!(md, "**Check failed:** {why}\n"),
@@ -77,6 +83,15 @@ impl Report<'_> {
                 "**Incomplete:** {why}. The figures cover what was measured until then.\n"
             ),
         };
+        let disturbed = self.disturbances();
+        if !disturbed.is_empty() {
+            let _ = writeln!(
+                md,
+                "**Disturbed:** {}. Figures from a busy machine are the machine's as much as the \
+                 server's: rerun on a quiet one to compare.\n",
+                disturbed.join("; ")
+            );
+        }
         let _ = writeln!(md, "```sh\n{}\n```\n", self.command);
         let _ = writeln!(
             md,
@@ -124,7 +139,62 @@ impl Report<'_> {
             m.memory_kb as f64 / (1024.0 * 1024.0)
         );
         let _ = writeln!(md, "| kernel | {} |", m.kernel);
-        let _ = writeln!(md, "| load average at start | {} |\n", m.load_average);
+        let _ = writeln!(md, "| load average at start | {} |", m.load_average);
+        let _ = writeln!(
+            md,
+            "| waited for the machine to settle | {} s |",
+            self.settle_wait.as_secs()
+        );
+        if let Some(load) = self.load.filter(|l| l.samples > 0) {
+            let _ = writeln!(
+                md,
+                "| load during the run | {:.1} runnable tasks on average, {} at the most, over {} \
+                 cores {:.0}% of the time |",
+                load.mean,
+                load.peak,
+                m.cores,
+                load.over_cores * 100.0
+            );
+        }
+        md.push('\n');
+    }
+
+    /// Why the figures may be the machine's rather than the server's: the
+    /// load over the cores, or kernel memory that moved while the
+    /// connections held still.
+    fn disturbances(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let cores = self.machine.cores.max(1);
+        if let Some(load) = self.load.filter(|l| l.mean > cores as f64) {
+            out.push(format!(
+                "the load exceeded the cores: {:.1} runnable tasks on average for {cores} cores ({} at \
+                 the most), so client, server and generator waited for CPU",
+                load.mean, load.peak
+            ));
+        }
+        let memory = self.figures.memory.as_ref();
+        let moved = memory.and_then(|m| Some((m, m.kernel_moved_kb?, m.kernel?)));
+        if let Some((m, moved_kb, kernel)) = moved {
+            let added =
+                m.plateau.iter().map(|s| s.conns).min().unwrap_or(0) as f64 - m.before.conns as f64;
+            let growth_kb = kernel.bytes * added / 1024.0;
+            // A tenth of what the connections cost is past any rounding.
+            if added > 0.0 && moved_kb > growth_kb.abs() / 10.0 {
+                out.push(format!(
+                    "the machine's memory moved without the connections moving: Slab + TCP pages \
+                     ranged over {:.1} MiB across the {} samples holding {} connections, against \
+                     {:.1} MiB that the connections added, so the kernel figure is {} a connection",
+                    moved_kb / 1024.0,
+                    m.plateau.len(),
+                    thousands(added as u64 + m.before.conns),
+                    growth_kb / 1024.0,
+                    kernel
+                        .plus_minus
+                        .map_or_else(|| "uncertain".to_owned(), |pm| format!("±{}", bytes(pm)))
+                ));
+            }
+        }
+        out
     }
 
     fn render_plan(&self, md: &mut String) {
@@ -169,12 +239,19 @@ impl Report<'_> {
         };
         let _ = writeln!(md, "| messages | {messages} |");
         let _ = writeln!(md, "| hold | {} |", humantime::format_duration(p.hold));
-        let procs = if p.server_procs > 1 {
-            format!("{} (sharing one port with SO_REUSEPORT)", p.server_procs)
+        let procs = if p.workers > 1 {
+            format!(
+                "{} workers and their front (`--workers`, one port with SO_REUSEPORT)",
+                p.workers
+            )
         } else {
             "1".into()
         };
-        let _ = writeln!(md, "| server processes | {procs} |\n");
+        let _ = writeln!(md, "| server processes | {procs} |");
+        if let Some(broker) = &p.broker {
+            let _ = writeln!(md, "| broker | NATS at {broker} |");
+        }
+        md.push('\n');
     }
 
     fn render_figures(&self, md: &mut String) {
@@ -189,8 +266,8 @@ impl Report<'_> {
             let _ = writeln!(md, "| {what} | {ours} | {} |", theirs.unwrap_or("-"));
         };
         let memory = f.memory.as_ref();
-        let server = memory.and_then(|m| m.server_bytes_per_conn());
-        let kernel = memory.and_then(|m| m.kernel_bytes_per_conn());
+        let server = memory.and_then(|m| m.server);
+        let kernel = memory.and_then(|m| m.kernel);
         row(
             "peak connections (server, ESTABLISHED)",
             opt(f.peak_conns, thousands),
@@ -203,24 +280,34 @@ impl Report<'_> {
         );
         row(
             "server user-space bytes per connection",
-            opt(server, per_conn),
+            opt(server, cost),
             seed.server_bytes_per_conn,
         );
         row(
-            "kernel bytes per connection (both loopback ends)",
-            opt(kernel, per_conn),
+            "kernel bytes per connection (Slab + TCP pages, both loopback ends)",
+            opt(kernel, cost),
             None,
         );
         row(
             "server + kernel bytes per connection",
-            opt(server.zip(kernel).map(|(s, k)| s + k), per_conn),
+            opt(
+                server.zip(kernel).map(|(s, k)| Cost {
+                    bytes: s.bytes + k.bytes,
+                    plus_minus: s.plus_minus.zip(k.plus_minus).map(|(a, b)| a + b),
+                }),
+                cost,
+            ),
             seed.server_and_kernel_bytes_per_conn,
         );
-        row(
-            "client bytes per connection",
-            opt(f.client_bytes_per_conn, per_conn),
-            None,
-        );
+        let client = match (f.client_bytes_per_conn, f.client_peak_open) {
+            (Some(b), _) => per_conn(b),
+            (None, Some(open)) if open < FloodSummary::PER_CONN_MIN_CONNS => format!(
+                "not shown under {} connections (fixed costs swamp it)",
+                thousands(FloodSummary::PER_CONN_MIN_CONNS)
+            ),
+            _ => "n/a".to_owned(),
+        };
+        row("client bytes per connection", client, None);
         row(
             "connect rate (mean to open all / best interval)",
             format!(
@@ -282,11 +369,16 @@ impl Report<'_> {
             None,
         );
         md.push_str(
-            "\nServer bytes per connection is the growth of the server's RSS from the first memlog \
-             sample (before the flood) to each sample holding at least 99% of the peak connections, \
-             over the connections added: the median of those samples. Kernel bytes is the same for \
-             Slab plus TCP buffer pages, which are system-wide: they hold both loopback ends and \
-             anything else the machine did. KiB = 1,024 bytes.\n\n",
+            "\nEvery bytes-per-connection figure in this report (this table, the memory table, \
+             per-conn.png) is one method, growth over the idle baseline: memory at a sample minus \
+             memory at the first memlog sample (before the flood), over the connections added; the \
+             figure is the median over the samples holding at least 99% of the peak connections, \
+             and ± is half the range that memory moved over those samples while the connections \
+             held still, over the connections added: what other activity on the machine can \
+             account for. Server bytes is the server's RSS; kernel bytes is Slab plus TCP buffer \
+             pages, which are system-wide: they hold both loopback ends and anything else the \
+             machine did. Client bytes is floodtest's RSS growth from half its connections open to \
+             its peak, over the connections added. KiB = 1,024 bytes.\n\n",
         );
         if let (Some(m), Some(first), Some(last)) = (
             memory,
@@ -330,16 +422,35 @@ fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
     value.map(show).unwrap_or_else(|| "n/a".into())
 }
 
+/// A cost with its uncertainty: `4,410 B ± 120 B (4.3 KiB)`.
+fn cost(c: Cost) -> String {
+    match c.plus_minus {
+        Some(pm) => format!(
+            "{} B ± {} ({:.1} KiB)",
+            thousands_signed(c.bytes),
+            bytes(pm),
+            c.bytes / 1024.0
+        ),
+        None => per_conn(c.bytes),
+    }
+}
+
+/// `-512` or `4,410`: a whole number of bytes with separators.
+fn thousands_signed(value: f64) -> String {
+    let rounded = value.round();
+    let sign = if rounded < 0.0 { "-" } else { "" };
+    format!("{sign}{}", thousands(rounded.abs() as u64))
+}
+
+/// `120 B` or `10,200 B`.
+fn bytes(b: f64) -> String {
+    format!("{} B", thousands_signed(b))
+}
+
 /// Bytes per connection: `4,410 B (4.3 KiB)`; a negative delta is shown
 /// as measured.
 pub fn per_conn(bytes: f64) -> String {
-    let rounded = bytes.round();
-    let sign = if rounded < 0.0 { "-" } else { "" };
-    format!(
-        "{sign}{} B ({:.1} KiB)",
-        thousands(rounded.abs() as u64),
-        bytes / 1024.0
-    )
+    format!("{} B ({:.1} KiB)", thousands_signed(bytes), bytes / 1024.0)
 }
 
 /// A per-second rate: `1,950/s`.

@@ -7,11 +7,12 @@
 
 use crate::figures::{self, FLOOD_CSV, FLOOD_JSON, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON};
 use crate::preset::Plan;
+use crate::progress::Progress;
 use crate::supervisor::{Ends, Supervisor};
 use crate::tools::{Tool, Tools};
 use crate::{admin, child};
 use anyhow::{bail, Context};
-use c1m_common::{MemSample, StatsSnapshot};
+use c1m_common::MemSample;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,7 +47,7 @@ pub(crate) fn execute(
 
     let servers = start_servers(plan, tools, sup)?;
     let listen = servers.listen;
-    let admin_addr = servers.admins[0];
+    let admin_addr = servers.admin;
 
     let mut memlog_args = vec![
         "--port".to_owned(),
@@ -83,8 +84,8 @@ pub(crate) fn execute(
     let mut last_open = 0;
     let mut polled: Option<Instant> = None;
     let reached = sup.wait_for(ramp_timeout, |_| {
-        // One /stats per server per poll: with many servers, poll less often.
-        if polled.is_some_and(|t| t.elapsed() < servers.poll_every()) {
+        // A front's /stats asks every worker: with many, poll less often.
+        if polled.is_some_and(|t| t.elapsed() < servers.poll_every(plan.workers)) {
             return Ok(None);
         }
         polled = Some(Instant::now());
@@ -121,8 +122,12 @@ pub(crate) fn execute(
             c1m_common::thousands(plan.message_rate),
             humantime::format_duration(plan.hold)
         );
+        let mut progress = Progress::new(dir, plan.hold);
         let status = sup
-            .wait_exit(msggen, plan.hold + START_TIMEOUT)?
+            .wait_for(plan.hold + START_TIMEOUT, |s| {
+                say_progress(&mut progress);
+                s.exited(msggen)
+            })?
             .context("msggen did not finish its --duration in time")?;
         if !status.success() {
             bail!("msggen ended with {}", child::describe(status));
@@ -130,90 +135,102 @@ pub(crate) fn execute(
         sup.hold(DRAIN)?;
     } else {
         println!("holding for {}", humantime::format_duration(plan.hold));
-        sup.hold(plan.hold)?;
+        let mut progress = Progress::new(dir, plan.hold);
+        sup.wait_for(plan.hold, |_| {
+            say_progress(&mut progress);
+            Ok(None::<()>)
+        })?;
     }
-    record_stats(&servers.admins, dir, chain);
+    record_stats(servers.admin, dir, chain);
     Ok(())
 }
 
-/// The run's comet-server processes, sharing one subscriber port.
+/// Prints the hold's progress line when one is due.
+fn say_progress(progress: &mut Progress) {
+    if let Some(line) = progress.due() {
+        println!("{line}");
+    }
+}
+
+/// The run's comet-server: one process, or a group's front and workers.
 struct Servers {
     listen: SocketAddr,
-    /// Each process's own admin listener.
-    admins: Vec<SocketAddr>,
+    /// The admin address (a group's front answers for every worker).
+    admin: SocketAddr,
+    /// The server, or the front and every worker, for memlog.
     pids: Vec<u32>,
 }
 
 impl Servers {
-    /// Connections held, summed over the processes' `/stats`.
+    /// Connections held (a front's `/stats` is the sum over its workers).
     fn connections(&self) -> anyhow::Result<u64> {
-        self.admins
-            .iter()
-            .map(|a| Ok(admin::stats(*a)?.connections))
-            .sum()
+        Ok(admin::stats(self.admin)?.connections)
     }
 
-    /// How often to ask every process for its count while waiting.
-    fn poll_every(&self) -> Duration {
-        Duration::from_millis(10 * self.admins.len() as u64)
+    /// How often to ask for the count while waiting: a front asks every
+    /// worker, so less often for large groups.
+    fn poll_every(&self, workers: u64) -> Duration {
+        Duration::from_millis(10 * workers.max(1))
     }
 }
 
-/// Starts `plan.server_procs` servers: the first takes a free port, the
-/// others join it with SO_REUSEPORT, and the kernel spreads new
-/// connections over them by a hash of the 4-tuple: not evenly, a few
-/// hundred either side of ~19,000 at 1M, inside the 5% headroom
-/// [`Plan::server_procs_needed`] plans.
+/// Starts the server: with `plan.workers` over 1 a group
+/// (`comet-server --workers N`), whose front starts the workers on one
+/// SO_REUSEPORT port and hands each connection to its id's owner; with
+/// `plan.broker`, joined to that NATS.
 fn start_servers(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Result<Servers> {
-    let several = plan.server_procs > 1;
-    let mut servers = Servers {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        admins: Vec::new(),
-        pids: Vec::new(),
-    };
-    for n in 1..=plan.server_procs {
-        let mut args = vec![
-            "--listen".to_owned(),
-            servers.listen.to_string(),
-            "--admin".to_owned(),
-            "127.0.0.1:0".to_owned(),
-        ];
-        if several {
-            args.push("--reuse-port".to_owned());
-        }
-        if let Some(h) = plan.preset.heartbeat {
-            args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
-        }
-        let name = if several {
-            format!("comet-server-{n}")
-        } else {
-            "comet-server".to_owned()
-        };
-        let id = sup.start(&name, &tools.path(Tool::Server), &args, Ends::Never)?;
-        let (listen, admin) = sup
-            .wait_for(START_TIMEOUT, |s| server_ready(&s.child(id).stdout))?
-            .with_context(|| {
-                format!("{name} printed no `{SERVER_READY}...` line within {START_TIMEOUT:?}")
-            })?;
-        servers.listen = listen;
-        servers.admins.push(admin);
-        servers.pids.push(sup.child(id).pid());
+    let mut args = vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--admin".to_owned(),
+        "127.0.0.1:0".to_owned(),
+    ];
+    if plan.workers > 1 {
+        args.extend(["--workers".to_owned(), plan.workers.to_string()]);
+        // Each worker's share, not the default million each.
+        args.extend(["--max-conns".to_owned(), plan.conns.to_string()]);
     }
-    if several {
+    if let Some(broker) = &plan.broker {
+        args.extend(["--broker".to_owned(), broker.clone()]);
+    }
+    if let Some(h) = plan.preset.heartbeat {
+        args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);
+    }
+    let id = sup.start(
+        "comet-server",
+        &tools.path(Tool::Server),
+        &args,
+        Ends::Never,
+    )?;
+    let (listen, admin_addr) = sup
+        .wait_for(START_TIMEOUT * 3, |s| server_ready(&s.child(id).stdout))?
+        .with_context(|| {
+            format!(
+                "comet-server printed no `{SERVER_READY}...` line within {:?}",
+                START_TIMEOUT * 3
+            )
+        })?;
+    let mut pids = vec![sup.child(id).pid()];
+    // A front lists its workers' pids in /stats; memlog follows them all.
+    let stats = admin::stats(admin_addr)?;
+    pids.extend(stats.workers.iter().map(|w| w.pid));
+    if plan.workers > 1 {
         println!(
-            "{} comet-server processes ready on {} (SO_REUSEPORT; pids {} ... {})",
-            plan.server_procs,
-            servers.listen,
-            servers.pids[0],
-            servers.pids[servers.pids.len() - 1]
+            "comet-server ready on {listen}: a front (pid {}) and {} workers (admin {admin_addr})",
+            pids[0],
+            pids.len() - 1
         );
     } else {
         println!(
-            "comet-server ready on {} (admin {}, pid {})",
-            servers.listen, servers.admins[0], servers.pids[0]
+            "comet-server ready on {listen} (admin {admin_addr}, pid {})",
+            pids[0]
         );
     }
-    Ok(servers)
+    Ok(Servers {
+        listen,
+        admin: admin_addr,
+        pids,
+    })
 }
 
 /// Runs `c1m-sysctl check`; `Some(reason)` when a limit blocks the run.
@@ -241,6 +258,12 @@ fn check_limits(
         Some(1) => {
             let table = std::fs::read_to_string(&sup.child(id).stdout).unwrap_or_default();
             eprintln!("{table}");
+            // The table ends with its own next commands; here the run to
+            // start again is this one.
+            eprintln!(
+                "experiment: once the limits are lifted, run this again: {}",
+                crate::command_line()
+            );
             Ok(Some(format!(
                 "c1m-sysctl check: a limit blocks {} connections (the table and the fix are below and in sysctl.stdout)",
                 c1m_common::thousands(plan.conns)
@@ -343,18 +366,12 @@ fn msggen_args(plan: &Plan, admin: SocketAddr, dir: &Path) -> Vec<String> {
     ]
 }
 
-/// Keeps the servers' own last `/stats` answers beside the other summaries:
-/// the answer of one server, or an array of them, in start order.
-fn record_stats(admins: &[SocketAddr], dir: &Path, chain: &mut Chain) {
-    let answers: anyhow::Result<Vec<StatsSnapshot>> =
-        admins.iter().map(|a| admin::stats(*a)).collect();
-    match answers {
+/// Keeps the server's own last `/stats` answer beside the other summaries
+/// (a group's: the sum, each worker's, the group's and broker's counters).
+fn record_stats(admin: SocketAddr, dir: &Path, chain: &mut Chain) {
+    match admin::stats(admin) {
         Ok(stats) => {
-            let text = match stats.as_slice() {
-                [one] => serde_json::to_string_pretty(one),
-                all => serde_json::to_string_pretty(all),
-            }
-            .unwrap_or_default();
+            let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
             if let Err(e) = std::fs::write(dir.join("server-stats.json"), text + "\n") {
                 chain
                     .notes

@@ -175,7 +175,12 @@ impl Supervisor {
         id: Id,
         timeout: Duration,
     ) -> anyhow::Result<Option<ExitStatus>> {
-        self.wait_for(timeout, |s| s.entries[id.0].child.poll())
+        self.wait_for(timeout, |s| s.exited(id))
+    }
+
+    /// How child `id` ended, once it has.
+    pub(crate) fn exited(&mut self, id: Id) -> anyhow::Result<Option<ExitStatus>> {
+        self.entries[id.0].child.poll()
     }
 
     /// Stops one child (SIGTERM, then SIGKILL after the grace).

@@ -6,11 +6,13 @@
 //! RSS grew 800, 810 and 790 KiB over 1,000, 1,000 and 995 connections, so
 //! the median is 800 KiB / 1,000 = 819 B; the kernel grew 10,020 and 9,030
 //! KiB and, at 4 s, 200,020 KiB (another process's burst), so the median
-//! is 10,020 KiB / 1,000 = 10,260 B. Set `C1M_BLESS=1` to rewrite the file
-//! after a deliberate change, and review the diff.
+//! is 10,020 KiB / 1,000 = 10,260 B, and the burst shows as its ±: Slab
+//! plus TCP pages ranged over 186.5 MiB there (190,990 KiB), ±95,495 KiB
+//! over 1,000 connections = ±97,787 B, which flags the run as disturbed. Set `C1M_BLESS=1` to rewrite
+//! the file after a deliberate change, and review the diff.
 
-use c1m_experiments::Machine;
 use c1m_experiments::{find_preset, Overrides, Plan};
+use c1m_experiments::{Load, Machine};
 use c1m_experiments::{Outcome, Report, Step};
 use std::path::Path;
 use std::time::Duration;
@@ -30,6 +32,10 @@ fn fixture_summaries_match_their_schemas() {
 }
 
 fn fixture_report(outcome: Outcome) -> String {
+    fixture_report_under(outcome, Load::default())
+}
+
+fn fixture_report_under(outcome: Outcome, load: Load) -> String {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/c10k");
     let plan = Plan::new(
         find_preset("c10k").unwrap(),
@@ -57,6 +63,8 @@ fn fixture_report(outcome: Outcome) -> String {
             load_average: "0.50 0.40 0.30".into(),
         },
         plan: &plan,
+        settle_wait: Duration::from_secs(4),
+        load: Some(load),
         outcome,
         figures: c1m_experiments::read_figures(&dir).unwrap(),
         steps: vec![
@@ -109,4 +117,55 @@ fn an_incomplete_run_says_why_at_the_top() {
         "**Incomplete:** comet-server ended unexpectedly (killed by SIGKILL). \
          The figures cover what was measured until then."
     );
+}
+
+#[test]
+fn a_run_on_a_busy_machine_is_flagged_at_the_top() {
+    let busy = Load {
+        mean: 3.7,
+        peak: 9,
+        over_cores: 0.8,
+        samples: 40,
+    };
+    let text = fixture_report_under(Outcome::Complete, busy);
+    let flag = text
+        .lines()
+        .find(|l| l.starts_with("**Disturbed:**"))
+        .unwrap();
+    assert!(
+        flag.contains("the load exceeded the cores: 3.7 runnable tasks on average for 2 cores (9 at the most)"),
+        "{flag}"
+    );
+    // The fixture's kernel burst: memory moved while connections held.
+    assert!(
+        flag.contains("the machine's memory moved without the connections moving: Slab + TCP pages ranged over"),
+        "{flag}"
+    );
+    assert!(text.contains("| load during the run | 3.7 runnable tasks on average, 9 at the most, over 2 cores 80% of the time |"));
+    let quiet = fixture_report(Outcome::Complete);
+    let flag = quiet
+        .lines()
+        .find(|l| l.starts_with("**Disturbed:**"))
+        .unwrap();
+    assert!(!flag.contains("the load exceeded"), "{flag}");
+}
+
+#[test]
+fn the_title_and_the_figures_name_what_was_run_and_how() {
+    let text = fixture_report(Outcome::Complete);
+    // Scale 0.1: the title says 1,000 connections and 1,667 msg/s.
+    assert!(
+        text.starts_with("# c10k: C10K: ramp to 1,000 connections, then 1,667 msg/s to random ids"),
+        "{}",
+        text.lines().next().unwrap()
+    );
+    assert!(text.lines().next().unwrap().ends_with("(scale 0.1)"));
+    let kernel = text
+        .lines()
+        .find(|l| l.starts_with("| kernel bytes per connection (Slab + TCP pages"))
+        .unwrap();
+    assert!(kernel.contains("10,260 B ± 97,787 B"), "{kernel}");
+    assert!(text.contains("is one method, growth over the idle baseline"));
+    // 1,000 held: no client figure, and why.
+    assert!(text.contains("| client bytes per connection | not shown under 10,000 connections (fixed costs swamp it) |"));
 }

@@ -13,8 +13,13 @@
 //!   ephemeral range per destination.
 //! - `kernel`: no bind at all: one source IP, ephemeral ports.
 //!
+//! A source address that is not on this host is refused before any connect
+//! ([`first_not_local`]); should one vanish mid-run, `bind()`'s
+//! EADDRNOTAVAIL is counted as `addr_not_local`, never as a taken pair.
+//!
 //! Cost: the cursor is three integers per worker; nothing per connection.
 
+use crate::class::ErrorClass;
 use c1m_common::BindMode;
 use c1m_common::PortRange;
 use mio::net::TcpStream;
@@ -105,12 +110,67 @@ impl Sources {
     }
 }
 
-/// Whether an error means "this source pair is taken, try the next one".
-pub(crate) fn pair_taken(err: &io::Error) -> bool {
-    matches!(
-        err.raw_os_error(),
-        Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL)
-    )
+/// Why opening a connection failed, and at which step: the same errno
+/// means different things at `bind()` and at `connect()`.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// `bind()` to the source address failed.
+    Bind(io::Error),
+    /// Creating the socket, setting an option, or `connect()` failed.
+    Other(io::Error),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Bind(e) => write!(f, "bind: {e}"),
+            OpenError::Other(e) => write!(f, "connect: {e}"),
+        }
+    }
+}
+
+impl OpenError {
+    /// Whether this means "this source pair is taken, try the next one":
+    /// EADDRINUSE anywhere, or EADDRNOTAVAIL from `connect()` (the 4-tuple
+    /// is in use). EADDRNOTAVAIL from `bind()` is not that: the address
+    /// is not on this host, and no other port of it will do better.
+    pub(crate) fn pair_taken(&self) -> bool {
+        match self {
+            OpenError::Bind(e) => e.raw_os_error() == Some(libc::EADDRINUSE),
+            OpenError::Other(e) => matches!(
+                e.raw_os_error(),
+                Some(libc::EADDRINUSE | libc::EADDRNOTAVAIL)
+            ),
+        }
+    }
+
+    /// The failure class it is counted under.
+    pub(crate) fn class(&self) -> ErrorClass {
+        match self {
+            OpenError::Bind(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+                ErrorClass::NotLocal
+            }
+            OpenError::Bind(e) | OpenError::Other(e) => ErrorClass::of(e),
+        }
+    }
+}
+
+/// The first of `ips` that is not an address of this host, found by
+/// binding each one (port 0, no port reserved) before any connect: such a
+/// source can never connect, and said after the run it reads like an
+/// exhausted port space. Addresses in 127.0.0.0/8 are all local (the
+/// kernel's loopback route), so only the others are tried.
+pub(crate) fn first_not_local(ips: impl Iterator<Item = Ipv4Addr>) -> io::Result<Option<Ipv4Addr>> {
+    for ip in ips.filter(|ip| !ip.is_loopback()) {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+        set_bind_address_no_port(&socket)?;
+        match socket.bind(&SockAddr::from(SocketAddrV4::new(ip, 0))) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => return Ok(Some(ip)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// Opens a non-blocking socket, binds it per `mode` and starts connecting.
@@ -120,24 +180,28 @@ pub(crate) fn start_connect(
     mode: BindMode,
     source: Option<SocketAddrV4>,
     dest: SocketAddrV4,
-) -> io::Result<TcpStream> {
+) -> Result<TcpStream, OpenError> {
     let socket = Socket::new(
         Domain::IPV4,
         Type::STREAM.nonblocking().cloexec(),
         Some(Protocol::TCP),
-    )?;
+    )
+    .map_err(OpenError::Other)?;
     if let Some(source) = source {
         match mode {
-            BindMode::Explicit => socket.set_reuse_address(true)?,
-            BindMode::NoPort => set_bind_address_no_port(&socket)?,
-            BindMode::Kernel => {}
+            BindMode::Explicit => socket.set_reuse_address(true),
+            BindMode::NoPort => set_bind_address_no_port(&socket),
+            BindMode::Kernel => Ok(()),
         }
-        socket.bind(&SockAddr::from(source))?;
+        .map_err(OpenError::Other)?;
+        socket
+            .bind(&SockAddr::from(source))
+            .map_err(OpenError::Bind)?;
     }
     match socket.connect(&SockAddr::from(dest)) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
+        Err(e) => return Err(OpenError::Other(e)),
     }
     Ok(TcpStream::from_std(socket.into()))
 }
@@ -212,6 +276,25 @@ mod tests {
         let routes: Vec<_> = (0..4).map(|_| k.next_route().destination).collect();
         assert_eq!(routes, [0, 1, 2, 0]);
         assert!(k.next_route().source.is_none());
+    }
+
+    /// An address of TEST-NET-3 (RFC 5737), assigned to no host.
+    const NOWHERE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+
+    #[test]
+    fn a_source_not_on_this_host_is_told_apart_from_a_taken_pair() {
+        let dest = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 9);
+        let err =
+            start_connect(BindMode::NoPort, Some(SocketAddrV4::new(NOWHERE, 0)), dest).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::NotLocal, "{err:?}");
+        assert!(!err.pair_taken(), "no other port of it will do better");
+        let taken = OpenError::Other(io::Error::from_raw_os_error(libc::EADDRNOTAVAIL));
+        assert!(taken.pair_taken());
+        assert_eq!(taken.class(), ErrorClass::AddrUnavailable);
+        assert!(OpenError::Bind(io::Error::from_raw_os_error(libc::EADDRINUSE)).pair_taken());
+        let ips = [Ipv4Addr::new(127, 0, 9, 9), NOWHERE];
+        assert_eq!(first_not_local(ips.into_iter()).unwrap(), Some(NOWHERE));
+        assert_eq!(first_not_local(ips[..1].iter().copied()).unwrap(), None);
     }
 
     #[test]

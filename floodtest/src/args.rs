@@ -3,7 +3,8 @@
 use crate::stream::Mode;
 use crate::target::Target;
 use c1m_common::BindMode;
-use c1m_common::{parse_count, parse_duration, IdRange, Ipv4List, PortRange};
+use c1m_common::{count_within, duration_within, parse_count, parse_duration, MAX_DURATION};
+use c1m_common::{HeaderField, IdRange, Ipv4List, PortRange};
 use clap::Parser;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -13,10 +14,11 @@ use std::time::Duration;
 /// past 64K per source IP and past the per-process descriptor limit, and
 /// measures delivery latency and lost messages from the envelopes in them.
 ///
-/// Exit status: 0 when the peak open connections reached --conns (or
-/// --min-open), 1 when not, 2 on a refused configuration or an error, or
-/// when a child process died (the summary is still written, marked
-/// `incomplete`).
+/// Exit status: 0 when --conns (or --min-open) connections were open at the
+/// peak and still open when the run ended, and no stream broke HTTP
+/// framing; 1 when not (it says what failed); 2 on a refused configuration
+/// or an error, or when a child process died (the summary is still
+/// written, marked `incomplete`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "floodtest", version)]
 pub struct Args {
@@ -26,11 +28,6 @@ pub struct Args {
     /// WebSockets.
     #[arg(long, default_value = "http://127.0.0.1:8000/test/{id}", value_parser = parse_target)]
     pub url: Target,
-
-    /// A header field every request carries, `Name: value` (an
-    /// `Authorization` token, an `Origin`); repeat for more.
-    #[arg(long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
-    pub headers: Vec<(String, String)>,
 
     /// The WebSocket subprotocol to ask for (`Sec-WebSocket-Protocol`); a
     /// server that chooses another fails the handshake.
@@ -52,14 +49,22 @@ pub struct Args {
     #[arg(long)]
     pub insecure: bool,
 
-    /// Connections to open and hold (10000, 10k, 1M).
-    #[arg(short = 'n', long, default_value = "10k", value_parser = parse_count)]
+    /// Connections to open and hold (10000, 10k, 1M; at most 1G).
+    #[arg(short = 'n', long, default_value = "10k", value_parser = parse_conns)]
     pub conns: u64,
 
     /// Subscriber ids, given to connections in order and reused round
     /// robin if there are fewer ids than connections [default: 1-<conns>].
     #[arg(long)]
     pub ids: Option<IdRange>,
+
+    /// A header every request carries, `NAME:VALUE` (repeatable), such as
+    /// `--header 'Authorization: Bearer s3cret'` for a server that wants
+    /// one. `User-Agent` or `Accept` replaces floodtest's own; `Host`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection` and the WebSocket
+    /// handshake's fields are refused.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    pub headers: Vec<HeaderField>,
 
     /// What to count in each stream: chunks, SSE events, or reads and bytes
     /// (a WebSocket counts messages, whatever the mode). Envelopes are
@@ -88,27 +93,30 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     pub procs: Procs,
 
-    /// Worker threads per process [default: cores / processes, at least 1].
-    #[arg(long)]
+    /// Worker threads per process, 1 to 1024 [default: cores / processes,
+    /// at least 1].
+    #[arg(long, value_parser = parse_workers)]
     pub workers: Option<usize>,
 
-    /// New connections per second, over all processes [default: unlimited].
-    #[arg(long, value_parser = parse_count)]
+    /// New connections per second, over all processes, at least 1
+    /// [default: unlimited].
+    #[arg(long, value_parser = parse_rate)]
     pub rate: Option<u64>,
 
     /// Most connection attempts in flight at once, over all processes.
     /// More does not connect faster on loopback (measured: 200 and 2,000
-    /// both ~12K/s here) but makes each connect wait longer.
-    #[arg(long, default_value = "256", value_parser = parse_count)]
+    /// both ~12K/s here) but makes each connect wait longer. 1 to 1M.
+    #[arg(long, default_value = "256", value_parser = parse_max_connecting)]
     pub max_connecting: u64,
 
     /// Stop opening after every this many connections (icomet's pause) and
     /// wait for Enter on a terminal, or for --pause-secs.
-    #[arg(long, value_parser = parse_count)]
+    #[arg(long, value_parser = parse_pause_every)]
     pub pause_every: Option<u64>,
 
-    /// How long each --pause-every pause lasts instead of waiting for Enter.
-    #[arg(long, value_parser = parse_duration)]
+    /// How long each --pause-every pause lasts instead of waiting for Enter
+    /// (1ms to 24h).
+    #[arg(long, value_parser = parse_timer)]
     pub pause_secs: Option<Duration>,
 
     /// Hold the connections this long once all are open, then close them and
@@ -116,21 +124,24 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Give up on an attempt with no response head after this long.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// Give up on an attempt with no response head after this long (1ms to
+    /// 24h).
+    #[arg(long, default_value = "10s", value_parser = parse_timer)]
     pub connect_timeout: Duration,
 
     /// Reconnect a connection that fails or is closed, after a backoff that
-    /// starts at --reconnect-backoff and doubles up to 30 s.
+    /// starts at --reconnect-backoff and doubles up to 30 s, each wait drawn
+    /// between half the backoff and all of it (jitter: connections dropped
+    /// together do not all come back at once).
     #[arg(long)]
     pub reconnect: bool,
 
-    /// First reconnect backoff.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    /// First reconnect backoff (1ms to 30s).
+    #[arg(long, default_value = "100ms", value_parser = parse_backoff)]
     pub reconnect_backoff: Duration,
 
-    /// Off a terminal, print a line this often.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    /// Off a terminal, print a line this often (100ms to 24h).
+    #[arg(long, default_value = "10s", value_parser = parse_report_interval)]
     pub report_interval: Duration,
 
     /// Write one record per report interval to this CSV file.
@@ -141,8 +152,8 @@ pub struct Args {
     #[arg(long)]
     pub json: Option<PathBuf>,
 
-    /// Exit 1 unless at least this many connections were open at once
-    /// [default: --conns].
+    /// Exit 1 unless at least this many connections were open at once, and
+    /// still open when the hold ended (at most --conns) [default: --conns].
     #[arg(long, value_parser = parse_count)]
     pub min_open: Option<u64>,
 
@@ -155,29 +166,52 @@ fn parse_target(s: &str) -> Result<Target, String> {
     s.parse()
 }
 
-/// `Name: value`, a field name of token characters and a value without
-/// CR, LF or NUL (which would end the head or smuggle another field).
-fn parse_header(s: &str) -> Result<(String, String), String> {
-    let (name, value) = s
-        .split_once(':')
-        .ok_or_else(|| format!("{s:?}: expected NAME: VALUE"))?;
-    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    if name.is_empty() || !name.bytes().all(token) {
-        return Err(format!("{name:?} is not a header field name"));
-    }
-    let value = value.trim();
-    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(format!("the value of {name} holds a CR, LF or NUL"));
-    }
-    Ok((name.to_owned(), value.to_owned()))
+fn parse_ws_bound(s: &str) -> Result<u32, String> {
+    // A frame's length is compared as a u32 by the decoder.
+    count_within(s, 1, u64::from(u32::MAX)).map(|n| n as u32)
 }
 
-fn parse_ws_bound(s: &str) -> Result<u32, String> {
-    let n = parse_count(s).map_err(|e| e.to_string())?;
-    u32::try_from(n)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{s:?}: between 1 and 4G - 1"))
+/// The most connections one run may ask for: a thousand times the million
+/// the tool is about, and inside the `u32` a connection record keeps as
+/// its index.
+pub(crate) const MAX_CONNS: u64 = 1_000_000_000;
+
+fn parse_conns(s: &str) -> Result<u64, String> {
+    count_within(s, 1, MAX_CONNS)
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    // 0 would never release a connection: the ramp would wait for ever.
+    count_within(s, 1, MAX_CONNS).map_err(|e| format!("{e} (leave --rate out for no limit)"))
+}
+
+fn parse_max_connecting(s: &str) -> Result<u64, String> {
+    // 0 would never start a connection.
+    count_within(s, 1, 1_000_000)
+}
+
+fn parse_pause_every(s: &str) -> Result<u64, String> {
+    count_within(s, 1, MAX_CONNS)
+}
+
+fn parse_workers(s: &str) -> Result<usize, String> {
+    count_within(s, 1, 1024).map(|n| n as usize)
+}
+
+/// Timeouts and pauses: deadlines are `Instant + Duration` and microsecond
+/// `u64`s, so they are kept inside [`MAX_DURATION`].
+fn parse_timer(s: &str) -> Result<Duration, String> {
+    duration_within(s, Duration::from_millis(1), MAX_DURATION)
+}
+
+fn parse_backoff(s: &str) -> Result<Duration, String> {
+    // The backoff doubles up to 30 s; a first step past it would be cut.
+    duration_within(s, Duration::from_millis(1), crate::worker::MAX_BACKOFF)
+}
+
+fn parse_report_interval(s: &str) -> Result<Duration, String> {
+    // The controller looks every 100 ms: a shorter interval cannot be kept.
+    duration_within(s, crate::drive::TICK, MAX_DURATION)
 }
 
 /// `--bind-mode`.
@@ -283,8 +317,17 @@ mod tests {
             "flood.csv",
             "--json",
             "flood.json",
+            "--header",
+            "Authorization: Bearer s3cret",
+            "--header",
+            "X-Tenant:7",
         ])
         .unwrap();
+        assert_eq!(a.headers.len(), 2);
+        assert_eq!(
+            (a.headers[1].name.as_str(), a.headers[1].value.as_str()),
+            ("X-Tenant", "7")
+        );
         assert_eq!(a.conns, 1_000_000);
         assert_eq!(a.source_ips.len(), 17);
         assert_eq!(BindMode::from(a.bind_mode), BindMode::Explicit);
@@ -306,12 +349,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            ws.headers,
-            [("Authorization".to_owned(), "Bearer s3cret".to_owned())]
+            (ws.headers[0].name.as_str(), ws.headers[0].value.as_str()),
+            ("Authorization", "Bearer s3cret")
         );
         assert_eq!(ws.ws_max_message, 64_000);
-        assert!(parse_header("X-A b: c").is_err());
-        assert!(parse_header("X: a\r\nY: b").is_err());
         assert!(parse_ws_bound("5G").is_err());
         assert_eq!("3".parse::<Procs>(), Ok(Procs::Exactly(3)));
         assert!("0".parse::<Procs>().is_err());
@@ -320,5 +361,48 @@ mod tests {
             Ok(ChildSlot { index: 2, of: 5 })
         );
         assert!("5/5".parse::<ChildSlot>().is_err());
+    }
+
+    /// Why `line` is refused at parse time.
+    fn refusal(line: &[&str]) -> String {
+        let argv = std::iter::once("floodtest").chain(line.iter().copied());
+        Args::try_parse_from(argv).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn values_that_feed_arithmetic_are_bounded_at_parse_time() {
+        // --rate 0 never released a connection (the ramp waited for ever),
+        // --connect-timeout 0s timed every attempt out at once, a huge
+        // --pause-secs overflowed Instant + Duration in the controller.
+        let err = refusal(&["--rate", "0"]);
+        assert!(
+            err.contains("must be at least 1 (leave --rate out for no limit)"),
+            "{err}"
+        );
+        let err = refusal(&["--connect-timeout", "0s"]);
+        assert!(err.contains("must be longer than 0s"), "{err}");
+        let err = refusal(&[
+            "--pause-every",
+            "10",
+            "--pause-secs",
+            "18446744073709551615",
+        ]);
+        assert!(err.contains("must be at most 24h"), "{err}");
+        for line in [
+            &["--max-connecting", "0"][..],
+            &["--pause-every", "0"],
+            &["--workers", "0"],
+            &["--conns", "0"],
+            &["--conns", "2G"],
+            &["--reconnect-backoff", "0s"],
+            &["--reconnect-backoff", "1m"],
+            &["--report-interval", "0s"],
+            &["--connect-timeout", "1000000h"],
+        ] {
+            let err = refusal(line);
+            assert!(err.contains("must be"), "{line:?}: {err}");
+        }
+        let ok = Args::try_parse_from(["floodtest", "--rate", "1", "--connect-timeout", "24h"]);
+        assert!(ok.is_ok());
     }
 }

@@ -17,7 +17,7 @@
 //! closed, the parent ends the run and writes the summary marked incomplete.
 
 use crate::fleet::{Fleet, Joined, LocalFleet};
-use crate::stats::{new_hist, Snapshot};
+use crate::stats::{Snapshot, Timings};
 use crate::worker::Control;
 use anyhow::Context;
 use std::io::{BufRead, BufReader, Write};
@@ -102,15 +102,10 @@ fn read_child(stdout: std::process::ChildStdout, view: Arc<Mutex<View>>) {
             continue;
         };
         let mut v = view.lock().unwrap_or_else(|p| p.into_inner());
-        let mut latency = std::mem::replace(&mut v.snap.latency, new_hist());
-        let mut connect = std::mem::replace(&mut v.snap.connect, new_hist());
-        let _ = latency.add(&snap.latency);
-        let _ = connect.add(&snap.connect);
-        v.snap = Snapshot {
-            latency,
-            connect,
-            ..snap
-        };
+        // Lines between two polls each carry their own histograms.
+        let mut timings = std::mem::replace(&mut v.snap.timings, Timings::new());
+        timings.add(&snap.timings);
+        v.snap = Snapshot { timings, ..snap };
     }
     view.lock().unwrap_or_else(|p| p.into_inner()).gone = true;
 }
@@ -132,8 +127,7 @@ impl Fleet for ChildFleet {
                 v.snap.finished = true;
             }
             merged.merge(&v.snap);
-            v.snap.latency.reset();
-            v.snap.connect.reset();
+            v.snap.timings.reset();
         }
         merged
     }

@@ -15,10 +15,12 @@ pub(crate) enum ErrorClass {
     Reset,
     /// No response head within `--connect-timeout` (or ETIMEDOUT).
     Timeout,
-    /// EADDRNOTAVAIL: no free source address/port for the 4-tuple.
+    /// EADDRNOTAVAIL at `connect()`: no free source port for the 4-tuple.
     AddrUnavailable,
     /// EADDRINUSE: the chosen source pair is taken.
     AddrInUse,
+    /// EADDRNOTAVAIL at `bind()`: the source address is not on this host.
+    NotLocal,
     /// EMFILE / ENFILE: out of file descriptors.
     FdExhausted,
     /// The response status was not 200 (101 for a WebSocket): the server
@@ -42,12 +44,13 @@ pub(crate) enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in report order; indexes [`ErrorClass::index`].
-    pub(crate) const ALL: [ErrorClass; 12] = [
+    pub(crate) const ALL: [ErrorClass; 13] = [
         ErrorClass::Refused,
         ErrorClass::Reset,
         ErrorClass::Timeout,
         ErrorClass::AddrUnavailable,
         ErrorClass::AddrInUse,
+        ErrorClass::NotLocal,
         ErrorClass::FdExhausted,
         ErrorClass::Status,
         ErrorClass::Handshake,
@@ -70,6 +73,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::AddrUnavailable => "addr_unavailable",
             ErrorClass::AddrInUse => "addr_in_use",
+            ErrorClass::NotLocal => "addr_not_local",
             ErrorClass::FdExhausted => "fd_exhausted",
             ErrorClass::Status => "status",
             ErrorClass::Handshake => "handshake",
@@ -77,6 +81,15 @@ impl ErrorClass {
             ErrorClass::Protocol => "protocol",
             ErrorClass::ClosedByServer => "closed_by_server",
             ErrorClass::Other => "other",
+        }
+    }
+
+    /// The class of a stream the parser gave up on.
+    pub(crate) fn of_stream(err: crate::stream::StreamError) -> ErrorClass {
+        match err {
+            crate::stream::StreamError::Status(_) => ErrorClass::Status,
+            crate::stream::StreamError::Handshake(_) => ErrorClass::Handshake,
+            crate::stream::StreamError::Protocol(_) => ErrorClass::Protocol,
         }
     }
 

@@ -20,7 +20,9 @@ mod args;
 mod children;
 mod class;
 mod drive;
+mod failure;
 mod fleet;
+mod live;
 mod messages;
 mod pacing;
 mod plan;
@@ -30,6 +32,7 @@ mod stream;
 mod summary;
 mod target;
 mod tls;
+mod units;
 mod websocket;
 mod worker;
 
@@ -47,7 +50,8 @@ use std::sync::Arc;
 use worker::Control;
 
 /// Runs the tool with `argv` (without the program name, for children) and
-/// the parsed `args`; returns 0 when the target was held, 1 when not, and
+/// the parsed `args`; returns 0 when the target was held, 1 when not (or a
+/// stream broke HTTP framing: [`summary::check`]), and
 /// an error (exit 2) when it cannot start or part of it failed (after the
 /// summary, marked incomplete, is written).
 pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
@@ -69,7 +73,13 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     }
     let tty = std::io::stderr().is_terminal();
-    let mut report = Reporter::new(args.conns, args.report_interval, args.csv.as_deref(), tty)?;
+    let mut report = Reporter::new(
+        args.conns,
+        args.duration,
+        args.report_interval,
+        args.csv.as_deref(),
+        tty,
+    )?;
     report.notice(&plan.describe());
     let fleet: Box<dyn Fleet> = if plan.procs > 1 {
         Box::new(ChildFleet::spawn(plan.procs, &argv)?)
@@ -83,6 +93,10 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
     let incomplete = drive(fleet, stop, &pacing, &mut report)?;
     let mut summary = report.finish(plan.procs, plan.workers)?;
     summary.incomplete = incomplete.clone();
+    let min_open = args.min_open.unwrap_or(args.conns);
+    if incomplete.is_none() {
+        summary.check_failed = summary::check(&summary, min_open);
+    }
     report::say(&mut std::io::stdout(), &summary::render(&summary));
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&summary)?;
@@ -91,10 +105,14 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
     if let Some(why) = incomplete {
         anyhow::bail!("run incomplete: {why}; the summary covers what ran until then");
     }
-    let min_open = args.min_open.unwrap_or(args.conns);
-    Ok(if summary.open >= min_open {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    Ok(match &summary.check_failed {
+        None => ExitCode::SUCCESS,
+        Some(why) => {
+            report::say(
+                &mut std::io::stderr(),
+                &format!("floodtest: check failed: {why}"),
+            );
+            ExitCode::from(1)
+        }
     })
 }

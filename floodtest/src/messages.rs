@@ -2,6 +2,14 @@
 //!
 //! Every mode runs [`c1m_common::scan_envelopes`] over the body bytes (after
 //! de-chunking), so an envelope is found whatever a server wraps around it.
+//! Messages (`[c1m `) are checked for gaps per connection; events (`[c1e `,
+//! a publisher's event fanned out to its friends) are only counted and
+//! timed: a connection sees the events of its friends only, so a jump in a
+//! publisher's numbering is no loss, and a table of publishers per
+//! connection would cost more than the connection. Their loss is counted
+//! in aggregate instead, against what the server said it queued (see
+//! `docs/ENVELOPE.md`).
+//!
 //! Per connection this keeps, at rest:
 //!
 //! - [`Gaps`], 16 bytes inline: the last sequence number seen from one
@@ -15,7 +23,7 @@
 //!   it empties, so a connection at rest holds no buffer.
 
 use crate::stats::Tally;
-use c1m_common::{scan_envelopes, Envelope};
+use c1m_common::{scan_envelopes, Envelope, EnvelopeKind};
 
 /// Sequence tracking for the first generator seen on a connection.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -96,9 +104,14 @@ impl Gaps {
 fn account(env: Envelope<'_>, gaps: &mut Gaps, spill: &mut Option<Box<Spill>>, tally: &mut Tally) {
     let c = &mut tally.counters;
     c.messages += 1;
-    c.lost += gaps.observe(spill, env.header.generator, env.header.seq);
+    match env.kind {
+        EnvelopeKind::Message => {
+            c.lost += gaps.observe(spill, env.header.generator, env.header.seq)
+        }
+        EnvelopeKind::Event => c.events += 1,
+    }
     let latency = tally.now_us.saturating_sub(env.header.sent_us);
-    tally.latency.saturating_record(latency);
+    tally.timings.latency.saturating_record(latency);
 }
 
 /// Finds the envelopes in `body` (with whatever the previous read left in
@@ -166,9 +179,31 @@ mod tests {
             let (tally, spill) = run(&bytes, cut);
             assert_eq!(tally.counters.messages, 7, "cut {cut}");
             assert_eq!(tally.counters.lost, 2 + 2, "cut {cut}");
-            assert_eq!(tally.latency.max(), 500);
+            assert_eq!(tally.timings.latency.max(), 500);
             // The second generator keeps the spill alive; no carry remains.
             assert!(spill.unwrap().carry.is_empty());
+        }
+    }
+
+    #[test]
+    fn events_are_counted_without_gaps_or_a_table_of_publishers() {
+        let mut bytes = stream(&[(1, 1), (1, 2)]);
+        // Events from many publishers, each a jump in its own numbering.
+        for publisher in 0..50 {
+            let h = Header {
+                id: publisher,
+                generator: 9,
+                seq: publisher * 3 + 1,
+                sent_us: 1_200,
+            };
+            c1m_common::encode_event(&h, b"event", &mut bytes);
+        }
+        bytes.extend_from_slice(&stream(&[(1, 3)]));
+        for cut in [1, 9, bytes.len()] {
+            let (tally, spill) = run(&bytes, cut);
+            let c = tally.counters;
+            assert_eq!((c.messages, c.events, c.lost), (53, 50, 0), "cut {cut}");
+            assert!(spill.is_none(), "events keep nothing per connection");
         }
     }
 

@@ -1,7 +1,8 @@
 //! Pre-flight: what the run needs, and refusing before connecting when the
 //! machine cannot give it.
 //!
-//! Two ceilings, both from `c1m_common::capacity`: the 4-tuples the source
+//! A source address that is not on this host is refused here too (it could
+//! never be bound). Two ceilings, both from `c1m_common::capacity`: the 4-tuples the source
 //! addresses, ports and destinations allow, and the descriptors one process
 //! may hold (RLIMIT_NOFILE, here 20,000 and not raisable). The first is fixed
 //! by more source IPs or a wider port range; the second by more processes,
@@ -12,7 +13,7 @@
 
 use crate::args::{Args, Procs};
 use crate::stream::Expect;
-use crate::target::{Extras, Target};
+use crate::target::Target;
 use crate::tls::Tls;
 use anyhow::{bail, Context};
 use c1m_common::{conns_per_process, procs_needed, AddressPlan, BindMode, FD_RESERVE};
@@ -42,9 +43,8 @@ pub(crate) fn ephemeral_range() -> anyhow::Result<PortRange> {
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     pub(crate) target: Arc<Target>,
-    /// How streams are read, and what requests carry besides the target.
+    /// How streams are read (and the subprotocol a WebSocket asks for).
     pub(crate) expect: Arc<Expect>,
-    pub(crate) extras: Arc<Extras>,
     /// For `https://` and `wss://`: what each session is opened with.
     pub(crate) tls: Option<Arc<Tls>>,
     pub(crate) bind_mode: BindMode,
@@ -70,7 +70,6 @@ pub(crate) struct Plan {
     pub(crate) args: Args,
     pub(crate) target: Arc<Target>,
     expect: Arc<Expect>,
-    extras: Arc<Extras>,
     tls: Option<Arc<Tls>>,
     pub(crate) bind_mode: BindMode,
     pub(crate) source_ips: Vec<Ipv4Addr>,
@@ -95,9 +94,17 @@ impl Plan {
         if conns == 0 {
             bail!("--conns must be at least 1");
         }
+        if let Some(min) = args.min_open.filter(|&m| m > conns) {
+            bail!("--min-open {min} can never be met with --conns {conns}: give at most {conns}");
+        }
         let bind_mode = BindMode::from(args.bind_mode);
         let source_ips: Vec<Ipv4Addr> = args.source_ips.iter().collect();
-        let target = Arc::new(args.url.clone());
+        let target = Arc::new(
+            args.url
+                .clone()
+                .with_headers(&args.headers)
+                .map_err(anyhow::Error::msg)?,
+        );
         let destinations = target.destinations();
         let address_plan = AddressPlan {
             bind_mode,
@@ -160,14 +167,9 @@ impl Plan {
                 message: args.ws_max_message,
             },
         });
-        let extras = Arc::new(Extras {
-            headers: args.headers.clone(),
-            subprotocol: args.ws_subprotocol.clone(),
-        });
         let plan = Plan {
             args: args.clone(),
             expect,
-            extras,
             tls,
             target,
             bind_mode,
@@ -180,6 +182,17 @@ impl Plan {
             capacity,
         };
         plan.check_units(&address_plan)?;
+        if bind_mode != BindMode::Kernel {
+            let found = crate::addr::first_not_local(plan.source_ips.iter().copied())
+                .context("checking the --source-ips addresses")?;
+            if let Some(ip) = found {
+                bail!(
+                    "--source-ips {ip}: this address is not on this host, so no connection can be \
+                     bound to it; {}",
+                    crate::report::NOT_LOCAL_FIX.replace("<ip>", &ip.to_string())
+                );
+            }
+        }
         Ok(plan)
     }
 
@@ -210,7 +223,6 @@ impl Plan {
             .map(|(indices, local_ports)| Unit {
                 target: self.target.clone(),
                 expect: self.expect.clone(),
-                extras: self.extras.clone(),
                 tls: self.tls.clone(),
                 bind_mode: self.bind_mode,
                 source_ips: self.source_ips.clone(),

@@ -3,16 +3,21 @@
 //! The controller hands every polled [`Snapshot`] to the [`Reporter`], which
 //! keeps the run's totals and histograms, and on its clock:
 //! - on a terminal, redraws an indicatif bar every second: open/target,
-//!   connect rate, failures by class, chunks/s, msgs/s, p99 latency;
-//! - off a terminal, prints a plain line every `--report-interval`, ending in
-//!   the seeds' `Stats: {Active, Closed, Chunks}`;
+//!   connect rate, failures and p99 latency while ramping; time held and
+//!   left, open, msgs/s, lost, failures and p99 while holding (in 80
+//!   columns: [`crate::live`]);
+//! - off a terminal, prints a plain line every `--report-interval` with the
+//!   same figures and the failure classes, ending in the seeds' `Stats:
+//!   {Active, Closed, Chunks}`;
 //! - writes one [`FloodInterval`] per `--report-interval` to `--csv`.
 //!
-//! Resource exhaustion (descriptors, source addresses) is reported once, with
-//! the fix, the first time its count moves.
+//! Each failure class is reported once, the first time its count moves:
+//! resource exhaustion (descriptors, source addresses) with the fix, any
+//! other class with what its first failure looked like ([`crate::failure`]).
 
 use crate::class::ErrorClass;
-use crate::stats::{new_hist, Counters, Snapshot};
+use crate::live::{Live, Phase, BAR_WIDTH};
+use crate::stats::{new_hist, Counters, Snapshot, Timings};
 use crate::summary::{close_map, failed_brief, failed_map, percentiles};
 use c1m_common::Exhaustion;
 use c1m_common::FloodSummary;
@@ -54,23 +59,29 @@ impl Window {
 pub(crate) struct Reporter {
     target: u64,
     start: Instant,
+    /// `--duration`: how long the hold lasts, for the time left.
+    hold: Option<Duration>,
+    /// When the hold began (the end of the ramp).
+    hold_since: Option<Instant>,
     interval: Duration,
     bar: Option<ProgressBar>,
     csv: Option<csv::Writer<File>>,
     latest: Snapshot,
-    total_latency: Histogram<u64>,
-    total_connect: Histogram<u64>,
+    /// Every histogram over the whole run.
+    total: Timings,
     peak_open: u64,
     /// Length of the ramp and the streams opened in it.
     ramp: Option<(f64, u64)>,
     line: Window,
     bar_window: Window,
+    /// Classes whose first failure (or fix) has been printed.
     warned: [bool; ErrorClass::ALL.len()],
 }
 
 impl Reporter {
     pub(crate) fn new(
         target: u64,
+        hold: Option<Duration>,
         interval: Duration,
         csv_path: Option<&Path>,
         tty: bool,
@@ -85,7 +96,7 @@ impl Reporter {
         let bar = tty.then(|| {
             let bar = ProgressBar::with_draw_target(Some(target), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} open {msg}")
+                ProgressStyle::with_template(&format!("{{bar:{BAR_WIDTH}}} {{msg}}"))
                     .expect("static template is valid"),
             );
             bar
@@ -94,12 +105,13 @@ impl Reporter {
         Ok(Self {
             target,
             start: now,
+            hold,
+            hold_since: None,
             interval,
             bar,
             csv,
             latest: Snapshot::empty(),
-            total_latency: new_hist(),
-            total_connect: new_hist(),
+            total: Timings::new(),
             peak_open: 0,
             ramp: None,
             line: Window::new(now, Counters::default()),
@@ -118,16 +130,27 @@ impl Reporter {
 
     /// Takes in a polled snapshot.
     pub(crate) fn absorb(&mut self, snap: Snapshot) {
-        let _ = self.total_latency.add(&snap.latency);
-        let _ = self.total_connect.add(&snap.connect);
-        let _ = self.line.latency.add(&snap.latency);
-        let _ = self.bar_window.latency.add(&snap.latency);
+        self.total.add(&snap.timings);
+        let _ = self.line.latency.add(&snap.timings.latency);
+        let _ = self.bar_window.latency.add(&snap.timings.latency);
         self.peak_open = self.peak_open.max(snap.counters.open());
-        for class in [ErrorClass::FdExhausted, ErrorClass::AddrUnavailable] {
-            if snap.counters.failed[class.index()] > 0 && !self.warned[class.index()] {
-                self.warned[class.index()] = true;
-                self.notice(&exhaustion_fix(class));
+        for class in ErrorClass::ALL {
+            if snap.counters.failed[class.index()] == 0 || self.warned[class.index()] {
+                continue;
             }
+            // Once per class: running out of something gets its fix, any
+            // other failure what its first one looked like.
+            let text = match class {
+                ErrorClass::FdExhausted | ErrorClass::AddrUnavailable | ErrorClass::NotLocal => {
+                    exhaustion_fix(class)
+                }
+                _ => match snap.failures.first.get(class.name()) {
+                    Some(first) => format!("first {} failure: {first}", class.name()),
+                    None => continue,
+                },
+            };
+            self.warned[class.index()] = true;
+            self.notice(&text);
         }
         self.latest = snap;
     }
@@ -141,13 +164,18 @@ impl Reporter {
             self.start.elapsed().as_secs_f64()
         };
         self.ramp = Some((secs, self.latest.counters.opened));
+        self.hold_since = Some(Instant::now());
+        if let Some(bar) = &self.bar {
+            // The bar showed the ramp; the hold's message says the rest.
+            bar.set_style(ProgressStyle::with_template("{msg}").expect("static template is valid"));
+        }
         let c = &self.latest.counters;
         self.notice(&format!(
             "ramp done in {secs:.1}s: open {}/{}, failed {} ({})",
             c.open(),
             self.target,
             c.failed_total(),
-            failed_brief(&c.failed)
+            failed_brief(&c.failed, &self.latest.failures)
         ));
     }
 
@@ -155,7 +183,7 @@ impl Reporter {
     pub(crate) fn tick(&mut self) -> anyhow::Result<()> {
         let now = Instant::now();
         if self.bar.is_some() && now.duration_since(self.bar_window.since) >= BAR_EVERY {
-            let msg = self.status(now, &self.bar_window);
+            let msg = self.live(now, &self.bar_window).bar_message();
             if let Some(bar) = &self.bar {
                 bar.set_position(self.latest.counters.open());
                 bar.set_message(msg);
@@ -168,23 +196,32 @@ impl Reporter {
         Ok(())
     }
 
-    /// Rates and failures over a window, for the bar and the plain line.
-    fn status(&self, now: Instant, w: &Window) -> String {
+    /// The run now, with rates over the window `w`, for the bar and the
+    /// plain line.
+    fn live(&self, now: Instant, w: &Window) -> Live {
         let c = &self.latest.counters;
-        format!(
-            "{:.0} conn/s | failed {} ({}) | chunks {:.0}/s msgs {:.0}/s lost {} | p99 {}us",
-            w.rate(now, w.counters.opened, c.opened),
-            c.failed_total(),
-            failed_brief(&c.failed),
-            w.rate(now, w.counters.chunks, c.chunks),
-            w.rate(now, w.counters.messages, c.messages),
-            c.lost,
-            if w.latency.is_empty() {
-                0
-            } else {
-                w.latency.value_at_quantile(0.99)
-            },
-        )
+        let phase = match self.hold_since {
+            None => Phase::Ramp,
+            Some(since) => {
+                let held = now.duration_since(since);
+                Phase::Hold {
+                    held,
+                    left: self.hold.map(|d| d.saturating_sub(held)),
+                }
+            }
+        };
+        Live {
+            open: c.open(),
+            target: self.target,
+            phase,
+            connect_rate: w.rate(now, w.counters.opened, c.opened),
+            chunk_rate: w.rate(now, w.counters.chunks, c.chunks),
+            message_rate: w.rate(now, w.counters.messages, c.messages),
+            lost: c.lost,
+            failed: c.failed_total(),
+            failed_classes: failed_brief(&c.failed, &self.latest.failures),
+            p99_us: (!w.latency.is_empty()).then(|| w.latency.value_at_quantile(0.99)),
+        }
     }
 
     fn interval_line(&mut self, now: Instant) -> anyhow::Result<()> {
@@ -192,10 +229,8 @@ impl Reporter {
         let elapsed = now.duration_since(self.start).as_secs_f64();
         if self.bar.is_none() {
             let line = format!(
-                "floodtest: {elapsed:.1}s open {}/{} | {} | Stats: {{{},{},{}}}",
-                c.open(),
-                self.target,
-                self.status(now, &self.line),
+                "floodtest: {elapsed:.1}s {} | Stats: {{{},{},{}}}",
+                self.live(now, &self.line).line(),
                 c.open(),
                 c.closed,
                 c.chunks
@@ -237,22 +272,28 @@ impl Reporter {
         }
         let c = self.latest.counters;
         let (ramp_secs, ramp_opened) = self.ramp.unwrap_or((0.0, 0));
-        let held = self.latest.peak_open.max(1);
+        let rss_conns = self.latest.rss_conns.max(1);
         Ok(FloodSummary {
             target: self.target,
             open: self.peak_open,
+            held: self.latest.held,
             opened: c.opened,
             closed: c.closed,
             failed: failed_map(&c.failed),
             failed_total: c.failed_total(),
             close_codes: close_map(&c.closes),
+            status_codes: self.latest.failures.codes_by_name(),
+            first_failures: self.latest.failures.first.clone(),
             chunks: c.chunks,
             bytes: c.bytes,
             messages: c.messages,
+            events: c.events,
             lost: c.lost,
-            latency_us: percentiles(&self.total_latency),
-            connect_us: percentiles(&self.total_connect),
-            client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / held,
+            latency_us: percentiles(&self.total.latency),
+            connect_us: percentiles(&self.total.connect),
+            head_us: percentiles(&self.total.head),
+            first_byte_us: percentiles(&self.total.first_byte),
+            client_rss_bytes_per_conn: (self.latest.rss_delta_bytes.max(0) as u64) / rss_conns,
             ramp_secs,
             connect_rate: if ramp_secs > 0.0 {
                 ramp_opened as f64 / ramp_secs
@@ -264,6 +305,7 @@ impl Reporter {
             procs,
             workers,
             incomplete: None,
+            check_failed: None,
         })
     }
 }
@@ -275,10 +317,17 @@ pub(crate) fn say(out: &mut impl std::io::Write, line: &str) {
     let _ = writeln!(out, "{line}");
 }
 
+/// How to make a source address usable, for the refusal before the run and
+/// the notice during it.
+pub(crate) const NOT_LOCAL_FIX: &str =
+    "fix: add it to an interface (`ip addr add <ip>/32 dev lo`, as root) \
+     or use 127.x.y.z addresses, which are all local";
+
 /// The one-time message for a resource running out.
 fn exhaustion_fix(class: ErrorClass) -> String {
     match class {
         ErrorClass::FdExhausted => Exhaustion::Process.fix().to_owned(),
+        ErrorClass::NotLocal => format!("a source address is not on this host (EADDRNOTAVAIL at bind); {NOT_LOCAL_FIX}"),
         _ => "out of source addresses (EADDRNOTAVAIL): every (source IP, port) pair to this destination \
               is taken; fix: more --source-ips with --bind-mode explicit or noport, or widen \
               net.ipv4.ip_local_port_range (sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\")"

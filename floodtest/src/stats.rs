@@ -5,10 +5,11 @@
 //! moves its histograms into a mutex-guarded slot that the controller drains
 //! on its tick. Child processes send the same [`Snapshot`] as a JSON line, so
 //! one merge serves threads and processes alike. Cost: four histograms per
-//! worker (~140 KB each at most, pages touched only where values fall), no
+//! worker ([`Timings`]: latency, connect, head, first byte) (~140 KB each at most, pages touched only where values fall), no
 //! state per connection.
 
 use crate::class::{ClassCounts, ErrorClass};
+use crate::failure::Failures;
 use crate::websocket::CloseCounts;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,64 @@ const HIST_MAX_US: u64 = 100_000_000;
 /// An empty histogram of microseconds with 3 significant figures.
 pub(crate) fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIST_MAX_US, 3).expect("static histogram bounds are valid")
+}
+
+/// The histograms of a run, microseconds: recorded by a worker, moved to
+/// the controller on each flush and merged there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Timings {
+    /// Delivery latency of envelopes.
+    #[serde(with = "hist_wire")]
+    pub(crate) latency: Histogram<u64>,
+    /// `connect()` to an established TCP connection.
+    #[serde(with = "hist_wire")]
+    pub(crate) connect: Histogram<u64>,
+    /// `connect()` to the complete `200` response head.
+    #[serde(with = "hist_wire", default = "new_hist")]
+    pub(crate) head: Histogram<u64>,
+    /// `connect()` to the first body bytes (chunk, event or byte): the
+    /// time to first byte wrk and oha report.
+    #[serde(with = "hist_wire", default = "new_hist")]
+    pub(crate) first_byte: Histogram<u64>,
+}
+
+impl Timings {
+    pub(crate) fn new() -> Self {
+        Self {
+            latency: new_hist(),
+            connect: new_hist(),
+            head: new_hist(),
+            first_byte: new_hist(),
+        }
+    }
+
+    fn all(&self) -> [&Histogram<u64>; 4] {
+        [&self.latency, &self.connect, &self.head, &self.first_byte]
+    }
+
+    fn all_mut(&mut self) -> [&mut Histogram<u64>; 4] {
+        [
+            &mut self.latency,
+            &mut self.connect,
+            &mut self.head,
+            &mut self.first_byte,
+        ]
+    }
+
+    /// Adds `o`'s values.
+    pub(crate) fn add(&mut self, o: &Timings) {
+        for (mine, theirs) in self.all_mut().into_iter().zip(o.all()) {
+            // Same bounds on both sides, so adding cannot fail.
+            let _ = mine.add(theirs);
+        }
+    }
+
+    /// Empties every histogram (after it was handed on).
+    pub(crate) fn reset(&mut self) {
+        for h in self.all_mut() {
+            h.reset();
+        }
+    }
 }
 
 /// Cumulative counts since the start of the run.
@@ -37,8 +96,11 @@ pub(crate) struct Counters {
     pub(crate) chunks: u64,
     /// Body bytes (after de-chunking).
     pub(crate) bytes: u64,
-    /// Envelopes found.
+    /// Envelopes found, messages and events.
     pub(crate) messages: u64,
+    /// Of `messages`, event envelopes (`[c1e `).
+    #[serde(default)]
+    pub(crate) events: u64,
     /// Messages known lost: sequence gaps within one connection.
     pub(crate) lost: u64,
     /// Explicit-bind pairs skipped because they were taken.
@@ -58,6 +120,7 @@ impl Counters {
         self.chunks += o.chunks;
         self.bytes += o.bytes;
         self.messages += o.messages;
+        self.events += o.events;
         self.lost += o.lost;
         self.addr_retries += o.addr_retries;
         for (a, b) in self.failed.iter_mut().zip(o.failed) {
@@ -85,21 +148,21 @@ impl Counters {
 /// What a worker counts into while it runs.
 pub(crate) struct Tally {
     pub(crate) counters: Counters,
-    /// Delivery latency of envelopes, microseconds.
-    pub(crate) latency: Histogram<u64>,
-    /// Time from `connect()` to an established TCP connection, microseconds.
-    pub(crate) connect: Histogram<u64>,
+    /// Recorded since the last flush.
+    pub(crate) timings: Timings,
     /// Wall clock (the envelope's clock) at the current read, microseconds.
     pub(crate) now_us: u64,
+    /// The first failure of each class, and non-200 answers by code.
+    pub(crate) failures: Failures,
 }
 
 impl Tally {
     pub(crate) fn new() -> Self {
         Self {
             counters: Counters::default(),
-            latency: new_hist(),
-            connect: new_hist(),
+            timings: Timings::new(),
             now_us: 0,
+            failures: Failures::default(),
         }
     }
 }
@@ -127,19 +190,28 @@ pub(crate) struct Snapshot {
     pub(crate) paused: bool,
     /// The workers have stopped and this is their last word.
     pub(crate) finished: bool,
-    /// Child processes only: resident-memory growth since before connecting,
-    /// taken when this process held its peak, and that peak.
+    /// Streams open when the workers were told to stop, just before they
+    /// closed them: what was held to the end (0 until then).
+    #[serde(default)]
+    pub(crate) held: u64,
+    /// The first failure of each class, and non-200 answers by code
+    /// (cumulative).
+    #[serde(default)]
+    pub(crate) failures: Failures,
+    /// Resident-memory growth of this process over `rss_conns` added
+    /// connections (from half its connections open to its peak, see
+    /// [`crate::fleet::LocalFleet`]), and its peak open.
     pub(crate) rss_delta_bytes: i64,
+    #[serde(default)]
+    pub(crate) rss_conns: u64,
     pub(crate) peak_open: u64,
     /// Wall clock (unix microseconds) of the first connect, `u64::MAX`
     /// before it, and of the latest response head, 0 before it: the ramp's
     /// span, exact to the microsecond rather than to the controller's tick.
     pub(crate) first_start_us: u64,
     pub(crate) last_open_us: u64,
-    #[serde(with = "hist_wire")]
-    pub(crate) latency: Histogram<u64>,
-    #[serde(with = "hist_wire")]
-    pub(crate) connect: Histogram<u64>,
+    /// Recorded since the previous snapshot.
+    pub(crate) timings: Timings,
 }
 
 impl Snapshot {
@@ -152,12 +224,14 @@ impl Snapshot {
             started_all: true,
             paused: true,
             finished: true,
+            held: 0,
+            failures: Failures::default(),
             rss_delta_bytes: 0,
+            rss_conns: 0,
             peak_open: 0,
             first_start_us: u64::MAX,
             last_open_us: 0,
-            latency: new_hist(),
-            connect: new_hist(),
+            timings: Timings::new(),
         }
     }
 
@@ -181,13 +255,14 @@ impl Snapshot {
         self.started_all &= o.started_all;
         self.paused &= o.paused;
         self.finished &= o.finished;
+        self.held += o.held;
+        self.failures.merge(&o.failures);
         self.rss_delta_bytes += o.rss_delta_bytes;
+        self.rss_conns += o.rss_conns;
         self.peak_open += o.peak_open;
         self.first_start_us = self.first_start_us.min(o.first_start_us);
         self.last_open_us = self.last_open_us.max(o.last_open_us);
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = self.latency.add(&o.latency);
-        let _ = self.connect.add(&o.connect);
+        self.timings.add(&o.timings);
     }
 
     /// The ramp is over: everything started and nothing still connecting.
@@ -236,20 +311,22 @@ mod tests {
         s.counters.opened = 7;
         s.counters.fail(ErrorClass::Reset);
         for v in [1, 5, 999, 12_345, 7_000_000] {
-            s.latency.record(v).unwrap();
+            s.timings.latency.record(v).unwrap();
         }
-        s.connect.record(250).unwrap();
+        s.timings.connect.record(250).unwrap();
+        s.timings.first_byte.record(900).unwrap();
         let back: Snapshot = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back.counters, s.counters);
-        assert_eq!(back.latency.len(), 5);
+        assert_eq!(back.timings.latency.len(), 5);
         for q in [0.5, 0.99, 1.0] {
             assert_eq!(
-                back.latency.value_at_quantile(q),
-                s.latency.value_at_quantile(q)
+                back.timings.latency.value_at_quantile(q),
+                s.timings.latency.value_at_quantile(q)
             );
         }
-        assert_eq!(back.latency.max(), s.latency.max());
-        assert_eq!(back.connect.len(), 1);
+        assert_eq!(back.timings.latency.max(), s.timings.latency.max());
+        assert_eq!(back.timings.connect.len(), 1);
+        assert_eq!(back.timings.first_byte.max(), 900);
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! WebSocket the `101` and its frames (`websocket`).
 //!
 //! A [`Receiver`] is what a connection keeps between reads: its [`Stage`]
-//! (16 bytes: until the head has arrived the attempt's start time, then
-//! the codec's body decoder (5 bytes: the framing phase and a chunk's
-//! remaining length) and the SSE line flags, or the WebSocket frame decoder
+//! (16 bytes: nothing until the head has arrived, then the codec's body
+//! decoder (5 bytes: the framing phase and a chunk's remaining length) and
+//! a byte of flags (the SSE line state, and whether body bytes have
+//! arrived, for the time to first byte), or the WebSocket frame decoder
 //! (12 bytes)), the envelope [`Gaps`] (16 bytes) and the optional [`Spill`]
 //! (8 bytes): 40 bytes. The decoders walk their framing byte by byte in
 //! their integers, so a chunk-size line or a frame header cut by a read
@@ -46,14 +47,19 @@ pub enum Mode {
 /// Why a stream was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamError {
-    /// The response status was not 200 (101 for a WebSocket).
-    Status,
-    /// A `101` that fails the client's checks (RFC 6455 4.1).
-    Handshake,
+    /// The response status was not 200 (101 for a WebSocket): the code.
+    Status(u16),
+    /// A `101` that fails the client's checks (RFC 6455 4.1): why.
+    Handshake(&'static str),
     /// Not HTTP, a head over [`MAX_HEAD`], broken body framing, or frames
-    /// that break RFC 6455.
-    Protocol,
+    /// that break RFC 6455: why, in a few words.
+    Protocol(&'static str),
 }
+
+/// Why a stream asked for in `--mode chunked` is refused when the answer
+/// is not chunked.
+pub(crate) const NOT_CHUNKED: &str =
+    "the response is not chunked (--mode chunked counts chunks; --mode raw or sse reads any body)";
 
 /// What every stream of a unit is read as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,21 +75,21 @@ pub(crate) struct Expect {
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 const LIMITS: HeadLimits = HeadLimits::new(MAX_HEAD, 48);
 
-// Bits of `Receiver::sse`.
+// Bits of `Stage::Body::flags`.
 const SSE_LINE_START: u8 = 1; // at the start of an SSE line
 const SSE_COMMENT: u8 = 2; // the current SSE line starts with ':'
 const SSE_PENDING: u8 = 4; // an SSE event has fields, awaiting its blank line
+const BODY_SEEN: u8 = 8; // body bytes have arrived (time to first byte taken)
 
-/// Where a stream is; the start time is needed only until it opens, so
-/// its 8 bytes hold the decoder after that.
+/// Where a stream is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
-    /// Connecting or waiting for the head: when the attempt started
-    /// (microseconds on the worker's clock), for the connect time, the
-    /// timeout, and a WebSocket's key.
-    Opening { started_us: u64 },
-    /// An HTTP body, and the SSE line state (the bits above).
-    Body { decoder: BodyDecoder, sse: u8 },
+    /// Connecting or waiting for the head.
+    Opening,
+    /// An HTTP body, and its flags (the bits above).
+    Body { decoder: BodyDecoder, flags: u8 },
+    /// A WebSocket's `101` has come, no frame byte yet.
+    Upgraded,
     /// WebSocket frames.
     Frames(FrameDecoder),
     /// The server closed the WebSocket (its Close frame came).
@@ -98,27 +104,20 @@ pub(crate) struct Receiver {
     pub(crate) spill: Option<Box<Spill>>,
 }
 
-impl Receiver {
-    /// A stream whose attempt started at `started_us`.
-    pub(crate) fn new(started_us: u64) -> Self {
+impl Default for Receiver {
+    fn default() -> Self {
         Self {
-            stage: Stage::Opening { started_us },
+            stage: Stage::Opening,
             gaps: Gaps::default(),
             spill: None,
         }
     }
+}
 
-    /// When the attempt started, until the stream has opened.
-    pub(crate) fn opening_since(&self) -> Option<u64> {
-        match self.stage {
-            Stage::Opening { started_us } => Some(started_us),
-            _ => None,
-        }
-    }
-
+impl Receiver {
     /// The `200` (or `101`) head has arrived: this is a held connection.
     pub(crate) fn is_open(&self) -> bool {
-        self.opening_since().is_none()
+        self.stage != Stage::Opening
     }
 
     /// The server ended the stream (last chunk, the whole content length,
@@ -127,21 +126,42 @@ impl Receiver {
         match self.stage {
             Stage::Body { decoder, .. } => decoder.is_done(),
             Stage::Closed => true,
-            Stage::Opening { .. } | Stage::Frames(_) => false,
+            Stage::Opening | Stage::Upgraded | Stage::Frames(_) => false,
         }
     }
 
-    /// Feeds the bytes of one read of connection `index`; what the stream
-    /// must answer (a WebSocket's Pongs and Close) is appended to `replies`.
+    /// Body bytes have arrived (after the head): the first chunk, event,
+    /// byte or frame of the stream.
+    pub(crate) fn has_body(&self) -> bool {
+        match self.stage {
+            Stage::Body { flags, .. } => flags & BODY_SEEN != 0,
+            Stage::Frames(_) | Stage::Closed => true,
+            Stage::Opening | Stage::Upgraded => false,
+        }
+    }
+
+    /// What a failed [`Receiver::feed`] of `data` was reading: the head
+    /// gathered so far when one was cut across reads, else `data`.
+    pub(crate) fn failed_bytes<'a>(&'a self, data: &'a [u8]) -> &'a [u8] {
+        match &self.spill {
+            Some(spill) if !spill.carry.is_empty() => &spill.carry,
+            _ => data,
+        }
+    }
+
+    /// Feeds the bytes of one read of the attempt (connection index, start
+    /// time: they make a WebSocket's key again, to check the answer); what
+    /// the stream must answer (a WebSocket's Pongs and Close) is appended
+    /// to `replies`.
     pub(crate) fn feed(
         &mut self,
         mut data: &[u8],
-        (expect, index): (&Expect, u32),
+        (expect, attempt): (&Expect, (u32, u64)),
         tally: &mut Tally,
         replies: &mut Vec<u8>,
     ) -> Result<(), StreamError> {
-        if let Some(started_us) = self.opening_since() {
-            match self.read_head(data, expect, (index, started_us))? {
+        if self.stage == Stage::Opening {
+            match self.read_head(data, expect, attempt)? {
                 None => return Ok(()),
                 Some(body_start) => {
                     tally.counters.opened += 1;
@@ -154,8 +174,11 @@ impl Receiver {
         }
         let mode = expect.mode;
         let Receiver { stage, gaps, spill } = self;
-        let (decoder, sse) = match stage {
-            Stage::Body { decoder, sse } => (decoder, sse),
+        if *stage == Stage::Upgraded {
+            *stage = Stage::Frames(FrameDecoder::new());
+        }
+        let (decoder, flags) = match stage {
+            Stage::Body { decoder, flags } => (decoder, flags),
             Stage::Frames(frames) => {
                 let end =
                     crate::websocket::feed(frames, data, expect, (gaps, spill), tally, replies)?;
@@ -165,17 +188,18 @@ impl Receiver {
                 return Ok(());
             }
             // Nothing is read after a Close.
-            Stage::Closed | Stage::Opening { .. } => return Ok(()),
+            Stage::Closed | Stage::Opening | Stage::Upgraded => return Ok(()),
         };
         let decoded = decoder
             .decode(data, |bytes| {
                 tally.counters.bytes += bytes.len() as u64;
+                *flags |= BODY_SEEN;
                 if mode == Mode::Sse {
-                    tally.counters.chunks += sse_events(sse, bytes);
+                    tally.counters.chunks += sse_events(flags, bytes);
                 }
                 scan_body(bytes, gaps, spill, tally);
             })
-            .map_err(|_| StreamError::Protocol)?;
+            .map_err(|e| StreamError::Protocol(e.reason()))?;
         match mode {
             Mode::Chunked => tally.counters.chunks += u64::from(decoded.chunks),
             Mode::Raw => tally.counters.chunks += 1,
@@ -185,8 +209,7 @@ impl Receiver {
     }
 
     /// Collects the head; returns where the body starts in `data` once the
-    /// head is complete. `attempt` (index, start) makes a WebSocket's key
-    /// again, to check the answer.
+    /// head is complete.
     fn read_head(
         &mut self,
         data: &[u8],
@@ -212,14 +235,15 @@ impl Receiver {
         }
         release_if_idle(&mut self.spill);
         self.stage = if expect.websocket {
-            Stage::Frames(FrameDecoder::new())
+            Stage::Upgraded
         } else {
             if expect.mode == Mode::Chunked && framing != BodyFraming::Chunked {
-                return Err(StreamError::Protocol);
+                return Err(StreamError::Protocol(NOT_CHUNKED));
             }
             Stage::Body {
-                decoder: BodyDecoder::new(framing).map_err(|_| StreamError::Protocol)?,
-                sse: SSE_LINE_START,
+                decoder: BodyDecoder::new(framing)
+                    .map_err(|e| StreamError::Protocol(e.reason()))?,
+                flags: SSE_LINE_START,
             }
         };
         Ok(Some(head_len - carried))
@@ -228,7 +252,7 @@ impl Receiver {
 
 /// Parses a response head to the `GET` floodtest sent: `None` while
 /// incomplete, else its length and how the body is framed. A WebSocket's
-/// `101` is checked against the key of `attempt`.
+/// `101` is checked against the key of the attempt.
 fn parse_head(
     buf: &[u8],
     expect: &Expect,
@@ -238,18 +262,18 @@ fn parse_head(
     let head = match parse_response(buf, &LIMITS, "GET", &mut slots) {
         Ok(None) => return Ok(None),
         Ok(Some(head)) => head,
-        Err(_) => return Err(StreamError::Protocol),
+        Err(e) => return Err(StreamError::Protocol(e.reason())),
     };
     if expect.websocket {
         let key = ws_key(index, started_us);
         return match check_upgrade_response(&head, &key, expect.subprotocol.as_deref()) {
             Ok(()) => Ok(Some((head.len, head.body))),
-            Err(HandshakeError::Status(_)) => Err(StreamError::Status),
-            Err(_) => Err(StreamError::Handshake),
+            Err(HandshakeError::Status(code)) => Err(StreamError::Status(code)),
+            Err(e) => Err(StreamError::Handshake(e.reason())),
         };
     }
     if head.status != 200 {
-        return Err(StreamError::Status);
+        return Err(StreamError::Status(head.status));
     }
     Ok(Some((head.len, head.body)))
 }
@@ -327,10 +351,11 @@ pub(crate) mod tests {
     fn feed(bytes: &[u8], mode: Mode, cut: usize) -> (Result<(), StreamError>, Tally, Receiver) {
         let mut tally = Tally::new();
         tally.now_us = 110;
-        let mut r = Receiver::new(0);
+        let mut r = Receiver::default();
         let mut replies = Vec::new();
+        let expect = expect(mode, false);
         for piece in bytes.chunks(cut) {
-            if let Err(e) = r.feed(piece, (&expect(mode, false), 0), &mut tally, &mut replies) {
+            if let Err(e) = r.feed(piece, (&expect, (0, 0)), &mut tally, &mut replies) {
                 return (Err(e), tally, r);
             }
         }
@@ -357,7 +382,7 @@ pub(crate) mod tests {
                 (1, 5, 3, 1),
                 "cut {cut}"
             );
-            assert_eq!(tally.latency.max(), 100);
+            assert_eq!(tally.timings.latency.max(), 100);
             assert!(r.is_open() && !r.is_ended());
             assert!(
                 r.spill.is_none(),
@@ -420,32 +445,46 @@ pub(crate) mod tests {
         assert_eq!(tally.counters.chunks, bytes.len().div_ceil(10) as u64 - 1);
     }
 
+    /// The reason a protocol failure gives, or the error if it is another.
+    fn protocol(bytes: &[u8], mode: Mode, cut: usize) -> Result<&'static str, StreamError> {
+        match feed(bytes, mode, cut).0 {
+            Err(StreamError::Protocol(why)) => Ok(why),
+            other => panic!("expected a protocol failure, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn failures_are_classified() {
+    fn failures_are_classified_with_their_reason() {
         let status = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(feed(status, Mode::Chunked, 5).0, Err(StreamError::Status));
         assert_eq!(
-            feed(b"garbage\r\n\r\n", Mode::Raw, 3).0,
-            Err(StreamError::Protocol)
+            feed(status, Mode::Chunked, 5).0,
+            Err(StreamError::Status(404))
+        );
+        assert_eq!(
+            protocol(b"garbage\r\n\r\n", Mode::Raw, 3),
+            Ok("unreadable response head")
         );
         let not_chunked = b"HTTP/1.1 200 OK\r\n\r\nhello";
-        assert_eq!(
-            feed(not_chunked, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
-        );
+        assert_eq!(protocol(not_chunked, Mode::Chunked, 64), Ok(NOT_CHUNKED));
         let mut bad_frame = CHUNKED_HEAD.to_vec();
         bad_frame.extend_from_slice(b"zz\r\n");
         assert_eq!(
-            feed(&bad_frame, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
+            protocol(&bad_frame, Mode::Chunked, 64),
+            Ok("bad chunk size line")
         );
         let mut bad_end = CHUNKED_HEAD.to_vec();
         bad_end.extend_from_slice(b"1\r\nxy");
-        assert_eq!(feed(&bad_end, Mode::Raw, 64).0, Err(StreamError::Protocol));
-        let endless = vec![b'a'; MAX_HEAD + 10];
         assert_eq!(
-            feed(&endless, Mode::Raw, 1000).0,
-            Err(StreamError::Protocol)
+            protocol(&bad_end, Mode::Raw, 64),
+            Ok("chunk data not followed by crlf")
+        );
+        let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+        while endless.len() <= MAX_HEAD {
+            endless.extend_from_slice(b"X-Padding: 0123456789abcdef0123456789abcdef\r\n");
+        }
+        assert_eq!(
+            protocol(&endless, Mode::Raw, 1000),
+            Ok("response head over the size or header limit")
         );
     }
 
@@ -455,21 +494,21 @@ pub(crate) mod tests {
         // resolved in favour of the coding.
         let smuggled =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
-        assert_eq!(feed(smuggled, Mode::Raw, 64).0, Err(StreamError::Protocol));
+        assert_eq!(
+            protocol(smuggled, Mode::Raw, 64),
+            Ok("both transfer-encoding and content-length")
+        );
         // `chunked` not last: the body runs until the close, so it is not a
         // chunked stream.
         let not_last = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n";
-        assert_eq!(
-            feed(not_last, Mode::Chunked, 64).0,
-            Err(StreamError::Protocol)
-        );
+        assert_eq!(protocol(not_last, Mode::Chunked, 64), Ok(NOT_CHUNKED));
     }
 
     #[test]
     fn record_is_small() {
-        // The stage (a start time, or a decoder: the codec's body decoder
-        // with the SSE flags, or the 12-byte frame decoder) 16; the
-        // envelope gaps 16; the spill 8.
+        // The stage (a decoder: the codec's body decoder with its flags,
+        // or the 12-byte frame decoder) 16; the envelope gaps 16; the
+        // spill 8.
         assert_eq!(std::mem::size_of::<Stage>(), 16);
         assert!(
             std::mem::size_of::<Receiver>() <= 40,

@@ -5,6 +5,8 @@
 //! scripts read; this module fills and prints it.
 
 use crate::class::{ClassCounts, ErrorClass};
+use crate::failure::Failures;
+use crate::units::micros;
 use crate::websocket::{close_bucket_name, CloseCounts};
 use c1m_common::{FloodSummary, Percentiles};
 use hdrhistogram::Histogram;
@@ -40,16 +42,24 @@ pub(crate) fn close_map(closes: &CloseCounts) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The non-zero classes as `name=count ...`, or `none`.
-pub(crate) fn failed_brief(failed: &ClassCounts) -> String {
-    failed_names(&failed_map(failed))
+/// The non-zero classes as `name=count ...`, `status` split by code
+/// (`status_404=100`, which does not read as HTTP 100), or `none`.
+pub(crate) fn failed_brief(failed: &ClassCounts, failures: &Failures) -> String {
+    failed_names(&failed_map(failed), &failures.codes_by_name())
 }
 
-fn failed_names(failed: &BTreeMap<String, u64>) -> String {
+fn failed_names(failed: &BTreeMap<String, u64>, codes: &BTreeMap<String, u64>) -> String {
+    let status = ErrorClass::Status.name();
     let parts: Vec<String> = failed
         .iter()
         .filter(|(_, v)| **v > 0)
-        .map(|(k, v)| format!("{k}={v}"))
+        .flat_map(|(k, v)| match k.as_str() {
+            _ if k == status && !codes.is_empty() => codes
+                .iter()
+                .map(|(code, n)| format!("{status}_{code}={n}"))
+                .collect::<Vec<_>>(),
+            _ => vec![format!("{k}={v}")],
+        })
         .collect();
     if parts.is_empty() {
         "none".to_owned()
@@ -58,45 +68,114 @@ fn failed_names(failed: &BTreeMap<String, u64>) -> String {
     }
 }
 
+/// What the run's check found wrong, if anything: the connections were
+/// held when `min_open` of them were open at the peak and still open at
+/// the end, and no stream broke HTTP framing (a server that does is broken
+/// however many connections it keeps).
+pub(crate) fn check(s: &FloodSummary, min_open: u64) -> Option<String> {
+    let protocol = s
+        .failed
+        .get(ErrorClass::Protocol.name())
+        .copied()
+        .unwrap_or(0);
+    let ended = || {
+        format!(
+            "{} ended early ({})",
+            s.failed_total,
+            failed_names(&s.failed, &s.status_codes)
+        )
+    };
+    if s.open < min_open {
+        Some(format!(
+            "peak open {} of the {min_open} required; {}",
+            s.open,
+            ended()
+        ))
+    } else if s.held < min_open {
+        Some(format!(
+            "{} of the {min_open} required were still open when the run ended (peak {}); {}",
+            s.held,
+            s.open,
+            ended()
+        ))
+    } else if protocol > 0 {
+        Some(format!(
+            "{protocol} stream(s) ended on a protocol error: the server broke HTTP/1.1 framing"
+        ))
+    } else {
+        None
+    }
+}
+
+/// `61 B per held connection`, or why there is no such figure.
+fn client_memory(s: &FloodSummary) -> String {
+    match s.client_bytes_per_conn() {
+        Some(bytes) => format!("{bytes} B per held connection"),
+        None => format!(
+            "per connection not shown under {} held (fixed costs and page granularity swamp it)",
+            c1m_common::thousands(FloodSummary::PER_CONN_MIN_CONNS)
+        ),
+    }
+}
+
+/// `p50 2.53ms p99 20.4ms`, or `-` when nothing was recorded.
+fn p50_p99(p: &Percentiles) -> String {
+    if p.count == 0 {
+        return "-".to_owned();
+    }
+    format!("p50 {} p99 {}", micros(p.p50), micros(p.p99))
+}
+
 /// The human-readable end of a run.
 pub(crate) fn render(s: &FloodSummary) -> String {
+    let outcome = if s.incomplete.is_some() {
+        "incomplete, ended after"
+    } else {
+        "done in"
+    };
+    let latency = if s.latency_us.count == 0 {
+        "-".to_owned()
+    } else {
+        let l = &s.latency_us;
+        format!(
+            "p50 {} p99 {} p999 {} max {}",
+            micros(l.p50),
+            micros(l.p99),
+            micros(l.p999),
+            micros(l.max)
+        )
+    };
     format!(
-        "floodtest: {} {:.1}s: peak open {}/{}, opened {}, closed {}, failed {} ({})\n\
-         floodtest: ramp {:.1}s at {:.0} conn/s; connect p50 {}us p99 {}us max {}us\n\
-         floodtest: chunks {} bytes {} messages {} lost {}; latency p50 {}us p99 {}us p999 {}us max {}us\n\
-         floodtest: client memory {} B per held connection ({} process(es) x {} worker(s)){}",
-        if s.incomplete.is_some() {
-            "incomplete, ended after"
-        } else {
-            "done in"
-        },
+        "floodtest: {outcome} {:.1}s: peak open {}/{}, held to the end {}, opened {}, closed {}, failed {} ({})\n\
+         floodtest: ramp {:.1}s at {:.0} conn/s; from connect() to: TCP established {}, response head {}, first body byte {}\n\
+         floodtest: chunks {} bytes {} messages {} (events {}) lost {}; latency {latency}\n\
+         floodtest: {} process(es) x {} worker(s); client memory {}{}",
         s.elapsed_s,
         s.open,
         s.target,
+        s.held,
         s.opened,
         s.closed,
         s.failed_total,
-        failed_names(&s.failed),
+        failed_names(&s.failed, &s.status_codes),
         s.ramp_secs,
         s.connect_rate,
-        s.connect_us.p50,
-        s.connect_us.p99,
-        s.connect_us.max,
+        p50_p99(&s.connect_us),
+        p50_p99(&s.head_us),
+        p50_p99(&s.first_byte_us),
         s.chunks,
         s.bytes,
         s.messages,
+        s.events,
         s.lost,
-        s.latency_us.p50,
-        s.latency_us.p99,
-        s.latency_us.p999,
-        s.latency_us.max,
-        s.client_rss_bytes_per_conn,
         s.procs,
         s.workers,
+        client_memory(s),
         if s.close_codes.is_empty() {
             String::new()
         } else {
-            format!("\nfloodtest: websocket closes from the server: {}", failed_names(&s.close_codes))
+            let codes = failed_names(&s.close_codes, &BTreeMap::new());
+            format!("\nfloodtest: websocket closes from the server: {codes}")
         },
     )
 }
@@ -116,9 +195,12 @@ mod tests {
             closed: 8,
             failed: failed_map(&failed),
             failed_total: 2,
+            status_codes: BTreeMap::new(),
+            first_failures: BTreeMap::new(),
             chunks: 16,
             bytes: 1600,
             messages: 4,
+            events: 0,
             lost: 1,
             latency_us: Percentiles {
                 count: 4,
@@ -128,6 +210,8 @@ mod tests {
                 max: 210,
             },
             connect_us: Percentiles::default(),
+            head_us: Percentiles::default(),
+            first_byte_us: Percentiles::default(),
             client_rss_bytes_per_conn: 300,
             ramp_secs: 0.5,
             connect_rate: 16.0,
@@ -137,6 +221,8 @@ mod tests {
             workers: 2,
             close_codes: [("1001".to_owned(), 8)].into(),
             incomplete: Some("child 1 of 2: signal: 9 (SIGKILL)".to_owned()),
+            held: 8,
+            check_failed: None,
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         // serde_json's map is sorted, so compare sorted names.
@@ -148,13 +234,18 @@ mod tests {
             "closed",
             "failed",
             "failed_total",
+            "status_codes",
+            "first_failures",
             "close_codes",
             "chunks",
             "bytes",
             "messages",
+            "events",
             "lost",
             "latency_us",
             "connect_us",
+            "head_us",
+            "first_byte_us",
             "client_rss_bytes_per_conn",
             "ramp_secs",
             "connect_rate",
@@ -163,6 +254,8 @@ mod tests {
             "procs",
             "workers",
             "incomplete",
+            "held",
+            "check_failed",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
@@ -176,6 +269,7 @@ mod tests {
             classes,
             [
                 "addr_in_use",
+                "addr_not_local",
                 "addr_unavailable",
                 "closed_by_server",
                 "fd_exhausted",
@@ -199,5 +293,17 @@ mod tests {
         let back: FloodSummary = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
         assert!(render(&s).contains("refused=2"));
+        // 8 held: too few for a per-connection figure; 10,000 are enough.
+        assert!(
+            render(&s)
+                .contains("2 worker(s); client memory per connection not shown under 10,000 held"),
+            "{}",
+            render(&s)
+        );
+        let many = FloodSummary {
+            open: 10_000,
+            ..s.clone()
+        };
+        assert!(render(&many).contains("client memory 300 B per held connection"));
     }
 }

@@ -11,7 +11,7 @@
 //! scratch buffer when the socket becomes writable, so nothing is kept per
 //! connection but its id.
 
-use c1m_common::PortRange;
+use c1m_common::{HeaderField, PortRange};
 use c1m_http::write_request_head;
 use c1m_http::ws::{write_upgrade_request, Key};
 use std::fmt;
@@ -53,17 +53,7 @@ impl Scheme {
     }
 }
 
-/// What a request carries besides the target: the `--header` fields, and
-/// for a WebSocket the subprotocol asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Extras {
-    /// `Name: value` fields, in order.
-    pub headers: Vec<(String, String)>,
-    /// `--ws-subprotocol`.
-    pub subprotocol: Option<String>,
-}
-
-/// A parsed `--url`.
+/// A parsed `--url`, and the `--header` fields every request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// What to speak.
@@ -76,6 +66,49 @@ pub struct Target {
     pub ports: PortRange,
     /// The path with `{id}` still in it.
     pub path: String,
+    /// `--header` fields, in order; one named `User-Agent` or `Accept`
+    /// replaces floodtest's own.
+    pub headers: Vec<HeaderField>,
+}
+
+/// Fields floodtest writes itself or that would frame a body the request
+/// does not have: a `--header` may not name them.
+const RESERVED: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
+
+/// Fields of the WebSocket handshake, which floodtest writes itself.
+const HANDSHAKE: [&str; 4] = [
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+];
+
+impl Target {
+    /// Adds `--header` fields, refusing those floodtest owns.
+    pub fn with_headers(mut self, headers: &[HeaderField]) -> Result<Self, String> {
+        if let Some(h) = headers
+            .iter()
+            .find(|h| RESERVED.contains(&h.name.to_ascii_lowercase().as_str()))
+        {
+            return Err(format!(
+                "--header {}: floodtest writes Host itself and sends no body (no Content-Length, \
+                 Transfer-Encoding or Connection); leave it out",
+                h.name
+            ));
+        }
+        if let Some(h) = headers
+            .iter()
+            .find(|h| HANDSHAKE.contains(&h.name.to_ascii_lowercase().as_str()))
+        {
+            return Err(format!(
+                "--header {}: floodtest writes the WebSocket handshake itself; leave it out \
+                 (--ws-subprotocol asks for a subprotocol)",
+                h.name
+            ));
+        }
+        self.headers = headers.to_vec();
+        Ok(self)
+    }
 }
 
 impl Target {
@@ -92,13 +125,14 @@ impl Target {
 
     /// Appends the request for subscriber `id` on destination `port`: an
     /// HTTP `GET` (SSE servers want `Accept: text/event-stream`; others
-    /// ignore it) or a WebSocket upgrade with `key`.
+    /// ignore it) or a WebSocket upgrade with `key`, asking for
+    /// `subprotocol` if one is given.
     pub fn write_request(
         &self,
         id: u64,
         port: u16,
         sse: bool,
-        (extras, key): (&Extras, &Key),
+        (key, subprotocol): (&Key, Option<&str>),
         out: &mut Vec<u8>,
     ) {
         let target = PathFor {
@@ -106,19 +140,27 @@ impl Target {
             id,
         };
         let host = format_args!("{}:{port}", self.host);
-        let mut fields: Vec<(&str, &dyn fmt::Display)> = vec![("User-Agent", &"c1m-floodtest")];
-        fields.extend(
-            extras
-                .headers
+        let accept = if sse { "text/event-stream" } else { "*/*" };
+        let given = |name: &str| {
+            self.headers
                 .iter()
-                .map(|(n, v)| (n.as_str(), v as &dyn fmt::Display)),
+                .any(|h| h.name.eq_ignore_ascii_case(name))
+        };
+        let mut fields: Vec<(&str, &dyn fmt::Display)> = Vec::with_capacity(2 + self.headers.len());
+        if !given("User-Agent") {
+            fields.push(("User-Agent", &"c1m-floodtest"));
+        }
+        if !given("Accept") && !self.scheme.websocket() {
+            fields.push(("Accept", &accept));
+        }
+        fields.extend(
+            self.headers
+                .iter()
+                .map(|h| (h.name.as_str(), &h.value as &dyn fmt::Display)),
         );
         if self.scheme.websocket() {
-            let protocol = extras.subprotocol.as_deref();
-            return write_upgrade_request(out, &target, &host, key, protocol, &fields);
+            return write_upgrade_request(out, &target, &host, key, subprotocol, &fields);
         }
-        let accept = if sse { "text/event-stream" } else { "*/*" };
-        fields.push(("Accept", &accept));
         write_request_head(out, "GET", &target, &host, &fields, None);
     }
 }
@@ -194,6 +236,7 @@ impl FromStr for Target {
             ip,
             ports,
             path: path.to_owned(),
+            headers: Vec::new(),
         })
     }
 }
@@ -227,19 +270,18 @@ mod tests {
         let t: Target = "http://localhost:8000/sse/{id}?x=1".parse().unwrap();
         let mut out = Vec::new();
         let key = ws_key(0, 0);
-        t.write_request(42, 8000, true, (&Extras::default(), &key), &mut out);
+        t.write_request(42, 8000, true, (&key, None), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET /sse/42?x=1 HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: c1m-floodtest\r\nAccept: text/event-stream\r\n\r\n"
         );
         let t: Target = "wss://localhost/ws/{id}".parse().unwrap();
         assert_eq!((t.scheme, t.ports.first), (Scheme::Wss, 443));
-        let extras = Extras {
-            headers: vec![("Authorization".into(), "Bearer t".into())],
-            subprotocol: Some("chat".into()),
-        };
+        let t = t
+            .with_headers(&["Authorization: Bearer t".parse().unwrap()])
+            .unwrap();
         let mut out = Vec::new();
-        t.write_request(7, 443, false, (&extras, &key), &mut out);
+        t.write_request(7, 443, false, (&key, Some("chat")), &mut out);
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.starts_with("GET /ws/7 HTTP/1.1\r\nHost: localhost:443\r\n"),
@@ -249,6 +291,40 @@ mod tests {
         assert!(text.contains("Sec-WebSocket-Protocol: chat\r\nUser-Agent: c1m-floodtest\r\nAuthorization: Bearer t\r\n\r\n"));
         assert_ne!(ws_key(1, 5), ws_key(1, 6));
         assert_ne!(ws_key(1, 5), ws_key(2, 5));
+    }
+
+    #[test]
+    fn headers_go_into_every_request_and_may_replace_ours() {
+        let headers: Vec<HeaderField> =
+            ["Authorization: Bearer s3cret", "accept: application/json"]
+                .iter()
+                .map(|h| h.parse().unwrap())
+                .collect();
+        let t = "http://127.0.0.1:1/s/{id}"
+            .parse::<Target>()
+            .unwrap()
+            .with_headers(&headers)
+            .unwrap();
+        let mut out = Vec::new();
+        t.write_request(3, 1, true, (&ws_key(0, 0), None), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "GET /s/3 HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: c1m-floodtest\r\nAuthorization: Bearer s3cret\r\naccept: application/json\r\n\r\n"
+        );
+        for reserved in [
+            "Host: x",
+            "content-length: 5",
+            "Transfer-Encoding: chunked",
+            "Connection: close",
+            "Sec-WebSocket-Protocol: chat",
+            "upgrade: h2c",
+        ] {
+            let err = t
+                .clone()
+                .with_headers(&[reserved.parse().unwrap()])
+                .unwrap_err();
+            assert!(err.contains("leave it out"), "{err}");
+        }
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub(crate) fn feed(
         }
         (Some(Err(e)), _) | (None, Err(e)) => {
             write_close(replies, e.close_code(), e.reason(), mask);
-            Err(StreamError::Protocol)
+            Err(StreamError::Protocol(e.reason()))
         }
         (None, Ok(())) => {
             if control.len > 0 {
@@ -161,10 +161,10 @@ mod tests {
     fn run(bytes: &[u8], cut: usize) -> (Result<(), StreamError>, Tally, Vec<u8>, Receiver) {
         let mut tally = Tally::new();
         tally.now_us = 110;
-        let (mut r, mut replies) = (Receiver::new(0), Vec::new());
+        let (mut r, mut replies) = (Receiver::default(), Vec::new());
         let expect = expect(Mode::Chunked, true);
         for piece in bytes.chunks(cut) {
-            if let Err(e) = r.feed(piece, (&expect, 3), &mut tally, &mut replies) {
+            if let Err(e) = r.feed(piece, (&expect, (3, 0)), &mut tally, &mut replies) {
                 return (Err(e), tally, replies, r);
             }
         }
@@ -225,15 +225,23 @@ mod tests {
     #[test]
     fn a_bad_handshake_or_bad_frames_are_refused() {
         let refused = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(run(refused.as_bytes(), 9).0, Err(StreamError::Status));
+        assert_eq!(run(refused.as_bytes(), 9).0, Err(StreamError::Status(403)));
         let mut wrong_key = Vec::new();
         let other = Key::from_nonce([7; 16]).accept();
         c1m_http::ws::write_upgrade_response(&mut wrong_key, &other, None);
-        assert_eq!(run(&wrong_key, 9).0, Err(StreamError::Handshake));
+        assert_eq!(
+            run(&wrong_key, 9).0,
+            Err(StreamError::Handshake(
+                "sec-websocket-accept is not the value of the key sent"
+            ))
+        );
         let mut masked = upgrade();
         write_frame(&mut masked, Opcode::Text, b"x", Some([1; 4]));
         let (result, _, replies, _) = run(&masked, 5);
-        assert_eq!(result, Err(StreamError::Protocol));
+        assert!(
+            matches!(result, Err(StreamError::Protocol(why)) if why.contains("mask")),
+            "{result:?}"
+        );
         assert_eq!(&sent(&replies)[0].1[..2], &1002u16.to_be_bytes());
         let mut bad_text = upgrade();
         write_frame(&mut bad_text, Opcode::Text, b"\xff", None);

@@ -9,16 +9,18 @@
 //! | socket | 4 | the descriptor |
 //! | index | 4 | which connection of the plan: gives its id, and reconnects |
 //! | state, attempts, written, port | 6 (+2 padding) | connect phase, backoff step, request offset, destination port |
-//! | receiver | 40 | the stage (16: the connect start until the head comes, for the connect time, the timeout and a WebSocket's key; then the HTTP body decoder and SSE flags, or the WebSocket frame decoder), last seq (16), spill (8) |
+//! | started_us | 8 | connect start: the times to connect, head and first byte, the timeout, and a WebSocket's key |
+//! | receiver | 40 | the stage (16: nothing until the head comes; then the HTTP body decoder (the codec's, 5) and flags (SSE line, first byte seen), or the WebSocket frame decoder (12)), last seq (16), spill (8) |
 //!
-//! 56 bytes, 64 with the slab's entry tag (`record_size` test, release
+//! 64 bytes, 72 with the slab's entry tag (`record_size` test, release
 //! build), against a budget of 1,024 B per connection; the same for a
 //! WebSocket stream. A TLS stream adds its session in the spill (see
 //! `tls`). Measured as resident
 //! memory growth over held connections (`benches/memory.sh`, comet-server on
 //! loopback, median of 3): 87-94 B at 10,000 and 72-75 B at 19,000 (two
-//! sessions, other builds running);
-//! the rest over 64 B is the per-worker buffers and queues spread thin.
+//! sessions, other builds running; growth since the baseline over the
+//! peak, which spreads the ~0.5 MiB the first connections pay once: the
+//! summary now takes the growth from half way, [`crate::fleet`]).
 //! What the kernel keeps (socket buffers, epoll item, ~4-5 KB a socket) is
 //! not ours to shrink and is not counted.
 //!
@@ -27,8 +29,9 @@
 //! every connect has the same timeout, so FIFO order is deadline order), a
 //! heap of pending reconnects, and the [`Tally`].
 
-use crate::addr::{pair_taken, start_connect, Sources};
+use crate::addr::{start_connect, Sources};
 use crate::class::ErrorClass;
+use crate::failure;
 use crate::pacing::Pacer;
 use crate::plan::Unit;
 use crate::stats::{Snapshot, Tally};
@@ -52,8 +55,8 @@ pub(crate) const READ_BUF: usize = 64 * 1024;
 pub(crate) const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Longest sleep in `poll`, so stop requests and timeouts are seen.
 const MAX_WAIT: Duration = Duration::from_millis(50);
-/// Cap on the reconnect backoff.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Cap on the reconnect backoff (before its jitter).
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What every worker of a process shares with the controller.
 #[derive(Debug, Default)]
@@ -84,6 +87,8 @@ struct Conn {
     written: u16,
     /// Destination port, for the `Host` header (fills padding: free).
     port: u16,
+    /// When this attempt started (microseconds on the worker's clock).
+    started_us: u64,
     rx: Receiver,
 }
 
@@ -179,6 +184,8 @@ pub(crate) struct Worker {
     /// [`Snapshot::first_start_us`]).
     first_start_us: u64,
     last_open_us: u64,
+    /// Streams open when the stop came, before [`Worker::close_all`].
+    held: u64,
 }
 
 impl Worker {
@@ -199,7 +206,10 @@ impl Worker {
             control,
             slot,
             poll: Poll::new()?,
-            buf: vec![0; READ_BUF],
+            // Filled, not zeroed: a zeroed allocation gets its pages only
+            // when first read into, after the baseline RSS, and 64 KiB per
+            // worker would be charged to the first few connections.
+            buf: vec![0xa5; READ_BUF],
             request: Vec::with_capacity(512),
             replies: Vec::new(),
             tally: Tally::new(),
@@ -211,6 +221,7 @@ impl Worker {
             epoch: Instant::now(),
             first_start_us: u64::MAX,
             last_open_us: 0,
+            held: 0,
         })
     }
 
@@ -239,6 +250,7 @@ impl Worker {
                 last_flush = Instant::now();
             }
         }
+        self.held = self.tally.counters.open();
         self.close_all();
         self.flush(true);
         Ok(())
@@ -289,11 +301,16 @@ impl Worker {
             let dest = self.unit.target.destination(route.destination);
             match start_connect(self.unit.bind_mode, route.source, dest) {
                 Ok(sock) => break (sock, dest.port()),
-                Err(e) if pair_taken(&e) && skips < self.sources.max_skips() => {
+                Err(e) if e.pair_taken() && skips < self.sources.max_skips() => {
                     self.tally.counters.addr_retries += 1;
                     skips += 1;
                 }
-                Err(e) => return self.failed(index, attempts, ErrorClass::of(&e), now),
+                Err(e) => {
+                    self.tally
+                        .failures
+                        .note(e.class(), || format!("{dest}: {e}"));
+                    return self.failed(index, attempts, e.class(), now);
+                }
             }
         };
         // Not the loop's `now`: a batch of connects takes a while, and the
@@ -308,7 +325,8 @@ impl Worker {
             attempts,
             written: 0,
             port,
-            rx: Receiver::new(started_us),
+            started_us,
+            rx: Receiver::default(),
         };
         if let Some(config) = &self.unit.tls {
             match config.session() {
@@ -333,6 +351,10 @@ impl Worker {
     /// Counts a failure and schedules a reconnect if asked to.
     fn failed(&mut self, index: u32, attempts: u8, class: ErrorClass, now: u64) {
         self.tally.counters.fail(class);
+        let timeout = self.unit.connect_timeout;
+        self.tally
+            .failures
+            .note(class, || failure::plain(class, timeout));
         self.schedule_reconnect(index, attempts, now);
     }
 
@@ -344,6 +366,11 @@ impl Worker {
             return;
         }
         let backoff = base.saturating_mul(1 << attempts.min(16)).min(MAX_BACKOFF);
+        // Jitter: a uniform draw in [backoff/2, backoff], so connections
+        // dropped together (a server that died) come back spread over half
+        // a backoff, not all in the same millisecond (a thundering herd on
+        // the restarted server).
+        let backoff = backoff.mul_f64(rand::random_range(0.5..=1.0));
         let due = now + backoff.as_micros() as u64;
         self.reconnects
             .push(Reverse((due, index, attempts.saturating_add(1))));
@@ -364,6 +391,17 @@ impl Worker {
         }
     }
 
+    /// Ends connection `key` on a socket error, keeping its words (and the
+    /// destination) if it is the first of its class.
+    fn socket_failed(&mut self, key: usize, e: &io::Error) {
+        let class = ErrorClass::of(e);
+        let (ip, port) = (self.unit.target.ip, self.conns[key].port);
+        self.tally
+            .failures
+            .note(class, || format!("{ip}:{port}: {e}"));
+        self.end(key, Some(class));
+    }
+
     /// Times out attempts older than `--connect-timeout`.
     fn expire(&mut self, now: u64) {
         let timeout = self.unit.connect_timeout.as_micros() as u64;
@@ -371,7 +409,7 @@ impl Worker {
             let pending = self
                 .conns
                 .get(key)
-                .is_some_and(|c| c.rx.opening_since() == Some(started));
+                .is_some_and(|c| c.started_us == started && !c.rx.is_open());
             if pending && now.saturating_sub(started) < timeout {
                 break;
             }
@@ -388,7 +426,7 @@ impl Worker {
             self.deadlines.retain(|&(k, s)| {
                 conns
                     .get(k)
-                    .is_some_and(|c| c.rx.opening_since() == Some(s))
+                    .is_some_and(|c| c.started_us == s && !c.rx.is_open())
             });
             self.deadlines.shrink_to_fit();
         }
@@ -403,26 +441,25 @@ impl Worker {
             match connected(&conn.sock, event) {
                 Ok(false) => return,
                 Ok(true) => {
-                    let started = conn.rx.opening_since().unwrap_or(0);
-                    let took = self.epoch.elapsed().as_micros() as u64 - started;
-                    self.tally.connect.saturating_record(took);
+                    let took = self.epoch.elapsed().as_micros() as u64 - conn.started_us;
+                    self.tally.timings.connect.saturating_record(took);
                     self.tally.counters.connected += 1;
                     conn.state = State::Sending;
                 }
-                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+                Err(e) => return self.socket_failed(key, &e),
             }
         }
         if conn.state == State::Sending {
             match self.send_request(key) {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+                Err(e) => return self.socket_failed(key, &e),
             }
         }
         let conn = &mut self.conns[key];
         if event.is_writable() && conn.state == State::Receiving {
             if let Err(e) = conn.flush() {
-                return self.end(key, Some(ErrorClass::of(&e)));
+                return self.socket_failed(key, &e);
             }
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -439,12 +476,12 @@ impl Worker {
             .ids
             .nth_wrapping(self.unit.indices.first + u64::from(conn.index));
         self.request.clear();
-        let key = ws_key(conn.index, conn.rx.opening_since().unwrap_or(0));
+        let key = ws_key(conn.index, conn.started_us);
         let sse = self.unit.expect.mode == Mode::Sse;
-        let extras = (&*self.unit.extras, &key);
+        let ws = (&key, self.unit.expect.subprotocol.as_deref());
         self.unit
             .target
-            .write_request(id, port, sse, extras, &mut self.request);
+            .write_request(id, port, sse, ws, &mut self.request);
         if let Some(session) = conn.tls() {
             // The session takes it all, and sends it once its handshake is done.
             session.writer().write_all(&self.request)?;
@@ -475,38 +512,55 @@ impl Worker {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.end(key, Some(ErrorClass::of(&e))),
+                Err(e) => return self.socket_failed(key, &e),
             };
             // The receive time of what this read carries, taken per read
             // (a vDSO call, tens of ns) rather than once per poll batch, so
             // the time spent on the batch's earlier reads is not left out of
             // the latency.
             self.tally.now_us = c1m_common::unix_us_now();
-            let was_open = conn.rx.is_open();
+            let (was_open, had_body) = (conn.rx.is_open(), conn.rx.has_body());
             self.replies.clear();
             let fed = conn.rx.feed(
                 &self.buf[..n],
-                (&expect, conn.index),
+                (&expect, (conn.index, conn.started_us)),
                 &mut self.tally,
                 &mut self.replies,
             );
             if !self.replies.is_empty() {
                 if let Err(e) = conn.send(&self.replies) {
-                    return self.end(key, Some(ErrorClass::of(&e)));
+                    return self.socket_failed(key, &e);
                 }
             }
-            if let Err(e) = fed {
-                let class = match e {
-                    StreamError::Status => ErrorClass::Status,
-                    StreamError::Handshake => ErrorClass::Handshake,
-                    StreamError::Protocol => ErrorClass::Protocol,
-                };
-                return self.end(key, Some(class));
+            let since_start = || self.epoch.elapsed().as_micros() as u64 - conn.started_us;
+            if !was_open && conn.rx.is_open() {
+                self.tally.timings.head.saturating_record(since_start());
             }
+            if !had_body && conn.rx.has_body() {
+                self.tally
+                    .timings
+                    .first_byte
+                    .saturating_record(since_start());
+            }
+            // The head may have arrived in this read even when what follows
+            // it failed (a bad chunk-size line in the same read): the attempt
+            // is over either way, so it leaves `connecting` before `end`
+            // counts it as an opened stream that closed.
             if !was_open && conn.rx.is_open() {
                 self.connecting -= 1;
                 conn.attempts = 0;
                 self.last_open_us = self.tally.now_us;
+            }
+            if let Err(e) = fed {
+                let class = ErrorClass::of_stream(e);
+                if let StreamError::Status(code) = e {
+                    self.tally.failures.status(code);
+                }
+                let bytes = conn.rx.failed_bytes(&self.buf[..n]);
+                self.tally
+                    .failures
+                    .note(class, || failure::describe(e, bytes));
+                return self.end(key, Some(class));
             }
             if conn.rx.is_ended() {
                 return self.end(key, Some(ErrorClass::ClosedByServer));
@@ -570,13 +624,12 @@ impl Worker {
         // step while the others wait at it.
         slot.paused = self.next_index >= limit.min(gate) && self.connecting == 0;
         slot.finished = finished;
+        slot.held = self.held;
+        slot.failures.clone_from(&self.tally.failures);
         slot.first_start_us = self.first_start_us;
         slot.last_open_us = self.last_open_us;
-        // Same bounds on both sides, so adding cannot fail.
-        let _ = slot.latency.add(&self.tally.latency);
-        let _ = slot.connect.add(&self.tally.connect);
-        self.tally.latency.reset();
-        self.tally.connect.reset();
+        slot.timings.add(&self.tally.timings);
+        self.tally.timings.reset();
     }
 }
 
@@ -609,7 +662,7 @@ mod tests {
         let entry = std::mem::size_of::<SlabEntry>();
         // mio keeps a selector id beside the descriptor in debug builds.
         let debug_extra = if cfg!(debug_assertions) { 16 } else { 0 };
-        assert!(record <= 56 + debug_extra, "Conn is {record} bytes");
-        assert!(entry <= 64 + debug_extra, "slab entry is {entry} bytes");
+        assert!(record <= 64 + debug_extra, "Conn is {record} bytes");
+        assert!(entry <= 72 + debug_extra, "slab entry is {entry} bytes");
     }
 }

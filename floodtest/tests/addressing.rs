@@ -113,6 +113,40 @@ fn refuses_more_than_the_addresses_hold_before_connecting() {
 }
 
 #[test]
+fn refuses_a_source_address_that_is_not_on_this_host() {
+    // 203.0.113.7 (TEST-NET-3) is on no host: bind() says EADDRNOTAVAIL,
+    // which used to be taken for a used 4-tuple and reported after the run
+    // as "every (source IP, port) pair to this destination is taken".
+    let server = Server::start(Behaviour::Chunked(vec![1]));
+    for mode in ["noport", "explicit"] {
+        let run = floodtest(&[
+            "--url",
+            &server.url("/test/{id}"),
+            "--conns",
+            "5",
+            "--bind-mode",
+            mode,
+            "--source-ips",
+            "127.0.0.1,203.0.113.7",
+            "--duration",
+            "100ms",
+        ]);
+        assert_eq!(run.code(), 2, "{mode}: {}", run.stderr());
+        let err = run.stderr();
+        assert!(
+            err.contains("--source-ips 203.0.113.7: this address is not on this host"),
+            "{mode}: {err}"
+        );
+        assert!(err.contains("ip addr add 203.0.113.7/32 dev lo"), "{err}");
+        assert!(!err.contains("pair"), "{err}");
+    }
+    assert!(
+        server.peers.lock().unwrap().is_empty(),
+        "nothing may connect"
+    );
+}
+
+#[test]
 fn refuses_more_than_one_process_holds() {
     let (_, hard) = c1m_common::nofile_limits().unwrap();
     let conns = (hard + 100).to_string();

@@ -47,7 +47,7 @@ fn delivery_latency_and_gaps_through_comet_server() {
             .unwrap();
         }
     }
-    let answer = support::send_batch(server.admin_addr(), &body);
+    let answer = support::admin_post(server.admin_addr(), "/send", &body);
     let delivered = CONNS * SEQS.len() as u64;
     assert!(
         answer.contains(&format!("\"delivered\":{delivered}")),
@@ -78,5 +78,88 @@ fn delivery_latency_and_gaps_through_comet_server() {
     assert!(s.latency_us.max <= waited_us, "{s:?} waited {waited_us}us");
     assert!(s.latency_us.p50 <= s.latency_us.p99 && s.latency_us.p99 <= s.latency_us.max);
     assert_eq!((s.open, s.closed), (CONNS, CONNS));
+    server.shutdown().unwrap();
+}
+
+/// Events fanned out by comet-server's friends graph: floodtest counts every
+/// one, and its count is exactly the sum of the `connections` the server's
+/// `/publish` answers reported and the server's own `fanout_out`.
+#[test]
+fn fanned_out_events_are_counted_exactly_against_the_publish_answers() {
+    const USERS: u64 = 100;
+    // A ring, and user 1 friends with everyone.
+    let mut graph = b"user,friend\n".to_vec();
+    for u in 1..USERS {
+        c1m_common::push_friendship(&mut graph, u, u + 1);
+        if u == 1 {
+            for f in 3..=USERS {
+                c1m_common::push_friendship(&mut graph, 1, f);
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("friends.csv");
+    std::fs::write(&path, graph).unwrap();
+    let friends = c1m_server::FriendsGraph::load(&path, u64::MAX).unwrap();
+    let config = c1m_server::Config {
+        friends: Some(std::sync::Arc::new(friends)),
+        ..c1m_server::Config::default()
+    };
+    let listener = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 1024, false).unwrap();
+    let admin = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 64, false).unwrap();
+    let server = c1m_server::start(config, listener, admin).unwrap();
+    let url = format!("http://{}/test/{{id}}", server.subscriber_addr());
+    let users = USERS.to_string();
+    let mut held = support::hold(&[
+        "--url",
+        &url,
+        "--conns",
+        &users,
+        "--report-interval",
+        "100ms",
+    ]);
+
+    let mut expected = 0;
+    for round in 1..=3 {
+        let mut body = Vec::new();
+        for publisher in 1..=USERS {
+            let header = Header {
+                id: publisher,
+                generator: 5,
+                seq: round,
+                sent_us: unix_us_now(),
+            };
+            push_batch_line(&mut body, publisher, |out| {
+                c1m_common::encode_event(&header, b"event", out)
+            })
+            .unwrap();
+        }
+        let answer: c1m_common::PublishBatchAnswer =
+            serde_json::from_str(&support::admin_post(server.admin_addr(), "/publish", &body))
+                .unwrap();
+        assert_eq!((answer.accepted, answer.unheard), (USERS, 0));
+        expected += answer.connections;
+    }
+    // Everyone is online: each friendship is two deliveries a round.
+    let friendships = (USERS - 1) + (USERS - 2);
+    assert_eq!(expected, 3 * 2 * friendships);
+    // A /test stream counts one chunk per envelope after its welcome.
+    let stdout = BufReader::new(held.child.stdout.take().unwrap());
+    let all_in = format!("Stats: {{{USERS},0,{}}}", USERS + expected);
+    let seen = stdout
+        .lines()
+        .map(Result::unwrap)
+        .find(|l| l.contains(&all_in));
+    assert!(seen.is_some(), "floodtest never counted {all_in}");
+    held.signal(libc::SIGTERM);
+    let (code, summary) = held.wait();
+    assert_eq!(code, Some(0));
+    let s = summary.unwrap();
+    assert_eq!(
+        (s.messages, s.events, s.lost),
+        (expected, expected, 0),
+        "{s:?}"
+    );
+    assert_eq!(server.stats().fanout_out, expected);
     server.shutdown().unwrap();
 }

@@ -18,6 +18,36 @@ fn sigterm_ends_the_hold_with_a_summary() {
 }
 
 #[test]
+fn time_to_the_head_and_to_the_first_byte_are_told_apart() {
+    // The head comes at once, the first chunk 200 ms later: the TCP
+    // connect alone (all connect_us measured) says nothing of either.
+    let server = Server::start(Behaviour::SlowFirstChunk);
+    let run = support::floodtest(&[
+        "--url",
+        &server.url("/test/{id}"),
+        "--conns",
+        "20",
+        "--duration",
+        "500ms",
+    ]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let s = run.summary();
+    assert_eq!(
+        (s.connect_us.count, s.head_us.count, s.first_byte_us.count),
+        (20, 20, 20)
+    );
+    assert!(s.head_us.max < 150_000, "{:?}", s.head_us);
+    assert!(s.first_byte_us.p50 >= 200_000, "{:?}", s.first_byte_us);
+    assert!(s.connect_us.p50 <= s.head_us.p50, "{s:?}");
+    let out = String::from_utf8_lossy(&run.output.stdout);
+    assert!(
+        out.contains("from connect() to: TCP established p50 "),
+        "{out}"
+    );
+    assert!(out.contains(", first body byte p50 2"), "{out}");
+}
+
+#[test]
 fn pause_every_holds_then_goes_on() {
     let server = Server::start(Behaviour::Chunked(vec![1]));
     let run = support::with_pauses(&server, "100", "40", &["--workers", "1"]);

@@ -108,3 +108,31 @@ fn ids_come_from_the_id_range() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.summary().messages, 20);
 }
+
+#[test]
+fn header_goes_into_every_request() {
+    let server = Server::start(Behaviour::NeedsHeader("Authorization: Bearer s3cret"));
+    let url = server.url("/test/{id}");
+    let base = [
+        "--url",
+        url.as_str(),
+        "--conns",
+        "20",
+        "--duration",
+        "200ms",
+    ];
+    let refused = floodtest(&base);
+    assert_eq!(refused.summary().status_codes["401"], 20);
+    let run = floodtest(&[&base[..], &["--header", "Authorization: Bearer s3cret"]].concat());
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!((run.summary().opened, run.summary().failed_total), (20, 0));
+    let reserved = floodtest(&[&base[..], &["--header", "Host: elsewhere"]].concat());
+    assert_eq!(reserved.code(), 2);
+    assert!(
+        reserved
+            .stderr()
+            .contains("--header Host: floodtest writes Host itself"),
+        "{}",
+        reserved.stderr()
+    );
+}

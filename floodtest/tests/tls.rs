@@ -63,7 +63,7 @@ fn wss_streams_through_comet_server_verified_with_ca() {
                 .unwrap();
         }
     }
-    support::send_batch(server.admin_addr(), &batch);
+    support::admin_post(server.admin_addr(), "/send", &batch);
     let stdout = BufReader::new(held.child.stdout.take().unwrap());
     let seen = stdout
         .lines()

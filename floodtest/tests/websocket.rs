@@ -90,7 +90,7 @@ fn ws_streams_through_comet_server_carry_envelopes_and_gaps() {
                 .unwrap();
         }
     }
-    let answer = support::send_batch(server.admin_addr(), &batch);
+    let answer = support::admin_post(server.admin_addr(), "/send", &batch);
     assert!(answer.contains("\"delivered\":150"), "{answer}");
     let stdout = BufReader::new(held.child.stdout.take().unwrap());
     let seen = stdout

@@ -23,16 +23,13 @@
 //! same bytes on every platform.
 
 use anyhow::Context;
-use c1m_common::parse_count;
+use c1m_common::{mem_available, parse_count, push_friendship, FRIENDS_HEADER};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// The header line of a friends file.
-pub(crate) const HEADER: &str = "user,friend";
 
 /// Friends graph options.
 #[derive(Debug, Clone, clap::Args)]
@@ -119,14 +116,6 @@ fn check(args: &GraphArgs) -> anyhow::Result<()> {
 /// weights are scaled, then the weights and a `u32` degree.
 const BYTES_PER_USER: u64 = 16;
 
-/// `MemAvailable` from /proc/meminfo in bytes, if readable.
-fn mem_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb.saturating_mul(1024))
-}
-
 /// Runs `msggen graph`.
 pub(crate) fn run(args: &GraphArgs) -> anyhow::Result<ExitCode> {
     check(args)?;
@@ -188,7 +177,7 @@ pub(crate) fn generate<W: Write>(args: &GraphArgs, out: W) -> io::Result<GraphSt
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut degree = vec![0u32; n];
     let mut out = BufWriter::with_capacity(1 << 20, out);
-    writeln!(out, "{HEADER}")?;
+    writeln!(out, "{FRIENDS_HEADER}")?;
     let mut friendships = 0u64;
     let mut line = Vec::with_capacity(32);
     for u in 0..n.saturating_sub(1) {
@@ -208,7 +197,7 @@ pub(crate) fn generate<W: Write>(args: &GraphArgs, out: W) -> io::Result<GraphSt
                 // to skip (weights decrease, so q <= p).
                 if rng.random::<f64>() < q / p {
                     line.clear();
-                    write_pair(&mut line, u as u64 + 1, v as u64 + 1);
+                    push_friendship(&mut line, u as u64 + 1, v as u64 + 1);
                     out.write_all(&line)?;
                     degree[u] += 1;
                     degree[v] += 1;
@@ -221,28 +210,6 @@ pub(crate) fn generate<W: Write>(args: &GraphArgs, out: W) -> io::Result<GraphSt
     }
     out.flush()?;
     Ok(degree_stats(degree, friendships))
-}
-
-/// `user,friend\n` without going through `fmt` (tens of millions of lines).
-fn write_pair(line: &mut Vec<u8>, user: u64, friend: u64) {
-    push_decimal(line, user);
-    line.push(b',');
-    push_decimal(line, friend);
-    line.push(b'\n');
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 fn degree_stats(mut degree: Vec<u32>, friendships: u64) -> GraphStats {
@@ -308,23 +275,20 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_ordered_unique_pairs_without_self_friendship() {
+    fn the_shared_reader_accepts_what_is_written() {
         let (bytes, s) = graph(&args(3_000, 8.0, 3));
-        let text = String::from_utf8(bytes).unwrap();
-        let mut lines = text.lines();
-        assert_eq!(lines.next(), Some(HEADER));
-        let pairs: Vec<(u64, u64)> = lines
-            .map(|l| {
-                let (a, b) = l.split_once(',').unwrap();
-                (a.parse().unwrap(), b.parse().unwrap())
-            })
-            .collect();
-        assert_eq!(pairs.len() as u64, s.friendships);
-        assert!(pairs.iter().all(|&(u, f)| 1 <= u && u < f && f <= 3_000));
-        assert!(
-            pairs.windows(2).all(|w| w[0] < w[1]),
-            "sorted, no duplicates"
-        );
+        let limit = c1m_common::IdLimit {
+            max: 3_000,
+            why: "--users",
+        };
+        // The reader checks every rule of FRIENDS.md: header, user < friend,
+        // sorted without repeats, ids within 1..=users.
+        let mut smallest = u64::MAX;
+        let file =
+            c1m_common::read_friends(&bytes[..], limit, |u, _| smallest = smallest.min(u)).unwrap();
+        assert_eq!(file.friendships, s.friendships);
+        assert_eq!(smallest, 1);
+        assert!(bytes.starts_with(FRIENDS_HEADER.as_bytes()));
     }
 
     #[test]

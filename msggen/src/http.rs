@@ -1,33 +1,31 @@
-//! The HTTP/1.1 client side of `POST /send`: one request at a time on a
-//! keep-alive connection, heads written and answers read by the shared
-//! codec (`c1m_http`).
+//! The HTTP/1.1 client side of every HTTP publisher: a keep-alive
+//! connection that carries one request at a time, or several pipelined,
+//! with heads written and answers read by the shared codec (`c1m_http`).
 //!
-//! A whole HTTP client stack (hyper) would buy connection pooling and
-//! HTTP/2 that a sender with exactly one connection and one request in
-//! flight does not use; the codec writes the request head, and reads the
-//! answer's head and body (Content-Length, chunked or until the close) by
-//! RFC 9112's framing rules. A connection holds its socket and one read
-//! buffer (a few KiB, kept for the life of the connection).
+//! A whole HTTP client stack (hyper) would buy pooling and HTTP/2 that
+//! msggen does not use (its senders own their connections) and cost a
+//! task per connection; here a connection is its socket and one read
+//! buffer (a few KiB, kept for its life). Pipelined answers come back in
+//! order (RFC 9112 9.3.2), so a round of N requests is N heads and bodies
+//! read one after the other from the same buffer.
 
-use crate::stats::FailureClass;
-use c1m_common::BatchAnswer;
-use c1m_http::{
-    parse_response, write_request_head, BodyDecoder, BodyError, BodyFraming, HeadLimits,
-    HeaderSlots,
-};
+use crate::failure::{parse_retry_after, Failure, FailureClass};
+use c1m_http::{parse_response, BodyDecoder, BodyError, BodyFraming, HeadLimits, HeaderSlots};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Where batches go, parsed from `--target http://host:port[/prefix]`.
+/// Where requests go, parsed from `--target http://host:port[/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) addr: SocketAddr,
     /// `host[:port]` as given, for the Host header.
     pub(crate) host: String,
-    /// Path of the batch endpoint: `<prefix>/send`.
-    pub(crate) send_path: String,
+    /// The path as given (a prefix, or a template for `--publish http`),
+    /// without a trailing `/`; empty for none.
+    pub(crate) path: String,
 }
 
 impl Target {
@@ -36,12 +34,15 @@ impl Target {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             format!("{url:?}: expected an http:// URL such as http://127.0.0.1:8001")
         })?;
-        let (authority, prefix) = match rest.find('/') {
+        let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
             None => (rest, ""),
         };
         if authority.is_empty() {
             return Err(format!("{url:?}: no host"));
+        }
+        if path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+            return Err(format!("{url:?}: spaces and control characters do not belong in a URL: percent-encode them"));
         }
         let with_port = if authority
             .rsplit_once(':')
@@ -66,96 +67,58 @@ impl Target {
         Ok(Self {
             addr,
             host: authority.to_owned(),
-            send_path: format!("{prefix}/send"),
+            path: path.to_owned(),
         })
     }
-
-    /// The request line and headers of a batch of `body_len` bytes.
-    pub(crate) fn batch_head(&self, body_len: usize, token: Option<&str>) -> Vec<u8> {
-        let bearer = token.map(|token| format!("Bearer {token}"));
-        let mut fields: Vec<(&str, &dyn std::fmt::Display)> = vec![("Content-Type", &"text/plain")];
-        if let Some(bearer) = &bearer {
-            fields.push(("Authorization", bearer));
-        }
-        let mut head = Vec::with_capacity(128);
-        write_request_head(
-            &mut head,
-            "POST",
-            &self.send_path,
-            &self.host,
-            &fields,
-            Some(body_len),
-        );
-        head
-    }
 }
 
-/// Why a request got no 2xx answer.
-#[derive(Debug)]
-pub(crate) enum RequestError {
-    Io(io::Error),
-    /// An answer the codec could not read, or framed in a way it refuses.
-    // What was wrong, for Debug output; runs count failures by class only.
-    BadResponse(#[allow(dead_code)] &'static str),
-    Status(u16),
-}
-
-impl RequestError {
-    pub(crate) fn class(&self) -> FailureClass {
-        match self {
-            RequestError::Io(e) => FailureClass::of_io(e),
-            RequestError::BadResponse(_) => FailureClass::BadResponse,
-            RequestError::Status(s) => FailureClass::of_status(*s),
-        }
-    }
-}
-
-impl From<io::Error> for RequestError {
-    fn from(e: io::Error) -> Self {
-        RequestError::Io(e)
-    }
-}
-
-/// A 2xx answer to a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Reply {
+/// A whole answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Answer {
     pub(crate) status: u16,
-    /// Messages the server says reached no connection, if it said.
-    pub(crate) dropped: Option<u64>,
-    /// Lines the server says it refused (comet-server: a bad id, or a
-    /// message over its --max-pending), if it said.
-    pub(crate) rejected: Option<u64>,
-    /// False when the server asked to close the connection.
-    pub(crate) keep_alive: bool,
+    /// The de-framed body (at most [`MAX_BODY`] bytes).
+    pub(crate) body: Vec<u8>,
+    /// False when the connection cannot carry another request.
+    pub(crate) reusable: bool,
+    /// `Retry-After` in delta-seconds, when the answer had one.
+    pub(crate) retry_after: Option<Duration>,
 }
 
 /// An answer's head bigger than this, or with more fields, is refused
 /// rather than buffered.
 const LIMITS: HeadLimits = HeadLimits::new(64 * 1024, 32);
-/// A body bigger than this is refused (the answer is a few counters).
-const MAX_BODY: usize = 1024 * 1024;
+/// A body bigger than this is refused (a publish answer is a few counters).
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
+
+fn bad(reason: &'static str) -> Failure {
+    Failure::new(FailureClass::BadResponse, reason)
+}
 
 /// One keep-alive connection to the target.
 #[derive(Debug)]
 pub(crate) struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Bytes of `buf` already read as answers (pipelined answers may
+    /// arrive in one read).
+    used: usize,
 }
 
 impl Conn {
     pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
-        // Head and body are two writes: without NODELAY, Nagle would hold
-        // the body until the head is acknowledged.
+        // Requests are written whole, but a pipelined round ends with a
+        // small one: without NODELAY, Nagle would hold it for an ACK.
         stream.set_nodelay(true)?;
         Ok(Self {
             stream,
             buf: Vec::with_capacity(4096),
+            used: 0,
         })
     }
 
     /// True when the peer has closed this idle connection, or sent bytes
-    /// nobody asked for: a read would not block. Checked before each batch,
+    /// nobody asked for: a read would not block. Checked before each round,
     /// so a server's keep-alive idle timeout costs a reconnect rather than
     /// a failed attempt. One non-blocking read, no syscall while tokio has
     /// seen no readiness.
@@ -164,36 +127,47 @@ impl Conn {
         !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 
-    /// Writes one request and reads its answer; an error means the
-    /// connection must not be reused.
-    pub(crate) async fn post(&mut self, head: &[u8], body: &[u8]) -> Result<Reply, RequestError> {
-        self.stream.write_all(head).await?;
-        self.stream.write_all(body).await?;
-        self.read_reply().await
+    /// Writes `requests` (whole requests, one after the other) and reads
+    /// `n` answers in order into `answers`; `head_only` says the requests
+    /// were `HEAD` (answers without a body). An error means the connection
+    /// must not be reused; the answers read before it are in `answers`.
+    pub(crate) async fn exchange(
+        &mut self,
+        requests: &[u8],
+        n: usize,
+        method: &str,
+        answers: &mut Vec<Answer>,
+    ) -> Result<(), Failure> {
+        self.stream.write_all(requests).await?;
+        for _ in 0..n {
+            let answer = self.read_answer(method).await?;
+            let reusable = answer.reusable;
+            answers.push(answer);
+            if !reusable {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    async fn read_reply(&mut self) -> Result<Reply, RequestError> {
-        self.buf.clear();
-        let (status, framing, reusable, head_len) = loop {
-            if let Some(head) = parse_head(&self.buf)? {
+    async fn read_answer(&mut self, method: &str) -> Result<Answer, Failure> {
+        self.buf.drain(..self.used);
+        self.used = 0;
+        let (status, framing, reusable, retry_after, head_len) = loop {
+            if let Some(head) = parse_head(&self.buf, method)? {
                 break head;
             }
             self.fill().await?;
         };
         if matches!(framing, BodyFraming::Length(n) if n > MAX_BODY as u64) {
-            return Err(RequestError::BadResponse("response body over 1 MiB"));
+            return Err(bad("response body over 1 MiB"));
         }
         let body = self.read_body(framing, head_len).await?;
-        if !(200..300).contains(&status) {
-            return Err(RequestError::Status(status));
-        }
-        // comet-server's answer; another target's body tells nothing.
-        let answer = serde_json::from_slice::<BatchAnswer>(&body).ok();
-        Ok(Reply {
+        Ok(Answer {
             status,
-            dropped: answer.and_then(|a| a.dropped),
-            rejected: answer.map(|a| a.rejected),
-            keep_alive: reusable,
+            body,
+            reusable,
+            retry_after,
         })
     }
 
@@ -205,25 +179,23 @@ impl Conn {
         Ok(())
     }
 
-    /// Reads the body that starts at `start` in the buffer, de-framed.
-    async fn read_body(
-        &mut self,
-        framing: BodyFraming,
-        start: usize,
-    ) -> Result<Vec<u8>, RequestError> {
-        let bad = |e: BodyError| RequestError::BadResponse(e.reason());
-        let mut decoder = BodyDecoder::new(framing).map_err(bad)?;
+    /// Reads the body that starts at `start` in the buffer, de-framed, and
+    /// marks what it used.
+    async fn read_body(&mut self, framing: BodyFraming, start: usize) -> Result<Vec<u8>, Failure> {
+        let bad_body = |e: BodyError| bad(e.reason());
+        let mut decoder = BodyDecoder::new(framing).map_err(bad_body)?;
         let mut body = Vec::new();
         let mut at = start;
         loop {
-            decoder
+            let decoded = decoder
                 .decode(&self.buf[at..], |bytes| body.extend_from_slice(bytes))
-                .map_err(bad)?;
-            at = self.buf.len();
+                .map_err(bad_body)?;
+            at += decoded.used;
             if body.len() > MAX_BODY {
-                return Err(RequestError::BadResponse("response body over 1 MiB"));
+                return Err(bad("response body over 1 MiB"));
             }
             if decoder.is_done() {
+                self.used = at;
                 return Ok(body);
             }
             if self.stream.read_buf(&mut self.buf).await? == 0 {
@@ -231,19 +203,26 @@ impl Conn {
                 decoder
                     .finish()
                     .map_err(|_| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+                self.used = self.buf.len();
                 return Ok(body);
             }
         }
     }
 }
 
-/// Status, body framing, whether the connection can carry the next
-/// request, and head length; `None` while the head is incomplete.
-fn parse_head(buf: &[u8]) -> Result<Option<(u16, BodyFraming, bool, usize)>, RequestError> {
+/// What a head says: status, body framing, whether the connection can
+/// carry the next request, `Retry-After`, and the head's length; `None`
+/// while the head is incomplete.
+type Head = (u16, BodyFraming, bool, Option<Duration>, usize);
+
+fn parse_head(buf: &[u8], method: &str) -> Result<Option<Head>, Failure> {
     let mut slots = HeaderSlots::new();
-    match parse_response(buf, &LIMITS, "POST", &mut slots) {
-        Ok(head) => Ok(head.map(|h| (h.status, h.body, h.reusable(), h.len))),
-        Err(e) => Err(RequestError::BadResponse(e.reason())),
+    match parse_response(buf, &LIMITS, method, &mut slots) {
+        Ok(head) => Ok(head.map(|h| {
+            let retry_after = h.headers.get("retry-after").and_then(parse_retry_after);
+            (h.status, h.body, h.reusable(), retry_after, h.len)
+        })),
+        Err(e) => Err(bad(e.reason())),
     }
 }
 
@@ -255,12 +234,11 @@ mod tests {
     fn parses_targets() {
         let t = Target::parse("http://127.0.0.1:8001").unwrap();
         assert_eq!(t.addr, "127.0.0.1:8001".parse().unwrap());
-        assert_eq!(
-            (t.host.as_str(), t.send_path.as_str()),
-            ("127.0.0.1:8001", "/send")
-        );
+        assert_eq!((t.host.as_str(), t.path.as_str()), ("127.0.0.1:8001", ""));
         let t = Target::parse("http://127.0.0.1:9/admin/").unwrap();
-        assert_eq!(t.send_path, "/admin/send");
+        assert_eq!(t.path, "/admin");
+        let t = Target::parse("http://127.0.0.1:9/pub?chan={id}").unwrap();
+        assert_eq!(t.path, "/pub?chan={id}");
         assert_eq!(Target::parse("http://127.0.0.1").unwrap().addr.port(), 80);
         let local = Target::parse("http://localhost:8001").unwrap();
         assert_eq!(local.addr, "127.0.0.1:8001".parse().unwrap());
@@ -268,33 +246,18 @@ mod tests {
         assert!(Target::parse("https://127.0.0.1:1").is_err());
         assert!(Target::parse("127.0.0.1:8001").is_err());
         assert!(Target::parse("http:///send").is_err());
+        assert!(Target::parse("http://127.0.0.1:1/a b").is_err());
     }
 
-    #[test]
-    fn writes_the_batch_head() {
-        let t = Target::parse("http://127.0.0.1:8001").unwrap();
-        let head = String::from_utf8(t.batch_head(12, Some("s3cret"))).unwrap();
-        assert_eq!(
-            head,
-            "POST /send HTTP/1.1\r\nHost: 127.0.0.1:8001\r\nContent-Type: text/plain\r\n\
-             Authorization: Bearer s3cret\r\nContent-Length: 12\r\n\r\n"
-        );
-        let anonymous = String::from_utf8(t.batch_head(0, None)).unwrap();
-        assert!(
-            anonymous.ends_with("text/plain\r\nContent-Length: 0\r\n\r\n"),
-            "{anonymous}"
-        );
-    }
-
-    /// What `post` makes of `answer`, sent whole by a server that then
-    /// closes the connection.
-    async fn reply_to(answer: &'static [u8]) -> Result<Reply, RequestError> {
+    /// What `exchange` makes of `answer` to `n` requests, sent whole by a
+    /// server that then closes the connection.
+    async fn answers_to(answer: &'static [u8], n: usize) -> (Vec<Answer>, Result<(), Failure>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut request = Vec::new();
-            while !request.ends_with(b"\r\n\r\nbody") {
+            while !request.ends_with(b"\r\n\r\n") {
                 let mut buf = [0u8; 1024];
                 let n = socket.read(&mut buf).await.unwrap();
                 assert!(n > 0, "request cut short");
@@ -302,49 +265,51 @@ mod tests {
             }
             socket.write_all(answer).await.unwrap();
         });
-        let target = Target::parse(&format!("http://{addr}")).unwrap();
         let mut conn = Conn::connect(addr).await.unwrap();
-        let reply = conn.post(&target.batch_head(4, None), b"body").await;
+        let mut answers = Vec::new();
+        let request = b"POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+        let result = conn.exchange(request, n, "POST", &mut answers).await;
         server.await.unwrap();
-        reply
+        (answers, result)
     }
 
     #[tokio::test]
-    async fn reads_replies_by_their_framing() {
-        let length = reply_to(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 39\r\n\r\n{\"accepted\":3,\"rejected\":1,\"dropped\":2}",
-        );
+    async fn reads_answers_by_their_framing() {
+        let (a, r) = answers_to(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", 1).await;
+        assert!(r.is_ok());
         assert_eq!(
-            length.await.unwrap(),
-            Reply {
-                status: 200,
-                dropped: Some(2),
-                rejected: Some(1),
-                keep_alive: true
-            }
+            (a[0].status, a[0].body.as_slice(), a[0].reusable),
+            (200, &b"{}"[..], true)
         );
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\n{\"acce\r\n22\r\npted\":7,\"rejected\":0,\"dropped\":7}\n\r\n0\r\n\r\n";
-        let reply = reply_to(chunked).await.unwrap();
-        assert_eq!((reply.dropped, reply.keep_alive), (Some(7), true));
-        // Another target's document tells nothing: no dropped, no rejected.
-        let foreign = reply_to(b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"dropped\":2}");
-        let reply = foreign.await.unwrap();
-        assert_eq!((reply.dropped, reply.rejected), (None, None));
-        let until_close =
-            reply_to(b"HTTP/1.0 200 OK\r\n\r\n{\"accepted\":0,\"rejected\":0,\"dropped\":0}")
-                .await
-                .unwrap();
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let (a, _) = answers_to(chunked, 1).await;
+        assert_eq!(a[0].body, b"abcde");
+        let (a, _) = answers_to(b"HTTP/1.0 200 OK\r\n\r\nuntil close", 1).await;
         assert_eq!(
-            (until_close.dropped, until_close.keep_alive),
-            (Some(0), false)
+            (a[0].body.as_slice(), a[0].reusable),
+            (&b"until close"[..], false)
         );
-        let refused =
-            reply_to(b"HTTP/1.1 503 Busy\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
-        assert!(matches!(refused.await, Err(RequestError::Status(503))));
-        let cut = reply_to(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}").await;
-        assert!(
-            matches!(cut, Err(RequestError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof)
+        let busy = b"HTTP/1.1 429 Slow down\r\nRetry-After: 2\r\nContent-Length: 4\r\n\r\nwait";
+        let (a, _) = answers_to(busy, 1).await;
+        assert_eq!(
+            (a[0].status, a[0].retry_after),
+            (429, Some(Duration::from_secs(2)))
         );
+        let (_, cut) = answers_to(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{}", 1).await;
+        assert_eq!(cut.unwrap_err().class, FailureClass::Closed);
+    }
+
+    /// Pipelined answers that arrive in one read are each read whole.
+    #[tokio::test]
+    async fn reads_pipelined_answers_in_order() {
+        let three = b"HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\naHTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nb\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nc";
+        let (a, r) = answers_to(three, 3).await;
+        assert!(r.is_ok());
+        let got: Vec<(u16, &[u8])> = a.iter().map(|a| (a.status, a.body.as_slice())).collect();
+        assert_eq!(got, [(201, &b"a"[..]), (202, &b"b"[..]), (200, &b"c"[..])]);
+        // Two of three answered, then the close: the third is an error.
+        let (a, r) = answers_to(&three[..three.len() - 39], 3).await;
+        assert_eq!((a.len(), r.unwrap_err().class), (2, FailureClass::Closed));
     }
 
     #[tokio::test]
@@ -353,36 +318,32 @@ mod tests {
         // read by whichever field came last.
         let te_first =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n{}";
-        assert!(matches!(
-            reply_to(te_first).await,
-            Err(RequestError::BadResponse(_))
-        ));
+        let (_, r) = answers_to(te_first, 1).await;
+        assert_eq!(r.unwrap_err().class, FailureClass::BadResponse);
         let cl_first = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
-        assert!(matches!(
-            reply_to(cl_first).await,
-            Err(RequestError::BadResponse(_))
-        ));
+        let (_, r) = answers_to(cl_first, 1).await;
+        assert_eq!(r.unwrap_err().class, FailureClass::BadResponse);
     }
 
     #[test]
     fn reads_heads() {
         let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{...}";
         assert_eq!(
-            parse_head(ok).unwrap(),
-            Some((200, BodyFraming::Length(5), true, 38))
+            parse_head(ok, "POST").unwrap(),
+            Some((200, BodyFraming::Length(5), true, None, 38))
         );
-        assert_eq!(parse_head(&ok[..20]).unwrap(), None);
+        assert_eq!(parse_head(&ok[..20], "POST").unwrap(), None);
         let close = b"HTTP/1.1 500 Oops\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n";
-        let (status, framing, reusable, _) = parse_head(close).unwrap().unwrap();
+        let (status, framing, reusable, _, _) = parse_head(close, "POST").unwrap().unwrap();
         assert_eq!(
             (status, framing, reusable),
             (500, BodyFraming::Chunked, false)
         );
-        assert!(parse_head(b"SMTP ready\r\n\r\n").is_err());
+        assert!(parse_head(b"SMTP ready\r\n\r\n", "POST").is_err());
         let old = b"HTTP/1.0 200 OK\r\n\r\n";
         assert_eq!(
-            parse_head(old).unwrap(),
-            Some((200, BodyFraming::UntilClose, false, 19))
+            parse_head(old, "POST").unwrap(),
+            Some((200, BodyFraming::UntilClose, false, None, 19))
         );
     }
 }

@@ -1,6 +1,8 @@
 //! `msggen`: envelope-wrapped messages to random subscriber ids at a precise
-//! rate, through a server's `POST /send` batch endpoint; and `msggen graph`,
-//! a deterministic power-law friends graph.
+//! rate, through any push server's publish API (comet-server's `POST /send`
+//! batches by default; nchan, Pushpin, icomet, Centrifugo, Mercure, NATS,
+//! Redis, or an HTTP template); and `msggen graph`, a deterministic
+//! power-law friends graph.
 //!
 //! How a run fits together (each part has its own module):
 //!
@@ -11,11 +13,15 @@
 //!   sender owns an id.
 //! - [`pacer`]: one OS thread that releases the messages now due (every
 //!   `--tick`, 1 ms by default) to the senders' queues ([`queue`]).
-//! - [`sender`]: one keep-alive connection per sender; it owns a disjoint set
-//!   of ids (`(id - first) % senders`) and their sequence numbers, so one id's
-//!   messages always travel in order on one connection. It stamps `sent_us`
-//!   when it writes a batch, and retries with backoff.
-//! - [`http`]: the request writer and the response reader (`c1m_http`).
+//! - [`sender`]: each sender owns a disjoint set of ids (`(id - first) %
+//!   senders`) and their sequence numbers, and keeps at most one request
+//!   per id in flight, so one id's messages arrive in order on however
+//!   many connections it opens. It stamps `sent_us` when it writes, and
+//!   retries with backoff.
+//! - [`publish`]: the publish APIs (what a request looks like for each
+//!   server, what its answer says) and their connections.
+//! - [`http`]: the HTTP/1.1 client connection (`c1m_http`), pipelined.
+//! - [`failure`]: failure classes, and what a failed attempt said.
 //! - [`stats`], [`report`]: counters by failure class, inter-send gaps, live
 //!   progress, the CSV intervals and the JSON summary.
 //! - [`mod@run`]: wires them together and turns the outcome into an exit code.
@@ -23,10 +29,12 @@
 
 #![forbid(unsafe_code)]
 
+mod failure;
 mod graph;
 mod http;
 mod ids;
 mod pacer;
+mod publish;
 mod queue;
 mod report;
 mod run;
@@ -41,11 +49,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub use ids::Dist;
+pub use publish::{Kind, PublishArgs, PushpinFormat};
 pub use schedule::Rate;
 
 /// Sends envelope-wrapped messages to random subscriber ids at a precise rate
-/// through a server's `POST /send` batch endpoint, and generates friends
-/// graphs (`msggen graph`).
+/// through a push server's publish API (comet-server's `POST /send` batches
+/// by default), and generates friends graphs (`msggen graph`).
 ///
 /// Every message is `[c1m <id> <generator> <seq> <sent_us> <len>|<payload>]`;
 /// sender k of `--senders S` is generator `G*S + k` (G = --generator-id) and
@@ -80,12 +89,17 @@ pub enum Command {
 /// What to send, where, and how fast.
 #[derive(Debug, Clone, ClapArgs)]
 pub struct SendArgs {
-    /// Base URL of the server's admin listener; batches go to `<URL>/send`.
-    /// `-` writes the batches' lines to standard output instead (the
-    /// summary then goes to standard error; the run stops when the reader
-    /// closes the pipe).
+    /// Where to publish: the base URL of the publish API (comet-server's
+    /// admin listener, where batches go to `<URL>/send`), `nats://host:port`,
+    /// `redis://host:port`, or for `--publish http` the URL template. `-`
+    /// writes comet batch lines to standard output instead (the summary
+    /// then goes to standard error; the run stops when the reader closes
+    /// the pipe).
     #[arg(long, required = true)]
     pub target: Option<String>,
+    /// The publish API and what it needs.
+    #[command(flatten)]
+    pub publish: PublishArgs,
     /// Subscriber ids to send to, inclusive: `1-10000`, `1-1M`.
     #[arg(long, required = true)]
     pub ids: Option<IdRange>,
@@ -100,9 +114,24 @@ pub struct SendArgs {
     /// comes first.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Keep-alive connections, each one generator owning `1/senders` of the ids.
+    /// Generators, each owning `1/senders` of the ids and its own keep-alive
+    /// connections.
     #[arg(long, default_value_t = 4)]
     pub senders: u32,
+    /// Most connections open at once over all senders; each sender opens
+    /// another when its messages have waited a `--tick` for one, so the
+    /// pool grows to what the rate and the answer time need.
+    #[arg(long, default_value_t = 256)]
+    pub max_conns: u32,
+    /// Requests written on a connection before reading their answers (HTTP
+    /// pipelining, for servers that allow it such as nginx); 1: none.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: u32,
+    /// End the run after this many failed attempts in a row over all
+    /// senders (a wrong port, a server that is down), with the first
+    /// failure and a hint; 0: never.
+    #[arg(long, default_value_t = 20)]
+    pub stop_after: u64,
     /// How ids are picked: `uniform`, or `zipf:S` (rank 1 = the first id is
     /// the most frequent, as in "a few active users and many idle ones").
     #[arg(long, default_value = "uniform")]
@@ -117,7 +146,7 @@ pub struct SendArgs {
     /// Seed of the id sampler (default: from the clock).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Most lines in one `POST /send` batch.
+    /// Most messages in one batch (`comet`, `pushpin`, `nats`, `redis`).
     #[arg(long, default_value_t = 1000)]
     pub batch_max: u32,
     /// Most body bytes in one batch (the server answers 413 above its limit).
@@ -135,8 +164,10 @@ pub struct SendArgs {
     /// Limit on connecting and on each request's answer.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Bearer token for the admin API (`Authorization: Bearer ...`); the
-    /// same variable as comet-server's `--admin-token`.
+    /// The credential of the publish API: comet-server's bearer token (the
+    /// same variable as its `--admin-token`), Centrifugo's API key
+    /// (`X-API-Key`), a Mercure publisher JWT, a NATS token or a Redis
+    /// password.
     #[arg(long, env = "COMET_ADMIN_TOKEN")]
     pub token: Option<String>,
     /// Interval of progress lines and CSV records.

@@ -13,10 +13,11 @@
 //! up with a few batches' worth, so the senders are never idle and the rate
 //! measured is what the target accepts.
 
+use crate::failure::FailureClass;
 use crate::ids::{owner, IdSampler};
 use crate::queue::{Queue, Stop};
 use crate::schedule::Schedule;
-use crate::stats::{FailureClass, Stats};
+use crate::stats::Stats;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -10,15 +10,68 @@
 //! The reporter is the only reader of the shared counters; it costs a few
 //! atomic loads and one histogram swap per interval.
 
+use crate::failure::{Failure, FailureClass};
+use crate::publish::Kind;
 use crate::stats::Stats;
+use crate::SendArgs;
 use anyhow::Context;
-use c1m_common::{unix_ms_now, MsggenInterval, MsggenSummary};
+use c1m_common::{unix_ms_now, FirstError, MsggenInterval, MsggenSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+
+/// A file created before the run, written at its end.
+#[derive(Debug)]
+pub(crate) struct OutputFile {
+    pub(crate) path: PathBuf,
+    pub(crate) file: File,
+}
+
+impl OutputFile {
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Writes the summary as pretty JSON.
+    pub(crate) fn write_json(self, s: &MsggenSummary) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&self.file, s)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// Every output path of a run, opened before the first message.
+#[derive(Debug)]
+pub(crate) struct Outputs {
+    pub(crate) csv: Option<csv::Writer<File>>,
+    pub(crate) json: Option<OutputFile>,
+    pub(crate) last_seqs: Option<OutputFile>,
+}
+
+impl Outputs {
+    pub(crate) fn create(args: &SendArgs) -> anyhow::Result<Self> {
+        let csv = args
+            .csv
+            .as_deref()
+            .map(|p| csv::Writer::from_path(p).with_context(|| format!("creating {}", p.display())))
+            .transpose()?;
+        Ok(Self {
+            csv,
+            json: args.json.as_deref().map(OutputFile::create).transpose()?,
+            last_seqs: args
+                .last_seqs
+                .as_deref()
+                .map(OutputFile::create)
+                .transpose()?,
+        })
+    }
+}
 
 pub(crate) struct Reporter {
     stats: Arc<Stats>,
@@ -33,13 +86,10 @@ impl Reporter {
     /// only when `tty` is true.
     pub(crate) fn new(
         stats: Arc<Stats>,
-        csv_path: Option<&Path>,
+        csv: Option<csv::Writer<File>>,
         tty: bool,
         total: Option<u64>,
-    ) -> anyhow::Result<Self> {
-        let csv = csv_path
-            .map(|p| csv::Writer::from_path(p).with_context(|| format!("creating {}", p.display())))
-            .transpose()?;
+    ) -> Self {
         let bar = tty.then(|| {
             let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
             bar.set_style(
@@ -51,13 +101,13 @@ impl Reporter {
             );
             bar
         });
-        Ok(Self {
+        Self {
             stats,
             csv,
             bar,
             last_sent: 0,
             last_elapsed_s: 0.0,
-        })
+        }
     }
 
     /// Redraws the progress bar, if there is one.
@@ -130,13 +180,25 @@ impl Reporter {
 
 /// Fills the summary's counters from `stats`; the caller sets the
 /// description.
-pub(crate) fn fill_counters(s: &mut MsggenSummary, stats: &Stats) {
+pub(crate) fn fill_counters(s: &mut MsggenSummary, stats: &Stats, kind: Kind) {
     s.sent = stats.sent.load(Relaxed);
     s.dropped = stats.dropped.load(Relaxed);
     s.unsent = stats.unsent.load(Relaxed);
     s.failed = stats.failed.total();
     s.failed_by_class = stats.failed.by_name();
     s.errors_by_class = stats.errors.by_name();
+    s.failed_by_status = stats.failed_by_status.by_code();
+    s.errors_by_status = stats.errors_by_status.by_code();
+    s.first_error = stats.first_failure().map(|f| FirstError {
+        class: f.class.name().to_owned(),
+        status: f.status,
+        hint: hint(kind, &s.target, &f),
+        detail: f.detail,
+    });
+    s.stopped_early = stats.stopped_early();
+    s.connections = stats.peak_open.load(Relaxed);
+    s.connects = stats.connects.load(Relaxed);
+    s.answer_us = stats.answer_times();
     s.retries = stats.retries.load(Relaxed);
     s.duration_s = stats.start.elapsed().as_secs_f64();
     s.send_span_s = stats.send_span_s();
@@ -168,7 +230,7 @@ pub(crate) fn print(s: &MsggenSummary, out: &mut dyn Write) {
     let _ = writeln!(
         out,
         "msggen: sent {} of {} released to {} ids ({}) in {:.2}s: {rate}",
-        s.sent, s.released, s.ids, s.dist, s.send_span_s
+        s.sent, s.released, s.ids, s.dist, s.duration_s
     );
     let _ = writeln!(
         out,
@@ -176,11 +238,39 @@ pub(crate) fn print(s: &MsggenSummary, out: &mut dyn Write) {
         s.dropped, s.failed, s.unsent, s.retries
     );
     for (class, n) in &s.failed_by_class {
-        let _ = writeln!(out, "msggen:   failed {class}: {n}");
+        let _ = writeln!(
+            out,
+            "msggen:   failed {class}: {n}{}",
+            statuses(class, &s.failed_by_status)
+        );
     }
     for (class, n) in &s.errors_by_class {
-        let _ = writeln!(out, "msggen:   failed attempts {class}: {n}");
+        let _ = writeln!(
+            out,
+            "msggen:   failed attempts {class}: {n}{}",
+            statuses(class, &s.errors_by_status)
+        );
     }
+    if let Some(e) = &s.first_error {
+        let status = e.status.map_or(String::new(), |st| format!(" {st}"));
+        let _ = writeln!(
+            out,
+            "msggen: first failure: {}{status}: {}",
+            e.class, e.detail
+        );
+        if let Some(hint) = &e.hint {
+            let _ = writeln!(out, "msggen: hint: {hint}");
+        }
+    }
+    if let Some(reason) = &s.stopped_early {
+        let _ = writeln!(out, "msggen: stopped early: {reason}");
+    }
+    let a = &s.answer_us;
+    let _ = writeln!(
+        out,
+        "msggen: {} connection(s) at most, {} opened; answer p50 {} us, p99 {} us, max {} us",
+        s.connections, s.connects, a.p50, a.p99, a.max
+    );
     let g = &s.gap_us;
     let _ = writeln!(
         out,
@@ -198,10 +288,41 @@ pub(crate) fn print(s: &MsggenSummary, out: &mut dyn Write) {
     }
 }
 
-/// Writes the summary as pretty JSON to `path`.
-pub(crate) fn write_json(s: &MsggenSummary, path: &Path) -> anyhow::Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    serde_json::to_writer_pretty(file, s).with_context(|| format!("writing {}", path.display()))
+/// `" (404: 20, 405: 1)"`: the status codes behind an HTTP status class.
+fn statuses(class: &str, by_status: &std::collections::BTreeMap<String, u64>) -> String {
+    let codes: Vec<String> = by_status
+        .iter()
+        .filter(|(code, _)| {
+            code.parse()
+                .is_ok_and(|c| FailureClass::of_status(c).name() == class)
+        })
+        .map(|(code, n)| format!("{code}: {n}"))
+        .collect();
+    if codes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", codes.join(", "))
+    }
+}
+
+/// The likely cause of `failure` and its fix, when msggen knows one.
+pub(crate) fn hint(kind: Kind, target: &str, failure: &Failure) -> Option<String> {
+    let status = failure.status.unwrap_or(0);
+    let text = match (failure.class, kind, status) {
+        (FailureClass::Refused, ..) => format!("nothing listens at {target}: start the server, or point --target at its publish listener"),
+        (FailureClass::Timeout, ..) => "the target answered nothing within --timeout: is it overloaded, or is --target a port that reads without answering?".to_owned(),
+        (FailureClass::BadResponse, ..) => format!("{target} did not answer HTTP/1.x msggen can read: is it the right port and protocol?"),
+        (_, k, 404 | 405) if k.is_comet() => format!("--target must be comet-server's admin listener (its --admin address, 127.0.0.1:8001 by default); {target} answers {status} to the publish request, as the subscriber port does"),
+        (_, k, 401 | 403) if k.is_comet() => "the admin API wants its token: give --token or COMET_ADMIN_TOKEN (comet-server's --admin-token)".to_owned(),
+        (_, Kind::Comet, 413) => "the batch is over the server's --max-body: lower --batch-bytes or --batch-max".to_owned(),
+        (_, Kind::Nchan, 403..=405) => format!("no nchan_publisher location answers at {target}/pub/<channel>: --target is the base URL of a location with nchan_publisher and nchan_channel_id"),
+        (_, Kind::Pushpin, 404 | 405) => "--target must be Pushpin's publish endpoint (its HTTP control port, 5561 by default)".to_owned(),
+        (_, Kind::Mercure, 401 | 403) => "the hub refused the JWT: --jwt-key must be its publisher key (or --token a JWT it signed)".to_owned(),
+        (_, Kind::Centrifugo, 401) => "--token must be Centrifugo's HTTP API key (http_api.key)".to_owned(),
+        (_, _, 429) => "the server throttles: lower --rate, or raise its limits".to_owned(),
+        _ => return None,
+    };
+    Some(text)
 }
 
 #[cfg(test)]
@@ -227,7 +348,7 @@ mod tests {
             generators: vec![GeneratorSummary::default()],
             ..Default::default()
         };
-        fill_counters(&mut summary, &stats);
+        fill_counters(&mut summary, &stats, Kind::Comet);
         let value = serde_json::to_value(&summary).unwrap();
         let keys: Vec<&str> = value
             .as_object()
@@ -237,9 +358,11 @@ mod tests {
             .collect();
         assert_eq!(
             keys.join(","),
-            "achieved_rate,dist,dropped,duration_s,errors_by_class,failed,failed_by_class,gap_us,\
-             generators,ids,messages_per_write,rate_target,released,retries,send_span_s,\
-             senders,sent,size,stopped_by_signal,target,unsent,writes"
+            "achieved_rate,answer_us,connections,connects,dist,dropped,duration_s,\
+             errors_by_class,errors_by_status,failed,failed_by_class,failed_by_status,\
+             first_error,gap_us,generators,ids,messages_per_write,publish,rate_target,released,\
+             retries,send_span_s,senders,sent,size,stopped_by_signal,stopped_early,target,\
+             unsent,writes"
         );
         assert_eq!(value["sent"], 5);
         let generator = value["generators"][0].as_object().unwrap();

@@ -3,136 +3,20 @@
 //! for the inter-send gaps (touched once per batch write, not per message).
 //! A gap is the time between two consecutive batch writes on one connection.
 //!
-//! Failures are counted by class, never logged one by one. Two views:
-//! `errors` counts failed attempts (a batch retried three times and then
-//! accepted adds three), `failed` counts messages that failed for good.
+//! Failures are counted by class and HTTP status, never logged one by one.
+//! Two views: `errors` counts failed attempts (a batch retried three times
+//! and then accepted adds three), `failed` counts messages that failed for
+//! good. The first failed attempt is kept whole, and a run of failed
+//! attempts with no success between them is counted, so a run against the
+//! wrong port stops early and says why.
 
+use crate::failure::{Failure, FailureClass};
 use c1m_common::GapSummary;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
-use std::io;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-/// Why an attempt or a message failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum FailureClass {
-    /// Nothing listens on the target (ECONNREFUSED).
-    Refused,
-    /// The connection was reset or broke (ECONNRESET, EPIPE, ECONNABORTED).
-    Reset,
-    /// The target closed the connection before answering.
-    Closed,
-    /// No connection or answer within --timeout.
-    Timeout,
-    /// The target answered 5xx.
-    Status5xx,
-    /// The target answered 429 Too Many Requests or 408 Request Timeout:
-    /// it asks to be tried again later, so it is retried like a 5xx.
-    Throttled,
-    /// The target answered 4xx other than 408/429 (not retried: the same
-    /// batch would fail again).
-    Status4xx,
-    /// The target answered with a status that is neither 2xx, 4xx nor 5xx.
-    StatusOther,
-    /// The target took the batch but refused some of its lines (its answer
-    /// said `"rejected": N`); not retried, the same lines would be refused.
-    Rejected,
-    /// The answer was not HTTP/1.x the codec could read, or was framed
-    /// ambiguously (RFC 9112 6.3).
-    BadResponse,
-    /// This process is out of file descriptors (EMFILE/ENFILE).
-    NoDescriptors,
-    /// No local address or port to connect from (EADDRNOTAVAIL).
-    NoAddress,
-    /// Another I/O error.
-    Io,
-    /// Not sent at all: the target did not keep up and the sender's queue
-    /// was full (msggen holds at most ~2 s of messages per sender).
-    Backlog,
-}
-
-impl FailureClass {
-    pub(crate) const ALL: [FailureClass; 14] = [
-        FailureClass::Refused,
-        FailureClass::Reset,
-        FailureClass::Closed,
-        FailureClass::Timeout,
-        FailureClass::Status5xx,
-        FailureClass::Throttled,
-        FailureClass::Status4xx,
-        FailureClass::StatusOther,
-        FailureClass::Rejected,
-        FailureClass::BadResponse,
-        FailureClass::NoDescriptors,
-        FailureClass::NoAddress,
-        FailureClass::Io,
-        FailureClass::Backlog,
-    ];
-
-    /// The name in summaries and JSON.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            FailureClass::Refused => "refused",
-            FailureClass::Reset => "reset",
-            FailureClass::Closed => "closed",
-            FailureClass::Timeout => "timeout",
-            FailureClass::Status5xx => "status_5xx",
-            FailureClass::Throttled => "throttled",
-            FailureClass::Status4xx => "status_4xx",
-            FailureClass::StatusOther => "status_other",
-            FailureClass::Rejected => "rejected",
-            FailureClass::BadResponse => "bad_response",
-            FailureClass::NoDescriptors => "no_descriptors",
-            FailureClass::NoAddress => "no_address",
-            FailureClass::Io => "io",
-            FailureClass::Backlog => "backlog",
-        }
-    }
-
-    /// Whether retrying the same batch may succeed.
-    pub(crate) fn retryable(self) -> bool {
-        !matches!(
-            self,
-            FailureClass::Status4xx
-                | FailureClass::StatusOther
-                | FailureClass::Rejected
-                | FailureClass::Backlog
-        )
-    }
-
-    /// The class of an I/O error.
-    pub(crate) fn of_io(err: &io::Error) -> Self {
-        if c1m_common::is_exhaustion(err).is_some() {
-            return FailureClass::NoDescriptors;
-        }
-        match err.kind() {
-            io::ErrorKind::ConnectionRefused => FailureClass::Refused,
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe => FailureClass::Reset,
-            io::ErrorKind::UnexpectedEof => FailureClass::Closed,
-            io::ErrorKind::TimedOut => FailureClass::Timeout,
-            io::ErrorKind::AddrNotAvailable => FailureClass::NoAddress,
-            _ => FailureClass::Io,
-        }
-    }
-
-    /// The class of a non-2xx HTTP status.
-    pub(crate) fn of_status(status: u16) -> Self {
-        match status {
-            408 | 429 => FailureClass::Throttled,
-            400..=499 => FailureClass::Status4xx,
-            500..=599 => FailureClass::Status5xx,
-            _ => FailureClass::StatusOther,
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// Per-class counters.
 #[derive(Debug, Default)]
@@ -157,6 +41,28 @@ impl ClassCounts {
     }
 }
 
+/// Counts by HTTP status code (a mutex: touched only by failures).
+#[derive(Debug, Default)]
+pub(crate) struct StatusCounts(Mutex<BTreeMap<u16, u64>>);
+
+impl StatusCounts {
+    pub(crate) fn add(&self, status: u16, n: u64) {
+        *lock(&self.0).entry(status).or_default() += n;
+    }
+
+    /// Status codes as strings (JSON object keys), for the summary.
+    pub(crate) fn by_code(&self) -> BTreeMap<String, u64> {
+        lock(&self.0)
+            .iter()
+            .map(|(status, n)| (status.to_string(), *n))
+            .collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Counters shared by the senders and read by the reporter.
 #[derive(Debug)]
 pub(crate) struct Stats {
@@ -169,6 +75,20 @@ pub(crate) struct Stats {
     pub(crate) failed: ClassCounts,
     /// Failed attempts (each retry of a batch counts), by class.
     pub(crate) errors: ClassCounts,
+    /// `failed` and `errors` of HTTP answers, by status code.
+    pub(crate) failed_by_status: StatusCounts,
+    pub(crate) errors_by_status: StatusCounts,
+    /// The first failed attempt of the run.
+    first_failure: Mutex<Option<Failure>>,
+    /// Failed attempts since the last answered one, over every sender.
+    consecutive_failures: AtomicU64,
+    /// Why the run stopped before its end, when it did (first reason wins).
+    stopped_early: Mutex<Option<String>>,
+    /// Connections (lanes) open now, the most open at once, and every
+    /// connection opened (reconnects included).
+    open: AtomicU64,
+    pub(crate) peak_open: AtomicU64,
+    pub(crate) connects: AtomicU64,
     pub(crate) retries: AtomicU64,
     /// Messages released by the pacer but never written because the run
     /// was stopped (SIGINT/SIGTERM): they got no sequence number.
@@ -179,6 +99,8 @@ pub(crate) struct Stats {
     /// Nanoseconds from `start` to the latest batch write (any connection).
     last_write_ns: AtomicU64,
     gaps: Mutex<Gaps>,
+    /// Time from writing a request to reading its answer, microseconds.
+    answers: Mutex<Histogram<u64>>,
 }
 
 /// Inter-send gaps (per connection) in microseconds: since the start of the
@@ -217,6 +139,14 @@ impl Stats {
             dropped: AtomicU64::new(0),
             failed: ClassCounts::default(),
             errors: ClassCounts::default(),
+            failed_by_status: StatusCounts::default(),
+            errors_by_status: StatusCounts::default(),
+            first_failure: Mutex::new(None),
+            consecutive_failures: AtomicU64::new(0),
+            stopped_early: Mutex::new(None),
+            open: AtomicU64::new(0),
+            peak_open: AtomicU64::new(0),
+            connects: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -226,7 +156,74 @@ impl Stats {
                 total: histogram(),
                 interval: histogram(),
             }),
+            answers: Mutex::new(histogram()),
         }
+    }
+
+    /// Counts a failed attempt; returns how many attempts in a row have
+    /// now failed.
+    pub(crate) fn attempt_failed(&self, failure: &Failure) -> u64 {
+        self.errors.add(failure.class, 1);
+        if let Some(status) = failure.status {
+            self.errors_by_status.add(status, 1);
+        }
+        lock(&self.first_failure).get_or_insert_with(|| failure.clone());
+        self.consecutive_failures.fetch_add(1, Relaxed) + 1
+    }
+
+    /// An attempt succeeded: the run of failures is broken.
+    pub(crate) fn attempt_succeeded(&self) {
+        self.consecutive_failures.store(0, Relaxed);
+    }
+
+    /// A round of requests was answered `answer_time` after its write.
+    pub(crate) fn record_answer(&self, answer_time: Duration) {
+        let us = (answer_time.as_micros() as u64).clamp(1, GAP_MAX_US);
+        let _ = lock(&self.answers).record(us);
+    }
+
+    /// Counts `n` messages as failed for good by `failure`.
+    pub(crate) fn messages_failed(&self, failure: &Failure, n: u64) {
+        self.failed.add(failure.class, n);
+        if let Some(status) = failure.status {
+            self.failed_by_status.add(status, n);
+        }
+    }
+
+    /// The first failed attempt of the run, if any.
+    pub(crate) fn first_failure(&self) -> Option<Failure> {
+        lock(&self.first_failure).clone()
+    }
+
+    /// Records why the run stops early; false if a reason was already set.
+    pub(crate) fn stop_early(&self, reason: String) -> bool {
+        let mut stopped = lock(&self.stopped_early);
+        if stopped.is_some() {
+            return false;
+        }
+        *stopped = Some(reason);
+        true
+    }
+
+    pub(crate) fn stopped_early(&self) -> Option<String> {
+        lock(&self.stopped_early).clone()
+    }
+
+    /// A connection was opened.
+    pub(crate) fn lane_opened(&self) {
+        self.connects.fetch_add(1, Relaxed);
+        let open = self.open.fetch_add(1, Relaxed) + 1;
+        self.peak_open.fetch_max(open, Relaxed);
+    }
+
+    /// A connection was closed or dropped.
+    pub(crate) fn lane_closed(&self) {
+        self.open.fetch_sub(1, Relaxed);
+    }
+
+    /// Answer times over the whole run.
+    pub(crate) fn answer_times(&self) -> GapSummary {
+        gap_summary(&lock(&self.answers))
     }
 
     /// Notes a batch of `messages` put on the wire at `at`, `since_previous`
@@ -277,34 +274,6 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn classes_io_errors() {
-        let of = |kind| FailureClass::of_io(&io::Error::from(kind));
-        assert_eq!(of(io::ErrorKind::ConnectionRefused), FailureClass::Refused);
-        assert_eq!(of(io::ErrorKind::ConnectionReset), FailureClass::Reset);
-        assert_eq!(of(io::ErrorKind::UnexpectedEof), FailureClass::Closed);
-        let emfile = io::Error::from_raw_os_error(24); // EMFILE on Linux
-        assert_eq!(FailureClass::of_io(&emfile), FailureClass::NoDescriptors);
-        assert_eq!(FailureClass::of_status(503), FailureClass::Status5xx);
-        assert_eq!(FailureClass::of_status(413), FailureClass::Status4xx);
-        assert!(!FailureClass::Status4xx.retryable());
-        assert_eq!(FailureClass::of_status(429), FailureClass::Throttled);
-        assert_eq!(FailureClass::of_status(408), FailureClass::Throttled);
-        assert!(FailureClass::Throttled.retryable());
-        assert!(FailureClass::Status5xx.retryable());
-    }
-
-    #[test]
-    fn names_are_unique_and_in_index_order() {
-        for (i, c) in FailureClass::ALL.iter().enumerate() {
-            assert_eq!(c.index(), i);
-        }
-        let mut names: Vec<_> = FailureClass::ALL.iter().map(|c| c.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), FailureClass::ALL.len());
-    }
 
     #[test]
     fn gaps_are_between_consecutive_writes() {

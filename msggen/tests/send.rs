@@ -324,7 +324,9 @@ async fn the_bearer_token_is_sent_and_a_wrong_one_fails_as_4xx() {
     let (run, _) = against(behavior, args).await;
     run.assert_exit(0);
     assert_eq!(run.summary.sent, 20);
-    let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token wrong";
+    // Out of reach of --stop-after, which would make it exit 2 when the 20
+    // messages happen to go as 20 requests.
+    let args = "--target {url} --ids 1-10 --rate 1000 --count 20 --token wrong --stop-after 1000";
     let (run, state) = against(behavior, args).await;
     run.assert_exit(1);
     assert_eq!(run.failed("status_4xx"), 20);
@@ -472,4 +474,178 @@ async fn rate_max_sends_as_fast_as_the_target_accepts() {
     assert_eq!(state.messages.load(Relaxed), 50_000);
     assert_eq!(run.summary.rate_target, None);
     assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 50_000);
+}
+
+/// A 429 with `Retry-After: 1` holds the retry (and the sender) for a
+/// second rather than the 50 ms backoff, and the messages still arrive.
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let behavior = Behavior {
+        retry_after: Some(1),
+        ..Behavior::fail(429, 1)
+    };
+    let args = "--target {url} --ids 1-20 --rate 1000 --count 20 --senders 1 --batch-max 5";
+    let (run, state) = against(behavior, args).await;
+    run.assert_exit(0);
+    assert_eq!((run.summary.sent, run.summary.retries), (20, 1));
+    assert_eq!(run.summary.errors_by_status.get("429"), Some(&1));
+    // All 20 are due in 20 ms: only the pause makes the run last a second
+    // (a request already in flight when the 429 came may land earlier).
+    let arrivals = state.arrivals.lock().unwrap().clone();
+    let waited_us = arrivals.last().unwrap() - arrivals[0];
+    assert!(
+        waited_us >= 990_000,
+        "retried after {waited_us} us: {arrivals:?}"
+    );
+    assert_eq!(contiguous_seqs(&state).values().sum::<u64>(), 20);
+}
+
+/// Runs msggen with `args` (whitespace-separated) and returns its output
+/// and how long it ran.
+fn msggen_output(args: &str) -> (Output, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_msggen"))
+        .args(args.split_whitespace())
+        .output()
+        .unwrap();
+    (output, started.elapsed())
+}
+
+/// Issue 14: pointed at comet-server's subscriber port, msggen failed every
+/// batch for the whole run as `status_4xx`, with no code and no hint. It
+/// now stops after `--stop-after` failed attempts in a row (exit 2), counts
+/// them by status code, and shows the answer and what `--target` must be.
+#[test]
+fn the_subscriber_port_stops_the_run_with_the_status_and_a_hint() {
+    let listener = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 64, false).unwrap();
+    let admin = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 64, false).unwrap();
+    let server = c1m_server::start(c1m_server::Config::default(), listener, admin).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("summary.json");
+    let args = format!(
+        "--target http://{} --ids 1-100 --rate 1000 --duration 30s --json {}",
+        server.subscriber_addr(),
+        json.display()
+    );
+    let (output, took) = msggen_output(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(took.as_secs() < 15, "ran {took:?} of a 30 s schedule");
+    // The 20th failure in a row stops the run; the other senders' attempts
+    // already in flight may fail after it (4 senders: at most 3 more).
+    let attempts = |s: &str| -> u64 {
+        let at = s
+            .find("failed attempts status_4xx: ")
+            .expect("the attempts line");
+        let rest = &s[at + "failed attempts status_4xx: ".len()..];
+        rest[..rest.find(' ').unwrap()].parse().unwrap()
+    };
+    let failed = attempts(&stdout);
+    assert!((20..=23).contains(&failed), "{stdout}");
+    assert!(stdout.contains(&format!("(404: {failed})")), "{stdout}");
+    assert!(
+        stdout.contains("first failure: status_4xx 404: no such path"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hint: --target must be comet-server's admin listener"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("stopped early: 20 attempts in a row failed"),
+        "{stdout}"
+    );
+    let summary = read_summary(&json);
+    assert_eq!(summary.errors_by_status.get("404"), Some(&failed));
+    let first = summary.first_error.unwrap();
+    assert_eq!(
+        (first.class.as_str(), first.status),
+        ("status_4xx", Some(404))
+    );
+    assert!(summary.stopped_early.is_some());
+
+    // The admin listener takes the same run, one message per request too.
+    let args = format!(
+        "--target http://{} --publish comet-each --ids 1-100 --rate 1000 --count 200 --json {}",
+        server.admin_addr(),
+        json.display()
+    );
+    let (output, _) = msggen_output(&args);
+    assert_eq!(output.status.code(), Some(0));
+    let summary = read_summary(&json);
+    assert_eq!(
+        (summary.sent, summary.writes, summary.publish.as_str()),
+        (200, 200, "comet-each")
+    );
+    assert_eq!(
+        summary.dropped, 200,
+        "nobody holds these ids: SendAnswer says 0 connections"
+    );
+}
+
+/// Issue 14: against a closed port the summary said "in 0.00s" (the span
+/// of writes, of which there were none) after running for seconds. It
+/// prints the run's real duration.
+#[tokio::test]
+async fn a_run_against_a_closed_port_is_timed_honestly() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let args = format!(
+        "--target http://127.0.0.1:{port} --ids 1-100 --rate 100 --duration 1s --retries 1 \
+         --stop-after 0"
+    );
+    let started = std::time::Instant::now();
+    let run = msggen(dir.path(), &args).await;
+    let took = started.elapsed().as_secs_f64();
+    run.assert_exit(1);
+    let duration = run.summary.duration_s;
+    assert!(
+        (0.95..=took).contains(&duration),
+        "{duration} s of {took} s"
+    );
+    let stdout = String::from_utf8_lossy(&run.output.stdout);
+    assert!(stdout.contains(&format!("in {duration:.2}s")), "{stdout}");
+    assert_eq!(run.failed("refused"), 100);
+    assert!(run.summary.stopped_early.is_none());
+}
+
+/// Issue 14: `--json` and the other output paths were written only after
+/// the run; one that cannot be created is now refused before the first
+/// message.
+#[tokio::test]
+async fn unwritable_output_paths_are_refused_before_the_first_message() {
+    let (url, state) = sink(Behavior::accept()).await;
+    for flag in ["--json", "--csv", "--last-seqs"] {
+        let args = format!(
+            "--target {url} --ids 1-10 --rate 100 --duration 30s {flag} /nonexistent/dir/out"
+        );
+        let (output, took) = tokio::task::spawn_blocking(move || msggen_output(&args))
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains("creating /nonexistent/dir/out"), "{stderr}");
+        assert!(took.as_secs() < 10, "{flag}: ran {took:?}");
+    }
+    assert_eq!(state.requests.load(Relaxed), 0);
+    assert_eq!(state.connections.load(Relaxed), 0);
+}
+
+/// Issue 13: sender k is generator `G*S + k`; a G that makes this pass
+/// u64 panicked (debug) or wrapped (release), merging two processes'
+/// generators. It is refused at parse time, with the largest G that fits.
+#[test]
+fn a_generator_id_that_would_wrap_is_refused() {
+    let (output, _) = msggen_output(
+        "--target - --ids 1-10 --rate 100 --count 3 --senders 4 --generator-id 4611686018427387904",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("use a --generator-id below 4611686018427387903"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "nothing was sent");
 }

@@ -88,6 +88,10 @@ pub(crate) const SHADE_ALPHA: f64 = 0.13;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stroke {
     Solid,
+    /// A solid line with a dot at each sample (while they are few enough
+    /// to tell apart): a gauge read at instants, whose line between two
+    /// dots is a guess, not a measurement.
+    Sampled,
     Dashed,
     Dotted,
     /// A 1-pixel line over a lightly shaded area down to zero: context

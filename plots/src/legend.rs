@@ -154,6 +154,12 @@ fn sample(band: &Area, st: &Style, entry: &LegendEntry, x: i32, y: i32) -> anyho
     };
     match entry.mark {
         Mark::Line(Stroke::Solid) => line(0, w, y, 2)?,
+        Mark::Line(Stroke::Sampled) => {
+            line(0, w, y, 2)?;
+            for dx in [w / 4, 3 * w / 4] {
+                band.draw(&Circle::new((x + dx, y), st.px(3), colour.filled()))?;
+            }
+        }
         Mark::Line(Stroke::Thin) => line(0, w, y, 1)?,
         Mark::Line(Stroke::Shade) => {
             let half = st.px(6);

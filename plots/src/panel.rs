@@ -1,6 +1,9 @@
 //! One plotting panel: x axis, a left y axis, an optional right y axis, and
-//! the series drawn against them. Charts describe what to draw as
-//! [`Series`] and [`Axis`] values; this module owns how.
+//! the series drawn against them; a chart is one or more panels stacked
+//! over a shared x axis ([`render`]), so figures of different sizes (a
+//! server's user space beside the kernel's memory) each get an axis that
+//! shows them. Charts describe what to draw as [`Series`] and [`Axis`]
+//! values; this module owns how.
 //!
 //! Series on the right axis (context such as connections) are drawn first,
 //! so the left-axis metrics stay on top where they cross.
@@ -125,30 +128,83 @@ fn log_range(series: &[Series]) -> Option<Range<f64>> {
     (lo <= hi).then(|| lo / 1.5..hi * 1.5)
 }
 
-/// Writes a chart of one panel to `chart.out`, its legend listing the
-/// panel's series.
-pub(crate) fn render(chart: &crate::ChartArgs, title: &str, panel: &Panel) -> anyhow::Result<()> {
-    let legend: Vec<LegendEntry> = panel.series.iter().map(|s| s.entry.clone()).collect();
+/// Writes a chart of `panels` stacked top to bottom to `chart.out`: they
+/// share the x axis (give only the bottom one an x description), and one
+/// legend lists every series once (a context series such as connections,
+/// drawn in several panels, appears once).
+pub(crate) fn render(
+    chart: &crate::ChartArgs,
+    title: &str,
+    panels: &[Panel],
+) -> anyhow::Result<()> {
+    let mut legend: Vec<LegendEntry> = Vec::new();
+    for entry in panels
+        .iter()
+        .flat_map(|p| p.series.iter().map(|s| &s.entry))
+    {
+        if !legend.contains(entry) {
+            legend.push(entry.clone());
+        }
+    }
     crate::canvas::render(&chart.out, chart.size, title, &legend, |area, style| {
-        draw(area, style, panel)
+        let n = panels.len().max(1) as u32;
+        // The bottom panel also holds the x axis's ticks and description.
+        let each = area.dim_in_pixel().1.saturating_sub(style.px(22) as u32) / n;
+        let mut rest = area.clone();
+        for (i, panel) in panels.iter().enumerate() {
+            if i + 1 == panels.len() {
+                draw(&rest, style, panel)?;
+            } else {
+                let (top, below) = rest.split_vertically(each);
+                draw(&top, style, panel)?;
+                rest = below;
+            }
+        }
+        Ok(())
     })
+}
+
+/// The left and right y ranges of a linear panel: each side's data with
+/// room, zero at the same height on both when the right axis is used.
+pub(crate) fn linear_ranges(panel: &Panel) -> (Range<f64>, Range<f64>) {
+    let right_used = panel.series.iter().any(|s| s.right_axis);
+    let left_y = y_range(panel.series.iter().filter(|s| !s.right_axis));
+    let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));
+    if right_used {
+        align_zero(left_y, right_y)
+    } else {
+        (left_y, right_y)
+    }
+}
+
+/// The share of its axis's height that series `s` of a linear panel
+/// spans, from its lowest point to its highest: what a reader sees of it
+/// (a line squashed along the bottom spans almost nothing). For tests that
+/// pin what a chart shows.
+#[cfg(test)]
+pub(crate) fn visible_share(panel: &Panel, s: &Series) -> f64 {
+    let (left, right) = linear_ranges(panel);
+    let axis = if s.right_axis { right } else { left };
+    let (lo, hi) = s
+        .points()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.1), hi.max(p.1))
+        });
+    if lo > hi {
+        return 0.0;
+    }
+    (hi - lo) / (axis.end - axis.start)
 }
 
 /// Draws `panel` filling `area`.
 pub(crate) fn draw(area: &Area, st: &Style, panel: &Panel) -> anyhow::Result<()> {
-    let right_used = panel.series.iter().any(|s| s.right_axis);
-    let left_y = y_range(panel.series.iter().filter(|s| !s.right_axis));
-    let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));
     if panel.left_log {
         if let Some(range) = log_range(panel.series) {
+            let right_y = y_range(panel.series.iter().filter(|s| s.right_axis));
             return draw_on(area, st, panel, range.log_scale(), right_y);
         }
     }
-    let (left_y, right_y) = if right_used {
-        align_zero(left_y, right_y)
-    } else {
-        (left_y, right_y)
-    };
+    let (left_y, right_y) = linear_ranges(panel);
     draw_on(area, st, panel, left_y, right_y)
 }
 
@@ -220,6 +276,16 @@ fn series<CT: CoordTranslate<From = (f64, f64)>>(
         let points = segment.iter().copied();
         match s.entry.mark {
             Mark::Line(Stroke::Solid) => plot.draw(&PathElement::new(segment.clone(), line(2)))?,
+            Mark::Line(Stroke::Sampled) => {
+                plot.draw(&PathElement::new(segment.clone(), line(2)))?;
+                // Past a few hundred the dots merge into the line anyway.
+                if s.segments.iter().map(Vec::len).sum::<usize>() <= 300 {
+                    let radius = st.px(2);
+                    for p in points {
+                        plot.draw(&Circle::new(p, radius, colour.filled()))?;
+                    }
+                }
+            }
             Mark::Line(Stroke::Thin) => plot.draw(&PathElement::new(segment.clone(), line(1)))?,
             Mark::Line(Stroke::Shade) => {
                 let (first, last) = (segment[0], segment[segment.len() - 1]);

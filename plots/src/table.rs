@@ -5,14 +5,16 @@
 //! connections, normally the idle server); then, for every multiple of
 //! `--step`, the first later sample at or past it; then the peak, if it
 //! lies half a step or more past the last row or no step was reached.
-//! Per-connection columns are growth over the first row divided by the
-//! connections added.
+//! Per-connection columns are `c1m_common::Costs`, the method of every
+//! figure: growth over the first row divided by the connections added, the
+//! plateau's median at the peak, each with its `±`.
 
 use crate::format::{format_bytes, format_thousands};
 use crate::load::load;
-use crate::measure::{self, KernelPart, UserSeries};
+use crate::measure::UserSeries;
 use c1m_common::parse_count;
 use c1m_common::MemSample;
+use c1m_common::{kernel_kb, Cost, Costs};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -67,7 +69,12 @@ fn next_multiple(conns: u64, step: u64) -> Option<u64> {
 
 /// The samples the table shows, in order (`samples` is not empty).
 pub(crate) fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
-    let (base_at, base) = measure::baseline(samples);
+    let costs = Costs::new(samples).expect("loading refuses empty files");
+    let base = costs.baseline();
+    let base_at = samples
+        .iter()
+        .position(|s| std::ptr::eq(s, base))
+        .expect("the baseline is one of the samples");
     let later = &samples[base_at + 1..];
     let mut picked = vec![base];
     let peak = later.iter().map(|s| s.conns).max().unwrap_or(base.conns);
@@ -94,18 +101,38 @@ pub(crate) fn rows(samples: &[MemSample], step: u64) -> Vec<&MemSample> {
     picked
 }
 
+/// A cost with its uncertainty: `2.76 KiB ± 12 B`, `-` where there is none.
+fn show(cost: Option<Cost>) -> String {
+    match cost {
+        None => "-".to_owned(),
+        Some(Cost {
+            bytes,
+            plus_minus: Some(pm),
+        }) => format!("{} ± {}", format_bytes(bytes), format_bytes(pm)),
+        Some(Cost { bytes, .. }) => format_bytes(bytes),
+    }
+}
+
 /// The markdown table and its footnote.
 pub(crate) fn render(samples: &[MemSample], step: Option<u64>) -> String {
-    let (_, base) = measure::baseline(samples);
+    let costs = Costs::new(samples).expect("loading refuses empty files");
+    let base = costs.baseline();
     let peak = samples.iter().map(|s| s.conns).max().unwrap_or(0);
     let step = step.unwrap_or_else(|| auto_step(peak - base.conns));
     let kb = |kb: u64| format_bytes(kb as f64 * 1024.0);
-    let per_conn = |s: &MemSample, f: &dyn Fn(&MemSample) -> u64| {
-        measure::per_conn_bytes(s, base, f).map_or_else(|| "-".to_owned(), format_bytes)
+    let on_plateau = |s: &MemSample| costs.plateau().iter().any(|p| std::ptr::eq(*p, s));
+    // The row on the plateau shows the run's figure (the median there), the
+    // one the report's table of figures gives; the others, their sample's.
+    let per_conn = |s: &MemSample, f: fn(&MemSample) -> u64| {
+        show(if on_plateau(s) {
+            costs.at_peak(f)
+        } else {
+            costs.at(s, f)
+        })
     };
     let mut out = String::new();
     out.push_str(
-        "| connections | VIRT | RES | PSS | RES per conn | PSS per conn | kernel Slab per conn |\n",
+        "| connections | VIRT | RES | PSS | RES per conn | PSS per conn | kernel per conn |\n",
     );
     out.push_str("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     let shown = rows(samples, step);
@@ -117,17 +144,21 @@ pub(crate) fn render(samples: &[MemSample], step: Option<u64>) -> String {
             kb(s.vsz_kb),
             kb(s.rss_kb),
             kb(s.pss_kb),
-            per_conn(s, &|s| UserSeries::Rss.kb(s)),
-            per_conn(s, &|s| UserSeries::Pss.kb(s)),
-            per_conn(s, &|s| KernelPart::Slab.kb(s)),
+            per_conn(s, |s| UserSeries::Rss.kb(s)),
+            per_conn(s, |s| UserSeries::Pss.kb(s)),
+            per_conn(s, kernel_kb),
         );
     }
     let procs = shown.last().map_or(0, |s| s.procs);
     let _ = write!(
         out,
         "\nVIRT, RES and PSS are summed over the server's processes ({procs} at the last row). \
-         Per connection: growth over the first row divided by the connections added. \
-         Kernel Slab is system-wide: on loopback it includes the clients' sockets too.\n"
+         Per connection: growth over the first row divided by the connections added; at the peak, \
+         the median over the {} samples holding 99% of it or more. Kernel is Slab plus TCP pages, \
+         system-wide: on loopback it includes the clients' sockets too. ± is half the range each \
+         figure moved over those samples, while the connections held still, divided by the \
+         connections added: what other activity on the machine can account for.\n",
+        costs.plateau().len()
     );
     out
 }

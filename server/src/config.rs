@@ -6,12 +6,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-
-use crate::tls::TlsConfig;
 
 use c1m_common::{parse_count, parse_duration};
 use clap::Parser;
+
+use crate::friends::FriendsGraph;
+use crate::request::RequestLimits;
+use crate::tls::TlsConfig;
 
 /// Reference comet server: chunked, SSE and long-poll subscribers, a sharded
 /// router and an admin API, lean at rest.
@@ -106,6 +109,140 @@ pub struct Args {
     /// The private key of --tls-cert (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Friends graph to load before serving (the `user,friend` file `msggen graph` writes;
+    /// msggen/FRIENDS.md): `POST /publish/{id}` then sends an event to every online friend of
+    /// the id. A malformed file, or ids over --max-id, stop the server before it starts.
+    #[arg(long, value_name = "FILE")]
+    pub friends: Option<PathBuf>,
+
+    /// Presence changes (`online <id>` / `offline <id>` lines) a `GET /presence` reader may
+    /// fall behind by; past it the reader is closed (`presence_closes`), never waited for.
+    /// Each queued line costs 16 bytes.
+    #[arg(long, default_value = "16k", value_parser = parse_count)]
+    pub presence_queue: u64,
+
+    /// Most ids one stream may ask for (`/sse/1,2,3`); a request naming more gets 400. Each
+    /// id past the first costs its router slot and 8 bytes in the connection's side allocation.
+    #[arg(long, default_value = "100", value_parser = parse_count)]
+    pub max_ids_per_conn: u64,
+
+    /// Run a group on this machine: this process becomes its front (the one admin address, no
+    /// subscriber connection) and starts N worker processes that share --listen with
+    /// SO_REUSEPORT, each under its own descriptor limit. Each id has one owner worker (id % N);
+    /// a worker that reads a request for an id it does not own hands the connection to the
+    /// owner. `auto`: as many as --max-conns needs under RLIMIT_NOFILE.
+    #[arg(long, value_parser = parse_workers)]
+    pub workers: Option<Workers>,
+
+    /// Join this group to others (on other machines) through NATS:
+    /// nats://HOST:PORT[,HOST:PORT...]. A `POST /send` on any group reaches every group; its
+    /// answer says `accepted`/`rejected` once NATS has the message, or 503 while NATS is away.
+    #[arg(long, value_parser = parse_broker)]
+    pub broker: Option<BrokerUrls>,
+
+    /// Subject prefix on the broker: messages travel on `<prefix>.send`.
+    #[arg(long, default_value = "c1m", value_parser = parse_prefix)]
+    pub broker_prefix: String,
+
+    /// (internal) This process is worker INDEX of the group whose front has pid --group-id.
+    #[arg(long, hide = true, requires = "group_id")]
+    pub worker_index: Option<usize>,
+
+    /// (internal) The front's pid, which names the group's private sockets.
+    #[arg(long, hide = true)]
+    pub group_id: Option<u32>,
+
+    /// (internal) Marks this process's sequence numbers in broker mode (see `Config::seq_token`).
+    #[arg(long, hide = true)]
+    pub seq_token: Option<u32>,
+}
+
+/// How many workers `--workers` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// As many as `--max-conns` needs under RLIMIT_NOFILE.
+    Auto,
+    /// Exactly this many.
+    Count(usize),
+}
+
+fn parse_workers(s: &str) -> Result<Workers, String> {
+    if s == "auto" {
+        return Ok(Workers::Auto);
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Workers::Count(n)),
+        _ => Err(format!(
+            "expected `auto` or a count from 1 to {MAX_WORKERS}"
+        )),
+    }
+}
+
+/// Most workers in one group (each is a process; 1M connections need ~53 here).
+pub(crate) const MAX_WORKERS: usize = 256;
+
+/// The NATS servers of `--broker`, each `host:port` (the `nats://` scheme is optional).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrls(pub Vec<String>);
+
+fn parse_broker(s: &str) -> Result<BrokerUrls, String> {
+    let mut servers = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let hostport = part.strip_prefix("nats://").unwrap_or(part);
+        let valid = hostport.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !valid || hostport.contains('/') {
+            return Err(format!(
+                "{part:?}: expected nats://HOST:PORT, several separated by commas"
+            ));
+        }
+        servers.push(format!("nats://{hostport}"));
+    }
+    Ok(BrokerUrls(servers))
+}
+
+fn parse_prefix(s: &str) -> Result<String, String> {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+    };
+    if s.split('.').all(token) {
+        Ok(s.to_owned())
+    } else {
+        Err("expected NATS subject tokens of letters, digits, `-` or `_`, separated by dots".into())
+    }
+}
+
+/// The abstract Unix socket name of worker `index`'s `what` (`handoff`,
+/// `admin`) in the group whose front has pid `group`.
+pub(crate) fn socket_name(group: u32, index: usize, what: &str) -> String {
+    format!("c1m-{group}-{index}.{what}")
+}
+
+/// Where a worker sits in its group: every worker computes the same owner
+/// for an id, so a connection moves at most once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// This worker's index, 0..workers.
+    pub index: usize,
+    /// Workers in the group.
+    pub workers: usize,
+    /// The front's pid: names the group's abstract Unix sockets.
+    pub group: u32,
+}
+
+impl Membership {
+    /// The worker that serves `id`. `id % N` rather than a fixed shard
+    /// count mapped onto workers: N is fixed for the group's life (a crashed
+    /// worker comes back under its index), so nothing ever moves between
+    /// owners, and `id % N` spreads consecutive ids evenly.
+    pub fn owner(&self, id: u64) -> usize {
+        (id % self.workers as u64) as usize
+    }
 }
 
 /// What the server runs with; built from [`Args`] or directly by tests,
@@ -139,7 +276,27 @@ pub struct Config {
     pub max_admin_conns: usize,
     /// TLS on the subscriber listener (`--tls-cert`, `--tls-key`).
     pub tls: Option<TlsConfig>,
+    /// The friends graph events fan out over (`--friends`); `None`: `POST
+    /// /publish` is refused.
+    pub friends: Option<Arc<FriendsGraph>>,
+    /// Changes a presence reader may have queued (`--presence-queue`).
+    pub presence_queue: usize,
+    /// Ids one stream may ask for (`--max-ids-per-conn`).
+    pub max_ids_per_conn: usize,
+    /// Set in a worker of a group (`--workers`): connections for ids another
+    /// worker owns are handed to it.
+    pub membership: Option<Membership>,
+    /// In broker mode, a non-zero token this process puts in the high bits
+    /// of every sequence number it gives out (see `router`), so a number
+    /// from another group or an earlier run is never taken for one of ours.
+    pub seq_token: u32,
 }
+
+/// Why `--tls-cert` and `--workers` do not go together, and what to run
+/// instead.
+const TLS_IN_GROUP: &str = "--tls-cert with --workers: a TLS session cannot be handed to another \
+     worker; run one TLS comet-server per process with --reuse-port and --broker, or terminate \
+     TLS in front of the group";
 
 /// Largest request head a subscriber or admin client may send (431 above).
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -160,6 +317,11 @@ impl Default for Config {
             max_body: 16 << 20,
             max_admin_conns: 256,
             tls: None,
+            friends: None,
+            presence_queue: 16 * 1024,
+            max_ids_per_conn: 100,
+            membership: None,
+            seq_token: 0,
         }
     }
 }
@@ -178,16 +340,57 @@ const MAX_BYTES: usize = 1_000_000_000;
 /// descriptors a process may hold is meaningless.
 const MAX_ADMIN_CONNS: usize = 1_000_000;
 
+/// Most ids per stream: ids of 1 to 7 digits and their commas fill an
+/// 8 KiB request head at about this many.
+const MAX_IDS_PER_CONN: usize = 4096;
+
+/// Most changes a presence reader may queue (16 bytes each: 256 MiB).
+const MAX_PRESENCE_QUEUE: usize = 1 << 24;
+
 impl Args {
     /// Checks the arguments and turns them into a [`Config`].
     pub fn to_config(&self) -> anyhow::Result<Config> {
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
+        if self.friends.is_some() && (self.workers.is_some() || self.worker_index.is_some()) {
+            anyhow::bail!(
+                "--friends with --workers: the friends graph lives in one process and a group's \
+                 front does not fan events out to its workers yet; run one comet-server with \
+                 --friends (as many connections as one process's descriptors hold)"
+            );
+        }
+        if self.friends.is_some() && self.broker.is_some() {
+            anyhow::bail!(
+                "--friends with --broker: events are not carried between groups yet; run one \
+                 comet-server with --friends and no --broker"
+            );
+        }
+        if self.tls_cert.is_some() && (self.workers.is_some() || self.worker_index.is_some()) {
+            // A worker hands a connection over as its descriptor; a TLS
+            // session's keys and sequence numbers live in this process's
+            // memory and cannot follow it.
+            anyhow::bail!(TLS_IN_GROUP);
+        }
+        let membership = match (self.worker_index, self.group_id, self.workers) {
+            (Some(index), Some(group), Some(Workers::Count(workers))) if index < workers => {
+                Some(Membership {
+                    index,
+                    workers,
+                    group,
+                })
+            }
+            (None, _, _) => None,
+            _ => anyhow::bail!("--worker-index is internal: start a group with --workers N"),
+        };
         let config = Config {
-            reactors: self
-                .reactors
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            reactors: match self.reactors {
+                Some(n) => n,
+                // A worker is one of many processes sharing the cores: one
+                // reactor each, unless asked.
+                None if self.worker_index.is_some() => 1,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             max_id: self.max_id,
             max_conns: self.max_conns,
@@ -203,6 +406,12 @@ impl Args {
                 (Some(cert), Some(key)) => Some(TlsConfig::from_pem_files(cert, key)?),
                 _ => None,
             },
+            // Loaded by `run`, after every cheap check has passed.
+            friends: None,
+            presence_queue: usize::try_from(self.presence_queue).unwrap_or(usize::MAX),
+            max_ids_per_conn: usize::try_from(self.max_ids_per_conn).unwrap_or(usize::MAX),
+            membership,
+            seq_token: self.seq_token.unwrap_or(0),
         };
         config.check()?;
         Ok(config)
@@ -210,10 +419,22 @@ impl Args {
 }
 
 impl Config {
+    /// What a subscriber request may name.
+    pub(crate) fn request_limits(&self) -> RequestLimits {
+        RequestLimits {
+            max_id: self.max_id,
+            max_ids: self.max_ids_per_conn,
+        }
+    }
+
     /// Checks every value, so that an impossible one is reported with its
     /// fix before anything is bound and none can overflow later. Both
     /// [`Args::to_config`] and [`start`](crate::start) call it.
     pub fn check(&self) -> anyhow::Result<()> {
+        // A worker's handoff would move the socket without its session.
+        if self.tls.is_some() && self.membership.is_some() {
+            anyhow::bail!(TLS_IN_GROUP);
+        }
         match self.reactors {
             0 => anyhow::bail!("--reactors 0: at least one reactor is needed"),
             n if n > 1024 => anyhow::bail!("--reactors {n}: at most 1024"),
@@ -260,6 +481,18 @@ impl Config {
             anyhow::bail!(
                 "--max-body {}: at most 1G (send a larger batch as several)",
                 self.max_body
+            );
+        }
+        if !(1..=MAX_IDS_PER_CONN).contains(&self.max_ids_per_conn) {
+            anyhow::bail!(
+                "--max-ids-per-conn {}: use 1 to {MAX_IDS_PER_CONN} (a request head of 8 KiB holds no more)",
+                self.max_ids_per_conn
+            );
+        }
+        if !(1..=MAX_PRESENCE_QUEUE).contains(&self.presence_queue) {
+            anyhow::bail!(
+                "--presence-queue {}: use 1 to 16M changes",
+                self.presence_queue
             );
         }
         Ok(())
@@ -355,6 +588,21 @@ mod tests {
                 err.starts_with(flag) && err.contains(&format!("at most {largest}")),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn refuses_tls_in_a_group_with_the_fix() {
+        let group = ["--workers", "2"];
+        let worker = ["--workers", "2", "--worker-index", "1", "--group-id", "7"];
+        for extra in [&group[..], &worker[..]] {
+            let mut argv = vec!["comet-server", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+            argv.extend_from_slice(extra);
+            // Refused before the (absent) files are read.
+            let err = Args::try_parse_from(argv).unwrap().to_config().unwrap_err();
+            let err = err.to_string();
+            assert!(err.starts_with("--tls-cert with --workers"), "{err}");
+            assert!(err.contains("--reuse-port and --broker"), "{err}");
         }
     }
 }

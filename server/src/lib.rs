@@ -15,9 +15,13 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod broker;
 mod config;
+mod friends;
+mod group;
 mod history;
 mod http;
+mod presence;
 mod reactor;
 mod request;
 mod router;
@@ -27,7 +31,7 @@ mod transport;
 
 pub use admin::parse_admin_head;
 pub use config::MAX_HEAD;
-pub use request::{parse_request, Parsed};
+pub use request::{parse_request, Ids, Parsed, Request, RequestLimits, Route};
 
 use std::io;
 use std::net::SocketAddr;
@@ -41,9 +45,11 @@ use anyhow::Context;
 use c1m_common::{Repeat, StopSignals};
 use socket2::{Domain, Protocol, Socket, Type};
 
-pub use config::{Args, Config};
+pub use config::{Args, BrokerUrls, Config, Membership, Workers};
+pub use friends::{FriendsGraph, GraphError};
 pub use tls::TlsConfig;
 
+use presence::Presence;
 use reactor::{Reactor, Shared, WAKER};
 use router::{Mailbox, Router};
 use stats::Stats;
@@ -53,7 +59,8 @@ use stats::Stats;
 /// the process ends.
 pub struct Server {
     subscriber_addr: SocketAddr,
-    admin_addr: SocketAddr,
+    /// `None` for a worker's Unix admin socket.
+    admin_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     reactors: Vec<JoinHandle<io::Result<()>>>,
     admin: JoinHandle<()>,
@@ -67,9 +74,11 @@ impl Server {
         self.subscriber_addr
     }
 
-    /// Where the admin API listens.
+    /// Where the admin API listens (unspecified, port 0, for a worker of a
+    /// group, whose admin socket is an abstract Unix one).
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// The counters, as `/stats` returns them.
@@ -158,17 +167,67 @@ pub fn bind(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<std:
     Ok(socket.into())
 }
 
+/// Binds `addr` with SO_REUSEPORT without listening: it resolves port 0
+/// and keeps the port for a group's workers (and their restarts), which
+/// bind it too; a socket that does not listen gets no connection.
+pub(crate) fn reserve_port(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// The broker-mode sequence token of a group: non-zero, from the front's
+/// pid and the clock, so a restarted group numbers differently.
+pub(crate) fn seq_token_for(pid: u32) -> u32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let mixed = (now ^ (u64::from(pid) << 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 43;
+    (mixed as u32 % router::MAX_SEQ_TOKEN) + 1
+}
+
+/// An admin listener before the runtime takes it.
+pub(crate) enum AdminSocket {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
 /// Starts the reactors and the admin side on already-bound listeners.
 pub fn start(
     config: Config,
     subscriber: std::net::TcpListener,
     admin: std::net::TcpListener,
 ) -> io::Result<Server> {
+    start_with(config, subscriber, AdminSocket::Tcp(admin))
+}
+
+/// [`start`] with any admin socket.
+pub(crate) fn start_with(
+    config: Config,
+    subscriber: std::net::TcpListener,
+    admin: AdminSocket,
+) -> io::Result<Server> {
+    start_serving(config, subscriber, admin, None).map(|(server, _)| server)
+}
+
+/// Starts everything; with `broker` (servers, prefix) the admin runtime
+/// also holds the NATS link, and the second value says once it is set up.
+fn start_serving(
+    config: Config,
+    subscriber: std::net::TcpListener,
+    admin: AdminSocket,
+    broker: Option<(Vec<String>, String)>,
+) -> io::Result<(Server, mpsc::Receiver<anyhow::Result<()>>)> {
     config
         .check()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{e:#}")))?;
     let subscriber_addr = subscriber.local_addr()?;
-    let admin_addr = admin.local_addr()?;
+    let admin_addr = match &admin {
+        AdminSocket::Tcp(l) => Some(l.local_addr()?),
+        AdminSocket::Unix(_) => None,
+    };
     let mut polls = Vec::new();
     let mut mailboxes = Vec::new();
     let mut receivers = Vec::new();
@@ -186,8 +245,12 @@ pub fn start(
         receivers.push((rx, queued));
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let router = Arc::new(Router::new(mailboxes, config.history, cores));
     let stats = Arc::new(Stats::default());
+    let presence = Arc::new(Presence::new(config.presence_queue, stats.clone()));
+    let router = Arc::new(
+        Router::new(mailboxes, config.history, cores, presence.clone())
+            .with_seq_token(config.seq_token),
+    );
     let shared = Arc::new(Shared {
         config: config.clone(),
         router: router.clone(),
@@ -208,36 +271,97 @@ pub fn start(
     }
     drop(subscriber);
 
-    admin.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let admin_listener = {
         let _guard = runtime.enter();
-        tokio::net::TcpListener::from_std(admin)?
+        match admin {
+            AdminSocket::Tcp(l) => {
+                l.set_nonblocking(true)?;
+                admin::Listener::Tcp(tokio::net::TcpListener::from_std(l)?)
+            }
+            AdminSocket::Unix(l) => {
+                l.set_nonblocking(true)?;
+                admin::Listener::Unix(tokio::net::UnixListener::from_std(l)?)
+            }
+        }
     };
     let ctx = Arc::new(admin::AdminCtx {
         config,
         router,
         stats,
+        presence,
+        broker: std::sync::OnceLock::new(),
     });
     let (admin_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let (linked_tx, linked) = mpsc::channel();
     let admin = std::thread::Builder::new()
         .name("admin".into())
-        .spawn(move || runtime.block_on(admin::serve_admin(admin_listener, ctx, stop_rx)))?;
-    Ok(Server {
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Some((servers, prefix)) = broker {
+                    let sink = broker::Sink::Local(ctx.clone());
+                    match broker::Broker::start(&servers, &prefix, sink).await {
+                        Ok(link) => {
+                            let _ = ctx.broker.set(link);
+                            let _ = linked_tx.send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = linked_tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                admin::serve_admin(admin_listener, ctx, stop_rx).await
+            })
+        })?;
+    let server = Server {
         subscriber_addr,
         admin_addr,
         shared,
         reactors,
         admin,
         admin_stop,
-    })
+    };
+    Ok((server, linked))
 }
 
-/// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop cleanly.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.to_config()?;
+/// Loads `--friends`, saying what it holds and what it took.
+fn load_friends(path: &std::path::Path, max_id: u64) -> anyhow::Result<FriendsGraph> {
+    let started = std::time::Instant::now();
+    let rss_before = c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0);
+    let graph = FriendsGraph::load(path, max_id)
+        .with_context(|| format!("loading --friends {}", path.display()))?;
+    let rss_after = c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0);
+    eprintln!(
+        "comet-server: friends graph {}: {} friendships, ids up to {}, {} bytes in memory (RSS +{} bytes), loaded in {:.2} s",
+        path.display(),
+        graph.friendships(),
+        graph.max_id(),
+        graph.bytes(),
+        rss_after.saturating_sub(rss_before),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(graph)
+}
+
+/// The binary: bind, start, announce, wait for SIGINT/SIGTERM, stop
+/// cleanly; with `--workers`, the front of a group ([`group`]).
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    if args.worker_index.is_some() {
+        return group::worker::run_worker(args);
+    }
+    if let Some(asked) = args.workers {
+        return group::run_front(args, asked);
+    }
+    if args.broker.is_some() && args.seq_token.is_none() {
+        args.seq_token = Some(seq_token_for(std::process::id()));
+    }
+    let mut config = args.to_config()?;
+    if let Some(path) = &args.friends {
+        config.friends = Some(Arc::new(load_friends(path, config.max_id)?));
+    }
     let nofile = c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let reserve = c1m_common::FD_RESERVE;
     if config.max_conns > nofile.saturating_sub(reserve) {
@@ -258,7 +382,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("binding subscriber address {}", args.listen))?;
     let admin = bind(args.admin, args.backlog, false)
         .with_context(|| format!("binding admin address {}", args.admin))?;
-    let server = start(config, subscriber, admin).context("starting the server")?;
+    let broker = args
+        .broker
+        .clone()
+        .map(|b| (b.0, args.broker_prefix.clone()));
+    let (server, linked) = start_serving(config, subscriber, AdminSocket::Tcp(admin), broker)
+        .context("starting the server")?;
+    if args.broker.is_some() {
+        linked
+            .recv()
+            .context("the admin thread ended")?
+            .context("connecting to the broker")?;
+    }
     println!(
         "comet-server listening on {} admin {}",
         server.subscriber_addr(),

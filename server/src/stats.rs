@@ -33,6 +33,7 @@ macro_rules! counters {
                 StatsSnapshot {
                     $( $name: self.$name.load(Relaxed), )*
                     rss_bytes: c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0),
+                    ..StatsSnapshot::default()
                 }
             }
         }
@@ -47,6 +48,22 @@ macro_rules! counters {
                     }
                 )*
             }
+        }
+
+        /// Adds another process's counters to `into` (a group's `/stats` is
+        /// the sum over its workers; gauges add up too).
+        pub(crate) fn add(into: &mut StatsSnapshot, other: &StatsSnapshot) {
+            $( into.$name += other.$name; )*
+            into.rss_bytes += other.rss_bytes;
+        }
+
+        /// `(name, "counter" | "gauge", value)` of every counter, then the
+        /// RSS: for a group's per-worker breakdown.
+        pub(crate) fn fields(snapshot: &StatsSnapshot) -> Vec<(&'static str, &'static str, u64)> {
+            vec![
+                $( (stringify!($name), $kind, snapshot.$name), )*
+                ("rss_bytes", "gauge", snapshot.rss_bytes),
+            ]
         }
 
         /// Prometheus text exposition format (0.0.4) of a snapshot:

@@ -4,7 +4,11 @@
 
 mod support;
 
-use c1m_common::{validate_against_schema, BatchAnswer, CheckAnswer, SendAnswer, StatsSnapshot};
+use c1m_common::{
+    validate_against_schema, BatchAnswer, BroadcastAnswer, CheckAnswer, PublishAnswer,
+    PublishBatchAnswer, SendAnswer, StatsSnapshot,
+};
+use c1m_server::Config;
 use support::*;
 
 /// `body` as the schema `file` describes it, read as `T`.
@@ -64,4 +68,47 @@ fn every_json_answer_matches_its_schema_and_type() {
     );
     assert!(stats.rss_bytes > 0);
     server.shutdown().unwrap();
+}
+
+#[test]
+fn the_friends_and_broadcast_answers_match_their_schemas_and_types() {
+    let server = server(Config {
+        friends: Some(graph(&[(1, 2), (1, 3)])),
+        ..config()
+    });
+    let mut two = Client::get(server.subscriber_addr(), "/test/2");
+    two.expect("c1m welcome, id: 2\n");
+
+    let one: PublishAnswer = document(
+        "admin-publish.json",
+        admin(&server, "POST", "/publish/1", b"event"),
+    );
+    let expected = PublishAnswer {
+        id: 1,
+        friends: 2,
+        online: 1,
+        connections: 1,
+    };
+    assert_eq!(one, expected);
+    let batch: PublishBatchAnswer = document(
+        "admin-publish-batch.json",
+        admin(&server, "POST", "/publish", b"1\ta\n3\tb\nx\n"),
+    );
+    let expected = PublishBatchAnswer {
+        accepted: 2,
+        rejected: 1,
+        friends: 3,
+        online: 1,
+        connections: 1,
+        unheard: 1,
+    };
+    assert_eq!(batch, expected);
+    let broadcast: BroadcastAnswer = document(
+        "admin-broadcast.json",
+        admin(&server, "POST", "/broadcast", b"all"),
+    );
+    assert_eq!(broadcast.reactors, 2);
+    two.expect("all");
+    let stats: StatsSnapshot = document("admin-stats.json", admin(&server, "GET", "/stats", b""));
+    assert_eq!((stats.events_in, stats.events_unheard), (3, 1));
 }

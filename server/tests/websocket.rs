@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use c1m_http::ws::{self, Opcode};
-use support::{admin, config, server, stats_reach, Client};
+use support::binary::Binary;
+use support::{admin, config, contains, server, stats_reach, Client};
 
 /// A Python that has the `websockets` module (Debian's `python3-websockets`
 /// lives in /usr/bin's Python, which may not be the first on PATH).
@@ -95,9 +96,9 @@ fn a_client_close_is_echoed_and_logs_out() {
 const HANDSHAKE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
 
-/// A raw client past its `101`.
-fn upgraded(addr: std::net::SocketAddr, id: u64) -> Client {
-    let mut c = Client::get_with(addr, &format!("/ws/{id}"), HANDSHAKE);
+/// A raw client of `/ws/{ids}` past its `101`.
+fn upgraded(addr: std::net::SocketAddr, ids: impl std::fmt::Display) -> Client {
+    let mut c = Client::get_with(addr, &format!("/ws/{ids}"), HANDSHAKE);
     let head = c.expect("\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
     assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
@@ -228,4 +229,40 @@ fn ws_streams_get_pings_and_heartbeats_and_a_slow_one_a_1008() {
         .windows(4)
         .position(|w| w[0] == 0x88 && w[2..] == 1008u16.to_be_bytes());
     assert!(close.is_some(), "ends with a 1008 close frame");
+}
+
+#[test]
+fn one_websocket_may_name_several_ids() {
+    let server = server(config());
+    let mut c = upgraded(server.subscriber_addr(), "5,6");
+    assert!(stats_reach(&server, |s| s.logged_in == 2));
+    assert_eq!(admin(&server, "POST", "/send/6", b"six").0, 200);
+    assert_eq!(admin(&server, "POST", "/send/5", b"five").0, 200);
+    c.expect("five");
+    // Unmasked text frames, in the order sent.
+    assert!(
+        contains(&c.received, b"\x81\x03six\x81\x04five"),
+        "{:?}",
+        c.text()
+    );
+    drop(c);
+    assert!(stats_reach(&server, |s| s.logged_in == 0));
+}
+
+#[test]
+fn in_a_group_the_upgrade_is_handed_whole_to_the_owner_which_answers_the_101() {
+    const N: u64 = 12;
+    let group = Binary::start(&["--workers", "2"]);
+    let mut clients: Vec<Client> = (0..N).map(|id| upgraded(group.listen, id)).collect();
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == N));
+    let batch: String = (0..N).map(|id| format!("{id}\tm{id}.\n")).collect();
+    let (status, _) = group.admin("POST", "/send", batch.as_bytes());
+    assert_eq!(status, 200);
+    for (id, c) in clients.iter_mut().enumerate() {
+        c.expect(&format!("m{id}."));
+    }
+    let s = group.stats();
+    // 12 connections on 2 workers: all on their owner has odds of 1 in 4,096.
+    assert!(s.handed_off > 0 && s.handed_off == s.handed_in, "{s:?}");
+    assert_eq!(s.ws_protocol_closes, 0);
 }

@@ -7,13 +7,14 @@
 //!   under a root directory (`/`, or a fake tree in tests)
 //! - [`limits`]: the table of limits, each judged against the plan
 //! - [`presets`]: the seeds' settings and what each means on a current kernel
-//! - [`report`]: the table and JSON; [`print`]: the sysctl.d file;
-//!   [`apply`]: writing the fixes
+//! - [`report`]: the table and JSON; [`next`]: the commands to run next;
+//!   [`print`]: the sysctl.d file; [`apply`]: writing the fixes
 //!
 //! Costs nothing to run: a few dozen small file reads.
 
 mod apply;
 mod limits;
+mod next;
 mod plan;
 mod presets;
 mod print;
@@ -251,6 +252,11 @@ pub fn check(args: &PlanArgs, probe: &Probe) -> Result<report::CheckReport> {
         Some(plan) => limits::check(plan, probe)?,
         None => Vec::new(),
     };
+    let hard = probe.nofile()?.map(|(_, hard)| hard);
+    let next = match &plan {
+        Some(plan) => next::commands(plan, &rows, plan.procs_under(hard)),
+        None => Vec::new(),
+    };
     let preset = match args.preset() {
         Some(p) => Some(presets::evaluate(p, probe, c1m_common::page_size())?),
         None => None,
@@ -260,6 +266,7 @@ pub fn check(args: &PlanArgs, probe: &Probe) -> Result<report::CheckReport> {
         summary: report::Summary::of(&rows),
         memory: plan.as_ref().map(|p| p.memory().into()),
         rows,
+        next,
         preset,
     })
 }

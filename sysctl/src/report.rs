@@ -2,7 +2,7 @@
 //! with a summary line, or JSON with the same fields (the experiment runner
 //! embeds it in its report).
 
-use crate::limits::{Row, Status};
+use crate::limits::{Fix, PlanFix, Row, Status};
 use crate::presets::{PresetReport, Verdict};
 use c1m_common::MemoryEstimate;
 use serde::Serialize;
@@ -113,6 +113,9 @@ pub struct CheckReport {
     pub plan: Option<String>,
     pub rows: Vec<Row>,
     pub summary: Summary,
+    /// The command lines to run next, each with its lead-in (`next (as
+    /// root): c1m-sysctl apply ...`, `then: floodtest ...`).
+    pub next: Vec<String>,
     pub memory: Option<MemoryReport>,
     pub preset: Option<PresetReport>,
 }
@@ -143,14 +146,22 @@ impl CheckReport {
                 .rows
                 .iter()
                 .filter(|r| r.status == Status::Fail)
-                .filter_map(|r| match &r.fix {
-                    crate::limits::Fix::Set(v) => Some(format!(
-                        "  {}: `c1m-sysctl apply` sets {}",
-                        r.name,
-                        crate::probe::join(v, " ")
-                    )),
-                    crate::limits::Fix::Manual(m) => Some(format!("  {}: {m}", r.name)),
-                    _ => None,
+                .filter_map(|r| {
+                    let (tool, how) = match (&r.fix, &r.plan_fix) {
+                        (Fix::Set(v), _) => (
+                            "kernel, as root",
+                            format!("`c1m-sysctl apply` sets {}", crate::probe::join(v, " ")),
+                        ),
+                        (Fix::Manual(m), Some(PlanFix::Addresses { .. })) => {
+                            ("floodtest and check flags", m.clone())
+                        }
+                        (Fix::Manual(m), Some(PlanFix::Procs(_))) => {
+                            ("floodtest --procs, server processes", m.clone())
+                        }
+                        (Fix::Manual(m), None) => ("by hand", m.clone()),
+                        _ => return None,
+                    };
+                    Some(format!("  {} [{tool}]: {how}", r.name))
                 })
                 .collect();
             if !fixes.is_empty() {
@@ -159,6 +170,10 @@ impl CheckReport {
                     out += &f;
                     out.push('\n');
                 }
+            }
+            for line in &self.next {
+                out += line;
+                out.push('\n');
             }
         }
         if let Some(preset) = &self.preset {

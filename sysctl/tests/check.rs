@@ -59,7 +59,18 @@ fn every_limit_passes_on_a_roomy_machine() {
         keys(&doc["rows"][0]),
         ["current", "fix", "name", "needed", "status", "why"]
     );
-    assert_eq!(keys(&doc), ["memory", "plan", "preset", "rows", "summary"]);
+    assert_eq!(
+        keys(&doc),
+        ["memory", "next", "plan", "preset", "rows", "summary"]
+    );
+    // Nothing in the way: the next command is the run that was checked.
+    assert_eq!(
+        doc["next"],
+        serde_json::json!([
+            "next: floodtest --url 'http://127.0.0.1:8000/test/{id}' --conns 1000000 --bind-mode noport \
+             --source-ips 127.0.0.1-127.0.0.16 (against comet-server --listen 127.0.0.1:8000)"
+        ])
+    );
 }
 
 #[test]
@@ -310,7 +321,55 @@ fn the_table_names_the_fixes() {
     assert!(text.contains("\n7 FAIL, 7 WARN, 0 OK\n"), "{text}");
     assert!(text.contains("to fix:\n"));
     assert!(
-        text.contains("  fs.file-max: `c1m-sysctl apply` sets 2000500\n"),
+        text.contains("  fs.file-max [kernel, as root]: `c1m-sysctl apply` sets 2000500\n"),
+        "{text}"
+    );
+    // Each fix says which tool it is for, and the table ends with what to
+    // run: apply with the run changed as the fixes say (36 source
+    // addresses, 51 processes), then the flood with that addressing.
+    assert!(
+        text.contains("  net.ipv4.ip_local_port_range [floodtest and check flags]: use --bind-mode noport --source-ips 127.0.0.1-127.0.0.36"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "  RLIMIT_NOFILE (hard) [floodtest --procs, server processes]: use --procs 51 per role"
+        ),
+        "{text}"
+    );
+    let apply = "next (as root): c1m-sysctl apply --conns 1000000 --role both --procs 51 \
+                 --bind-mode noport --source-ips 127.0.0.1-127.0.0.36 --destinations 1\n";
+    assert!(text.contains(apply), "{text}");
+    let last = text.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "then: lift memory by hand (above), and check again: c1m-sysctl check --conns 1000000 \
+         --role both --procs 51 --bind-mode noport --source-ips 127.0.0.1-127.0.0.36 --destinations 1"
+    );
+}
+
+#[test]
+fn the_next_command_after_apply_is_the_run_with_the_addressing_checked() {
+    let dir = fake::tree(fake::ROOMY);
+    fake::write(
+        dir.path(),
+        "proc/sys/net/ipv4/tcp_mem",
+        "10000\t20000\t30000\n",
+    );
+    let out = fake::run(
+        dir.path(),
+        &["check", "--conns", "1M", "--source-ips", "127.0.0.1"],
+    );
+    let text = fake::stdout(&out);
+    let tail: Vec<&str> = text.lines().rev().take(2).collect();
+    assert_eq!(
+        tail,
+        [
+            "then: floodtest --url 'http://127.0.0.1:8000/test/{id}' --conns 1000000 --bind-mode noport \
+             --source-ips 127.0.0.1-127.0.0.16 (against comet-server --listen 127.0.0.1:8000)",
+            "next (as root): c1m-sysctl apply --conns 1000000 --role both --procs auto --bind-mode noport \
+             --source-ips 127.0.0.1-127.0.0.16 --destinations 1",
+        ],
         "{text}"
     );
 }

@@ -1,6 +1,8 @@
-//! comet-server's JSON answers to `POST /send/{id}`, `POST /send` and
+//! comet-server's JSON answers to `POST /send/{id}`, `POST /send`,
+//! `POST /publish/{id}`, `POST /publish`, `POST /broadcast` and
 //! `GET /check/{id}` (schemas: `docs/schema/admin-send.json`,
-//! `admin-send-batch.json`, `admin-check.json`). The server serialises
+//! `admin-send-batch.json`, `admin-publish.json`, `admin-publish-batch.json`,
+//! `admin-broadcast.json`, `admin-check.json`). The server serialises
 //! these types; `msggen` and the tests read them back through the same ones.
 //!
 //! Each answer is one JSON object and a newline. A reader ignores fields it
@@ -46,6 +48,50 @@ pub struct BatchAnswer {
     pub connections: Option<u64>,
 }
 
+/// `POST /publish/{id}`: an event from `id` went to its online friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct PublishAnswer {
+    /// The publisher.
+    pub id: u64,
+    /// The publisher's friends in the server's graph.
+    pub friends: u64,
+    /// Friends that had a connection: each got the event as a message.
+    pub online: u64,
+    /// Connection deliveries queued (a friend may have several
+    /// connections); the sum over events is what subscribers should
+    /// receive, which is how a benchmark counts fan-out loss.
+    pub connections: u64,
+}
+
+/// `POST /publish`: what became of a batch of `publisher<TAB>event` lines.
+/// The reach fields are sums over the accepted events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct PublishBatchAnswer {
+    /// Events published: a valid id, a tab, an event the server takes.
+    pub accepted: u64,
+    /// Lines refused: no tab, a bad id, or an event over `--max-pending`.
+    pub rejected: u64,
+    /// Friends of the publishers, summed over the events.
+    pub friends: u64,
+    /// Online friends reached, summed over the events.
+    pub online: u64,
+    /// Connection deliveries queued, summed over the events.
+    pub connections: u64,
+    /// Events whose publisher had no online friend.
+    pub unheard: u64,
+}
+
+/// `POST /broadcast`: the message went to every connection of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct BroadcastAnswer {
+    /// Reactors (event loops) the message was handed to; each writes it to
+    /// every connection it holds, counted in `broadcast_out`.
+    pub reactors: u64,
+}
+
 /// `GET /check/{id}`: whether `id` is connected here now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
@@ -81,6 +127,13 @@ mod tests {
                 connections: 2
             }
         );
+        let publish = r#"{"id":7,"friends":3,"online":2,"connections":3}"#;
+        let answer: PublishAnswer = serde_json::from_str(publish).unwrap();
+        assert_eq!(serde_json::to_string(&answer).unwrap(), publish);
+        let batch =
+            r#"{"accepted":2,"rejected":0,"friends":9,"online":4,"connections":5,"unheard":1}"#;
+        let answer: PublishBatchAnswer = serde_json::from_str(batch).unwrap();
+        assert_eq!(serde_json::to_string(&answer).unwrap(), batch);
         let check = r#"{"id":42,"online":true,"connections":2}"#;
         let presence: CheckAnswer = serde_json::from_str(check).unwrap();
         assert_eq!(serde_json::to_string(&presence).unwrap(), check);

@@ -16,6 +16,10 @@ pub struct FloodSummary {
     pub target: u64,
     /// Peak connections open at once (sampled every 100 ms).
     pub open: u64,
+    /// Connections still open when the run ended, before floodtest closed
+    /// its own: what was held to the end.
+    #[serde(default)]
+    pub held: u64,
     /// Streams whose `200` head arrived, counting reconnects.
     pub opened: u64,
     /// Opened connections that ended, by either side (our own close at the
@@ -25,20 +29,48 @@ pub struct FloodSummary {
     pub failed: BTreeMap<String, u64>,
     /// Sum of `failed`.
     pub failed_total: u64,
+    /// The non-200 answers of `failed.status` by status code (`"404": 100`).
+    #[serde(default)]
+    pub status_codes: BTreeMap<String, u64>,
+    /// The first failure of each class that occurred, in words: for
+    /// `status` the status line and the start of the body the server sent,
+    /// for `protocol` the reason and the bytes, for a socket error the
+    /// address and the errno's words.
+    #[serde(default)]
+    pub first_failures: BTreeMap<String, String>,
     /// Chunks (chunked), events (sse) or reads (raw).
     pub chunks: u64,
     /// Body bytes received.
     pub bytes: u64,
-    /// Envelopes received.
+    /// Envelopes received, messages and events.
     pub messages: u64,
-    /// Messages lost: sequence gaps seen within a connection.
+    /// Of `messages`, the event envelopes (`[c1e `: a publisher's event fanned
+    /// out to its friends). Their loss is not a per-connection gap (a
+    /// connection sees only its friends' events): it is `connections`
+    /// summed over the server's `/publish` answers (msggen events reports
+    /// it) minus this, over a run where no connection closed.
+    #[serde(default)]
+    pub events: u64,
+    /// Messages lost: sequence gaps seen within a connection (messages only).
     pub lost: u64,
     /// Delivery latency, `receive time - sent_us`.
     pub latency_us: Percentiles,
     /// `connect()` to an established TCP connection.
     pub connect_us: Percentiles,
-    /// Client resident memory growth from before the first connect to the
-    /// peak, divided by the peak open connections (summed over processes).
+    /// `connect()` to the complete `200` response head.
+    #[serde(default)]
+    pub head_us: Percentiles,
+    /// `connect()` to the first body bytes (a chunk, an event, a byte):
+    /// the time to first byte of wrk and oha.
+    #[serde(default)]
+    pub first_byte_us: Percentiles,
+    /// Client resident memory per held connection: each process's growth
+    /// from the moment half its connections were open to its peak, over the
+    /// connections added in between (from before the first connect when
+    /// the ramp was too quick to see half way), summed over processes.
+    /// What the first connections pay once (~0.5 MiB a process) falls out;
+    /// still, under ~10,000 connections page and allocator granularity
+    /// swamp the figure.
     pub client_rss_bytes_per_conn: u64,
     /// Seconds from the first connect to the last response head of the ramp
     /// (until every connection was started and answered or failed); 0 if the
@@ -64,6 +96,25 @@ pub struct FloodSummary {
     /// child process that died, a worker error): the figures cover the run
     /// until then.
     pub incomplete: Option<String>,
+    /// `null` when the run passed its check (the target, or `--min-open`,
+    /// open at the peak and still held at the end, and no stream broke HTTP
+    /// framing); otherwise what failed, as printed (exit 1).
+    #[serde(default)]
+    pub check_failed: Option<String>,
+}
+
+impl FloodSummary {
+    /// Fewest connections held at the peak for which
+    /// `client_rss_bytes_per_conn` means something: below, a few KiB of
+    /// allocator and page granularity over few connections swamp a cost of
+    /// ~60-90 B (at 2,000 here: 0 B one run, 400 B another).
+    pub const PER_CONN_MIN_CONNS: u64 = 10_000;
+
+    /// Client bytes per held connection, when enough were held for the
+    /// figure to mean something ([`FloodSummary::PER_CONN_MIN_CONNS`]).
+    pub fn client_bytes_per_conn(&self) -> Option<u64> {
+        (self.open >= Self::PER_CONN_MIN_CONNS).then_some(self.client_rss_bytes_per_conn)
+    }
 }
 
 /// Percentiles of a histogram of microseconds (all 0 when it is empty).

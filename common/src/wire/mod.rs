@@ -7,6 +7,10 @@
 //! | `POST /send` body (`id<TAB>message\n`) | msggen | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
 //! | `POST /send/{id}` answer | comet-server | tests | [`SendAnswer`] | `docs/schema/admin-send.json` |
 //! | `POST /send` answer | comet-server | msggen | [`BatchAnswer`] | `docs/schema/admin-send-batch.json` |
+//! | `POST /publish` body (`publisher<TAB>event\n`) | msggen events | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
+//! | `POST /publish/{id}` answer | comet-server | tests | [`PublishAnswer`] | `docs/schema/admin-publish.json` |
+//! | `POST /publish` answer | comet-server | msggen events | [`PublishBatchAnswer`] | `docs/schema/admin-publish-batch.json` |
+//! | `POST /broadcast` answer | comet-server | tests, benches | [`BroadcastAnswer`] | `docs/schema/admin-broadcast.json` |
 //! | `GET /check/{id}` answer | comet-server | tests | [`CheckAnswer`] | `docs/schema/admin-check.json` |
 //! | `GET /stats` answer | comet-server | experiment | [`StatsSnapshot`] | `docs/schema/admin-stats.json` |
 //! | `floodtest --json` | floodtest | experiment | [`FloodSummary`] | `docs/schema/flood-summary.json` |
@@ -29,13 +33,15 @@ mod schema;
 mod schema_check;
 mod stats;
 
-pub use admin::{BatchAnswer, CheckAnswer, SendAnswer};
+pub use admin::{
+    BatchAnswer, BroadcastAnswer, CheckAnswer, PublishAnswer, PublishBatchAnswer, SendAnswer,
+};
 pub use batch::{parse_batch, push_batch_line, BatchLines, UnsendableMessage};
 pub use flood_summary::{FloodSummary, Percentiles};
-pub use msggen_summary::{GapSummary, GeneratorSummary, MsggenSummary};
+pub use msggen_summary::{FirstError, GapSummary, GeneratorSummary, MsggenSummary};
 #[cfg(feature = "schema-check")]
 pub use schema_check::validate_against_schema;
-pub use stats::StatsSnapshot;
+pub use stats::{BrokerState, GroupCounters, StatsSnapshot, WorkerStats};
 
 /// The folder of the committed schema files, `docs/schema/`.
 #[cfg(any(test, feature = "schema-check"))]

@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 pub struct MsggenSummary {
     /// `--target` as given (a URL, or `-` for standard output).
     pub target: String,
+    /// The publish API (`--publish`): `comet`, `comet-each`, `nchan`,
+    /// `pushpin`, `icomet`, `centrifugo`, `mercure`, `nats`, `redis`, `http`.
+    #[serde(default = "comet")]
+    pub publish: String,
     /// `--ids` as given.
     pub ids: String,
     /// `--dist` as given.
@@ -38,6 +42,20 @@ pub struct MsggenSummary {
     pub failed_by_class: BTreeMap<String, u64>,
     /// Failed attempts (including ones a retry then fixed), by class.
     pub errors_by_class: BTreeMap<String, u64>,
+    /// `failed` of HTTP answers by status code (`"404": 20`).
+    #[serde(default)]
+    pub failed_by_status: BTreeMap<String, u64>,
+    /// `errors_by_class` of HTTP answers by status code.
+    #[serde(default)]
+    pub errors_by_status: BTreeMap<String, u64>,
+    /// The first failed attempt of the run, with a hint when msggen knows
+    /// the likely cause; null when nothing failed.
+    #[serde(default)]
+    pub first_error: Option<FirstError>,
+    /// Why the run ended before its schedule (too many failed attempts in
+    /// a row); null when it ran to its end or a signal stopped it.
+    #[serde(default)]
+    pub stopped_early: Option<String>,
     /// Attempts repeated after a failure.
     pub retries: u64,
     /// From the start of the schedule to the end of the run.
@@ -53,10 +71,38 @@ pub struct MsggenSummary {
     pub messages_per_write: f64,
     /// Gaps between consecutive batch writes on one connection, microseconds.
     pub gap_us: GapSummary,
+    /// Time from writing a round of requests to reading its last answer,
+    /// microseconds.
+    #[serde(default)]
+    pub answer_us: GapSummary,
+    /// Most connections open at once, over every sender.
+    #[serde(default)]
+    pub connections: u64,
+    /// Connections opened, reconnects included.
+    #[serde(default)]
+    pub connects: u64,
     /// True when SIGINT or SIGTERM ended the run early.
     pub stopped_by_signal: bool,
     /// Per generator: sequence numbers given, sent, failed (audit of loss).
     pub generators: Vec<GeneratorSummary>,
+}
+
+fn comet() -> String {
+    "comet".to_owned()
+}
+
+/// A failed attempt, as the user needs to see it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct FirstError {
+    /// The failure class (`refused`, `status_4xx`, ...).
+    pub class: String,
+    /// The HTTP status, when the target answered with one.
+    pub status: Option<u16>,
+    /// The start of the answer's body, or the error's text.
+    pub detail: String,
+    /// The likely cause and its fix, when msggen knows one.
+    pub hint: Option<String>,
 }
 
 /// One generator's account: with the last sequence number per id (the
@@ -78,7 +124,8 @@ pub struct GeneratorSummary {
     pub max_seq: u64,
 }
 
-/// Percentiles of a gap histogram, microseconds (all 0 when it is empty).
+/// Percentiles of a histogram of microseconds (gaps, answer times; all 0
+/// when it is empty).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct GapSummary {

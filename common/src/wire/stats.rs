@@ -9,9 +9,11 @@
 //! its Prometheus `HELP`.
 //!
 //! A reader ignores fields it does not know. Fields that are not counters
-//! (`rss_bytes`, and later the broker's state or a per-worker breakdown)
-//! are written in [`StatsSnapshot`] itself; one added later is
-//! `#[serde(default)]`, so a newer tool still reads an older server.
+//! (`rss_bytes`, a group's `group` and `workers`, the `broker` state) are
+//! written in [`StatsSnapshot`] itself; one added later is
+//! `#[serde(default)]`, so a newer tool still reads an older server. A
+//! group's front answers with the sum of its workers' counters in the same
+//! fields, so a reader of one server reads a group.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,16 @@ macro_rules! server_counters {
             messages_out: "counter",
             /// Messages for an id with no connection.
             dropped: "counter",
+            /// Events accepted by `POST /publish` (each goes to the publisher's online friends).
+            events_in: "counter",
+            /// Events whose publisher had no online friend.
+            events_unheard: "counter",
+            /// Event deliveries written to subscriber connections (part of messages_out).
+            fanout_out: "counter",
+            /// Messages accepted by `POST /broadcast`.
+            broadcasts_in: "counter",
+            /// Broadcast deliveries written to subscriber connections (part of messages_out).
+            broadcast_out: "counter",
             /// Bytes written to subscriber connections.
             bytes_out: "counter",
             /// Connections closed because their unsent bytes passed --max-pending.
@@ -55,6 +67,10 @@ macro_rules! server_counters {
             stray_closes: "counter",
             /// Accept calls that failed for lack of file descriptors (EMFILE/ENFILE).
             accept_exhausted: "counter",
+            /// `GET /presence` readers streaming now.
+            presence_readers: "gauge",
+            /// Presence readers closed because they fell behind (a full queue).
+            presence_closes: "counter",
             /// Heartbeat chunks written (--heartbeat).
             heartbeats: "counter",
             /// Explicit "messages lost" notices sent on replay.
@@ -65,6 +81,12 @@ macro_rules! server_counters {
             ws_protocol_closes: "counter",
             /// TLS handshakes that failed, and TLS sessions ended by a bad record.
             tls_failures: "counter",
+            /// Connections handed to the worker of the group that owns their id (`--workers`); not closes.
+            handed_off: "counter",
+            /// Connections received from another worker of the group, served here as if accepted here.
+            handed_in: "counter",
+            /// Handed-off connections whose descriptor never arrived (the owner was out of descriptors).
+            handoff_lost: "counter",
         }
     };
 }
@@ -72,19 +94,86 @@ macro_rules! server_counters {
 macro_rules! stats_snapshot {
     ($( #[doc = $doc:literal] $name:ident : $kind:literal ),* $(,)?) => {
         /// A copy of every counter plus the process RSS, as `/stats` answers.
-        /// A field an older server does not send reads as 0.
         #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(default)]
         #[cfg_attr(test, derive(schemars::JsonSchema))]
         pub struct StatsSnapshot {
-            $( #[doc = $doc] pub $name: u64, )*
-            /// Resident set size of the whole server process, bytes.
+            // A counter missing from an older server's answer reads as 0.
+            $( #[doc = $doc] #[serde(default)] pub $name: u64, )*
+            /// Resident set size of the whole server process, bytes (a
+            /// group's: the sum over its workers, the front apart).
             pub rss_bytes: u64,
+            /// A group's front (`--workers`): the group's own counters.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub group: Option<GroupCounters>,
+            /// A group's front: each worker's figures, by index (the fields
+            /// above are their sum).
+            #[serde(default, skip_serializing_if = "Vec::is_empty")]
+            pub workers: Vec<WorkerStats>,
+            /// Broker mode (`--broker`): the NATS link.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub broker: Option<BrokerState>,
         }
     };
 }
 
 server_counters!(stats_snapshot);
+
+/// What a group's front counts itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct GroupCounters {
+    /// Workers in the group.
+    pub workers: u64,
+    /// Workers that answered this `/stats`.
+    pub workers_up: u64,
+    /// Worker restarts after a crash.
+    pub restarts: u64,
+    /// Connections handed from the worker that accepted them to the owner of their id.
+    pub handoffs: u64,
+    /// Messages for a worker that did not answer (down or restarting).
+    pub undeliverable: u64,
+    /// Resident set size of the front process, bytes (not in `rss_bytes`).
+    pub front_rss_bytes: u64,
+}
+
+/// One worker of a group in its front's `/stats`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct WorkerStats {
+    /// Its index in the group (it owns the ids with `id % workers == index`).
+    pub index: u64,
+    /// Its process id now.
+    pub pid: u32,
+    /// Whether it answered this `/stats`.
+    pub up: bool,
+    /// Times it was restarted after a crash.
+    pub restarts: u64,
+    /// Its own counters (zero when it did not answer).
+    #[serde(flatten)]
+    pub stats: StatsSnapshot,
+}
+
+/// The broker side of `/stats`: the NATS connection and what crossed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct BrokerState {
+    /// Connected to a NATS server now.
+    pub connected: bool,
+    /// Connections (re-)established after the first.
+    pub reconnects: u64,
+    /// The last error the NATS client reported, if any.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// Messages (lines) this front published and NATS confirmed.
+    pub published: u64,
+    /// Messages (lines) received from NATS and routed into this group.
+    pub received: u64,
+    /// Received messages that reached no connection in this group.
+    pub dropped: u64,
+    /// Messages that could not be delivered: refused with 503 while NATS was
+    /// away or unconfirmed, and received messages a worker could not take.
+    pub undeliverable: u64,
+}
 
 #[cfg(test)]
 mod tests {
@@ -113,5 +202,40 @@ mod tests {
         assert!(counters
             .iter()
             .all(|(_, kind)| ["gauge", "counter"].contains(kind)));
+    }
+
+    #[test]
+    fn a_group_reads_as_one_server_and_lists_its_workers() {
+        let worker = |index, connections| WorkerStats {
+            index,
+            pid: 10 + index as u32,
+            up: true,
+            restarts: 0,
+            stats: StatsSnapshot {
+                connections,
+                ..StatsSnapshot::default()
+            },
+        };
+        let group = StatsSnapshot {
+            connections: 5,
+            group: Some(GroupCounters {
+                workers: 2,
+                ..GroupCounters::default()
+            }),
+            workers: vec![worker(0, 2), worker(1, 3)],
+            broker: Some(BrokerState::default()),
+            ..StatsSnapshot::default()
+        };
+        let text = serde_json::to_string(&group).unwrap();
+        let back: StatsSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, group);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            value["workers"][1]["connections"], 3,
+            "a worker's counters sit beside its pid"
+        );
+        // One server's answer has none of the group's fields.
+        let one = serde_json::to_value(StatsSnapshot::default()).unwrap();
+        assert!(one.get("workers").is_none() && one.get("broker").is_none());
     }
 }

@@ -19,7 +19,7 @@ pub(crate) enum Behaviour {
     Sse(Vec<u64>),
     /// A body without length or chunking: the envelopes back to back.
     Raw(Vec<u64>),
-    /// `404 Not Found`.
+    /// `404 Not Found`, with a body saying what was wanted.
     Status404,
     /// Bytes that are not HTTP.
     Garbage,
@@ -29,12 +29,25 @@ pub(crate) enum Behaviour {
     CloseMidStream,
     /// Accepts and never answers.
     Silent,
+    /// The `200` head and a chunk-size line that is not hex, in one write.
+    BadChunkWithHead,
+    /// The head and one chunk, then, a moment later, a bad chunk-size line.
+    BadChunkLater,
+    /// The head at once, the first chunk 200 ms later, then held.
+    SlowFirstChunk,
+    /// A chunked stream for a request carrying this header line, `401`
+    /// for any other.
+    NeedsHeader(&'static str),
 }
 
 pub(crate) struct Server {
     pub port: u16,
     /// The peer address of every accepted connection.
     pub peers: Arc<Mutex<Vec<SocketAddr>>>,
+    /// When each connection was accepted, in order.
+    pub accepted: Arc<Mutex<Vec<std::time::Instant>>>,
+    /// A handle on every accepted connection, for [`Server::drop_all`].
+    open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
 /// The envelope for connection `id`, sequence `seq`.
@@ -59,8 +72,9 @@ fn chunk(out: &mut Vec<u8>, body: &[u8]) {
 const CHUNKED_HEAD: &[u8] =
     b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n";
 
-/// Reads the request head; returns the id at the end of the path.
-fn read_request(stream: &TcpStream) -> Option<u64> {
+/// Reads the request head; returns the id at the end of the path and the
+/// header lines (without their CRLF).
+fn read_request(stream: &TcpStream) -> Option<(u64, Vec<String>)> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -70,17 +84,25 @@ fn read_request(stream: &TcpStream) -> Option<u64> {
         .rsplit('/')
         .next()?
         .parse()
-        .ok();
+        .unwrap_or(0);
+    let mut headers = Vec::new();
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header).ok()? == 0 || header == "\r\n" {
-            return id;
+            return Some((id, headers));
         }
+        headers.push(header.trim_end().to_owned());
     }
 }
 
 fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
-    let id = read_request(&stream).unwrap_or(0);
+    let (id, headers) = read_request(&stream).unwrap_or_default();
+    let behaviour = match behaviour {
+        Behaviour::NeedsHeader(line) if headers.iter().any(|h| h == line) => {
+            &Behaviour::Chunked(vec![])
+        }
+        other => other,
+    };
     let mut out = Vec::new();
     match behaviour {
         Behaviour::Chunked(seqs) => {
@@ -110,7 +132,13 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
             }
         }
         Behaviour::Status404 => {
-            out.extend_from_slice(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            let body = "no such stream; subscribe at /s/{id}";
+            let head = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            out.extend_from_slice(head.as_bytes());
+            out.extend_from_slice(body.as_bytes());
         }
         Behaviour::Garbage => out.extend_from_slice(b"\x00\x01garbage that is not http\r\n\r\n"),
         Behaviour::ResetMidStream | Behaviour::CloseMidStream => {
@@ -118,8 +146,28 @@ fn serve(mut stream: TcpStream, behaviour: &Behaviour) -> std::io::Result<()> {
             chunk(&mut out, b"one chunk");
         }
         Behaviour::Silent => {}
+        Behaviour::BadChunkWithHead => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            out.extend_from_slice(b"zz\r\nnot a chunk\r\n");
+        }
+        Behaviour::BadChunkLater => {
+            out.extend_from_slice(CHUNKED_HEAD);
+            chunk(&mut out, b"one chunk");
+        }
+        Behaviour::NeedsHeader(_) => {
+            out.extend_from_slice(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        }
+        Behaviour::SlowFirstChunk => {
+            stream.write_all(CHUNKED_HEAD)?;
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            chunk(&mut out, b"late");
+        }
     }
     stream.write_all(&out)?;
+    if let Behaviour::BadChunkLater = behaviour {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stream.write_all(b"zz\r\n")?;
+    }
     match behaviour {
         Behaviour::ResetMidStream => {
             socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO))?;
@@ -140,11 +188,26 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let peers = Arc::new(Mutex::new(Vec::new()));
-        let seen = peers.clone();
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let open = Arc::new(Mutex::new(Vec::new()));
+        let (seen, times, handles) = (peers.clone(), accepted.clone(), open.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
+                times.lock().unwrap().push(std::time::Instant::now());
                 seen.lock().unwrap().push(stream.peer_addr().unwrap());
+                // Only streams that are held: a second handle would keep
+                // the others from closing (or resetting) when they should.
+                let held = matches!(
+                    behaviour,
+                    Behaviour::Chunked(_)
+                        | Behaviour::Sse(_)
+                        | Behaviour::Raw(_)
+                        | Behaviour::SlowFirstChunk
+                );
+                if let Some(handle) = held.then(|| stream.try_clone().ok()).flatten() {
+                    handles.lock().unwrap().push(handle);
+                }
                 let behaviour = behaviour.clone();
                 std::thread::Builder::new()
                     .stack_size(64 * 1024)
@@ -154,7 +217,21 @@ impl Server {
                     .unwrap();
             }
         });
-        Server { port, peers }
+        Server {
+            port,
+            peers,
+            accepted,
+            open,
+        }
+    }
+
+    /// Closes every connection accepted so far at once, as a server that
+    /// dies does (its kernel sends each client a FIN); the listener stays,
+    /// as a restarted server's would.
+    pub(crate) fn drop_all(&self) {
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -258,16 +335,42 @@ impl Run {
     }
 }
 
-/// Runs `floodtest` with `args` plus `--json` into a temporary file.
+/// Runs `floodtest` with `args` plus `--json` into a temporary file,
+/// killed if it outlives two minutes (no test of it takes that long).
 pub(crate) fn floodtest(args: &[&str]) -> Run {
+    floodtest_within(args, std::time::Duration::from_secs(120))
+}
+
+/// Runs `floodtest` with `args` plus `--json`, killed if it has not ended
+/// within `bound`: a run that hangs fails its test instead of the suite.
+pub(crate) fn floodtest_within(args: &[&str], bound: std::time::Duration) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("summary.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_floodtest"))
+    let child = Command::new(env!("CARGO_BIN_EXE_floodtest"))
         .args(args)
         .arg("--json")
         .arg(&json)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match waited.recv_timeout(bound) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill with a pid we started and a valid signal.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            let output = waited.recv().unwrap().unwrap();
+            panic!(
+                "floodtest {args:?} still running after {bound:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    };
     let summary = read_summary(&json);
     Run { output, summary }
 }
@@ -302,18 +405,18 @@ pub(crate) fn with_pauses(server: &Server, conns: &str, pause_every: &str, extra
     floodtest(&args)
 }
 
-/// Posts one `id<TAB>message` batch to `/send`; returns the JSON answer.
-pub(crate) fn send_batch(admin: SocketAddr, body: &[u8]) -> String {
+/// Posts `body` to `path` on the admin listener; returns the JSON body.
+pub(crate) fn admin_post(admin: SocketAddr, path: &str, body: &[u8]) -> String {
     let mut s = TcpStream::connect(admin).unwrap();
     let head = format!(
-        "POST /send HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(body).unwrap();
     let mut answer = String::new();
     s.read_to_string(&mut answer).unwrap();
-    answer
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
 }
 
 /// A Python that has the `websockets` module (Debian's `python3-websockets`

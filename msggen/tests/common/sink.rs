@@ -37,6 +37,8 @@ pub(crate) struct Behavior {
     /// Refuse the lines whose id is divisible by this (as comet-server
     /// refuses a bad id or an oversized message), saying so in `rejected`.
     pub reject_multiple_of: Option<u64>,
+    /// With the failing status: this `Retry-After` (seconds).
+    pub retry_after: Option<u32>,
 }
 
 impl Behavior {
@@ -49,6 +51,7 @@ impl Behavior {
             silent: false,
             token: None,
             reject_multiple_of: None,
+            retry_after: None,
         }
     }
 
@@ -61,6 +64,7 @@ impl Behavior {
             silent: false,
             token: None,
             reject_multiple_of: None,
+            retry_after: None,
         }
     }
 }
@@ -80,6 +84,8 @@ pub(crate) struct SinkState {
     /// Every envelope of an accepted batch, in arrival order, with the
     /// microseconds since `start` at which its batch was read.
     pub envelopes: Mutex<Vec<(Header, usize, u64)>>,
+    /// Microseconds since `start` of every request read.
+    pub arrivals: Mutex<Vec<u64>>,
 }
 
 impl SinkState {
@@ -92,6 +98,7 @@ impl SinkState {
             dropped: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             envelopes: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
         }
     }
 }
@@ -153,6 +160,7 @@ async fn connection(
         }
         let arrived_us = state.start.elapsed().as_micros() as u64;
         let index = state.requests.fetch_add(1, Relaxed);
+        state.arrivals.lock().unwrap().push(arrived_us);
         if behavior.silent {
             buf.drain(..head_len + body_len);
             continue;
@@ -161,8 +169,11 @@ async fn connection(
         let answer = if !authorized {
             "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_owned()
         } else if index < behavior.fail_first && behavior.fail_status != 200 {
+            let retry_after = behavior
+                .retry_after
+                .map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
             format!(
-                "HTTP/1.1 {} Refused\r\nContent-Length: 0\r\n\r\n",
+                "HTTP/1.1 {} Refused\r\n{retry_after}Content-Length: 0\r\n\r\n",
                 behavior.fail_status
             )
         } else {

@@ -2,10 +2,10 @@
 //! the fuzz target without sockets. The head goes through the same codec
 //! and limits as a subscriber's (`crate::http::parse_head`); this module
 //! adds the admin rules: bodies by `Content-Length` only, the bearer token,
-//! the routes. (The `POST /send` body is parsed by `c1m_common::parse_batch`,
-//! the format's one owner.)
+//! the routes. (The `POST /send` and `POST /publish` bodies are parsed by
+//! `c1m_common::parse_batch`, the format's one owner.)
 
-use c1m_http::{BodyFraming, HeaderSlots, Reject, Status};
+use c1m_http::{BodyFraming, HeaderSlots, Reject, Status, Version};
 
 use crate::http::{parse_head, parse_id};
 
@@ -16,12 +16,35 @@ pub enum AdminRoute {
     SendOne(u64),
     /// `POST /send`: the body is `id<TAB>message` lines.
     SendBatch,
+    /// `POST /publish/{id}`: the body is one event for the id's online friends.
+    PublishOne(u64),
+    /// `POST /publish`: the body is `publisher<TAB>event` lines.
+    PublishBatch,
+    /// `POST /broadcast`: the body is one message for every connection.
+    Broadcast,
+    /// `GET /presence`: a stream of `online <id>` / `offline <id>` lines.
+    Presence,
     /// `GET /check/{id}`: how many connections the id has.
     Check(u64),
     /// `GET /stats`: JSON counters.
     Stats,
     /// `GET /metrics`: Prometheus text.
     Metrics,
+}
+
+impl AdminRoute {
+    /// Whether the request publishes to subscribers (and so waits while the
+    /// reactors are behind).
+    pub(crate) fn publishes(self) -> bool {
+        matches!(
+            self,
+            AdminRoute::SendOne(_)
+                | AdminRoute::SendBatch
+                | AdminRoute::PublishOne(_)
+                | AdminRoute::PublishBatch
+                | AdminRoute::Broadcast
+        )
+    }
 }
 
 /// A parsed admin request head.
@@ -32,6 +55,8 @@ pub struct AdminHead {
     pub route: Result<AdminRoute, Reject>,
     pub content_length: usize,
     pub keep_alive: bool,
+    /// An HTTP/1.1 request (a 1.0 client gets a close-delimited stream).
+    pub http11: bool,
     /// `Expect: 100-continue`: the client waits for a `100 Continue` before
     /// sending the body (curl does for bodies over 1 MB).
     pub expect_continue: bool,
@@ -81,6 +106,7 @@ pub fn parse_admin_head(
         route,
         content_length,
         keep_alive: head.keep_alive,
+        http11: head.version == Version::Http11,
         expect_continue: head.expect_continue,
         len: head.len,
     }))
@@ -103,6 +129,14 @@ fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
         ("POST", AdminRoute::SendBatch)
     } else if let Some(rest) = path.strip_prefix("/send/") {
         ("POST", AdminRoute::SendOne(id(rest)?))
+    } else if path == "/publish" {
+        ("POST", AdminRoute::PublishBatch)
+    } else if let Some(rest) = path.strip_prefix("/publish/") {
+        ("POST", AdminRoute::PublishOne(id(rest)?))
+    } else if path == "/broadcast" {
+        ("POST", AdminRoute::Broadcast)
+    } else if path == "/presence" {
+        ("GET", AdminRoute::Presence)
     } else if let Some(rest) = path.strip_prefix("/check/") {
         ("GET", AdminRoute::Check(id(rest)?))
     } else if path == "/stats" {
@@ -112,7 +146,8 @@ fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
     } else {
         return Err(Reject::new(
             Status::NotFound,
-            "no such path: use POST /send, POST /send/{id}, GET /check/{id}, /stats or /metrics",
+            "no such path: use POST /send, /send/{id}, /publish, /publish/{id}, /broadcast, \
+             GET /check/{id}, /presence, /stats or /metrics",
         ));
     };
     if method != wanted {
@@ -151,6 +186,17 @@ mod tests {
             route_of("GET /check/3 HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::Check(3))
         );
+        for (request, route) in [
+            ("POST /publish/7", AdminRoute::PublishOne(7)),
+            ("POST /publish", AdminRoute::PublishBatch),
+            ("POST /broadcast", AdminRoute::Broadcast),
+            ("GET /presence", AdminRoute::Presence),
+        ] {
+            let text = format!("{request} HTTP/1.1\r\nHost: t\r\n\r\n");
+            assert_eq!(route_of(&text), Ok(route), "{request}");
+        }
+        let wrong = route_of("GET /publish/7 HTTP/1.1\r\nHost: t\r\n\r\n").unwrap_err();
+        assert_eq!(wrong.allow, Some("POST"));
         assert_eq!(
             route_of("GET /stats HTTP/1.1\r\nHost: t\r\n\r\n"),
             Ok(AdminRoute::Stats)

@@ -9,7 +9,7 @@
 //! | `stray` | 2 | bytes the client sent after its request; past [`MAX_STRAY`] it is closed |
 //! | `gen` | 4 | generation of the slab slot, so a delivery for a closed connection whose slot was reused is dropped |
 //! | `ticks` | 4 | Part 1 heartbeat counter (`Chunk N for id X`) |
-//! | `id` | 8 | the subscriber id, for logout and heartbeats |
+//! | `id` | 8 | the subscriber id (the first, for a stream of several), for logout and heartbeats |
 //! | `side` | 8 | `None` at rest; the [`Side`] allocation while the connection needs one |
 //!
 //! `size_of::<Conn>()` is 32 bytes in release builds, and so is its slab
@@ -19,22 +19,24 @@
 //! (deadlines are per-reactor FIFOs, heartbeats one per-reactor tick) and
 //! no task or channel.
 //!
-//! What only some connections need lives in one [`Side`] allocation (a
-//! 64-byte box, plus the buffers it points to), made when first needed and
+//! What only some connections need lives in one [`Side`] allocation (an
+//! 88-byte box, plus the buffers it points to), made when first needed and
 //! freed as soon as nothing in it is: the output the socket has not taken
 //! (while waiting for WRITABLE), the input not consumed yet (a request
-//! head that came in pieces, requests pipelined behind a long-poll) and,
-//! while an SSE replay is under way, where it goes on from. Later
-//! transports keep their state there too (a TLS session, a WebSocket
-//! decoder, a connection's extra ids), so a plain connection pays nothing
-//! for them. By state:
+//! head that came in pieces, requests pipelined behind a long-poll),
+//! while an SSE replay is under way, where it goes on from, and the ids of
+//! a stream of several besides the first (`/sse/1,2,3`). Later transports
+//! keep their state there too (a TLS session, a WebSocket decoder), so a
+//! plain connection pays nothing for them. By state:
 //!
 //! | state | record | side |
 //! | --- | --- | --- |
 //! | idle stream or waiting long-poll | 32 | none |
-//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 64 + the bytes so far (at most 16 KiB) |
-//! | socket full | 32 | 64 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
-//! | SSE replay under way | 32 | 64 + the step being written (about `--max-pending` / 2) |
+//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 88 + the bytes so far (at most 16 KiB) |
+//! | socket full | 32 | 88 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
+//! | SSE replay under way | 32 | 88 + the step being written (about `--max-pending` / 2) |
+//! | a stream of N ids, at rest | 32 | 88 + 8 x (N - 1): the side stays while the connection lives |
+//! | a TLS connection, at rest | 32 | 88 + the boxed rustls session: the side stays while the connection lives |
 //!
 //! What an idle connection costs in user space, all told:
 //!
@@ -43,6 +45,14 @@
 //! | slab slot | 32 | the slab doubles, so 32-64 per connection |
 //! | router map slot | 49 | `u64` key + 40-byte entry + control byte; the map keeps up to 1/8 free and doubles, so ~55-110 |
 //! | header deadline | 16 | only for the first `--header-timeout` (10 s), then freed |
+//!
+//! Each id of a stream past the first costs, at rest: 8 bytes in the side
+//! allocation (which a stream of several ids keeps: 88 bytes plus a 16-byte
+//! heap block header for the two allocations), and the id's router map
+//! slot (~55-110 bytes, as any id; plus 12 if the id has other
+//! connections). A stream of 100 ids: ~100 + 800 + 100 x ~80 = ~9 KB,
+//! against ~100 x ~140 B for 100 streams of one id, which also pay 100
+//! records and 100 kernel sockets (~9-10 KB each).
 //!
 //! Measured (`benches/idle_memory.sh`, release, system allocator, RSS
 //! after - before over the count, median of 3): **167 B at 10,000 and 163 B
@@ -98,6 +108,8 @@ pub(crate) struct Side {
     replay: Option<NonZeroU64>,
     /// The TLS session of a connection to a TLS listener, for its life.
     tls: Option<Box<ServerConnection>>,
+    /// A stream of several ids: those besides the record's `id`.
+    more_ids: Box<[u64]>,
 }
 
 impl Side {
@@ -106,7 +118,11 @@ impl Side {
     }
 
     fn is_idle(&self) -> bool {
-        self.out.is_empty() && self.input.is_empty() && self.replay.is_none() && self.tls.is_none()
+        self.out.is_empty()
+            && self.input.is_empty()
+            && self.replay.is_none()
+            && self.more_ids.is_empty()
+            && self.tls.is_none()
     }
 
     /// Ciphertext the session has not written yet.
@@ -310,6 +326,28 @@ impl Conn {
         }
     }
 
+    /// The ids of a stream of several besides the record's `id`.
+    pub(crate) fn more_ids(&self) -> &[u64] {
+        self.side.as_ref().map_or(&[], |s| &s.more_ids)
+    }
+
+    /// Whether this stream has several ids (its SSE events name theirs).
+    pub(crate) fn several_ids(&self) -> bool {
+        !self.more_ids().is_empty()
+    }
+
+    /// Sets the ids besides the record's `id` (a stream starting).
+    pub(crate) fn set_more_ids(&mut self, ids: Box<[u64]>) {
+        if ids.is_empty() {
+            if let Some(side) = &mut self.side {
+                side.more_ids = ids;
+            }
+            self.tidy();
+        } else {
+            self.side_mut().more_ids = ids;
+        }
+    }
+
     fn side_mut(&mut self) -> &mut Side {
         self.side.get_or_insert_with(Box::default)
     }
@@ -331,7 +369,7 @@ mod tests {
         // Debug builds of mio add a selector id to every socket.
         let expected = if cfg!(debug_assertions) { 48 } else { 32 };
         assert_eq!(std::mem::size_of::<Conn>(), expected);
-        assert_eq!(std::mem::size_of::<Side>(), 72, "what the module doc says");
+        assert_eq!(std::mem::size_of::<Side>(), 88, "what the module doc says");
     }
 
     #[test]

@@ -8,9 +8,9 @@ use mio::{Interest, Token};
 
 use super::conn::{Phase, WriteError};
 use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
-use crate::router::Batch;
+use crate::router::{Batch, BatchKind};
 use crate::transport::ws::Ending;
-use crate::transport::{self, Kind, PollHead};
+use crate::transport::{self, EventId, Kind, PollHead};
 
 impl Reactor {
     /// Takes every batch waiting in the mailbox and writes them grouped by
@@ -38,18 +38,21 @@ impl Reactor {
             }
             let mut order = std::mem::take(&mut self.order);
             order.clear();
+            let mut handled = 0;
             for (b, batch) in batches.iter().enumerate() {
+                if batch.kind == BatchKind::Broadcast {
+                    // What came before it is written before it.
+                    handled += self.deliver_ordered(&mut order, &batches);
+                    self.broadcast(&batch.data);
+                    handled += 1;
+                    continue;
+                }
                 for (d, delivery) in batch.deliveries.iter().enumerate() {
                     order.push((delivery.key, b as u32, d as u32));
                 }
             }
-            // (key, batch, index) is unique, so this keeps each connection's
-            // messages in the order they were published.
-            order.sort_unstable();
-            for run in order.chunk_by(|a, b| a.0 == b.0) {
-                self.deliver_run(run, &batches);
-            }
-            self.queued.fetch_sub(order.len(), Relaxed);
+            handled += self.deliver_ordered(&mut order, &batches);
+            self.queued.fetch_sub(handled, Relaxed);
             // Keep the buffers for the next wake-up, but not a burst's worth.
             if order.capacity() > 1 << 16 {
                 order = Vec::new();
@@ -61,39 +64,82 @@ impl Reactor {
         self.mail_left = true;
     }
 
+    fn deliver_ordered(&mut self, order: &mut Vec<(u32, u32, u32)>, batches: &[Batch]) -> usize {
+        // (key, batch, index) is unique, so this keeps each connection's
+        // messages in the order they were published.
+        order.sort_unstable();
+        for run in order.chunk_by(|a, b| a.0 == b.0) {
+            self.deliver_run(run, batches);
+        }
+        let n = order.len();
+        order.clear();
+        n
+    }
+
+    /// A broadcast: `message` to every connection that is streaming or
+    /// waiting for a long-poll answer, walking the slab.
+    fn broadcast(&mut self, message: &[u8]) {
+        let keys: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.logged_in())
+            .map(|(k, _)| k)
+            .collect();
+        for key in keys {
+            self.out.clear();
+            match self.conns[key].phase {
+                Phase::Stream(kind, framing) => {
+                    transport::broadcast(&mut self.out, &mut self.frame, (kind, framing), message);
+                }
+                Phase::PollWait { keep_alive } => {
+                    let (out, frame) = (&mut self.out, &mut self.frame);
+                    transport::poll_broadcast(out, frame, message, keep_alive);
+                    self.logout(key);
+                    self.conns[key].phase = after_poll(keep_alive);
+                }
+                Phase::Head | Phase::Closing | Phase::Answered => continue,
+            }
+            self.local.messages_out += 1;
+            self.local.broadcast_out += 1;
+            self.send_out(key);
+        }
+    }
+
     /// Writes the deliveries of `run` (all for one slab key) in one go.
     pub(super) fn deliver_run(&mut self, run: &[(u32, u32, u32)], batches: &[Batch]) {
         let key = run[0].0 as usize;
         let Some(conn) = self.conns.get(key) else {
             return;
         };
-        let (gen, phase) = (conn.gen, conn.phase);
-        let mine = run
-            .iter()
-            .map(|&(_, b, d)| {
-                (
-                    &batches[b as usize],
-                    &batches[b as usize].deliveries[d as usize],
-                )
-            })
-            .filter(|(_, d)| d.gen == gen);
+        let (gen, phase, several) = (conn.gen, conn.phase, conn.several_ids());
+        let mine = || {
+            run.iter()
+                .map(|&(_, b, d)| {
+                    (
+                        &batches[b as usize],
+                        &batches[b as usize].deliveries[d as usize],
+                    )
+                })
+                .filter(|(_, d)| d.gen == gen)
+        };
         self.out.clear();
         let mut count = 0;
         match phase {
             Phase::Stream(kind, framing) => {
-                for (batch, d) in mine {
-                    transport::message(
-                        &mut self.out,
-                        &mut self.frame,
-                        (kind, framing),
-                        d.seq,
-                        batch.message(d),
-                    );
+                for (batch, d) in mine() {
+                    let at = EventId {
+                        named: several.then_some(d.id),
+                        seq: d.seq,
+                    };
+                    let (out, frame) = (&mut self.out, &mut self.frame);
+                    transport::message(out, frame, (kind, framing), at, batch.message(d));
                     count += 1;
                 }
             }
             Phase::PollWait { keep_alive } => {
-                let mut messages = mine.map(|(batch, d)| (d.seq, batch.message(d))).peekable();
+                let mut messages = mine()
+                    .map(|(batch, d)| (d.seq, batch.message(d)))
+                    .peekable();
                 if messages.peek().is_none() {
                     return;
                 }
@@ -115,6 +161,12 @@ impl Reactor {
         }
         if count > 0 {
             self.local.messages_out += count;
+            // Of what went out (a long-poll answer may carry fewer than it
+            // was given), the events.
+            self.local.fanout_out += mine()
+                .take(count as usize)
+                .filter(|(batch, _)| batch.kind == BatchKind::Fanout)
+                .count() as u64;
             self.send_out(key);
         }
     }

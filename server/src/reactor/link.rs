@@ -107,6 +107,12 @@ impl Link {
         Ok(true)
     }
 
+    /// The socket itself, for a connection handed to another worker of its
+    /// group (`handoff`), which goes on reading it where this one stopped.
+    pub(crate) fn into_socket(self) -> TcpStream {
+        self.socket
+    }
+
     /// The socket, to register with the reactor's poll.
     pub(crate) fn source(&mut self) -> &mut TcpStream {
         &mut self.socket

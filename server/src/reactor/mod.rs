@@ -30,6 +30,7 @@
 mod conn;
 mod deadlines;
 mod delivery;
+mod handoff;
 mod link;
 mod read;
 mod replay;
@@ -50,6 +51,7 @@ use slab::Slab;
 pub(crate) use conn::Conn;
 use conn::Phase;
 use deadlines::Deadlines;
+use handoff::{Handoff, Parcel, HANDOFF_TOKENS};
 
 use crate::config::Config;
 use crate::router::{Batch, ConnRef, Router};
@@ -135,6 +137,10 @@ pub(crate) struct Reactor {
     ready: Vec<(usize, u32)>,
     local: LocalCounts,
     shared: Arc<Shared>,
+    /// In a worker of a group: moving connections to their id's owner.
+    handoff: Option<Handoff>,
+    /// Reused: connections just handed in.
+    parcels: Vec<Parcel>,
 }
 
 impl Reactor {
@@ -154,6 +160,10 @@ impl Reactor {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let now = Instant::now();
         let config = &shared.config;
+        let handoff = config
+            .membership
+            .map(|m| Handoff::new(m, index, poll.registry()))
+            .transpose()?;
         Ok(Self {
             index,
             poll,
@@ -177,6 +187,8 @@ impl Reactor {
             ready: Vec::new(),
             local: LocalCounts::default(),
             shared,
+            handoff,
+            parcels: Vec::new(),
         })
     }
 
@@ -204,6 +216,7 @@ impl Reactor {
                 match event.token() {
                     LISTENER => self.accept(),
                     WAKER => self.drain_mailbox(),
+                    Token(t) if t >= HANDOFF_TOKENS => self.on_handoff(t),
                     Token(t) => {
                         let key = t - FIRST_CONN;
                         if event.is_readable() || event.is_read_closed() || event.is_error() {
@@ -239,9 +252,8 @@ impl Reactor {
 
     fn accept(&mut self) {
         self.accept_paused = false;
-        let now = Instant::now();
         loop {
-            let (mut stream, _) = match self.listener.accept() {
+            let (stream, _) = match self.listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -257,56 +269,73 @@ impl Reactor {
                     continue;
                 }
             };
-            let stats = &self.shared.stats;
-            if stats.connections.load(Relaxed) >= self.shared.config.max_conns {
-                self.out.clear();
-                write_error(
-                    &Reject::new(Status::ServiceUnavailable, "server is at --max-conns"),
-                    &mut self.out,
-                );
-                // Take the request if it is already here: closing a socket
-                // with unread bytes sends a reset instead of a clean end.
-                let _ = io::Read::read(&mut stream, &mut self.scratch);
-                // Best effort: a few hundred bytes fit any fresh socket buffer.
-                let _ = io::Write::write(&mut stream, &self.out);
-                self.local.over_capacity += 1;
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            let gen = self.next_gen;
-            self.next_gen = self.next_gen.wrapping_add(1);
-            let entry = self.conns.vacant_entry();
-            let key = entry.key();
-            if self
-                .poll
-                .registry()
-                .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
-                .is_err()
-            {
-                continue;
-            }
-            let mut conn = Conn::new(stream, gen);
-            if let Some(tls) = &self.shared.config.tls {
-                match rustls::ServerConnection::new(tls.0.clone()) {
-                    Ok(session) => conn.start_tls(session),
+            let session = match &self.shared.config.tls {
+                None => None,
+                Some(tls) => match rustls::ServerConnection::new(tls.0.clone()) {
+                    Ok(session) => Some(session),
                     Err(_) => {
                         self.local.tls_failures += 1;
                         continue;
                     }
-                }
+                },
+            };
+            if self.register(stream, session).is_some() {
+                self.local.accepted += 1;
             }
-            entry.insert(conn);
-            stats.connections.fetch_add(1, Relaxed);
-            self.local.accepted += 1;
-            self.header_deadlines.push(now, key, gen);
         }
+    }
+
+    /// Takes a new connection in (accepted here or handed in): a record in
+    /// the slab, under the header deadline; above `--max-conns` a 503 and
+    /// the close instead. `tls`: the session of a connection to a TLS
+    /// listener (never one handed in: `--tls-cert` refuses `--workers`).
+    /// Returns its slab key.
+    fn register(
+        &mut self,
+        mut stream: mio::net::TcpStream,
+        tls: Option<rustls::ServerConnection>,
+    ) -> Option<usize> {
+        let stats = &self.shared.stats;
+        if stats.connections.load(Relaxed) >= self.shared.config.max_conns {
+            self.out.clear();
+            write_error(
+                &Reject::new(Status::ServiceUnavailable, "server is at --max-conns"),
+                &mut self.out,
+            );
+            // Take the request if it is already here: closing a socket
+            // with unread bytes sends a reset instead of a clean end.
+            let _ = io::Read::read(&mut stream, &mut self.scratch);
+            // Best effort: a few hundred bytes fit any fresh socket buffer.
+            let _ = io::Write::write(&mut stream, &self.out);
+            self.local.over_capacity += 1;
+            return None;
+        }
+        let _ = stream.set_nodelay(true);
+        let gen = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        self.poll
+            .registry()
+            .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
+            .ok()?;
+        let mut conn = Conn::new(stream, gen);
+        if let Some(session) = tls {
+            conn.start_tls(session);
+        }
+        entry.insert(conn);
+        stats.connections.fetch_add(1, Relaxed);
+        self.header_deadlines.push(Instant::now(), key, gen);
+        Some(key)
     }
 
     fn logout(&mut self, key: usize) {
         let conn = &self.conns[key];
         if conn.logged_in() {
             let me = self.conn_ref(key, conn.gen);
-            self.shared.router.logout(conn.id, me);
+            for &id in std::iter::once(&conn.id).chain(conn.more_ids()) {
+                self.shared.router.logout(id, me);
+            }
             self.local.logouts += 1;
             self.shared.stats.logged_in.fetch_sub(1, Relaxed);
         }

@@ -27,7 +27,7 @@ use std::io;
 
 use super::conn::{Phase, MAX_STRAY};
 use super::link::is_tls_error;
-use super::{Close, Reactor};
+use super::{handoff, Close, Reactor};
 use crate::config::MAX_HEAD;
 use crate::request::{parse_request, Parsed, Request};
 use crate::transport::Kind;
@@ -107,12 +107,19 @@ impl Reactor {
             conn.push_input(received);
             return true;
         }
-        match parse_request(received, self.shared.config.max_id) {
+        match parse_request(received, self.shared.config.request_limits()) {
             Ok(Parsed::Incomplete) => {
                 conn.push_input(received);
                 true
             }
             Ok(Parsed::Complete { request, len }) => {
+                if let Some(owner) =
+                    handoff::owner_elsewhere(self.shared.config.membership, &request)
+                {
+                    let sent = received.to_vec();
+                    self.hand_off(key, owner, sent);
+                    return false;
+                }
                 conn.push_input(&received[len..]);
                 self.start_and_read_on(key, request)
             }
@@ -127,9 +134,16 @@ impl Reactor {
     /// while it is incomplete, otherwise whether to read on.
     fn serve_input(&mut self, key: usize) -> Option<bool> {
         let conn = &mut self.conns[key];
-        match parse_request(conn.input(), self.shared.config.max_id) {
+        match parse_request(conn.input(), self.shared.config.request_limits()) {
             Ok(Parsed::Incomplete) => None,
             Ok(Parsed::Complete { request, len }) => {
+                if let Some(owner) =
+                    handoff::owner_elsewhere(self.shared.config.membership, &request)
+                {
+                    let sent = conn.input().to_vec();
+                    self.hand_off(key, owner, sent);
+                    return Some(false);
+                }
                 conn.consume_input(len);
                 Some(self.start_and_read_on(key, request))
             }

@@ -46,7 +46,8 @@ impl Reactor {
         self.conns[key].set_replay(step.next);
         self.local.lost_notices += u64::from(step.lost.is_some());
         self.out.clear();
-        transport::sse_replay(&mut self.out, &mut self.frame, framing, &step);
+        let named = self.conns[key].several_ids().then_some(self.conns[key].id);
+        transport::sse_replay(&mut self.out, &mut self.frame, framing, named, &step);
         if !self.out.is_empty() {
             self.send_out(key);
         }

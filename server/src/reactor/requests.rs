@@ -82,6 +82,9 @@ impl Reactor {
             return self.answer_and_close(key, |out| transport::head_only(out, kind, framing));
         }
         let id = request.route.id();
+        let more: Box<[u64]> = request.route.more_ids().into();
+        // A stream of several ids names the id in its SSE events.
+        let named = (!more.is_empty()).then_some(id);
         let gen = self.conns[key].gen;
         let me = self.conn_ref(key, gen);
         let (sse_budget, poll_budget) = (
@@ -92,11 +95,16 @@ impl Reactor {
         self.out.clear();
         let (out, frame) = (&mut self.out, &mut self.frame);
         let mut replay_next = None;
+        // The ids past the first are live: only the first replays (an
+        // EventSource's Last-Event-ID is one position).
+        for &other in more.iter() {
+            router.login(other, me, None, Subscription::Stream);
+        }
         let phase = match request.route {
             Route::Test { .. } => {
                 router.login(id, me, None, Subscription::Stream);
                 transport::test_head(out, framing);
-                transport::welcome(out, frame, framing, id);
+                transport::welcome(out, frame, framing, id, &more);
                 Phase::Stream(Kind::Test, framing)
             }
             Route::Ws { accept, .. } => {
@@ -108,7 +116,7 @@ impl Reactor {
                 let after = last_event_id.map(|after| (after, sse_budget));
                 let login = router.login(id, me, after, Subscription::Stream);
                 transport::sse_head(out, framing);
-                transport::sse_replay(out, frame, framing, &login.replay);
+                transport::sse_replay(out, frame, framing, named, &login.replay);
                 self.local.lost_notices += u64::from(login.replay.lost.is_some());
                 // A replay over one step goes on as the socket drains.
                 replay_next = login.replay.next;
@@ -137,6 +145,7 @@ impl Reactor {
         let conn = &mut self.conns[key];
         conn.id = id;
         conn.phase = phase;
+        conn.set_more_ids(more);
         conn.set_replay(replay_next);
         if conn.logged_in() {
             self.local.logins += 1;

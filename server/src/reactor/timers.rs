@@ -24,6 +24,7 @@ impl Reactor {
             self.poll_deadlines.next(),
             self.next_heartbeat,
             Some(self.next_keepalive),
+            self.handoff.as_ref().and_then(|h| h.next_retry()),
         ]
         .into_iter()
         .flatten()
@@ -87,6 +88,9 @@ impl Reactor {
         }
         if self.accept_paused {
             self.accept();
+        }
+        if let Some(handoff) = &mut self.handoff {
+            handoff.retry(now);
         }
     }
 

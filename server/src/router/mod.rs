@@ -26,6 +26,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use crate::history::{replay_from, Budget, History, Replay};
+use crate::presence::{Change, Presence};
 
 mod conns;
 
@@ -49,27 +50,46 @@ struct Entry {
     history: Option<Box<History>>,
 }
 
-/// One delivery: a message (a range of [`Batch::data`]) for one connection.
+/// One delivery: a message (a range of [`Batch::data`]) for one connection,
+/// sent to `id` as its `seq` (a connection of several ids names the id).
+/// 32 bytes: a batch's data is at most one admin body (`--max-body`, at
+/// most 1 GB), so offsets fit `u32`.
 #[derive(Debug, Clone, Copy)]
-pub struct Delivery {
-    pub key: u32,
-    pub gen: u32,
-    pub seq: u64,
-    pub start: usize,
-    pub len: usize,
+pub(crate) struct Delivery {
+    pub(crate) key: u32,
+    pub(crate) gen: u32,
+    pub(crate) id: u64,
+    pub(crate) seq: u64,
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+}
+
+/// What a batch carries, so a reactor counts and frames it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// Messages sent to ids (`POST /send`).
+    #[default]
+    Direct,
+    /// Events fanned out to a publisher's online friends (`POST /publish`).
+    Fanout,
+    /// One message (`data`, no deliveries) for every connection of the
+    /// reactor, whatever its ids (`POST /broadcast`).
+    Broadcast,
 }
 
 /// What one reactor receives in one wake-up: the message bytes once, and a
 /// delivery per connection.
 #[derive(Debug, Default)]
-pub struct Batch {
-    pub data: Vec<u8>,
-    pub deliveries: Vec<Delivery>,
+pub(crate) struct Batch {
+    pub(crate) kind: BatchKind,
+    pub(crate) data: Vec<u8>,
+    pub(crate) deliveries: Vec<Delivery>,
 }
 
 impl Batch {
-    pub fn message(&self, d: &Delivery) -> &[u8] {
-        &self.data[d.start..d.start + d.len]
+    pub(crate) fn message(&self, d: &Delivery) -> &[u8] {
+        let start = d.start as usize;
+        &self.data[start..start + d.len as usize]
     }
 }
 
@@ -77,10 +97,47 @@ impl Batch {
 #[derive(Debug)]
 pub struct Outbox {
     batches: Vec<Batch>,
+    /// Where the current message starts in each reactor's batch data, once
+    /// copied there ([`NOT_COPIED`] before): a message reaches a reactor's
+    /// bytes once, however many of its connections (of however many ids:
+    /// an event's friends) it is for.
+    copied: Vec<usize>,
+}
+
+const NOT_COPIED: usize = usize::MAX;
+
+impl Outbox {
+    /// The next deliveries are of another message.
+    fn new_message(&mut self) {
+        self.copied.fill(NOT_COPIED);
+    }
+
+    /// Queues the current `message` for `conn` as `id`'s `seq`.
+    fn push(&mut self, conn: ConnRef, id: u64, seq: u64, message: &[u8]) {
+        let reactor = usize::from(conn.reactor);
+        let batch = &mut self.batches[reactor];
+        let start = match self.copied[reactor] {
+            NOT_COPIED => {
+                let start = batch.data.len();
+                batch.data.extend_from_slice(message);
+                self.copied[reactor] = start;
+                start
+            }
+            start => start,
+        };
+        batch.deliveries.push(Delivery {
+            key: conn.key,
+            gen: conn.gen,
+            id,
+            seq,
+            start: start as u32,
+            len: message.len() as u32,
+        });
+    }
 }
 
 /// How a reactor is reached: its channel and its poll's waker.
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     pub tx: mpsc::Sender<Batch>,
     pub waker: mio::Waker,
     /// Deliveries sent but not yet written by the reactor; the reactor
@@ -88,6 +145,15 @@ pub struct Mailbox {
     /// ([`Router::backlog`]), so a fast publisher cannot grow the queue
     /// without bound.
     pub queued: Arc<AtomicUsize>,
+}
+
+/// What fanning one message out to several ids did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FannedOut {
+    /// Ids that had a connection and got the message.
+    pub online: u64,
+    /// Connection deliveries queued.
+    pub connections: u64,
 }
 
 /// What publishing one message did.
@@ -103,11 +169,35 @@ pub struct Router {
     shards: Box<[Mutex<HashMap<u64, Entry>>]>,
     history: usize,
     mailboxes: Vec<Mailbox>,
+    /// Told when an id gets its first connection or loses its last.
+    presence: Arc<Presence>,
+    /// Where every id's numbering starts: 0, or the broker-mode token in the
+    /// high bits ([`seq_base`]).
+    seq_base: u64,
+}
+
+/// Bits of a sequence number that count messages; above them, in broker
+/// mode, sits the process's token. 32 + 21 bits stay within 2^53, so a
+/// JavaScript client reads `X-Seq` and SSE ids as exact numbers.
+pub(crate) const SEQ_BITS: u32 = 32;
+
+/// Largest broker-mode sequence token.
+pub(crate) const MAX_SEQ_TOKEN: u32 = (1 << 21) - 1;
+
+/// The first sequence number of every id under `token` (0: plain numbering).
+pub(crate) fn seq_base(token: u32) -> u64 {
+    u64::from(token.min(MAX_SEQ_TOKEN)) << SEQ_BITS
 }
 
 impl Router {
-    /// A router for `mailboxes.len()` reactors keeping `history` messages per id.
-    pub fn new(mailboxes: Vec<Mailbox>, history: usize, cores: usize) -> Self {
+    /// A router for `mailboxes.len()` reactors keeping `history` messages
+    /// per id, reporting presence changes to `presence`.
+    pub(crate) fn new(
+        mailboxes: Vec<Mailbox>,
+        history: usize,
+        cores: usize,
+        presence: Arc<Presence>,
+    ) -> Self {
         let shards = (0..(2 * cores).max(2))
             .map(|_| Mutex::new(HashMap::new()))
             .collect();
@@ -115,6 +205,25 @@ impl Router {
             shards,
             history,
             mailboxes,
+            presence,
+            seq_base: 0,
+        }
+    }
+
+    /// Numbers every id's messages from `seq_base(token)`: a client's
+    /// `Last-Event-ID` or `?seq=` with other high bits (another group, an
+    /// earlier run, plain numbering) is foreign and gets the explicit loss
+    /// notice instead of a replay that could repeat or skip messages.
+    pub fn with_seq_token(mut self, token: u32) -> Self {
+        self.seq_base = seq_base(token);
+        self
+    }
+
+    fn new_entry(&self) -> Entry {
+        Entry {
+            seq: self.seq_base,
+            conns: Conns::None,
+            history: None,
         }
     }
 
@@ -139,17 +248,24 @@ impl Router {
         subscription: Subscription,
     ) -> Login {
         let mut shard = self.shard(id);
-        let entry = shard.entry(id).or_insert_with(|| Entry {
-            seq: 0,
-            conns: Conns::None,
-            history: None,
-        });
+        let entry = shard.entry(id).or_insert_with(|| self.new_entry());
         let replay = match replay {
+            Some((after, _))
+                if self.seq_base != 0 && after >> SEQ_BITS != entry.seq >> SEQ_BITS =>
+            {
+                // Another numbering: all we can say is what ours holds.
+                let ours = entry.seq - self.seq_base;
+                Replay {
+                    lost: (ours > 0).then_some((self.seq_base + 1, entry.seq)),
+                    ..Replay::default()
+                }
+            }
             Some((after, budget)) => {
                 replay_from(entry.history.as_deref(), after, entry.seq, budget)
             }
             None => Replay::default(),
         };
+        let was_offline = entry.conns.is_empty();
         let registered = match subscription {
             Subscription::Stream => {
                 entry.conns.add(Member::new(conn, replay.next.is_some()));
@@ -161,6 +277,9 @@ impl Router {
             }
             Subscription::Poll => false,
         };
+        if was_offline && !entry.conns.is_empty() {
+            self.presence.note(Change::Online(id));
+        }
         let seq = entry.seq;
         if entry.conns.is_empty() && entry.history.is_none() {
             shard.remove(&id);
@@ -197,6 +316,9 @@ impl Router {
             return false;
         };
         let removed = entry.conns.remove(conn);
+        if removed && entry.conns.is_empty() {
+            self.presence.note(Change::Offline(id));
+        }
         if entry.conns.is_empty() && entry.history.is_none() {
             shard.remove(&id);
         }
@@ -210,12 +332,19 @@ impl Router {
             .map_or(0, |e| e.conns.as_slice().len())
     }
 
-    /// An empty outbox for this router's reactors.
-    pub fn outbox(&self) -> Outbox {
+    /// An empty outbox for this router's reactors, for batches of `kind`
+    /// (`Direct` or `Fanout`).
+    pub fn outbox(&self, kind: BatchKind) -> Outbox {
+        debug_assert!(kind != BatchKind::Broadcast, "a broadcast has no outbox");
+        let reactors = self.mailboxes.len();
         Outbox {
-            batches: (0..self.mailboxes.len())
-                .map(|_| Batch::default())
+            batches: (0..reactors)
+                .map(|_| Batch {
+                    kind,
+                    ..Batch::default()
+                })
                 .collect(),
+            copied: vec![NOT_COPIED; reactors],
         }
     }
 
@@ -223,11 +352,7 @@ impl Router {
     pub fn publish(&self, id: u64, message: &[u8], outbox: &mut Outbox) -> Published {
         let mut shard = self.shard(id);
         let entry = if self.history > 0 {
-            shard.entry(id).or_insert_with(|| Entry {
-                seq: 0,
-                conns: Conns::None,
-                history: None,
-            })
+            shard.entry(id).or_insert_with(|| self.new_entry())
         } else {
             match shard.get_mut(&id) {
                 Some(e) => e,
@@ -239,6 +364,45 @@ impl Router {
                 }
             }
         };
+        outbox.new_message();
+        let seq = self.queue(id, entry, message, outbox);
+        Published {
+            seq,
+            connections: entry.conns.as_slice().len(),
+        }
+    }
+
+    /// Queues `message` for every connection of each of `ids` that has one
+    /// now (an event for a publisher's friends): it takes each id's next
+    /// sequence number and enters its history as a sent message would; an
+    /// id without a connection is skipped and keeps nothing.
+    pub fn publish_to_online(
+        &self,
+        ids: impl Iterator<Item = u64>,
+        message: &[u8],
+        outbox: &mut Outbox,
+    ) -> FannedOut {
+        outbox.new_message();
+        let mut out = FannedOut::default();
+        for id in ids {
+            let mut shard = self.shard(id);
+            let Some(entry) = shard.get_mut(&id) else {
+                continue;
+            };
+            let connections = entry.conns.as_slice().len() as u64;
+            if connections > 0 {
+                self.queue(id, entry, message, outbox);
+                out.online += 1;
+                out.connections += connections;
+            }
+        }
+        out
+    }
+
+    /// Numbers `message` for `entry`, keeps it in the history and queues it
+    /// for every connection; returns its sequence number. A member catching
+    /// up on a replay gets the message from its replay instead.
+    fn queue(&self, id: u64, entry: &mut Entry, message: &[u8], outbox: &mut Outbox) -> u64 {
         entry.seq += 1;
         let seq = entry.seq;
         if self.history > 0 {
@@ -247,31 +411,25 @@ impl Router {
                 .get_or_insert_with(|| Box::new(History::new(self.history)))
                 .push(seq, message);
         }
-        let members = entry.conns.as_slice();
-        // Each reactor gets the message bytes once, however many of its
-        // connections the id has. A member catching up gets the message
-        // from its replay instead.
-        let mut last_reactor = u16::MAX;
-        let mut start = 0;
-        for member in members.iter().filter(|m| !m.catching_up) {
-            let conn = member.conn();
-            let batch = &mut outbox.batches[usize::from(conn.reactor)];
-            if conn.reactor != last_reactor {
-                start = batch.data.len();
-                batch.data.extend_from_slice(message);
-                last_reactor = conn.reactor;
-            }
-            batch.deliveries.push(Delivery {
-                key: conn.key,
-                gen: conn.gen,
-                seq,
-                start,
-                len: message.len(),
-            });
+        for member in entry.conns.as_slice().iter().filter(|m| !m.catching_up) {
+            outbox.push(member.conn(), id, seq, message);
         }
-        Published {
-            seq,
-            connections: members.len(),
+        seq
+    }
+
+    /// Sends `message` to every connection of every reactor, once each: one
+    /// batch per reactor that walks its own connections, no id looked up.
+    pub fn broadcast(&self, message: &[u8]) {
+        for mailbox in &self.mailboxes {
+            let batch = Batch {
+                kind: BatchKind::Broadcast,
+                data: message.to_vec(),
+                deliveries: Vec::new(),
+            };
+            mailbox.queued.fetch_add(1, Relaxed);
+            if mailbox.tx.send(batch).is_ok() {
+                let _ = mailbox.waker.wake();
+            }
         }
     }
 
@@ -351,7 +509,8 @@ mod tests {
             rxs.push(rx);
             polls.push(poll);
         }
-        (Router::new(mailboxes, history, 2), rxs, polls)
+        let presence = Arc::new(Presence::new(16, Arc::default()));
+        (Router::new(mailboxes, history, 2, presence), rxs, polls)
     }
 
     fn conn(reactor: u16, key: u32) -> ConnRef {
@@ -368,7 +527,7 @@ mod tests {
         router.login(5, conn(0, 1), None, Subscription::Stream);
         router.login(5, conn(1, 2), None, Subscription::Stream);
         router.login(5, conn(1, 3), None, Subscription::Poll);
-        let mut outbox = router.outbox();
+        let mut outbox = router.outbox(BatchKind::Direct);
         assert_eq!(router.publish(5, b"hello", &mut outbox).connections, 3);
         assert_eq!(router.publish(6, b"nobody", &mut outbox).connections, 0);
         router.flush(&mut outbox);
@@ -389,6 +548,8 @@ mod tests {
     fn a_map_slot_is_small() {
         // What the connection module's cost table counts per id.
         assert_eq!(std::mem::size_of::<(u64, Entry)>(), 48);
+        // And a queued delivery, 64K of which a reactor may hold.
+        assert_eq!(std::mem::size_of::<Delivery>(), 32);
     }
 
     #[test]
@@ -402,7 +563,7 @@ mod tests {
     #[test]
     fn history_replays_and_long_poll_is_not_registered_when_answered() {
         let (router, _rxs, _polls) = router(1, 2);
-        let mut outbox = router.outbox();
+        let mut outbox = router.outbox(BatchKind::Direct);
         for m in [b"a", b"b", b"c"] {
             router.publish(3, m, &mut outbox);
         }
@@ -424,7 +585,7 @@ mod tests {
     #[test]
     fn a_stream_catching_up_is_counted_not_delivered_to_and_goes_live_exactly() {
         let (router, rxs, _polls) = router(1, 100);
-        let mut outbox = router.outbox();
+        let mut outbox = router.outbox(BatchKind::Direct);
         for m in [b"a", b"b", b"c", b"d"] {
             router.publish(4, m, &mut outbox);
         }
@@ -455,5 +616,28 @@ mod tests {
         let batch = rxs[0].try_recv().unwrap();
         assert_eq!(batch.deliveries.len(), 1);
         assert_eq!(batch.deliveries[0].seq, 6);
+    }
+
+    #[test]
+    fn a_foreign_sequence_number_gets_the_loss_notice() {
+        let (router, _rxs, _polls) = router(1, 10);
+        let router = router.with_seq_token(7);
+        let base = seq_base(7);
+        let mut outbox = router.outbox(BatchKind::Direct);
+        assert_eq!(router.publish(3, b"a", &mut outbox).seq, base + 1);
+        router.publish(3, b"b", &mut outbox);
+        // One of ours: the gap is replayed.
+        let login = router.login(3, conn(0, 1), Some((base + 1, ALL)), Subscription::Stream);
+        assert_eq!(login.replay.lost, None);
+        assert_eq!(login.replay.messages.len(), 1);
+        // Plain numbering, or another group's token: never replayed as ours.
+        for foreign in [1, seq_base(8) + 1] {
+            let login = router.login(3, conn(0, 2), Some((foreign, ALL)), Subscription::Stream);
+            assert_eq!(login.replay.lost, Some((base + 1, base + 2)));
+            assert!(login.replay.messages.is_empty());
+        }
+        // An id with nothing sent yet has nothing to say.
+        let login = router.login(4, conn(0, 3), Some((99, ALL)), Subscription::Stream);
+        assert!(login.replay.is_empty());
     }
 }

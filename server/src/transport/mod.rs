@@ -9,7 +9,10 @@
 //!   close.
 //! - `/sse/{id}`: `text/event-stream`, chunked, one event per message with
 //!   `id: <seq>`; a lost range is an `event: lost` event; keep-alive is a
-//!   comment line.
+//!   comment line. On a stream of several ids (`/sse/1,2,3`) the field
+//!   names the id too, `id: <id>:<seq>` ([`EventId`]), which is what the
+//!   client's `Last-Event-ID` then says; on `/test` a message is its body
+//!   either way (a message carries its own envelope).
 //! - `/poll/{id}`: one `text/plain` answer with `Content-Length`: per
 //!   message an entry `<seq>\t<length>\t<message>\n` (the length in bytes,
 //!   so a message may hold tabs and line ends and still cannot pass for
@@ -129,11 +132,50 @@ pub(crate) fn chunk_with(
     chunk(out, framing, scratch);
 }
 
-/// The first chunk of a `/test` stream.
-pub(crate) fn welcome(out: &mut Vec<u8>, scratch: &mut Vec<u8>, framing: Framing, id: u64) {
+/// The first chunk of a `/test` stream: `c1m welcome, id: 7`, or for a
+/// stream of several ids `c1m welcome, ids: 7,8,9`.
+pub(crate) fn welcome(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    framing: Framing,
+    id: u64,
+    more: &[u64],
+) {
     chunk_with(out, scratch, framing, |s| {
-        let _ = writeln!(s, "c1m welcome, id: {id}");
+        if more.is_empty() {
+            let _ = writeln!(s, "c1m welcome, id: {id}");
+        } else {
+            let _ = write!(s, "c1m welcome, ids: {id}");
+            for id in more {
+                let _ = write!(s, ",{id}");
+            }
+            s.push(b'\n');
+        }
     });
+}
+
+/// What an SSE event's `id:` field says: a message's place in its id's
+/// numbering, `<seq>` on a stream of one id, `<id>:<seq>` on a stream of
+/// several (`named`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EventId {
+    pub(crate) named: Option<u64>,
+    pub(crate) seq: u64,
+}
+
+impl From<u64> for EventId {
+    fn from(seq: u64) -> Self {
+        Self { named: None, seq }
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.named {
+            Some(id) => write!(f, "{id}:{}", self.seq),
+            None => write!(f, "{}", self.seq),
+        }
+    }
 }
 
 /// Part 1's heartbeat chunk; on an SSE stream it is an `event: heartbeat`
@@ -162,12 +204,12 @@ pub(crate) fn message(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     (kind, framing): (Kind, Framing),
-    seq: u64,
+    at: EventId,
     body: &[u8],
 ) {
     match kind {
         Kind::Test => chunk(out, framing, body),
-        Kind::Sse => chunk_with(out, scratch, framing, |s| sse_event(s, seq, body)),
+        Kind::Sse => chunk_with(out, scratch, framing, |s| sse_event(s, at, body)),
         Kind::Ws => ws::message(out, body),
         // A long-poll answers once, through `poll_answer`.
         Kind::Poll => debug_assert!(false, "long-poll answers go through poll_answer"),
@@ -184,9 +226,14 @@ pub(crate) fn uncarriable(message: &[u8]) -> Option<&'static str> {
 
 /// An SSE event; a body with line breaks becomes several `data:` lines
 /// (the admin lets no CR through, see [`uncarriable`]).
-fn sse_event(out: &mut Vec<u8>, seq: u64, body: &[u8]) {
+fn sse_event(out: &mut Vec<u8>, at: EventId, body: &[u8]) {
+    let _ = writeln!(out, "id: {at}");
+    sse_data(out, body);
+}
+
+/// The `data:` lines of an SSE event and the blank line that ends it.
+fn sse_data(out: &mut Vec<u8>, body: &[u8]) {
     debug_assert!(uncarriable(body).is_none());
-    let _ = writeln!(out, "id: {seq}");
     for line in body.split(|&b| b == b'\n') {
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(line);
@@ -200,12 +247,14 @@ pub(crate) fn sse_lost(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     framing: Framing,
+    named: Option<u64>,
     (first, last): (u64, u64),
 ) {
+    let at = EventId { named, seq: last };
     chunk_with(out, scratch, framing, |s| {
         let _ = write!(
             s,
-            "event: lost\nid: {last}\ndata: messages {first}-{last} are no longer in the history\n\n"
+            "event: lost\nid: {at}\ndata: messages {first}-{last} are no longer in the history\n\n"
         );
     });
 }
@@ -215,18 +264,21 @@ pub(crate) fn sse_keepalive(out: &mut Vec<u8>, framing: Framing) {
     chunk(out, framing, b": keep-alive\n\n");
 }
 
-/// The replay an `/sse` stream starts with.
+/// The replay an `/sse` stream starts with (of the id `named` on a stream
+/// of several).
 pub(crate) fn sse_replay(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
     framing: Framing,
+    named: Option<u64>,
     replay: &Replay,
 ) {
     if let Some(lost) = replay.lost {
-        sse_lost(out, scratch, framing, lost);
+        sse_lost(out, scratch, framing, named, lost);
     }
     for (seq, body) in &replay.messages {
-        message(out, scratch, (Kind::Sse, framing), *seq, body);
+        let at = EventId { named, seq: *seq };
+        message(out, scratch, (Kind::Sse, framing), at, body);
     }
 }
 
@@ -266,22 +318,57 @@ pub(crate) fn poll_answer<'a>(
         scratch.push(b'\n');
         (count, newest) = (count + 1, Some(seq));
     }
+    poll_response(out, newest, scratch, head.keep_alive);
+    count
+}
+
+/// A long-poll answer carrying a broadcast: one entry
+/// `broadcast\t<length>\t<message>\n` (a broadcast has no sequence
+/// number, so `X-Seq` is left out and the client's next poll names the seq
+/// it had).
+pub(crate) fn poll_broadcast(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    message: &[u8],
+    keep_alive: bool,
+) {
+    scratch.clear();
+    let _ = write!(scratch, "broadcast\t{}\t", message.len());
+    scratch.extend_from_slice(message);
+    scratch.push(b'\n');
+    poll_response(out, None, scratch, keep_alive);
+}
+
+/// A long-poll response: the head, then `body`.
+fn poll_response(out: &mut Vec<u8>, newest: Option<u64>, body: &[u8], keep_alive: bool) {
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-cache\r\n");
     if let Some(newest) = newest {
         let _ = write!(out, "X-Seq: {newest}\r\n");
     }
-    let connection = if head.keep_alive {
-        "keep-alive"
-    } else {
-        "close"
-    };
+    let connection = if keep_alive { "keep-alive" } else { "close" };
     let _ = write!(
         out,
         "Content-Length: {}\r\nConnection: {connection}\r\n\r\n",
-        scratch.len()
+        body.len()
     );
-    out.extend_from_slice(scratch);
-    count
+    out.extend_from_slice(body);
+}
+
+/// A broadcast on a stream: the body as it is on `/test`; on `/sse` an
+/// event without `id:` (a broadcast is not in any id's numbering, so it
+/// does not move the client's Last-Event-ID); on `/ws` a message frame.
+pub(crate) fn broadcast(
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    (kind, framing): (Kind, Framing),
+    body: &[u8],
+) {
+    match kind {
+        Kind::Test => chunk(out, framing, body),
+        Kind::Sse => chunk_with(out, scratch, framing, |s| sse_data(s, body)),
+        Kind::Ws => ws::message(out, body),
+        Kind::Poll => debug_assert!(false, "long-poll answers go through poll_broadcast"),
+    }
 }
 
 /// Digits of a `u64` at most, for the framing costs below.
@@ -293,11 +380,12 @@ pub(crate) fn poll_entry_cost(body: &[u8]) -> usize {
 }
 
 /// An upper bound of `body`'s size as one SSE event in its chunk: the id
-/// line, `data: ` and LF per line, the blank line, the chunk lines.
+/// line (`<id>:<seq>` at most), `data: ` and LF per line, the blank line,
+/// the chunk lines.
 pub(crate) fn sse_event_cost(body: &[u8]) -> usize {
     let lines = body.iter().filter(|&&b| b == b'\n').count() + 1;
     let chunk_lines = 16 + 4;
-    "id: \n".len() + U64_DIGITS + lines * "data: \n".len() + body.len() + 1 + chunk_lines
+    "id: :\n".len() + 2 * U64_DIGITS + lines * "data: \n".len() + body.len() + 1 + chunk_lines
 }
 
 /// The head of a `HEAD` request's answer for `kind`.
@@ -326,11 +414,11 @@ mod tests {
     #[test]
     fn test_stream_chunks_carry_the_body_unchanged() {
         assert_eq!(
-            text(|o, s| message(o, s, (Kind::Test, Framing::Chunked), 1, b"hello")),
+            text(|o, s| message(o, s, (Kind::Test, Framing::Chunked), 1.into(), b"hello")),
             "5\r\nhello\r\n"
         );
         assert_eq!(
-            text(|o, s| welcome(o, s, Framing::Chunked, 42)),
+            text(|o, s| welcome(o, s, Framing::Chunked, 42, &[])),
             "14\r\nc1m welcome, id: 42\n\r\n"
         );
         assert_eq!(
@@ -348,11 +436,11 @@ mod tests {
         assert!(!head.contains("Transfer-Encoding"));
         let close = (Kind::Sse, Framing::Close);
         assert_eq!(
-            text(|o, s| message(o, s, close, 7, b"hi")),
+            text(|o, s| message(o, s, close, 7.into(), b"hi")),
             "id: 7\ndata: hi\n\n"
         );
         assert_eq!(
-            text(|o, s| message(o, s, (Kind::Test, Framing::Close), 1, b"hello")),
+            text(|o, s| message(o, s, (Kind::Test, Framing::Close), 1.into(), b"hello")),
             "hello"
         );
         let end = |framing: Framing| {
@@ -367,12 +455,23 @@ mod tests {
 
     #[test]
     fn sse_events_have_ids_and_split_lines() {
-        let t = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), 7, b"a\nb"));
+        let t = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), 7.into(), b"a\nb"));
         assert_eq!(t, "17\r\nid: 7\ndata: a\ndata: b\n\n\r\n");
         assert!(uncarriable(b"a\nb\tc").is_none());
         assert!(uncarriable(b"a\rb").unwrap().contains("CR (0x0D)"));
-        let lost = text(|o, s| sse_lost(o, s, Framing::Chunked, (2, 4)));
+        let lost = text(|o, s| sse_lost(o, s, Framing::Chunked, None, (2, 4)));
         assert!(lost.contains("event: lost\nid: 4\ndata: messages 2-4 are"));
+        // A stream of several ids names the id in each event.
+        let named = EventId {
+            named: Some(42),
+            seq: 7,
+        };
+        let t = text(|o, s| message(o, s, (Kind::Sse, Framing::Close), named, b"x"));
+        assert_eq!(t, "id: 42:7\ndata: x\n\n");
+        let lost = text(|o, s| sse_lost(o, s, Framing::Close, Some(42), (2, 4)));
+        assert!(lost.starts_with("event: lost\nid: 42:4\n"), "{lost}");
+        let welcome = text(|o, s| welcome(o, s, Framing::Close, 1, &[2, 3]));
+        assert_eq!(welcome, "c1m welcome, ids: 1,2,3\n");
     }
 
     #[test]
@@ -402,7 +501,11 @@ mod tests {
     #[test]
     fn framing_costs_bound_the_framed_size() {
         for body in [&b""[..], b"x", b"a\nb\n\nc", &[b'\n'; 100]] {
-            let sse = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), u64::MAX, body));
+            let at = EventId {
+                named: Some(u64::MAX),
+                seq: u64::MAX,
+            };
+            let sse = text(|o, s| message(o, s, (Kind::Sse, Framing::Chunked), at, body));
             assert!(sse.len() <= sse_event_cost(body), "{body:?}");
             let head = PollHead {
                 newest: None,

@@ -18,6 +18,18 @@ pub(crate) fn server(config: Config) -> Server {
     c1m_server::start(config, sub, admin).unwrap()
 }
 
+/// A friends graph from `user,friend` pairs, through the server's loader.
+pub(crate) fn graph(pairs: &[(u64, u64)]) -> std::sync::Arc<c1m_server::FriendsGraph> {
+    let mut text = b"user,friend\n".to_vec();
+    for &(u, f) in pairs {
+        text.extend_from_slice(format!("{u},{f}\n").as_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("friends.csv");
+    std::fs::write(&path, text).unwrap();
+    std::sync::Arc::new(c1m_server::FriendsGraph::load(&path, u64::MAX).unwrap())
+}
+
 pub(crate) fn config() -> Config {
     Config {
         reactors: 2,
@@ -336,3 +348,6 @@ impl Client {
         }
     }
 }
+
+pub(crate) mod binary;
+pub(crate) mod nats;

@@ -2,7 +2,7 @@
 //! `common::capacity`), reusing TIME_WAIT ports, and conntrack's table of
 //! connections when the module is loaded.
 
-use super::{Context, Fix, Row, Status};
+use super::{Context, Fix, PlanFix, Row, Status};
 use crate::plan::loopback_sources;
 use crate::probe::join;
 use crate::report::count;
@@ -59,10 +59,12 @@ pub(super) fn port_range(cx: &Context) -> Result<Option<Row>> {
             return Ok(Some(Row::new(NAME, current, "-".into(), Status::Ok, why)));
         }
         let ips = addresses.source_ips_needed(conns);
-        let fix = format!(
-            "use --source-ips {} ({ips} addresses)",
-            loopback_sources(ips)
-        );
+        let sources = loopback_sources(ips);
+        let fix = format!("use --source-ips {sources} ({ips} addresses)");
+        let change = PlanFix::Addresses {
+            bind_mode: BindMode::Explicit,
+            source_ips: sources.parse()?,
+        };
         return Ok(Some(
             Row::new(
                 NAME,
@@ -71,7 +73,7 @@ pub(super) fn port_range(cx: &Context) -> Result<Option<Row>> {
                 Status::Fail,
                 format!("{why}; {fix}"),
             )
-            .fix(Fix::Manual(fix)),
+            .plan_fix(fix, change),
         ));
     }
 
@@ -117,13 +119,20 @@ pub(super) fn port_range(cx: &Context) -> Result<Option<Row>> {
     } else {
         ""
     };
-    let fix = format!(
-        "use {mode}--source-ips {} ({ips_here} addresses), or widen the range to 1024-65535 and use {ips_widest} addresses",
-        loopback_sources(ips_here)
-    );
+    let sources = loopback_sources(ips_here);
+    let widen = if range == WIDEST_PORTS {
+        String::new()
+    } else {
+        format!(", or widen the range to 1024-65535 and use {ips_widest} addresses")
+    };
+    let fix = format!("use {mode}--source-ips {sources} ({ips_here} addresses){widen}");
     let why = format!("{why}, short of {}: {fix}", count(conns));
+    let change = PlanFix::Addresses {
+        bind_mode: BindMode::NoPort,
+        source_ips: sources.parse()?,
+    };
     Ok(Some(
-        Row::new(NAME, current, needed, Status::Fail, why).fix(Fix::Manual(fix)),
+        Row::new(NAME, current, needed, Status::Fail, why).plan_fix(fix, change),
     ))
 }
 

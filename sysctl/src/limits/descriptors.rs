@@ -2,7 +2,7 @@
 //! (`fs.nr_open`) and this process's RLIMIT_NOFILE, against the processes
 //! per role the plan (or `--procs auto`) splits the connections over.
 
-use super::{at_least, Context, Fix, Row, Status};
+use super::{at_least, Context, Fix, PlanFix, Row, Status};
 use crate::report::count;
 use anyhow::Result;
 use c1m_common::{conns_per_process, fds_per_process, procs_needed};
@@ -110,7 +110,8 @@ pub(super) fn nofile_hard(cx: &Context) -> Result<Option<Row>> {
         )
     };
     Ok(Some(
-        Row::new(NAME, limit(hard), count(per_process), Status::Fail, why).fix(Fix::Manual(fix)),
+        Row::new(NAME, limit(hard), count(per_process), Status::Fail, why)
+            .plan_fix(fix, PlanFix::Procs(procs)),
     ))
 }
 

@@ -17,7 +17,7 @@ use crate::probe::Probe;
 use addresses::{conntrack_max, port_range, tw_reuse};
 use anyhow::Result;
 use backlogs::{netdev_backlog, somaxconn, syn_backlog};
-use c1m_common::fds_per_process;
+use c1m_common::{fds_per_process, BindMode, Ipv4List};
 use descriptors::{file_max, nofile_hard, nofile_soft, nr_open};
 use memory::{memory, tcp_mem, tcp_rmem, tcp_wmem};
 use serde::Serialize;
@@ -49,6 +49,20 @@ pub enum Fix {
     Manual(String),
 }
 
+/// A change to the run itself that lifts a limit, where no sysctl can:
+/// what the next commands use instead of the plan as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanFix {
+    /// The client's addressing: this bind mode and these source addresses
+    /// (floodtest's and `check`'s `--bind-mode`, `--source-ips`).
+    Addresses {
+        bind_mode: BindMode,
+        source_ips: Ipv4List,
+    },
+    /// This many processes per role (`--procs`).
+    Procs(u64),
+}
+
 /// One limit, judged.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -59,6 +73,10 @@ pub struct Row {
     pub status: Status,
     pub why: String,
     pub fix: Fix,
+    /// The change to the run that lifts it, when that is the fix (the
+    /// `manual` text says the same in words).
+    #[serde(skip)]
+    pub plan_fix: Option<PlanFix>,
 }
 
 impl Row {
@@ -76,11 +94,20 @@ impl Row {
             status,
             why,
             fix: Fix::None,
+            plan_fix: None,
         }
     }
 
     fn fix(mut self, fix: Fix) -> Self {
         self.fix = fix;
+        self
+    }
+
+    /// A manual fix that is a change to the run: `how` in words, `change`
+    /// for the next commands.
+    fn plan_fix(mut self, how: String, change: PlanFix) -> Self {
+        self.fix = Fix::Manual(how);
+        self.plan_fix = Some(change);
         self
     }
 

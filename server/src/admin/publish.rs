@@ -1,0 +1,84 @@
+//! The admin answers that reach many connections at once: `POST
+//! /publish/{id}` and its batch form (an event for the publisher's online
+//! friends, through the friends graph), and `POST /broadcast` (one message
+//! for every connection). Each publishes into one outbox, so each reactor
+//! is woken once per request.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use c1m_common::{parse_batch, BroadcastAnswer, PublishAnswer, PublishBatchAnswer};
+
+use super::AdminCtx;
+use crate::friends::{self, FriendsGraph, Reach};
+use crate::router::BatchKind;
+use crate::transport;
+
+/// `POST /publish/{id}`: `event` to every connection of `id`'s online friends.
+pub(super) fn one(ctx: &AdminCtx, id: u64, event: &[u8]) -> PublishAnswer {
+    let mut outbox = ctx.router.outbox(BatchKind::Fanout);
+    let reach = friends::publish(graph(ctx), &ctx.router, id, event, &mut outbox);
+    ctx.router.flush(&mut outbox);
+    ctx.stats.events_in.fetch_add(1, Relaxed);
+    if reach.online == 0 {
+        ctx.stats.events_unheard.fetch_add(1, Relaxed);
+    }
+    PublishAnswer {
+        id,
+        friends: reach.friends,
+        online: reach.online,
+        connections: reach.connections,
+    }
+}
+
+/// `POST /publish`: `publisher<TAB>event` lines, each published in turn, so
+/// one publisher's events keep their order. A line is rejected for a bad id
+/// or an event no subscriber could take (over `--max-pending`, or a CR).
+pub(super) fn batch(ctx: &AdminCtx, body: &[u8]) -> PublishBatchAnswer {
+    let graph = graph(ctx);
+    let mut outbox = ctx.router.outbox(BatchKind::Fanout);
+    let mut sum = Reach::default();
+    let (mut unheard, mut refused) = (0, 0);
+    let mut lines = parse_batch(body, ctx.config.max_id, |id, event| {
+        if event.len() > ctx.config.max_pending || transport::uncarriable(event).is_some() {
+            refused += 1;
+            return;
+        }
+        let reach = friends::publish(graph, &ctx.router, id, event, &mut outbox);
+        unheard += u64::from(reach.online == 0);
+        sum.add(reach);
+    });
+    ctx.router.flush(&mut outbox);
+    lines.accepted -= refused;
+    lines.rejected += refused;
+    ctx.stats.events_in.fetch_add(lines.accepted, Relaxed);
+    ctx.stats.events_unheard.fetch_add(unheard, Relaxed);
+    if lines.rejected > 0 {
+        ctx.stats.bad_requests.fetch_add(1, Relaxed);
+    }
+    PublishBatchAnswer {
+        accepted: lines.accepted,
+        rejected: lines.rejected,
+        friends: sum.friends,
+        online: sum.online,
+        connections: sum.connections,
+        unheard,
+    }
+}
+
+/// `POST /broadcast`: `message` to every connection of every reactor.
+pub(super) fn broadcast(ctx: &AdminCtx, message: &[u8]) -> BroadcastAnswer {
+    ctx.router.broadcast(message);
+    ctx.stats.broadcasts_in.fetch_add(1, Relaxed);
+    BroadcastAnswer {
+        reactors: ctx.config.reactors as u64,
+    }
+}
+
+/// The graph of a server that takes `/publish` (one without is refused at
+/// the head, before its body is read).
+fn graph(ctx: &AdminCtx) -> &FriendsGraph {
+    ctx.config
+        .friends
+        .as_deref()
+        .expect("/publish without a graph is refused at the head")
+}

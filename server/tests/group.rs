@@ -1,0 +1,140 @@
+//! `--workers`: a front and its worker processes serving as one server,
+//! each id served by its owner, connections handed over between workers.
+
+mod support;
+
+use std::time::Duration;
+
+use support::binary::{signal, Binary};
+use support::*;
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"))
+}
+
+#[test]
+fn a_group_serves_every_id_from_its_owner_and_answers_as_one_server() {
+    const N: u64 = 60;
+    let mut group = Binary::start(&["--workers", "3"]);
+    let mut clients: Vec<Client> = (0..N)
+        .map(|id| Client::get(group.listen, &format!("/test/{id}")))
+        .collect();
+    for (id, c) in clients.iter_mut().enumerate() {
+        c.expect(&format!("welcome, id: {id}\n"));
+    }
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == N));
+
+    let mut batch: String = (0..N).map(|id| format!("{id}\tm{id}\n")).collect();
+    batch.push_str("100\tnobody\nno tab\n");
+    let (status, body) = group.admin("POST", "/send", batch.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        json(&body),
+        json(r#"{"accepted":61,"rejected":1,"delivered":60,"dropped":1,"connections":60}"#)
+    );
+    for (id, c) in clients.iter_mut().enumerate() {
+        c.expect(&format!("m{id}\r\n"));
+    }
+    let (_, one) = group.admin("POST", "/send/7", b"single");
+    assert_eq!(json(&one), json(r#"{"id":7,"connections":1}"#));
+    clients[7].expect("single\r\n");
+    let (_, check) = group.admin("GET", "/check/8", b"");
+    assert_eq!(
+        json(&check),
+        json(r#"{"id":8,"online":true,"connections":1}"#)
+    );
+
+    let s = group.stats();
+    let g = s.group.clone().unwrap();
+    assert_eq!((g.workers, g.workers_up, g.restarts), (3, 3, 0));
+    // Every worker holds exactly the ids it owns.
+    for w in &s.workers {
+        assert_eq!(w.stats.logged_in, N / 3, "worker {}", w.index);
+    }
+    assert_eq!(s.accepted, N);
+    assert_eq!(s.handed_off, s.handed_in);
+    // 60 connections spread by the kernel over 3 workers: about 40 land on
+    // a worker that does not own their id.
+    assert!(s.handed_off > 0 && g.handoffs == s.handed_off, "{s:?}");
+    assert_eq!(s.messages_out, N + 1);
+    let (_, metrics) = group.admin("GET", "/metrics", b"");
+    assert!(
+        metrics.contains("comet_worker_logged_in{worker=\"2\"} 20\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("comet_logged_in 60\n"));
+
+    assert!(group.stop(), "the front exits 0");
+    for c in &mut clients {
+        assert!(
+            c.read_to_close().ends_with("0\r\n\r\n"),
+            "streams end cleanly"
+        );
+    }
+}
+
+#[test]
+fn a_reconnecting_client_gets_its_gap_from_whichever_worker_it_lands_on() {
+    let group = Binary::start(&["--workers", "2", "--history", "10"]);
+    let (_, _) = group.admin("POST", "/send/5", b"first");
+    let mut last = 1;
+    // Each reconnection lands on either worker (the kernel's hash); the
+    // owner serves it, so the replay is exact every time.
+    for round in 2..14 {
+        let (_, _) = group.admin("POST", "/send/5", format!("m{round}").as_bytes());
+        let mut c = Client::get_with(
+            group.listen,
+            "/sse/5",
+            &format!("Last-Event-ID: {last}\r\n"),
+        );
+        c.expect(&format!("id: {round}\ndata: m{round}\n\n"));
+        assert!(!c.text().contains("event: lost"), "{}", c.text());
+        assert_eq!(
+            c.text().matches("data: ").count(),
+            1,
+            "only the gap: {}",
+            c.text()
+        );
+        last = round;
+    }
+    let s = group.stats();
+    assert_eq!(s.lost_notices, 0);
+    // 12 connections on 2 workers: all on the owner has odds of 1 in 4,096.
+    assert!(s.handed_off > 0, "{:?}", s);
+}
+
+#[test]
+fn a_worker_that_dies_is_restarted_under_its_index_and_counted() {
+    const N: u64 = 20;
+    let group = Binary::start(&["--workers", "2"]);
+    let mut clients: Vec<Client> = (0..N)
+        .map(|id| Client::get(group.listen, &format!("/test/{id}")))
+        .collect();
+    for c in &mut clients {
+        c.expect("welcome");
+    }
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == N));
+    let victim = group.stats().workers[0].pid;
+    signal(victim, libc::SIGKILL);
+    // Its clients (the even ids) see their connection close; the others stay.
+    for (id, c) in clients.iter_mut().enumerate() {
+        if id % 2 == 0 {
+            c.read_to_close();
+        }
+    }
+    assert!(group.stats_reach(Duration::from_secs(10), |s| {
+        let g = s.group.clone().unwrap();
+        g.restarts == 1 && g.workers_up == 2 && s.workers[0].pid != victim
+    }));
+    let s = group.stats();
+    assert_eq!(s.workers[0].restarts, 1);
+    assert_eq!(s.logged_in, N / 2, "the odd ids stayed");
+    // The restarted worker serves its ids again.
+    let mut again = Client::get(group.listen, "/test/4");
+    again.expect("welcome");
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == N / 2 + 1));
+    let (_, body) = group.admin("POST", "/send", b"4\tback\n5\tstill\n");
+    assert_eq!(json(&body)["delivered"], 2);
+    again.expect("back\r\n");
+    clients[5].expect("still\r\n");
+}
