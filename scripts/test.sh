@@ -4,15 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The tests start their own servers (an in-process comet-server, a small
-# Python streaming server as floodtest's independent peer, python3 children
-# whose memory memlog watches, nats-server on a free loopback port for the
-# broker tests), and msggen's publishers are tested against the real push
-# servers, each started on free loopback ports with a config of its own
-# (c1m-pushsrv: pushsrv/src/configs.rs). A minimal image may lack them: install
-# them as root.
+# The tests start their own servers (an in-process comet-server, small
+# Python streaming and WebSocket servers and clients as independent peers,
+# nginx with nchan's WebSocket subscriber, python3 children whose memory
+# memlog watches, nats-server on a free loopback port for the broker tests),
+# and msggen's publishers are tested against the real push servers, each
+# started on free loopback ports with a config of its own
+# (c1m-pushsrv: pushsrv/src/configs.rs). Beyond cargo they need python3 with
+# Debian's websockets module, openssl (TLS checks), nginx with nchan,
+# pushpin, zurl, nats-server and redis-server. A minimal image may lack them:
+# install them as root.
 need=()
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || need+=(python3-websockets)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
 [[ -e /usr/lib/nginx/modules/ngx_nchan_module.so ]] || need+=(libnginx-mod-nchan)
 command -v pushpin >/dev/null 2>&1 || need+=(pushpin)

@@ -24,7 +24,9 @@ use std::time::Duration;
 #[command(name = "floodtest", version)]
 pub struct Args {
     /// URL template; `{id}` becomes each connection's id. The port may be a
-    /// range (`127.0.0.1:8100-8199`) to spread over many listeners. With
+    /// range (`127.0.0.1:8100-8199`) to spread over many listeners.
+    /// `http://` and `https://` hold HTTP streams, `ws://` and `wss://`
+    /// WebSockets. With
     /// `--preset`, a URL without a path is the server's base and the preset
     /// adds the path [default: http://127.0.0.1:8000/test/{id}].
     #[arg(long, value_parser = parse_target)]
@@ -43,6 +45,26 @@ pub struct Args {
     #[arg(long, value_name = "SERVER", value_parser = parse_preset)]
     pub preset: Option<&'static Preset>,
 
+    /// The WebSocket subprotocol to ask for (`Sec-WebSocket-Protocol`); a
+    /// server that chooses another fails the handshake.
+    #[arg(long, value_name = "NAME")]
+    pub ws_subprotocol: Option<String>,
+
+    /// The largest WebSocket message (and frame) taken from a server; a
+    /// larger one fails the stream with a 1009 Close (at most 4G - 1).
+    #[arg(long, default_value = "1M", value_parser = parse_ws_bound)]
+    pub ws_max_message: u32,
+
+    /// Trust the CA certificates in this PEM file for `https://` and
+    /// `wss://` [default: the system's roots].
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Accept any server certificate (test certificates); the session is
+    /// still encrypted, but not authenticated.
+    #[arg(long)]
+    pub insecure: bool,
+
     /// Connections to open and hold (10000, 10k, 1M; at most 1G).
     #[arg(short = 'n', long, default_value = "10k", value_parser = parse_conns)]
     pub conns: u64,
@@ -55,11 +77,13 @@ pub struct Args {
     /// A header every request carries, `NAME:VALUE` (repeatable), such as
     /// `--header 'Authorization: Bearer s3cret'` for a server that wants
     /// one. `User-Agent` or `Accept` replaces floodtest's own; `Host`,
-    /// `Content-Length`, `Transfer-Encoding` and `Connection` are refused.
+    /// `Content-Length`, `Transfer-Encoding`, `Connection` and the WebSocket
+    /// handshake's fields are refused.
     #[arg(long = "header", value_name = "NAME:VALUE")]
     pub headers: Vec<HeaderField>,
 
-    /// What to count in each stream: chunks, SSE events, or reads and bytes.
+    /// What to count in each stream: chunks, SSE events, or reads and bytes
+    /// (a WebSocket counts messages, whatever the mode).
     /// Envelopes are found in every mode [default: chunked, or the
     /// preset's].
     #[arg(long, value_enum)]
@@ -161,6 +185,11 @@ fn parse_target(s: &str) -> Result<Target, String> {
 
 fn parse_preset(s: &str) -> Result<&'static Preset, String> {
     s.parse()
+}
+
+fn parse_ws_bound(s: &str) -> Result<u32, String> {
+    // A frame's length is compared as a u32 by the decoder.
+    count_within(s, 1, u64::from(u32::MAX)).map(|n| n as u32)
 }
 
 /// The most connections one run may ask for: a thousand times the million
@@ -326,6 +355,26 @@ mod tests {
         assert_eq!(a.procs, Procs::Auto);
         assert_eq!(a.rate, Some(10_000));
         assert_eq!(a.duration, Some(Duration::from_secs(600)));
+        let ws = Args::try_parse_from([
+            "floodtest",
+            "--url",
+            "wss://localhost:8443/ws/{id}",
+            "--header",
+            "Authorization: Bearer s3cret",
+            "--ws-subprotocol",
+            "chat",
+            "--ca",
+            "ca.pem",
+            "--ws-max-message",
+            "64k",
+        ])
+        .unwrap();
+        assert_eq!(
+            (ws.headers[0].name.as_str(), ws.headers[0].value.as_str()),
+            ("Authorization", "Bearer s3cret")
+        );
+        assert_eq!(ws.ws_max_message, 64_000);
+        assert!(parse_ws_bound("5G").is_err());
         assert_eq!("3".parse::<Procs>(), Ok(Procs::Exactly(3)));
         assert!("0".parse::<Procs>().is_err());
         assert_eq!(

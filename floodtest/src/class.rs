@@ -23,9 +23,18 @@ pub(crate) enum ErrorClass {
     NotLocal,
     /// EMFILE / ENFILE: out of file descriptors.
     FdExhausted,
-    /// The response status was not 200.
+    /// The response status was not 200 (101 for a WebSocket): the server
+    /// refused the stream or the upgrade.
     Status,
-    /// Bytes that are not HTTP/1.1 or break the chunked framing.
+    /// A WebSocket `101` that fails the client's checks (a wrong
+    /// `Sec-WebSocket-Accept`, no `Upgrade`, an extension or subprotocol
+    /// not asked for).
+    Handshake,
+    /// The TLS handshake failed (an untrusted certificate, no common
+    /// cipher or ALPN) or a TLS record was bad.
+    Tls,
+    /// Bytes that are not HTTP/1.1, break the chunked framing, or break
+    /// RFC 6455 (answered with the Close its error names).
     Protocol,
     /// The server closed an open stream (EOF or the last chunk).
     ClosedByServer,
@@ -35,7 +44,7 @@ pub(crate) enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in report order; indexes [`ErrorClass::index`].
-    pub(crate) const ALL: [ErrorClass; 11] = [
+    pub(crate) const ALL: [ErrorClass; 13] = [
         ErrorClass::Refused,
         ErrorClass::Reset,
         ErrorClass::Timeout,
@@ -44,6 +53,8 @@ impl ErrorClass {
         ErrorClass::NotLocal,
         ErrorClass::FdExhausted,
         ErrorClass::Status,
+        ErrorClass::Handshake,
+        ErrorClass::Tls,
         ErrorClass::Protocol,
         ErrorClass::ClosedByServer,
         ErrorClass::Other,
@@ -65,6 +76,8 @@ impl ErrorClass {
             ErrorClass::NotLocal => "addr_not_local",
             ErrorClass::FdExhausted => "fd_exhausted",
             ErrorClass::Status => "status",
+            ErrorClass::Handshake => "handshake",
+            ErrorClass::Tls => "tls",
             ErrorClass::Protocol => "protocol",
             ErrorClass::ClosedByServer => "closed_by_server",
             ErrorClass::Other => "other",
@@ -75,6 +88,7 @@ impl ErrorClass {
     pub(crate) fn of_stream(err: crate::stream::StreamError) -> ErrorClass {
         match err {
             crate::stream::StreamError::Status(_) => ErrorClass::Status,
+            crate::stream::StreamError::Handshake(_) => ErrorClass::Handshake,
             crate::stream::StreamError::Protocol(_) => ErrorClass::Protocol,
         }
     }
@@ -83,6 +97,9 @@ impl ErrorClass {
     pub(crate) fn of(err: &io::Error) -> ErrorClass {
         if c1m_common::is_exhaustion(err).is_some() {
             return ErrorClass::FdExhausted;
+        }
+        if crate::tls::is_tls_error(err) {
+            return ErrorClass::Tls;
         }
         match err.raw_os_error() {
             Some(libc::ECONNREFUSED) => ErrorClass::Refused,

@@ -81,7 +81,7 @@ pub(crate) fn describe(err: StreamError, bytes: &[u8]) -> String {
         StreamError::Status(code) => {
             refused_answer(bytes).unwrap_or_else(|| format!("status {code}"))
         }
-        StreamError::Protocol(why) => {
+        StreamError::Protocol(why) | StreamError::Handshake(why) => {
             let shown = &bytes[..bytes.len().min(BYTES_SHOWN)];
             let more = if bytes.len() > BYTES_SHOWN { "..." } else { "" };
             format!("{why}; received \"{}{more}\"", shown.escape_ascii())

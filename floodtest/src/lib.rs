@@ -8,7 +8,8 @@
 //! - [`plan`] checks the run before any connect (4-tuple capacity,
 //!   descriptors per process) and cuts it into units, one per worker;
 //! - [`worker`] holds connections as compact records in a slab on a mio
-//!   event loop ([`addr`] opens them, [`stream`] and [`messages`] read them);
+//!   event loop ([`addr`] opens them, [`stream`], [`websocket`] and
+//!   [`messages`] read them, [`tls`] under `https://` and `wss://`);
 //! - [`fleet`] and [`children`] run the workers as threads or, past the
 //!   descriptor limit, as child processes (`--procs`);
 //! - [`drive`] paces the run (pauses, hold, signals); [`report`] and
@@ -31,7 +32,9 @@ mod stats;
 mod stream;
 mod summary;
 mod target;
+mod tls;
 mod units;
+mod websocket;
 mod worker;
 
 pub use args::Args;

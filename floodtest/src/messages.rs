@@ -33,8 +33,9 @@ pub(crate) struct Gaps {
     last_seq: u64,
 }
 
-/// State that exists only while bytes are cut across reads, or for the
-/// rare connection that hears from several generators.
+/// State that exists only while bytes are cut across reads, for the rare
+/// connection that hears from several generators, or for a stream over
+/// TLS (its session).
 #[derive(Debug, Default)]
 pub(crate) struct Spill {
     /// Bytes kept from the previous read: an incomplete response head or the
@@ -42,15 +43,26 @@ pub(crate) struct Spill {
     pub(crate) carry: Vec<u8>,
     /// (generator, last seq) for generators after the first.
     more: Vec<(u64, u64)>,
+    /// A WebSocket control frame cut by a read (at most 125 bytes).
+    pub(crate) control: Vec<u8>,
+    /// Bytes to send the socket did not take (a Pong, a Close).
+    pub(crate) unsent: Vec<u8>,
+    /// The TLS session of an `https://` or `wss://` stream.
+    pub(crate) tls: Option<Box<rustls::ClientConnection>>,
 }
 
 impl Spill {
     fn is_idle(&self) -> bool {
-        self.carry.is_empty() && self.more.is_empty()
+        self.carry.is_empty()
+            && self.more.is_empty()
+            && self.control.is_empty()
+            && self.unsent.is_empty()
+            && self.tls.is_none()
     }
 }
 
-/// Drops the spill when it holds nothing, so the record is back to 8 bytes.
+/// Drops the spill when it holds nothing, so the record is back to 8 bytes
+/// (a TLS stream's never is: its session lives there).
 pub(crate) fn release_if_idle(spill: &mut Option<Box<Spill>>) {
     if spill.as_ref().is_some_and(|s| s.is_idle()) {
         *spill = None;

@@ -12,11 +12,13 @@
 //! units ever try the same source pair.
 
 use crate::args::{Args, Procs};
-use crate::stream::Mode;
+use crate::stream::Expect;
 use crate::target::Target;
+use crate::tls::Tls;
 use anyhow::{bail, Context};
 use c1m_common::{conns_per_process, procs_needed, AddressPlan, BindMode, FD_RESERVE};
 use c1m_common::{IdRange, PortRange};
+use c1m_http::ws::Bounds;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +43,10 @@ pub(crate) fn ephemeral_range() -> anyhow::Result<PortRange> {
 #[derive(Debug, Clone)]
 pub(crate) struct Unit {
     pub(crate) target: Arc<Target>,
-    pub(crate) mode: Mode,
+    /// How streams are read (and the subprotocol a WebSocket asks for).
+    pub(crate) expect: Arc<Expect>,
+    /// For `https://` and `wss://`: what each session is opened with.
+    pub(crate) tls: Option<Arc<Tls>>,
     pub(crate) bind_mode: BindMode,
     pub(crate) source_ips: Vec<Ipv4Addr>,
     /// This unit's slice of `--local-ports` (explicit mode).
@@ -64,7 +69,8 @@ pub(crate) struct Unit {
 pub(crate) struct Plan {
     pub(crate) args: Args,
     pub(crate) target: Arc<Target>,
-    pub(crate) mode: Mode,
+    expect: Arc<Expect>,
+    tls: Option<Arc<Tls>>,
     pub(crate) bind_mode: BindMode,
     pub(crate) source_ips: Vec<Ipv4Addr>,
     pub(crate) ids: IdRange,
@@ -141,10 +147,31 @@ impl Plan {
         {
             bail!("--pause-every waits for Enter, but stdin is not a terminal; fix: add --pause-secs N");
         }
+        // Checked now (the CA file read, the host a TLS name), not at the
+        // first connect.
+        let tls = if target.scheme.tls() {
+            Some(Arc::new(Tls::new(
+                &target.host,
+                args.ca.as_deref(),
+                args.insecure,
+            )?))
+        } else {
+            None
+        };
+        let expect = Arc::new(Expect {
+            mode,
+            websocket: target.scheme.websocket(),
+            subprotocol: args.ws_subprotocol.clone(),
+            bounds: Bounds {
+                frame: args.ws_max_message,
+                message: args.ws_max_message,
+            },
+        });
         let plan = Plan {
             args: args.clone(),
+            expect,
+            tls,
             target,
-            mode,
             bind_mode,
             source_ips,
             ids: args.ids.unwrap_or(IdRange::new(1, conns)),
@@ -195,7 +222,8 @@ impl Plan {
             .zip(port_slices)
             .map(|(indices, local_ports)| Unit {
                 target: self.target.clone(),
-                mode: self.mode,
+                expect: self.expect.clone(),
+                tls: self.tls.clone(),
                 bind_mode: self.bind_mode,
                 source_ips: self.source_ips.clone(),
                 local_ports,

@@ -18,7 +18,7 @@
 use crate::class::ErrorClass;
 use crate::live::{Live, Phase, BAR_WIDTH};
 use crate::stats::{new_hist, Counters, Snapshot, Timings};
-use crate::summary::{failed_brief, failed_map, percentiles};
+use crate::summary::{close_map, failed_brief, failed_map, percentiles};
 use c1m_common::Exhaustion;
 use c1m_common::FloodSummary;
 use c1m_common::{unix_ms_now, FloodInterval};
@@ -281,6 +281,7 @@ impl Reporter {
             closed: c.closed,
             failed: failed_map(&c.failed),
             failed_total: c.failed_total(),
+            close_codes: close_map(&c.closes),
             status_codes: self.latest.failures.codes_by_name(),
             first_failures: self.latest.failures.first.clone(),
             chunks: c.chunks,

@@ -10,6 +10,7 @@
 
 use crate::class::{ClassCounts, ErrorClass};
 use crate::failure::Failures;
+use crate::websocket::CloseCounts;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +107,8 @@ pub(crate) struct Counters {
     pub(crate) addr_retries: u64,
     /// Connections that ended badly, by [`ErrorClass::index`].
     pub(crate) failed: ClassCounts,
+    /// WebSocket Close frames from servers, by `websocket::close_bucket`.
+    pub(crate) closes: CloseCounts,
 }
 
 impl Counters {
@@ -121,6 +124,9 @@ impl Counters {
         self.lost += o.lost;
         self.addr_retries += o.addr_retries;
         for (a, b) in self.failed.iter_mut().zip(o.failed) {
+            *a += b;
+        }
+        for (a, b) in self.closes.iter_mut().zip(o.closes) {
             *a += b;
         }
     }

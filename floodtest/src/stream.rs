@@ -1,28 +1,36 @@
 //! Reading one response stream: the HTTP head and body through the shared
-//! codec (`c1m_http`), then SSE events and envelopes in the body.
+//! codec (`c1m_http`), then SSE events and envelopes in the body; or for a
+//! WebSocket the `101` and its frames (`websocket`).
 //!
-//! A [`Receiver`] is what a connection keeps between reads: the codec's
-//! body decoder (5 bytes: the framing phase and a chunk's remaining length,
-//! `None` until the head has arrived) and a byte of flags (the SSE line state,
-//! and whether body bytes have arrived, for the time to first byte), the
-//! envelope [`Gaps`] (16 bytes) and the optional [`Spill`] (8 bytes): 32
-//! bytes. The decoder walks chunked framing byte by byte in its integers, so
-//! a chunk-size line cut by a read boundary needs no buffer; only a cut
-//! response head or envelope is copied into the spill. What is counted:
+//! A [`Receiver`] is what a connection keeps between reads: its [`Stage`]
+//! (16 bytes: nothing until the head has arrived, then the codec's body
+//! decoder (5 bytes: the framing phase and a chunk's remaining length) and
+//! a byte of flags (the SSE line state, and whether body bytes have
+//! arrived, for the time to first byte), or the WebSocket frame decoder
+//! (12 bytes)), the envelope [`Gaps`] (16 bytes) and the optional [`Spill`]
+//! (8 bytes): 40 bytes. The decoders walk their framing byte by byte in
+//! their integers, so a chunk-size line or a frame header cut by a read
+//! boundary needs no buffer; only a cut response head or envelope is copied
+//! into the spill (and, over TLS, the session lives there). What is
+//! counted:
 //!
 //! - `chunked`: one per chunk of the chunked transfer coding (the response
 //!   must be chunked, else the stream is a `protocol` failure);
 //! - `sse`: one per dispatched event (a blank line after at least one field
 //!   line; `:` comment lines, such as heartbeats, are not events). Lines end
 //!   at LF; a CR before it is ignored;
-//! - `raw`: one per read that carried body bytes.
+//! - `raw`: one per read that carried body bytes;
+//! - a WebSocket (whatever `--mode`): one per message.
 //!
-//! Every mode de-chunks a chunked body and scans it for envelopes.
+//! Every mode de-chunks a chunked body and scans it for envelopes; a
+//! WebSocket's message payloads are scanned the same way, across frames.
 
+use c1m_http::ws::{check_upgrade_response, Bounds, FrameDecoder, HandshakeError};
 use c1m_http::{parse_response, BodyDecoder, BodyFraming, HeadLimits, HeaderSlots};
 
 use crate::messages::{release_if_idle, scan_body, Gaps, Spill};
 use crate::stats::Tally;
+use crate::target::ws_key;
 
 /// What to count in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -39,10 +47,12 @@ pub enum Mode {
 /// Why a stream was given up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamError {
-    /// The response status was not 200: the code.
+    /// The response status was not 200 (101 for a WebSocket): the code.
     Status(u16),
-    /// Not HTTP, a head over [`MAX_HEAD`], or broken body framing: why,
-    /// in a few words.
+    /// A `101` that fails the client's checks (RFC 6455 4.1): why.
+    Handshake(&'static str),
+    /// Not HTTP, a head over [`MAX_HEAD`], broken body framing, or frames
+    /// that break RFC 6455: why, in a few words.
     Protocol(&'static str),
 }
 
@@ -51,23 +61,45 @@ pub(crate) enum StreamError {
 pub(crate) const NOT_CHUNKED: &str =
     "the response is not chunked (--mode chunked counts chunks; --mode raw or sse reads any body)";
 
+/// What every stream of a unit is read as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expect {
+    pub(crate) mode: Mode,
+    /// A WebSocket, and its subprotocol and size bounds.
+    pub(crate) websocket: bool,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) bounds: Bounds,
+}
+
 /// A response head longer than this is a protocol failure.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 const LIMITS: HeadLimits = HeadLimits::new(MAX_HEAD, 48);
 
-// Bits of `Receiver::flags`.
+// Bits of `Stage::Body::flags`.
 const SSE_LINE_START: u8 = 1; // at the start of an SSE line
 const SSE_COMMENT: u8 = 2; // the current SSE line starts with ':'
 const SSE_PENDING: u8 = 4; // an SSE event has fields, awaiting its blank line
 const BODY_SEEN: u8 = 8; // body bytes have arrived (time to first byte taken)
 
+/// Where a stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Connecting or waiting for the head.
+    Opening,
+    /// An HTTP body, and its flags (the bits above).
+    Body { decoder: BodyDecoder, flags: u8 },
+    /// A WebSocket's `101` has come, no frame byte yet.
+    Upgraded,
+    /// WebSocket frames.
+    Frames(FrameDecoder),
+    /// The server closed the WebSocket (its Close frame came).
+    Closed,
+}
+
 /// A connection's receive state between reads.
 #[derive(Debug)]
 pub(crate) struct Receiver {
-    /// `None` until the `200` head has arrived, then where the body is.
-    body: Option<BodyDecoder>,
-    /// SSE line state and whether body bytes have arrived (the bits above).
-    flags: u8,
+    pub(crate) stage: Stage,
     pub(crate) gaps: Gaps,
     pub(crate) spill: Option<Box<Spill>>,
 }
@@ -75,8 +107,7 @@ pub(crate) struct Receiver {
 impl Default for Receiver {
     fn default() -> Self {
         Self {
-            body: None,
-            flags: SSE_LINE_START,
+            stage: Stage::Opening,
             gaps: Gaps::default(),
             spill: None,
         }
@@ -84,20 +115,29 @@ impl Default for Receiver {
 }
 
 impl Receiver {
-    /// The `200` head has arrived: this is a held connection.
+    /// The `200` (or `101`) head has arrived: this is a held connection.
     pub(crate) fn is_open(&self) -> bool {
-        self.body.is_some()
+        self.stage != Stage::Opening
     }
 
-    /// The server ended the body (last chunk, or the whole content length).
+    /// The server ended the stream (last chunk, the whole content length,
+    /// a WebSocket Close).
     pub(crate) fn is_ended(&self) -> bool {
-        self.body.is_some_and(|body| body.is_done())
+        match self.stage {
+            Stage::Body { decoder, .. } => decoder.is_done(),
+            Stage::Closed => true,
+            Stage::Opening | Stage::Upgraded | Stage::Frames(_) => false,
+        }
     }
 
-    /// Body bytes have arrived (after the head): the first chunk, event or
-    /// byte of the stream.
+    /// Body bytes have arrived (after the head): the first chunk, event,
+    /// byte or frame of the stream.
     pub(crate) fn has_body(&self) -> bool {
-        self.flags & BODY_SEEN != 0
+        match self.stage {
+            Stage::Body { flags, .. } => flags & BODY_SEEN != 0,
+            Stage::Frames(_) | Stage::Closed => true,
+            Stage::Opening | Stage::Upgraded => false,
+        }
     }
 
     /// What a failed [`Receiver::feed`] of `data` was reading: the head
@@ -109,15 +149,19 @@ impl Receiver {
         }
     }
 
-    /// Feeds the bytes of one read.
+    /// Feeds the bytes of one read of the attempt (connection index, start
+    /// time: they make a WebSocket's key again, to check the answer); what
+    /// the stream must answer (a WebSocket's Pongs and Close) is appended
+    /// to `replies`.
     pub(crate) fn feed(
         &mut self,
         mut data: &[u8],
-        mode: Mode,
+        (expect, attempt): (&Expect, (u32, u64)),
         tally: &mut Tally,
+        replies: &mut Vec<u8>,
     ) -> Result<(), StreamError> {
-        if self.body.is_none() {
-            match self.read_head(data, mode)? {
+        if self.stage == Stage::Opening {
+            match self.read_head(data, expect, attempt)? {
                 None => return Ok(()),
                 Some(body_start) => {
                     tally.counters.opened += 1;
@@ -128,13 +172,24 @@ impl Receiver {
         if data.is_empty() {
             return Ok(());
         }
-        let Receiver {
-            body,
-            flags,
-            gaps,
-            spill,
-        } = self;
-        let decoder = body.as_mut().expect("the head has arrived");
+        let mode = expect.mode;
+        let Receiver { stage, gaps, spill } = self;
+        if *stage == Stage::Upgraded {
+            *stage = Stage::Frames(FrameDecoder::new());
+        }
+        let (decoder, flags) = match stage {
+            Stage::Body { decoder, flags } => (decoder, flags),
+            Stage::Frames(frames) => {
+                let end =
+                    crate::websocket::feed(frames, data, expect, (gaps, spill), tally, replies)?;
+                if end {
+                    *stage = Stage::Closed;
+                }
+                return Ok(());
+            }
+            // Nothing is read after a Close.
+            Stage::Closed | Stage::Opening | Stage::Upgraded => return Ok(()),
+        };
         let decoded = decoder
             .decode(data, |bytes| {
                 tally.counters.bytes += bytes.len() as u64;
@@ -155,14 +210,19 @@ impl Receiver {
 
     /// Collects the head; returns where the body starts in `data` once the
     /// head is complete.
-    fn read_head(&mut self, data: &[u8], mode: Mode) -> Result<Option<usize>, StreamError> {
+    fn read_head(
+        &mut self,
+        data: &[u8],
+        expect: &Expect,
+        attempt: (u32, u64),
+    ) -> Result<Option<usize>, StreamError> {
         let carried = self.spill.as_ref().map_or(0, |s| s.carry.len());
         let head = match self.spill.as_mut() {
             Some(spill) if carried > 0 => {
                 spill.carry.extend_from_slice(data);
-                parse_head(&spill.carry)?
+                parse_head(&spill.carry, expect, attempt)?
             }
-            _ => parse_head(data)?,
+            _ => parse_head(data, expect, attempt)?,
         };
         let Some((head_len, framing)) = head else {
             if carried == 0 {
@@ -174,25 +234,48 @@ impl Receiver {
             spill.carry = Vec::new();
         }
         release_if_idle(&mut self.spill);
-        if mode == Mode::Chunked && framing != BodyFraming::Chunked {
-            return Err(StreamError::Protocol(NOT_CHUNKED));
-        }
-        let decoder = BodyDecoder::new(framing).map_err(|e| StreamError::Protocol(e.reason()))?;
-        self.body = Some(decoder);
+        self.stage = if expect.websocket {
+            Stage::Upgraded
+        } else {
+            if expect.mode == Mode::Chunked && framing != BodyFraming::Chunked {
+                return Err(StreamError::Protocol(NOT_CHUNKED));
+            }
+            Stage::Body {
+                decoder: BodyDecoder::new(framing)
+                    .map_err(|e| StreamError::Protocol(e.reason()))?,
+                flags: SSE_LINE_START,
+            }
+        };
         Ok(Some(head_len - carried))
     }
 }
 
 /// Parses a response head to the `GET` floodtest sent: `None` while
-/// incomplete, else its length and how the body is framed.
-fn parse_head(buf: &[u8]) -> Result<Option<(usize, BodyFraming)>, StreamError> {
+/// incomplete, else its length and how the body is framed. A WebSocket's
+/// `101` is checked against the key of the attempt.
+fn parse_head(
+    buf: &[u8],
+    expect: &Expect,
+    (index, started_us): (u32, u64),
+) -> Result<Option<(usize, BodyFraming)>, StreamError> {
     let mut slots = HeaderSlots::new();
-    match parse_response(buf, &LIMITS, "GET", &mut slots) {
-        Ok(None) => Ok(None),
-        Ok(Some(head)) if head.status != 200 => Err(StreamError::Status(head.status)),
-        Ok(Some(head)) => Ok(Some((head.len, head.body))),
-        Err(e) => Err(StreamError::Protocol(e.reason())),
+    let head = match parse_response(buf, &LIMITS, "GET", &mut slots) {
+        Ok(None) => return Ok(None),
+        Ok(Some(head)) => head,
+        Err(e) => return Err(StreamError::Protocol(e.reason())),
+    };
+    if expect.websocket {
+        let key = ws_key(index, started_us);
+        return match check_upgrade_response(&head, &key, expect.subprotocol.as_deref()) {
+            Ok(()) => Ok(Some((head.len, head.body))),
+            Err(HandshakeError::Status(code)) => Err(StreamError::Status(code)),
+            Err(e) => Err(StreamError::Handshake(e.reason())),
+        };
     }
+    if head.status != 200 {
+        return Err(StreamError::Status(head.status));
+    }
+    Ok(Some((head.len, head.body)))
 }
 
 /// Counts the SSE events that `body` completes; `flags` carries the line
@@ -227,7 +310,7 @@ fn sse_events(flags: &mut u8, body: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use c1m_common::{encode_envelope, Header};
 
@@ -252,16 +335,31 @@ mod tests {
         out
     }
 
+    pub(crate) fn expect(mode: Mode, websocket: bool) -> Expect {
+        Expect {
+            mode,
+            websocket,
+            subprotocol: None,
+            bounds: Bounds {
+                frame: 1 << 20,
+                message: 1 << 20,
+            },
+        }
+    }
+
     /// Feeds `bytes` cut into `cut`-byte reads; returns the tally and state.
     fn feed(bytes: &[u8], mode: Mode, cut: usize) -> (Result<(), StreamError>, Tally, Receiver) {
         let mut tally = Tally::new();
         tally.now_us = 110;
         let mut r = Receiver::default();
+        let mut replies = Vec::new();
+        let expect = expect(mode, false);
         for piece in bytes.chunks(cut) {
-            if let Err(e) = r.feed(piece, mode, &mut tally) {
+            if let Err(e) = r.feed(piece, (&expect, (0, 0)), &mut tally, &mut replies) {
                 return (Err(e), tally, r);
             }
         }
+        assert!(replies.is_empty(), "an HTTP stream answers nothing");
         (Ok(()), tally, r)
     }
 
@@ -408,10 +506,12 @@ mod tests {
 
     #[test]
     fn record_is_small() {
-        // The codec's decoder (5 bytes), its `None` and the SSE flags share
-        // 8 bytes; the envelope gaps 16; the spill 8.
+        // The stage (a decoder: the codec's body decoder with its flags,
+        // or the 12-byte frame decoder) 16; the envelope gaps 16; the
+        // spill 8.
+        assert_eq!(std::mem::size_of::<Stage>(), 16);
         assert!(
-            std::mem::size_of::<Receiver>() <= 32,
+            std::mem::size_of::<Receiver>() <= 40,
             "{}",
             std::mem::size_of::<Receiver>()
         );

@@ -7,6 +7,7 @@
 use crate::class::{ClassCounts, ErrorClass};
 use crate::failure::Failures;
 use crate::units::micros;
+use crate::websocket::{close_bucket_name, CloseCounts};
 use c1m_common::{FloodSummary, Percentiles};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -30,6 +31,14 @@ pub(crate) fn failed_map(failed: &ClassCounts) -> BTreeMap<String, u64> {
     ErrorClass::ALL
         .iter()
         .map(|c| (c.name().to_owned(), failed[c.index()]))
+        .collect()
+}
+
+/// The close codes servers sent, only those seen.
+pub(crate) fn close_map(closes: &CloseCounts) -> BTreeMap<String, u64> {
+    (0..closes.len())
+        .filter(|&b| closes[b] > 0)
+        .map(|b| (close_bucket_name(b), closes[b]))
         .collect()
 }
 
@@ -140,7 +149,7 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         "floodtest: {outcome} {:.1}s: peak open {}/{}, held to the end {}, opened {}, closed {}, failed {} ({})\n\
          floodtest: ramp {:.1}s at {:.0} conn/s; from connect() to: TCP established {}, response head {}, first body byte {}\n\
          floodtest: chunks {} bytes {} messages {} (events {}) lost {}; latency {latency}\n\
-         floodtest: {} process(es) x {} worker(s); client memory {}",
+         floodtest: {} process(es) x {} worker(s); client memory {}{}",
         s.elapsed_s,
         s.open,
         s.target,
@@ -162,6 +171,12 @@ pub(crate) fn render(s: &FloodSummary) -> String {
         s.procs,
         s.workers,
         client_memory(s),
+        if s.close_codes.is_empty() {
+            String::new()
+        } else {
+            let codes = failed_names(&s.close_codes, &BTreeMap::new());
+            format!("\nfloodtest: websocket closes from the server: {codes}")
+        },
     )
 }
 
@@ -204,6 +219,7 @@ mod tests {
             addr_retries: 0,
             procs: 1,
             workers: 2,
+            close_codes: [("1001".to_owned(), 8)].into(),
             incomplete: Some("child 1 of 2: signal: 9 (SIGKILL)".to_owned()),
             held: 8,
             check_failed: None,
@@ -220,6 +236,7 @@ mod tests {
             "failed_total",
             "status_codes",
             "first_failures",
+            "close_codes",
             "chunks",
             "bytes",
             "messages",
@@ -256,12 +273,14 @@ mod tests {
                 "addr_unavailable",
                 "closed_by_server",
                 "fd_exhausted",
+                "handshake",
                 "other",
                 "protocol",
                 "refused",
                 "reset",
                 "status",
-                "timeout"
+                "timeout",
+                "tls"
             ]
         );
         let p: Vec<&str> = v["latency_us"]

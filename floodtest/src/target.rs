@@ -1,7 +1,11 @@
 //! The URL template: where connections go and what each one asks for.
 //!
 //! `http://127.0.0.1:8000/test/{id}` or, to spread connections over many
-//! listening ports as icomet does, `http://127.0.0.1:8100-8199/test/{id}`.
+//! listening ports as icomet does, `http://127.0.0.1:8100-8199/test/{id}`;
+//! `https://` for the same over TLS, `ws://` and `wss://` for a WebSocket
+//! (its upgrade request is built here too, with a key made again from the
+//! connection's index and start time when the answer comes, so nothing is
+//! kept for it).
 //! The host is resolved once, before connecting (IPv4 only: source
 //! addresses are IPv4 lists). Each request is built into the worker's
 //! scratch buffer when the socket becomes writable, so nothing is kept per
@@ -9,6 +13,7 @@
 
 use c1m_common::{HeaderField, PortRange};
 use c1m_http::write_request_head;
+use c1m_http::ws::{write_upgrade_request, Key};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::str::FromStr;
@@ -16,9 +21,43 @@ use std::str::FromStr;
 /// The placeholder replaced by each connection's id.
 pub(crate) const ID_PLACEHOLDER: &str = "{id}";
 
+/// What a URL's scheme asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// An HTTP stream.
+    Http,
+    /// An HTTP stream over TLS.
+    Https,
+    /// A WebSocket.
+    Ws,
+    /// A WebSocket over TLS.
+    Wss,
+}
+
+impl Scheme {
+    const ALL: [(&'static str, Scheme, u16); 4] = [
+        ("http://", Scheme::Http, 80),
+        ("https://", Scheme::Https, 443),
+        ("ws://", Scheme::Ws, 80),
+        ("wss://", Scheme::Wss, 443),
+    ];
+
+    /// TLS under the stream.
+    pub fn tls(self) -> bool {
+        matches!(self, Scheme::Https | Scheme::Wss)
+    }
+
+    /// A WebSocket, not an HTTP stream.
+    pub fn websocket(self) -> bool {
+        matches!(self, Scheme::Ws | Scheme::Wss)
+    }
+}
+
 /// A parsed `--url`, and the `--header` fields every request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// What to speak.
+    pub scheme: Scheme,
     /// The host as written, for the `Host` header.
     pub host: String,
     /// The resolved destination address.
@@ -36,6 +75,14 @@ pub struct Target {
 /// does not have: a `--header` may not name them.
 const RESERVED: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
 
+/// Fields of the WebSocket handshake, which floodtest writes itself.
+const HANDSHAKE: [&str; 4] = [
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+];
+
 impl Target {
     /// Adds `--header` fields, refusing those floodtest owns.
     pub fn with_headers(mut self, headers: &[HeaderField]) -> Result<Self, String> {
@@ -46,6 +93,16 @@ impl Target {
             return Err(format!(
                 "--header {}: floodtest writes Host itself and sends no body (no Content-Length, \
                  Transfer-Encoding or Connection); leave it out",
+                h.name
+            ));
+        }
+        if let Some(h) = headers
+            .iter()
+            .find(|h| HANDSHAKE.contains(&h.name.to_ascii_lowercase().as_str()))
+        {
+            return Err(format!(
+                "--header {}: floodtest writes the WebSocket handshake itself; leave it out \
+                 (--ws-subprotocol asks for a subprotocol)",
                 h.name
             ));
         }
@@ -66,9 +123,23 @@ impl Target {
         SocketAddrV4::new(self.ip, port as u16)
     }
 
-    /// Appends the request for subscriber `id` on destination `port`.
-    /// SSE servers want `Accept: text/event-stream`; others ignore it.
-    pub fn write_request(&self, id: u64, port: u16, sse: bool, out: &mut Vec<u8>) {
+    /// Appends the request for subscriber `id` on destination `port`: an
+    /// HTTP `GET` (SSE servers want `Accept: text/event-stream`; others
+    /// ignore it) or a WebSocket upgrade with `key`, asking for
+    /// `subprotocol` if one is given.
+    pub fn write_request(
+        &self,
+        id: u64,
+        port: u16,
+        sse: bool,
+        (key, subprotocol): (&Key, Option<&str>),
+        out: &mut Vec<u8>,
+    ) {
+        let target = PathFor {
+            path: &self.path,
+            id,
+        };
+        let host = format_args!("{}:{port}", self.host);
         let accept = if sse { "text/event-stream" } else { "*/*" };
         let given = |name: &str| {
             self.headers
@@ -79,7 +150,7 @@ impl Target {
         if !given("User-Agent") {
             fields.push(("User-Agent", &"c1m-floodtest"));
         }
-        if !given("Accept") {
+        if !given("Accept") && !self.scheme.websocket() {
             fields.push(("Accept", &accept));
         }
         fields.extend(
@@ -87,18 +158,30 @@ impl Target {
                 .iter()
                 .map(|h| (h.name.as_str(), &h.value as &dyn fmt::Display)),
         );
-        write_request_head(
-            out,
-            "GET",
-            &PathFor {
-                path: &self.path,
-                id,
-            },
-            &format_args!("{}:{port}", self.host),
-            &fields,
-            None,
-        );
+        if self.scheme.websocket() {
+            return write_upgrade_request(out, &target, &host, key, subprotocol, &fields);
+        }
+        write_request_head(out, "GET", &target, &host, &fields, None);
     }
+}
+
+/// The WebSocket key of connection `index` started at `started_us`: made
+/// from both, so each attempt's key differs and the check of the answer
+/// can make it again. (RFC 6455 wants a nonce a cache cannot guess; this
+/// one is unpredictable enough for a load tool, not for a browser.)
+pub(crate) fn ws_key(index: u32, started_us: u64) -> Key {
+    let mix = |mut x: u64| {
+        // splitmix64's finaliser
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    };
+    let a = mix(u64::from(index) ^ 0x9e37_79b9_7f4a_7c15);
+    let b = mix(started_us ^ a);
+    let mut nonce = [0; 16];
+    nonce[..8].copy_from_slice(&a.to_le_bytes());
+    nonce[8..].copy_from_slice(&b.to_le_bytes());
+    Key::from_nonce(nonce)
 }
 
 /// The request target of one connection: the path with its id in place
@@ -122,20 +205,33 @@ impl FromStr for Target {
     type Err = String;
     fn from_str(input: &str) -> Result<Self, String> {
         let form = || {
-            format!("{input:?}: expected http://HOST:PORT[-PORT]/PATH, e.g. http://127.0.0.1:8000/test/{{id}}")
+            format!("{input:?}: expected http://, https://, ws:// or wss://HOST:PORT[-PORT]/PATH, e.g. http://127.0.0.1:8000/test/{{id}}")
         };
-        let rest = input.strip_prefix("http://").ok_or_else(form)?;
+        let (scheme, default_port, rest) = Scheme::ALL
+            .iter()
+            .find_map(|(prefix, scheme, port)| Some((*scheme, *port, input.strip_prefix(prefix)?)))
+            .ok_or_else(form)?;
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (host, ports) = authority.rsplit_once(':').unwrap_or((authority, "80"));
+        let (host, ports) = match authority.rsplit_once(':') {
+            Some((host, ports)) => (host, ports.parse()),
+            None => (
+                authority,
+                Ok(PortRange {
+                    first: default_port,
+                    last: default_port,
+                }),
+            ),
+        };
         if host.is_empty() {
             return Err(form());
         }
-        let ports: PortRange = ports.parse().map_err(|e| format!("{input:?}: {e}"))?;
+        let ports: PortRange = ports.map_err(|e| format!("{input:?}: {e}"))?;
         let ip = resolve(host).ok_or_else(|| format!("{input:?}: {host} has no IPv4 address"))?;
         Ok(Target {
+            scheme,
             host: host.to_owned(),
             ip,
             ports,
@@ -173,11 +269,28 @@ mod tests {
     fn builds_the_request() {
         let t: Target = "http://localhost:8000/sse/{id}?x=1".parse().unwrap();
         let mut out = Vec::new();
-        t.write_request(42, 8000, true, &mut out);
+        let key = ws_key(0, 0);
+        t.write_request(42, 8000, true, (&key, None), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET /sse/42?x=1 HTTP/1.1\r\nHost: localhost:8000\r\nUser-Agent: c1m-floodtest\r\nAccept: text/event-stream\r\n\r\n"
         );
+        let t: Target = "wss://localhost/ws/{id}".parse().unwrap();
+        assert_eq!((t.scheme, t.ports.first), (Scheme::Wss, 443));
+        let t = t
+            .with_headers(&["Authorization: Bearer t".parse().unwrap()])
+            .unwrap();
+        let mut out = Vec::new();
+        t.write_request(7, 443, false, (&key, Some("chat")), &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("GET /ws/7 HTTP/1.1\r\nHost: localhost:443\r\n"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("Sec-WebSocket-Key: {}\r\n", key.as_str())));
+        assert!(text.contains("Sec-WebSocket-Protocol: chat\r\nUser-Agent: c1m-floodtest\r\nAuthorization: Bearer t\r\n\r\n"));
+        assert_ne!(ws_key(1, 5), ws_key(1, 6));
+        assert_ne!(ws_key(1, 5), ws_key(2, 5));
     }
 
     #[test]
@@ -193,7 +306,7 @@ mod tests {
             .with_headers(&headers)
             .unwrap();
         let mut out = Vec::new();
-        t.write_request(3, 1, true, &mut out);
+        t.write_request(3, 1, true, (&ws_key(0, 0), None), &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "GET /s/3 HTTP/1.1\r\nHost: 127.0.0.1:1\r\nUser-Agent: c1m-floodtest\r\nAuthorization: Bearer s3cret\r\naccept: application/json\r\n\r\n"
@@ -203,6 +316,8 @@ mod tests {
             "content-length: 5",
             "Transfer-Encoding: chunked",
             "Connection: close",
+            "Sec-WebSocket-Protocol: chat",
+            "upgrade: h2c",
         ] {
             let err = t
                 .clone()
@@ -215,7 +330,7 @@ mod tests {
     #[test]
     fn rejects_what_it_cannot_use() {
         for bad in [
-            "https://x:1/",
+            "ftp://x:1/",
             "127.0.0.1:8000/",
             "http://:80/",
             "http://127.0.0.1:0/",

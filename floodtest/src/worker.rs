@@ -9,11 +9,13 @@
 //! | socket | 4 | the descriptor |
 //! | index | 4 | which connection of the plan: gives its id, and reconnects |
 //! | state, attempts, written, port | 6 (+2 padding) | connect phase, backoff step, request offset, destination port |
-//! | started_us | 8 | connect start: the times to connect, head and first byte, and the timeout |
-//! | receiver | 32 | body decoder (the HTTP codec's, 5) and flags (SSE line, first byte seen) in 8, last seq (16), spill (8) |
+//! | started_us | 8 | connect start: the times to connect, head and first byte, the timeout, and a WebSocket's key |
+//! | receiver | 40 | the stage (16: nothing until the head comes; then the HTTP body decoder (the codec's, 5) and flags (SSE line, first byte seen), or the WebSocket frame decoder (12)), last seq (16), spill (8) |
 //!
-//! 56 bytes, 64 with the slab's entry tag (`record_size` test, release
-//! build), against a budget of 1,024 B per connection. Measured as resident
+//! 64 bytes, 72 with the slab's entry tag (`record_size` test, release
+//! build), against a budget of 1,024 B per connection; the same for a
+//! WebSocket stream. A TLS stream adds its session in the spill (see
+//! `tls`). Measured as resident
 //! memory growth over held connections (`benches/memory.sh`, comet-server on
 //! loopback, median of 3): 87-94 B at 10,000 and 72-75 B at 19,000 (two
 //! sessions, other builds running; growth since the baseline over the
@@ -34,6 +36,8 @@ use crate::pacing::Pacer;
 use crate::plan::Unit;
 use crate::stats::{Snapshot, Tally};
 use crate::stream::{Mode, Receiver, StreamError};
+use crate::target::ws_key;
+use crate::tls;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -83,8 +87,76 @@ struct Conn {
     written: u16,
     /// Destination port, for the `Host` header (fills padding: free).
     port: u16,
+    /// When this attempt started (microseconds on the worker's clock).
     started_us: u64,
     rx: Receiver,
+}
+
+impl Conn {
+    /// The TLS session, on an `https://` or `wss://` stream.
+    fn tls(&mut self) -> Option<&mut rustls::ClientConnection> {
+        self.rx.spill.as_mut()?.tls.as_deref_mut()
+    }
+
+    /// Reads what has arrived (decrypted, over TLS).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.rx.spill.as_mut().and_then(|s| s.tls.as_deref_mut()) {
+            Some(session) => tls::read(session, &mut self.sock, buf),
+            None => self.sock.read(buf),
+        }
+    }
+
+    /// Sends `data`, keeping in the spill what the socket does not take
+    /// (rustls keeps it itself over TLS) until [`Conn::flush`].
+    fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        if let Some(session) = self.rx.spill.as_mut().and_then(|s| s.tls.as_deref_mut()) {
+            return tls::write(session, &mut self.sock, data);
+        }
+        let spill = &mut self.rx.spill;
+        if spill.as_ref().is_some_and(|s| !s.unsent.is_empty()) {
+            spill
+                .get_or_insert_with(Box::default)
+                .unsent
+                .extend_from_slice(data);
+            return self.flush();
+        }
+        let mut written = 0;
+        while written < data.len() {
+            match self.sock.write(&data[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if written < data.len() {
+            spill.get_or_insert_with(Box::default).unsent = data[written..].to_vec();
+        }
+        Ok(())
+    }
+
+    /// Writes what is waiting for the socket, after WRITABLE.
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(spill) = self.rx.spill.as_deref_mut() else {
+            return Ok(());
+        };
+        if let Some(session) = spill.tls.as_deref_mut() {
+            return tls::flush(session, &mut self.sock);
+        }
+        while !spill.unsent.is_empty() {
+            match self.sock.write(&spill.unsent) {
+                Ok(n) => {
+                    spill.unsent.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        spill.unsent = Vec::new();
+        crate::messages::release_if_idle(&mut self.rx.spill);
+        Ok(())
+    }
 }
 
 pub(crate) struct Worker {
@@ -95,6 +167,8 @@ pub(crate) struct Worker {
     conns: Slab<Conn>,
     buf: Vec<u8>,
     request: Vec<u8>,
+    /// What a read's frames must answer (Pongs, a Close), per worker.
+    replies: Vec<u8>,
     tally: Tally,
     sources: Sources,
     pacer: Pacer,
@@ -137,6 +211,7 @@ impl Worker {
             // worker would be charged to the first few connections.
             buf: vec![0xa5; READ_BUF],
             request: Vec::with_capacity(512),
+            replies: Vec::new(),
             tally: Tally::new(),
             sources,
             next_index: 0,
@@ -253,6 +328,14 @@ impl Worker {
             started_us,
             rx: Receiver::default(),
         };
+        if let Some(config) = &self.unit.tls {
+            match config.session() {
+                Ok(session) => {
+                    conn.rx.spill.get_or_insert_with(Box::default).tls = Some(Box::new(session));
+                }
+                Err(e) => return self.failed(index, attempts, ErrorClass::of(&e), now),
+            }
+        }
         if let Err(e) = self.poll.registry().register(
             &mut conn.sock,
             Token(key),
@@ -260,7 +343,7 @@ impl Worker {
         ) {
             return self.failed(index, attempts, ErrorClass::of(&e), now);
         }
-        self.deadlines.push_back((key, conn.started_us));
+        self.deadlines.push_back((key, started_us));
         entry.insert(conn);
         self.connecting += 1;
     }
@@ -373,6 +456,12 @@ impl Worker {
                 Err(e) => return self.socket_failed(key, &e),
             }
         }
+        let conn = &mut self.conns[key];
+        if event.is_writable() && conn.state == State::Receiving {
+            if let Err(e) = conn.flush() {
+                return self.socket_failed(key, &e);
+            }
+        }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             self.receive(key, event.is_read_closed());
         }
@@ -387,9 +476,19 @@ impl Worker {
             .ids
             .nth_wrapping(self.unit.indices.first + u64::from(conn.index));
         self.request.clear();
+        let key = ws_key(conn.index, conn.started_us);
+        let sse = self.unit.expect.mode == Mode::Sse;
+        let ws = (&key, self.unit.expect.subprotocol.as_deref());
         self.unit
             .target
-            .write_request(id, port, self.unit.mode == Mode::Sse, &mut self.request);
+            .write_request(id, port, sse, ws, &mut self.request);
+        if let Some(session) = conn.tls() {
+            // The session takes it all, and sends it once its handshake is done.
+            session.writer().write_all(&self.request)?;
+            conn.flush()?;
+            conn.state = State::Receiving;
+            return Ok(true);
+        }
         while usize::from(conn.written) < self.request.len() {
             match conn.sock.write(&self.request[usize::from(conn.written)..]) {
                 Ok(n) => conn.written += n as u16,
@@ -404,10 +503,11 @@ impl Worker {
 
     /// Reads until the socket is drained, feeding the stream parser.
     fn receive(&mut self, key: usize, read_closed: bool) {
-        let mode = self.unit.mode;
+        let expect = self.unit.expect.clone();
+        let over_tls = self.unit.tls.is_some();
         loop {
             let conn = &mut self.conns[key];
-            let n = match conn.sock.read(&mut self.buf) {
+            let n = match conn.read(&mut self.buf) {
                 Ok(0) => return self.end(key, Some(ErrorClass::ClosedByServer)),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -420,7 +520,18 @@ impl Worker {
             // the latency.
             self.tally.now_us = c1m_common::unix_us_now();
             let (was_open, had_body) = (conn.rx.is_open(), conn.rx.has_body());
-            let fed = conn.rx.feed(&self.buf[..n], mode, &mut self.tally);
+            self.replies.clear();
+            let fed = conn.rx.feed(
+                &self.buf[..n],
+                (&expect, (conn.index, conn.started_us)),
+                &mut self.tally,
+                &mut self.replies,
+            );
+            if !self.replies.is_empty() {
+                if let Err(e) = conn.send(&self.replies) {
+                    return self.socket_failed(key, &e);
+                }
+            }
             let since_start = || self.epoch.elapsed().as_micros() as u64 - conn.started_us;
             if !was_open && conn.rx.is_open() {
                 self.tally.timings.head.saturating_record(since_start());
@@ -460,17 +571,38 @@ impl Worker {
             // queue is empty, data or a FIN arriving after it raise a new
             // edge, and a FIN that had already arrived was reported with
             // this event as read-closed, which makes the loop read to EOF.
-            if n < self.buf.len() && !read_closed {
+            // Not over TLS: a short read of plaintext says nothing of the
+            // ciphertext still in the socket.
+            if n < self.buf.len() && !read_closed && !over_tls {
                 return;
             }
         }
     }
 
-    /// Closes every connection at the end of the run.
+    /// Closes every connection at the end of the run: a WebSocket with a
+    /// Close frame (1000), a TLS session with its close_notify, each one
+    /// best-effort write.
     fn close_all(&mut self) {
-        for conn in self.conns.drain() {
+        let mut close = Vec::new();
+        let websocket = self.unit.expect.websocket;
+        for mut conn in self.conns.drain() {
             if conn.rx.is_open() {
                 self.tally.counters.closed += 1;
+                if websocket && !conn.rx.is_ended() {
+                    close.clear();
+                    let mask = Some((conn.index ^ 0x5bd1_e995).to_le_bytes());
+                    c1m_http::ws::write_close(
+                        &mut close,
+                        c1m_http::ws::CloseCode::NORMAL,
+                        "",
+                        mask,
+                    );
+                    let _ = conn.send(&close);
+                }
+            }
+            if let Some(session) = conn.tls() {
+                session.send_close_notify();
+                let _ = conn.flush();
             }
         }
         self.connecting = 0;
@@ -530,7 +662,7 @@ mod tests {
         let entry = std::mem::size_of::<SlabEntry>();
         // mio keeps a selector id beside the descriptor in debug builds.
         let debug_extra = if cfg!(debug_assertions) { 16 } else { 0 };
-        assert!(record <= 56 + debug_extra, "Conn is {record} bytes");
-        assert!(entry <= 64 + debug_extra, "slab entry is {entry} bytes");
+        assert!(record <= 64 + debug_extra, "Conn is {record} bytes");
+        assert!(entry <= 72 + debug_extra, "slab entry is {entry} bytes");
     }
 }

@@ -8,26 +8,11 @@ mod support;
 
 use c1m_common::unix_us_now;
 use c1m_common::{encode_envelope, push_batch_line, Header};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader};
 
 const CONNS: u64 = 200;
 /// Sent to every id, in this order; 3 is skipped, so each stream loses one.
 const SEQS: [u64; 3] = [1, 2, 4];
-
-/// Posts `body` to `path` on the admin listener; returns the JSON body.
-fn post(admin: SocketAddr, path: &str, body: &[u8]) -> String {
-    let mut s = TcpStream::connect(admin).unwrap();
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
-}
 
 #[test]
 fn delivery_latency_and_gaps_through_comet_server() {
@@ -62,7 +47,7 @@ fn delivery_latency_and_gaps_through_comet_server() {
             .unwrap();
         }
     }
-    let answer = post(server.admin_addr(), "/send", &body);
+    let answer = support::admin_post(server.admin_addr(), "/send", &body);
     let delivered = CONNS * SEQS.len() as u64;
     assert!(
         answer.contains(&format!("\"delivered\":{delivered}")),
@@ -150,7 +135,8 @@ fn fanned_out_events_are_counted_exactly_against_the_publish_answers() {
             .unwrap();
         }
         let answer: c1m_common::PublishBatchAnswer =
-            serde_json::from_str(&post(server.admin_addr(), "/publish", &body)).unwrap();
+            serde_json::from_str(&support::admin_post(server.admin_addr(), "/publish", &body))
+                .unwrap();
         assert_eq!((answer.accepted, answer.unheard), (USERS, 0));
         expected += answer.connections;
     }

@@ -16,6 +16,9 @@
 //!   [`ResponseHead::keep_alive`]), header lookup by name ([`Headers`]).
 //! - Writers: [`write_error`] (a refused request's whole answer),
 //!   [`write_request_head`], [`write_chunk`], [`LAST_CHUNK`].
+//! - [`ws`]: WebSocket (RFC 6455): the handshake, frames, close codes, an
+//!   incremental decoder of a server's frames that keeps 12 bytes per
+//!   connection and a bounded one of a client's.
 //!
 //! `httparse` reads the syntax underneath. Heads are parsed in place from
 //! the caller's buffer: nothing here allocates, and nothing is kept between
@@ -50,6 +53,7 @@ mod response;
 mod status;
 mod target;
 mod write;
+pub mod ws;
 
 pub use body::{BodyDecoder, BodyError, Decoded};
 pub use framing::{parse_decimal, BodyFraming};

@@ -24,6 +24,9 @@ pub enum Status {
     LengthRequired,
     /// 413: a body over the server's limit.
     PayloadTooLarge,
+    /// 426: a WebSocket path asked for without the handshake, or with a
+    /// version other than 13 (answered with `Sec-WebSocket-Version: 13`).
+    UpgradeRequired,
     /// 431: a head over the caller's size or field-count limit.
     HeadersTooLarge,
     /// 501: a transfer coding the server does not decode.
@@ -44,6 +47,7 @@ impl Status {
             Status::MethodNotAllowed => 405,
             Status::LengthRequired => 411,
             Status::PayloadTooLarge => 413,
+            Status::UpgradeRequired => 426,
             Status::HeadersTooLarge => 431,
             Status::NotImplemented => 501,
             Status::ServiceUnavailable => 503,
@@ -61,6 +65,7 @@ impl Status {
             Status::MethodNotAllowed => "Method Not Allowed",
             Status::LengthRequired => "Length Required",
             Status::PayloadTooLarge => "Payload Too Large",
+            Status::UpgradeRequired => "Upgrade Required",
             Status::HeadersTooLarge => "Request Header Fields Too Large",
             Status::NotImplemented => "Not Implemented",
             Status::ServiceUnavailable => "Service Unavailable",
@@ -115,6 +120,10 @@ pub fn write_error(reject: &Reject, out: &mut Vec<u8>) {
     );
     if let Some(allow) = reject.allow {
         let _ = write!(out, "Allow: {allow}\r\n");
+    }
+    if status == Status::UpgradeRequired {
+        // RFC 6455 4.4: the versions the server speaks, so a client can retry.
+        out.extend_from_slice(b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n");
     }
     let _ = writeln!(out, "Connection: close\r\n\r\n{}", reject.reason);
 }

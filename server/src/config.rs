@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use c1m_common::{parse_count, parse_duration};
+use clap::Parser;
 
 use crate::friends::FriendsGraph;
 use crate::request::RequestLimits;
-use clap::Parser;
+use crate::tls::TlsConfig;
 
 pub use crate::dashboard::{Dashboard, DashboardMode};
 
@@ -102,6 +103,15 @@ pub struct Args {
     /// 1M.
     #[arg(long, default_value = "256", value_parser = parse_count)]
     pub max_admin_conns: u64,
+
+    /// Serve the subscriber listener over TLS with this certificate chain (PEM, leaf first):
+    /// https:// for every transport, wss:// for /ws. Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 
     /// Friends graph to load before serving (the `user,friend` file `msggen graph` writes;
     /// msggen/FRIENDS.md): `POST /publish/{id}` then sends an event to every online friend of
@@ -278,6 +288,8 @@ pub struct Config {
     pub max_body: usize,
     /// Admin connections served at once (`--max-admin-conns`).
     pub max_admin_conns: usize,
+    /// TLS on the subscriber listener (`--tls-cert`, `--tls-key`).
+    pub tls: Option<TlsConfig>,
     /// The friends graph events fan out over (`--friends`); `None`: `POST
     /// /publish` is refused.
     pub friends: Option<Arc<FriendsGraph>>,
@@ -297,6 +309,12 @@ pub struct Config {
     pub dashboard: Option<Dashboard>,
 }
 
+/// Why `--tls-cert` and `--workers` do not go together, and what to run
+/// instead.
+const TLS_IN_GROUP: &str = "--tls-cert with --workers: a TLS session cannot be handed to another \
+     worker; run one TLS comet-server per process with --reuse-port and --broker, or terminate \
+     TLS in front of the group";
+
 /// Largest request head a subscriber or admin client may send (431 above).
 pub const MAX_HEAD: usize = 8 * 1024;
 
@@ -315,6 +333,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             max_body: 16 << 20,
             max_admin_conns: 256,
+            tls: None,
             friends: None,
             presence_queue: 16 * 1024,
             max_ids_per_conn: 100,
@@ -365,6 +384,12 @@ impl Args {
                  comet-server with --friends and no --broker"
             );
         }
+        if self.tls_cert.is_some() && (self.workers.is_some() || self.worker_index.is_some()) {
+            // A worker hands a connection over as its descriptor; a TLS
+            // session's keys and sequence numbers live in this process's
+            // memory and cannot follow it.
+            anyhow::bail!(TLS_IN_GROUP);
+        }
         let membership = match (self.worker_index, self.group_id, self.workers) {
             (Some(index), Some(group), Some(Workers::Count(workers))) if index < workers => {
                 Some(Membership {
@@ -395,6 +420,10 @@ impl Args {
             header_timeout: self.header_timeout,
             max_body: usize::try_from(self.max_body).unwrap_or(usize::MAX),
             max_admin_conns: usize::try_from(self.max_admin_conns).unwrap_or(usize::MAX),
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsConfig::from_pem_files(cert, key)?),
+                _ => None,
+            },
             // Loaded by `run`, after every cheap check has passed.
             friends: None,
             presence_queue: usize::try_from(self.presence_queue).unwrap_or(usize::MAX),
@@ -425,6 +454,10 @@ impl Config {
     /// fix before anything is bound and none can overflow later. Both
     /// [`Args::to_config`] and [`start`](crate::start) call it.
     pub fn check(&self) -> anyhow::Result<()> {
+        // A worker's handoff would move the socket without its session.
+        if self.tls.is_some() && self.membership.is_some() {
+            anyhow::bail!(TLS_IN_GROUP);
+        }
         match self.reactors {
             0 => anyhow::bail!("--reactors 0: at least one reactor is needed"),
             n if n > 1024 => anyhow::bail!("--reactors {n}: at most 1024"),
@@ -578,6 +611,21 @@ mod tests {
                 err.starts_with(flag) && err.contains(&format!("at most {largest}")),
                 "{err}"
             );
+        }
+    }
+
+    #[test]
+    fn refuses_tls_in_a_group_with_the_fix() {
+        let group = ["--workers", "2"];
+        let worker = ["--workers", "2", "--worker-index", "1", "--group-id", "7"];
+        for extra in [&group[..], &worker[..]] {
+            let mut argv = vec!["comet-server", "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+            argv.extend_from_slice(extra);
+            // Refused before the (absent) files are read.
+            let err = Args::try_parse_from(argv).unwrap().to_config().unwrap_err();
+            let err = err.to_string();
+            assert!(err.starts_with("--tls-cert with --workers"), "{err}");
+            assert!(err.contains("--reuse-port and --broker"), "{err}");
         }
     }
 }

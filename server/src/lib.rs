@@ -27,6 +27,7 @@ mod reactor;
 mod request;
 mod router;
 mod stats;
+mod tls;
 mod transport;
 
 pub use admin::parse_admin_head;
@@ -47,6 +48,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use config::{Args, BrokerUrls, Config, Dashboard, DashboardMode, Membership, Workers};
 pub use friends::{FriendsGraph, GraphError};
+pub use tls::TlsConfig;
 
 use presence::Presence;
 use reactor::{Reactor, Shared, WAKER};

@@ -5,16 +5,18 @@
 //! The shared codec (`c1m_http`) reads the head with the server's limits and
 //! refuses what RFC 9112 says to refuse (no or two `Host`, ambiguous body
 //! framing); this module adds the subscriber rules: the routes, `GET` or
-//! `HEAD` only, and no body at all. Nothing here allocates, but the list of
-//! a request for several ids (`/sse/1,2,3`).
+//! `HEAD` only (`/ws` takes `GET` and the WebSocket handshake, checked by
+//! `c1m_http::ws`), and no body at all. Nothing here allocates, but the
+//! list of a request for several ids (`/sse/1,2,3`).
 //!
 //! Several ids: a stream may ask for up to `--max-ids-per-conn` ids,
-//! comma-separated, each at most once (`/test/1,2,3`); more, or a repeat,
-//! is refused with 400. A long-poll names one id (its `seq` and `X-Seq`
-//! are one id's position). On an SSE stream of several ids,
+//! comma-separated, each at most once (`/test/1,2,3`, `/ws/1,2,3`); more,
+//! or a repeat, is refused with 400. A long-poll names one id (its `seq`
+//! and `X-Seq` are one id's position). On an SSE stream of several ids,
 //! `Last-Event-ID` is what the stream's events carry, `<id>:<seq>`: that
 //! id is replayed from there, the others go on live.
 
+use c1m_http::ws::{self, Accept};
 use c1m_http::{parse_decimal, query_param, BodyFraming, HeaderSlots, Reject, Status, Version};
 
 use crate::http::{parse_head, parse_id};
@@ -62,13 +64,20 @@ pub enum Route {
         /// From `?seq=`: answer with what came after it.
         seq: Option<u64>,
     },
+    /// `GET /ws/{ids}` with the WebSocket handshake.
+    Ws {
+        /// The ids whose messages the stream gets.
+        ids: Ids,
+        /// The `Sec-WebSocket-Accept` value answering the client's key.
+        accept: Accept,
+    },
 }
 
 impl Route {
     /// The first (or only) id.
     pub fn id(&self) -> u64 {
         match self {
-            Route::Test { ids } | Route::Sse { ids, .. } => ids.first,
+            Route::Test { ids } | Route::Sse { ids, .. } | Route::Ws { ids, .. } => ids.first,
             Route::Poll { id, .. } => *id,
         }
     }
@@ -76,7 +85,7 @@ impl Route {
     /// The ids besides the first.
     pub fn more_ids(&self) -> &[u64] {
         match self {
-            Route::Test { ids } | Route::Sse { ids, .. } => &ids.more,
+            Route::Test { ids } | Route::Sse { ids, .. } | Route::Ws { ids, .. } => &ids.more,
             Route::Poll { .. } => &[],
         }
     }
@@ -129,6 +138,30 @@ pub fn parse_request(buf: &[u8], limits: RequestLimits) -> Result<Parsed, Reject
         return Ok(Parsed::Incomplete);
     };
     let (kind, id_text) = route_prefix(head.path)?;
+    if let Kind::Ws = kind {
+        // 405 for HEAD and the rest, 426 without the handshake, 400 for a
+        // bad one: checked before the id, as a client's upgrade fails first.
+        let upgrade = ws::read_upgrade(&head)?;
+        if head.body != BodyFraming::Empty {
+            return Err(Reject::new(
+                Status::BadRequest,
+                "a subscriber request cannot have a body",
+            ));
+        }
+        let request = Request {
+            route: Route::Ws {
+                ids: parse_ids(id_text, limits)?,
+                accept: upgrade.accept,
+            },
+            head_only: false,
+            keep_alive: false,
+            http11: true,
+        };
+        return Ok(Parsed::Complete {
+            request,
+            len: head.len,
+        });
+    }
     let head_only = match head.method {
         "GET" => false,
         "HEAD" => true,
@@ -181,6 +214,7 @@ pub fn parse_request(buf: &[u8], limits: RequestLimits) -> Result<Parsed, Reject
                 .transpose()?;
             Route::Poll { id, seq }
         }
+        Kind::Ws => unreachable!("routed above"),
     };
     Ok(Parsed::Complete {
         request: Request {
@@ -197,6 +231,7 @@ enum Kind {
     Test,
     Sse,
     Poll,
+    Ws,
 }
 
 /// `7` or `7,8,9`: at most `max_ids` ids, each within `--max-id`, none
@@ -259,6 +294,7 @@ fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
         ("/test/", Kind::Test),
         ("/sse/", Kind::Sse),
         ("/poll/", Kind::Poll),
+        ("/ws/", Kind::Ws),
     ] {
         if let Some(rest) = path.strip_prefix(prefix) {
             return Ok((kind, rest));
@@ -266,7 +302,7 @@ fn route_prefix(path: &str) -> Result<(Kind, &str), Reject> {
     }
     Err(Reject::new(
         Status::NotFound,
-        "no such path: use /test/{ids}, /sse/{ids} or /poll/{id}?seq=N",
+        "no such path: use /test/{ids}, /sse/{ids}, /poll/{id}?seq=N or /ws/{ids}",
     ))
 }
 
@@ -356,6 +392,30 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    const UPGRADE: &str = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+
+    #[test]
+    fn routes_a_websocket_handshake() {
+        let text = format!("GET /ws/5 HTTP/1.1\r\nHost: t\r\n{UPGRADE}\r\n");
+        let Route::Ws { ids, accept } = route(&text) else {
+            panic!("not a websocket route");
+        };
+        assert_eq!(
+            (ids, accept.as_str()),
+            (Ids::one(5), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        );
+        let several = route(&text.replace("/ws/5", "/ws/5,6,7"));
+        assert_eq!((several.id(), several.more_ids()), (5, &[6, 7][..]));
+        assert_eq!(status(&text.replace("/ws/5", "/ws/5,5")), 400);
+        assert_eq!(status("GET /ws/5 HTTP/1.1\r\nHost: t\r\n\r\n"), 426);
+        assert_eq!(status(&text.replace("HTTP/1.1", "HTTP/1.0")), 400);
+        assert_eq!(status(&text.replace("GET", "HEAD")), 405);
+        assert_eq!(status(&text.replace("/ws/5", "/ws/x")), 400);
+        let body = text.replace("\r\n\r\n", "\r\nContent-Length: 2\r\n\r\n");
+        assert_eq!(status(&body), 400);
     }
 
     #[test]

@@ -86,6 +86,12 @@ pub struct FloodSummary {
     pub procs: u64,
     /// Worker threads per process.
     pub workers: u64,
+    /// WebSocket Close frames the servers sent, by code (`1000`, `1001`,
+    /// `1002`, `1003`, `1007`, `1008`, `1009`, `1011`, `other`, and `none`
+    /// for a Close without a code); only the codes seen, empty for HTTP
+    /// streams.
+    #[serde(default)]
+    pub close_codes: BTreeMap<String, u64>,
     /// `null` for a run that ended as planned; otherwise what failed (a
     /// child process that died, a worker error): the figures cover the run
     /// until then.

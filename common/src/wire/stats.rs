@@ -75,6 +75,12 @@ macro_rules! server_counters {
             heartbeats: "counter",
             /// Explicit "messages lost" notices sent on replay.
             lost_notices: "counter",
+            /// WebSocket data frames received from /ws clients (counted and dropped).
+            ws_frames_in: "counter",
+            /// /ws connections failed for breaking RFC 6455 (closed with 1002, 1007 or 1009).
+            ws_protocol_closes: "counter",
+            /// TLS handshakes that failed, and TLS sessions ended by a bad record.
+            tls_failures: "counter",
             /// Connections handed to the worker of the group that owns their id (`--workers`); not closes.
             handed_off: "counter",
             /// Connections received from another worker of the group, served here as if accepted here.

@@ -7,7 +7,7 @@ use c1m_common::FloodSummary as Summary;
 use c1m_common::{encode_envelope, validate_against_schema, Header};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 
 /// What the server does with each connection.
@@ -403,4 +403,64 @@ pub(crate) fn with_pauses(server: &Server, conns: &str, pause_every: &str, extra
     ];
     args.extend_from_slice(extra);
     floodtest(&args)
+}
+
+/// Posts `body` to `path` on the admin listener; returns the JSON body.
+pub(crate) fn admin_post(admin: SocketAddr, path: &str, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(admin).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {admin}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+/// A Python that has the `websockets` module (Debian's `python3-websockets`
+/// is in /usr/bin's Python, which may not be the first on PATH).
+pub(crate) fn python() -> &'static str {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|p| {
+            Command::new(p)
+                .args(["-c", "import websockets"])
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .expect("python3 with websockets is needed (apt-get install python3-websockets; scripts/test.sh installs it)")
+}
+
+/// The fixture server, killed on drop.
+pub(crate) struct PyServer(Child, pub(crate) u16);
+
+impl Drop for PyServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `fixtures/ws_server.py` with `args`; waits for its port.
+pub(crate) fn ws_server(args: &[&str]) -> PyServer {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws_server.py");
+    let mut child = Command::new(python())
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap()
+        .parse()
+        .unwrap();
+    PyServer(child, port)
 }

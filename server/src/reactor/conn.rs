@@ -20,7 +20,7 @@
 //! no task or channel.
 //!
 //! What only some connections need lives in one [`Side`] allocation (an
-//! 80-byte box, plus the buffers it points to), made when first needed and
+//! 88-byte box, plus the buffers it points to), made when first needed and
 //! freed as soon as nothing in it is: the output the socket has not taken
 //! (while waiting for WRITABLE), the input not consumed yet (a request
 //! head that came in pieces, requests pipelined behind a long-poll),
@@ -32,10 +32,11 @@
 //! | state | record | side |
 //! | --- | --- | --- |
 //! | idle stream or waiting long-poll | 32 | none |
-//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 80 + the bytes so far (at most 16 KiB) |
-//! | socket full | 32 | 80 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
-//! | SSE replay under way | 32 | 80 + the step being written (about `--max-pending` / 2) |
-//! | a stream of N ids, at rest | 32 | 80 + 8 x (N - 1): the side stays while the connection lives |
+//! | head arriving in pieces, or requests pipelined behind a long-poll | 32 | 88 + the bytes so far (at most 16 KiB) |
+//! | socket full | 32 | 88 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
+//! | SSE replay under way | 32 | 88 + the step being written (about `--max-pending` / 2) |
+//! | a stream of N ids, at rest | 32 | 88 + 8 x (N - 1): the side stays while the connection lives |
+//! | a TLS connection, at rest | 32 | 88 + the boxed rustls session: the side stays while the connection lives |
 //!
 //! What an idle connection costs in user space, all told:
 //!
@@ -46,7 +47,7 @@
 //! | header deadline | 16 | only for the first `--header-timeout` (10 s), then freed |
 //!
 //! Each id of a stream past the first costs, at rest: 8 bytes in the side
-//! allocation (which a stream of several ids keeps: 80 bytes plus a 16-byte
+//! allocation (which a stream of several ids keeps: 88 bytes plus a 16-byte
 //! heap block header for the two allocations), and the id's router map
 //! slot (~55-110 bytes, as any id; plus 12 if the id has other
 //! connections). A stream of 100 ids: ~100 + 800 + 100 x ~80 = ~9 KB,
@@ -69,6 +70,7 @@ use std::io;
 use std::num::NonZeroU64;
 
 use mio::net::TcpStream;
+use rustls::ServerConnection;
 
 use super::link::Link;
 use crate::transport::{Framing, Kind};
@@ -104,6 +106,8 @@ pub(crate) struct Side {
     /// While an SSE replay is under way: the sequence number it goes on
     /// from once the socket has taken what was sent (see `replay`).
     replay: Option<NonZeroU64>,
+    /// The TLS session of a connection to a TLS listener, for its life.
+    tls: Option<Box<ServerConnection>>,
     /// A stream of several ids: those besides the record's `id`.
     more_ids: Box<[u64]>,
 }
@@ -118,6 +122,12 @@ impl Side {
             && self.input.is_empty()
             && self.replay.is_none()
             && self.more_ids.is_empty()
+            && self.tls.is_none()
+    }
+
+    /// Ciphertext the session has not written yet.
+    fn tls_unsent(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 }
 
@@ -168,15 +178,37 @@ impl Conn {
         matches!(self.phase, Phase::Stream(..) | Phase::PollWait { .. })
     }
 
+    /// Serves the connection over TLS with `session`.
+    pub(crate) fn start_tls(&mut self, session: ServerConnection) {
+        self.side_mut().tls = Some(Box::new(session));
+    }
+
     /// Whether output is waiting for the socket to drain.
     pub(crate) fn unsent(&self) -> bool {
-        self.side.as_ref().is_some_and(|s| s.unsent() > 0)
+        self.side
+            .as_ref()
+            .is_some_and(|s| s.unsent() > 0 || s.tls_unsent())
+    }
+
+    /// Reads what has arrived, decrypted if the connection has a session.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let tls = self.side.as_mut().and_then(|s| s.tls.as_deref_mut());
+        self.link.read(tls, buf)
+    }
+
+    /// Starts the close of a TLS session (its close_notify, written with
+    /// whatever is flushed next).
+    pub(crate) fn end_tls(&mut self) {
+        if let Some(tls) = self.side.as_mut().and_then(|s| s.tls.as_deref_mut()) {
+            tls.send_close_notify();
+        }
     }
 
     /// Writes `data`, keeping what the socket does not take. Returns true
     /// when the connection has just started waiting for the socket to drain
     /// (the caller then asks for WRITABLE).
     pub(crate) fn send(&mut self, data: &[u8], max_pending: usize) -> Result<bool, WriteError> {
+        let was_waiting = self.unsent();
         if let Some(side) = self.side.as_deref_mut().filter(|s| s.unsent() > 0) {
             // Already waiting for WRITABLE: keep order, just queue.
             if side.unsent() + data.len() > max_pending {
@@ -190,8 +222,9 @@ impl Conn {
             return Ok(false);
         }
         let mut written = 0;
+        let mut tls = self.side.as_mut().and_then(|s| s.tls.as_deref_mut());
         while written < data.len() {
-            match self.link.write(&data[written..]) {
+            match self.link.write(tls.as_deref_mut(), &data[written..]) {
                 Ok(0) => return Err(WriteError::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -200,7 +233,9 @@ impl Conn {
             }
         }
         if written == data.len() {
-            return Ok(false);
+            // All taken, but a session may still hold the last chunk's
+            // ciphertext: then it waits for WRITABLE too.
+            return Ok(!was_waiting && self.unsent());
         }
         let rest = &data[written..];
         if rest.len() > max_pending {
@@ -219,7 +254,10 @@ impl Conn {
             return Ok(true);
         };
         while side.sent < side.out.len() {
-            match self.link.write(&side.out[side.sent..]) {
+            match self
+                .link
+                .write(side.tls.as_deref_mut(), &side.out[side.sent..])
+            {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => side.sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -229,6 +267,11 @@ impl Conn {
         }
         side.out = Vec::new();
         side.sent = 0;
+        if let Some(tls) = side.tls.as_deref_mut() {
+            if !self.link.flush_tls(tls)? {
+                return Ok(false);
+            }
+        }
         self.tidy();
         Ok(true)
     }
@@ -326,7 +369,7 @@ mod tests {
         // Debug builds of mio add a selector id to every socket.
         let expected = if cfg!(debug_assertions) { 48 } else { 32 };
         assert_eq!(std::mem::size_of::<Conn>(), expected);
-        assert_eq!(std::mem::size_of::<Side>(), 80, "what the module doc says");
+        assert_eq!(std::mem::size_of::<Side>(), 88, "what the module doc says");
     }
 
     #[test]

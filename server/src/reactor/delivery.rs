@@ -10,7 +10,8 @@ use mio::{Interest, Token};
 use super::conn::{Phase, WriteError};
 use super::{after_poll, Close, Reactor, FIRST_CONN, MAX_BATCHES_PER_PASS, MAX_PASSES_PER_WAKEUP};
 use crate::router::{Batch, BatchKind};
-use crate::transport::{self, EventId, PollHead};
+use crate::transport::ws::Ending;
+use crate::transport::{self, EventId, Kind, PollHead};
 
 impl Reactor {
     /// Takes every batch waiting in the mailbox and writes them grouped by
@@ -181,24 +182,60 @@ impl Reactor {
         self.local.bytes_out += self.out.len() as u64;
         match conn.send(&self.out, max_pending) {
             Ok(true) => {
-                let token = Token(key + FIRST_CONN);
-                let interest = Interest::READABLE | Interest::WRITABLE;
-                if self
-                    .poll
-                    .registry()
-                    .reregister(conn.link.source(), token, interest)
-                    .is_err()
-                {
-                    return self.close(key, Close::Gone);
-                }
-                if matches!(conn.phase, Phase::Closing | Phase::Answered) {
-                    self.write_deadlines.push(Instant::now(), key, conn.gen);
+                self.want_writable(key);
+                // A last answer the client never reads must not hold the
+                // connection for ever: it gets a write deadline.
+                if let Some(conn) = self.conns.get(key) {
+                    if matches!(conn.phase, Phase::Closing | Phase::Answered) {
+                        self.write_deadlines.push(Instant::now(), key, conn.gen);
+                    }
                 }
             }
             Ok(false) if !conn.unsent() => self.output_done(key),
             Ok(false) => {}
-            Err(WriteError::TooSlow) => self.close(key, Close::SlowConsumer),
+            Err(WriteError::TooSlow) => self.too_slow(key),
             Err(WriteError::Io(_)) => self.close(key, Close::Gone),
+        }
+    }
+
+    /// Connection `key` let more than `--max-pending` pile up: closed at
+    /// once, or for `/ws` after a Close frame (1008) queued behind what is
+    /// unsent.
+    fn too_slow(&mut self, key: usize) {
+        if !matches!(self.conns[key].phase, Phase::Stream(Kind::Ws, _)) {
+            return self.close(key, Close::SlowConsumer);
+        }
+        self.local.slow_consumer_closes += 1;
+        self.out.clear();
+        self.end_ws(key, Ending::SlowConsumer);
+    }
+
+    /// Writes `self.out` to connection `key` past `--max-pending` (a last
+    /// Close frame, a few bytes); closes it if it is gone, or once it is out.
+    pub(super) fn send_last(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        self.local.bytes_out += self.out.len() as u64;
+        match conn.send(&self.out, usize::MAX) {
+            Ok(true) => self.want_writable(key),
+            Ok(false) if !conn.unsent() => self.close(key, Close::Done),
+            Ok(false) => {}
+            Err(_) => self.close(key, Close::Gone),
+        }
+    }
+
+    /// Connection `key` waits for its socket to drain: WRITABLE is asked
+    /// for (until `on_writable` has written everything).
+    pub(super) fn want_writable(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        let token = Token(key + FIRST_CONN);
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if self
+            .poll
+            .registry()
+            .reregister(conn.link.source(), token, interest)
+            .is_err()
+        {
+            self.close(key, Close::Gone);
         }
     }
 

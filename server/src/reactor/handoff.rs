@@ -261,7 +261,7 @@ impl Reactor {
     /// Registers a handed-in connection and serves what its client sent
     /// as if it had been read here; then reads on.
     fn adopt(&mut self, parcel: Parcel) {
-        let Some(key) = self.register(mio::net::TcpStream::from(parcel.fd)) else {
+        let Some(key) = self.register(mio::net::TcpStream::from(parcel.fd), None) else {
             return;
         };
         self.local.handed_in += 1;

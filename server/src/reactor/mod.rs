@@ -25,8 +25,8 @@
 //! This file holds the loop and a connection's life (accept, close); the
 //! read path is in `read`, serving a request in `requests`, replays paced
 //! by the reader in `replay`, the write path in `delivery`, the timers and
-//! shutdown in `timers`; every byte to and from a socket passes through
-//! `link`.
+//! shutdown in `timers`, what a `/ws` client sends in `ws`; every byte to
+//! and from a socket passes through `link`.
 
 mod conn;
 mod deadlines;
@@ -37,6 +37,7 @@ mod read;
 mod replay;
 mod requests;
 mod timers;
+mod ws;
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -120,6 +121,9 @@ pub(crate) struct Reactor {
     conns: Slab<Conn>,
     next_gen: u32,
     scratch: Vec<u8>,
+    /// A `/ws` client's frames being read (a kept partial frame and the
+    /// new bytes): per reactor, empty at rest.
+    ws_input: Vec<u8>,
     out: Vec<u8>,
     frame: Vec<u8>,
     header_deadlines: Deadlines,
@@ -177,6 +181,7 @@ impl Reactor {
             conns: Slab::new(),
             next_gen: 0,
             scratch: vec![0; SCRATCH],
+            ws_input: Vec::new(),
             out: Vec::with_capacity(4096),
             frame: Vec::with_capacity(4096),
             header_deadlines: Deadlines::new(config.header_timeout),
@@ -271,7 +276,17 @@ impl Reactor {
                     continue;
                 }
             };
-            if self.register(stream).is_some() {
+            let session = match &self.shared.config.tls {
+                None => None,
+                Some(tls) => match rustls::ServerConnection::new(tls.0.clone()) {
+                    Ok(session) => Some(session),
+                    Err(_) => {
+                        self.local.tls_failures += 1;
+                        continue;
+                    }
+                },
+            };
+            if self.register(stream, session).is_some() {
                 self.local.accepted += 1;
             }
         }
@@ -279,8 +294,14 @@ impl Reactor {
 
     /// Takes a new connection in (accepted here or handed in): a record in
     /// the slab, under the header deadline; above `--max-conns` a 503 and
-    /// the close instead. Returns its slab key.
-    fn register(&mut self, mut stream: mio::net::TcpStream) -> Option<usize> {
+    /// the close instead. `tls`: the session of a connection to a TLS
+    /// listener (never one handed in: `--tls-cert` refuses `--workers`).
+    /// Returns its slab key.
+    fn register(
+        &mut self,
+        mut stream: mio::net::TcpStream,
+        tls: Option<rustls::ServerConnection>,
+    ) -> Option<usize> {
         let stats = &self.shared.stats;
         if stats.connections.load(Relaxed) >= self.shared.config.max_conns {
             self.out.clear();
@@ -305,7 +326,11 @@ impl Reactor {
             .registry()
             .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
             .ok()?;
-        entry.insert(Conn::new(stream, gen));
+        let mut conn = Conn::new(stream, gen);
+        if let Some(session) = tls {
+            conn.start_tls(session);
+        }
+        entry.insert(conn);
         stats.connections.fetch_add(1, Relaxed);
         self.header_deadlines.push(Instant::now(), key, gen);
         Some(key)
@@ -329,6 +354,11 @@ impl Reactor {
         }
         self.logout(key);
         let mut conn = self.conns.remove(key);
+        if why == Close::Done {
+            // A TLS session ends with its close_notify (best effort).
+            conn.end_tls();
+            let _ = conn.flush();
+        }
         let _ = self.poll.registry().deregister(conn.link.source());
         self.shared.stats.connections.fetch_sub(1, Relaxed);
         match why {

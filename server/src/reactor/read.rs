@@ -26,6 +26,7 @@
 use std::io;
 
 use super::conn::{Phase, MAX_STRAY};
+use super::link::is_tls_error;
 use super::{handoff, Close, Reactor};
 use crate::config::{Config, MAX_HEAD};
 use crate::request::{parse_request, Parsed, Request, Route};
@@ -62,12 +63,22 @@ impl Reactor {
                 return;
             }
             let room = room.min(self.scratch.len());
-            let n = match conn.link.read(&mut self.scratch[..room]) {
+            let conn = &mut self.conns[key];
+            let n = match conn.read(&mut self.scratch[..room]) {
                 Ok(0) => return self.close(key, Close::Gone),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // A TLS handshake the socket did not take at once.
+                    if conn.unsent() {
+                        self.want_writable(key);
+                    }
+                    return;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return self.close(key, Close::Gone),
+                Err(e) => {
+                    self.local.tls_failures += u64::from(is_tls_error(&e));
+                    return self.close(key, Close::Gone);
+                }
             };
             let read_on = match phase {
                 Phase::Head => self.on_head_bytes(key, n),
@@ -176,6 +187,7 @@ impl Reactor {
     /// transport whose clients send frames (WebSocket) decodes them here.
     fn decode(&mut self, key: usize, kind: Kind, n: usize) -> bool {
         match kind {
+            Kind::Ws => self.on_ws_bytes(key, n),
             // (A long-poll is never a stream; its client's bytes are requests.)
             Kind::Test | Kind::Sse | Kind::Poll => self.count_stray(key, n),
         }
@@ -183,7 +195,7 @@ impl Reactor {
 
     /// Counts `n` bytes nobody asked for; closes the connection past
     /// [`MAX_STRAY`]. Returns whether to read on.
-    fn count_stray(&mut self, key: usize, n: usize) -> bool {
+    pub(super) fn count_stray(&mut self, key: usize, n: usize) -> bool {
         let conn = &mut self.conns[key];
         let n = u16::try_from(n).unwrap_or(u16::MAX);
         conn.stray = conn.stray.saturating_add(n);

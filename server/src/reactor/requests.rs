@@ -10,6 +10,7 @@ use super::{after_poll, Reactor};
 use crate::request::{Request, Route};
 use crate::router::Subscription;
 use crate::transport::{self, Framing, Kind, PollHead};
+use c1m_http::ws::MessageState;
 
 impl Reactor {
     /// A keep-alive long-poll connection whose answer is out reads its next
@@ -72,8 +73,12 @@ impl Reactor {
             Route::Test { .. } => Kind::Test,
             Route::Sse { .. } => Kind::Sse,
             Route::Poll { .. } => Kind::Poll,
+            Route::Ws { .. } => Kind::Ws,
         };
-        let framing = Framing::for_request(request.http11);
+        let framing = match kind {
+            Kind::Ws => Framing::WebSocket(MessageState::default()),
+            _ => Framing::for_request(request.http11),
+        };
         if request.head_only {
             return self.answer_and_close(key, |out| transport::head_only(out, kind, framing));
         }
@@ -102,6 +107,11 @@ impl Reactor {
                 transport::test_head(out, framing);
                 transport::welcome(out, frame, framing, id, &more);
                 Phase::Stream(Kind::Test, framing)
+            }
+            Route::Ws { accept, .. } => {
+                router.login(id, me, None, Subscription::Stream);
+                transport::ws::upgrade(out, &accept);
+                Phase::Stream(Kind::Ws, framing)
             }
             Route::Sse { last_event_id, .. } => {
                 let after = last_event_id.map(|after| (after, sse_budget));

@@ -39,12 +39,17 @@ impl Reactor {
 
     pub(super) fn on_timers(&mut self, now: Instant) {
         while let Some((key, gen)) = self.header_deadlines.pop_expired(now) {
-            if self
+            match self
                 .conns
                 .get(key)
-                .is_some_and(|c| c.gen == gen && c.phase == Phase::Head)
+                .filter(|c| c.gen == gen)
+                .map(|c| c.phase)
             {
-                self.close(key, Close::HeaderTimeout);
+                Some(Phase::Head) => self.close(key, Close::HeaderTimeout),
+                // A last answer (a WebSocket Close behind a full socket)
+                // that did not drain in time.
+                Some(Phase::Closing) => self.close(key, Close::Done),
+                _ => {}
             }
         }
         self.header_deadlines.shrink();
@@ -101,13 +106,14 @@ impl Reactor {
         }
     }
 
-    /// Heartbeat chunks (to `/test` and `/sse` streams) or SSE keep-alives.
+    /// Heartbeat chunks (to `/test`, `/sse` and `/ws` streams), or the
+    /// keep-alives: an SSE comment, a WebSocket Ping.
     pub(super) fn tick(&mut self, heartbeat: bool) {
         let keys: Vec<usize> = self
             .conns
             .iter()
             .filter(|(_, c)| match c.phase {
-                Phase::Stream(Kind::Sse, _) => true,
+                Phase::Stream(Kind::Sse | Kind::Ws, _) => true,
                 Phase::Stream(..) => heartbeat,
                 _ => false,
             })
@@ -124,6 +130,8 @@ impl Reactor {
                 let stream = (kind, framing);
                 transport::heartbeat(&mut self.out, &mut self.frame, stream, conn.ticks, conn.id);
                 self.local.heartbeats += 1;
+            } else if kind == Kind::Ws {
+                transport::ws::keepalive(&mut self.out);
             } else {
                 transport::sse_keepalive(&mut self.out, framing);
             }
@@ -139,7 +147,7 @@ impl Reactor {
         for key in keys {
             self.out.clear();
             match self.conns[key].phase {
-                Phase::Stream(_, framing) => self.out.extend_from_slice(framing.terminator()),
+                Phase::Stream(_, framing) => framing.terminator(&mut self.out),
                 Phase::PollWait { .. } => {
                     transport::poll_answer(&mut self.out, &mut self.frame, empty(false), [], 0);
                 }

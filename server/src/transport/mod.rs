@@ -1,5 +1,5 @@
-//! Framing for the three subscriber transports. Pure functions that append
-//! bytes to a buffer; the reactor owns the sockets.
+//! Framing for the four subscriber transports. Pure functions that append
+//! bytes to a buffer; the reactor owns the sockets. `/ws` is in [`ws`].
 //!
 //! - `/test/{id}`: HTTP/1.1 chunked `text/html`, a welcome chunk, then one
 //!   chunk per message with the body unchanged (as in the seeds).
@@ -19,9 +19,10 @@
 //!   another entry), and `lost\t<first>-<last>\n` for a gap; the newest
 //!   sequence number in `X-Seq`. The connection then closes, or with
 //!   keep-alive waits for the client's next request.
+//! - `/ws/{id}`: a WebSocket, one frame per message (see [`ws`]).
 //!
-//! What each can carry: `/test` chunks and `/poll` entries are delimited
-//! by length, so any byte. An SSE event carries LF as several `data:`
+//! What each can carry: `/test` chunks, `/poll` entries and `/ws` frames
+//! are delimited by length, so any byte. An SSE event carries LF as several `data:`
 //! lines, which an EventSource joins with LF again, but nothing can carry
 //! CR, which ends a line for an EventSource (`a\rid: 9` would set the
 //! event's id); so the admin refuses a message holding CR
@@ -30,9 +31,12 @@
 
 use std::io::Write;
 
+use c1m_http::ws::MessageState;
 use c1m_http::{write_chunk, LAST_CHUNK};
 
 use crate::history::Replay;
+
+pub(crate) mod ws;
 
 /// Which stream a connection carries; stored in its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,7 @@ pub(crate) enum Kind {
     Test,
     Sse,
     Poll,
+    Ws,
 }
 
 /// How a stream's body is delimited; stored in its record.
@@ -49,6 +54,10 @@ pub(crate) enum Framing {
     Chunked,
     /// HTTP/1.0: raw bytes, ended by closing the connection.
     Close,
+    /// WebSocket frames; what the client is sending between its frames (a
+    /// fragmented message's kind and UTF-8 state, one byte) rides here, so
+    /// a `/ws` record is as small as the others.
+    WebSocket(MessageState),
 }
 
 impl Framing {
@@ -61,11 +70,12 @@ impl Framing {
         }
     }
 
-    /// What ends the body before the connection closes.
-    pub(crate) fn terminator(self) -> &'static [u8] {
+    /// What ends the body before the connection closes at shutdown.
+    pub(crate) fn terminator(self, out: &mut Vec<u8>) {
         match self {
-            Framing::Chunked => LAST_CHUNK,
-            Framing::Close => b"",
+            Framing::Chunked => out.extend_from_slice(LAST_CHUNK),
+            Framing::Close => {}
+            Framing::WebSocket(_) => ws::close(out, ws::Ending::Shutdown),
         }
     }
 }
@@ -73,7 +83,8 @@ impl Framing {
 fn head(out: &mut Vec<u8>, framing: Framing, content_type: &str, extra: &str) {
     let delimit = match framing {
         Framing::Chunked => "Transfer-Encoding: chunked",
-        Framing::Close => "Connection: close",
+        // (A WebSocket stream's head is its 101, from `ws`.)
+        Framing::Close | Framing::WebSocket(_) => "Connection: close",
     };
     let _ = write!(
         out,
@@ -107,6 +118,8 @@ pub(crate) fn chunk(out: &mut Vec<u8>, framing: Framing, payload: &[u8]) {
     match framing {
         Framing::Chunked => write_chunk(out, payload),
         Framing::Close => out.extend_from_slice(payload),
+        // Only the chunked transports call this.
+        Framing::WebSocket(_) => ws::message(out, payload),
     }
 }
 
@@ -178,6 +191,9 @@ pub(crate) fn heartbeat(
     n: u32,
     id: u64,
 ) {
+    if kind == Kind::Ws {
+        return ws::heartbeat(out, scratch, n, id);
+    }
     chunk_with(out, scratch, framing, |s| {
         if kind == Kind::Sse {
             let _ = write!(s, "event: heartbeat\ndata: Chunk {n} for id {id}\n\n");
@@ -198,6 +214,7 @@ pub(crate) fn message(
     match kind {
         Kind::Test => chunk(out, framing, body),
         Kind::Sse => chunk_with(out, scratch, framing, |s| sse_event(s, at, body)),
+        Kind::Ws => ws::message(out, body),
         // A long-poll answers once, through `poll_answer`.
         Kind::Poll => debug_assert!(false, "long-poll answers go through poll_answer"),
     }
@@ -343,7 +360,7 @@ fn poll_response(out: &mut Vec<u8>, newest: Option<u64>, body: &[u8], keep_alive
 
 /// A broadcast on a stream: the body as it is on `/test`; on `/sse` an
 /// event without `id:` (a broadcast is not in any id's numbering, so it
-/// does not move the client's Last-Event-ID).
+/// does not move the client's Last-Event-ID); on `/ws` a message frame.
 pub(crate) fn broadcast(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
@@ -353,6 +370,7 @@ pub(crate) fn broadcast(
     match kind {
         Kind::Test => chunk(out, framing, body),
         Kind::Sse => chunk_with(out, scratch, framing, |s| sse_data(s, body)),
+        Kind::Ws => ws::message(out, body),
         Kind::Poll => debug_assert!(false, "long-poll answers go through poll_broadcast"),
     }
 }
@@ -382,6 +400,8 @@ pub(crate) fn head_only(out: &mut Vec<u8>, kind: Kind, framing: Framing) {
         Kind::Poll => {
             let _ = write!(out, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n");
         }
+        // A WebSocket handshake is a GET: the request parser refuses HEAD.
+        Kind::Ws => debug_assert!(false, "no HEAD on /ws"),
     }
 }
 
@@ -427,8 +447,14 @@ mod tests {
             text(|o, s| message(o, s, (Kind::Test, Framing::Close), 1.into(), b"hello")),
             "hello"
         );
-        assert_eq!(Framing::Close.terminator(), b"");
-        assert_eq!(Framing::Chunked.terminator(), LAST_CHUNK);
+        let end = |framing: Framing| {
+            let mut out = Vec::new();
+            framing.terminator(&mut out);
+            out
+        };
+        assert_eq!(end(Framing::Close), b"");
+        assert_eq!(end(Framing::Chunked), LAST_CHUNK);
+        assert_eq!(end(Framing::WebSocket(MessageState::default()))[0], 0x88);
     }
 
     #[test]
