@@ -9,7 +9,7 @@
 //! ```
 //!
 //! `[c1m ` is a message sent to subscriber `id`; `[c1e ` an event that
-//! publisher `id` sent to its friends (`msggen events`), the same bytes for
+//! publisher `id` sent to its friends (`msggen --publish comet-events`), the same bytes for
 //! every friend, numbered per (generator, publisher). A reader that knows
 //! only `[c1m ` skips events as it skips any other text.
 //!

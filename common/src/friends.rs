@@ -1,6 +1,6 @@
 //! The friends file (`msggen/FRIENDS.md`): its header, the line writer
 //! `msggen graph` uses, and the one reader of its lines, which
-//! comet-server's graph loader and `msggen events` share.
+//! comet-server's graph loader and `msggen graph`'s tests share.
 //!
 //! ```text
 //! user,friend

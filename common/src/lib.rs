@@ -24,8 +24,8 @@
 //!   costs from memlog samples ([`Costs`]: the one method of every
 //!   bytes-per-connection figure, with its uncertainty).
 //! - The friends file ([`read_friends`], [`push_friendship`],
-//!   [`FRIENDS_HEADER`]): the graph `msggen graph` writes and comet-server
-//!   and `msggen events` read (format in `msggen/FRIENDS.md`).
+//!   [`FRIENDS_HEADER`]): the graph `msggen graph` writes and comet-server's
+//!   `--friends` reads (format in `msggen/FRIENDS.md`).
 //! - Stop signals ([`StopSignals`]): SIGINT/SIGTERM as a flag and a sleep
 //!   they cut short, the same in every tool.
 //! - [`thousands`]: thousands separators for figures people read.

@@ -103,6 +103,20 @@ impl FailureClass {
         )
     }
 
+    /// Whether the request may have reached the server although the
+    /// attempt failed: the connection broke, closed or went silent after
+    /// the write, so the answer, not the request, may be what was lost.
+    /// (A connect that times out counts too: msggen cannot tell it apart.)
+    pub(crate) fn may_have_arrived(self) -> bool {
+        matches!(
+            self,
+            FailureClass::Reset
+                | FailureClass::Closed
+                | FailureClass::Timeout
+                | FailureClass::BadResponse
+        )
+    }
+
     /// The class of an I/O error.
     pub(crate) fn of_io(err: &io::Error) -> Self {
         if c1m_common::is_exhaustion(err).is_some() {

@@ -15,7 +15,7 @@ use crate::publish::Kind;
 use crate::stats::Stats;
 use crate::SendArgs;
 use anyhow::Context;
-use c1m_common::{unix_ms_now, FirstError, MsggenInterval, MsggenSummary};
+use c1m_common::{unix_ms_now, EnvelopeKind, FirstError, MsggenInterval, MsggenSummary};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fs::File;
 use std::io::Write;
@@ -183,6 +183,11 @@ impl Reporter {
 pub(crate) fn fill_counters(s: &mut MsggenSummary, stats: &Stats, kind: Kind) {
     s.sent = stats.sent.load(Relaxed);
     s.dropped = stats.dropped.load(Relaxed);
+    if kind.envelope() == EnvelopeKind::Event {
+        s.expected = Some(stats.expected.load(Relaxed));
+        s.unheard = Some(stats.unheard.load(Relaxed));
+        s.uncertain = Some(stats.uncertain.load(Relaxed));
+    }
     s.unsent = stats.unsent.load(Relaxed);
     s.failed = stats.failed.total();
     s.failed_by_class = stats.failed.by_name();
@@ -237,6 +242,12 @@ pub(crate) fn print(s: &MsggenSummary, out: &mut dyn Write) {
         "msggen: dropped by target (no connection) {}, failed {}, unsent {}, retries {}",
         s.dropped, s.failed, s.unsent, s.retries
     );
+    if let (Some(expected), Some(unheard), Some(uncertain)) = (s.expected, s.unheard, s.uncertain) {
+        let _ = writeln!(
+            out,
+            "msggen: events fanned out to {expected} connections (expected: floodtest's events should equal it), unheard {unheard} (no friend online), uncertain {uncertain}"
+        );
+    }
     for (class, n) in &s.failed_by_class {
         let _ = writeln!(
             out,
@@ -312,9 +323,10 @@ pub(crate) fn hint(kind: Kind, target: &str, failure: &Failure) -> Option<String
         (FailureClass::Refused, ..) => format!("nothing listens at {target}: start the server, or point --target at its publish listener"),
         (FailureClass::Timeout, ..) => "the target answered nothing within --timeout: is it overloaded, or is --target a port that reads without answering?".to_owned(),
         (FailureClass::BadResponse, ..) => format!("{target} did not answer HTTP/1.x msggen can read: is it the right port and protocol?"),
+        (_, Kind::CometEvents, 404) if failure.detail.contains("--friends") => "events fan out over a friends graph: start comet-server with --friends FILE (`msggen graph` writes one)".to_owned(),
         (_, k, 404 | 405) if k.is_comet() => format!("--target must be comet-server's admin listener (its --admin address, 127.0.0.1:8001 by default); {target} answers {status} to the publish request, as the subscriber port does"),
         (_, k, 401 | 403) if k.is_comet() => "the admin API wants its token: give --token or COMET_ADMIN_TOKEN (comet-server's --admin-token)".to_owned(),
-        (_, Kind::Comet, 413) => "the batch is over the server's --max-body: lower --batch-bytes or --batch-max".to_owned(),
+        (_, Kind::Comet | Kind::CometEvents, 413) => "the batch is over the server's --max-body: lower --batch-bytes or --batch-max".to_owned(),
         (_, Kind::Nchan, 403..=405) => format!("no nchan_publisher location answers at {target}/pub/<channel>: --target is the base URL of a location with nchan_publisher and nchan_channel_id"),
         (_, Kind::Pushpin, 404 | 405) => "--target must be Pushpin's publish endpoint (its HTTP control port, 5561 by default)".to_owned(),
         (_, Kind::Mercure, 401 | 403) => "the hub refused the JWT: --jwt-key must be its publisher key (or --token a JWT it signed)".to_owned(),
@@ -359,12 +371,28 @@ mod tests {
         assert_eq!(
             keys.join(","),
             "achieved_rate,answer_us,connections,connects,dist,dropped,duration_s,\
-             errors_by_class,errors_by_status,failed,failed_by_class,failed_by_status,\
+             errors_by_class,errors_by_status,expected,failed,failed_by_class,failed_by_status,\
              first_error,gap_us,generators,ids,messages_per_write,publish,rate_target,released,\
              retries,send_span_s,senders,sent,size,stopped_by_signal,stopped_early,target,\
-             unsent,writes"
+             uncertain,unheard,unsent,writes"
         );
         assert_eq!(value["sent"], 5);
+        // Messages have no fan-out figures; events have all three.
+        assert_eq!(value["expected"], serde_json::Value::Null);
+        stats.expected.store(12, Relaxed);
+        stats.unheard.store(1, Relaxed);
+        fill_counters(&mut summary, &stats, Kind::CometEvents);
+        assert_eq!(
+            (summary.expected, summary.unheard, summary.uncertain),
+            (Some(12), Some(1), Some(0))
+        );
+        let mut text = Vec::new();
+        print(&summary, &mut text);
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("events fanned out to 12 connections") && text.contains("unheard 1"),
+            "{text}"
+        );
         let generator = value["generators"][0].as_object().unwrap();
         let keys: Vec<&str> = generator.keys().map(String::as_str).collect();
         assert_eq!(

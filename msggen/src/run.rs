@@ -226,6 +226,7 @@ async fn execute(plan: Plan, outputs: Outputs) -> anyhow::Result<ExitCode> {
     let stdout = matches!(plan.publisher, Publisher::Stdout);
     let config = Arc::new(SenderConfig {
         publisher: plan.publisher.clone(),
+        envelope: plan.kind.envelope(),
         first_id: plan.ids.first,
         senders,
         per_request: plan.batch_lines,

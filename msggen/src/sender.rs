@@ -38,7 +38,7 @@ use crate::ids::local_index;
 use crate::publish::{Lane, Msg, Publisher, Reply, Scratch, Stamp};
 use crate::queue::{Queue, Stop};
 use crate::stats::Stats;
-use c1m_common::{unix_us_now, GeneratorSummary};
+use c1m_common::{unix_us_now, EnvelopeKind, GeneratorSummary};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -49,6 +49,8 @@ use tokio::task::JoinSet;
 #[derive(Debug)]
 pub(crate) struct SenderConfig {
     pub(crate) publisher: Publisher,
+    /// Messages (`[c1m `) or events (`[c1e `, `--publish comet-events`).
+    pub(crate) envelope: EnvelopeKind,
     pub(crate) first_id: u64,
     pub(crate) senders: u32,
     /// Most messages in one request (1 for the per-message APIs).
@@ -373,6 +375,9 @@ impl Sender {
                     if let Some(dropped) = reply.dropped {
                         self.stats.dropped.fetch_add(dropped, Relaxed);
                     }
+                    if let Some(fanout) = reply.fanout {
+                        self.stats.record_fanout(fanout);
+                    }
                     summary.sent += n;
                     self.release(work, &job);
                     continue;
@@ -380,6 +385,12 @@ impl Sender {
                 Err(failure) => failure,
             };
             let in_a_row = self.stats.attempt_failed(&failure);
+            if self.config.envelope == EnvelopeKind::Event && failure.class.may_have_arrived() {
+                // The server may have fanned these out before its answer
+                // was lost: a retry can deliver them twice, and `expected`
+                // does not count the first time.
+                self.stats.uncertain.fetch_add(n, Relaxed);
+            }
             // `--target - | head`: the reader is gone and no retry brings
             // it back; end the run as a signal would.
             if matches!(self.config.publisher, Publisher::Stdout)
@@ -527,6 +538,7 @@ impl Round {
         let messages: usize = requests.iter().map(|r| r.len()).sum();
         let at = Instant::now();
         let stamp = Stamp {
+            kind: self.config.envelope,
             generator: self.generator,
             sent_us: unix_us_now(),
             payload: &self.config.payload,
@@ -570,6 +582,7 @@ mod tests {
     fn lines_fit_the_bound() {
         let p = payload(100);
         let stamp = Stamp {
+            kind: EnvelopeKind::Event,
             generator: u64::MAX,
             sent_us: u64::MAX,
             payload: &p,

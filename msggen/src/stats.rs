@@ -11,6 +11,7 @@
 //! wrong port stops early and says why.
 
 use crate::failure::{Failure, FailureClass};
+use crate::publish::Fanout;
 use c1m_common::GapSummary;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -71,6 +72,13 @@ pub(crate) struct Stats {
     pub(crate) sent: AtomicU64,
     /// Messages the target reported as reaching no connection.
     pub(crate) dropped: AtomicU64,
+    /// Events (`--publish comet-events`): connection deliveries the server
+    /// said it queued (the sum of its answers' `connections`), events no
+    /// friend heard, and events of attempts that failed after they may
+    /// have been fanned out (a retry can deliver them twice).
+    pub(crate) expected: AtomicU64,
+    pub(crate) unheard: AtomicU64,
+    pub(crate) uncertain: AtomicU64,
     /// Messages that failed for good, by the class of their last failure.
     pub(crate) failed: ClassCounts,
     /// Failed attempts (each retry of a batch counts), by class.
@@ -137,6 +145,9 @@ impl Stats {
             start,
             sent: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            expected: AtomicU64::new(0),
+            unheard: AtomicU64::new(0),
+            uncertain: AtomicU64::new(0),
             failed: ClassCounts::default(),
             errors: ClassCounts::default(),
             failed_by_status: StatusCounts::default(),
@@ -174,6 +185,12 @@ impl Stats {
     /// An attempt succeeded: the run of failures is broken.
     pub(crate) fn attempt_succeeded(&self) {
         self.consecutive_failures.store(0, Relaxed);
+    }
+
+    /// An event batch's answer: what its events reached.
+    pub(crate) fn record_fanout(&self, fanout: Fanout) {
+        self.expected.fetch_add(fanout.connections, Relaxed);
+        self.unheard.fetch_add(fanout.unheard, Relaxed);
     }
 
     /// A round of requests was answered `answer_time` after its write.

@@ -314,6 +314,36 @@ async fn a_server_that_never_answers_times_out() {
     assert_eq!(attempts % 2, 0, "each batch tried twice");
 }
 
+/// An event batch whose answer never comes may have been fanned out all
+/// the same: each timed-out attempt's events count as `uncertain`, so a
+/// reader knows `expected` may fall short of what subscribers received.
+#[tokio::test]
+async fn events_whose_answer_is_lost_are_uncertain() {
+    let behavior = Behavior {
+        silent: true,
+        ..Behavior::accept()
+    };
+    let args = "--target {url} --publish comet-events --ids 1-10 --rate 1000 --count 5 \
+                --senders 1 --timeout 200ms --retries 1";
+    let (run, state) = against(behavior, args).await;
+    run.assert_exit(1);
+    assert_eq!(run.failed("timeout"), 5);
+    assert_eq!(run.errors("timeout"), state.requests.load(Relaxed));
+    // Every event was in two attempts (the first and its retry).
+    assert_eq!(run.summary.uncertain, Some(10));
+    assert_eq!(
+        (run.summary.expected, run.summary.unheard),
+        (Some(0), Some(0))
+    );
+    // A message run has no fan-out figures at all.
+    let (messages, _) = against(
+        Behavior::accept(),
+        "--target {url} --ids 1-10 --rate 1000 --count 5",
+    )
+    .await;
+    assert_eq!(messages.summary.uncertain, None);
+}
+
 #[tokio::test]
 async fn the_bearer_token_is_sent_and_a_wrong_one_fails_as_4xx() {
     let behavior = Behavior {

@@ -17,8 +17,8 @@
 mod admin;
 mod broker;
 mod config;
-mod friends;
 mod dashboard;
+mod friends;
 mod group;
 mod history;
 mod http;

@@ -47,8 +47,9 @@ pub struct FloodSummary {
     /// Of `messages`, the event envelopes (`[c1e `: a publisher's event fanned
     /// out to its friends). Their loss is not a per-connection gap (a
     /// connection sees only its friends' events): it is `connections`
-    /// summed over the server's `/publish` answers (msggen events reports
-    /// it) minus this, over a run where no connection closed.
+    /// summed over the server's `/publish` answers (`expected` in the summary
+    /// of `msggen --publish comet-events`) minus this, over a run where no
+    /// connection closed.
     #[serde(default)]
     pub events: u64,
     /// Messages lost: sequence gaps seen within a connection (messages only).

@@ -7,9 +7,9 @@
 //! | `POST /send` body (`id<TAB>message\n`) | msggen | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
 //! | `POST /send/{id}` answer | comet-server | tests | [`SendAnswer`] | `docs/schema/admin-send.json` |
 //! | `POST /send` answer | comet-server | msggen | [`BatchAnswer`] | `docs/schema/admin-send-batch.json` |
-//! | `POST /publish` body (`publisher<TAB>event\n`) | msggen events | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
+//! | `POST /publish` body (`publisher<TAB>event\n`) | msggen --publish comet-events | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
 //! | `POST /publish/{id}` answer | comet-server | tests | [`PublishAnswer`] | `docs/schema/admin-publish.json` |
-//! | `POST /publish` answer | comet-server | msggen events | [`PublishBatchAnswer`] | `docs/schema/admin-publish-batch.json` |
+//! | `POST /publish` answer | comet-server | msggen --publish comet-events | [`PublishBatchAnswer`] | `docs/schema/admin-publish-batch.json` |
 //! | `POST /broadcast` answer | comet-server | tests, benches | [`BroadcastAnswer`] | `docs/schema/admin-broadcast.json` |
 //! | `GET /check/{id}` answer | comet-server | tests | [`CheckAnswer`] | `docs/schema/admin-check.json` |
 //! | `GET /stats` answer | comet-server | experiment | [`StatsSnapshot`] | `docs/schema/admin-stats.json` |

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 pub struct MsggenSummary {
     /// `--target` as given (a URL, or `-` for standard output).
     pub target: String,
-    /// The publish API (`--publish`): `comet`, `comet-each`, `nchan`,
+    /// The publish API (`--publish`): `comet`, `comet-each`, `comet-events`, `nchan`,
     /// `pushpin`, `icomet`, `centrifugo`, `mercure`, `nats`, `redis`, `http`.
     #[serde(default = "comet")]
     pub publish: String,
@@ -36,6 +36,22 @@ pub struct MsggenSummary {
     pub dropped: u64,
     /// Released but never written, because the run was stopped by a signal.
     pub unsent: u64,
+    /// Events (`--publish comet-events`; null for messages): connection
+    /// deliveries comet-server said it queued, the sum of `connections`
+    /// over its `POST /publish` answers. `expected` minus floodtest's
+    /// `events` is the fan-out loss, exact over a run where no subscriber
+    /// closed early and `uncertain` is 0 (`docs/ENVELOPE.md`).
+    #[serde(default)]
+    pub expected: Option<u64>,
+    /// Events whose publisher had no friend online (null for messages).
+    #[serde(default)]
+    pub unheard: Option<u64>,
+    /// Events in attempts that failed after their request may have reached
+    /// the server (reset, closed, timeout, bad response): they may have been
+    /// fanned out without being counted in `expected`, and a retry may
+    /// fan them out twice (null for messages).
+    #[serde(default)]
+    pub uncertain: Option<u64>,
     /// Messages that failed for good.
     pub failed: u64,
     /// `failed` by class of the last failure; only classes that occurred.

@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `comet` | `POST {base}/send`, `id<TAB>envelope` lines | `BatchAnswer` (dropped, rejected) |
 //! | `comet-each` | `POST {base}/send/{id}`, the envelope | `SendAnswer` (0 connections: dropped) |
+//! | `comet-events` | `POST {base}/publish`, `publisher<TAB>[c1e ...]` lines | `PublishBatchAnswer` (connections, unheard, rejected) |
 //! | `nchan` | `POST {base}/pub/{channel}`, the envelope | 201 subscribers, 202 none (dropped) |
 //! | `pushpin` | `POST {base}/publish/`, JSON `items` (a batch) | 200 |
 //! | `icomet` | `GET {base}/push?cname={channel}&content={json, unquoted}` | `{"type":"ok"}` |
@@ -17,10 +18,10 @@
 //! `--header` fields go on every request of every kind.
 
 use super::template::{push_json_string, push_urlencoded, Template};
-use super::{Msg, Reply, Stamp};
+use super::{Fanout, Msg, Reply, Stamp};
 use crate::failure::Failure;
 use crate::http::{Answer, Target};
-use c1m_common::{push_batch_line, BatchAnswer, SendAnswer};
+use c1m_common::{push_batch_line, BatchAnswer, PublishBatchAnswer, SendAnswer};
 use c1m_http::write_request_head;
 use std::fmt::Display;
 
@@ -50,6 +51,7 @@ impl std::str::FromStr for PushpinFormat {
 pub(crate) enum HttpApi {
     CometBatch,
     CometEach,
+    CometEvents,
     Nchan {
         channel: Template,
     },
@@ -116,8 +118,13 @@ impl HttpPublisher {
             stamp.envelope(msg, envelope);
         };
         match &self.api {
-            HttpApi::CometBatch => {
-                path.extend_from_slice(b"/send");
+            HttpApi::CometBatch | HttpApi::CometEvents => {
+                let endpoint: &[u8] = if matches!(self.api, HttpApi::CometEvents) {
+                    b"/publish"
+                } else {
+                    b"/send"
+                };
+                path.extend_from_slice(endpoint);
                 content_type = Some("text/plain");
                 for &msg in msgs {
                     push_batch_line(body, msg.id, |out| stamp.envelope(msg, out)).expect(
@@ -234,6 +241,15 @@ impl HttpPublisher {
                     reply.dropped = a.dropped;
                 }
             }
+            HttpApi::CometEvents => {
+                if let Ok(a) = serde_json::from_slice::<PublishBatchAnswer>(&answer.body) {
+                    reply.rejected = a.rejected.min(n);
+                    reply.fanout = Some(Fanout {
+                        connections: a.connections,
+                        unheard: a.unheard,
+                    });
+                }
+            }
             HttpApi::CometEach => {
                 if let Ok(a) = serde_json::from_slice::<SendAnswer>(&answer.body) {
                     reply.dropped = Some(u64::from(a.connections == 0));
@@ -288,7 +304,13 @@ mod tests {
     }
 
     fn request(api: HttpApi, msgs: &[Msg]) -> String {
+        // What `run` pairs with each API: events go to `/publish`.
+        let kind = match api {
+            HttpApi::CometEvents => c1m_common::EnvelopeKind::Event,
+            _ => c1m_common::EnvelopeKind::Message,
+        };
         let stamp = Stamp {
+            kind,
             generator: 3,
             sent_us: 99,
             payload: b"hi",
@@ -316,6 +338,15 @@ mod tests {
         assert!(
             batch.ends_with("\r\n\r\n7\t[c1m 7 3 1 99 2|hi]\n8\t[c1m 8 3 4 99 2|hi]\n"),
             "{batch}"
+        );
+        let events = request(HttpApi::CometEvents, &two);
+        assert!(
+            events.starts_with("POST /base/publish HTTP/1.1\r\n"),
+            "{events}"
+        );
+        assert!(
+            events.ends_with("\r\n\r\n7\t[c1e 7 3 1 99 2|hi]\n8\t[c1e 8 3 4 99 2|hi]\n"),
+            "{events}"
         );
         let nchan = request(HttpApi::Nchan { channel: channel() }, &ONE);
         assert!(
@@ -403,9 +434,33 @@ mod tests {
             reply.unwrap(),
             Reply {
                 dropped: Some(1),
-                rejected: 4
+                rejected: 4,
+                fanout: None,
             }
         );
+        let events = publisher(HttpApi::CometEvents).read_answer(
+            &answer(
+                200,
+                br#"{"accepted":3,"rejected":1,"friends":9,"online":5,"connections":7,"unheard":1}"#,
+            ),
+            4,
+        );
+        assert_eq!(
+            events.unwrap(),
+            Reply {
+                dropped: None,
+                rejected: 1,
+                fanout: Some(Fanout {
+                    connections: 7,
+                    unheard: 1
+                }),
+            }
+        );
+        // A `/send` answer is not an event answer: nothing is counted.
+        let wrong = publisher(HttpApi::CometEvents)
+            .read_answer(&answer(200, br#"{"accepted":3,"rejected":0}"#), 3)
+            .unwrap();
+        assert_eq!(wrong.fanout, None);
         let foreign = batch
             .read_answer(&answer(200, br#"{"dropped":2}"#), 4)
             .unwrap();

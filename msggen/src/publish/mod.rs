@@ -6,7 +6,8 @@
 //!
 //! A request carries one message for the per-message APIs (`comet-each`,
 //! `nchan`, `icomet`, `centrifugo`, `mercure`, `http`) and a batch for the
-//! others (`comet`'s `POST /send`, Pushpin's `items`, pipelined Redis
+//! others (`comet`'s `POST /send`, `comet-events`' `POST /publish`,
+//! Pushpin's `items`, pipelined Redis
 //! `PUBLISH`es, NATS publishes with one flush). HTTP lanes can pipeline
 //! several requests per round (`--pipeline`).
 //!
@@ -20,7 +21,9 @@ pub(crate) mod template;
 
 use crate::failure::{Failure, FailureClass};
 use crate::http::{Answer, Conn, Target};
-use c1m_common::{encode_envelope, push_batch_line, Header, HeaderField};
+use c1m_common::{
+    encode_envelope, encode_event, push_batch_line, EnvelopeKind, Header, HeaderField,
+};
 use clap::Args as ClapArgs;
 use resp::RedisConn;
 use std::fmt;
@@ -40,6 +43,9 @@ pub enum Kind {
     Comet,
     /// comet-server's per-message endpoint, `POST /send/{id}`.
     CometEach,
+    /// comet-server's event batch endpoint, `POST /publish`: each id is a
+    /// publisher and its `[c1e ...]` event fans out to its online friends.
+    CometEvents,
     /// nginx with nchan: `POST {base}/pub/{channel}`.
     Nchan,
     /// Pushpin's GRIP publish: `POST {base}/publish/`, JSON items.
@@ -59,9 +65,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [(Kind, &'static str); 10] = [
+    const ALL: [(Kind, &'static str); 11] = [
         (Kind::Comet, "comet"),
         (Kind::CometEach, "comet-each"),
+        (Kind::CometEvents, "comet-events"),
         (Kind::Nchan, "nchan"),
         (Kind::Pushpin, "pushpin"),
         (Kind::Icomet, "icomet"),
@@ -81,12 +88,24 @@ impl Kind {
 
     /// True for the APIs whose one request carries one message.
     pub(crate) fn per_message(self) -> bool {
-        !matches!(self, Kind::Comet | Kind::Pushpin | Kind::Nats | Kind::Redis)
+        !matches!(
+            self,
+            Kind::Comet | Kind::CometEvents | Kind::Pushpin | Kind::Nats | Kind::Redis
+        )
     }
 
     /// True for comet-server's own endpoints.
     pub(crate) fn is_comet(self) -> bool {
-        matches!(self, Kind::Comet | Kind::CometEach)
+        matches!(self, Kind::Comet | Kind::CometEach | Kind::CometEvents)
+    }
+
+    /// The envelope this kind sends: an event (`[c1e `) for
+    /// `comet-events`, a message (`[c1m `) for every other.
+    pub(crate) fn envelope(self) -> EnvelopeKind {
+        match self {
+            Kind::CometEvents => EnvelopeKind::Event,
+            _ => EnvelopeKind::Message,
+        }
     }
 
     /// The channel (subject, topic) template when `--channel` is not given.
@@ -122,7 +141,8 @@ impl fmt::Display for Kind {
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub struct PublishArgs {
     /// The publish API: comet (comet-server's batch `POST /send`, the
-    /// default for http:// targets), comet-each, nchan, pushpin, icomet,
+    /// default for http:// targets), comet-each, comet-events (events
+    /// from the ids to their friends, `POST /publish`), nchan, pushpin, icomet,
     /// centrifugo, mercure, nats (default for nats://), redis (default for
     /// redis://) or http (templates).
     #[arg(long)]
@@ -163,6 +183,8 @@ pub(crate) struct Msg {
 /// What every envelope of one write shares.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stamp<'a> {
+    /// A message to `id`, or an event from `id` (`--publish comet-events`).
+    pub(crate) kind: EnvelopeKind,
     pub(crate) generator: u64,
     pub(crate) sent_us: u64,
     pub(crate) payload: &'a [u8],
@@ -177,7 +199,10 @@ impl Stamp<'_> {
             seq: msg.seq,
             sent_us: self.sent_us,
         };
-        encode_envelope(&header, self.payload, out);
+        match self.kind {
+            EnvelopeKind::Message => encode_envelope(&header, self.payload, out),
+            EnvelopeKind::Event => encode_event(&header, self.payload, out),
+        }
     }
 }
 
@@ -188,6 +213,17 @@ pub(crate) struct Reply {
     pub(crate) dropped: Option<u64>,
     /// Messages it refused (comet-server's `rejected`).
     pub(crate) rejected: u64,
+    /// For events: how far the accepted ones reached, when the server says.
+    pub(crate) fanout: Option<Fanout>,
+}
+
+/// What comet-server said an event batch reached (`PublishBatchAnswer`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Fanout {
+    /// Connection deliveries queued: what the subscribers should receive.
+    pub(crate) connections: u64,
+    /// Events whose publisher had no friend online.
+    pub(crate) unheard: u64,
 }
 
 /// Where and how messages go.
@@ -255,7 +291,7 @@ impl Publisher {
             Template::parse(channel_text, Allow::Id).map_err(|e| format!("--channel: {e}"))?;
         if kind.is_comet() && args.channel.is_some() {
             return Err(format!(
-                "--publish {kind} sends to subscriber ids; --channel is for the other kinds"
+                "--publish {kind} addresses comet-server's ids (subscribers, or publishers for comet-events); --channel is for the other kinds"
             ));
         }
         if kind != Kind::Http && (args.method != "POST" || args.body != "{body}") {
@@ -394,7 +430,7 @@ impl Publisher {
                     }
                     let result = conn.publish(&out, msgs.len()).await.map(|p| Reply {
                         dropped: Some(p.unheard),
-                        rejected: 0,
+                        ..Reply::default()
                     });
                     // An error reply leaves the connection in step; an I/O
                     // error does not.
@@ -460,14 +496,14 @@ fn http_publisher(
     let target = Target::parse(url)?;
     let mut fields = Vec::new();
     let api = match kind {
-        Kind::Comet | Kind::CometEach => {
+        Kind::Comet | Kind::CometEach | Kind::CometEvents => {
             if let Some(token) = token {
                 fields.push(("Authorization".to_owned(), format!("Bearer {token}")));
             }
-            if kind == Kind::Comet {
-                HttpApi::CometBatch
-            } else {
-                HttpApi::CometEach
+            match kind {
+                Kind::Comet => HttpApi::CometBatch,
+                Kind::CometEach => HttpApi::CometEach,
+                _ => HttpApi::CometEvents,
             }
         }
         Kind::Nchan => HttpApi::Nchan { channel },
@@ -563,6 +599,7 @@ mod tests {
         for name in [
             "comet",
             "comet-each",
+            "comet-events",
             "nchan",
             "pushpin",
             "icomet",
@@ -599,7 +636,7 @@ mod tests {
             &["--publish", "nchan", "--channel", "{user}"]
         )
         .contains("{user}"));
-        assert!(err("http://127.0.0.1:1", &["--channel", "x{id}"]).contains("subscriber ids"));
+        assert!(err("http://127.0.0.1:1", &["--channel", "x{id}"]).contains("comet-server's ids"));
     }
 
     #[test]

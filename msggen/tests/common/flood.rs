@@ -37,11 +37,22 @@ pub(crate) struct Flood {
 impl Flood {
     /// Starts floodtest and returns once its ramp is done.
     pub(crate) fn hold(preset: &str, addr: std::net::SocketAddr, conns: u32) -> Self {
+        Self::hold_with(preset, addr, conns, &[])
+    }
+
+    /// The same with more floodtest arguments (`--ids 1-6`).
+    pub(crate) fn hold_with(
+        preset: &str,
+        addr: std::net::SocketAddr,
+        conns: u32,
+        extra: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let json = dir.path().join("flood.json");
         let mut child = Command::new(floodtest_bin())
             .args(["--preset", preset, "--target", &addr.to_string()])
             .args(["--conns", &conns.to_string()])
+            .args(extra)
             .args(["--duration", "60s", "--report-interval", "200ms", "--json"])
             .arg(&json)
             .stdout(Stdio::piped())

@@ -257,8 +257,7 @@ async fn serve_conn<S, H>(
     ctx: Arc<H>,
     stop: watch::Receiver<bool>,
     board: Option<Arc<Board>>,
-)
-where
+) where
     S: AsyncRead + AsyncWrite + AsFd + Unpin,
     H: Handler,
 {
