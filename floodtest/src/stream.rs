@@ -3,7 +3,7 @@
 //! WebSocket the `101` and its frames (`websocket`).
 //!
 //! A [`Receiver`] is what a connection keeps between reads: its [`Stage`]
-//! (16 bytes: nothing until the head has arrived, then the codec's body
+//! (12 bytes, padded to 16: nothing until the head has arrived, then the codec's body
 //! decoder (5 bytes: the framing phase and a chunk's remaining length) and
 //! a byte of flags (the SSE line state, and whether body bytes have
 //! arrived, for the time to first byte), or the WebSocket frame decoder
@@ -507,9 +507,9 @@ pub(crate) mod tests {
     #[test]
     fn record_is_small() {
         // The stage (a decoder: the codec's body decoder with its flags,
-        // or the 12-byte frame decoder) 16; the envelope gaps 16; the
-        // spill 8.
-        assert_eq!(std::mem::size_of::<Stage>(), 16);
+        // or the 12-byte frame decoder, its tag in a niche) 12, padded to
+        // 16; the envelope gaps 16; the spill 8.
+        assert_eq!(std::mem::size_of::<Stage>(), 12);
         assert!(
             std::mem::size_of::<Receiver>() <= 40,
             "{}",

@@ -10,7 +10,7 @@
 //! | index | 4 | which connection of the plan: gives its id, and reconnects |
 //! | state, attempts, written, port | 6 (+2 padding) | connect phase, backoff step, request offset, destination port |
 //! | started_us | 8 | connect start: the times to connect, head and first byte, the timeout, and a WebSocket's key |
-//! | receiver | 40 | the stage (16: nothing until the head comes; then the HTTP body decoder (the codec's, 5) and flags (SSE line, first byte seen), or the WebSocket frame decoder (12)), last seq (16), spill (8) |
+//! | receiver | 40 | the stage (12, padded to 16: nothing until the head comes; then the HTTP body decoder (the codec's, 5) and flags (SSE line, first byte seen), or the WebSocket frame decoder (12)), last seq (16), spill (8) |
 //!
 //! 64 bytes, 72 with the slab's entry tag (`record_size` test, release
 //! build), against a budget of 1,024 B per connection; the same for a

@@ -73,7 +73,9 @@ fn wss_streams_through_comet_server_verified_with_ca() {
     server.shutdown().unwrap();
     let (code, summary) = held.wait();
     let s = summary.unwrap();
-    assert_eq!(code, Some(0), "{s:?}");
+    // The shutdown closes every stream: a run that sees the closes before
+    // it stops did not hold them, and says so (exit 1).
+    support::closed_by_the_shutdown(code, &s);
     assert_eq!((s.messages, s.lost), (90, 30), "{s:?}");
     assert_eq!(s.close_codes.get("1001"), Some(&30), "{s:?}");
     assert_eq!(s.failed["tls"], 0);

@@ -20,8 +20,10 @@ fn fragmented_messages_pings_and_the_close_from_python() {
         "20",
         "--duration",
         "3s",
+        // The server closes every stream after its messages: none is held
+        // to the end, which is the point here, not a failure.
         "--min-open",
-        "20",
+        "0",
     ]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let s = run.summary();
@@ -101,7 +103,9 @@ fn ws_streams_through_comet_server_carry_envelopes_and_gaps() {
     server.shutdown().unwrap();
     let (code, summary) = held.wait();
     let s = summary.unwrap();
-    assert_eq!(code, Some(0), "{s:?}");
+    // The shutdown closes every stream: a run that sees the closes before
+    // it stops did not hold them, and says so (exit 1).
+    support::closed_by_the_shutdown(code, &s);
     assert_eq!((s.messages, s.lost, s.chunks), (150, 50, 150), "{s:?}");
     assert_eq!(
         s.close_codes.get("1001"),

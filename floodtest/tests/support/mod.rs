@@ -405,6 +405,18 @@ pub(crate) fn with_pauses(server: &Server, conns: &str, pause_every: &str, extra
     floodtest(&args)
 }
 
+/// The exit of a run whose server shut down under it: 0 if it stopped
+/// before seeing the closes, else 1 with the check naming them.
+pub(crate) fn closed_by_the_shutdown(code: Option<i32>, s: &Summary) {
+    match &s.check_failed {
+        None => assert_eq!(code, Some(0), "{s:?}"),
+        Some(why) => {
+            assert_eq!(code, Some(1), "{s:?}");
+            assert!(why.contains("closed_by_server="), "{why}");
+        }
+    }
+}
+
 /// Posts `body` to `path` on the admin listener; returns the JSON body.
 pub(crate) fn admin_post(admin: SocketAddr, path: &str, body: &[u8]) -> String {
     let mut s = TcpStream::connect(admin).unwrap();
