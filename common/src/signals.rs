@@ -4,7 +4,7 @@
 //! The handler does only async-signal-safe work: it records the first
 //! signal in an atomic, writes a byte to a self-pipe (so a waiter in
 //! `poll(2)` wakes even if the signal came just before it went to sleep:
-//! no lost wake-up), and on a repeated signal either does nothing or calls
+//! no lost wake-up), and on a repeated SIGINT either does nothing or calls
 //! `_exit`, as the tool chose. Handlers use `SA_RESTART`; both pipe ends are
 //! close-on-exec, so child processes inherit neither the pipe nor the
 //! handler (exec resets caught signals to their default).
@@ -23,8 +23,14 @@ use std::time::Instant;
 pub enum Repeat {
     /// Nothing: the clean stop under way finishes.
     Ignore,
-    /// Exit at once with this code (`_exit`): the user does not want to
-    /// wait for the clean stop.
+    /// Exit at once with this code (`_exit`) on a second SIGINT: the user
+    /// at the keyboard does not want to wait for the clean stop. A repeated
+    /// SIGTERM (or any other signal) is ignored: repeats of those come from
+    /// machinery, not impatience. `PR_SET_PDEATHSIG` fires once for each
+    /// thread of a dying multi-threaded parent (the child is reparented to
+    /// its sibling threads first), so a runner that is SIGKILLed sends its
+    /// children two or more SIGTERMs within microseconds; exiting on the
+    /// second lost floodtest's summary.
     Exit(i32),
 }
 
@@ -40,7 +46,7 @@ static PIPE: OnceLock<(OwnedFd, OwnedFd)> = OnceLock::new();
 extern "C" fn on_signal(signal: c_int) {
     if CAUGHT.compare_exchange(0, signal, SeqCst, SeqCst).is_err() {
         let code = REPEAT_EXIT.load(SeqCst);
-        if code != 0 {
+        if code != 0 && signal == libc::SIGINT {
             // SAFETY: _exit is async-signal-safe and touches no Rust state.
             unsafe { libc::_exit(code) };
         }

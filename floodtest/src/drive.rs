@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// SIGINT and SIGTERM end the run cleanly (summary and CSV are written); a
-/// second one exits at once (130): the clean end is taking too long for the
-/// user.
+/// second SIGINT exits at once (130): the clean end is taking too long for
+/// the user. Repeated SIGTERMs are ignored (see [`Repeat::Exit`]).
 pub(crate) fn catch_stop_signals() -> std::io::Result<StopSignals> {
     StopSignals::install(&[libc::SIGINT, libc::SIGTERM], Repeat::Exit(130))
 }
