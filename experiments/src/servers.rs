@@ -14,7 +14,7 @@ use crate::target::TargetKind;
 use crate::tools::{Tool, Tools};
 use anyhow::{bail, Context};
 use c1m_common::FloodInterval;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -121,8 +121,9 @@ fn pids_words(pids: &[u32]) -> String {
 
 /// nginx+nchan or Pushpin: its config written into `<dir>/<target>/`, its
 /// processes started under the supervisor (each in its own group, stopped
-/// with the others), ready once both its ports accept connections and
-/// every process it forks exists, so memlog follows them all from its
+/// with the others), ready once it answers (`Setup::ready`: both ports
+/// accept, and Pushpin's probe stream is answered 200) and every process it
+/// forks exists, so memlog follows them all from its
 /// first sample.
 fn start_packaged(
     kind: TargetKind,
@@ -145,10 +146,9 @@ fn start_packaged(
         roots.push(sup.child(id).pid());
         expected += 1 + launch.forks;
     }
-    let listening = |addr| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok();
     let pids = sup
         .wait_for(START_TIMEOUT, |_| {
-            if !(listening(setup.subscribe) && listening(setup.publish)) {
+            if !setup.ready() {
                 return Ok(None);
             }
             let all = with_descendants(&roots);

@@ -52,6 +52,7 @@ pub fn nchan_setup(dir: &Path) -> io::Result<Setup> {
         }],
         subscribe: loopback(port),
         publish: loopback(port),
+        probe: None,
     })
 }
 
@@ -115,6 +116,8 @@ pub fn pushpin_setup(dir: &Path) -> io::Result<Setup> {
         ],
         subscribe: loopback(http_port),
         publish: loopback(publish_port),
+        // Through condure, the proxy, zurl and the origin: a held stream.
+        probe: Some("/stream/c1m-ready-probe"),
     })
 }
 
@@ -136,6 +139,7 @@ pub fn nats_setup(_dir: &Path) -> io::Result<Setup> {
         }],
         subscribe: loopback(port),
         publish: loopback(port),
+        probe: None,
     })
 }
 
@@ -166,6 +170,7 @@ pub fn redis_setup(dir: &Path) -> io::Result<Setup> {
         }],
         subscribe: loopback(port),
         publish: loopback(port),
+        probe: None,
     })
 }
 

@@ -44,15 +44,14 @@ impl Daemons {
     }
 
     /// Writes `setup`'s configs into a new set's folder, starts its
-    /// processes and waits until both its addresses accept connections.
+    /// processes and waits until it is ready ([`Setup::ready`]).
     pub fn start(setup: fn(&Path) -> io::Result<Setup>) -> (Self, Setup) {
         let mut d = Self::new();
         let setup = setup(d.dir()).expect("writing the server's config");
         for launch in &setup.launches {
             d.spawn(launch);
         }
-        d.wait_ready(setup.subscribe);
-        d.wait_ready(setup.publish);
+        d.wait_until(&format!("{} answering", setup.subscribe), || setup.ready());
         (d, setup)
     }
 
@@ -82,12 +81,19 @@ impl Daemons {
         self.children.push((launch.name, child));
     }
 
-    /// Waits until `addr` accepts a connection (the readiness signal of
-    /// every server here), failing with the server's log if one exits or
-    /// after 20 s.
+    /// Waits until `addr` accepts a connection, failing with the server's
+    /// log if one exits or after 20 s.
     pub fn wait_ready(&mut self, addr: SocketAddr) {
+        self.wait_until(&format!("{addr} listening"), || {
+            TcpStream::connect(addr).is_ok()
+        });
+    }
+
+    /// Polls `ready` every 20 ms, failing with the server's log if one of
+    /// the processes exits, or naming `what` after 20 s.
+    fn wait_until(&mut self, what: &str, ready: impl Fn() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(addr).is_err() {
+        while !ready() {
             let exited = self
                 .children
                 .iter_mut()
@@ -95,7 +101,7 @@ impl Daemons {
             if let Some((name, status)) = exited {
                 panic!("{name} exited ({status}): {}", self.log(name));
             }
-            assert!(Instant::now() < deadline, "nothing listens on {addr}");
+            assert!(Instant::now() < deadline, "not ready within 20 s: {what}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -13,6 +13,7 @@
 mod configs;
 mod daemons;
 mod origin;
+mod ready;
 mod sibling;
 
 pub use configs::{nats_setup, nchan_setup, pushpin_setup, redis_setup};
@@ -50,6 +51,9 @@ pub struct Setup {
     pub subscribe: SocketAddr,
     /// Where publishers send (for nginx+nchan and NATS/Redis the same port).
     pub publish: SocketAddr,
+    /// A path whose `GET` through `subscribe` is answered 200 only once the
+    /// whole server is up ([`Setup::ready`]); none where listening is proof.
+    pub probe: Option<&'static str>,
 }
 
 /// The Debian binaries a server needs.
