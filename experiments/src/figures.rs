@@ -16,7 +16,7 @@
 //!   from the last row of their CSV instead.
 
 use anyhow::Context;
-use c1m_common::{kernel_kb, Cost, Costs};
+use c1m_common::{kernel_kb, thousands, Cost, Costs};
 use c1m_common::{
     FloodInterval, FloodSummary, MemSample, MsggenInterval, MsggenSummary, Percentiles,
 };
@@ -111,6 +111,24 @@ pub struct Figures {
     pub delivered: Option<u64>,
     pub lost: Option<u64>,
     pub latency: Option<Latency>,
+}
+
+impl Figures {
+    /// Why the run lost messages, if it did: gaps floodtest saw in a
+    /// connection's sequence, or sends the server refused. A message to an
+    /// id with no connection (`dropped`) is not a loss: nobody was there.
+    pub fn losses(&self) -> Option<String> {
+        let lost = self.lost.unwrap_or(0);
+        let failed = self.send_failed.unwrap_or(0);
+        (lost > 0 || failed > 0).then(|| {
+            format!(
+                "messages lost: {} missing in the streams, {} sends failed (of {} sent)",
+                thousands(lost),
+                thousands(failed),
+                thousands(self.sent.unwrap_or(0))
+            )
+        })
+    }
 }
 
 /// Reads the figures from the files in `dir`.
@@ -256,6 +274,31 @@ pub(crate) fn connect_rate_mean(flood: &[FloodInterval]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gap_or_a_refused_send_is_a_loss_but_an_absent_id_is_not() {
+        let clean = Figures {
+            sent: Some(1_000),
+            dropped: Some(7),
+            lost: Some(0),
+            send_failed: Some(0),
+            ..Figures::default()
+        };
+        assert_eq!(clean.losses(), None);
+        let gap = Figures {
+            lost: Some(3),
+            ..clean.clone()
+        };
+        assert_eq!(
+            gap.losses().as_deref(),
+            Some("messages lost: 3 missing in the streams, 0 sends failed (of 1,000 sent)")
+        );
+        let refused = Figures {
+            send_failed: Some(1),
+            ..clean
+        };
+        assert!(refused.losses().is_some());
+    }
 
     pub(super) fn sample(
         elapsed_s: f64,

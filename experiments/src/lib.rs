@@ -142,10 +142,19 @@ pub(crate) fn run_one(args: &Args) -> anyhow::Result<Finished> {
     let result = run::execute(&plan, &tools, &dir, &mut sup, &mut chain);
     let mut steps = sup.stop_all();
     let load = watch.finish();
+    // Read before the verdict: a run that lost messages failed its check.
+    let mut notes = chain.notes;
+    let figures = figures::read_figures(&dir).unwrap_or_else(|e| {
+        notes.push(format!("figures could not be read: {e:#}"));
+        figures::Figures::default()
+    });
     let outcome = match (result, chain.check_failed.take()) {
         (Err(e), _) => Outcome::Incomplete(format!("{e:#}")),
         (Ok(()), Some(why)) => Outcome::CheckFailed(why),
-        (Ok(()), None) => Outcome::Complete,
+        (Ok(()), None) => match figures.losses() {
+            Some(why) => Outcome::CheckFailed(why),
+            None => Outcome::Complete,
+        },
     };
     if let Outcome::Incomplete(why) | Outcome::CheckFailed(why) = &outcome {
         eprintln!("experiment: {why}");
@@ -159,12 +168,7 @@ pub(crate) fn run_one(args: &Args) -> anyhow::Result<Finished> {
     sup.ignore_signals();
     let charts = charts::draw(&tools, &dir, &mut sup);
     steps.extend(sup.steps().into_iter().skip(steps.len()));
-    let mut notes = chain.notes;
     notes.extend(charts.notes);
-    let figures = figures::read_figures(&dir).unwrap_or_else(|e| {
-        notes.push(format!("figures could not be read: {e:#}"));
-        figures::Figures::default()
-    });
     let sysctl = std::fs::read_to_string(dir.join("sysctl.stdout")).ok();
     let report = Report {
         command: command_line(),
