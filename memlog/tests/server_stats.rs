@@ -5,12 +5,11 @@
 
 mod support;
 
-use c1m_common::MemSample;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output};
-use support::Testee;
+use support::{read_csv, Testee};
 
 fn comet_server() -> c1m_server::Server {
     let listener = c1m_server::bind("127.0.0.1:0".parse().unwrap(), 1024, false).unwrap();
@@ -49,14 +48,6 @@ fn memlog(port: u16, admin: SocketAddr, extra: &[&str], out: &Path) -> Output {
         .arg("--out")
         .arg(out)
         .output()
-        .unwrap()
-}
-
-fn read_csv(path: &Path) -> Vec<MemSample> {
-    csv::Reader::from_path(path)
-        .unwrap()
-        .deserialize()
-        .collect::<Result<_, _>>()
         .unwrap()
 }
 
@@ -162,4 +153,33 @@ fn a_server_stats_url_nobody_answers_is_an_error_before_sampling() {
     );
     let written = std::fs::read_to_string(&out).unwrap_or_default();
     assert_eq!(written.lines().count(), 0, "no sample: {written:?}");
+}
+
+#[test]
+fn an_admin_url_that_is_not_stats_is_an_error_naming_what_it_answered() {
+    let server = comet_server();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mem.csv");
+    let admin = server.admin_addr();
+    for (path, says) in [
+        ("/no-such-page", "HTTP/1.1 404"),
+        // 200, but Prometheus text: not the stats document.
+        ("/metrics", "is not comet-server's /stats: \"# HELP"),
+    ] {
+        let run = Command::new(env!("CARGO_BIN_EXE_memlog"))
+            .args(["--pid", &std::process::id().to_string()])
+            .args(["--server-stats", &format!("http://{admin}{path}")])
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2), "{path}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.starts_with(&format!("memlog: --server-stats http://{admin}{path}: ")),
+            "{stderr}"
+        );
+        assert!(stderr.contains(says), "{path}: {stderr}");
+    }
+    server.shutdown().unwrap();
 }
