@@ -137,6 +137,7 @@ mod tests {
             slab_kb,
             tcp_mem_kb: 0,
             mem_available_kb: 0,
+            ..MemSample::default()
         }
     }
 

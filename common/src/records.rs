@@ -27,7 +27,10 @@ pub fn unix_us_now() -> u64 {
 
 /// One `memlog` sample: memory of the target processes and of the kernel,
 /// and the connections they hold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// The last three columns came later and are `#[serde(default)]`: a CSV
+/// written before them still reads (empty counts, no CPU figure).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MemSample {
     /// Wall-clock time of the sample, ms since the Unix epoch.
     pub unix_ms: u64,
@@ -42,7 +45,9 @@ pub struct MemSample {
     pub vsz_kb: u64,
     /// How many target processes were found at this sample.
     pub procs: u32,
-    /// ESTABLISHED TCP sockets on the watched local port.
+    /// The connection count of this sample: the server's own figure
+    /// (`server_conns`) when memlog reads one, else the ESTABLISHED TCP
+    /// sockets counted on the watched local port (`counted_conns`).
     pub conns: u64,
     /// Kernel slab memory (`Slab` in /proc/meminfo), system-wide.
     pub slab_kb: u64,
@@ -50,6 +55,20 @@ pub struct MemSample {
     pub tcp_mem_kb: u64,
     /// `MemAvailable` in /proc/meminfo.
     pub mem_available_kb: u64,
+    /// The server's `connections` from its `/stats` (`memlog
+    /// --server-stats`), empty when not asked or when the request failed.
+    #[serde(default)]
+    pub server_conns: Option<u64>,
+    /// ESTABLISHED TCP sockets counted on the watched port at this sample,
+    /// empty when this sample did not count them (`--count-every`): the
+    /// exact count that cross-checks `server_conns`.
+    #[serde(default)]
+    pub counted_conns: Option<u64>,
+    /// CPU time (user + system) memlog itself used since the previous
+    /// sample (the first: since it started), so the sampler's own share of
+    /// the machine is in the file.
+    #[serde(default)]
+    pub memlog_cpu_ms: f64,
 }
 
 /// One `floodtest` reporting interval (figures merged over all workers and
@@ -152,6 +171,9 @@ mod tests {
             slab_kb: 6,
             tcp_mem_kb: 7,
             mem_available_kb: 8,
+            server_conns: Some(5),
+            counted_conns: None,
+            memlog_cpu_ms: 0.25,
         }
     }
 
@@ -159,9 +181,43 @@ mod tests {
     fn mem_sample_header_is_pinned() {
         assert_eq!(
             header_of(&mem()),
-            "unix_ms,elapsed_s,rss_kb,pss_kb,vsz_kb,procs,conns,slab_kb,tcp_mem_kb,mem_available_kb"
+            "unix_ms,elapsed_s,rss_kb,pss_kb,vsz_kb,procs,conns,slab_kb,tcp_mem_kb,mem_available_kb,\
+             server_conns,counted_conns,memlog_cpu_ms"
         );
         round_trip(mem());
+        round_trip(MemSample {
+            server_conns: None,
+            counted_conns: Some(5),
+            ..mem()
+        });
+    }
+
+    #[test]
+    fn a_mem_csv_from_before_the_cross_check_still_reads() {
+        let old = "unix_ms,elapsed_s,rss_kb,pss_kb,vsz_kb,procs,conns,slab_kb,tcp_mem_kb,mem_available_kb\n\
+                   1795317271815,0.0,14468,12346,18212,1,37,423456,0,23502560\n";
+        let rows: Vec<MemSample> = csv::Reader::from_reader(old.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [MemSample {
+                unix_ms: 1_795_317_271_815,
+                elapsed_s: 0.0,
+                rss_kb: 14468,
+                pss_kb: 12346,
+                vsz_kb: 18212,
+                procs: 1,
+                conns: 37,
+                slab_kb: 423_456,
+                tcp_mem_kb: 0,
+                mem_available_kb: 23_502_560,
+                server_conns: None,
+                counted_conns: None,
+                memlog_cpu_ms: 0.0,
+            }]
+        );
     }
 
     #[test]

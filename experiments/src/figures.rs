@@ -71,6 +71,36 @@ impl MemoryFigures {
     }
 }
 
+/// How memlog took its samples' connection counts, and what sampling
+/// cost memlog itself (its `memlog_cpu_ms` column).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplerFigures {
+    /// Samples whose count is the server's own (`/stats`).
+    pub from_server: usize,
+    /// Samples that counted the sockets (all, without `--server-stats`).
+    pub counted: usize,
+    /// memlog's CPU over the run's length: 0.05 is 5% of one core.
+    pub cpu_share: f64,
+}
+
+impl SamplerFigures {
+    /// `None` for a file without the CPU column (an older memlog's) or
+    /// without a sample after the first.
+    pub(crate) fn of(mem: &[MemSample]) -> Option<Self> {
+        let span_s = mem.last()?.elapsed_s;
+        let cpu_ms: f64 = mem.iter().map(|s| s.memlog_cpu_ms).sum();
+        if span_s <= 0.0 || cpu_ms <= 0.0 {
+            return None;
+        }
+        Some(Self {
+            from_server: mem.iter().filter(|s| s.server_conns.is_some()).count(),
+            counted: mem.iter().filter(|s| s.counted_conns.is_some()).count(),
+            // The first row holds memlog's start-up; the span starts there.
+            cpu_share: cpu_ms / 1000.0 / span_s,
+        })
+    }
+}
+
 /// The median (the mean of the middle two for an even count).
 pub fn median(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
@@ -88,9 +118,12 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
 pub struct Figures {
     /// Rows in mem.csv.
     pub mem_samples: usize,
-    /// Most ESTABLISHED connections memlog saw on the server port.
+    /// Most connections memlog saw (the server's count, or the
+    /// ESTABLISHED sockets on the server port).
     pub peak_conns: Option<u64>,
     pub memory: Option<MemoryFigures>,
+    /// How memlog counted, and its own CPU.
+    pub sampler: Option<SamplerFigures>,
     /// Most connections floodtest held open at once.
     pub client_peak_open: Option<u64>,
     /// Connection attempts that failed, by class.
@@ -147,6 +180,7 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
         mem_samples: mem.len(),
         peak_conns: mem.iter().map(|s| s.conns).max(),
         memory,
+        sampler: SamplerFigures::of(&mem),
         client_peak_open: flood_json
             .map(|f| f.open)
             .or(flood.iter().map(|r| r.open).max()),
@@ -318,7 +352,33 @@ mod tests {
             slab_kb,
             tcp_mem_kb,
             mem_available_kb: 20_000_000,
+            ..MemSample::default()
         }
+    }
+
+    #[test]
+    fn the_samplers_share_is_its_cpu_over_the_run() {
+        let row = |elapsed_s, counted: Option<u64>, memlog_cpu_ms| MemSample {
+            server_conns: Some(10),
+            counted_conns: counted,
+            memlog_cpu_ms,
+            ..sample(elapsed_s, 1, 10, 1, 1)
+        };
+        let mem = [
+            row(0.0, Some(10), 30.0),
+            row(1.0, None, 5.0),
+            row(2.0, None, 5.0),
+            row(3.0, Some(10), 110.0),
+            row(4.0, Some(10), 50.0),
+        ];
+        let f = SamplerFigures::of(&mem).unwrap();
+        assert_eq!((f.from_server, f.counted), (5, 3));
+        // 200 ms of CPU over 4 s.
+        assert!((f.cpu_share - 0.05).abs() < 1e-9, "{f:?}");
+        // An older memlog's file has no CPU column: no figure, not 0%.
+        let old = [sample(0.0, 1, 0, 1, 1), sample(1.0, 1, 5, 1, 1)];
+        assert_eq!(SamplerFigures::of(&old), None);
+        assert_eq!(SamplerFigures::of(&[]), None);
     }
 
     #[test]

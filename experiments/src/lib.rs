@@ -35,7 +35,7 @@ mod tools;
 
 pub use args::{Args, CompareArgs, RunOptions};
 pub use compare::compare;
-pub use figures::{median, read_csv, read_figures, MemoryFigures};
+pub use figures::{median, read_csv, read_figures, MemoryFigures, SamplerFigures};
 pub use load::Load;
 pub use machine::Machine;
 pub use preset::{find_preset, Overrides, Plan};

@@ -2,7 +2,7 @@
 //! this run's figures beside the seed's, the charts, and what each step
 //! did. Rendering is a pure function of [`Report`], so a test pins its text.
 
-use crate::figures::{Figures, Latency};
+use crate::figures::{Figures, Latency, SamplerFigures};
 use crate::load::Load;
 use crate::machine::Machine;
 use crate::preset::{Plan, SeedFigures};
@@ -393,6 +393,9 @@ impl Report<'_> {
                 last.elapsed_s
             );
         }
+        if let Some(s) = &f.sampler {
+            let _ = writeln!(md, "{}\n", sampler_line(s, f.mem_samples));
+        }
     }
 
     fn render_steps(&self, md: &mut String) {
@@ -490,6 +493,25 @@ fn latency(l: Latency) -> String {
     )
 }
 
+/// How memlog counted connections, and what it cost itself.
+fn sampler_line(s: &SamplerFigures, samples: usize) -> String {
+    let how = if s.from_server > 0 {
+        format!(
+            "connections from the server's own `/stats` in {} of {} samples, the sockets \
+             counted in {} (the cross-check; memlog says on stderr when they disagree)",
+            thousands(s.from_server as u64),
+            thousands(samples as u64),
+            thousands(s.counted as u64)
+        )
+    } else {
+        "the sockets counted in every sample (netlink sock_diag)".to_owned()
+    };
+    format!(
+        "memlog: {how}; its own CPU {:.1}% of one core over the run.",
+        s.cpu_share * 100.0
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,5 +523,26 @@ mod tests {
         assert_eq!(rate(1949.6), "1,950/s");
         assert_eq!(micros(850), "850 µs");
         assert_eq!(micros(1_250), "1.25 ms");
+    }
+
+    #[test]
+    fn the_sampler_line_says_where_counts_came_from_and_the_cpu() {
+        let from_server = SamplerFigures {
+            from_server: 1200,
+            counted: 121,
+            cpu_share: 0.0834,
+        };
+        assert_eq!(
+            sampler_line(&from_server, 1200),
+            "memlog: connections from the server's own `/stats` in 1,200 of 1,200 samples, the \
+             sockets counted in 121 (the cross-check; memlog says on stderr when they disagree); \
+             its own CPU 8.3% of one core over the run."
+        );
+        let counted = SamplerFigures {
+            from_server: 0,
+            counted: 60,
+            cpu_share: 0.004,
+        };
+        assert!(sampler_line(&counted, 60).starts_with("memlog: the sockets counted in every"));
     }
 }

@@ -59,11 +59,10 @@ pub(crate) fn execute(
     let mut memlog_args = vec![
         "--port".to_owned(),
         listen.port().to_string(),
-        "--interval".to_owned(),
-        format!("{}ms", memlog_interval(plan).as_millis()),
         "--out".to_owned(),
         path_arg(&dir.join(MEM_CSV)),
     ];
+    memlog_args.extend(memlog_sampling(plan, servers.admin));
     memlog_args.extend(servers.memlog_targets());
     sup.start(
         "memlog",
@@ -199,17 +198,42 @@ fn check_limits(
     }
 }
 
-/// One memlog sample a second, more often for runs of under 20 s so the
-/// chart still has points, less often past 200,000 connections: counting
-/// them costs ~1 us of CPU each (memlog/benches/sample_cost.sh), ~1 s at 1M
-/// with both loopback ends on the machine.
-fn memlog_interval(plan: &Plan) -> Duration {
+/// Past this many connections a socket count costs too much to take every
+/// second: ~1 us of CPU per connection with both loopback ends here
+/// (memlog/benches/sample_cost.sh), ~1 s at 1M.
+const COUNT_EVERY_SAMPLE_UP_TO: u64 = 200_000;
+/// With comet-server past [`COUNT_EVERY_SAMPLE_UP_TO`], memlog counts the
+/// sockets every this many samples: at 1M, ~1 s of CPU every 10 s, ~10% of
+/// one core (memlog/README.md, "What a sample costs").
+const COUNT_EVERY: u64 = 10;
+
+/// memlog's interval and where its connection counts come from: one sample
+/// a second (every 250 ms for runs under 20 s, so the chart still has
+/// points), each counting the sockets. Past 200,000 connections
+/// comet-server's own `/stats` (a group's front sums its workers) gives
+/// every sample's count and the sockets are counted every 10th sample to
+/// check it; another server has no `/stats`, so it is sampled every 5 s,
+/// each sample counting.
+fn memlog_sampling(plan: &Plan, admin: Option<SocketAddr>) -> Vec<String> {
+    let interval = |d: Duration| vec!["--interval".to_owned(), format!("{}ms", d.as_millis())];
     if plan.ramp() + plan.hold < Duration::from_secs(20) {
-        Duration::from_millis(250)
-    } else if plan.conns > 200_000 {
-        Duration::from_secs(5)
-    } else {
-        Duration::from_secs(1)
+        return interval(Duration::from_millis(250));
+    }
+    if plan.conns <= COUNT_EVERY_SAMPLE_UP_TO {
+        return interval(Duration::from_secs(1));
+    }
+    match admin {
+        Some(admin) => {
+            let mut args = interval(Duration::from_secs(1));
+            args.extend([
+                "--server-stats".to_owned(),
+                format!("http://{admin}/stats"),
+                "--count-every".to_owned(),
+                COUNT_EVERY.to_string(),
+            ]);
+            args
+        }
+        None => interval(Duration::from_secs(5)),
     }
 }
 
@@ -290,4 +314,37 @@ fn record_stats(admin: SocketAddr, dir: &Path, chain: &mut Chain) {
 
 fn path_arg(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preset::{find_preset, Overrides};
+
+    fn plan(name: &str, scale: f64) -> Plan {
+        let overrides = Overrides {
+            scale: Some(scale),
+            ..Overrides::default()
+        };
+        Plan::new(find_preset(name).unwrap(), overrides)
+    }
+
+    #[test]
+    fn memlog_counts_sockets_each_second_until_200k_then_asks_the_server() {
+        let admin: SocketAddr = "127.0.0.1:8001".parse().unwrap();
+        let words = |args: Vec<String>| args.join(" ");
+        let c10k = plan("c10k", 1.0);
+        assert_eq!(
+            words(memlog_sampling(&c10k, Some(admin))),
+            "--interval 1000ms"
+        );
+        let part3 = plan("part3", 1.0);
+        assert!(part3.conns > COUNT_EVERY_SAMPLE_UP_TO);
+        assert_eq!(
+            words(memlog_sampling(&part3, Some(admin))),
+            "--interval 1000ms --server-stats http://127.0.0.1:8001/stats --count-every 10"
+        );
+        // No /stats to ask (nchan, Pushpin, external): each sample counts.
+        assert_eq!(words(memlog_sampling(&part3, None)), "--interval 5000ms");
+    }
 }

@@ -4,6 +4,10 @@
                                accepts and keeps every connection
   hold.py connect PORT SRC N   opens N connections from SRC (a 127.x.y.z
                                address) to 127.0.0.1:PORT, then keeps them
+  hold.py subscribe PORT SRC N FIRST
+                               the same, each sending a comet-server
+                               `GET /test/ID` (ids FIRST, FIRST+1, ...), so
+                               a real server holds them as streams
 
 Each prints one line when ready (`listening`, `ready N`), then holds until
 its stdin closes, or 600 s pass, whichever is first: it always ends by
@@ -36,13 +40,18 @@ if role == "listen":
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ, "listener")
     print("listening", flush=True)
-elif role == "connect":
+elif role in ("connect", "subscribe"):
     src, count = sys.argv[3], int(sys.argv[4])
-    for _ in range(count):
+    first = int(sys.argv[5]) if role == "subscribe" else 0
+    for i in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_0)
         s.bind((src, 0))
         s.connect(("127.0.0.1", port))
+        if role == "subscribe":
+            # What the server sends back stays unread in the socket's
+            # buffer: a stream's head, a few hundred bytes.
+            s.sendall(f"GET /test/{first + i} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
         held.append(s)
     print(f"ready {len(held)}", flush=True)
 else:

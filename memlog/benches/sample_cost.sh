@@ -2,11 +2,13 @@
 # How long one memlog sample takes at 10,000 and 19,000 ESTABLISHED sockets
 # on one port, and the linear extrapolation to 1M connections.
 #
-#   memlog/benches/sample_cost.sh [--steps 0,10000,19000] [--samples 31] [--port 18300]
+#   memlog/benches/sample_cost.sh [--steps 0,10000,19000] [--samples 31] [--port 18300] [--comet]
 #
 # Opens the connections with python3 holders (benches/hold.py: SO_REUSEPORT
 # listeners and clients from 127.0.0.11+, all on loopback), which end when
-# the benchmark does. Prints medians in ms, wall and CPU.
+# the benchmark does. Prints medians in ms, wall and CPU. With --comet the
+# listener is an in-process comet-server and a sample with --server-stats
+# (the server's /stats instead of a count) is timed too.
 #
 # As root it runs in a network namespace of its own with a private TCP hash
 # table (net.ipv4.tcp_child_ehash_entries, set only for the instant the

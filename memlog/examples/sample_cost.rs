@@ -9,12 +9,19 @@
 //! the netlink count alone, the /proc/net/tcp count alone (the fallback),
 //! and a whole `Sampler::sample` with `--pgrep` over the listeners.
 //! Holders end when this process does (their stdin closes).
+//!
+//! With `--comet` the listener is a real comet-server, in this process,
+//! and the clients subscribe (`GET /test/ID`): then a whole sample that
+//! takes the count from the server's `/stats` (`memlog --server-stats`,
+//! a sample that does not count) is timed beside one that counts.
 
 use c1m_memlog::Sampler;
 use c1m_memlog::SockDiag;
+use c1m_memlog::StatsUrl;
 use c1m_memlog::Targets;
 use clap::Parser;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,6 +43,10 @@ struct Args {
     /// Connections per client process.
     #[arg(long, default_value_t = 5000)]
     per_client: u64,
+    /// Listen with an in-process comet-server instead of python3, and time
+    /// a sample with `--server-stats` too.
+    #[arg(long)]
+    comet: bool,
 }
 
 const HOLD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/hold.py");
@@ -118,6 +129,8 @@ struct Row {
     netlink: Cost,
     procnet: Cost,
     sample: Cost,
+    /// A whole sample with `--server-stats` that does not count (`--comet`).
+    stats_sample: Option<Cost>,
 }
 
 fn cell(c: Cost) -> String {
@@ -130,21 +143,50 @@ fn main() -> anyhow::Result<()> {
     c1m_common::raise_nofile_to_hard()?;
     let port = args.port.to_string();
     let mut holders = Vec::new();
-    for _ in 0..args.listeners {
-        holders.push(holder(&["listen".into(), port.clone()])?);
-    }
+    let server = if args.comet {
+        let listen = SocketAddr::from(([127, 0, 0, 1], args.port));
+        let listener = c1m_server::bind(listen, 4096, false)?;
+        let admin = c1m_server::bind("127.0.0.1:0".parse()?, 64, false)?;
+        Some(c1m_server::start(
+            c1m_server::Config::default(),
+            listener,
+            admin,
+        )?)
+    } else {
+        for _ in 0..args.listeners {
+            holders.push(holder(&["listen".into(), port.clone()])?);
+        }
+        None
+    };
+    let listeners = if server.is_some() { 1 } else { args.listeners };
     let mut diag = SockDiag::open()?;
     anyhow::ensure!(
         diag.one_walk(),
         "the legacy one-walk request is refused here"
     );
     let mut per_family = SockDiag::open()?.per_family();
-    let targets = Targets::pattern(&format!("hold.py listen {port}"))?;
-    let mut sampler = Sampler::new(targets, args.port);
+    let targets = || match &server {
+        Some(_) => Targets::pids(&[std::process::id()]),
+        None => Targets::pattern(&format!("hold.py listen {port}")),
+    };
+    let mut sampler = Sampler::new(targets()?, args.port);
     anyhow::ensure!(
         sampler.uses_netlink(),
         "netlink sock_diag is unavailable here"
     );
+    // Counts from the server's /stats, the sockets never counted after the
+    // first sample.
+    let mut from_stats = match &server {
+        Some(server) => {
+            let mut sampler = Sampler::new(targets()?, args.port);
+            let url = StatsUrl::parse(&format!("http://{}/stats", server.admin_addr()))
+                .map_err(anyhow::Error::msg)?;
+            sampler.read_server_stats(url, u64::MAX)?;
+            sampler.sample()?;
+            Some(sampler)
+        }
+        None => None,
+    };
 
     println!(
         "# memlog sample cost on port {port}, medians of {} samples",
@@ -155,20 +197,46 @@ fn main() -> anyhow::Result<()> {
         "# netlink: memlog's count (one walk, both families); per_family: two v2 dumps; \
          walk_only: netlink on a port nobody uses"
     );
-    println!("conns\tinuse\ttw\tnetlink\t\tper_family\twalk_only\tprocnet\t\twhole_sample");
+    println!(
+        "conns\tinuse\ttw\tnetlink\t\tper_family\twalk_only\tprocnet\t\twhole_sample{}",
+        if server.is_some() {
+            "\tserver_stats_sample"
+        } else {
+            ""
+        }
+    );
     let mut opened = 0u64;
     let mut rows = Vec::new();
     for &step in &args.steps {
         while opened < step {
             let n = (step - opened).min(args.per_client);
             let src = format!("127.0.0.{}", 11 + holders.len());
+            let role = if server.is_some() {
+                "subscribe"
+            } else {
+                "connect"
+            };
             holders.push(holder(&[
-                "connect".into(),
+                role.into(),
                 port.clone(),
                 src,
                 n.to_string(),
+                (opened + 1).to_string(),
             ])?);
             opened += n;
+        }
+        if let Some(server) = &server {
+            // The kernel has the connections; wait for the server to hold
+            // them all (accepted, requests read).
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while server.stats().connections != step {
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "comet-server holds {} of {step} connections after 30 s",
+                    server.stats().connections
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         let counted = diag.count_established(args.port)?;
         anyhow::ensure!(
@@ -196,17 +264,26 @@ fn main() -> anyhow::Result<()> {
         })?;
         let sample = cost(args.samples, || {
             let s = sampler.sample()?;
-            anyhow::ensure!(s.procs as usize == args.listeners && s.conns == step);
+            anyhow::ensure!(s.procs as usize == listeners && s.conns == step);
             Ok(())
         })?;
+        let stats_sample = match &mut from_stats {
+            Some(sampler) => Some(cost(args.samples, || {
+                let s = sampler.sample()?;
+                anyhow::ensure!(s.counted_conns.is_none() && s.server_conns == Some(step));
+                Ok(())
+            })?),
+            None => None,
+        };
         let (inuse, tw) = tcp_sockets();
         println!(
-            "{step}\t{inuse}\t{tw}\t{}\t{}\t{}\t{}\t{}",
+            "{step}\t{inuse}\t{tw}\t{}\t{}\t{}\t{}\t{}{}",
             cell(netlink),
             cell(two_walks),
             cell(walk),
             cell(procnet),
-            cell(sample)
+            cell(sample),
+            stats_sample.map_or(String::new(), |c| format!("\t{}", cell(c)))
         );
         rows.push(Row {
             conns: step,
@@ -215,6 +292,7 @@ fn main() -> anyhow::Result<()> {
             netlink,
             procnet,
             sample,
+            stats_sample,
         });
     }
     if let [.., a, b] = &rows[..] {
@@ -237,6 +315,15 @@ fn main() -> anyhow::Result<()> {
             line("netlink count", a.netlink, b.netlink);
             line("whole sample", a.sample, b.sample);
             line("/proc/net/tcp count", a.procnet, b.procnet);
+            if let Some(stats) = b.stats_sample {
+                // One server's /stats is the same document at any count:
+                // a slope between two noisy sub-ms figures means nothing.
+                println!(
+                    "#   whole sample with --server-stats, not counting: {:.2} ms wall, {:.2} ms CPU \
+                     at {} (one server's /stats does not grow with its connections)",
+                    stats.wall_ms, stats.cpu_ms, b.conns
+                );
+            }
         }
     }
     // The same from per-item costs at the largest step: the walk's CPU per
@@ -256,5 +343,8 @@ fn main() -> anyhow::Result<()> {
         );
     }
     drop(holders); // closes their stdin: they exit
+    if let Some(server) = server {
+        server.shutdown()?;
+    }
     Ok(())
 }

@@ -9,7 +9,10 @@
 //! - [`proc`]: one process's memory from /proc.
 //! - [`sockdiag`]: the connection count through netlink sock_diag, with
 //!   the kernel-side filters in [`bytecode`]; [`procnet`]: the
-//!   /proc/net/tcp fallback.
+//!   /proc/net/tcp fallback; [`server_stats`]: the server's own count
+//!   (`--server-stats`), cheap at any scale, cross-checked by a socket
+//!   count every `--count-every` samples.
+//! - [`cpu`]: memlog's own CPU per sample.
 //! - [`kernel`]: /proc/meminfo and /proc/net/sockstat.
 //! - [`sampler`]: one sample from all of the above.
 //! - [`output`]: CSV, the seed line, the live line.
@@ -18,22 +21,25 @@
 //! that overruns skips the slots it missed rather than drifting.
 
 mod bytecode;
+mod cpu;
 mod kernel;
 mod output;
 mod proc;
 mod procnet;
 mod sampler;
+mod server_stats;
 mod sockdiag;
 mod targets;
 
 pub use procnet::count_established;
 pub use sampler::Sampler;
+pub use server_stats::StatsUrl;
 pub use sockdiag::SockDiag;
 pub use targets::Targets;
 
 use anyhow::{bail, Context};
-use c1m_common::parse_duration;
 use c1m_common::MemSample;
+use c1m_common::{count_within, parse_duration};
 use c1m_common::{Repeat, StopSignals};
 use clap::{ArgGroup, Parser, ValueEnum};
 use output::{seed_line, CsvOut, LiveLine};
@@ -47,9 +53,10 @@ use std::time::{Duration, Instant};
 ///
 /// One row per interval: RSS, PSS and VSZ summed over the target processes,
 /// how many there are, ESTABLISHED TCP connections the server accepted on
-/// --port (IPv4 and IPv6, counted through netlink sock_diag), and the kernel's Slab, TCP buffer
-/// memory and MemAvailable. Ends after --duration, or on Ctrl-C/SIGTERM
-/// once the current sample is written.
+/// --port (IPv4 and IPv6, counted through netlink sock_diag, or the
+/// server's own count with --server-stats), the kernel's Slab, TCP buffer
+/// memory and MemAvailable, and memlog's own CPU. Ends after --duration, or
+/// on Ctrl-C/SIGTERM once the current sample is written.
 #[derive(Debug, Parser)]
 #[command(name = "memlog", version)]
 #[command(group(ArgGroup::new("target").required(true).args(["pid", "pgrep"])))]
@@ -71,9 +78,24 @@ pub struct Args {
     pub port: u16,
 
     /// Time between samples (`1s`, `500ms`, `1m`; at most `24h`). Counting ~1M connections
-    /// costs ~1 s of CPU on a small VM: use 5s or more at that scale.
+    /// costs ~1 s of CPU on a small VM: at that scale use --server-stats with
+    /// --count-every 10, or 5s or more.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub interval: Duration,
+
+    /// comet-server's admin `/stats` URL (`http://127.0.0.1:8001/stats`; a
+    /// group's front sums its workers): each sample's `conns` is the
+    /// server's own count, a request of ~0.1-0.5 ms, instead of counting
+    /// the sockets (~1 us each). The sockets are still counted every
+    /// --count-every samples to check it.
+    #[arg(long, value_name = "URL", value_parser = StatsUrl::parse)]
+    pub server_stats: Option<StatsUrl>,
+
+    /// With --server-stats: count the sockets every Nth sample (and the
+    /// first and the last) to cross-check the server's figure. 1 (the
+    /// default) counts every sample.
+    #[arg(long, value_name = "N", requires = "server_stats", value_parser = count_every)]
+    pub count_every: Option<u64>,
 
     /// CSV file to write (created or truncated; flushed every sample).
     #[arg(long, default_value = "mem.csv")]
@@ -97,6 +119,11 @@ pub enum Format {
     Csv,
     /// The CSV file, and `date<TAB>epoch<TAB>rss_kb<TAB>conns` on stdout.
     Seed,
+}
+
+/// `--count-every`: 1 to a million samples.
+fn count_every(input: &str) -> Result<u64, String> {
+    count_within(input, 1, 1_000_000)
 }
 
 /// The longest --interval: a day, which keeps the schedule's arithmetic
@@ -130,38 +157,55 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let mut sampler = Sampler::new(targets, args.port);
+    let counter = if sampler.uses_netlink() {
+        "netlink sock_diag"
+    } else {
+        "/proc/net/tcp"
+    };
+    let count_every = args.count_every.unwrap_or(1);
+    let conns = match args.server_stats.clone() {
+        Some(url) => {
+            let what = format!(
+                "connections from {url}, ESTABLISHED ones on :{} counted ({counter}) every {} samples",
+                args.port,
+                count_every
+            );
+            sampler.read_server_stats(url, count_every)?;
+            what
+        }
+        None => format!("ESTABLISHED connections on :{} ({counter})", args.port),
+    };
     // One line for logs and people: what is measured, how, and where to.
     eprintln!(
-        "memlog: sampling {which} and ESTABLISHED connections on :{} ({}) every {} ms into {}",
-        args.port,
-        if sampler.uses_netlink() {
-            "netlink sock_diag"
-        } else {
-            "/proc/net/tcp"
-        },
+        "memlog: sampling {which} and {conns} every {} ms into {}",
         args.interval.as_millis(),
         args.out.display()
     );
     let mut live = LiveLine::new();
     let started = sampler.started();
+    let interval_ns = args.interval.as_nanos();
     let mut slot = 0u128;
     let mut warned_slow = false;
+    let mut last_counted;
     loop {
+        // The last slot of a --duration run counts the sockets, so the
+        // run ends cross-checked (a slow sample can still skip past it:
+        // then the sample after the loop does).
+        let last = args
+            .duration
+            .is_some_and(|d| offset_of(slot + 1, interval_ns) > d);
         let sample_started = Instant::now();
-        let sample = sampler.sample()?;
+        let sample = if last {
+            sampler.sample_counted()?
+        } else {
+            sampler.sample()?
+        };
         let took = sample_started.elapsed();
         live.erase();
         if took > args.interval / 2 && !std::mem::replace(&mut warned_slow, true) {
-            // At ~10^6 sockets the kernel's walk for the connection count
-            // costs hundreds of ms (see benches/sample_cost.sh).
-            eprintln!(
-                "memlog: one sample took {} ms, over half the {} ms interval \
-                 ({} connections counted); use a longer --interval",
-                took.as_millis(),
-                args.interval.as_millis(),
-                sample.conns
-            );
+            warn_slow(&args, took, &sample);
         }
+        last_counted = sample.counted_conns.is_some();
         csv.write(&sample)?;
         if args.format == Format::Seed && !print_seed(&sample)? {
             break; // stdout closed (`memlog ... | head`): nobody is reading
@@ -169,10 +213,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         live.show(&sample);
         // The next slot still ahead; slots missed by a slow sample are skipped.
         let since_start = started.elapsed();
-        let interval_ns = args.interval.as_nanos();
         slot = slot.max(since_start.as_nanos() / interval_ns) + 1;
-        // u64 nanoseconds last 584 years: far past any --duration.
-        let offset = Duration::from_nanos(u64::try_from(slot * interval_ns).unwrap_or(u64::MAX));
+        let offset = offset_of(slot, interval_ns);
         if args.duration.is_some_and(|d| offset > d) {
             break;
         }
@@ -180,8 +222,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             break;
         }
     }
+    if !last_counted {
+        // Stopped by a signal (or a slow sample skipped the last slot)
+        // between counts: one more sample, counted, ends the file.
+        let sample = sampler.sample_counted()?;
+        csv.write(&sample)?;
+        if args.format == Format::Seed {
+            print_seed(&sample)?;
+        }
+        live.show(&sample);
+    }
     live.finish();
     Ok(ExitCode::SUCCESS)
+}
+
+/// When slot `slot` starts, from the first sample. u64 nanoseconds last 584
+/// years: far past any --duration.
+fn offset_of(slot: u128, interval_ns: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(slot * interval_ns).unwrap_or(u64::MAX))
+}
+
+/// Said once: a sample took over half the interval, so the schedule skips
+/// the slots it overran.
+fn warn_slow(args: &Args, took: Duration, sample: &MemSample) {
+    // At ~10^6 sockets the kernel's walk for the connection count costs
+    // hundreds of ms (see benches/sample_cost.sh).
+    let fix = match (&args.server_stats, sample.counted_conns) {
+        (Some(_), Some(_)) => {
+            "slots it overran are skipped; a larger --count-every makes such \
+                               samples rarer"
+        }
+        (Some(_), None) => "the server's /stats was slow to answer",
+        (None, _) => "use a longer --interval, or --server-stats with --count-every",
+    };
+    eprintln!(
+        "memlog: one sample took {} ms, over half the {} ms interval ({} connections{}); {fix}",
+        took.as_millis(),
+        args.interval.as_millis(),
+        sample.conns,
+        if sample.counted_conns.is_some() {
+            " counted"
+        } else {
+            ""
+        },
+    );
 }
 
 /// Prints the seed line; false when stdout is a closed pipe.
@@ -231,6 +315,53 @@ mod tests {
         assert_eq!(pids.pid, vec![10, 11, 12]);
         assert_eq!(pids.port, 8000);
         assert_eq!(pids.out, PathBuf::from("mem.csv"));
+        assert_eq!((pids.server_stats, pids.count_every), (None, None));
+
+        let at_1m = Args::try_parse_from([
+            "memlog",
+            "--pid",
+            "10",
+            "--server-stats",
+            "http://127.0.0.1:8001/stats",
+            "--count-every",
+            "10",
+        ])
+        .unwrap();
+        let url = at_1m.server_stats.unwrap();
+        assert_eq!(url.to_string(), "http://127.0.0.1:8001/stats");
+        assert_eq!(at_1m.count_every, Some(10));
+    }
+
+    #[test]
+    fn count_every_is_refused_without_server_stats() {
+        let err = Args::try_parse_from(["memlog", "--pid", "1", "--count-every", "10"])
+            .unwrap_err()
+            .to_string();
+        // clap's message names the missing flag: the fix.
+        assert!(
+            err.contains("required arguments were not provided"),
+            "{err}"
+        );
+        assert!(err.contains("--server-stats <URL>"), "{err}");
+        for bad in ["0", "x", "2000000"] {
+            assert!(
+                Args::try_parse_from([
+                    "memlog",
+                    "--pid",
+                    "1",
+                    "--server-stats",
+                    "http://127.0.0.1:9/stats",
+                    "--count-every",
+                    bad
+                ])
+                .is_err(),
+                "--count-every {bad}"
+            );
+        }
+        let err = Args::try_parse_from(["memlog", "--pid", "1", "--server-stats", "127.0.0.1:9"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expected comet-server's admin URL"), "{err}");
     }
 
     #[test]

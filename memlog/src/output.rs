@@ -192,6 +192,7 @@ mod tests {
             slab_kb: 200_000,
             tcp_mem_kb: 1040,
             mem_available_kb: 20_000_000,
+            ..MemSample::default()
         }
     }
 

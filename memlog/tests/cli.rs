@@ -3,23 +3,13 @@
 
 mod support;
 
-use c1m_common::MemSample;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{unique_marker, Testee};
+use support::{read_csv, unique_marker, Testee};
 
 fn memlog() -> Command {
     Command::new(env!("CARGO_BIN_EXE_memlog"))
-}
-
-fn read_csv(path: &Path) -> Vec<MemSample> {
-    csv::Reader::from_path(path)
-        .unwrap()
-        .deserialize()
-        .collect::<Result<_, _>>()
-        .unwrap()
 }
 
 #[test]

@@ -96,6 +96,7 @@ fn mem_10k(step_s: f64, noise: &mut Noise, server: &Server) -> Vec<MemSample> {
             slab_kb: slab as u64,
             tcp_mem_kb: tcp_mem as u64,
             mem_available_kb: (22_900_000.0 - rss - (slab - 412_000.0)) as u64,
+            ..MemSample::default()
         });
         t += step_s;
     }
@@ -207,6 +208,7 @@ fn icomet_1m(noise: &mut Noise) -> Vec<MemSample> {
             slab_kb: slab as u64,
             tcp_mem_kb: 48,
             mem_available_kb: (22_900_000.0 - rss - conns * 9.5) as u64,
+            ..MemSample::default()
         });
         t += 10.0;
         if pause_left > 0.0 {

@@ -222,6 +222,7 @@ pub(crate) fn c10k_memlog() -> Input<MemSample> {
                 slab_kb: 300_000 + conns * 9,
                 tcp_mem_kb: 1_000 - conns / 20,
                 mem_available_kb: 1,
+                ..MemSample::default()
             }
         })
         .collect();

@@ -132,6 +132,7 @@ mod tests {
             slab_kb: 1,
             tcp_mem_kb: 2,
             mem_available_kb: 0,
+            ..MemSample::default()
         }
     }
 

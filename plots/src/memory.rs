@@ -221,6 +221,7 @@ mod tests {
                 slab_kb: 400_000 + i * 95,
                 tcp_mem_kb: 100,
                 mem_available_kb: 1,
+                ..MemSample::default()
             })
             .collect();
         Input {

@@ -179,6 +179,7 @@ mod tests {
             slab_kb: 1000 + 9 * conns,
             tcp_mem_kb: 0,
             mem_available_kb: 0,
+            ..MemSample::default()
         }
     }
 

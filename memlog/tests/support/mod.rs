@@ -78,3 +78,12 @@ pub(crate) fn unique_marker(what: &str) -> String {
         .subsec_nanos();
     format!("memlog-test-{what}-{}-{nanos}", std::process::id())
 }
+
+/// The rows of a memlog CSV.
+pub(crate) fn read_csv(path: &std::path::Path) -> Vec<c1m_common::MemSample> {
+    csv::Reader::from_path(path)
+        .unwrap()
+        .deserialize()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
