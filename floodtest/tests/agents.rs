@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// read in a thread so the test can wait for one.
 struct Agent {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    said: Said,
 }
 
 impl Agent {
@@ -38,26 +38,15 @@ impl Agent {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = read_lines(child.stderr.take().unwrap());
-        let mut agent = Agent { child, lines };
+        let said = Said::read(child.stderr.take().unwrap());
+        let mut agent = Agent { child, said };
         agent.wait_for("waiting for work", Duration::from_secs(10));
         agent
     }
 
     /// The first stderr line containing `text` within `bound`.
     fn wait_for(&mut self, text: &str, bound: Duration) -> String {
-        let deadline = Instant::now() + bound;
-        let mut seen = Vec::new();
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            if line.contains(text) {
-                return line;
-            }
-            seen.push(line);
-        }
-        panic!("agent said no {text:?} within {bound:?}; it said: {seen:#?}");
+        self.said.wait_for("agent", text, bound).pop().unwrap()
     }
 
     fn kill(&mut self) {
@@ -72,22 +61,47 @@ impl Drop for Agent {
     }
 }
 
-fn read_lines(stderr: ChildStderr) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+/// A process's stderr lines, read in a thread.
+struct Said {
+    lines: mpsc::Receiver<String>,
+}
+
+impl Said {
+    fn read(stderr: ChildStderr) -> Said {
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Said { lines }
+    }
+
+    /// Lines up to the first containing `text`, within `bound`; `who`
+    /// names the process when it says no such line.
+    fn wait_for(&self, who: &str, text: &str, bound: Duration) -> Vec<String> {
+        let deadline = Instant::now() + bound;
+        let mut seen = Vec::new();
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            let found = line.contains(text);
+            seen.push(line);
+            if found {
+                return seen;
             }
         }
-    });
-    rx
+        panic!("{who} said no {text:?} within {bound:?}; it said: {seen:#?}");
+    }
 }
 
 /// The controller, with `--json` into a temp dir.
 struct Controller {
     child: Child,
-    lines: mpsc::Receiver<String>,
+    said: Said,
     json: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -104,10 +118,10 @@ impl Controller {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = read_lines(child.stderr.take().unwrap());
+        let said = Said::read(child.stderr.take().unwrap());
         Controller {
             child,
-            lines,
+            said,
             json,
             _dir: dir,
         }
@@ -115,19 +129,7 @@ impl Controller {
 
     /// Waits for a stderr line containing `text`; all lines seen so far.
     fn wait_for(&mut self, text: &str, bound: Duration) -> Vec<String> {
-        let deadline = Instant::now() + bound;
-        let mut seen = Vec::new();
-        while let Ok(line) = self
-            .lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        {
-            let found = line.contains(text);
-            seen.push(line);
-            if found {
-                return seen;
-            }
-        }
-        panic!("controller said no {text:?} within {bound:?}; it said: {seen:#?}");
+        self.said.wait_for("the controller", text, bound)
     }
 
     /// Waits (bounded) for the exit: the code, the rest of stderr and the
@@ -144,7 +146,9 @@ impl Controller {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let rest: Vec<String> = self.lines.try_iter().collect();
+        // To the end of its stderr (the reader ends at EOF): nothing the
+        // controller said last is missed.
+        let rest: Vec<String> = self.said.lines.iter().collect();
         (
             status.code(),
             rest.join("\n"),
