@@ -200,7 +200,11 @@ impl Agent {
                 }
                 Ok(ToAgent::Start { run }) => {
                     if let Some(p) = prepared.take_if(|p| p.run.run == run) {
-                        self.run_share(p, stop)?;
+                        // An agent outlives a share that could not run
+                        // (its controller finds it silent and says so).
+                        if let Err(e) = self.run_share(p, stop) {
+                            self.say(&format!("run {run} failed: {e:#}"));
+                        }
                         // Back to waiting: seen again by discovery.
                         self.announce();
                     }

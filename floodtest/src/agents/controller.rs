@@ -59,6 +59,7 @@ pub(crate) fn start(
         })
         .collect::<anyhow::Result<Vec<Ipv4List>>>()?;
     let (target, _) = crate::preset::resolve(args).map_err(anyhow::Error::msg)?;
+    check_shared_addresses(args, &agents, &ips)?;
     check_capacity(args, &target, &agents, &ips)?;
 
     let run = format!("{:016x}", rand::random::<u64>());
@@ -252,6 +253,34 @@ fn missing(
     }
 }
 
+/// Refuses two agents on one host binding the same source addresses: the
+/// same (address, port) pairs would be tried by both, and each would count
+/// the other's as taken.
+fn check_shared_addresses(
+    args: &Args,
+    agents: &[Announce],
+    ips: &[Ipv4List],
+) -> anyhow::Result<()> {
+    if BindMode::from(args.bind_mode) == BindMode::Kernel {
+        return Ok(());
+    }
+    for (i, a) in agents.iter().enumerate() {
+        for (j, b) in agents.iter().enumerate().skip(i + 1) {
+            let shared = ips[i].iter().find(|ip| ips[j].iter().any(|o| o == *ip));
+            if let (true, Some(ip)) = (a.host == b.host, shared) {
+                bail!(
+                    "agents {} and {} both run on {} and both bind {ip}; fix: give each agent on one \
+                     host its own addresses (`floodtest agent --source-ips`)",
+                    a.name,
+                    b.name,
+                    a.host
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a run the agents together cannot hold, before any plan is sent.
 fn check_capacity(
     args: &Args,
@@ -360,4 +389,62 @@ fn await_ready(
         }
     }
     Ok(agents.iter().map(|a| ready[&a.name]).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn agent(name: &str, host: &str, ips: Option<&str>) -> Announce {
+        Announce {
+            name: name.into(),
+            host: host.into(),
+            fd_limit: 20_000,
+            cores: 2,
+            source_ips: ips.map(str::to_owned),
+            ephemeral: (32768, 60999),
+        }
+    }
+
+    fn args(line: &str) -> Args {
+        Args::try_parse_from(std::iter::once("floodtest").chain(line.split_whitespace())).unwrap()
+    }
+
+    #[test]
+    fn refuses_what_the_agents_together_cannot_hold_with_each_ones_figure() {
+        let a = args("--conns 100k --bind-mode explicit --agents 2 --broker nats://x:1");
+        let target = crate::preset::resolve(&a).unwrap().0;
+        let agents = [agent("a", "h1", None), agent("b", "h2", None)];
+        let ips: Vec<Ipv4List> = vec!["127.0.2.1".parse().unwrap(); 2];
+        // 2 x 64,512 explicit pairs hold 100,000.
+        check_capacity(&a, &target, &agents, &ips).unwrap();
+        let a = args("--conns 100k --bind-mode explicit --procs 2 --agents 2 --broker nats://x:1");
+        let err = check_capacity(&a, &target, &agents, &ips)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot open 100000 connections over 2 agents: a 2 process(es) x 19936 descriptors = 39872"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn two_agents_on_one_host_may_not_bind_the_same_addresses() {
+        let a = args("--conns 10 --bind-mode noport --agents 2 --broker nats://x:1");
+        let one: Ipv4List = "127.0.2.1-127.0.2.2".parse().unwrap();
+        let other: Ipv4List = "127.0.2.2,127.0.3.1".parse().unwrap();
+        let same_host = [agent("a", "h", None), agent("b", "h", None)];
+        let err = check_shared_addresses(&a, &same_host, &[one.clone(), other.clone()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("agents a and b both run on h and both bind 127.0.2.2"),
+            "{err}"
+        );
+        let apart = [agent("a", "h1", None), agent("b", "h2", None)];
+        check_shared_addresses(&a, &apart, &[one.clone(), other]).unwrap();
+        let own: Ipv4List = "127.0.4.1".parse().unwrap();
+        check_shared_addresses(&a, &same_host, &[one, own]).unwrap();
+    }
 }
