@@ -78,8 +78,8 @@ pub use signals::{Repeat, StopSignals};
 #[cfg(feature = "schema-check")]
 pub use wire::validate_against_schema;
 pub use wire::{
-    parse_batch, push_batch_line, BatchAnswer, BatchLines, BroadcastAnswer, BrokerState,
-    CheckAnswer, FirstError, FloodSummary, GapSummary, GeneratorSummary, GroupCounters,
-    MsggenSummary, Percentiles, PublishAnswer, PublishBatchAnswer, SendAnswer, StatsSnapshot,
-    UnsendableMessage, WorkerStats,
+    parse_batch, push_batch_line, AgentSummary, BatchAnswer, BatchLines, BroadcastAnswer,
+    BrokerState, CheckAnswer, FirstError, FloodSummary, GapSummary, GeneratorSummary,
+    GroupCounters, HistogramBuckets, MsggenSummary, Percentiles, PublishAnswer, PublishBatchAnswer,
+    SendAnswer, StatsSnapshot, UnsendableMessage, WorkerStats,
 };

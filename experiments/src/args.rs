@@ -99,6 +99,14 @@ pub struct RunOptions {
     /// c1m-sysctl [default: the folder of this executable]
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Run the client side on floodtest agents (`floodtest agent --broker
+    /// URL` on each client machine): how many, or their names (a,b,c);
+    /// the run's floodtest becomes their controller (`floodtest --agents`)
+    #[arg(long, value_name = "N|NAME,NAME", requires = "agents_broker")]
+    pub agents: Option<String>,
+    /// The NATS the agents and their controller meet at (nats://HOST:PORT)
+    #[arg(long, value_name = "URL", requires = "agents")]
+    pub agents_broker: Option<String>,
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {
@@ -164,6 +172,19 @@ mod tests {
         assert!(Args::try_parse_from(["experiment", "c10k", "--scale", "0"]).is_err());
         assert!(Args::try_parse_from(["experiment"]).is_err());
         assert_eq!(args.options.settle, Duration::from_secs(30));
+        let agents = Args::try_parse_from([
+            "experiment",
+            "part3",
+            "--agents",
+            "3",
+            "--agents-broker",
+            "nats://10.0.0.5:4222",
+        ])
+        .unwrap();
+        assert_eq!(agents.options.agents.as_deref(), Some("3"));
+        // The agents and their controller need a place to meet.
+        let err = Args::try_parse_from(["experiment", "part3", "--agents", "3"]).unwrap_err();
+        assert!(err.to_string().contains("--agents-broker"), "{err}");
     }
 
     #[test]

@@ -99,6 +99,12 @@ pub(crate) fn run_one(args: &Args) -> anyhow::Result<Finished> {
     plan.external = args.external.clone();
     plan.workers = refuse_over(&plan, fd_limit, args.workers)?;
     plan.broker = args.broker.clone();
+    plan.agents = args
+        .options
+        .agents
+        .clone()
+        .zip(args.options.agents_broker.clone())
+        .map(|(wanted, broker)| preset::FloodAgents { wanted, broker });
     let tools = tools::Tools::locate(args.options.bin_dir.as_deref())?;
     c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     // The figures of a run straight after a build were the build's (p99

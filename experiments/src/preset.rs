@@ -255,6 +255,17 @@ pub struct Plan {
     pub target: TargetKind,
     /// Where an external server is (`--target external`).
     pub external: External,
+    /// The floodtest agents that run the client side, if any (`--agents`).
+    pub agents: Option<FloodAgents>,
+}
+
+/// `--agents` and `--agents-broker`: floodtest's side on other machines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FloodAgents {
+    /// How many agents, or their names (`floodtest --agents`).
+    pub wanted: String,
+    /// Where they and the controller meet (`floodtest --broker`).
+    pub broker: String,
 }
 
 impl Plan {
@@ -286,6 +297,7 @@ impl Plan {
             broker: None,
             target: TargetKind::Comet,
             external: External::default(),
+            agents: None,
         }
     }
 

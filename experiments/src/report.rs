@@ -246,6 +246,13 @@ impl Report<'_> {
         if let Some(broker) = &p.broker {
             let _ = writeln!(md, "| broker | NATS at {broker} |");
         }
+        if let Some(agents) = &p.agents {
+            let _ = writeln!(
+                md,
+                "| client | floodtest agents ({}) over NATS at {} |",
+                agents.wanted, agents.broker
+            );
+        }
         md.push('\n');
     }
 

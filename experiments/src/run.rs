@@ -263,6 +263,16 @@ fn flood_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
         path_arg(&dir.join(FLOOD_JSON)),
     ]);
     args.extend(plan.preset.addressing.client_args());
+    if let Some(agents) = &plan.agents {
+        // The agents' own --source-ips, where they announced some, replace
+        // the preset's addressing.
+        args.extend([
+            "--agents".to_owned(),
+            agents.wanted.clone(),
+            "--broker".to_owned(),
+            agents.broker.clone(),
+        ]);
+    }
     if let Some(p) = plan.pause {
         args.extend([
             "--pause-every".to_owned(),
@@ -319,7 +329,7 @@ fn path_arg(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preset::{find_preset, Overrides};
+    use crate::preset::{find_preset, FloodAgents, Overrides};
 
     fn plan(name: &str, scale: f64) -> Plan {
         let overrides = Overrides {
@@ -346,5 +356,33 @@ mod tests {
         );
         // No /stats to ask (nchan, Pushpin, external): each sample counts.
         assert_eq!(words(memlog_sampling(&part3, None)), "--interval 5000ms");
+    }
+
+    #[test]
+    fn with_agents_floodtest_is_their_controller() {
+        let mut plan = Plan::new(find_preset("part3").unwrap(), Overrides::default());
+        let listen: SocketAddr = "127.0.0.1:8000".parse().unwrap();
+        let servers = Servers {
+            listen,
+            publish: listen,
+            admin: None,
+            pids: Vec::new(),
+            pgrep: None,
+            name: "comet-server".into(),
+        };
+        let alone = flood_args(&plan, &servers, Path::new("/tmp/run"));
+        assert!(!alone.iter().any(|a| a == "--agents"), "{alone:?}");
+        plan.agents = Some(FloodAgents {
+            wanted: "a,b".into(),
+            broker: "nats://10.0.0.5:4222".into(),
+        });
+        let args = flood_args(&plan, &servers, Path::new("/tmp/run"));
+        let at = args.iter().position(|a| a == "--agents").unwrap();
+        assert_eq!(
+            args[at..at + 4],
+            ["--agents", "a,b", "--broker", "nats://10.0.0.5:4222"]
+        );
+        // The rest is the run as on one machine: the same ids and output.
+        assert_eq!(args[..at], alone[..at]);
     }
 }

@@ -20,8 +20,15 @@ use std::time::Duration;
 /// framing; 1 when not (it says what failed); 2 on a refused configuration
 /// or an error, or when a child process died (the summary is still
 /// written, marked `incomplete`).
+///
+/// Over several client machines: start `floodtest agent --broker
+/// nats://HOST:PORT` on each (`floodtest agent --help`), then run this with
+/// `--agents N --broker nats://HOST:PORT`.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "floodtest", version)]
+// A flag given twice takes its last value: an agent appends its share
+// (`--conns`, `--first-index`, `--ids`, `--source-ips`) to the controller's
+// flags. Repeatable flags (`--header`) still add up.
+#[command(name = "floodtest", version, args_override_self = true)]
 pub struct Args {
     /// URL template; `{id}` becomes each connection's id. The port may be a
     /// range (`127.0.0.1:8100-8199`) to spread over many listeners.
@@ -174,6 +181,33 @@ pub struct Args {
     #[arg(long, value_parser = parse_count)]
     pub min_open: Option<u64>,
 
+    /// Run on agents instead of this machine: a number of them (the first
+    /// that announce themselves, by name) or their names (`a,b,c`). Each
+    /// gets a disjoint slice of the connections and ids; the summary, CSV
+    /// and JSON are merged, with a breakdown per agent. Needs --broker.
+    #[arg(long, value_name = "N|NAME,NAME", requires = "broker")]
+    pub agents: Option<crate::agents::Wanted>,
+
+    /// The NATS server agents and controller meet at (`nats://HOST:PORT`).
+    #[arg(long, value_name = "URL")]
+    pub broker: Option<String>,
+
+    /// How long to wait for the --agents to announce themselves (1ms to
+    /// 24h).
+    #[arg(long, default_value = "30s", value_parser = parse_timer)]
+    pub agents_wait: Duration,
+
+    /// An agent that has not reported for this long is lost (the run ends,
+    /// incomplete); an agent that has not heard from its controller for
+    /// this long closes its connections (1s to 24h).
+    #[arg(long, default_value = "10s", value_parser = parse_agent_timeout)]
+    pub agent_timeout: Duration,
+
+    /// Internal: the index of this run's first connection (an agent's slice
+    /// of a controller's run).
+    #[arg(long, hide = true, default_value = "0", value_parser = parse_first_index)]
+    pub first_index: u64,
+
     /// Internal: run as child K of N started by --procs.
     #[arg(long, hide = true)]
     pub child: Option<ChildSlot>,
@@ -233,6 +267,20 @@ fn parse_backoff(s: &str) -> Result<Duration, String> {
 fn parse_report_interval(s: &str) -> Result<Duration, String> {
     // The controller looks every 100 ms: a shorter interval cannot be kept.
     duration_within(s, crate::drive::TICK, MAX_DURATION)
+}
+
+fn parse_first_index(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n < MAX_CONNS => Ok(n),
+        _ => Err(format!(
+            "{s:?}: expected a connection index below {MAX_CONNS}"
+        )),
+    }
+}
+
+fn parse_agent_timeout(s: &str) -> Result<Duration, String> {
+    // Reports come every second at most: a shorter silence is not a loss.
+    duration_within(s, Duration::from_secs(1), MAX_DURATION)
 }
 
 /// `--bind-mode`.

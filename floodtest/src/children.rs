@@ -118,13 +118,7 @@ impl Fleet for ChildFleet {
             if v.gone && !v.snap.finished {
                 // Its descriptors closed with it; it will not start more.
                 v.died = true;
-                let c = &mut v.snap.counters;
-                c.closed = c.opened;
-                v.snap.connecting = 0;
-                v.snap.waiting = 0;
-                v.snap.started_all = true;
-                v.snap.paused = true;
-                v.snap.finished = true;
+                v.snap.mark_dead();
             }
             merged.merge(&v.snap);
             v.snap.timings.reset();
@@ -184,7 +178,11 @@ impl Fleet for ChildFleet {
                 Err(e) => failures.push(format!("child {k} of {procs}: {e:#}")),
             }
         }
-        Joined { last, failures }
+        Joined {
+            last,
+            failures,
+            agents: Vec::new(),
+        }
     }
 }
 

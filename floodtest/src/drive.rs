@@ -37,14 +37,21 @@ enum Pause {
     Enter(Arc<AtomicBool>),
 }
 
-/// Runs the parent's (or single process's) loop to the end of the run;
-/// returns why the run is incomplete, if part of the fleet failed.
+/// How a run ended.
+pub(crate) struct Ended {
+    /// Why the run is incomplete, if part of the fleet failed.
+    pub(crate) incomplete: Option<String>,
+    /// Each agent's own summary, when the fleet is agents.
+    pub(crate) agents: Vec<c1m_common::AgentSummary>,
+}
+
+/// Runs the parent's (or single process's) loop to the end of the run.
 pub(crate) fn drive(
     mut fleet: Box<dyn Fleet>,
-    stop: StopSignals,
+    stop: &StopSignals,
     pacing: &Pacing,
     report: &mut Reporter,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Ended> {
     let mut hold_since: Option<Instant> = None;
     let mut pause = Pause::Running;
     loop {
@@ -100,7 +107,10 @@ pub(crate) fn drive(
     }
     let joined = fleet.join();
     report.absorb(joined.last);
-    Ok((!joined.failures.is_empty()).then(|| joined.failures.join("; ")))
+    Ok(Ended {
+        incomplete: (!joined.failures.is_empty()).then(|| joined.failures.join("; ")),
+        agents: joined.agents,
+    })
 }
 
 /// Waits for Enter on stdin in a thread; the flag is set when it comes.

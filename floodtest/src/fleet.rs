@@ -33,6 +33,8 @@ pub(crate) struct Joined {
     pub(crate) last: Snapshot,
     /// Each part that failed and how; empty when all ended cleanly.
     pub(crate) failures: Vec<String>,
+    /// Each agent's own summary, when the fleet is agents.
+    pub(crate) agents: Vec<c1m_common::AgentSummary>,
 }
 
 /// Resident set size of this process, bytes; 0 if /proc cannot say.
@@ -161,6 +163,7 @@ impl Fleet for LocalFleet {
         Joined {
             last: self.collect(),
             failures,
+            agents: Vec::new(),
         }
     }
 }

@@ -13,9 +13,12 @@
 //! - [`fleet`] and [`children`] run the workers as threads or, past the
 //!   descriptor limit, as child processes (`--procs`);
 //! - [`drive`] paces the run (pauses, hold, signals); [`report`] and
-//!   [`summary`] show and record it.
+//!   [`summary`] show and record it;
+//! - [`agents`] runs it over several machines: `floodtest agent` on each,
+//!   coordinated over NATS by `floodtest --agents`.
 
 mod addr;
+mod agents;
 mod args;
 mod children;
 mod class;
@@ -37,6 +40,8 @@ mod units;
 mod websocket;
 mod worker;
 
+pub use agents::agent::{run_agent, AgentArgs};
+pub use agents::Wanted;
 pub use args::Args;
 
 use anyhow::Context;
@@ -56,11 +61,20 @@ use worker::Control;
 /// an error (exit 2) when it cannot start or part of it failed (after the
 /// summary, marked incomplete, is written).
 pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
+    let stop = drive::catch_stop_signals().context("installing the SIGINT/SIGTERM handlers")?;
+    // An agent's `--procs` children get the controller's flags, --agents
+    // included: as children they only run their slice.
+    if args.agents.is_some() && args.child.is_none() {
+        let mut report = open_outputs(&args)?;
+        let started = agents::controller::start(&args, &argv, &report, &stop)?;
+        let fleet = Box::new(started.fleet);
+        let ended = drive(fleet, &stop, &pacing(&args), &mut report)?;
+        return conclude(&args, report, ended, started.procs, started.workers);
+    }
     let fd_limit = c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let ephemeral = plan::ephemeral_range()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
     let plan = Plan::new(&args, fd_limit, ephemeral, cores)?;
-    let stop = drive::catch_stop_signals().context("installing the SIGINT/SIGTERM handlers")?;
     let control = Arc::new(Control::default());
 
     if let Some(slot) = args.child {
@@ -69,33 +83,54 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    if let Some(path) = &args.json {
-        // Found out now, not after an hour's run whose summary has nowhere to go.
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    }
-    let tty = std::io::stderr().is_terminal();
-    let mut report = Reporter::new(
-        args.conns,
-        args.duration,
-        args.report_interval,
-        args.csv.as_deref(),
-        tty,
-    )?;
+    let mut report = open_outputs(&args)?;
     report.notice(&plan.describe());
     let fleet: Box<dyn Fleet> = if plan.procs > 1 {
         Box::new(ChildFleet::spawn(plan.procs, &argv)?)
     } else {
         Box::new(LocalFleet::start(plan.units(0), control)?)
     };
-    let pacing = Pacing {
+    let ended = drive(fleet, &stop, &pacing(&args), &mut report)?;
+    conclude(&args, report, ended, plan.procs, plan.workers)
+}
+
+fn pacing(args: &Args) -> Pacing {
+    Pacing {
         pause_secs: args.pause_secs,
         duration: args.duration,
-    };
-    let incomplete = drive(fleet, stop, &pacing, &mut report)?;
-    let mut summary = report.finish(plan.procs, plan.workers)?;
-    summary.incomplete = incomplete.clone();
+    }
+}
+
+/// Checks that the JSON summary can be written and opens the live view
+/// (and the CSV).
+fn open_outputs(args: &Args) -> anyhow::Result<Reporter> {
+    if let Some(path) = &args.json {
+        // Found out now, not after an hour's run whose summary has nowhere to go.
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    let tty = std::io::stderr().is_terminal();
+    Reporter::new(
+        args.conns,
+        args.duration,
+        args.report_interval,
+        args.csv.as_deref(),
+        tty,
+    )
+}
+
+/// Writes the summary (and its JSON) of an ended run and says how it went.
+fn conclude(
+    args: &Args,
+    report: Reporter,
+    ended: drive::Ended,
+    procs: u64,
+    workers: u64,
+) -> anyhow::Result<ExitCode> {
+    let mut summary = report.finish(procs, workers)?;
+    summary.incomplete = ended.incomplete.clone();
+    summary.agents = ended.agents;
     let min_open = args.min_open.unwrap_or(args.conns);
-    if incomplete.is_none() {
+    if ended.incomplete.is_none() {
         summary.check_failed = summary::check(&summary, min_open);
     }
     report::say(&mut std::io::stdout(), &summary::render(&summary));
@@ -103,7 +138,7 @@ pub fn run(args: Args, argv: Vec<String>) -> anyhow::Result<ExitCode> {
         let text = serde_json::to_string_pretty(&summary)?;
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(why) = incomplete {
+    if let Some(why) = ended.incomplete {
         anyhow::bail!("run incomplete: {why}; the summary covers what ran until then");
     }
     Ok(match &summary.check_failed {

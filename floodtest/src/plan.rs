@@ -198,7 +198,9 @@ impl Plan {
 
     /// The slice of connection indices and local ports of process `k`.
     fn process_share(&self, k: u64) -> (IdRange, PortRange) {
-        let indices = IdRange::new(0, self.args.conns - 1).split(self.procs)[k as usize];
+        let first = self.args.first_index;
+        let indices =
+            IdRange::new(first, first + self.args.conns - 1).split(self.procs)[k as usize];
         let ports = match self.bind_mode {
             BindMode::Explicit => self.args.local_ports.split(self.procs)[k as usize],
             _ => self.args.local_ports,

@@ -264,6 +264,11 @@ impl Reporter {
         Ok(())
     }
 
+    /// Every histogram of the run so far.
+    pub(crate) fn timings(&self) -> &Timings {
+        &self.total
+    }
+
     /// Ends the live view (a last interval record) and builds the summary.
     pub(crate) fn finish(mut self, procs: u64, workers: u64) -> anyhow::Result<FloodSummary> {
         self.interval_line(Instant::now())?;
@@ -306,6 +311,7 @@ impl Reporter {
             workers,
             incomplete: None,
             check_failed: None,
+            agents: Vec::new(),
         })
     }
 }

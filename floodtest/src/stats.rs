@@ -265,6 +265,19 @@ impl Snapshot {
         self.timings.add(&o.timings);
     }
 
+    /// A process or agent that went without its last word: its descriptors
+    /// closed with it (or will, when it gives its controller up), and it
+    /// starts nothing more.
+    pub(crate) fn mark_dead(&mut self) {
+        let c = &mut self.counters;
+        c.closed = c.opened;
+        self.connecting = 0;
+        self.waiting = 0;
+        self.started_all = true;
+        self.paused = true;
+        self.finished = true;
+    }
+
     /// The ramp is over: everything started and nothing still connecting.
     pub(crate) fn ramp_done(&self) -> bool {
         self.started_all && self.connecting == 0
@@ -276,28 +289,50 @@ impl Snapshot {
     }
 }
 
-/// Histograms travel as `[[value, count], ...]` of the recorded buckets:
-/// re-recording a bucket's value in a histogram of the same bounds lands in
-/// the same bucket, so the merge in the parent is exact.
+/// The recorded buckets of `h` as `(value, count)`: re-recording a
+/// bucket's value in a histogram of the same bounds lands in the same
+/// bucket, so [`from_buckets`] rebuilds `h` exactly (the `--procs` pipe and
+/// the agents' messages carry histograms this way, and the `--agents`
+/// summary its per-agent ones).
+pub(crate) fn to_buckets(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
+}
+
+/// The histogram [`to_buckets`] took apart.
+pub(crate) fn from_buckets(buckets: &[(u64, u64)]) -> Histogram<u64> {
+    let mut h = new_hist();
+    for &(value, count) in buckets {
+        h.saturating_record_n(value, count);
+    }
+    h
+}
+
+impl Timings {
+    /// Every histogram as its buckets, for a summary.
+    pub(crate) fn buckets(&self) -> c1m_common::HistogramBuckets {
+        c1m_common::HistogramBuckets {
+            latency_us: to_buckets(&self.latency),
+            connect_us: to_buckets(&self.connect),
+            head_us: to_buckets(&self.head),
+            first_byte_us: to_buckets(&self.first_byte),
+        }
+    }
+}
+
+/// Histograms travel as `[[value, count], ...]` of the recorded buckets
+/// ([`to_buckets`]), so the merge in the parent is exact.
 mod hist_wire {
     use hdrhistogram::Histogram;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub(super) fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
-        let buckets: Vec<(u64, u64)> = h
-            .iter_recorded()
-            .map(|v| (v.value_iterated_to(), v.count_at_value()))
-            .collect();
-        buckets.serialize(s)
+        super::to_buckets(h).serialize(s)
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
-        let buckets = Vec::<(u64, u64)>::deserialize(d)?;
-        let mut h = super::new_hist();
-        for (value, count) in buckets {
-            h.saturating_record_n(value, count);
-        }
-        Ok(h)
+        Ok(super::from_buckets(&Vec::<(u64, u64)>::deserialize(d)?))
     }
 }
 

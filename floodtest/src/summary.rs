@@ -177,7 +177,31 @@ pub(crate) fn render(s: &FloodSummary) -> String {
             let codes = failed_names(&s.close_codes, &BTreeMap::new());
             format!("\nfloodtest: websocket closes from the server: {codes}")
         },
-    )
+    ) + &per_agent(s)
+}
+
+/// A line per agent of a run over several: its share and how it went.
+fn per_agent(s: &FloodSummary) -> String {
+    s.agents
+        .iter()
+        .map(|a| {
+            let p = &a.summary;
+            format!(
+                "\nfloodtest: agent {} ({}): peak open {}/{}, held {}, failed {} ({}), messages {} lost {}, latency {}{}",
+                a.name,
+                a.host,
+                p.open,
+                p.target,
+                p.held,
+                p.failed_total,
+                failed_names(&p.failed, &p.status_codes),
+                p.messages,
+                p.lost,
+                p50_p99(&p.latency_us),
+                p.incomplete.as_ref().map_or_else(String::new, |why| format!(", incomplete: {why}"))
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -223,6 +247,7 @@ mod tests {
             incomplete: Some("child 1 of 2: signal: 9 (SIGKILL)".to_owned()),
             held: 8,
             check_failed: None,
+            agents: Vec::new(),
         };
         let v: serde_json::Value = serde_json::to_value(&s).unwrap();
         // serde_json's map is sorted, so compare sorted names.

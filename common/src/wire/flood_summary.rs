@@ -102,6 +102,46 @@ pub struct FloodSummary {
     /// framing); otherwise what failed, as printed (exit 1).
     #[serde(default)]
     pub check_failed: Option<String>,
+    /// With `--agents`: each agent's own summary of its share, with its
+    /// histograms, sorted by name (absent from a run on one machine). The
+    /// counters above are the sums of theirs; the percentiles above come
+    /// from the merged histograms, not from averaging theirs. An agent lost
+    /// mid-run has no entry (`incomplete` names it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agents: Vec<AgentSummary>,
+}
+
+/// One agent's part of a run over several machines (`floodtest --agents`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct AgentSummary {
+    /// The agent's name (`floodtest agent --name`).
+    pub name: String,
+    /// The host it ran on.
+    pub host: String,
+    /// Its summary of its own share, as it would write it alone.
+    pub summary: FloodSummary,
+    /// Its whole-run histograms, so a reader can merge them (or check the
+    /// merge) exactly.
+    pub histograms: HistogramBuckets,
+}
+
+/// Histograms of microseconds as their recorded buckets, `[value, count]`
+/// for each bucket with a count, in value order: `value` is the highest
+/// value equivalent to the bucket (HdrHistogram's `value_iterated_to`), so
+/// recording it `count` times into a histogram of the same bounds (1 us to
+/// 100 s, 3 significant figures) rebuilds the histogram exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct HistogramBuckets {
+    /// Delivery latency.
+    pub latency_us: Vec<(u64, u64)>,
+    /// `connect()` to an established TCP connection.
+    pub connect_us: Vec<(u64, u64)>,
+    /// `connect()` to the response head.
+    pub head_us: Vec<(u64, u64)>,
+    /// `connect()` to the first body bytes.
+    pub first_byte_us: Vec<(u64, u64)>,
 }
 
 impl FloodSummary {

@@ -38,7 +38,7 @@ pub use admin::{
     BatchAnswer, BroadcastAnswer, CheckAnswer, PublishAnswer, PublishBatchAnswer, SendAnswer,
 };
 pub use batch::{parse_batch, push_batch_line, BatchLines, UnsendableMessage};
-pub use flood_summary::{FloodSummary, Percentiles};
+pub use flood_summary::{AgentSummary, FloodSummary, HistogramBuckets, Percentiles};
 pub use msggen_summary::{FirstError, GapSummary, GeneratorSummary, MsggenSummary};
 #[cfg(feature = "schema-check")]
 pub use schema_check::validate_against_schema;
