@@ -374,7 +374,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         // Not an error: the fd limit, not --max-conns, is the real cap here.
         eprintln!(
             "comet-server: note: RLIMIT_NOFILE {nofile} holds at most ~{} connections, below --max-conns {}; \
-             beyond that accepts fail with EMFILE (raise the limit, or run several servers with --reuse-port)",
+             beyond that accepts fail with EMFILE (raise the limit, or run a group: --workers auto)",
             nofile.saturating_sub(reserve),
             config.max_conns
         );

@@ -97,6 +97,6 @@ fn flood(plan: &Plan, procs: u64) -> String {
 fn serve(procs: u64) -> String {
     match procs {
         1 => "comet-server --listen 127.0.0.1:8000".to_owned(),
-        n => format!("{n} comet-server processes on one port, each with --reuse-port"),
+        n => format!("comet-server --workers {n}: a front and {n} workers on one port"),
     }
 }

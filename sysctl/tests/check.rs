@@ -393,7 +393,7 @@ fn procs_auto_splits_under_the_hard_limit_like_floodtest() {
     assert!(hard["fix"]["manual"]
         .as_str()
         .unwrap()
-        .contains("51 server processes with --reuse-port"));
+        .contains("run comet-server --workers 51"));
     // fs.nr_open (500,000) is then no obstacle.
     assert_eq!(row("fs.nr_open")["status"], "OK");
     assert!(doc["plan"].as_str().unwrap().contains("--procs auto"));

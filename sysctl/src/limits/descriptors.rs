@@ -63,13 +63,13 @@ pub(super) fn nofile_hard(cx: &Context) -> Result<Option<Row>> {
             // floodtest --procs auto splits the client the same way; the
             // server side needs as many processes sharing the port.
             let why = format!(
-                "--procs auto: {} processes per role of {each} connections each, since the hard limit holds {} per process; floodtest --procs auto does this, the server needs {} processes on one port (SO_REUSEPORT)",
+                "--procs auto: {} processes per role of {each} connections each, since the hard limit holds {} per process; floodtest --procs auto does this, the server needs {} worker processes on one port (comet-server --workers)",
                 cx.procs,
                 count(conns_per_process(hard)),
                 cx.procs
             );
             let fix = format!(
-                "run {} server processes with --reuse-port, or raise the hard limit to {} (LimitNOFILE= / limits.conf) for one process per role",
+                "run comet-server --workers {} (a front and its workers on one port) and floodtest --procs auto, or raise the hard limit to {} (LimitNOFILE= / limits.conf) for one process per role",
                 cx.procs,
                 fds_per_process(cx.plan.conns, 1)
             );
