@@ -8,7 +8,7 @@
 
 use crate::{configs, Launch, Setup};
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -79,14 +79,6 @@ impl Daemons {
                 )
             });
         self.children.push((launch.name, child));
-    }
-
-    /// Waits until `addr` accepts a connection, failing with the server's
-    /// log if one exits or after 20 s.
-    pub fn wait_ready(&mut self, addr: SocketAddr) {
-        self.wait_until(&format!("{addr} listening"), || {
-            TcpStream::connect(addr).is_ok()
-        });
     }
 
     /// Polls `ready` every 20 ms, failing with the server's log if one of
