@@ -48,7 +48,7 @@ pub(crate) struct Spill {
     /// Bytes to send the socket did not take (a Pong, a Close).
     pub(crate) unsent: Vec<u8>,
     /// The TLS session of an `https://` or `wss://` stream.
-    pub(crate) tls: Option<Box<rustls::ClientConnection>>,
+    pub(crate) tls: Option<Box<c1m_tls::ClientSession>>,
 }
 
 impl Spill {

@@ -1,26 +1,26 @@
 //! TLS under `https://` and `wss://` streams (rustls, with ring's
 //! cryptography): the client configuration made once per run (the roots
 //! of `--ca FILE` or of the system, or none at all with `--insecure`;
-//! ALPN `http/1.1`), and reads and writes through a connection's session.
+//! ALPN `http/1.1`), and each connection's session (`c1m_tls`: rustls's
+//! unbuffered API, which holds no buffer while the stream is at rest).
 //! SNI is the URL's host (none for an IP address, as RFC 6066 says).
 //!
 //! A session lives in its connection's spill, so a stream in the clear
 //! pays nothing for TLS. What a held session costs at rest is in the
 //! worker's module doc (measured by `benches/memory.sh`).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use mio::net::TcpStream;
+use c1m_tls::ClientSession;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::UnbufferedClientConnection;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// Where Debian keeps the system's trusted roots.
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -60,8 +60,10 @@ impl Tls {
     }
 
     /// A new session, for a connection being opened.
-    pub(crate) fn session(&self) -> io::Result<ClientConnection> {
-        ClientConnection::new(self.config.clone(), self.server_name.clone()).map_err(tls_error)
+    pub(crate) fn session(&self) -> io::Result<ClientSession> {
+        UnbufferedClientConnection::new(self.config.clone(), self.server_name.clone())
+            .map(ClientSession::new)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 }
 
@@ -137,69 +139,5 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-fn tls_error(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
-}
-
 /// Whether an I/O error came from TLS (for the `tls` error class).
-pub(crate) fn is_tls_error(err: &io::Error) -> bool {
-    err.get_ref().is_some_and(|e| e.is::<rustls::Error>())
-}
-
-/// Reads plaintext into `buf`: `Ok(0)` once the server has closed, and
-/// `WouldBlock` once the socket has nothing more. What the session must
-/// send meanwhile (handshake messages, alerts) is written as it goes.
-pub(crate) fn read(
-    tls: &mut ClientConnection,
-    sock: &mut TcpStream,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    loop {
-        match tls.reader().read(buf) {
-            Ok(n) => return Ok(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            // A close without close_notify: the end, as in the clear.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
-            Err(e) => return Err(e),
-        }
-        match tls.read_tls(sock) {
-            Ok(0) => return Ok(0),
-            Ok(_) => {
-                let processed = tls.process_new_packets();
-                // Alerts and handshake messages go out either way.
-                flush(tls, sock)?;
-                processed.map_err(tls_error)?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                flush(tls, sock)?;
-                return Err(e);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Writes `data` through the session: it is all taken (rustls keeps what
-/// the socket does not, until [`flush`] writes it on WRITABLE).
-pub(crate) fn write(
-    tls: &mut ClientConnection,
-    sock: &mut TcpStream,
-    data: &[u8],
-) -> io::Result<()> {
-    tls.writer().write_all(data)?;
-    flush(tls, sock)
-}
-
-/// Writes what the session holds for the socket, until it would block.
-pub(crate) fn flush(tls: &mut ClientConnection, sock: &mut TcpStream) -> io::Result<()> {
-    while tls.wants_write() {
-        match tls.write_tls(sock) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
+pub(crate) use c1m_tls::is_tls_error;

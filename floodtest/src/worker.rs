@@ -37,7 +37,6 @@ use crate::plan::Unit;
 use crate::stats::{Snapshot, Tally};
 use crate::stream::{Mode, Receiver, StreamError};
 use crate::target::ws_key;
-use crate::tls;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -94,23 +93,23 @@ struct Conn {
 
 impl Conn {
     /// The TLS session, on an `https://` or `wss://` stream.
-    fn tls(&mut self) -> Option<&mut rustls::ClientConnection> {
+    fn tls(&mut self) -> Option<&mut c1m_tls::ClientSession> {
         self.rx.spill.as_mut()?.tls.as_deref_mut()
     }
 
     /// Reads what has arrived (decrypted, over TLS).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.rx.spill.as_mut().and_then(|s| s.tls.as_deref_mut()) {
-            Some(session) => tls::read(session, &mut self.sock, buf),
+            Some(session) => session.read(&mut self.sock, buf),
             None => self.sock.read(buf),
         }
     }
 
     /// Sends `data`, keeping in the spill what the socket does not take
-    /// (rustls keeps it itself over TLS) until [`Conn::flush`].
+    /// (the TLS session keeps its own ciphertext) until [`Conn::flush`].
     fn send(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(session) = self.rx.spill.as_mut().and_then(|s| s.tls.as_deref_mut()) {
-            return tls::write(session, &mut self.sock, data);
+            return session.write(&mut self.sock, data);
         }
         let spill = &mut self.rx.spill;
         if spill.as_ref().is_some_and(|s| !s.unsent.is_empty()) {
@@ -141,7 +140,7 @@ impl Conn {
             return Ok(());
         };
         if let Some(session) = spill.tls.as_deref_mut() {
-            return tls::flush(session, &mut self.sock);
+            return session.flush(&mut self.sock).map(drop);
         }
         while !spill.unsent.is_empty() {
             match self.sock.write(&spill.unsent) {
@@ -482,10 +481,9 @@ impl Worker {
         self.unit
             .target
             .write_request(id, port, sse, ws, &mut self.request);
-        if let Some(session) = conn.tls() {
+        if conn.tls().is_some() {
             // The session takes it all, and sends it once its handshake is done.
-            session.writer().write_all(&self.request)?;
-            conn.flush()?;
+            conn.send(&self.request)?;
             conn.state = State::Receiving;
             return Ok(true);
         }
@@ -601,7 +599,8 @@ impl Worker {
                 }
             }
             if let Some(session) = conn.tls() {
-                session.send_close_notify();
+                // Best effort: a session that failed has nothing to close.
+                let _ = session.close();
                 let _ = conn.flush();
             }
         }

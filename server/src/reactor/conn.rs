@@ -69,8 +69,8 @@
 use std::io;
 use std::num::NonZeroU64;
 
+use c1m_tls::ServerSession;
 use mio::net::TcpStream;
-use rustls::ServerConnection;
 
 use super::link::Link;
 use crate::transport::{Framing, Kind};
@@ -107,7 +107,7 @@ pub(crate) struct Side {
     /// from once the socket has taken what was sent (see `replay`).
     replay: Option<NonZeroU64>,
     /// The TLS session of a connection to a TLS listener, for its life.
-    tls: Option<Box<ServerConnection>>,
+    tls: Option<Box<ServerSession>>,
     /// A stream of several ids: those besides the record's `id`.
     more_ids: Box<[u64]>,
 }
@@ -179,7 +179,7 @@ impl Conn {
     }
 
     /// Serves the connection over TLS with `session`.
-    pub(crate) fn start_tls(&mut self, session: ServerConnection) {
+    pub(crate) fn start_tls(&mut self, session: ServerSession) {
         self.side_mut().tls = Some(Box::new(session));
     }
 
@@ -200,7 +200,8 @@ impl Conn {
     /// whatever is flushed next).
     pub(crate) fn end_tls(&mut self) {
         if let Some(tls) = self.side.as_mut().and_then(|s| s.tls.as_deref_mut()) {
-            tls.send_close_notify();
+            // Best effort: a session that failed has nothing to close.
+            let _ = tls.close();
         }
     }
 

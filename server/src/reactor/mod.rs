@@ -278,8 +278,8 @@ impl Reactor {
             };
             let session = match &self.shared.config.tls {
                 None => None,
-                Some(tls) => match rustls::ServerConnection::new(tls.0.clone()) {
-                    Ok(session) => Some(session),
+                Some(tls) => match rustls::server::UnbufferedServerConnection::new(tls.0.clone()) {
+                    Ok(session) => Some(c1m_tls::ServerSession::new(session)),
                     Err(_) => {
                         self.local.tls_failures += 1;
                         continue;
@@ -300,7 +300,7 @@ impl Reactor {
     fn register(
         &mut self,
         mut stream: mio::net::TcpStream,
-        tls: Option<rustls::ServerConnection>,
+        tls: Option<c1m_tls::ServerSession>,
     ) -> Option<usize> {
         let stats = &self.shared.stats;
         if stats.connections.load(Relaxed) >= self.shared.config.max_conns {
