@@ -10,7 +10,7 @@
 # PASS/FAIL); exit 0 when every case passed, 1 when one failed, 2 on an
 # error of the suite itself.
 #
-#   scripts/reliability.sh          # everything (~6 min here)
+#   scripts/reliability.sh          # everything (~3 min here)
 #   scripts/reliability.sh --fast   # the part under 3 minutes (.ci/run)
 #   CASES="floods args" scripts/reliability.sh   # some cases only
 #

@@ -36,7 +36,7 @@
 //! | socket full | 32 | 88 + the unsent bytes (at most `--max-pending`, ~4x with lazy compaction) |
 //! | SSE replay under way | 32 | 88 + the step being written (about `--max-pending` / 2) |
 //! | a stream of N ids, at rest | 32 | 88 + 8 x (N - 1): the side stays while the connection lives |
-//! | a TLS connection, at rest | 32 | 88 + the boxed rustls session: the side stays while the connection lives |
+//! | a TLS connection, at rest | 32 | 88 + the boxed `c1m_tls` session (~3.8 KB measured, no buffer): the side stays while the connection lives |
 //!
 //! What an idle connection costs in user space, all told:
 //!
