@@ -78,8 +78,9 @@ pub use signals::{Repeat, StopSignals};
 #[cfg(feature = "schema-check")]
 pub use wire::validate_against_schema;
 pub use wire::{
-    parse_batch, push_batch_line, AgentSummary, BatchAnswer, BatchLines, BroadcastAnswer,
-    BrokerState, CheckAnswer, FirstError, FloodSummary, GapSummary, GeneratorSummary,
-    GroupCounters, HistogramBuckets, MsggenSummary, Percentiles, PublishAnswer, PublishBatchAnswer,
-    SendAnswer, StatsSnapshot, UnsendableMessage, WorkerStats,
+    parse_batch, parse_fanout, push_batch_line, push_fanout_line, AgentSummary, BatchAnswer,
+    BatchLines, BroadcastAnswer, BrokerState, CheckAnswer, FanoutAnswer, FirstError, FloodSummary,
+    GapSummary, GeneratorSummary, GroupCounters, HistogramBuckets, MalformedFanout, MsggenSummary,
+    Percentiles, PublishAnswer, PublishBatchAnswer, SendAnswer, StatsSnapshot, UnsendableMessage,
+    WorkerStats,
 };

@@ -25,10 +25,15 @@
 #     event envelope stamped just before the request, so floodtest's
 #     latency max is that time).
 #
-# One process only: a group (`--workers`) does not serve /publish yet
-# (comet-server refuses `--friends` with `--workers` or `--broker`), so the
-# 100,000-connection fan-out of issue 16 is not measured here; 19,000 is one
-# process's descriptors (hard limit 20,000).
+# By default one process (2 reactors) serves the fan-out and the broadcast;
+# WORKERS=N serves them from a group (`--workers N --friends`: the front
+# holds the graph and fans each event out to the workers), the way to go
+# past one process's descriptors (hard limit 20,000 here):
+#
+#   WORKERS=6 CONNS=100000 RUNS=1 USERS=100000 server/benches/friends.sh
+#
+# Past 28,000 connections floodtest binds 127.0.0.2-127.0.0.3 with explicit
+# local ports (one source IP has ~28K ephemeral ports).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${CARGO_TARGET_DIR:=$PWD/target}"
@@ -40,6 +45,15 @@ COUNT=${COUNT:-100000}
 RATE=${RATE:-1666}
 SECS=${SECS:-20}
 BASE=${PORT:-19300}
+WORKERS=${WORKERS:-}
+if [ -n "$WORKERS" ]; then
+  SERVING=(--workers "$WORKERS" --max-conns "$((CONNS * 11 / 10))")
+else
+  ((CONNS <= 19000)) || { echo "friends.sh: CONNS=$CONNS is past one process's descriptors: set WORKERS (a group)" >&2; exit 2; }
+  SERVING=(--reactors 2)
+fi
+ADDRESSING=()
+((CONNS <= 28000)) || ADDRESSING=(--bind-mode explicit --source-ips 127.0.0.2-127.0.0.3)
 ulimit -n "$(ulimit -Hn)"
 
 cargo build -q --release -p c1m-server -p c1m-floodtest -p c1m-msggen
@@ -60,7 +74,7 @@ calc() { python3 -c "print($1)"; }
 server() { # name args... -> $LISTEN $ADMIN $SPID $SECS_TO_LISTEN
   local name=$1; shift
   local t0; t0=$(now_s)
-  "$BIN/comet-server" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --reactors 2 "$@" \
+  "$BIN/comet-server" --listen 127.0.0.1:0 --admin 127.0.0.1:0 "$@" \
     >"$tmp/$name.out" 2>"$tmp/$name.err" &
   SPID=$!; pids+=($SPID)
   for _ in $(seq 1200); do
@@ -74,7 +88,7 @@ server() { # name args... -> $LISTEN $ADMIN $SPID $SECS_TO_LISTEN
 stop_server() { kill -INT "$SPID"; wait "$SPID" 2>/dev/null || true; }
 
 flood() { # json: CONNS streams of ids 1-CONNS, returns once all are logged in ($FPID)
-  "$BIN/floodtest" --url "http://$LISTEN/test/{id}" --conns "$CONNS" --ids "1-$CONNS" \
+  "$BIN/floodtest" --url "http://$LISTEN/test/{id}" --conns "$CONNS" --ids "1-$CONNS" "${ADDRESSING[@]}" \
     --rate 20000 --duration 600s --report-interval 200ms --json "$1" >"$1.out" 2>"$1.err" &
   FPID=$!; pids+=($FPID)
   for _ in $(seq 1200); do
@@ -107,7 +121,7 @@ events() { # json args...: msggen --publish comet-events from publishers 1-1M
     --no-progress --report-interval 60s --json "$1" "${@:2}" >"$1.out" 2>"$1.err"
 }
 
-echo "friends.sh: runs $RUNS, connections $CONNS, users $USERS; $(nproc) cores"
+echo "friends.sh: runs $RUNS, connections $CONNS, users $USERS, ${WORKERS:-no} workers; $(nproc) cores"
 
 # ---- 1: the graph ----------------------------------------------------------
 for users in $USERS; do
@@ -116,9 +130,9 @@ for users in $USERS; do
     2>&1 | sed 's/^/  /'
   loads=(); walls=(); deltas=(); self=()
   for run in $(seq "$RUNS"); do
-    server plain
+    server plain --reactors 2
     bare=$(rss_kb "$SPID"); stop_server
-    server graph --friends "$tmp/friends-$users.csv"
+    server graph --reactors 2 --friends "$tmp/friends-$users.csv"
     with=$(rss_kb "$SPID"); stop_server
     line=$(grep "friends graph" "$tmp/graph.err")
     took=$(sed -n 's/.*loaded in \([0-9.]*\) s.*/\1/p' <<<"$line")
@@ -135,7 +149,8 @@ done
 # ---- 2: fan-out ------------------------------------------------------------
 GRAPH=$tmp/friends-1000000.csv
 [ -f "$GRAPH" ] || "$BIN/msggen" graph --users 1000000 --avg-friends 50 --seed 1 --out "$GRAPH" >/dev/null 2>&1
-server fanout --friends "$GRAPH"
+server fanout "${SERVING[@]}" --friends "$GRAPH"
+echo "fan-out server: ${SERVING[*]}; floodtest ${ADDRESSING[*]:-one source IP}"
 
 load "before fan-out at --rate max"
 rates=(); evrates=(); maxloss=()

@@ -371,13 +371,6 @@ impl Args {
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
-        if self.friends.is_some() && (self.workers.is_some() || self.worker_index.is_some()) {
-            anyhow::bail!(
-                "--friends with --workers: the friends graph lives in one process and a group's \
-                 front does not fan events out to its workers yet; run one comet-server with \
-                 --friends (as many connections as one process's descriptors hold)"
-            );
-        }
         if self.friends.is_some() && self.broker.is_some() {
             anyhow::bail!(
                 "--friends with --broker: events are not carried between groups yet; run one \

@@ -334,7 +334,7 @@ fn start_serving(
 }
 
 /// Loads `--friends`, saying what it holds and what it took.
-fn load_friends(path: &std::path::Path, max_id: u64) -> anyhow::Result<FriendsGraph> {
+pub(crate) fn load_friends(path: &std::path::Path, max_id: u64) -> anyhow::Result<FriendsGraph> {
     let started = std::time::Instant::now();
     let rss_before = c1m_common::rss_bytes(c1m_common::Pid::Current).unwrap_or(0);
     let graph = FriendsGraph::load(path, max_id)

@@ -83,6 +83,22 @@ pub struct PublishBatchAnswer {
     pub unheard: u64,
 }
 
+/// `POST /fanout` (a group's worker to its front, over the worker's Unix
+/// admin socket): what the worker's part of a batch of events reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct FanoutAnswer {
+    /// Lines of the body (events, each for some of the worker's ids).
+    pub lines: u64,
+    /// Ids of those lines that had a connection here, summed.
+    pub online: u64,
+    /// Connection deliveries queued, summed.
+    pub connections: u64,
+    /// The lines (0-based, in the body's order) that reached no id here:
+    /// the front calls an event unheard when no worker heard it.
+    pub unheard: Vec<u64>,
+}
+
 /// `POST /broadcast`: the message went to every connection of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]

@@ -65,7 +65,11 @@ pub struct BatchLines {
 
 /// Calls `each(id, message)` for every valid line of `body`, in order, the
 /// message borrowed from `body`; ids above `max_id` are bad ids.
-pub fn parse_batch(body: &[u8], max_id: u64, mut each: impl FnMut(u64, &[u8])) -> BatchLines {
+pub fn parse_batch<'a>(
+    body: &'a [u8],
+    max_id: u64,
+    mut each: impl FnMut(u64, &'a [u8]),
+) -> BatchLines {
     let mut counts = BatchLines::default();
     for line in body.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

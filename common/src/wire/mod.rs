@@ -10,6 +10,8 @@
 //! | `POST /publish` body (`publisher<TAB>event\n`) | msggen --publish comet-events | comet-server | [`push_batch_line`], [`parse_batch`] | (line format, `batch.rs`) |
 //! | `POST /publish/{id}` answer | comet-server | tests | [`PublishAnswer`] | `docs/schema/admin-publish.json` |
 //! | `POST /publish` answer | comet-server | msggen --publish comet-events | [`PublishBatchAnswer`] | `docs/schema/admin-publish-batch.json` |
+//! | `POST /fanout` body (per event: the worker's ids, the event) | a group's front | its workers | [`push_fanout_line`], [`parse_fanout`] | (line format, `fanout.rs`) |
+//! | `POST /fanout` answer | a group's worker | its front | [`FanoutAnswer`] | `docs/schema/admin-fanout.json` |
 //! | `POST /broadcast` answer | comet-server | tests, benches | [`BroadcastAnswer`] | `docs/schema/admin-broadcast.json` |
 //! | `GET /check/{id}` answer | comet-server | tests | [`CheckAnswer`] | `docs/schema/admin-check.json` |
 //! | `GET /stats` answer | comet-server | experiment | [`StatsSnapshot`] | `docs/schema/admin-stats.json` |
@@ -26,6 +28,7 @@
 
 mod admin;
 mod batch;
+mod fanout;
 mod flood_summary;
 mod msggen_summary;
 #[cfg(test)]
@@ -35,9 +38,11 @@ mod schema_check;
 mod stats;
 
 pub use admin::{
-    BatchAnswer, BroadcastAnswer, CheckAnswer, PublishAnswer, PublishBatchAnswer, SendAnswer,
+    BatchAnswer, BroadcastAnswer, CheckAnswer, FanoutAnswer, PublishAnswer, PublishBatchAnswer,
+    SendAnswer,
 };
 pub use batch::{parse_batch, push_batch_line, BatchLines, UnsendableMessage};
+pub use fanout::{parse_fanout, push_fanout_line, MalformedFanout};
 pub use flood_summary::{AgentSummary, FloodSummary, HistogramBuckets, Percentiles};
 pub use msggen_summary::{FirstError, GapSummary, GeneratorSummary, MsggenSummary};
 #[cfg(feature = "schema-check")]

@@ -59,6 +59,15 @@ fn no_graph() -> Reject {
     )
 }
 
+/// `POST /fanout` anywhere but a group's worker.
+fn not_a_worker() -> Reject {
+    Reject::new(
+        Status::NotFound,
+        "POST /fanout is a group's internal request (front to worker): publish events with \
+         POST /publish",
+    )
+}
+
 /// Admin connections being refused with 503 at once (see `serve_admin`).
 const MAX_REFUSALS: usize = 64;
 
@@ -152,8 +161,7 @@ impl Handler for AdminCtx {
                 return keep_alive;
             }
         }
-        answer(self, route, body, keep_alive, out);
-        keep_alive
+        answer(self, route, body, keep_alive, out)
     }
 }
 
@@ -340,6 +348,10 @@ async fn serve_conn<S, H>(
         if publish && config.friends.is_none() {
             return refuse(&mut stream, &*ctx, no_graph()).await;
         }
+        // A group's own request: only its front may ask a worker.
+        if route == AdminRoute::Fanout && config.membership.is_none() {
+            return refuse(&mut stream, &*ctx, not_a_worker()).await;
+        }
         // Below --max-body (checked above), so no overflow.
         let end = head.len.saturating_add(head.content_length);
         // Without it a client that asked waits (curl: 1 s) before sending.
@@ -465,8 +477,15 @@ pub(crate) fn publish_one(ctx: &AdminCtx, id: u64, message: &[u8]) -> u64 {
     published.connections as u64
 }
 
-/// Handles a routed request; appends the whole response to `out`.
-fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out: &mut Vec<u8>) {
+/// Handles a routed request; appends the whole response to `out`; false
+/// when the connection must close after it.
+fn answer(
+    ctx: &AdminCtx,
+    route: AdminRoute,
+    body: &[u8],
+    keep_alive: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     let (content_type, payload) = match route {
         AdminRoute::SendOne(id) => json(&SendAnswer {
             id,
@@ -475,6 +494,17 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         AdminRoute::SendBatch => json(&publish_batch(ctx, body)),
         AdminRoute::PublishOne(id) => json(&publish::one(ctx, id, body)),
         AdminRoute::PublishBatch => json(&publish::batch(ctx, body)),
+        AdminRoute::Fanout => match publish::fanout(ctx, body) {
+            Ok(answer) => json(&answer),
+            Err(malformed) => {
+                // Front and worker are one binary: this is a bug, said loudly.
+                eprintln!("comet-server: worker: {malformed}");
+                ctx.stats.bad_requests.fetch_add(1, Relaxed);
+                let reason = "malformed POST /fanout body (front and worker disagree)";
+                write_error(&Reject::new(Status::BadRequest, reason), out);
+                return false;
+            }
+        },
         AdminRoute::Broadcast => json(&publish::broadcast(ctx, body)),
         AdminRoute::Presence => unreachable!("a presence stream is served by presence::serve"),
         AdminRoute::Check(id) => {
@@ -492,6 +522,7 @@ fn answer(ctx: &AdminCtx, route: AdminRoute, body: &[u8], keep_alive: bool, out:
         ),
     };
     respond(out, content_type, &payload, keep_alive);
+    keep_alive
 }
 
 /// The content type of `GET /metrics`.

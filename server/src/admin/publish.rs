@@ -1,12 +1,16 @@
 //! The admin answers that reach many connections at once: `POST
 //! /publish/{id}` and its batch form (an event for the publisher's online
-//! friends, through the friends graph), and `POST /broadcast` (one message
-//! for every connection). Each publishes into one outbox, so each reactor
+//! friends, through the friends graph), `POST /fanout` (a group's worker:
+//! events for ids its front picked from the graph), and `POST /broadcast`
+//! (one message for every connection). Each publishes into one outbox, so each reactor
 //! is woken once per request.
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use c1m_common::{parse_batch, BroadcastAnswer, PublishAnswer, PublishBatchAnswer};
+use c1m_common::{
+    parse_batch, parse_fanout, BroadcastAnswer, FanoutAnswer, MalformedFanout, PublishAnswer,
+    PublishBatchAnswer,
+};
 
 use super::AdminCtx;
 use crate::friends::{self, FriendsGraph, Reach};
@@ -63,6 +67,28 @@ pub(super) fn batch(ctx: &AdminCtx, body: &[u8]) -> PublishBatchAnswer {
         connections: sum.connections,
         unheard,
     }
+}
+
+/// `POST /fanout` (a group's worker): each line's event to every connection
+/// of its ids that is online here. The front counts the events
+/// (`events_in`, `events_unheard`); the reactors count the deliveries
+/// (`fanout_out`). Lines before a malformed one are published.
+pub(super) fn fanout(ctx: &AdminCtx, body: &[u8]) -> Result<FanoutAnswer, MalformedFanout> {
+    let mut outbox = ctx.router.outbox(BatchKind::Fanout);
+    let mut answer = FanoutAnswer::default();
+    let parsed = parse_fanout(body, ctx.config.max_id, |ids, event| {
+        let reached = ctx
+            .router
+            .publish_to_online(ids.iter().copied(), event, &mut outbox);
+        if reached.online == 0 {
+            answer.unheard.push(answer.lines);
+        }
+        answer.lines += 1;
+        answer.online += reached.online;
+        answer.connections += reached.connections;
+    });
+    ctx.router.flush(&mut outbox);
+    parsed.map(|_| answer)
 }
 
 /// `POST /broadcast`: `message` to every connection of every reactor.

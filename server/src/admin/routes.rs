@@ -20,6 +20,11 @@ pub enum AdminRoute {
     PublishOne(u64),
     /// `POST /publish`: the body is `publisher<TAB>event` lines.
     PublishBatch,
+    /// `POST /fanout`: a group's front to a worker, events for the
+    /// worker's ids (`c1m_common::parse_fanout`). Answered by workers only
+    /// (their admin is an abstract Unix socket only the front reaches); a
+    /// public listener answers 404.
+    Fanout,
     /// `POST /broadcast`: the body is one message for every connection.
     Broadcast,
     /// `GET /presence`: a stream of `online <id>` / `offline <id>` lines.
@@ -42,6 +47,7 @@ impl AdminRoute {
                 | AdminRoute::SendBatch
                 | AdminRoute::PublishOne(_)
                 | AdminRoute::PublishBatch
+                | AdminRoute::Fanout
                 | AdminRoute::Broadcast
         )
     }
@@ -142,6 +148,8 @@ fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
         ("POST", AdminRoute::PublishBatch)
     } else if let Some(rest) = path.strip_prefix("/publish/") {
         ("POST", AdminRoute::PublishOne(id(rest)?))
+    } else if path == "/fanout" {
+        ("POST", AdminRoute::Fanout)
     } else if path == "/broadcast" {
         ("POST", AdminRoute::Broadcast)
     } else if path == "/presence" {
@@ -198,6 +206,7 @@ mod tests {
         for (request, route) in [
             ("POST /publish/7", AdminRoute::PublishOne(7)),
             ("POST /publish", AdminRoute::PublishBatch),
+            ("POST /fanout", AdminRoute::Fanout),
             ("POST /broadcast", AdminRoute::Broadcast),
             ("GET /presence", AdminRoute::Presence),
         ] {

@@ -6,8 +6,10 @@
 //!   dies, and serves the one public admin address: `/send` split by owner
 //!   and forwarded to the workers' admin sockets, the answers summed
 //!   ([`workers`]); `/check/{id}` to the owner; `/stats` and `/metrics` the
-//!   sum with a per-worker breakdown ([`snapshot`]). With `--broker` it
-//!   also holds the group's NATS link (`broker`).
+//!   sum with a per-worker breakdown ([`snapshot`]); with `--friends` it
+//!   holds the graph and fans each event out to the workers that own its
+//!   publisher's friends ([`fanout`]). With `--broker` it also holds the
+//!   group's NATS link (`broker`).
 //! - A worker ([`worker`]) is the standalone server with one reactor,
 //!   binding the subscriber port with SO_REUSEPORT under its own descriptor
 //!   limit, its admin on an abstract Unix socket only the front uses, and
@@ -16,6 +18,7 @@
 //! Cost: the front is a small tokio process (~2-3 MB); a worker at rest is
 //! a standalone server. Nothing is added per connection.
 
+mod fanout;
 mod link;
 mod snapshot;
 mod supervise;
@@ -32,12 +35,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use c1m_common::{GroupCounters, Repeat, StatsSnapshot, StopSignals, WorkerStats};
+use c1m_common::{
+    parse_batch, GroupCounters, PublishAnswer, PublishBatchAnswer, Repeat, StatsSnapshot,
+    StopSignals, WorkerStats,
+};
 
 use crate::admin::{self, json, respond, AdminRoute, Handler, Listener, PROMETHEUS};
 use crate::broker::{self, Broker, Sink};
 use crate::config::{socket_name, Args, Config, Workers as WorkerCount, MAX_WORKERS};
+use crate::friends::FriendsGraph;
 use crate::stats::Stats;
+use crate::transport;
 use c1m_http::{write_error, Reject, Status};
 use link::Link;
 use supervise::{Slot, Supervisor};
@@ -86,9 +94,11 @@ impl Handler for Front {
                     .await
             }
             AdminRoute::Broadcast => json(&self.workers.broadcast(body).await),
-            // Refused before they get here (`--friends` is refused with
-            // `--workers`; a front has no presence to stream).
-            AdminRoute::PublishOne(_) | AdminRoute::PublishBatch | AdminRoute::Presence => {
+            AdminRoute::PublishOne(id) => json(&self.publish_one(id, body).await),
+            AdminRoute::PublishBatch => json(&self.publish_batch(body).await),
+            // Refused before they get here (a front is not a worker, and
+            // has no presence to stream).
+            AdminRoute::Fanout | AdminRoute::Presence => {
                 let reject = Reject::new(
                     Status::NotImplemented,
                     "not served by a group's front (--workers)",
@@ -108,6 +118,69 @@ impl Handler for Front {
 }
 
 impl Front {
+    /// The graph of a front that takes `/publish` (one without is refused at
+    /// the head, before its body is read).
+    fn graph(&self) -> &FriendsGraph {
+        self.config
+            .friends
+            .as_deref()
+            .expect("/publish without a graph is refused at the head")
+    }
+
+    /// `POST /publish/{id}` for the whole group.
+    async fn publish_one(&self, id: u64, event: &[u8]) -> PublishAnswer {
+        let spread = fanout::publish(
+            &self.workers,
+            self.graph(),
+            &[(id, event)],
+            self.config.max_body,
+        )
+        .await;
+        self.count_events(1, spread.unheard);
+        PublishAnswer {
+            id,
+            friends: spread.reach.friends,
+            online: spread.reach.online,
+            connections: spread.reach.connections,
+        }
+    }
+
+    /// `POST /publish` for the whole group: the lines checked as one
+    /// process checks them, then fanned out.
+    async fn publish_batch(&self, body: &[u8]) -> PublishBatchAnswer {
+        let mut events = Vec::new();
+        let mut refused = 0;
+        let mut lines = parse_batch(body, self.config.max_id, |id, event| {
+            if event.len() > self.config.max_pending || transport::uncarriable(event).is_some() {
+                refused += 1;
+            } else {
+                events.push((id, event));
+            }
+        });
+        lines.accepted -= refused;
+        lines.rejected += refused;
+        if lines.rejected > 0 {
+            self.stats.bad_requests.fetch_add(1, Relaxed);
+        }
+        let spread =
+            fanout::publish(&self.workers, self.graph(), &events, self.config.max_body).await;
+        self.count_events(lines.accepted, spread.unheard);
+        PublishBatchAnswer {
+            accepted: lines.accepted,
+            rejected: lines.rejected,
+            friends: spread.reach.friends,
+            online: spread.reach.online,
+            connections: spread.reach.connections,
+            unheard: spread.unheard,
+        }
+    }
+
+    /// Events are counted here; the workers count their deliveries.
+    fn count_events(&self, events: u64, unheard: u64) {
+        self.stats.events_in.fetch_add(events, Relaxed);
+        self.stats.events_unheard.fetch_add(unheard, Relaxed);
+    }
+
     /// Forwards a request about `id` to its owner and passes the answer on.
     async fn pass(
         &self,
@@ -254,6 +327,9 @@ fn worker_args(
 /// crashed workers, stops them all on SIGINT/SIGTERM.
 pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<ExitCode> {
     let mut config = args.to_config()?;
+    if let Some(path) = &args.friends {
+        config.friends = Some(Arc::new(crate::load_friends(path, config.max_id)?));
+    }
     let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;
     c1m_common::raise_nofile_to_hard().context("raising RLIMIT_NOFILE")?;
     let workers = worker_count(asked, config.max_conns, fd_limit);

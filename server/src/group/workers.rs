@@ -11,7 +11,7 @@ use super::link::{Answer, Link};
 use super::supervise::Slots;
 use crate::broker::Routed;
 use c1m_common::StatsSnapshot;
-use c1m_common::{parse_batch, BatchAnswer, BroadcastAnswer, SendAnswer};
+use c1m_common::{parse_batch, BatchAnswer, BroadcastAnswer, FanoutAnswer, SendAnswer};
 
 /// The workers of a group, as the front reaches them.
 pub(crate) struct Workers {
@@ -32,6 +32,20 @@ impl Workers {
             slots,
             undeliverable: AtomicU64::new(0),
         }
+    }
+
+    /// How many workers the group has.
+    pub(crate) fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// Sends worker `w` a `POST /fanout` body; `None` when it did not answer.
+    pub(crate) async fn fanout_to(&self, w: usize, body: &[u8]) -> Option<FanoutAnswer> {
+        let answer = self.links[w].request("POST", "/fanout", body).await.ok()?;
+        if answer.status != 200 {
+            return None;
+        }
+        serde_json::from_slice(&answer.body).ok()
     }
 
     /// The worker that owns `id` (the same rule the workers apply).
