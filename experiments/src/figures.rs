@@ -29,6 +29,10 @@ pub(crate) const FLOOD_CSV: &str = "flood.csv";
 pub(crate) const FLOOD_JSON: &str = "flood.json";
 pub(crate) const MSGGEN_CSV: &str = "msggen.csv";
 pub(crate) const MSGGEN_JSON: &str = "msggen.json";
+/// The friends graph of a run with events (`msggen graph`).
+pub(crate) const FRIENDS_CSV: &str = "friends.csv";
+/// The events' msggen summary (`msggen --publish comet-events`).
+pub(crate) const EVENTS_JSON: &str = "msggen-events.json";
 
 /// Delivery latency percentiles, microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +148,33 @@ pub struct Figures {
     pub delivered: Option<u64>,
     pub lost: Option<u64>,
     pub latency: Option<Latency>,
+    /// Friends' events, in a run with them.
+    pub events: Option<EventFigures>,
+}
+
+/// Friends' events: what msggen published and what floodtest received.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EventFigures {
+    pub sent: u64,
+    pub rate: f64,
+    /// Deliveries comet-server said it queued (the sum of its answers'
+    /// `connections`).
+    pub expected: u64,
+    /// Events floodtest received.
+    pub received: u64,
+    /// Events whose publisher had no friend online.
+    pub unheard: u64,
+    /// Events in attempts that may have reached the server before failing:
+    /// with any, `expected` is not exact (`docs/ENVELOPE.md`).
+    pub uncertain: u64,
+    pub failed: u64,
+}
+
+impl EventFigures {
+    /// Deliveries queued that floodtest never received.
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
 }
 
 impl Figures {
@@ -153,14 +184,29 @@ impl Figures {
     pub fn losses(&self) -> Option<String> {
         let lost = self.lost.unwrap_or(0);
         let failed = self.send_failed.unwrap_or(0);
-        (lost > 0 || failed > 0).then(|| {
+        let messages = (lost > 0 || failed > 0).then(|| {
             format!(
                 "messages lost: {} missing in the streams, {} sends failed (of {} sent)",
                 thousands(lost),
                 thousands(failed),
                 thousands(self.sent.unwrap_or(0))
             )
-        })
+        });
+        let events = self
+            .events
+            .filter(|e| e.lost() > 0 || e.failed > 0)
+            .map(|e| {
+                format!(
+                    "friends' events lost: {} of {} deliveries never arrived, {} events failed",
+                    thousands(e.lost()),
+                    thousands(e.expected),
+                    thousands(e.failed)
+                )
+            });
+        match (messages, events) {
+            (Some(m), Some(e)) => Some(format!("{m}; {e}")),
+            (m, e) => m.or(e),
+        }
     }
 }
 
@@ -171,6 +217,7 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
     let msggen: Vec<MsggenInterval> = read_csv(&dir.join(MSGGEN_CSV))?;
     let flood_json: Option<FloodSummary> = read_json(&dir.join(FLOOD_JSON))?;
     let msggen_json: Option<MsggenSummary> = read_json(&dir.join(MSGGEN_JSON))?;
+    let events_json: Option<MsggenSummary> = read_json(&dir.join(EVENTS_JSON))?;
     let (flood_json, msggen_json) = (flood_json.as_ref(), msggen_json.as_ref());
 
     let memory = MemoryFigures::of(&mem);
@@ -209,13 +256,23 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
         chunks: flood_json
             .map(|f| f.chunks)
             .or(last_flood.map(|r| r.chunks)),
+        // Messages only: friends' events have their own figures.
         delivered: flood_json
-            .map(|f| f.messages)
+            .map(|f| f.messages.saturating_sub(f.events))
             .or(last_flood.map(|r| r.messages)),
         lost: flood_json.map(|f| f.lost).or(last_flood.map(|r| r.lost)),
         latency: flood_json
             .and_then(|f| latency(&f.latency_us))
             .or_else(|| worst_interval_latency(&flood)),
+        events: events_json.map(|e| EventFigures {
+            sent: e.sent,
+            rate: e.achieved_rate,
+            expected: e.expected.unwrap_or(0),
+            received: flood_json.map_or(0, |f| f.events),
+            unheard: e.unheard.unwrap_or(0),
+            uncertain: e.uncertain.unwrap_or(0),
+            failed: e.failed,
+        }),
     })
 }
 
@@ -329,9 +386,44 @@ mod tests {
         );
         let refused = Figures {
             send_failed: Some(1),
-            ..clean
+            ..clean.clone()
         };
         assert!(refused.losses().is_some());
+    }
+
+    #[test]
+    fn a_friends_event_queued_and_never_received_is_a_loss() {
+        let events = EventFigures {
+            sent: 100,
+            expected: 2_200,
+            received: 2_200,
+            unheard: 3,
+            ..EventFigures::default()
+        };
+        let heard = Figures {
+            lost: Some(0),
+            events: Some(events),
+            ..Figures::default()
+        };
+        assert_eq!(heard.losses(), None, "an unheard event reached nobody");
+        let short = Figures {
+            events: Some(EventFigures {
+                received: 2_150,
+                ..events
+            }),
+            ..heard.clone()
+        };
+        assert_eq!(
+            short.losses().as_deref(),
+            Some("friends' events lost: 50 of 2,200 deliveries never arrived, 0 events failed")
+        );
+        let both = Figures {
+            lost: Some(1),
+            sent: Some(10),
+            ..short
+        };
+        let why = both.losses().unwrap();
+        assert!(why.starts_with("messages lost: 1") && why.contains("; friends' events lost: 50"));
     }
 
     pub(super) fn sample(

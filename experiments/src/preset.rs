@@ -93,6 +93,11 @@ pub struct Preset {
     /// Messages per second to random ids once the connections are open
     /// (0: no `msggen`).
     pub message_rate: u64,
+    /// Friends' events per second while the messages run (Part 3's
+    /// subscription manager: `msggen --publish comet-events` from random
+    /// users to comet-server's `POST /publish`, over a graph of the run's
+    /// users, 50 friends on average); 0: none.
+    pub event_rate: u64,
     /// How long the load is held once every connection is open.
     pub hold: Duration,
     pub pause: Option<Pause>,
@@ -120,6 +125,7 @@ pub(crate) const PRESETS: &[Preset] = &[
         addressing: Addressing::Kernel,
         heartbeat: Some(Duration::from_secs(10)),
         message_rate: 0,
+        event_rate: 0,
         hold: Duration::from_secs(30),
         pause: None,
         seed: SeedFigures {
@@ -140,6 +146,7 @@ pub(crate) const PRESETS: &[Preset] = &[
         addressing: Addressing::Kernel,
         heartbeat: None,
         message_rate: 1_000,
+        event_rate: 0,
         hold: Duration::from_secs(180),
         pause: None,
         seed: SeedFigures {
@@ -160,6 +167,7 @@ pub(crate) const PRESETS: &[Preset] = &[
         addressing: Addressing::Kernel,
         heartbeat: None,
         message_rate: 16_666,
+        event_rate: 0,
         hold: Duration::from_secs(60),
         pause: None,
         seed: PART3_SEED,
@@ -175,6 +183,9 @@ pub(crate) const PRESETS: &[Preset] = &[
         addressing: Addressing::Explicit { source_ips: 17 },
         heartbeat: None,
         message_rate: 16_666,
+        // A tenth of the messages' rate, each to ~22 connections (the
+        // graph's friends of a random user).
+        event_rate: 1_666,
         hold: Duration::from_secs(600),
         pause: None,
         seed: PART3_SEED,
@@ -187,6 +198,7 @@ pub(crate) const PRESETS: &[Preset] = &[
         addressing: Addressing::Explicit { source_ips: 17 },
         heartbeat: None,
         message_rate: 0,
+        event_rate: 0,
         hold: Duration::from_secs(60),
         pause: Some(Pause {
             every: 100_000,
@@ -242,6 +254,8 @@ pub struct Plan {
     pub connect_rate: u64,
     /// Messages per second msggen sends (0: none).
     pub message_rate: u64,
+    /// Friends' events per second (0: none): the preset's, scaled.
+    pub event_rate: u64,
     /// How long the connections are held once open.
     pub hold: Duration,
     /// Pauses during the ramp, if the preset has them.
@@ -288,6 +302,7 @@ impl Plan {
                 .connect_rate
                 .unwrap_or_else(|| scaled(preset.connect_rate)),
             message_rate: scaled(preset.message_rate),
+            event_rate: scaled(preset.event_rate),
             hold: overrides.hold.unwrap_or(preset.hold),
             pause: preset.pause.map(|p| Pause {
                 every: scaled(p.every),
@@ -299,6 +314,16 @@ impl Plan {
             external: External::default(),
             agents: None,
         }
+    }
+
+    /// Whether friends' events run: the preset has them, the server is
+    /// comet-server (the only one with a friends graph), not joined to a
+    /// broker (`--friends` is refused with `--broker`), and messages run.
+    pub fn friends_events(&self) -> bool {
+        self.event_rate > 0
+            && self.message_rate > 0
+            && self.target == TargetKind::Comet
+            && self.broker.is_none()
     }
 
     /// Worker processes needed when each may hold `fd_limit` descriptors.

@@ -352,6 +352,33 @@ impl Report<'_> {
             opt(f.lost, thousands),
             None,
         );
+        if let Some(e) = f.events {
+            row(
+                "friends' events sent (msggen --publish comet-events)",
+                format!(
+                    "{} at {} events/s ({} reached no friend online, {} failed)",
+                    thousands(e.sent),
+                    thousands(e.rate.round() as u64),
+                    thousands(e.unheard),
+                    thousands(e.failed)
+                ),
+                None,
+            );
+            let uncertain = match e.uncertain {
+                0 => String::new(),
+                n => format!("; {} uncertain: not exact", thousands(n)),
+            };
+            row(
+                "friends' events: deliveries queued / received / lost",
+                format!(
+                    "{} / {} / {}{uncertain}",
+                    thousands(e.expected),
+                    thousands(e.received),
+                    thousands(e.lost())
+                ),
+                None,
+            );
+        }
         let per_conn_chunks = |n: u64| match f.client_peak_open.filter(|&c| c > 0) {
             Some(conns) => format!(
                 "{} ({:.1} per connection)",

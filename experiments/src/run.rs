@@ -5,7 +5,9 @@
 //! report's "incomplete" reason; the children are stopped and the report
 //! is written whatever happened, from whatever the tools wrote by then.
 
-use crate::figures::{self, FLOOD_CSV, FLOOD_JSON, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON};
+use crate::figures::{
+    self, EVENTS_JSON, FLOOD_CSV, FLOOD_JSON, FRIENDS_CSV, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON,
+};
 use crate::preset::Plan;
 use crate::progress::Progress;
 use crate::servers::{self, Servers, START_TIMEOUT};
@@ -45,6 +47,9 @@ pub(crate) fn execute(
         return Ok(());
     }
 
+    if plan.friends_events() {
+        make_graph(plan, tools, dir, sup)?;
+    }
     let servers = servers::start(plan, tools, dir, sup)?;
     chain.server = Some(servers.name.clone());
     if plan.preset.heartbeat.is_some() && servers.admin.is_none() {
@@ -121,9 +126,25 @@ pub(crate) fn execute(
             &msggen_args(plan, &servers, dir),
             Ends::Success,
         )?;
+        let events = match plan.friends_events() {
+            true => Some(sup.start(
+                "msggen-events",
+                &tools.path(Tool::Msggen),
+                &events_args(plan, &servers, dir),
+                Ends::Success,
+            )?),
+            false => None,
+        };
         println!(
-            "sending {} msg/s for {}",
+            "sending {} msg/s{} for {}",
             c1m_common::thousands(plan.message_rate),
+            match events {
+                Some(_) => format!(
+                    " and {} friends' events/s",
+                    c1m_common::thousands(plan.event_rate)
+                ),
+                None => String::new(),
+            },
             humantime::format_duration(plan.hold)
         );
         let mut progress = Progress::new(dir, plan.hold);
@@ -135,6 +156,14 @@ pub(crate) fn execute(
             .context("msggen did not finish its --duration in time")?;
         if !status.success() {
             bail!("msggen ended with {}", child::describe(status));
+        }
+        if let Some(events) = events {
+            // Started with msggen, for the same --duration.
+            match sup.wait_exit(events, START_TIMEOUT)? {
+                Some(status) if status.success() => {}
+                Some(status) => bail!("msggen (events) ended with {}", child::describe(status)),
+                None => bail!("msggen (events) did not finish its --duration in time"),
+            }
         }
         sup.hold(DRAIN)?;
     } else {
@@ -302,6 +331,60 @@ fn msggen_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
         path_arg(&dir.join(MSGGEN_JSON)),
     ]);
     args
+}
+
+/// Writes the friends graph of the run's users for comet-server's
+/// `--friends` (`msggen graph`: 50 friends on average, the same graph for
+/// the same users every run).
+fn make_graph(plan: &Plan, tools: &Tools, dir: &Path, sup: &mut Supervisor) -> anyhow::Result<()> {
+    let args = [
+        "graph".to_owned(),
+        "--users".to_owned(),
+        plan.conns.to_string(),
+        "--avg-friends".to_owned(),
+        "50".to_owned(),
+        "--seed".to_owned(),
+        "1".to_owned(),
+        "--out".to_owned(),
+        path_arg(&dir.join(FRIENDS_CSV)),
+    ];
+    let id = sup.start(
+        "msggen-graph",
+        &tools.path(Tool::Msggen),
+        &args,
+        Ends::Success,
+    )?;
+    // 1M users (25M friendships, 314 MB) take a few seconds here.
+    match sup.wait_exit(id, GRAPH_TIMEOUT)? {
+        Some(status) if status.success() => Ok(()),
+        Some(status) => bail!("msggen graph ended with {}", child::describe(status)),
+        None => bail!("msggen graph wrote no graph within {GRAPH_TIMEOUT:?}"),
+    }
+}
+
+/// The longest `msggen graph` may take.
+const GRAPH_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Friends' events from random users to comet-server's `POST /publish`,
+/// for as long as the messages run.
+fn events_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
+    vec![
+        "--target".to_owned(),
+        format!("http://{}", servers.publish),
+        "--publish".to_owned(),
+        "comet-events".to_owned(),
+        "--ids".to_owned(),
+        format!("1-{}", plan.conns),
+        "--rate".to_owned(),
+        plan.event_rate.to_string(),
+        "--duration".to_owned(),
+        format!("{}ms", plan.hold.as_millis()),
+        "--report-interval".to_owned(),
+        "1s".to_owned(),
+        "--no-progress".to_owned(),
+        "--json".to_owned(),
+        path_arg(&dir.join(EVENTS_JSON)),
+    ]
 }
 
 /// Keeps the server's own last `/stats` answer beside the other summaries

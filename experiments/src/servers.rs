@@ -81,7 +81,7 @@ pub(crate) fn start(
     sup: &mut Supervisor,
 ) -> anyhow::Result<Servers> {
     match plan.target {
-        TargetKind::Comet => start_comet(plan, tools, sup),
+        TargetKind::Comet => start_comet(plan, tools, dir, sup),
         TargetKind::Nchan => start_packaged(plan.target, c1m_pushsrv::nchan_setup, dir, sup),
         TargetKind::Pushpin => start_packaged(plan.target, c1m_pushsrv::pushpin_setup, dir, sup),
         TargetKind::External => {
@@ -206,8 +206,14 @@ fn with_descendants(roots: &[u32]) -> Vec<u32> {
 /// Starts comet-server: with `plan.workers` over 1 a group
 /// (`comet-server --workers N`), whose front starts the workers on one
 /// SO_REUSEPORT port and hands each connection to its id's owner; with
-/// `plan.broker`, joined to that NATS.
-fn start_comet(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Result<Servers> {
+/// `plan.broker`, joined to that NATS; with friends' events, serving the
+/// graph in `dir` (`run::make_graph` wrote it).
+fn start_comet(
+    plan: &Plan,
+    tools: &Tools,
+    dir: &Path,
+    sup: &mut Supervisor,
+) -> anyhow::Result<Servers> {
     let mut args = vec![
         "--listen".to_owned(),
         "127.0.0.1:0".to_owned(),
@@ -224,6 +230,10 @@ fn start_comet(plan: &Plan, tools: &Tools, sup: &mut Supervisor) -> anyhow::Resu
     }
     if let Some(broker) = &plan.broker {
         args.extend(["--broker".to_owned(), broker.clone()]);
+    }
+    if plan.friends_events() {
+        let graph = dir.join(crate::figures::FRIENDS_CSV);
+        args.extend(["--friends".to_owned(), graph.display().to_string()]);
     }
     if let Some(h) = plan.preset.heartbeat {
         args.extend(["--heartbeat".to_owned(), format!("{}s", h.as_secs())]);

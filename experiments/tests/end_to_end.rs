@@ -32,21 +32,15 @@ fn msggen_summary(dir: &Path) -> MsggenSummary {
     document(&dir.join("msggen.json"), "msggen-summary.json")
 }
 
-#[test]
-fn small_preset_end_to_end_matches_its_csvs() {
+/// Runs `experiment PRESET --scale S --rate R --duration D` into a fresh
+/// folder, expects it to complete (exit 0), and gives the folder (kept
+/// while the first value lives) and its report.
+fn completed_run(args: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, String) {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("run");
-    let mut runner = Runner::start(&[
-        "c10k",
-        "--scale",
-        "0.1",
-        "--rate",
-        "1000",
-        "--duration",
-        "3s",
-        "--out",
-        dir.to_str().unwrap(),
-    ]);
+    let mut line = args.to_vec();
+    line.extend(["--out", dir.to_str().unwrap()]);
+    let mut runner = Runner::start(&line);
     assert_eq!(
         runner.wait_exit(Duration::from_secs(120)),
         Some(0),
@@ -55,6 +49,20 @@ fn small_preset_end_to_end_matches_its_csvs() {
     );
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(report.contains("**Complete.**"), "{report}");
+    (out, dir, report)
+}
+
+#[test]
+fn small_preset_end_to_end_matches_its_csvs() {
+    let (_out, dir, report) = completed_run(&[
+        "c10k",
+        "--scale",
+        "0.1",
+        "--rate",
+        "1000",
+        "--duration",
+        "3s",
+    ]);
 
     // Peak connections is the most memlog saw, and the whole target.
     let mem: Vec<MemSample> = read_csv(&dir.join("mem.csv")).unwrap();
@@ -165,6 +173,44 @@ fn a_killed_server_stops_the_rest_and_leaves_an_incomplete_report() {
         Vec::<u32>::new()
     );
     assert_eq!(wait_gone(&pids, Duration::from_secs(5)), Vec::<u32>::new());
+}
+
+#[test]
+fn part3_fans_friends_events_out_beside_the_messages_and_counts_them() {
+    // 2,000 connections over 17 source IPs; 33 msg/s and 3 events/s (each
+    // to the publisher's ~50 friends, all online) for 4 s.
+    let (_out, dir, report) = completed_run(&[
+        "part3",
+        "--scale",
+        "0.002",
+        "--rate",
+        "2000",
+        "--duration",
+        "4s",
+    ]);
+    let graph = std::fs::read_to_string(dir.join("friends.csv")).unwrap();
+    assert!(graph.lines().count() > 40_000, "2,000 users x 50 friends");
+    let events: MsggenSummary = document(&dir.join("msggen-events.json"), "msggen-summary.json");
+    let flood = flood_summary(&dir);
+    let expected = events.expected.unwrap();
+    assert!(events.sent >= 9 && expected > events.sent, "{events:?}");
+    assert_eq!(flood.events, expected, "every queued delivery arrived");
+    assert_eq!(
+        figure(
+            &report,
+            "friends' events: deliveries queued / received / lost"
+        ),
+        format!("{} / {} / 0", thousands(expected), thousands(expected))
+    );
+    // The direct messages still add up beside them (floodtest's
+    // `messages` counts both kinds of envelope).
+    let sent = msggen_summary(&dir).sent;
+    assert_eq!(flood.messages - flood.events, sent);
+    assert_eq!(
+        figure(&report, "messages delivered (floodtest)"),
+        thousands(sent)
+    );
+    assert_eq!(flood.lost, 0);
 }
 
 #[test]
