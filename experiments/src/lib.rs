@@ -3,7 +3,9 @@
 //!
 //! The chain is `c1m-sysctl check` -> `comet-server` -> `memlog` on the
 //! server -> `floodtest` (the preset's addressing and pacing, until the
-//! server holds the target) -> `msggen` (the preset's load) -> hold -> stop
+//! server holds the target) -> `msggen` (the preset's load; with friends'
+//! events, `msggen graph` before the server and a second msggen publishing
+//! events) -> hold -> stop
 //! everything -> `plots` -> `report.md`. Each tool is a child process (see
 //! [`child`] for how none outlives the runner); the output folder gets every
 //! CSV, JSON summary, chart and child log.

@@ -2,8 +2,8 @@
 //! /publish/{id}` and its batch form (an event for the publisher's online
 //! friends, through the friends graph), `POST /fanout` (a group's worker:
 //! events for ids its front picked from the graph), and `POST /broadcast`
-//! (one message for every connection). Each publishes into one outbox, so each reactor
-//! is woken once per request.
+//! (one message for every connection). Each publishes into one outbox, so
+//! each reactor is woken once per request.
 
 use std::sync::atomic::Ordering::Relaxed;
 

@@ -107,7 +107,8 @@ pub(crate) async fn publish(
     spread
 }
 
-/// Marks the events of `lines` that `answer` did not list as unheard.
+/// Marks as heard the events of `lines` whose line `answer` did not list
+/// as unheard (`answer.unheard` is ascending).
 fn mark_heard(heard: &mut [bool], lines: &[usize], answer: &FanoutAnswer) {
     let mut unheard = answer.unheard.iter().peekable();
     for (line, &event) in lines.iter().enumerate() {

@@ -15,7 +15,8 @@
 //!   limit, its admin on an abstract Unix socket only the front uses, and
 //!   handing each connection to the owner of its id (`reactor::handoff`).
 //!
-//! Cost: the front is a small tokio process (~2-3 MB); a worker at rest is
+//! Cost: the front is a small tokio process (~2-3 MB, plus the friends
+//! graph with `--friends`: ~111 MB for 1M users x 50); a worker at rest is
 //! a standalone server. Nothing is added per connection.
 
 mod fanout;
