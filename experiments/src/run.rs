@@ -126,14 +126,15 @@ pub(crate) fn execute(
             &msggen_args(plan, &servers, dir),
             Ends::Success,
         )?;
-        let events = match plan.friends_events() {
-            true => Some(sup.start(
+        let events = if plan.friends_events() {
+            Some(sup.start(
                 "msggen-events",
                 &tools.path(Tool::Msggen),
                 &events_args(plan, &servers, dir),
                 Ends::Success,
-            )?),
-            false => None,
+            )?)
+        } else {
+            None
         };
         println!(
             "sending {} msg/s{} for {}",
