@@ -183,8 +183,8 @@ pub(crate) const PRESETS: &[Preset] = &[
         addressing: Addressing::Explicit { source_ips: 17 },
         heartbeat: None,
         message_rate: 16_666,
-        // A tenth of the messages' rate, each to ~22 connections (the
-        // graph's friends of a random user).
+        // A tenth of the messages' rate; every user is online, so each
+        // event reaches all its publisher's friends (~50 on average).
         event_rate: 1_666,
         hold: Duration::from_secs(600),
         pause: None,
