@@ -22,7 +22,7 @@ use std::os::fd::AsFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use c1m_common::{parse_batch, BatchAnswer, CheckAnswer, SendAnswer};
+use c1m_common::{parse_batch, BatchAnswer, BatchLines, CheckAnswer, SendAnswer};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
@@ -428,17 +428,39 @@ where
 /// How long a refused admin connection's remaining input is discarded.
 const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Calls `each(id, message)` for every line of a `/send` or `/publish`
+/// batch as [`parse_batch`] does, and rejects too a line whose message no
+/// subscriber could take (over `--max-pending`, or holding a CR); a batch
+/// with a rejected line counts once in `bad_requests`.
+pub(crate) fn parse_deliverable<'a>(
+    config: &Config,
+    stats: &Stats,
+    body: &'a [u8],
+    mut each: impl FnMut(u64, &'a [u8]),
+) -> BatchLines {
+    let mut refused = 0;
+    let mut lines = parse_batch(body, config.max_id, |id, message| {
+        if message.len() > config.max_pending || transport::uncarriable(message).is_some() {
+            refused += 1;
+        } else {
+            each(id, message);
+        }
+    });
+    lines.accepted -= refused;
+    lines.rejected += refused;
+    if lines.rejected > 0 {
+        stats.bad_requests.fetch_add(1, Relaxed);
+    }
+    lines
+}
+
 /// Publishes every line of `body` to the router in one outbox, counted in
 /// `stats`; what one process's `POST /send` answers.
 pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> BatchAnswer {
     let (router, stats) = (&ctx.router, &ctx.stats);
     let mut outbox = router.outbox(BatchKind::Direct);
-    let (mut delivered, mut dropped, mut connections, mut refused) = (0, 0, 0, 0);
-    let mut lines = parse_batch(body, ctx.config.max_id, |id, message| {
-        if message.len() > ctx.config.max_pending || transport::uncarriable(message).is_some() {
-            refused += 1;
-            return;
-        }
+    let (mut delivered, mut dropped, mut connections) = (0, 0, 0);
+    let lines = parse_deliverable(&ctx.config, stats, body, |id, message| {
         let n = router.publish(id, message, &mut outbox).connections as u64;
         connections += n;
         if n == 0 {
@@ -448,13 +470,8 @@ pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> BatchAnswer {
         }
     });
     router.flush(&mut outbox);
-    lines.accepted -= refused;
-    lines.rejected += refused;
     stats.messages_in.fetch_add(lines.accepted, Relaxed);
     stats.dropped.fetch_add(dropped, Relaxed);
-    if lines.rejected > 0 {
-        stats.bad_requests.fetch_add(1, Relaxed);
-    }
     BatchAnswer {
         accepted: lines.accepted,
         rejected: lines.rejected,

@@ -8,14 +8,12 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use c1m_common::{
-    parse_batch, parse_fanout, BroadcastAnswer, FanoutAnswer, MalformedFanout, PublishAnswer,
-    PublishBatchAnswer,
+    parse_fanout, BroadcastAnswer, FanoutAnswer, MalformedFanout, PublishAnswer, PublishBatchAnswer,
 };
 
-use super::AdminCtx;
+use super::{parse_deliverable, AdminCtx};
 use crate::friends::{self, FriendsGraph, Reach};
 use crate::router::BatchKind;
-use crate::transport;
 
 /// `POST /publish/{id}`: `event` to every connection of `id`'s online friends.
 pub(super) fn one(ctx: &AdminCtx, id: u64, event: &[u8]) -> PublishAnswer {
@@ -41,24 +39,15 @@ pub(super) fn batch(ctx: &AdminCtx, body: &[u8]) -> PublishBatchAnswer {
     let graph = graph(ctx);
     let mut outbox = ctx.router.outbox(BatchKind::Fanout);
     let mut sum = Reach::default();
-    let (mut unheard, mut refused) = (0, 0);
-    let mut lines = parse_batch(body, ctx.config.max_id, |id, event| {
-        if event.len() > ctx.config.max_pending || transport::uncarriable(event).is_some() {
-            refused += 1;
-            return;
-        }
+    let mut unheard = 0;
+    let lines = parse_deliverable(&ctx.config, &ctx.stats, body, |id, event| {
         let reach = friends::publish(graph, &ctx.router, id, event, &mut outbox);
         unheard += u64::from(reach.online == 0);
         sum.add(reach);
     });
     ctx.router.flush(&mut outbox);
-    lines.accepted -= refused;
-    lines.rejected += refused;
     ctx.stats.events_in.fetch_add(lines.accepted, Relaxed);
     ctx.stats.events_unheard.fetch_add(unheard, Relaxed);
-    if lines.rejected > 0 {
-        ctx.stats.bad_requests.fetch_add(1, Relaxed);
-    }
     PublishBatchAnswer {
         accepted: lines.accepted,
         rejected: lines.rejected,

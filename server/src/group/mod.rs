@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use c1m_common::{
-    parse_batch, GroupCounters, PublishAnswer, PublishBatchAnswer, Repeat, StatsSnapshot,
-    StopSignals, WorkerStats,
+    GroupCounters, PublishAnswer, PublishBatchAnswer, Repeat, StatsSnapshot, StopSignals,
+    WorkerStats,
 };
 
 use crate::admin::{self, json, respond, AdminRoute, Handler, Listener, PROMETHEUS};
@@ -46,7 +46,6 @@ use crate::broker::{self, Broker, Sink};
 use crate::config::{socket_name, Args, Config, Workers as WorkerCount, MAX_WORKERS};
 use crate::friends::FriendsGraph;
 use crate::stats::Stats;
-use crate::transport;
 use c1m_http::{write_error, Reject, Status};
 use link::Link;
 use supervise::{Slot, Supervisor};
@@ -150,19 +149,9 @@ impl Front {
     /// process checks them, then fanned out.
     async fn publish_batch(&self, body: &[u8]) -> PublishBatchAnswer {
         let mut events = Vec::new();
-        let mut refused = 0;
-        let mut lines = parse_batch(body, self.config.max_id, |id, event| {
-            if event.len() > self.config.max_pending || transport::uncarriable(event).is_some() {
-                refused += 1;
-            } else {
-                events.push((id, event));
-            }
+        let lines = admin::parse_deliverable(&self.config, &self.stats, body, |id, event| {
+            events.push((id, event));
         });
-        lines.accepted -= refused;
-        lines.rejected += refused;
-        if lines.rejected > 0 {
-            self.stats.bad_requests.fetch_add(1, Relaxed);
-        }
         let spread =
             fanout::publish(&self.workers, self.graph(), &events, self.config.max_body).await;
         self.count_events(lines.accepted, spread.unheard);
