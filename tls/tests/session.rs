@@ -86,14 +86,21 @@ fn settle(server: &mut Peer<ServerSession>, client: &mut Peer<ClientSession>) {
 
 const REQUEST: &[u8] = b"GET /test/1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-#[test]
-fn a_request_given_before_the_handshake_is_sent_after_it_and_answered() {
+/// A session pair once the client's REQUEST (given before the handshake)
+/// has been carried across: the handshake done, the request read.
+fn requested() -> (Peer<ServerSession>, Peer<ClientSession>) {
     let (mut server, mut client) = sessions();
     client
         .session
         .write(&mut client.end, REQUEST)
         .expect("request");
     settle(&mut server, &mut client);
+    (server, client)
+}
+
+#[test]
+fn a_request_given_before_the_handshake_is_sent_after_it_and_answered() {
+    let (mut server, mut client) = requested();
     assert_eq!(server.got, REQUEST);
     server
         .session
@@ -110,12 +117,7 @@ fn a_request_given_before_the_handshake_is_sent_after_it_and_answered() {
 
 #[test]
 fn at_rest_a_session_holds_no_buffer() {
-    let (mut server, mut client) = sessions();
-    client
-        .session
-        .write(&mut client.end, REQUEST)
-        .expect("request");
-    settle(&mut server, &mut client);
+    let (mut server, mut client) = requested();
     server
         .session
         .write(&mut server.end, &[b'x'; 40_000])
@@ -151,12 +153,7 @@ fn records_arriving_a_few_bytes_at_a_time_are_put_together() {
 
 #[test]
 fn what_a_full_socket_does_not_take_waits_for_flush() {
-    let (mut server, mut client) = sessions();
-    client
-        .session
-        .write(&mut client.end, REQUEST)
-        .expect("request");
-    settle(&mut server, &mut client);
+    let (mut server, mut client) = requested();
     // The client's end takes 1,000 unread bytes at most.
     server.end.capacity = 1_000;
     server
@@ -178,12 +175,7 @@ fn what_a_full_socket_does_not_take_waits_for_flush() {
 
 #[test]
 fn close_notify_reads_as_the_end() {
-    let (mut server, mut client) = sessions();
-    client
-        .session
-        .write(&mut client.end, REQUEST)
-        .expect("request");
-    settle(&mut server, &mut client);
+    let (mut server, mut client) = requested();
     server
         .session
         .write(&mut server.end, b"last")
@@ -198,12 +190,7 @@ fn close_notify_reads_as_the_end() {
 
 #[test]
 fn a_socket_closed_without_close_notify_reads_as_the_end() {
-    let (mut server, mut client) = sessions();
-    client
-        .session
-        .write(&mut client.end, REQUEST)
-        .expect("request");
-    settle(&mut server, &mut client);
+    let (mut server, mut client) = requested();
     client.end.shutdown();
     settle(&mut server, &mut client);
     assert!(server.closed);
@@ -234,12 +221,7 @@ fn garbage_is_a_tls_error_and_the_peer_gets_an_alert() {
 
 #[test]
 fn a_record_larger_than_the_read_buffer_comes_over_several_reads() {
-    let (mut server, mut client) = sessions();
-    client
-        .session
-        .write(&mut client.end, REQUEST)
-        .expect("request");
-    settle(&mut server, &mut client);
+    let (mut server, mut client) = requested();
     let message: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
     server
         .session
