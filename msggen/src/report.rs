@@ -187,6 +187,7 @@ pub(crate) fn fill_counters(s: &mut MsggenSummary, stats: &Stats, kind: Kind) {
         s.expected = Some(stats.expected.load(Relaxed));
         s.unheard = Some(stats.unheard.load(Relaxed));
         s.uncertain = Some(stats.uncertain.load(Relaxed));
+        s.unreported = Some(stats.unreported.load(Relaxed));
     }
     s.unsent = stats.unsent.load(Relaxed);
     s.failed = stats.failed.total();
@@ -246,6 +247,12 @@ pub(crate) fn print(s: &MsggenSummary, out: &mut dyn Write) {
         let _ = writeln!(
             out,
             "msggen: events fanned out to {expected} connections (expected: floodtest's events should equal it), unheard {unheard} (no friend online), uncertain {uncertain}"
+        );
+    }
+    if let Some(unreported) = s.unreported.filter(|&n| n > 0) {
+        let _ = writeln!(
+            out,
+            "msggen: {unreported} events' reach not reported by the target (a comet-server with --broker knows only what NATS took): count them at the subscribers"
         );
     }
     for (class, n) in &s.failed_by_class {
@@ -374,10 +381,10 @@ mod tests {
              errors_by_class,errors_by_status,expected,failed,failed_by_class,failed_by_status,\
              first_error,gap_us,generators,ids,messages_per_write,publish,rate_target,released,\
              retries,send_span_s,senders,sent,size,stopped_by_signal,stopped_early,target,\
-             uncertain,unheard,unsent,writes"
+             uncertain,unheard,unreported,unsent,writes"
         );
         assert_eq!(value["sent"], 5);
-        // Messages have no fan-out figures; events have all three.
+        // Messages have no fan-out figures; events have all four.
         assert_eq!(value["expected"], serde_json::Value::Null);
         stats.expected.store(12, Relaxed);
         stats.unheard.store(1, Relaxed);
@@ -386,6 +393,7 @@ mod tests {
             (summary.expected, summary.unheard, summary.uncertain),
             (Some(12), Some(1), Some(0))
         );
+        assert_eq!(summary.unreported, Some(0));
         let mut text = Vec::new();
         print(&summary, &mut text);
         let text = String::from_utf8(text).unwrap();

@@ -375,8 +375,13 @@ impl Sender {
                     if let Some(dropped) = reply.dropped {
                         self.stats.dropped.fetch_add(dropped, Relaxed);
                     }
-                    if let Some(fanout) = reply.fanout {
-                        self.stats.record_fanout(fanout);
+                    match reply.fanout {
+                        Some(fanout) => self.stats.record_fanout(fanout),
+                        None if self.config.envelope == EnvelopeKind::Event => {
+                            let events = n - reply.rejected;
+                            self.stats.unreported.fetch_add(events, Relaxed);
+                        }
+                        None => {}
                     }
                     summary.sent += n;
                     self.release(work, &job);

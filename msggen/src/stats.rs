@@ -79,6 +79,9 @@ pub(crate) struct Stats {
     pub(crate) expected: AtomicU64,
     pub(crate) unheard: AtomicU64,
     pub(crate) uncertain: AtomicU64,
+    /// Events accepted by a server whose answer did not say what they
+    /// reached (comet-server in broker mode): not in `expected`.
+    pub(crate) unreported: AtomicU64,
     /// Messages that failed for good, by the class of their last failure.
     pub(crate) failed: ClassCounts,
     /// Failed attempts (each retry of a batch counts), by class.
@@ -148,6 +151,7 @@ impl Stats {
             expected: AtomicU64::new(0),
             unheard: AtomicU64::new(0),
             uncertain: AtomicU64::new(0),
+            unreported: AtomicU64::new(0),
             failed: ClassCounts::default(),
             errors: ClassCounts::default(),
             failed_by_status: StatusCounts::default(),

@@ -371,12 +371,6 @@ impl Args {
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
-        if self.friends.is_some() && self.broker.is_some() {
-            anyhow::bail!(
-                "--friends with --broker: events are not carried between groups yet; run one \
-                 comet-server with --friends and no --broker"
-            );
-        }
         if self.tls_cert.is_some() && (self.workers.is_some() || self.worker_index.is_some()) {
             // A worker hands a connection over as its descriptor; a TLS
             // session's keys and sequence numbers live in this process's

@@ -1,7 +1,7 @@
 //! `--broker`: groups joined through a real nats-server (started by the
 //! test on a free loopback port): delivery across processes, logout,
-//! history with group tokens, the broker's loss and return, a 3-node
-//! cluster.
+//! history with group tokens, friends' events and broadcasts across
+//! groups, the broker's loss and return, a 3-node cluster.
 
 mod support;
 
@@ -187,4 +187,89 @@ fn a_three_node_cluster_carries_a_message_posted_to_either_group_to_both() {
         c.expect("via-node-3\r\n");
         assert_eq!(c.text().matches("via-node-").count(), 2);
     }
+}
+
+/// 1's friends are 2, 3 and 4; 5's only friend is 6.
+fn graph_file(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("friends.csv");
+    std::fs::write(&path, "user,friend\n1,2\n1,3\n1,4\n5,6\n").unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn events_and_broadcasts_posted_to_any_group_reach_every_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = graph_file(&dir);
+    let nats = Nats::start();
+    let url = nats.url();
+    let a = Binary::start(&["--workers", "2", "--broker", &url, "--friends", &graph]);
+    let b = Binary::start(&["--broker", &url, "--reactors", "1", "--friends", &graph]);
+    // A group without the graph: it cannot fan events out, and says why.
+    let c = Binary::start(&["--broker", &url, "--reactors", "1"]);
+    assert!(connected(&a) && connected(&b) && connected(&c));
+    // 2 and 3 on A, 3 and 4 on B; 9, no one's friend, on C.
+    let mut on_a = [
+        Client::get(a.listen, "/test/2"),
+        Client::get(a.listen, "/sse/3"),
+    ];
+    let mut on_b = [
+        Client::get(b.listen, "/test/3"),
+        Client::get(b.listen, "/test/4"),
+    ];
+    let mut on_c = Client::get(c.listen, "/test/9");
+    for client in on_a.iter_mut().chain(&mut on_b).chain([&mut on_c]) {
+        client.expect("200 OK");
+    }
+    for (server, held) in [(&a, 2), (&b, 2), (&c, 1)] {
+        assert!(server.stats_reach(Duration::from_secs(5), |s| s.logged_in == held));
+    }
+
+    // Known where it was posted: NATS took it, and 1 has 3 friends.
+    let (status, one) = a.admin("POST", "/publish/1", b"news-1");
+    assert_eq!((status, json(&one)), (200, json(r#"{"id":1,"friends":3}"#)));
+    let (status, batch) = b.admin(
+        "POST",
+        "/publish",
+        b"1\tnews-2\n1\tnews-3\n5\tto six\nbad\n",
+    );
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(
+        json(&batch),
+        json(r#"{"accepted":3,"rejected":1,"friends":7}"#)
+    );
+    for client in on_a.iter_mut().chain(&mut on_b) {
+        client.expect("news-3");
+        // Each once, in the publisher's order.
+        let text = client.text();
+        let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text:?}"));
+        assert!(at("news-1") < at("news-2") && at("news-2") < at("news-3"));
+        assert_eq!(text.matches("news-").count(), 3, "{text}");
+    }
+    // Every group routed the four events through its own graph; 6 is
+    // offline everywhere, so the event from 5 reached no one.
+    for server in [&a, &b] {
+        assert!(server.stats_reach(Duration::from_secs(5), |s| s.events_in == 4));
+        let s = server.stats();
+        assert_eq!(s.events_unheard, 1);
+        assert_eq!(s.broker.unwrap().undeliverable, 0);
+    }
+    // A and B each delivered 6 (two friends' connections, three events).
+    assert!(a.stats_reach(Duration::from_secs(5), |s| s.fanout_out == 6));
+    assert!(b.stats_reach(Duration::from_secs(5), |s| s.fanout_out == 6));
+    assert!(c.stats_reach(Duration::from_secs(5), |s| {
+        s.broker.as_ref().unwrap().undeliverable == 4
+    }));
+    let error = c.stats().broker.unwrap().last_error.unwrap_or_default();
+    assert!(error.contains("--friends"), "{error}");
+
+    // A broadcast posted to C reaches every connection of every group.
+    let (status, sent) = c.admin("POST", "/broadcast", b"to everyone");
+    assert_eq!((status, json(&sent)), (200, json("{}")));
+    for client in on_a.iter_mut().chain(&mut on_b).chain([&mut on_c]) {
+        client.expect("to everyone");
+    }
+    for server in [&a, &b, &c] {
+        assert!(server.stats_reach(Duration::from_secs(5), |s| s.broadcasts_in == 1));
+    }
+    assert!(!on_c.text().contains("news-"));
 }

@@ -93,17 +93,3 @@ fn fanout_is_refused_on_every_public_admin_listener() {
     }
     assert_eq!(group.stats().fanout_out, 0);
 }
-
-#[test]
-fn a_group_with_friends_refuses_a_broker() {
-    let dir = tempfile::tempdir().unwrap();
-    let graph = graph_file(&dir);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_comet-server"))
-        .args(["--workers", "2", "--friends", &graph])
-        .args(["--broker", "nats://127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--friends with --broker"), "{stderr}");
-}

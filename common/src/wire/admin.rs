@@ -49,6 +49,12 @@ pub struct BatchAnswer {
 }
 
 /// `POST /publish/{id}`: an event from `id` went to its online friends.
+///
+/// As with [`BatchAnswer`], `online` and `connections` are left out by a
+/// server in broker mode (`--broker`): the event goes to every group
+/// through NATS, and the friends it reached on other machines are not
+/// known where it was posted. `friends` is known (every group holds the
+/// same graph).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct PublishAnswer {
@@ -57,11 +63,13 @@ pub struct PublishAnswer {
     /// The publisher's friends in the server's graph.
     pub friends: u64,
     /// Friends that had a connection: each got the event as a message.
-    pub online: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<u64>,
     /// Connection deliveries queued (a friend may have several
     /// connections); the sum over events is what subscribers should
     /// receive, which is how a benchmark counts fan-out loss.
-    pub connections: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
 }
 
 /// `POST /publish`: what became of a batch of `publisher<TAB>event` lines.
@@ -76,11 +84,14 @@ pub struct PublishBatchAnswer {
     /// Friends of the publishers, summed over the events.
     pub friends: u64,
     /// Online friends reached, summed over the events.
-    pub online: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<u64>,
     /// Connection deliveries queued, summed over the events.
-    pub connections: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<u64>,
     /// Events whose publisher had no online friend.
-    pub unheard: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unheard: Option<u64>,
 }
 
 /// `POST /fanout` (a group's worker to its front, over the worker's Unix
@@ -99,13 +110,16 @@ pub struct FanoutAnswer {
     pub unheard: Vec<u64>,
 }
 
-/// `POST /broadcast`: the message went to every connection of the server.
+/// `POST /broadcast`: the message went to every connection of the server
+/// (in broker mode, of every group: then `reactors` is left out, since
+/// other machines' are not known here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(schemars::JsonSchema))]
 pub struct BroadcastAnswer {
     /// Reactors (event loops) the message was handed to; each writes it to
     /// every connection it holds, counted in `broadcast_out`.
-    pub reactors: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactors: Option<u64>,
 }
 
 /// `GET /check/{id}`: whether `id` is connected here now.
@@ -143,13 +157,21 @@ mod tests {
                 connections: 2
             }
         );
-        let publish = r#"{"id":7,"friends":3,"online":2,"connections":3}"#;
-        let answer: PublishAnswer = serde_json::from_str(publish).unwrap();
-        assert_eq!(serde_json::to_string(&answer).unwrap(), publish);
-        let batch =
-            r#"{"accepted":2,"rejected":0,"friends":9,"online":4,"connections":5,"unheard":1}"#;
-        let answer: PublishBatchAnswer = serde_json::from_str(batch).unwrap();
-        assert_eq!(serde_json::to_string(&answer).unwrap(), batch);
+        // Each with its reach, and as a broker-mode server writes it.
+        for publish in [
+            r#"{"id":7,"friends":3,"online":2,"connections":3}"#,
+            r#"{"id":7,"friends":3}"#,
+        ] {
+            let answer: PublishAnswer = serde_json::from_str(publish).unwrap();
+            assert_eq!(serde_json::to_string(&answer).unwrap(), publish);
+        }
+        for batch in [
+            r#"{"accepted":2,"rejected":0,"friends":9,"online":4,"connections":5,"unheard":1}"#,
+            r#"{"accepted":2,"rejected":0,"friends":9}"#,
+        ] {
+            let answer: PublishBatchAnswer = serde_json::from_str(batch).unwrap();
+            assert_eq!(serde_json::to_string(&answer).unwrap(), batch);
+        }
         let check = r#"{"id":42,"online":true,"connections":2}"#;
         let presence: CheckAnswer = serde_json::from_str(check).unwrap();
         assert_eq!(serde_json::to_string(&presence).unwrap(), check);

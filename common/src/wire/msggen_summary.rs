@@ -52,6 +52,12 @@ pub struct MsggenSummary {
     /// fan them out twice (null for messages).
     #[serde(default)]
     pub uncertain: Option<u64>,
+    /// Events accepted by a server whose answer did not say what they
+    /// reached (comet-server with `--broker`: other groups' friends are not
+    /// known where the event was posted); not in `expected` (null for
+    /// messages).
+    #[serde(default)]
+    pub unreported: Option<u64>,
     /// Messages that failed for good.
     pub failed: u64,
     /// `failed` by class of the last failure; only classes that occurred.

@@ -244,10 +244,15 @@ impl HttpPublisher {
             HttpApi::CometEvents => {
                 if let Ok(a) = serde_json::from_slice::<PublishBatchAnswer>(&answer.body) {
                     reply.rejected = a.rejected.min(n);
-                    reply.fanout = Some(Fanout {
-                        connections: a.connections,
-                        unheard: a.unheard,
-                    });
+                    // A broker-mode server says neither (other groups'
+                    // friends are not known where the event was posted).
+                    reply.fanout =
+                        a.connections
+                            .zip(a.unheard)
+                            .map(|(connections, unheard)| Fanout {
+                                connections,
+                                unheard,
+                            });
                 }
             }
             HttpApi::CometEach => {
@@ -456,6 +461,14 @@ mod tests {
                 }),
             }
         );
+        // A broker-mode server's: accepted, the reach not known there.
+        let brokered = publisher(HttpApi::CometEvents)
+            .read_answer(
+                &answer(200, br#"{"accepted":3,"rejected":1,"friends":9}"#),
+                4,
+            )
+            .unwrap();
+        assert_eq!((brokered.rejected, brokered.fanout), (1, None));
         // A `/send` answer is not an event answer: nothing is counted.
         let wrong = publisher(HttpApi::CometEvents)
             .read_answer(&answer(200, br#"{"accepted":3,"rejected":0}"#), 3)

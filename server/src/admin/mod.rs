@@ -11,7 +11,7 @@
 //! published into one [`Outbox`](crate::router::Outbox), so each reactor is
 //! woken once per batch however many messages it holds.
 
-mod publish;
+pub(crate) mod publish;
 mod routes;
 
 pub use routes::parse_admin_head;
@@ -143,8 +143,15 @@ impl Handler for AdminCtx {
             }
         }
         if let Some(broker) = self.broker.get() {
-            let published =
-                crate::broker::answer_send(broker, &self.config, route, body, keep_alive, out);
+            let published = crate::broker::answer(
+                broker,
+                &self.config,
+                &self.stats,
+                route,
+                body,
+                keep_alive,
+                out,
+            );
             if let Some(keep_alive) = published.await {
                 return keep_alive;
             }
@@ -509,8 +516,8 @@ fn answer(
             connections: publish_one(ctx, id, body),
         }),
         AdminRoute::SendBatch => json(&publish_batch(ctx, body)),
-        AdminRoute::PublishOne(id) => json(&publish::one(ctx, id, body)),
-        AdminRoute::PublishBatch => json(&publish::batch(ctx, body)),
+        AdminRoute::PublishOne(id) => json(&publish::event(ctx, id, body)),
+        AdminRoute::PublishBatch => json(&publish::events(ctx, body)),
         AdminRoute::Fanout => match publish::fanout(ctx, body) {
             Ok(answer) => json(&answer),
             Err(malformed) => {

@@ -16,7 +16,7 @@ use crate::friends::{self, FriendsGraph, Reach};
 use crate::router::BatchKind;
 
 /// `POST /publish/{id}`: `event` to every connection of `id`'s online friends.
-pub(super) fn one(ctx: &AdminCtx, id: u64, event: &[u8]) -> PublishAnswer {
+pub(crate) fn event(ctx: &AdminCtx, id: u64, event: &[u8]) -> PublishAnswer {
     let mut outbox = ctx.router.outbox(BatchKind::Fanout);
     let reach = friends::publish(graph(ctx), &ctx.router, id, event, &mut outbox);
     ctx.router.flush(&mut outbox);
@@ -27,15 +27,15 @@ pub(super) fn one(ctx: &AdminCtx, id: u64, event: &[u8]) -> PublishAnswer {
     PublishAnswer {
         id,
         friends: reach.friends,
-        online: reach.online,
-        connections: reach.connections,
+        online: Some(reach.online),
+        connections: Some(reach.connections),
     }
 }
 
 /// `POST /publish`: `publisher<TAB>event` lines, each published in turn, so
 /// one publisher's events keep their order. A line is rejected for a bad id
 /// or an event no subscriber could take (over `--max-pending`, or a CR).
-pub(super) fn batch(ctx: &AdminCtx, body: &[u8]) -> PublishBatchAnswer {
+pub(crate) fn events(ctx: &AdminCtx, body: &[u8]) -> PublishBatchAnswer {
     let graph = graph(ctx);
     let mut outbox = ctx.router.outbox(BatchKind::Fanout);
     let mut sum = Reach::default();
@@ -52,9 +52,9 @@ pub(super) fn batch(ctx: &AdminCtx, body: &[u8]) -> PublishBatchAnswer {
         accepted: lines.accepted,
         rejected: lines.rejected,
         friends: sum.friends,
-        online: sum.online,
-        connections: sum.connections,
-        unheard,
+        online: Some(sum.online),
+        connections: Some(sum.connections),
+        unheard: Some(unheard),
     }
 }
 
@@ -81,11 +81,11 @@ pub(super) fn fanout(ctx: &AdminCtx, body: &[u8]) -> Result<FanoutAnswer, Malfor
 }
 
 /// `POST /broadcast`: `message` to every connection of every reactor.
-pub(super) fn broadcast(ctx: &AdminCtx, message: &[u8]) -> BroadcastAnswer {
+pub(crate) fn broadcast(ctx: &AdminCtx, message: &[u8]) -> BroadcastAnswer {
     ctx.router.broadcast(message);
     ctx.stats.broadcasts_in.fetch_add(1, Relaxed);
     BroadcastAnswer {
-        reactors: ctx.config.reactors as u64,
+        reactors: Some(ctx.config.reactors as u64),
     }
 }
 

@@ -14,10 +14,14 @@ use tokio::sync::oneshot;
 
 use c1m_common::BrokerState;
 
-use super::{Routed, Sink, CONFIRM, ORIGIN, SINGLE_ID};
+use super::{Carried, Routed, Sink, CONFIRM, KIND, ORIGIN, SINGLE_ID};
 
 /// Bytes kept free under the server's `max_payload` for the headers.
 const HEADER_ROOM: usize = 256;
+
+/// A NATS message of a kind this version does not route.
+const UNKNOWN_KIND: &str = "a NATS message of an unknown c1m-kind arrived (a newer \
+     comet-server in the cluster?): run the same version everywhere";
 
 /// Why a `/send` gets 503 in broker mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +181,11 @@ impl Broker {
     /// the server's `max_payload`. Returns how many lines NATS confirmed;
     /// an error only when none was (then nothing of it is delivered, so a
     /// retry repeats nothing).
-    pub(crate) async fn publish_batch(&self, body: &[u8]) -> Result<u64, Unavailable> {
+    pub(crate) async fn publish_batch(
+        &self,
+        carried: Carried,
+        body: &[u8],
+    ) -> Result<u64, Unavailable> {
         let max = self
             .client
             .server_info()
@@ -188,7 +196,7 @@ impl Broker {
         let mut confirmed = 0;
         for piece in pieces {
             let lines = piece.iter().filter(|&&b| b == b'\n').count() as u64;
-            match self.publish(None, piece).await {
+            match self.publish(carried, None, piece).await {
                 Ok(()) => confirmed += lines,
                 Err(e) if confirmed == 0 => return Err(e),
                 // Part of it went: say so, the rest counts as refused.
@@ -198,12 +206,27 @@ impl Broker {
         Ok(confirmed)
     }
 
-    /// Publishes one message for `id`.
-    pub(crate) async fn publish_one(&self, id: u64, message: &[u8]) -> Result<(), Unavailable> {
-        self.publish(Some(id), message).await
+    /// Publishes one message for `id` (or one event from `id`).
+    pub(crate) async fn publish_one(
+        &self,
+        carried: Carried,
+        id: u64,
+        message: &[u8],
+    ) -> Result<(), Unavailable> {
+        self.publish(carried, Some(id), message).await
     }
 
-    async fn publish(&self, single: Option<u64>, payload: &[u8]) -> Result<(), Unavailable> {
+    /// Publishes a message for every connection of every group.
+    pub(crate) async fn publish_broadcast(&self, message: &[u8]) -> Result<(), Unavailable> {
+        self.publish(Carried::Broadcast, None, message).await
+    }
+
+    async fn publish(
+        &self,
+        carried: Carried,
+        single: Option<u64>,
+        payload: &[u8],
+    ) -> Result<(), Unavailable> {
         if !self.connected() {
             return Err(Unavailable::Disconnected);
         }
@@ -217,6 +240,9 @@ impl Broker {
         headers.insert(ORIGIN, format!("{:x}.{n}", self.token).as_str());
         if let Some(id) = single {
             headers.insert(SINGLE_ID, id.to_string().as_str());
+        }
+        if let Some(kind) = carried.header() {
+            headers.insert(KIND, kind);
         }
         let sent = self
             .client
@@ -245,10 +271,20 @@ impl Broker {
             let headers = message.headers.as_ref();
             let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
             let single = header(SINGLE_ID).and_then(|id| id.parse().ok());
-            let routed: Routed = sink.route(single, &message.payload).await;
+            let routed: Routed = match Carried::from_header(header(KIND)) {
+                Some(carried) => sink.route(carried, single, &message.payload).await,
+                None => Routed {
+                    failed: 1,
+                    problem: Some(UNKNOWN_KIND),
+                    ..Routed::default()
+                },
+            };
             self.received.fetch_add(routed.messages, Relaxed);
             self.dropped.fetch_add(routed.dropped, Relaxed);
             self.undeliverable.fetch_add(routed.failed, Relaxed);
+            if let Some(problem) = routed.problem {
+                self.note_error(problem.to_owned());
+            }
             let origin = header(ORIGIN).and_then(|o| o.split_once('.'));
             if let Some((token, n)) = origin {
                 let ours = u64::from_str_radix(token, 16) == Ok(self.token);

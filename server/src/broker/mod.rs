@@ -9,8 +9,9 @@
 //! message once per group, and costs nothing per id: no per-id subject, no
 //! per-id subscription (those cost ~5 KB each in async-nats and ~1 KB in
 //! nats-server, over the 1 KB per connection this service may spend).
+//! `/publish` and `/broadcast` travel the same way ([`Carried`]).
 //!
-//! When is a `/send` answered? When the front's own subscription has
+//! When is a `/send` (or `/publish`, `/broadcast`) answered? When the front's own subscription has
 //! received the message back from NATS (its echo, matched by a
 //! `c1m-origin: <token>.<n>` header): that proves NATS took it and routed
 //! it, where async-nats's `flush` only says the bytes reached the socket,
@@ -37,6 +38,14 @@ pub(crate) use link::Broker;
 
 use std::time::Duration;
 
+use c1m_common::{
+    push_batch_line, BatchAnswer, BroadcastAnswer, PublishAnswer, PublishBatchAnswer,
+};
+
+use crate::admin::{json, respond, AdminRoute};
+use crate::config::Config;
+use crate::stats::Stats;
+
 /// How long a `/send` waits for its echo before answering 503.
 pub(crate) const CONFIRM: Duration = Duration::from_secs(3);
 
@@ -47,138 +56,259 @@ const ORIGIN: &str = "c1m-origin";
 /// any bytes; a message without it is a batch of `id<TAB>message` lines.
 const SINGLE_ID: &str = "c1m-id";
 
+/// The header naming what a NATS message carries when it is not `/send`'s
+/// messages (see [`Carried`]).
+const KIND: &str = "c1m-kind";
+
+/// What one NATS message carries: the body of a `/send`, a `/publish` or a
+/// `/broadcast` posted to some front. Each is routed by every group as it
+/// would route the request posted to it: messages to their ids' owners,
+/// events through the group's own copy of the friends graph to the friends
+/// it holds, a broadcast to every connection. So an event travels once per
+/// group whatever its publisher's friend count, and no front needs to know
+/// where another's users are (the measured choice: `server/README.md`,
+/// "Friends' events across groups").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Carried {
+    Messages,
+    Events,
+    Broadcast,
+}
+
+impl Carried {
+    /// The `c1m-kind` value; messages have none (as before it existed).
+    fn header(self) -> Option<&'static str> {
+        match self {
+            Carried::Messages => None,
+            Carried::Events => Some("events"),
+            Carried::Broadcast => Some("broadcast"),
+        }
+    }
+
+    /// `None` for a kind this version does not know (a newer front's).
+    fn from_header(value: Option<&str>) -> Option<Self> {
+        match value {
+            None => Some(Carried::Messages),
+            Some("events") => Some(Carried::Events),
+            Some("broadcast") => Some(Carried::Broadcast),
+            Some(_) => None,
+        }
+    }
+}
+
 /// Where received messages go: this process's router, or the workers of a
-/// group through their admin sockets.
+/// group through its front.
 pub(crate) enum Sink {
     Local(std::sync::Arc<crate::admin::AdminCtx>),
-    Group(std::sync::Arc<crate::group::Workers>),
+    Group(std::sync::Arc<crate::group::Front>),
 }
 
 /// What routing one received message into the group did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Routed {
-    /// Messages routed.
+    /// Messages (or events, or a broadcast) routed.
     pub(crate) messages: u64,
-    /// Of those, messages that reached no connection.
+    /// Of those, messages that reached no connection (events: no friend).
     pub(crate) dropped: u64,
-    /// Messages a worker could not take (it was down).
+    /// Messages this group could not take (a worker was down, or events
+    /// arrived at a group without `--friends`).
     pub(crate) failed: u64,
+    /// Why, when `failed` has a cause the operator must fix.
+    pub(crate) problem: Option<&'static str>,
+}
+
+/// Events arrived at a group that holds no graph.
+pub(crate) const NO_GRAPH: &str = "friends' events arrived from NATS but this server has no \
+     --friends graph: give every group of the cluster the same --friends FILE";
+
+impl Routed {
+    /// What a `/publish/{id}` routed here reached.
+    pub(crate) fn event(answer: &PublishAnswer) -> Self {
+        Routed {
+            messages: 1,
+            dropped: u64::from(answer.online == Some(0)),
+            ..Routed::default()
+        }
+    }
+
+    /// What a `/publish` batch routed here reached.
+    pub(crate) fn events(answer: &PublishBatchAnswer) -> Self {
+        Routed {
+            messages: answer.accepted,
+            dropped: answer.unheard.unwrap_or(0),
+            ..Routed::default()
+        }
+    }
+
+    /// Events this group cannot fan out (it has no graph).
+    pub(crate) fn without_graph(single: Option<u64>, body: &[u8]) -> Self {
+        let events = match single {
+            Some(_) => 1,
+            None => body.iter().filter(|&&b| b == b'\n').count() as u64,
+        };
+        Routed {
+            messages: events,
+            failed: events,
+            problem: Some(NO_GRAPH),
+            ..Routed::default()
+        }
+    }
 }
 
 impl Sink {
     /// Routes a batch body (or one message for `id`) into the group.
-    async fn route(&self, single: Option<u64>, body: &[u8]) -> Routed {
+    async fn route(&self, carried: Carried, single: Option<u64>, body: &[u8]) -> Routed {
         match self {
             Sink::Local(ctx) => {
                 // The same backpressure a local /send waits on.
                 while ctx.router.backlog() > crate::admin::MAX_BACKLOG {
                     tokio::time::sleep(Duration::from_micros(500)).await;
                 }
-                match single {
-                    Some(id) => Routed {
-                        messages: 1,
-                        dropped: u64::from(crate::admin::publish_one(ctx, id, body) == 0),
-                        failed: 0,
-                    },
-                    None => {
-                        let sent = crate::admin::publish_batch(ctx, body);
-                        Routed {
-                            messages: sent.accepted,
-                            dropped: sent.dropped.unwrap_or(0),
-                            failed: 0,
-                        }
-                    }
-                }
+                route_local(ctx, carried, single, body)
             }
-            Sink::Group(workers) => match single {
-                Some(id) => workers.route_one(id, body).await,
-                None => workers.route_batch(body).await,
-            },
+            Sink::Group(front) => front.route(carried, single, body).await,
         }
     }
 }
 
-/// Answers `POST /send` and `POST /send/{id}` by publishing to NATS (see
-/// the module doc); `None` for any other route. Returns whether the
-/// connection stays open (a 503 closes it).
-pub(crate) async fn answer_send(
+/// [`Sink::route`] for one process: what its own admin answers would do.
+fn route_local(
+    ctx: &crate::admin::AdminCtx,
+    carried: Carried,
+    single: Option<u64>,
+    body: &[u8],
+) -> Routed {
+    use crate::admin::{publish, publish_batch, publish_one};
+    match (carried, single) {
+        (Carried::Messages, Some(id)) => Routed {
+            messages: 1,
+            dropped: u64::from(publish_one(ctx, id, body) == 0),
+            ..Routed::default()
+        },
+        (Carried::Messages, None) => {
+            let sent = publish_batch(ctx, body);
+            Routed {
+                messages: sent.accepted,
+                dropped: sent.dropped.unwrap_or(0),
+                ..Routed::default()
+            }
+        }
+        (Carried::Events, _) if ctx.config.friends.is_none() => Routed::without_graph(single, body),
+        (Carried::Events, Some(id)) => Routed::event(&publish::event(ctx, id, body)),
+        (Carried::Events, None) => Routed::events(&publish::events(ctx, body)),
+        (Carried::Broadcast, _) => {
+            publish::broadcast(ctx, body);
+            Routed {
+                messages: 1,
+                ..Routed::default()
+            }
+        }
+    }
+}
+
+/// Answers `POST /send`, `/send/{id}`, `/publish`, `/publish/{id}` and
+/// `/broadcast` by publishing to NATS (see the module doc); `None` for any
+/// other route. Returns whether the connection stays open (a 503 closes
+/// it). The answer says what is known here: what NATS took, and for
+/// events the publishers' friends in the graph; not what reached
+/// connections (other groups' are not known).
+pub(crate) async fn answer(
     broker: &Broker,
-    config: &crate::config::Config,
-    route: crate::admin::AdminRoute,
+    config: &Config,
+    stats: &Stats,
+    route: AdminRoute,
     body: &[u8],
     keep_alive: bool,
     out: &mut Vec<u8>,
 ) -> Option<bool> {
-    use crate::admin::{json, respond, AdminRoute};
-    use c1m_common::BatchAnswer as SentBatch;
-    let refused = |why: link::Unavailable, out: &mut Vec<u8>| {
-        let reject = c1m_http::Reject::new(c1m_http::Status::ServiceUnavailable, why.reason());
-        c1m_http::write_error(&reject, out);
-        false
+    let carried = match route {
+        AdminRoute::SendOne(_) | AdminRoute::SendBatch => Carried::Messages,
+        AdminRoute::PublishOne(_) | AdminRoute::PublishBatch => Carried::Events,
+        AdminRoute::Broadcast => Carried::Broadcast,
+        _ => return None,
     };
-    match route {
-        AdminRoute::SendOne(id) => Some(match broker.publish_one(id, body).await {
-            Ok(()) => {
-                // What is known here is a batch of one's answer.
-                let answer = SentBatch {
-                    accepted: 1,
-                    ..SentBatch::default()
-                };
-                let (content_type, payload) = json(&answer);
-                respond(out, content_type, &payload, keep_alive);
-                keep_alive
-            }
-            Err(why) => {
-                broker.refused(1);
-                refused(why, out)
-            }
-        }),
-        AdminRoute::SendBatch => {
-            // Only lines a worker would take travel: bad ids and messages
-            // over --max-pending are refused here, as one process would.
-            let mut valid = Vec::with_capacity(body.len());
-            let mut oversized = 0;
-            let lines = c1m_common::parse_batch(body, config.max_id, |id, message| {
-                if message.len() > config.max_pending {
-                    oversized += 1;
-                    return;
-                }
-                valid.extend_from_slice(id.to_string().as_bytes());
-                valid.push(b'\t');
-                valid.extend_from_slice(message);
-                valid.push(b'\n');
-            });
-            let sendable = lines.accepted - oversized;
-            if sendable == 0 {
-                let answer = SentBatch {
-                    accepted: 0,
-                    rejected: lines.rejected + oversized,
-                    ..SentBatch::default()
-                };
-                let (content_type, payload) = json(&answer);
-                respond(out, content_type, &payload, keep_alive);
-                return Some(keep_alive);
-            }
-            Some(match broker.publish_batch(&valid).await {
-                Ok(confirmed) => {
-                    broker.refused(sendable - confirmed);
-                    let answer = SentBatch {
-                        accepted: confirmed,
-                        rejected: lines.rejected + oversized + (sendable - confirmed),
-                        ..SentBatch::default()
-                    };
-                    let (content_type, payload) = json(&answer);
-                    respond(out, content_type, &payload, keep_alive);
-                    keep_alive
-                }
-                Err(why) => {
-                    broker.refused(sendable);
-                    refused(why, out)
-                }
-            })
+    // A front that takes /publish holds the graph (refused at the head
+    // otherwise).
+    let friends_of = |id: u64| {
+        config
+            .friends
+            .as_deref()
+            .map_or(0, |g| g.friends(id).remaining() as u64)
+    };
+    let (published, at_stake) = match route {
+        AdminRoute::SendOne(id) => {
+            let sent = broker.publish_one(carried, id, body).await;
+            let answer = BatchAnswer {
+                accepted: 1,
+                ..BatchAnswer::default()
+            };
+            (sent.map(|()| json(&answer)), 1)
         }
-        _ => None,
-    }
+        AdminRoute::PublishOne(id) => {
+            let sent = broker.publish_one(carried, id, body).await;
+            let answer = PublishAnswer {
+                id,
+                friends: friends_of(id),
+                online: None,
+                connections: None,
+            };
+            (sent.map(|()| json(&answer)), 1)
+        }
+        AdminRoute::Broadcast => {
+            let sent = broker.publish_broadcast(body).await;
+            (sent.map(|()| json(&BroadcastAnswer { reactors: None })), 1)
+        }
+        _ => {
+            // Only lines a worker would take travel: bad ids and messages
+            // no subscriber could take are refused here, as one process
+            // would.
+            let mut valid = Vec::with_capacity(body.len());
+            let mut friends = Vec::new();
+            let lines = crate::admin::parse_deliverable(config, stats, body, |id, message| {
+                // A parsed line's message holds no newline and no CR.
+                let _ = push_batch_line(&mut valid, id, |o| o.extend_from_slice(message));
+                friends.push(friends_of(id));
+            });
+            let sent = match lines.accepted {
+                0 => Ok(0),
+                _ => broker.publish_batch(carried, &valid).await,
+            };
+            let answer = sent.map(|confirmed| {
+                // Part of it went: say so, the rest counts as refused.
+                let unconfirmed = lines.accepted - confirmed;
+                broker.refused(unconfirmed);
+                let (accepted, rejected) = (confirmed, lines.rejected + unconfirmed);
+                match carried {
+                    Carried::Messages => json(&BatchAnswer {
+                        accepted,
+                        rejected,
+                        ..BatchAnswer::default()
+                    }),
+                    _ => json(&PublishBatchAnswer {
+                        accepted,
+                        rejected,
+                        friends: friends[..confirmed as usize].iter().sum(),
+                        online: None,
+                        connections: None,
+                        unheard: None,
+                    }),
+                }
+            });
+            (answer, lines.accepted)
+        }
+    };
+    Some(match published {
+        Ok((content_type, payload)) => {
+            respond(out, content_type, &payload, keep_alive);
+            keep_alive
+        }
+        Err(why) => {
+            broker.refused(at_stake);
+            let reject = c1m_http::Reject::new(c1m_http::Status::ServiceUnavailable, why.reason());
+            c1m_http::write_error(&reject, out);
+            false
+        }
+    })
 }
 
 /// Splits a batch body into pieces of at most `max` bytes at line

@@ -9,7 +9,8 @@
 //!   sum with a per-worker breakdown ([`snapshot`]); with `--friends` it
 //!   holds the graph and fans each event out to the workers that own its
 //!   publisher's friends ([`fanout`]). With `--broker` it also holds the
-//!   group's NATS link (`broker`).
+//!   group's NATS link (`broker`), and routes what arrives there as its own
+//!   requests ([`Front::route`]).
 //! - A worker ([`worker`]) is the standalone server with one reactor,
 //!   binding the subscriber port with SO_REUSEPORT under its own descriptor
 //!   limit, its admin on an abstract Unix socket only the front uses, and
@@ -42,7 +43,7 @@ use c1m_common::{
 };
 
 use crate::admin::{self, json, respond, AdminRoute, Handler, Listener, PROMETHEUS};
-use crate::broker::{self, Broker, Sink};
+use crate::broker::{self, Broker, Carried, Routed, Sink};
 use crate::config::{socket_name, Args, Config, Workers as WorkerCount, MAX_WORKERS};
 use crate::friends::FriendsGraph;
 use crate::stats::Stats;
@@ -51,7 +52,7 @@ use link::Link;
 use supervise::{Slot, Supervisor};
 
 /// The public admin side of a front.
-struct Front {
+pub(crate) struct Front {
     config: Config,
     /// The front's own counters (refused admin requests).
     stats: Stats,
@@ -76,7 +77,15 @@ impl Handler for Front {
         out: &mut Vec<u8>,
     ) -> bool {
         if let Some(broker) = self.broker.get() {
-            let published = broker::answer_send(broker, &self.config, route, body, keep_alive, out);
+            let published = broker::answer(
+                broker,
+                &self.config,
+                &self.stats,
+                route,
+                body,
+                keep_alive,
+                out,
+            );
             if let Some(keep_alive) = published.await {
                 return keep_alive;
             }
@@ -93,7 +102,7 @@ impl Handler for Front {
                     .pass(id, "GET", &format!("/check/{id}"), b"", keep_alive, out)
                     .await
             }
-            AdminRoute::Broadcast => json(&self.workers.broadcast(body).await),
+            AdminRoute::Broadcast => json(&self.broadcast(body).await),
             AdminRoute::PublishOne(id) => json(&self.publish_one(id, body).await),
             AdminRoute::PublishBatch => json(&self.publish_batch(body).await),
             // Refused before they get here (a front is not a worker, and
@@ -140,8 +149,8 @@ impl Front {
         PublishAnswer {
             id,
             friends: spread.reach.friends,
-            online: spread.reach.online,
-            connections: spread.reach.connections,
+            online: Some(spread.reach.online),
+            connections: Some(spread.reach.connections),
         }
     }
 
@@ -159,10 +168,47 @@ impl Front {
             accepted: lines.accepted,
             rejected: lines.rejected,
             friends: spread.reach.friends,
-            online: spread.reach.online,
-            connections: spread.reach.connections,
-            unheard: spread.unheard,
+            online: Some(spread.reach.online),
+            connections: Some(spread.reach.connections),
+            unheard: Some(spread.unheard),
         }
+    }
+
+    /// What arrives from the broker (another front's `/send`, `/publish`
+    /// or `/broadcast`, or this one's echo), routed into the group as this
+    /// front routes its own requests.
+    pub(crate) async fn route(&self, carried: Carried, single: Option<u64>, body: &[u8]) -> Routed {
+        let workers = &self.workers;
+        match (carried, single) {
+            (Carried::Messages, Some(id)) => workers.route_one(id, body).await,
+            (Carried::Messages, None) => workers.route_batch(body).await,
+            (Carried::Events, _) if self.config.friends.is_none() => {
+                Routed::without_graph(single, body)
+            }
+            (Carried::Events, _) => {
+                let before = workers.undeliverable.load(Relaxed);
+                let mut routed = match single {
+                    Some(id) => Routed::event(&self.publish_one(id, body).await),
+                    None => Routed::events(&self.publish_batch(body).await),
+                };
+                routed.failed = workers.undeliverable.load(Relaxed).saturating_sub(before);
+                routed
+            }
+            (Carried::Broadcast, _) => {
+                self.broadcast(body).await;
+                Routed {
+                    messages: 1,
+                    ..Routed::default()
+                }
+            }
+        }
+    }
+
+    /// `POST /broadcast` for the whole group, counted once here (each
+    /// worker counts its own in its breakdown).
+    async fn broadcast(&self, message: &[u8]) -> c1m_common::BroadcastAnswer {
+        self.stats.broadcasts_in.fetch_add(1, Relaxed);
+        self.workers.broadcast(message).await
     }
 
     /// Events are counted here; the workers count their deliveries.
@@ -220,6 +266,8 @@ impl Front {
                 stats,
             });
         }
+        // A broadcast reached every worker: the group took it once.
+        total.broadcasts_in = self.stats.broadcasts_in.load(Relaxed);
         StatsSnapshot {
             group: Some(GroupCounters {
                 workers: workers.len() as u64,
@@ -387,7 +435,7 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
                     let listener =
                         Listener::Tcp(tokio::net::TcpListener::from_std(admin_listener)?);
                     if let Some(servers) = servers {
-                        let sink = Sink::Group(front.workers.clone());
+                        let sink = Sink::Group(front.clone());
                         let link = Broker::start(&servers, &prefix, sink).await?;
                         let _ = front.broker.set(link);
                     }

@@ -127,6 +127,7 @@ impl Workers {
             messages: sent.accepted,
             dropped: sent.dropped.unwrap_or(0),
             failed: self.undeliverable.load(Relaxed).saturating_sub(before),
+            ..Routed::default()
         }
     }
 
@@ -141,7 +142,7 @@ impl Workers {
             Some(one) => Routed {
                 messages: 1,
                 dropped: u64::from(one.connections == 0),
-                failed: 0,
+                ..Routed::default()
             },
             None => {
                 self.undeliverable.fetch_add(1, Relaxed);
@@ -149,6 +150,7 @@ impl Workers {
                     messages: 1,
                     dropped: 1,
                     failed: 1,
+                    problem: None,
                 }
             }
         }
@@ -165,9 +167,11 @@ impl Workers {
             .await
             .into_iter()
             .flatten()
-            .map(|a| a.reactors)
+            .filter_map(|a| a.reactors)
             .sum();
-        BroadcastAnswer { reactors }
+        BroadcastAnswer {
+            reactors: Some(reactors),
+        }
     }
 
     /// Every worker's `/stats`, in index order (`None`: no answer).
