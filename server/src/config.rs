@@ -138,6 +138,12 @@ pub struct Args {
     #[arg(long, value_parser = parse_workers)]
     pub workers: Option<Workers>,
 
+    /// A group's front waits this long for a worker's answer (it may be waiting for its
+    /// reactors to have room) before taking the worker as down: that worker's share of the
+    /// request is counted `undeliverable` and the others' answered. At most 24h.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub worker_timeout: Duration,
+
     /// Join this group to others (on other machines) through NATS:
     /// nats://HOST:PORT[,HOST:PORT...]. A `POST /send` on any group reaches every group; its
     /// answer says `accepted`/`rejected` once NATS has the message, or 503 while NATS is away.
@@ -371,6 +377,11 @@ impl Args {
         if self.backlog < 1 {
             anyhow::bail!("--backlog {}: must be at least 1", self.backlog);
         }
+        match self.worker_timeout {
+            d if d.is_zero() => anyhow::bail!("--worker-timeout must be longer than 0s"),
+            d if d > MAX_DURATION => anyhow::bail!("--worker-timeout {d:?}: at most 24h"),
+            _ => {}
+        }
         if self.tls_cert.is_some() && (self.workers.is_some() || self.worker_index.is_some()) {
             // A worker hands a connection over as its descriptor; a TLS
             // session's keys and sequence numbers live in this process's
@@ -577,6 +588,7 @@ mod tests {
             "--heartbeat",
             "--header-timeout",
             "--poll-timeout",
+            "--worker-timeout",
         ] {
             assert_eq!(refusal(flag, "24h"), None, "{flag} 24h");
             for huge in ["25h", "100000000000h", "18446744073709551615"] {

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::binary::Binary;
+use support::binary::{signal, Binary};
 use support::*;
 
 fn json(body: &str) -> serde_json::Value {
@@ -92,4 +92,66 @@ fn fanout_is_refused_on_every_public_admin_listener() {
         assert!(body.contains("POST /publish"), "{body}");
     }
     assert_eq!(group.stats().fanout_out, 0);
+}
+
+#[test]
+fn a_stopped_worker_loses_its_share_and_the_others_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = graph_file(&dir);
+    let group = Binary::start(&[
+        "--workers",
+        "3",
+        "--friends",
+        &graph,
+        "--worker-timeout",
+        "300ms",
+    ]);
+    // 2 (worker 2), 3 (worker 0) and 4 (worker 1) online.
+    let mut friends: Vec<Client> = ["/test/2", "/test/3", "/test/4"]
+        .iter()
+        .map(|path| Client::get(group.listen, path))
+        .collect();
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == 3));
+    let stopped = group.stats().workers[1].pid;
+    signal(stopped, libc::SIGSTOP);
+
+    // Worker 1 answers nothing: its share is lost, the rest delivered, and
+    // the answers come within the timeout instead of never.
+    let started = std::time::Instant::now();
+    let (status, one) = group.admin("POST", "/publish/1", b"while stopped");
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(
+        json(&one),
+        json(r#"{"id":1,"friends":5,"online":2,"connections":2}"#)
+    );
+    friends[0].expect("while stopped");
+    friends[1].expect("while stopped");
+    let (status, sent) = group.admin("POST", "/send", b"3\tdirect\n4\tlost\n");
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(json(&sent)["delivered"], 1);
+    assert_eq!(json(&sent)["dropped"], 1);
+    friends[1].expect("direct");
+    let s = group.stats();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let g = s.group.unwrap();
+    assert_eq!((g.workers_up, g.undeliverable), (2, 2));
+    assert!(!s.workers[1].up);
+
+    // Back: the worker serves its ids again (what it read while stopped it
+    // may still deliver: its share was counted lost, not retried).
+    signal(stopped, libc::SIGCONT);
+    assert!(group.stats_reach(Duration::from_secs(5), |s| {
+        s.group.as_ref().unwrap().workers_up == 3
+    }));
+    let (status, again) = group.admin("POST", "/send/4", b"after");
+    assert_eq!(
+        (status, json(&again)["connections"].as_u64()),
+        (200, Some(1)),
+        "{again}"
+    );
+    friends[2].expect("after");
 }

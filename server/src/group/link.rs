@@ -25,6 +25,9 @@ pub(crate) struct Link {
     /// idle for its `--header-timeout`, so older ones are not reused.
     idle: Mutex<Vec<(UnixStream, Instant)>>,
     idle_limit: Duration,
+    /// `--worker-timeout`: a worker stopped or stuck answers nothing, and
+    /// the front must not wait with it.
+    answer_limit: Duration,
 }
 
 /// A worker's answer: status and body.
@@ -34,12 +37,18 @@ pub(crate) struct Answer {
 }
 
 impl Link {
-    pub(crate) fn new(name: String, token: Option<String>, header_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        name: String,
+        token: Option<String>,
+        header_timeout: Duration,
+        answer_limit: Duration,
+    ) -> Self {
         Self {
             name,
             token,
             idle: Mutex::default(),
             idle_limit: header_timeout / 2,
+            answer_limit,
         }
     }
 
@@ -60,15 +69,24 @@ impl Link {
         None
     }
 
-    /// Sends one request and reads its answer. A reused connection that
-    /// the worker closed before reading anything is retried once on a new
-    /// one (nothing was done); any other failure is the caller's.
+    /// Sends one request and reads its answer within `--worker-timeout`
+    /// (else `TimedOut`, the connection dropped: a late answer may still
+    /// have delivered, so a worker that is only slow is counted down too).
     pub(crate) async fn request(
         &self,
         method: &str,
         path: &str,
         body: &[u8],
     ) -> io::Result<Answer> {
+        tokio::time::timeout(self.answer_limit, self.request_once(method, path, body))
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    /// A reused connection that the worker closed before reading anything
+    /// is retried once on a new one (nothing was done); any other failure
+    /// is the caller's.
+    async fn request_once(&self, method: &str, path: &str, body: &[u8]) -> io::Result<Answer> {
         if let Some(stream) = self.take_idle() {
             match self.exchange(stream, method, path, body).await {
                 Ok(answer) => return Ok(answer),

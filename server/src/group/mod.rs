@@ -410,6 +410,7 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
                 socket_name(group, i, "admin"),
                 config.admin_token.clone(),
                 config.header_timeout,
+                args.worker_timeout,
             )
         })
         .collect();
