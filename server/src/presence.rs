@@ -94,6 +94,25 @@ impl Presence {
         Subscription { rx, cut }
     }
 
+    /// Readers subscribed (a reader that has gone counts until the next
+    /// change).
+    pub(crate) fn readers(&self) -> usize {
+        self.readers.load(Relaxed)
+    }
+
+    /// Cuts off every reader (counted in `presence_closes`): the changes
+    /// they would have had are lost (a group's worker stream ended).
+    pub(crate) fn cut_all(&self) {
+        let mut subscribers = self.subscribers();
+        for s in subscribers.drain(..) {
+            if !s.tx.is_closed() {
+                self.stats.presence_closes.fetch_add(1, Relaxed);
+                s.cut.notify_one();
+            }
+        }
+        self.readers.store(0, Relaxed);
+    }
+
     /// Offers `change` to every reader; never blocks. A reader whose queue
     /// is full is cut off; one that has gone is forgotten.
     pub(crate) fn note(&self, change: Change) {
@@ -114,12 +133,14 @@ impl Presence {
     }
 }
 
-/// Serves one `/presence` reader until it closes, falls behind, or the
-/// server stops (then the stream ends cleanly). `http11`: chunked, else
-/// close-delimited.
+/// Serves one `/presence` reader, subscribed to `presence` (before the
+/// caller made sure its changes flow), until it closes, falls behind, or
+/// the server stops (then the stream ends cleanly). `http11`: chunked,
+/// else close-delimited.
 pub(crate) async fn serve<S>(
     stream: &mut S,
     presence: &Presence,
+    subscription: Subscription,
     http11: bool,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -129,7 +150,7 @@ pub(crate) async fn serve<S>(
     // explicit size also stops its autotuning to megabytes), so what a
     // reader that stopped reading holds stays bounded.
     let _ = socket2::SockRef::from(&stream.as_fd()).set_send_buffer_size(SEND_BUFFER);
-    let Subscription { mut rx, cut } = presence.subscribe();
+    let Subscription { mut rx, cut } = subscription;
     let _gauge = Gauge(&presence.stats);
     let delimit = if http11 {
         "Transfer-Encoding: chunked"
@@ -197,6 +218,19 @@ fn push_line(out: &mut Vec<u8>, change: Change) {
     };
 }
 
+/// One line of a presence stream (without its newline), as written by
+/// [`push_line`]; `None` for anything else.
+pub(crate) fn parse_line(line: &[u8]) -> Option<Change> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (what, id) = line.split_once(' ')?;
+    let id = id.parse().ok()?;
+    match what {
+        "online" => Some(Change::Online(id)),
+        "offline" => Some(Change::Offline(id)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +274,31 @@ mod tests {
         push_line(&mut out, Change::Online(42));
         push_line(&mut out, Change::Offline(42));
         assert_eq!(out, b"online 42\noffline 42\n");
+        let back: Vec<Option<Change>> = out[..out.len() - 1]
+            .split(|&b| b == b'\n')
+            .map(parse_line)
+            .collect();
+        assert_eq!(back, [Some(Change::Online(42)), Some(Change::Offline(42))]);
+        for bad in [&b"online"[..], b"online x", b"gone 4", b"online -1", b""] {
+            assert_eq!(parse_line(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cutting_every_reader_counts_the_ones_still_there() {
+        let stats = Arc::new(Stats::default());
+        let presence = Presence::new(8, stats.clone());
+        let reading = presence.subscribe();
+        drop(presence.subscribe());
+        assert_eq!(presence.readers(), 2);
+        presence.cut_all();
+        assert_eq!(presence.readers(), 0);
+        assert_eq!(
+            stats.snapshot().presence_closes,
+            1,
+            "the gone one is not counted"
+        );
+        presence.note(Change::Online(1));
+        drop(reading);
     }
 }

@@ -138,3 +138,72 @@ fn a_worker_that_dies_is_restarted_under_its_index_and_counted() {
     again.expect("back\r\n");
     clients[5].expect("still\r\n");
 }
+
+/// The changes a presence reader has received, in order.
+fn presence_lines(reader: &Client) -> Vec<String> {
+    reader
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("online ") || l.starts_with("offline "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn presence_at_the_front_relays_every_worker_and_closes_readers_when_one_dies() {
+    let group = Binary::start(&["--workers", "2"]);
+    let mut reader = Client::get(group.admin, "/presence");
+    // The head comes once every worker's stream is open: nothing after it
+    // is missed.
+    reader.expect("chunked\r\n\r\n");
+    let mut one = Client::get(group.listen, "/test/1");
+    let mut two = Client::get(group.listen, "/test/2");
+    one.expect("welcome");
+    two.expect("welcome");
+    let mut two_again = Client::get(group.listen, "/sse/2");
+    two_again.expect("event-stream");
+    drop(two);
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logouts == 1));
+    drop(one);
+    reader.expect("offline 1\n");
+    let mut lines = presence_lines(&reader);
+    // Worker 1's lines (id 1) keep their order; worker 0's (id 2) come
+    // beside them.
+    let at = |l: &str| lines.iter().position(|x| x == l).unwrap();
+    assert!(at("online 1") < at("offline 1"), "{lines:?}");
+    lines.sort();
+    assert_eq!(lines, ["offline 1", "online 1", "online 2"]);
+    // The group has one reader; each worker's is the front's relay.
+    let s = group.stats();
+    assert_eq!(s.presence_readers, 1);
+    assert!(s.workers.iter().all(|w| w.stats.presence_readers == 1));
+
+    // The last reader gone, the next change closes the relay.
+    drop(reader);
+    let mut three = Client::get(group.listen, "/test/3");
+    three.expect("welcome");
+    let mut four = Client::get(group.listen, "/test/4");
+    four.expect("welcome");
+    assert!(group.stats_reach(Duration::from_secs(5), |s| {
+        s.presence_readers == 0 && s.workers.iter().all(|w| w.stats.presence_readers == 0)
+    }));
+
+    // A worker dies: its lines are lost, so the reader is closed, counted.
+    let mut reader = Client::get(group.admin, "/presence");
+    reader.expect("chunked\r\n\r\n");
+    signal(group.stats().workers[0].pid, libc::SIGKILL);
+    reader.read_to_close();
+    assert!(group.stats_reach(Duration::from_secs(10), |s| {
+        let g = s.group.as_ref().unwrap();
+        s.presence_closes == 1 && s.presence_readers == 0 && g.restarts == 1 && g.workers_up == 2
+    }));
+    // A new reader relays the restarted worker too.
+    let mut reader = Client::get(group.admin, "/presence");
+    reader.expect("chunked\r\n\r\n");
+    let mut six = Client::get(group.listen, "/test/6");
+    six.expect("welcome");
+    reader.expect("online 6\n");
+    drop(six);
+    reader.expect("offline 6\n");
+    assert_eq!(presence_lines(&reader), ["online 6", "offline 6"]);
+}

@@ -81,10 +81,13 @@ pub(crate) trait Handler: Send + Sync + 'static {
     fn config(&self) -> &Config;
     /// Where refused requests are counted.
     fn stats(&self) -> &Stats;
-    /// Where `GET /presence` readers subscribe; `None` where it is not
-    /// served (a group's front).
-    fn presence(&self) -> Option<&Presence> {
-        None
+    /// Where `GET /presence` readers subscribe.
+    fn presence(&self) -> &Presence;
+    /// Makes sure the changes reach [`Handler::presence`] once a reader
+    /// has subscribed (a group's front relays its workers' streams); the
+    /// refusal when they cannot.
+    fn presence_ready(&self) -> impl Future<Output = Result<(), Reject>> + Send {
+        std::future::ready(Ok(()))
     }
     /// Appends the whole response to `route` to `out`; false when the
     /// connection must close after it (the client asked, or a refusal).
@@ -124,8 +127,8 @@ impl Handler for AdminCtx {
         &self.stats
     }
 
-    fn presence(&self) -> Option<&Presence> {
-        Some(&self.presence)
+    fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     async fn answer(
@@ -329,19 +332,12 @@ async fn serve_conn<S, H>(
             Err(reject) => return refuse(&mut stream, &*ctx, reject).await,
         };
         if route == AdminRoute::Presence {
-            return match ctx.presence() {
-                Some(p) => presence::serve(&mut stream, p, head.http11, stop).await,
-                None => {
-                    let reason = "GET /presence is not served by a group's front (--workers): \
-                                  the ids' presence lives in each worker";
-                    refuse(
-                        &mut stream,
-                        &*ctx,
-                        Reject::new(Status::NotImplemented, reason),
-                    )
-                    .await
-                }
-            };
+            let presence = ctx.presence();
+            let subscription = presence.subscribe();
+            if let Err(reject) = ctx.presence_ready().await {
+                return refuse(&mut stream, &*ctx, reject).await;
+            }
+            return presence::serve(&mut stream, presence, subscription, head.http11, stop).await;
         }
         // One message in the body: it must fit a subscriber's --max-pending.
         let single = matches!(

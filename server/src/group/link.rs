@@ -7,7 +7,9 @@ use std::os::linux::net::SocketAddrExt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use c1m_http::{parse_response, write_request_head, BodyFraming, HeadLimits, HeaderSlots};
+use c1m_http::{
+    parse_response, write_request_head, BodyDecoder, BodyFraming, HeadLimits, HeaderSlots,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -102,13 +104,44 @@ impl Link {
         }
     }
 
-    async fn exchange(
-        &self,
-        mut stream: UnixStream,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> Result<Answer, Failure> {
+    /// Opens a streamed answer (`GET /presence`) on a connection of its
+    /// own, within `--worker-timeout`; an error unless it answered 200.
+    pub(crate) async fn stream(&self, path: &str) -> io::Result<Streamed> {
+        let opening = async {
+            let mut stream = self.connect().await?;
+            stream
+                .write_all(&self.request_bytes("GET", path, b""))
+                .await?;
+            let mut buf = Vec::with_capacity(1024);
+            loop {
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let mut slots = HeaderSlots::new();
+                let limits = HeadLimits::new(MAX_ANSWER_HEAD, 32);
+                let parsed = parse_response(&buf, &limits, "GET", &mut slots)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.reason()))?;
+                let Some(head) = parsed else { continue };
+                if head.status != 200 {
+                    let status = head.status;
+                    return Err(io::Error::other(format!("worker answered {status}")));
+                }
+                let decoder = BodyDecoder::new(head.body)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.reason()))?;
+                buf.drain(..head.len);
+                return Ok(Streamed {
+                    stream,
+                    decoder,
+                    pending: buf,
+                });
+            }
+        };
+        tokio::time::timeout(self.answer_limit, opening)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    fn request_bytes(&self, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
         let mut request = Vec::with_capacity(256 + body.len());
         {
             let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
@@ -126,6 +159,17 @@ impl Link {
             );
         }
         request.extend_from_slice(body);
+        request
+    }
+
+    async fn exchange(
+        &self,
+        mut stream: UnixStream,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Answer, Failure> {
+        let request = self.request_bytes(method, path, body);
         stream.write_all(&request).await.map_err(Failure::Broken)?;
         let mut buf = Vec::with_capacity(1024);
         let (status, head_len, length, keep_alive) = loop {
@@ -154,6 +198,41 @@ impl Link {
             }
         }
         Ok(Answer { status, body })
+    }
+}
+
+/// A worker's streamed answer, read as it comes.
+pub(crate) struct Streamed {
+    stream: UnixStream,
+    decoder: BodyDecoder,
+    /// Bytes read with the head, not yet decoded.
+    pending: Vec<u8>,
+}
+
+impl Streamed {
+    /// Appends the next body bytes to `out`; `false` once the body ended
+    /// (the worker closed it) or failed.
+    pub(crate) async fn read(&mut self, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        while out.len() == start {
+            if self.decoder.is_done() {
+                return false;
+            }
+            if self.pending.is_empty() {
+                match self.stream.read_buf(&mut self.pending).await {
+                    Ok(0) | Err(_) => return false,
+                    Ok(_) => {}
+                }
+            }
+            match self
+                .decoder
+                .decode(&self.pending, |bytes| out.extend_from_slice(bytes))
+            {
+                Ok(decoded) => drop(self.pending.drain(..decoded.used)),
+                Err(_) => return false,
+            }
+        }
+        true
     }
 }
 

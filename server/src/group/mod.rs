@@ -8,7 +8,8 @@
 //!   ([`workers`]); `/check/{id}` to the owner; `/stats` and `/metrics` the
 //!   sum with a per-worker breakdown ([`snapshot`]); with `--friends` it
 //!   holds the graph and fans each event out to the workers that own its
-//!   publisher's friends ([`fanout`]). With `--broker` it also holds the
+//!   publisher's friends ([`fanout`]); `/presence` relays the workers'
+//!   streams ([`presence`]). With `--broker` it also holds the
 //!   group's NATS link (`broker`), and routes what arrives there as its own
 //!   requests ([`Front::route`]).
 //! - A worker ([`worker`]) is the standalone server with one reactor,
@@ -22,6 +23,7 @@
 
 mod fanout;
 mod link;
+mod presence;
 mod snapshot;
 mod supervise;
 pub(crate) mod worker;
@@ -54,8 +56,11 @@ use supervise::{Slot, Supervisor};
 /// The public admin side of a front.
 pub(crate) struct Front {
     config: Config,
-    /// The front's own counters (refused admin requests).
-    stats: Stats,
+    /// The front's own counters (refused admin requests, events,
+    /// broadcasts, presence readers).
+    stats: Arc<Stats>,
+    /// `/presence`: the workers' streams relayed to the front's readers.
+    relay: Arc<presence::Relay>,
     workers: Arc<Workers>,
     broker: std::sync::OnceLock<Arc<Broker>>,
 }
@@ -67,6 +72,14 @@ impl Handler for Front {
 
     fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    fn presence(&self) -> &crate::presence::Presence {
+        &self.relay.presence
+    }
+
+    async fn presence_ready(&self) -> Result<(), Reject> {
+        self.relay.ensure(&self.workers).await
     }
 
     async fn answer(
@@ -105,9 +118,8 @@ impl Handler for Front {
             AdminRoute::Broadcast => json(&self.broadcast(body).await),
             AdminRoute::PublishOne(id) => json(&self.publish_one(id, body).await),
             AdminRoute::PublishBatch => json(&self.publish_batch(body).await),
-            // Refused before they get here (a front is not a worker, and
-            // has no presence to stream).
-            AdminRoute::Fanout | AdminRoute::Presence => {
+            // Refused before it gets here: a front is not a worker.
+            AdminRoute::Fanout => {
                 let reject = Reject::new(
                     Status::NotImplemented,
                     "not served by a group's front (--workers)",
@@ -115,6 +127,7 @@ impl Handler for Front {
                 write_error(&reject, out);
                 return false;
             }
+            AdminRoute::Presence => unreachable!("a presence stream is served by presence::serve"),
             AdminRoute::Stats => json(&self.snapshot().await),
             AdminRoute::Metrics => (
                 PROMETHEUS,
@@ -266,8 +279,13 @@ impl Front {
                 stats,
             });
         }
-        // A broadcast reached every worker: the group took it once.
-        total.broadcasts_in = self.stats.broadcasts_in.load(Relaxed);
+        // A broadcast reached every worker: the group took it once. The
+        // workers' presence readers are the front's relay: its readers are
+        // the group's.
+        let own = self.stats.snapshot();
+        total.broadcasts_in = own.broadcasts_in;
+        total.presence_readers = own.presence_readers;
+        total.presence_closes = own.presence_closes;
         StatsSnapshot {
             group: Some(GroupCounters {
                 workers: workers.len() as u64,
@@ -414,8 +432,11 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
             )
         })
         .collect();
+    let stats = Arc::new(Stats::default());
+    let presence = crate::presence::Presence::new(config.presence_queue, stats.clone());
     let front = Arc::new(Front {
-        stats: Stats::default(),
+        stats,
+        relay: Arc::new(presence::Relay::new(presence)),
         workers: Arc::new(Workers::new(links, config.max_id, slots.clone())),
         broker: std::sync::OnceLock::new(),
         config,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 
-use super::link::{Answer, Link};
+use super::link::{Answer, Link, Streamed};
 use super::supervise::Slots;
 use crate::broker::Routed;
 use c1m_common::StatsSnapshot;
@@ -46,6 +46,11 @@ impl Workers {
             return None;
         }
         serde_json::from_slice(&answer.body).ok()
+    }
+
+    /// Opens worker `w`'s streamed answer to `GET path`.
+    pub(crate) async fn stream(&self, w: usize, path: &str) -> std::io::Result<Streamed> {
+        self.links[w].stream(path).await
     }
 
     /// The worker that owns `id` (the same rule the workers apply).
