@@ -71,7 +71,8 @@ pub use parse::{
 };
 pub use per_conn::{kernel_kb, Cost, Costs, PLATEAU};
 pub use process::{
-    advise_huge_pages, is_gone, mem_available, page_size, rss_bytes, statm, Pid, Statm,
+    advise_huge_pages, is_gone, mem_available, page_size, raise_thread_priority, rss_bytes, statm,
+    Pid, Statm,
 };
 pub use records::{unix_ms_now, unix_us_now, FloodInterval, MemSample, MsggenInterval};
 pub use signals::{Repeat, StopSignals};

@@ -379,6 +379,29 @@ fn worker_args(
     out
 }
 
+/// How much the front's admin thread raises its priority (nice -10: a CFS
+/// weight of ~9 processes at nice 0).
+const ADMIN_NICE_STEP: i32 = 10;
+
+/// Gives the front's admin thread the CPU weight of several processes: it
+/// is on the path of every admin request of every worker, and at nice 0 a
+/// machine busy with N workers (and, in an experiment, their clients)
+/// gives it 1/N of a core; at 1M here its answers then took seconds.
+/// Linux nice is per thread, so the workers the main thread starts keep
+/// their own. Needs root or CAP_SYS_NICE; without them it says so once.
+fn raise_admin_priority(workers: usize) {
+    if workers < 2 {
+        return;
+    }
+    if let Err(e) = c1m_common::raise_thread_priority(ADMIN_NICE_STEP) {
+        eprintln!(
+            "comet-server: front: could not raise the admin thread's priority ({e}): under CPU \
+             contention its answers wait behind the {workers} workers; run with CAP_SYS_NICE to \
+             let it"
+        );
+    }
+}
+
 /// The front: starts the workers, serves the admin address, restarts
 /// crashed workers, stops them all on SIGINT/SIGTERM.
 pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<ExitCode> {
@@ -453,6 +476,7 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
         std::thread::Builder::new()
             .name("front-admin".into())
             .spawn(move || {
+                raise_admin_priority(workers);
                 runtime.block_on(async move {
                     let listener =
                         Listener::Tcp(tokio::net::TcpListener::from_std(admin_listener)?);
