@@ -314,6 +314,20 @@ fn flood_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
     args
 }
 
+/// msggen's `--timeout` for the run's publishers: a machine busy with a
+/// million connections answers a batch late (one for a group reaches
+/// every worker), and waiting beats retrying, which would deliver the
+/// batch twice (events: counted as uncertain) and add to the load.
+const ANSWER_TIMEOUT: &str = "30s";
+
+/// msggen's `--max-conns` for the messages and for the events: when
+/// answers are slow msggen opens connections up to it, and together (with
+/// memlog and the page) they must stay under comet-server's
+/// `--max-admin-conns` (256), past which the admin refuses with 503. At
+/// 1M, msggen's default (256 each) did pass it and ended the run.
+const MESSAGE_CONNS: &str = "128";
+const EVENT_CONNS: &str = "64";
+
 fn msggen_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
     let mut args = target::msggen_args(plan.target, &plan.external, servers.publish);
     args.extend([
@@ -326,6 +340,10 @@ fn msggen_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
         "--report-interval".to_owned(),
         "1s".to_owned(),
         "--no-progress".to_owned(),
+        "--timeout".to_owned(),
+        ANSWER_TIMEOUT.to_owned(),
+        "--max-conns".to_owned(),
+        MESSAGE_CONNS.to_owned(),
         "--csv".to_owned(),
         path_arg(&dir.join(MSGGEN_CSV)),
         "--json".to_owned(),
@@ -383,6 +401,10 @@ fn events_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
         "--report-interval".to_owned(),
         "1s".to_owned(),
         "--no-progress".to_owned(),
+        "--timeout".to_owned(),
+        ANSWER_TIMEOUT.to_owned(),
+        "--max-conns".to_owned(),
+        EVENT_CONNS.to_owned(),
         "--json".to_owned(),
         path_arg(&dir.join(EVENTS_JSON)),
     ]

@@ -177,8 +177,9 @@ fn a_killed_server_stops_the_rest_and_leaves_an_incomplete_report() {
 
 #[test]
 fn part3_fans_friends_events_out_beside_the_messages_and_counts_them() {
-    // 2,000 connections over 17 source IPs; 33 msg/s and 3 events/s (each
-    // to the publisher's ~50 friends, all online) for 4 s.
+    // 2,000 connections over 17 source IPs; 33 msg/s and 1 event/s (the
+    // preset's 33/s scaled, at least 1; each to the publisher's ~50
+    // friends, all online) for 4 s.
     let (_out, dir, report) = completed_run(&[
         "part3",
         "--scale",
@@ -193,7 +194,7 @@ fn part3_fans_friends_events_out_beside_the_messages_and_counts_them() {
     let events: MsggenSummary = document(&dir.join("msggen-events.json"), "msggen-summary.json");
     let flood = flood_summary(&dir);
     let expected = events.expected.unwrap();
-    assert!(events.sent >= 9 && expected > events.sent, "{events:?}");
+    assert!(events.sent >= 3 && expected > events.sent, "{events:?}");
     assert_eq!(flood.events, expected, "every queued delivery arrived");
     assert_eq!(
         figure(
