@@ -4,6 +4,7 @@
 #
 #   server/benches/friends.sh                      # every figure, medians of RUNS=3
 #   RUNS=1 USERS="100000" server/benches/friends.sh  # a quick look
+#   PARTS=broadcast server/benches/friends.sh        # some of graph, fanout, broadcast
 #
 # Prints `uptime` before and after each figure (the machine is shared with
 # other builds), every run, and the medians:
@@ -23,7 +24,8 @@
 #  3. broadcast: one POST /broadcast to the CONNS connections; the time from
 #     the request to the last byte floodtest received (the message is an
 #     event envelope stamped just before the request, so floodtest's
-#     latency max is that time).
+#     latency max is that time), and beside it the kernel's floor for the
+#     same sockets (`examples/fan_floor.rs`, when CONNS fits one process).
 #
 # By default one process (2 reactors) serves the fan-out and the broadcast;
 # WORKERS=N serves them from a group (`--workers N --friends`: the front
@@ -46,6 +48,7 @@ RATE=${RATE:-1666}
 SECS=${SECS:-20}
 BASE=${PORT:-19300}
 WORKERS=${WORKERS:-}
+PARTS=${PARTS:-"graph fanout broadcast"}
 if [ -n "$WORKERS" ]; then
   SERVING=(--workers "$WORKERS" --max-conns "$((CONNS * 11 / 10))")
 else
@@ -57,6 +60,7 @@ ADDRESSING=()
 ulimit -n "$(ulimit -Hn)"
 
 cargo build -q --release -p c1m-server -p c1m-floodtest -p c1m-msggen
+cargo build -q --release -p c1m-server --example fan_floor
 BIN=$CARGO_TARGET_DIR/release
 tmp=$(mktemp -d)
 pids=()
@@ -121,9 +125,12 @@ events() { # json args...: msggen --publish comet-events from publishers 1-1M
     --no-progress --report-interval 60s --json "$1" "${@:2}" >"$1.out" 2>"$1.err"
 }
 
-echo "friends.sh: runs $RUNS, connections $CONNS, users $USERS, ${WORKERS:-no} workers; $(nproc) cores"
+echo "friends.sh: $PARTS; runs $RUNS, connections $CONNS, users $USERS, ${WORKERS:-no} workers; $(nproc) cores"
+
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 # ---- 1: the graph ----------------------------------------------------------
+want graph || USERS=""
 for users in $USERS; do
   load "before graph $users"
   "$BIN/msggen" graph --users "$users" --avg-friends 50 --seed 1 --out "$tmp/friends-$users.csv" \
@@ -147,49 +154,53 @@ for users in $USERS; do
 done
 
 # ---- 2: fan-out ------------------------------------------------------------
-GRAPH=$tmp/friends-1000000.csv
-[ -f "$GRAPH" ] || "$BIN/msggen" graph --users 1000000 --avg-friends 50 --seed 1 --out "$GRAPH" >/dev/null 2>&1
-server fanout "${SERVING[@]}" --friends "$GRAPH"
-echo "fan-out server: ${SERVING[*]}; floodtest ${ADDRESSING[*]:-one source IP}"
+if want fanout; then
+  GRAPH=$tmp/friends-1000000.csv
+  [ -f "$GRAPH" ] || "$BIN/msggen" graph --users 1000000 --avg-friends 50 --seed 1 --out "$GRAPH" >/dev/null 2>&1
+  server fanout "${SERVING[@]}" --friends "$GRAPH"
+  echo "fan-out server: ${SERVING[*]}; floodtest ${ADDRESSING[*]:-one source IP}"
 
-load "before fan-out at --rate max"
-rates=(); evrates=(); maxloss=()
-for run in $(seq "$RUNS"); do
-  flood "$tmp/fmax$run.json"
-  out0=$(stat_of fanout_out); t0=$(now_s)
-  # Flat out, the admin answers a 1,000-event batch only once the reactors
-  # have room for its ~12,000 deliveries: seconds. Past the 5 s default
-  # --timeout msggen retries a batch the server may have fanned out
-  # (counted as uncertain, and floodtest sees it twice).
-  events "$tmp/mmax$run.json" --rate max --count "$COUNT" --timeout 60s
-  expected=$(jq -r .expected "$tmp/mmax$run.json")
-  wait_fanout $((out0 + expected)); t1=$(now_s)
-  stop_flood_after "$tmp/fmax$run.json" $((CONNS + expected))
-  got=$(jq -r .events "$tmp/fmax$run.json")
-  secs=$(calc "$t1 - $t0")
-  rate=$(calc "round($expected / $secs)"); evrate=$(calc "round($(jq -r .sent "$tmp/mmax$run.json") / $secs)")
-  echo "fan-out max run $run: $(jq -r .sent "$tmp/mmax$run.json") events in $(calc "round($secs, 2)") s = $evrate events/s; expected $expected deliveries ($(calc "round($expected / $COUNT, 1)") per event), unheard $(jq -r .unheard "$tmp/mmax$run.json"), uncertain $(jq -r .uncertain "$tmp/mmax$run.json"); $rate deliveries/s; floodtest events $got, lost $((expected - got)); answer p99 $(jq -r .answer_us.p99 "$tmp/mmax$run.json") us, failed attempts $(jq -c .errors_by_class "$tmp/mmax$run.json"); slow-consumer closes $(stat_of slow_consumer_closes)"
-  rates+=("$rate"); evrates+=("$evrate"); maxloss+=("$((expected - got))")
-done
-echo "FIGURE fan-out, $CONNS conns, 1M-user graph, --rate max: $(median_of "${rates[@]}") deliveries/s (runs $(range_of "${rates[@]}")) at $(median_of "${evrates[@]}") events/s; lost ${maxloss[*]}"
-load "after fan-out at --rate max"
+  load "before fan-out at --rate max"
+  rates=(); evrates=(); maxloss=()
+  for run in $(seq "$RUNS"); do
+    flood "$tmp/fmax$run.json"
+    out0=$(stat_of fanout_out); t0=$(now_s)
+    # Flat out, the admin answers a 1,000-event batch only once the reactors
+    # have room for its ~12,000 deliveries: seconds. Past the 5 s default
+    # --timeout msggen retries a batch the server may have fanned out
+    # (counted as uncertain, and floodtest sees it twice).
+    events "$tmp/mmax$run.json" --rate max --count "$COUNT" --timeout 60s
+    expected=$(jq -r .expected "$tmp/mmax$run.json")
+    wait_fanout $((out0 + expected)); t1=$(now_s)
+    stop_flood_after "$tmp/fmax$run.json" $((CONNS + expected))
+    got=$(jq -r .events "$tmp/fmax$run.json")
+    secs=$(calc "$t1 - $t0")
+    rate=$(calc "round($expected / $secs)"); evrate=$(calc "round($(jq -r .sent "$tmp/mmax$run.json") / $secs)")
+    echo "fan-out max run $run: $(jq -r .sent "$tmp/mmax$run.json") events in $(calc "round($secs, 2)") s = $evrate events/s; expected $expected deliveries ($(calc "round($expected / $COUNT, 1)") per event), unheard $(jq -r .unheard "$tmp/mmax$run.json"), uncertain $(jq -r .uncertain "$tmp/mmax$run.json"); $rate deliveries/s; floodtest events $got, lost $((expected - got)); answer p99 $(jq -r .answer_us.p99 "$tmp/mmax$run.json") us, failed attempts $(jq -c .errors_by_class "$tmp/mmax$run.json"); slow-consumer closes $(stat_of slow_consumer_closes)"
+    rates+=("$rate"); evrates+=("$evrate"); maxloss+=("$((expected - got))")
+  done
+  echo "FIGURE fan-out, $CONNS conns, 1M-user graph, --rate max: $(median_of "${rates[@]}") deliveries/s (runs $(range_of "${rates[@]}")) at $(median_of "${evrates[@]}") events/s; lost ${maxloss[*]}"
+  load "after fan-out at --rate max"
 
-load "before fan-out at $RATE events/s"
-p99s=(); p50s=(); losses=()
-for run in $(seq "$RUNS"); do
-  flood "$tmp/fpaced$run.json"
-  out0=$(stat_of fanout_out)
-  events "$tmp/mpaced$run.json" --rate "$RATE" --duration "${SECS}s"
-  expected=$(jq -r .expected "$tmp/mpaced$run.json")
-  wait_fanout $((out0 + expected))
-  stop_flood_after "$tmp/fpaced$run.json" $((CONNS + expected))
-  got=$(jq -r .events "$tmp/fpaced$run.json")
-  p99=$(jq -r .latency_us.p99 "$tmp/fpaced$run.json"); p50=$(jq -r .latency_us.p50 "$tmp/fpaced$run.json")
-  echo "fan-out paced run $run: $(jq -r .sent "$tmp/mpaced$run.json") events at $(jq -r '.achieved_rate | floor' "$tmp/mpaced$run.json") events/s; expected $expected, floodtest events $got, lost $((expected - got)), uncertain $(jq -r .uncertain "$tmp/mpaced$run.json"); latency p50 $p50 us p99 $p99 us max $(jq -r .latency_us.max "$tmp/fpaced$run.json") us"
-  p99s+=("$p99"); p50s+=("$p50"); losses+=("$((expected - got))")
-done
-echo "FIGURE fan-out at $RATE events/s: p99 $(median_of "${p99s[@]}") us (runs $(range_of "${p99s[@]}")), p50 $(median_of "${p50s[@]}") us; lost ${losses[*]}"
-load "after fan-out at $RATE events/s"
+  load "before fan-out at $RATE events/s"
+  p99s=(); p50s=(); losses=()
+  for run in $(seq "$RUNS"); do
+    flood "$tmp/fpaced$run.json"
+    out0=$(stat_of fanout_out)
+    events "$tmp/mpaced$run.json" --rate "$RATE" --duration "${SECS}s"
+    expected=$(jq -r .expected "$tmp/mpaced$run.json")
+    wait_fanout $((out0 + expected))
+    stop_flood_after "$tmp/fpaced$run.json" $((CONNS + expected))
+    got=$(jq -r .events "$tmp/fpaced$run.json")
+    p99=$(jq -r .latency_us.p99 "$tmp/fpaced$run.json"); p50=$(jq -r .latency_us.p50 "$tmp/fpaced$run.json")
+    echo "fan-out paced run $run: $(jq -r .sent "$tmp/mpaced$run.json") events at $(jq -r '.achieved_rate | floor' "$tmp/mpaced$run.json") events/s; expected $expected, floodtest events $got, lost $((expected - got)), uncertain $(jq -r .uncertain "$tmp/mpaced$run.json"); latency p50 $p50 us p99 $p99 us max $(jq -r .latency_us.max "$tmp/fpaced$run.json") us"
+    p99s+=("$p99"); p50s+=("$p50"); losses+=("$((expected - got))")
+  done
+  echo "FIGURE fan-out at $RATE events/s: p99 $(median_of "${p99s[@]}") us (runs $(range_of "${p99s[@]}")), p50 $(median_of "${p50s[@]}") us; lost ${losses[*]}"
+  load "after fan-out at $RATE events/s"
+else
+  server broadcast "${SERVING[@]}"
+fi
 
 # ---- 3: broadcast ----------------------------------------------------------
 load "before broadcast"
@@ -215,5 +226,16 @@ EOF
   lasts+=("$last")
 done
 echo "FIGURE broadcast to $CONNS conns: request to last byte $(median_of "${lasts[@]}") us (runs $(range_of "${lasts[@]}"))"
+if ((CONNS <= 19900)); then
+  # The kernel's floor at the same moment: 2 threads writing one record to
+  # each of CONNS loopback sockets, another process's 2 threads polling
+  # them (server/examples/fan_floor.rs).
+  floors=()
+  while read -r line; do
+    echo "  $line"
+    floors+=("$(sed -n 's/.*last_us=\([0-9]*\).*/\1/p' <<<"$line")")
+  done < <("$BIN/examples/fan_floor" --conns "$CONNS" --writers 2 --readers 2 --runs "$RUNS")
+  echo "FIGURE broadcast floor, $CONNS loopback sockets, 2 writers, 2 readers: last record $(median_of "${floors[@]}") us (runs $(range_of "${floors[@]}"))"
+fi
 load "after broadcast"
 stop_server

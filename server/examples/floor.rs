@@ -20,16 +20,9 @@ use std::time::{Duration, Instant};
 use c1m_common::unix_us_now;
 use hdrhistogram::Histogram;
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes a whole number, not {v:?}"))
-        })
-}
+#[path = "support/arg.rs"]
+mod arg;
+use arg::arg;
 
 fn main() -> std::io::Result<()> {
     let rate = arg("--rate", 16_666).clamp(1, 1_000_000);
