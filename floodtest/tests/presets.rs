@@ -7,25 +7,36 @@ mod support;
 
 use c1m_common::{validate_against_schema, MsggenSummary};
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const CONNS: u64 = 100;
 const MESSAGES: u64 = 2000;
 
-/// msggen (built beside floodtest) with `line` plus `--json`; its summary,
-/// after checking it exited 0.
+/// msggen, built beside floodtest once per test process. Built before any
+/// stream is held: the build can take ~45 s (its features differ from the
+/// test build's), and streams held idle that long were closed by Pushpin,
+/// which lost their messages (seen on 2 December).
+fn msggen_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        c1m_pushsrv::sibling_bin(
+            env!("CARGO"),
+            env!("CARGO_MANIFEST_DIR"),
+            env!("CARGO_BIN_EXE_floodtest"),
+            "c1m-msggen",
+            "msggen",
+        )
+    })
+}
+
+/// msggen with `line` plus `--json`; its summary, after checking it exited 0.
 fn msggen(line: &str) -> MsggenSummary {
-    let bin = c1m_pushsrv::sibling_bin(
-        env!("CARGO"),
-        env!("CARGO_MANIFEST_DIR"),
-        env!("CARGO_BIN_EXE_floodtest"),
-        "c1m-msggen",
-        "msggen",
-    );
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("msggen.json");
-    let out = Command::new(bin)
+    let out = Command::new(msggen_bin())
         .args(line.split_whitespace())
         .arg("--json")
         .arg(&json)
@@ -46,6 +57,7 @@ fn msggen(line: &str) -> MsggenSummary {
 /// (at most 30 s) until floodtest's interval lines count every message's
 /// event or chunk, stops it and checks what arrived.
 fn every_message_arrives(preset: &str, addr: &str, publish: impl FnOnce()) {
+    msggen_bin();
     let conns = CONNS.to_string();
     let mut held = support::hold(&[
         "--preset",
