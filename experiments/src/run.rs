@@ -330,20 +330,8 @@ const EVENT_CONNS: &str = "64";
 
 fn msggen_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
     let mut args = target::msggen_args(plan.target, &plan.external, servers.publish);
+    args.extend(publisher_args(plan, plan.message_rate, MESSAGE_CONNS));
     args.extend([
-        "--ids".to_owned(),
-        format!("1-{}", plan.conns),
-        "--rate".to_owned(),
-        plan.message_rate.to_string(),
-        "--duration".to_owned(),
-        format!("{}ms", plan.hold.as_millis()),
-        "--report-interval".to_owned(),
-        "1s".to_owned(),
-        "--no-progress".to_owned(),
-        "--timeout".to_owned(),
-        ANSWER_TIMEOUT.to_owned(),
-        "--max-conns".to_owned(),
-        MESSAGE_CONNS.to_owned(),
         "--csv".to_owned(),
         path_arg(&dir.join(MSGGEN_CSV)),
         "--json".to_owned(),
@@ -387,15 +375,26 @@ const GRAPH_TIMEOUT: Duration = Duration::from_secs(180);
 /// Friends' events from random users to comet-server's `POST /publish`,
 /// for as long as the messages run.
 fn events_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
-    vec![
+    let mut args = vec![
         "--target".to_owned(),
         format!("http://{}", servers.publish),
         "--publish".to_owned(),
         "comet-events".to_owned(),
+    ];
+    args.extend(publisher_args(plan, plan.event_rate, EVENT_CONNS));
+    args.extend(["--json".to_owned(), path_arg(&dir.join(EVENTS_JSON))]);
+    args
+}
+
+/// What the messages' and the events' msggen share: random ids of the
+/// run's users at `rate` for the hold, answers waited for, at most
+/// `conns` connections.
+fn publisher_args(plan: &Plan, rate: u64, conns: &str) -> [String; 13] {
+    [
         "--ids".to_owned(),
         format!("1-{}", plan.conns),
         "--rate".to_owned(),
-        plan.event_rate.to_string(),
+        rate.to_string(),
         "--duration".to_owned(),
         format!("{}ms", plan.hold.as_millis()),
         "--report-interval".to_owned(),
@@ -404,9 +403,7 @@ fn events_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
         "--timeout".to_owned(),
         ANSWER_TIMEOUT.to_owned(),
         "--max-conns".to_owned(),
-        EVENT_CONNS.to_owned(),
-        "--json".to_owned(),
-        path_arg(&dir.join(EVENTS_JSON)),
+        conns.to_owned(),
     ]
 }
 
