@@ -241,7 +241,7 @@ fn start_serving(
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let (tx, rx) = mpsc::channel();
-        let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let queued = Arc::new(router::Queued::default());
         polls.push(poll);
         mailboxes.push(Mailbox {
             tx,

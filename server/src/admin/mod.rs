@@ -36,10 +36,6 @@ use crate::stats::Stats;
 use crate::transport;
 use c1m_http::{write_error, Reject, Status};
 
-/// Deliveries a reactor may have queued before publishers wait (~2 MB of
-/// queued records and message bytes at 16-byte messages).
-pub(crate) const MAX_BACKLOG: usize = 64 * 1024;
-
 /// A message no subscriber could take: one frame over `--max-pending` that
 /// the socket does not swallow at once closes its reader as a slow
 /// consumer, so it is refused at the door instead.
@@ -141,9 +137,7 @@ impl Handler for AdminCtx {
         if route.publishes() {
             // Backpressure: while a reactor has more than this left to
             // write, the publisher waits instead of queueing without bound.
-            while self.router.backlog() > MAX_BACKLOG {
-                tokio::time::sleep(std::time::Duration::from_micros(500)).await;
-            }
+            self.router.room().await;
         }
         if let Some(broker) = self.broker.get() {
             let published = crate::broker::answer(

@@ -161,9 +161,7 @@ impl Sink {
         match self {
             Sink::Local(ctx) => {
                 // The same backpressure a local /send waits on.
-                while ctx.router.backlog() > crate::admin::MAX_BACKLOG {
-                    tokio::time::sleep(Duration::from_micros(500)).await;
-                }
+                ctx.router.room().await;
                 route_local(ctx, carried, single, body)
             }
             Sink::Group(front) => front.route(carried, single, body).await,

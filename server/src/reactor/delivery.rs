@@ -2,7 +2,6 @@
 //! connections, grouped per connection, and what the socket did not take
 //! written on WRITABLE.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use mio::{Interest, Token};
@@ -53,7 +52,7 @@ impl Reactor {
                 }
             }
             handled += self.deliver_ordered(&mut order, &batches);
-            self.queued.fetch_sub(handled, Relaxed);
+            self.queued.done(handled);
             // Keep the buffers for the next wake-up, but not a burst's worth.
             if order.capacity() > 1 << 16 {
                 order = Vec::new();

@@ -40,7 +40,7 @@ mod timers;
 mod ws;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,7 +55,7 @@ use deadlines::Deadlines;
 use handoff::{Handoff, Parcel, HANDOFF_TOKENS};
 
 use crate::config::Config;
-use crate::router::{Batch, ConnRef, Router};
+use crate::router::{Batch, ConnRef, Queued, Router};
 use crate::stats::{LocalCounts, Stats};
 use c1m_http::{write_error, Reject, Status};
 
@@ -114,7 +114,7 @@ pub(crate) struct Reactor {
     listener: TcpListener,
     rx: mpsc::Receiver<Batch>,
     /// Deliveries not yet handled, shared with the router (backpressure).
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Queued>,
     /// Reused between wake-ups: the batches taken and their delivery order.
     batches: Vec<Batch>,
     order: Vec<(u32, u32, u32)>,
@@ -157,7 +157,7 @@ impl Reactor {
         poll: Poll,
         listener: std::net::TcpListener,
         rx: mpsc::Receiver<Batch>,
-        queued: Arc<AtomicUsize>,
+        queued: Arc<Queued>,
         shared: Arc<Shared>,
     ) -> io::Result<Self> {
         listener.set_nonblocking(true)?;

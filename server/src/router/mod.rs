@@ -21,14 +21,16 @@
 //! small heap vector. An id with no connection and no history is removed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use crate::history::{replay_from, Budget, History, Replay};
 use crate::presence::{Change, Presence};
 
+mod backlog;
 mod conns;
+
+pub(crate) use backlog::Queued;
 
 use conns::{Conns, Member};
 
@@ -142,9 +144,9 @@ pub(crate) struct Mailbox {
     pub waker: mio::Waker,
     /// Deliveries sent but not yet written by the reactor; the reactor
     /// subtracts what it has handled. Publishers wait while it is high
-    /// ([`Router::backlog`]), so a fast publisher cannot grow the queue
+    /// ([`Router::room`]), so a fast publisher cannot grow the queue
     /// without bound.
-    pub queued: Arc<AtomicUsize>,
+    pub queued: Arc<Queued>,
 }
 
 /// What fanning one message out to several ids did.
@@ -426,7 +428,7 @@ impl Router {
                 data: message.to_vec(),
                 deliveries: Vec::new(),
             };
-            mailbox.queued.fetch_add(1, Relaxed);
+            mailbox.queued.add(1);
             if mailbox.tx.send(batch).is_ok() {
                 let _ = mailbox.waker.wake();
             }
@@ -441,7 +443,7 @@ impl Router {
                 continue;
             }
             let batch = std::mem::take(batch);
-            mailbox.queued.fetch_add(batch.deliveries.len(), Relaxed);
+            mailbox.queued.add(batch.deliveries.len());
             // A reactor that has stopped (shutdown) no longer receives: the
             // messages are lost with it, which is what stopping means.
             if mailbox.tx.send(batch).is_ok() {
@@ -451,12 +453,19 @@ impl Router {
     }
 
     /// The largest number of deliveries any reactor has still to write.
-    pub fn backlog(&self) -> usize {
+    #[cfg(test)]
+    fn backlog(&self) -> usize {
         self.mailboxes
             .iter()
-            .map(|m| m.queued.load(Relaxed))
+            .map(|m| m.queued.get())
             .max()
             .unwrap_or(0)
+    }
+
+    /// Waits until no reactor has more than [`backlog::MAX_BACKLOG`] deliveries
+    /// left to write: the backpressure every publisher passes through.
+    pub(crate) async fn room(&self) {
+        backlog::room(self.mailboxes.iter().map(|m| &*m.queued)).await;
     }
 
     /// Wakes every reactor (shutdown).
