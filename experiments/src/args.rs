@@ -83,6 +83,11 @@ pub struct RunOptions {
     /// the preset's, scaled]
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<u64>,
+    /// Messages per second msggen sends while the connections are held
+    /// (presets that send messages), 1 to 10M [default: the preset's,
+    /// scaled]
+    #[arg(long, value_parser = parse_msg_rate)]
+    pub msg_rate: Option<u64>,
     /// How long to hold the load once every connection is open, e.g. 30s,
     /// 24h; 1s to 30 days [default: the preset's]
     #[arg(long, value_parser = parse_hold)]
@@ -112,6 +117,11 @@ pub struct RunOptions {
 fn parse_rate(s: &str) -> Result<u64, String> {
     // 0 would never open a connection; the flood would wait for ever.
     c1m_common::count_within(s, 1, 1_000_000_000)
+}
+
+fn parse_msg_rate(s: &str) -> Result<u64, String> {
+    // 0 would be a hold with no messages: a preset without them says so.
+    c1m_common::count_within(s, 1, 10_000_000)
 }
 
 fn parse_hold(s: &str) -> Result<Duration, String> {
@@ -197,6 +207,8 @@ mod tests {
                 .to_string()
         };
         assert!(refusal("--rate", "0").contains("must be at least 1"));
+        assert!(refusal("--msg-rate", "0").contains("must be at least 1"));
+        assert!(refusal("--msg-rate", "20M").contains("must be at most"));
         assert!(refusal("--duration", "18446744073709551615").contains("must be at most 720h"));
         assert!(refusal("--duration", "0s").contains("must be at least 1s"));
         assert!(refusal("--settle", "1h").contains("must be at most 600s"));

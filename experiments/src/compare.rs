@@ -26,13 +26,7 @@ use std::time::{Duration, SystemTime};
 
 /// Runs the comparison; exits with the worst of the runs' codes.
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
-    let Some(found) = preset::find_preset(&args.preset) else {
-        bail!(
-            "unknown preset {:?}: choose one of {}",
-            args.preset,
-            preset::names()
-        );
-    };
+    let found = preset::find_for(&args.preset, args.options.msg_rate)?;
     check_targets(&args.targets, found.message_rate > 0)?;
     let tools = Tools::locate(args.options.bin_dir.as_deref())?;
     let started = SystemTime::now();

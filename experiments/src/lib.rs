@@ -69,19 +69,14 @@ pub(crate) struct Finished {
 
 /// Runs `args`' experiment; returns its exit code, server and outcome.
 pub(crate) fn run_one(args: &Args) -> anyhow::Result<Finished> {
-    let Some(preset) = preset::find_preset(&args.preset) else {
-        bail!(
-            "unknown preset {:?}: choose one of {}",
-            args.preset,
-            preset::names()
-        );
-    };
+    let preset = preset::find_for(&args.preset, args.options.msg_rate)?;
     let mut plan = Plan::new(
         preset,
         Overrides {
             scale: Some(args.options.scale),
             connect_rate: args.options.rate,
             hold: args.options.duration,
+            message_rate: args.options.msg_rate,
         },
     );
     let (_, fd_limit) = c1m_common::nofile_limits().context("reading RLIMIT_NOFILE")?;

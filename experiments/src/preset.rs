@@ -227,8 +227,29 @@ pub fn find_preset(name: &str) -> Option<&'static Preset> {
 
 /// The preset names, for error messages.
 pub(crate) fn names() -> String {
+    names_of(|_| true)
+}
+
+/// The preset called `name`, and a refusal, with the fix, of an option
+/// it cannot take: what `experiment` and `experiment compare` check before
+/// anything starts.
+pub(crate) fn find_for(name: &str, msg_rate: Option<u64>) -> anyhow::Result<&'static Preset> {
+    let Some(preset) = find_preset(name) else {
+        anyhow::bail!("unknown preset {name:?}: choose one of {}", names());
+    };
+    if msg_rate.is_some() && preset.message_rate == 0 {
+        anyhow::bail!(
+            "--msg-rate: {name} sends no messages; it applies to {}",
+            names_of(|p| p.message_rate > 0)
+        );
+    }
+    Ok(preset)
+}
+
+fn names_of(which: impl Fn(&Preset) -> bool) -> String {
     PRESETS
         .iter()
+        .filter(|p| which(p))
         .map(|p| p.name)
         .collect::<Vec<_>>()
         .join(", ")
@@ -243,6 +264,9 @@ pub struct Overrides {
     pub connect_rate: Option<u64>,
     /// Replaces the hold time.
     pub hold: Option<Duration>,
+    /// Messages per second, after scaling (a preset that sends messages;
+    /// the runner refuses it for one that sends none).
+    pub message_rate: Option<u64>,
 }
 
 /// What one run does: a preset with the command line's changes applied.
@@ -305,7 +329,12 @@ impl Plan {
             connect_rate: overrides
                 .connect_rate
                 .unwrap_or_else(|| scaled(preset.connect_rate)),
-            message_rate: scaled(preset.message_rate),
+            message_rate: match preset.message_rate {
+                0 => 0,
+                _ => overrides
+                    .message_rate
+                    .unwrap_or_else(|| scaled(preset.message_rate)),
+            },
             event_rate: scaled(preset.event_rate),
             hold: overrides.hold.unwrap_or(preset.hold),
             pause: preset.pause.map(|p| Pause {
@@ -389,6 +418,11 @@ mod tests {
         }
         assert_eq!(names(), "part1, part2, c10k, part3, icomet");
         assert!(find_preset("c1m").is_none());
+        let err = find_for("c1m", None).unwrap_err().to_string();
+        assert!(err.contains("choose one of part1"), "{err}");
+        let err = find_for("part1", Some(100)).unwrap_err().to_string();
+        assert!(err.contains("applies to part2, c10k, part3"), "{err}");
+        assert_eq!(find_for("c10k", Some(100)).unwrap().name, "c10k");
     }
 
     #[test]
@@ -447,9 +481,13 @@ mod tests {
                 scale: Some(0.5),
                 connect_rate: Some(250),
                 hold: Some(Duration::from_secs(3)),
+                message_rate: Some(40_000),
             },
         );
-        assert_eq!((p.conns, p.connect_rate, p.message_rate), (5_000, 250, 500));
+        assert_eq!(
+            (p.conns, p.connect_rate, p.message_rate),
+            (5_000, 250, 40_000)
+        );
         assert_eq!(p.hold, Duration::from_secs(3));
         assert_eq!(p.ramp(), Duration::from_secs(20));
     }

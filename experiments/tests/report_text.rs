@@ -43,6 +43,7 @@ fn fixture_report_under(outcome: Outcome, load: Load) -> String {
             scale: Some(0.1),
             connect_rate: Some(1000),
             hold: Some(Duration::from_secs(3)),
+            message_rate: None,
         },
     );
     let step = |name: &str, pid: u32, command: &str, result: &str| Step {
