@@ -264,8 +264,8 @@ pub struct Overrides {
     pub connect_rate: Option<u64>,
     /// Replaces the hold time.
     pub hold: Option<Duration>,
-    /// Messages per second, after scaling (a preset that sends messages;
-    /// the runner refuses it for one that sends none).
+    /// Replaces the messages per second, whatever the scale (for a preset
+    /// that sends messages; [`find_for`] refuses it for one that sends none).
     pub message_rate: Option<u64>,
 }
 
