@@ -291,7 +291,10 @@ async fn http_templates_shape_the_request() {
 
 /// A per-message API that takes 4 ms to answer holds 2,000 msg/s only on
 /// about 8 connections at once (Little's law): the pool grows to that by
-/// itself, and no further than the answer time needs.
+/// itself, and no further than the answer times it met need. The bound is
+/// taken from the slowest answer measured, not the fake's 4 ms: on a busy
+/// machine a stalled answer rightly opens more (CI saw 110 after one), but
+/// a pool that opened one per message would pass 4,000.
 #[tokio::test]
 async fn connections_grow_to_what_the_rate_and_answer_time_need() {
     let (url, seen) = fake(|_| (201, ""), Duration::from_millis(4)).await;
@@ -307,7 +310,13 @@ async fn connections_grow_to_what_the_rate_and_answer_time_need() {
         "achieved {achieved}"
     );
     let conns = summary.connections;
-    assert!((8..=64).contains(&conns), "{conns} connections at most");
+    let slowest_s = summary.answer_us.max as f64 / 1e6;
+    let needed_at_worst = (2000.0 * slowest_s).ceil() as u64 + 8;
+    assert!(
+        (8..=needed_at_worst).contains(&conns),
+        "{conns} connections at most, answers up to {slowest_s} s: {:?}",
+        summary.answer_us
+    );
     assert_eq!(summary.connects, seen.connections.load(Relaxed));
     assert!(summary.answer_us.p50 >= 4000, "{:?}", summary.answer_us);
 }
