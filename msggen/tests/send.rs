@@ -199,9 +199,12 @@ async fn holds_the_rate_against_a_counting_server() {
         (1_950_000..2_200_000).contains(&span_us),
         "span {span_us} us"
     );
-    // Even spacing: half the gaps between writes are within 0.5-1.5 ms.
+    // Even spacing: the median gap between writes is about one 1 ms tick.
+    // A shared 2-core box oversleeps the tick (CI saw a 1,740 µs median
+    // with a 1 ms sleep oversleeping 120 µs at the median on the idle
+    // machine), so up to 3 ms; writes bunched every 5 or 10 ms still fail.
     let p50 = run.summary.gap_us.p50;
-    assert!((500..=1500).contains(&p50), "gap p50 {p50} us");
+    assert!((500..=3000).contains(&p50), "gap p50 {p50} us");
     // CSV: the pinned header and a record per interval.
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines = text.lines();
