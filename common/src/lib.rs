@@ -82,6 +82,6 @@ pub use wire::{
     parse_batch, parse_fanout, push_batch_line, push_fanout_line, AgentSummary, BatchAnswer,
     BatchLines, BroadcastAnswer, BrokerState, CheckAnswer, FanoutAnswer, FirstError, FloodSummary,
     GapSummary, GeneratorSummary, GroupCounters, HistogramBuckets, MalformedFanout, MsggenSummary,
-    Percentiles, PublishAnswer, PublishBatchAnswer, SendAnswer, StatsSnapshot, UnsendableMessage,
-    WorkerStats,
+    Percentiles, PublishAnswer, PublishBatchAnswer, SendAnswer, SendEachAnswer, StatsSnapshot,
+    UnsendableMessage, WorkerStats,
 };

@@ -7,6 +7,7 @@
 #
 #   server/benches/group_cost.sh                  # the three configurations below
 #   CONNS=53000 RATE=16666 SECS=30 server/benches/group_cost.sh
+#   CONFIGS=w53-tick1ms server/benches/group_cost.sh   # one of them
 #
 # Configurations (one RESULT line each):
 #   w53-tick1ms   53 workers, msggen's defaults (4 senders, 1 ms tick: ~4
@@ -15,7 +16,8 @@
 #                 messages per worker request): what coalescing would buy
 #   w1-tick1ms    one worker holding 10,000 streams, msggen's defaults
 # Per-second p50/p99 are the medians over the hold of floodtest's
-# one-second latency percentiles.
+# one-second latency percentiles; "messages per worker request" is the
+# front's coalescing (`group.worker_sends` in its /stats).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${CARGO_TARGET_DIR:=$PWD/target}"
@@ -60,6 +62,7 @@ one() { # NAME WORKERS CONNS MSGGEN-ARGS...
   local gen=$!
   while kill -0 $gen 2>/dev/null; do read -r -a f < "/proc/$gen/stat" 2>/dev/null && m=$((f[13] + f[14])); sleep 0.5; done
   s1=$(ticks $servers); f1=$(ticks $floods); t1=$(date +%s.%N)
+  curl -sf "http://$admin/stats" > "$dir/stats.json" || echo '{}' > "$dir/stats.json"
   kill -INT $flood; wait $flood || true; kill -INT $server; wait $server || true; pids=()
   python3 - "$name" "$dir" "$s0" "$s1" "$f0" "$f1" "$m" "$t0" "$t1" "$RATE" "$(cut -d' ' -f1 /proc/loadavg)" <<'PY'
 import csv, json, statistics as st, sys
@@ -70,13 +73,21 @@ rows = [r for r in csv.DictReader(open(f"{d}/flood.csv")) if float(r["message_ra
 med = lambda k: st.median(int(r[k]) for r in rows) / 1000 if rows else float("nan")
 lost = json.load(open(f"{d}/flood.json")).get("lost")
 us = lambda t: t * 1e4 / msgs
+stats = json.load(open(f"{d}/stats.json"))
+sends = (stats.get("group") or {}).get("worker_sends")
+per_send = f"{stats['messages_in'] / sends:.1f}" if sends else "n/a"
 print(f"RESULT {name}: CPU us/msg server {us(s1-s0):.0f} floodtest {us(f1-f0):.0f} msggen {us(m):.0f}; "
       f"cores server {(s1-s0)/100/el:.2f}; per-second p50 {med('latency_p50_us'):.2f} ms p99 {med('latency_p99_us'):.1f} ms; "
-      f"lost {lost}; load {load}")
+      f"lost {lost}; messages per worker request {per_send}; load {load}")
 PY
 }
 
-one w53-tick1ms 53 "$CONNS"
-one w53-batch50ms 53 "$CONNS" --senders 1 --tick 50ms
-one w1-tick1ms 1 10000
+for config in ${CONFIGS:-w53-tick1ms w53-batch50ms w1-tick1ms}; do
+  case $config in
+    w53-tick1ms) one w53-tick1ms 53 "$CONNS" ;;
+    w53-batch50ms) one w53-batch50ms 53 "$CONNS" --senders 1 --tick 50ms ;;
+    w1-tick1ms) one w1-tick1ms 1 10000 ;;
+    *) echo "unknown configuration $config (w53-tick1ms, w53-batch50ms, w1-tick1ms)" >&2; exit 2 ;;
+  esac
+done
 echo "outputs in $OUT"

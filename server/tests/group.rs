@@ -74,6 +74,89 @@ fn a_group_serves_every_id_from_its_owner_and_answers_as_one_server() {
 }
 
 #[test]
+fn concurrent_publishers_are_each_told_exactly_what_their_own_lines_reached() {
+    // Ids 0-29 online, 0-9 with two connections; 30-39 offline. The
+    // front's lanes carry several publishers' lines in one worker request
+    // and must still answer each publisher for its own lines.
+    let group = Binary::start(&["--workers", "3"]);
+    let mut clients: Vec<Client> = (0..40u64)
+        .filter(|&id| id < 30)
+        .chain(0..10)
+        .map(|id| Client::get(group.listen, &format!("/test/{id}")))
+        .collect();
+    for c in &mut clients {
+        c.expect("welcome");
+    }
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == 40));
+    let reached = |id: u64| match id {
+        0..10 => 2,
+        10..30 => 1,
+        _ => 0,
+    };
+    const PUBLISHERS: u64 = 8;
+    const REQUESTS: u64 = 25;
+    let lines_of =
+        |p: u64, r: u64| -> Vec<u64> { (0..5).map(|k| (p * 7 + r * 3 + k * 11) % 40).collect() };
+    std::thread::scope(|scope| {
+        for p in 0..PUBLISHERS {
+            let group = &group;
+            scope.spawn(move || {
+                for r in 0..REQUESTS {
+                    let ids = lines_of(p, r);
+                    let body: String = ids.iter().map(|id| format!("{id}\tp{p}r{r}\n")).collect();
+                    let (status, answer) = group.admin("POST", "/send", body.as_bytes());
+                    assert_eq!(status, 200, "{answer}");
+                    let online = ids.iter().filter(|&&id| reached(id) > 0).count();
+                    let connections: u64 = ids.iter().map(|&id| reached(id)).sum();
+                    let want = serde_json::json!({
+                        "accepted": 5, "rejected": 0, "delivered": online,
+                        "dropped": 5 - online, "connections": connections,
+                    });
+                    assert_eq!(json(&answer), want, "publisher {p} request {r}");
+                }
+            });
+        }
+    });
+    let lines: Vec<u64> = (0..PUBLISHERS)
+        .flat_map(|p| (0..REQUESTS).flat_map(move |r| lines_of(p, r)))
+        .collect();
+    let connections: u64 = lines.iter().map(|&id| reached(id)).sum();
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.messages_out == connections));
+    let s = group.stats();
+    assert_eq!(s.messages_in, lines.len() as u64);
+    let g = s.group.unwrap();
+    assert_eq!(g.undeliverable, 0);
+    // At most one request per worker per publisher request (fewer when
+    // lines queued behind one in flight).
+    let parts = PUBLISHERS * REQUESTS * 3;
+    assert!(g.worker_sends > 0 && g.worker_sends <= parts, "{g:?}");
+}
+
+#[test]
+fn a_message_a_line_cannot_carry_still_reaches_its_id_through_a_group() {
+    let group = Binary::start(&["--workers", "2"]);
+    let mut c = Client::get(group.listen, "/test/3");
+    c.expect("welcome");
+    assert!(group.stats_reach(Duration::from_secs(5), |s| s.logged_in == 1));
+    let (status, body) = group.admin("POST", "/send/3", b"two\nlines");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json(&body), json(r#"{"id":3,"connections":1}"#));
+    c.expect("two\nlines\r\n");
+}
+
+#[test]
+fn send_each_is_refused_on_every_public_admin_listener() {
+    let group = Binary::start(&["--workers", "2"]);
+    let standalone = Binary::start(&[]);
+    for server in [&group, &standalone] {
+        let (status, body) = server.admin("POST", "/send-each", b"2\thi\n");
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("POST /send"), "{body}");
+    }
+    assert_eq!(group.stats().messages_in, 0);
+}
+
+#[test]
 fn a_reconnecting_client_gets_its_gap_from_whichever_worker_it_lands_on() {
     let group = Binary::start(&["--workers", "2", "--history", "10"]);
     let (_, _) = group.admin("POST", "/send/5", b"first");

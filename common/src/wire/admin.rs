@@ -1,8 +1,7 @@
 //! comet-server's JSON answers to `POST /send/{id}`, `POST /send`,
 //! `POST /publish/{id}`, `POST /publish`, `POST /broadcast` and
-//! `GET /check/{id}` (schemas: `docs/schema/admin-send.json`,
-//! `admin-send-batch.json`, `admin-publish.json`, `admin-publish-batch.json`,
-//! `admin-broadcast.json`, `admin-check.json`). The server serialises
+//! `GET /check/{id}`, and a group's workers' to its front (`/fanout`,
+//! `/send-each`) (schemas: `docs/schema/admin-*.json`). The server serialises
 //! these types; `msggen` and the tests read them back through the same ones.
 //!
 //! Each answer is one JSON object and a newline. A reader ignores fields it
@@ -108,6 +107,19 @@ pub struct FanoutAnswer {
     /// The lines (0-based, in the body's order) that reached no id here:
     /// the front calls an event unheard when no worker heard it.
     pub unheard: Vec<u64>,
+}
+
+/// `POST /send-each` (a group's worker to its front, over the worker's
+/// Unix admin socket): a `/send` body whose every line the front checked,
+/// answered line by line so that the front, which sends several callers'
+/// lines in one request, can tell each caller what its own lines reached.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(schemars::JsonSchema))]
+pub struct SendEachAnswer {
+    /// For each accepted line, in the body's order, the connections it was
+    /// queued on (0: the id had none here). A line the worker refused has
+    /// no entry: the front then trusts no entry of the request.
+    pub connections: Vec<u32>,
 }
 
 /// `POST /broadcast`: the message went to every connection of the server

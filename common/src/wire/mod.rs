@@ -39,7 +39,7 @@ mod stats;
 
 pub use admin::{
     BatchAnswer, BroadcastAnswer, CheckAnswer, FanoutAnswer, PublishAnswer, PublishBatchAnswer,
-    SendAnswer,
+    SendAnswer, SendEachAnswer,
 };
 pub use batch::{parse_batch, push_batch_line, BatchLines, UnsendableMessage};
 pub use fanout::{parse_fanout, push_fanout_line, MalformedFanout};

@@ -9,13 +9,14 @@ use schemars::{schema_for, Schema};
 /// Set to rewrite the committed schema files from the types.
 const UPDATE: &str = "C1M_UPDATE_SCHEMAS";
 
-fn schemas() -> [(&'static str, Schema); 10] {
+fn schemas() -> [(&'static str, Schema); 11] {
     [
         ("admin-send.json", schema_for!(SendAnswer)),
         ("admin-send-batch.json", schema_for!(BatchAnswer)),
         ("admin-publish.json", schema_for!(PublishAnswer)),
         ("admin-publish-batch.json", schema_for!(PublishBatchAnswer)),
         ("admin-fanout.json", schema_for!(FanoutAnswer)),
+        ("admin-send-each.json", schema_for!(SendEachAnswer)),
         ("admin-broadcast.json", schema_for!(BroadcastAnswer)),
         ("admin-check.json", schema_for!(CheckAnswer)),
         ("admin-stats.json", schema_for!(StatsSnapshot)),

@@ -132,6 +132,11 @@ pub struct GroupCounters {
     pub handoffs: u64,
     /// Messages for a worker that did not answer (down or restarting).
     pub undeliverable: u64,
+    /// Message requests from the front to its workers: each carries the
+    /// lines that arrived for its worker while the one before was in
+    /// flight, so messages over this is how much the front coalesced.
+    #[serde(default)]
+    pub worker_sends: u64,
     /// Resident set size of the front process, bytes (not in `rss_bytes`).
     pub front_rss_bytes: u64,
 }

@@ -22,7 +22,7 @@ use std::os::fd::AsFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use c1m_common::{parse_batch, BatchAnswer, BatchLines, CheckAnswer, SendAnswer};
+use c1m_common::{parse_batch, BatchAnswer, BatchLines, CheckAnswer, SendAnswer, SendEachAnswer};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
@@ -55,13 +55,16 @@ fn no_graph() -> Reject {
     )
 }
 
-/// `POST /fanout` anywhere but a group's worker.
-fn not_a_worker() -> Reject {
-    Reject::new(
-        Status::NotFound,
+/// `POST /fanout` or `/send-each` anywhere but a group's worker.
+fn not_a_worker(route: AdminRoute) -> Reject {
+    let reason = if route == AdminRoute::Fanout {
         "POST /fanout is a group's internal request (front to worker): publish events with \
-         POST /publish",
-    )
+         POST /publish"
+    } else {
+        "POST /send-each is a group's internal request (front to worker): send messages with \
+         POST /send"
+    };
+    Reject::new(Status::NotFound, reason)
 }
 
 /// Admin connections being refused with 503 at once (see `serve_admin`).
@@ -346,8 +349,8 @@ async fn serve_conn<S, H>(
             return refuse(&mut stream, &*ctx, no_graph()).await;
         }
         // A group's own request: only its front may ask a worker.
-        if route == AdminRoute::Fanout && config.membership.is_none() {
-            return refuse(&mut stream, &*ctx, not_a_worker()).await;
+        if route.internal() && config.membership.is_none() {
+            return refuse(&mut stream, &*ctx, not_a_worker(route)).await;
         }
         // Below --max-body (checked above), so no overflow.
         let end = head.len.saturating_add(head.content_length);
@@ -454,11 +457,8 @@ pub(crate) fn parse_deliverable<'a>(
 /// Publishes every line of `body` to the router in one outbox, counted in
 /// `stats`; what one process's `POST /send` answers.
 pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> BatchAnswer {
-    let (router, stats) = (&ctx.router, &ctx.stats);
-    let mut outbox = router.outbox(BatchKind::Direct);
     let (mut delivered, mut dropped, mut connections) = (0, 0, 0);
-    let lines = parse_deliverable(&ctx.config, stats, body, |id, message| {
-        let n = router.publish(id, message, &mut outbox).connections as u64;
+    let lines = publish_lines(ctx, body, |n| {
         connections += n;
         if n == 0 {
             dropped += 1;
@@ -466,9 +466,6 @@ pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> BatchAnswer {
             delivered += 1;
         }
     });
-    router.flush(&mut outbox);
-    stats.messages_in.fetch_add(lines.accepted, Relaxed);
-    stats.dropped.fetch_add(dropped, Relaxed);
     BatchAnswer {
         accepted: lines.accepted,
         rejected: lines.rejected,
@@ -476,6 +473,33 @@ pub(crate) fn publish_batch(ctx: &AdminCtx, body: &[u8]) -> BatchAnswer {
         dropped: Some(dropped),
         connections: Some(connections),
     }
+}
+
+/// `POST /send-each` (a worker, from its front): as `/send`, with the
+/// connections each line reached.
+fn publish_each(ctx: &AdminCtx, body: &[u8]) -> SendEachAnswer {
+    let mut connections = Vec::new();
+    publish_lines(ctx, body, |n| {
+        connections.push(u32::try_from(n).unwrap_or(u32::MAX));
+    });
+    SendEachAnswer { connections }
+}
+
+/// Publishes the lines of a `/send` body in one outbox, counted in
+/// `stats`; `each` is told the connections each accepted line reached.
+fn publish_lines(ctx: &AdminCtx, body: &[u8], mut each: impl FnMut(u64)) -> BatchLines {
+    let (router, stats) = (&ctx.router, &ctx.stats);
+    let mut outbox = router.outbox(BatchKind::Direct);
+    let mut dropped = 0;
+    let lines = parse_deliverable(&ctx.config, stats, body, |id, message| {
+        let n = router.publish(id, message, &mut outbox).connections as u64;
+        dropped += u64::from(n == 0);
+        each(n);
+    });
+    router.flush(&mut outbox);
+    stats.messages_in.fetch_add(lines.accepted, Relaxed);
+    stats.dropped.fetch_add(dropped, Relaxed);
+    lines
 }
 
 /// Publishes one message to `id`'s connections; the number reached.
@@ -506,6 +530,7 @@ fn answer(
             connections: publish_one(ctx, id, body),
         }),
         AdminRoute::SendBatch => json(&publish_batch(ctx, body)),
+        AdminRoute::SendEach => json(&publish_each(ctx, body)),
         AdminRoute::PublishOne(id) => json(&publish::event(ctx, id, body)),
         AdminRoute::PublishBatch => json(&publish::events(ctx, body)),
         AdminRoute::Fanout => match publish::fanout(ctx, body) {

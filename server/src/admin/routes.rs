@@ -25,6 +25,11 @@ pub enum AdminRoute {
     /// (their admin is an abstract Unix socket only the front reaches); a
     /// public listener answers 404.
     Fanout,
+    /// `POST /send-each`: a group's front to a worker, a `/send` body of
+    /// lines the front checked, from one or several of its callers,
+    /// answered per line (`c1m_common::SendEachAnswer`). Workers only, as
+    /// `/fanout`.
+    SendEach,
     /// `POST /broadcast`: the body is one message for every connection.
     Broadcast,
     /// `GET /presence`: a stream of `online <id>` / `offline <id>` lines.
@@ -48,8 +53,14 @@ impl AdminRoute {
                 | AdminRoute::PublishOne(_)
                 | AdminRoute::PublishBatch
                 | AdminRoute::Fanout
+                | AdminRoute::SendEach
                 | AdminRoute::Broadcast
         )
+    }
+
+    /// Whether it is a group's internal request (front to worker).
+    pub(crate) fn internal(self) -> bool {
+        matches!(self, AdminRoute::Fanout | AdminRoute::SendEach)
     }
 }
 
@@ -150,6 +161,8 @@ fn route(method: &str, path: &str, max_id: u64) -> Result<AdminRoute, Reject> {
         ("POST", AdminRoute::PublishOne(id(rest)?))
     } else if path == "/fanout" {
         ("POST", AdminRoute::Fanout)
+    } else if path == "/send-each" {
+        ("POST", AdminRoute::SendEach)
     } else if path == "/broadcast" {
         ("POST", AdminRoute::Broadcast)
     } else if path == "/presence" {
@@ -207,6 +220,7 @@ mod tests {
             ("POST /publish/7", AdminRoute::PublishOne(7)),
             ("POST /publish", AdminRoute::PublishBatch),
             ("POST /fanout", AdminRoute::Fanout),
+            ("POST /send-each", AdminRoute::SendEach),
             ("POST /broadcast", AdminRoute::Broadcast),
             ("GET /presence", AdminRoute::Presence),
         ] {

@@ -4,8 +4,9 @@
 //! - The front (the process the user starts) holds no subscriber
 //!   connection. It starts the workers ([`supervise`]), restarts one that
 //!   dies, and serves the one public admin address: `/send` split by owner
-//!   and forwarded to the workers' admin sockets, the answers summed
-//!   ([`workers`]); `/check/{id}` to the owner; `/stats` and `/metrics` the
+//!   and forwarded to the workers' admin sockets, one request in flight
+//!   per worker and the lines that arrive meanwhile sent together
+//!   ([`lane`]), the answers summed ([`workers`]); `/check/{id}` to the owner; `/stats` and `/metrics` the
 //!   sum with a per-worker breakdown ([`snapshot`]); with `--friends` it
 //!   holds the graph and fans each event out to the workers that own its
 //!   publisher's friends ([`fanout`]); `/presence` relays the workers'
@@ -22,6 +23,7 @@
 //! a standalone server. Nothing is added per connection.
 
 mod fanout;
+mod lane;
 mod link;
 mod presence;
 mod snapshot;
@@ -30,6 +32,7 @@ pub(crate) mod worker;
 mod workers;
 
 pub(crate) use snapshot::to_prometheus;
+use workers::Sent;
 pub(crate) use workers::Workers;
 
 use std::net::SocketAddr;
@@ -40,8 +43,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use c1m_common::{
-    GroupCounters, PublishAnswer, PublishBatchAnswer, Repeat, StatsSnapshot, StopSignals,
-    WorkerStats,
+    BatchAnswer, BatchLines, GroupCounters, PublishAnswer, PublishBatchAnswer, Repeat, SendAnswer,
+    StatsSnapshot, StopSignals, WorkerStats,
 };
 
 use crate::admin::{self, json, respond, AdminRoute, Handler, Listener, PROMETHEUS};
@@ -104,22 +107,20 @@ impl Handler for Front {
             }
         }
         let (content_type, payload) = match route {
-            AdminRoute::SendBatch => json(&self.workers.send_batch(body).await),
-            AdminRoute::SendOne(id) => {
-                return self
-                    .pass(id, "POST", &format!("/send/{id}"), body, keep_alive, out)
-                    .await
+            AdminRoute::SendBatch => {
+                let (lines, sent) = self.send_batch(body).await;
+                json(&batch_answer(lines, sent))
             }
-            AdminRoute::Check(id) => {
-                return self
-                    .pass(id, "GET", &format!("/check/{id}"), b"", keep_alive, out)
-                    .await
-            }
+            AdminRoute::SendOne(id) => match self.workers.send_one(id, body).await {
+                Some(connections) => json(&SendAnswer { id, connections }),
+                None => return owner_unavailable(out),
+            },
+            AdminRoute::Check(id) => return self.check(id, keep_alive, out).await,
             AdminRoute::Broadcast => json(&self.broadcast(body).await),
             AdminRoute::PublishOne(id) => json(&self.publish_one(id, body).await),
             AdminRoute::PublishBatch => json(&self.publish_batch(body).await),
             // Refused before it gets here: a front is not a worker.
-            AdminRoute::Fanout => {
+            AdminRoute::Fanout | AdminRoute::SendEach => {
                 let reject = Reject::new(
                     Status::NotImplemented,
                     "not served by a group's front (--workers)",
@@ -193,8 +194,24 @@ impl Front {
     pub(crate) async fn route(&self, carried: Carried, single: Option<u64>, body: &[u8]) -> Routed {
         let workers = &self.workers;
         match (carried, single) {
-            (Carried::Messages, Some(id)) => workers.route_one(id, body).await,
-            (Carried::Messages, None) => workers.route_batch(body).await,
+            (Carried::Messages, Some(id)) => {
+                let reached = workers.send_one(id, body).await;
+                Routed {
+                    messages: 1,
+                    dropped: u64::from(reached.unwrap_or(0) == 0),
+                    failed: u64::from(reached.is_none()),
+                    ..Routed::default()
+                }
+            }
+            (Carried::Messages, None) => {
+                let (lines, sent) = self.send_batch(body).await;
+                Routed {
+                    messages: lines.accepted,
+                    dropped: sent.dropped,
+                    failed: sent.failed,
+                    ..Routed::default()
+                }
+            }
             (Carried::Events, _) if self.config.friends.is_none() => {
                 Routed::without_graph(single, body)
             }
@@ -230,33 +247,26 @@ impl Front {
         self.stats.events_unheard.fetch_add(unheard, Relaxed);
     }
 
-    /// Forwards a request about `id` to its owner and passes the answer on.
-    async fn pass(
-        &self,
-        id: u64,
-        method: &str,
-        path: &str,
-        body: &[u8],
-        keep_alive: bool,
-        out: &mut Vec<u8>,
-    ) -> bool {
-        match self.workers.to_owner(id, method, path, body).await {
+    /// `GET /check/{id}`: asked of the owner, its answer passed on.
+    async fn check(&self, id: u64, keep_alive: bool, out: &mut Vec<u8>) -> bool {
+        let path = format!("/check/{id}");
+        match self.workers.to_owner(id, "GET", &path, b"").await {
             Some(answer) if answer.status == 200 => {
                 respond(out, "application/json", &answer.body, keep_alive);
                 keep_alive
             }
-            _ => {
-                if method == "POST" {
-                    self.workers.undeliverable.fetch_add(1, Relaxed);
-                }
-                let reject = Reject::new(
-                    Status::ServiceUnavailable,
-                    "the worker that owns this id is not answering (restarting?); retry",
-                );
-                write_error(&reject, out);
-                false
-            }
+            _ => owner_unavailable(out),
         }
+    }
+
+    /// `POST /send` for the whole group: the lines checked as one process
+    /// checks them, then sent through the owners' lanes.
+    async fn send_batch(&self, body: &[u8]) -> (BatchLines, Sent) {
+        let mut messages = Vec::new();
+        let lines = admin::parse_deliverable(&self.config, &self.stats, body, |id, message| {
+            messages.push((id, message));
+        });
+        (lines, self.workers.send_lines(&messages).await)
     }
 
     async fn snapshot(&self) -> StatsSnapshot {
@@ -293,6 +303,7 @@ impl Front {
                 restarts: slots.iter().map(|s| s.restarts.load(Relaxed)).sum(),
                 handoffs: total.handed_off,
                 undeliverable: self.workers.undeliverable.load(Relaxed),
+                worker_sends: self.workers.sends.load(Relaxed),
                 front_rss_bytes,
             }),
             workers,
@@ -300,6 +311,28 @@ impl Front {
             ..total
         }
     }
+}
+
+/// The `/send` answer for `lines`, of which the accepted were `sent`.
+fn batch_answer(lines: BatchLines, sent: Sent) -> BatchAnswer {
+    BatchAnswer {
+        accepted: lines.accepted,
+        rejected: lines.rejected,
+        delivered: Some(sent.delivered),
+        dropped: Some(sent.dropped),
+        connections: Some(sent.connections),
+    }
+}
+
+/// The answer when the worker that owns the id did not answer; the
+/// connection closes after it.
+fn owner_unavailable(out: &mut Vec<u8>) -> bool {
+    let reject = Reject::new(
+        Status::ServiceUnavailable,
+        "the worker that owns this id is not answering (restarting?); retry",
+    );
+    write_error(&reject, out);
+    false
 }
 
 /// How many workers `--workers` means here: `auto` is as many as
@@ -457,16 +490,21 @@ pub(crate) fn run_front(mut args: Args, asked: WorkerCount) -> anyhow::Result<Ex
         .collect();
     let stats = Arc::new(Stats::default());
     let presence = crate::presence::Presence::new(config.presence_queue, stats.clone());
-    let front = Arc::new(Front {
-        stats,
-        relay: Arc::new(presence::Relay::new(presence)),
-        workers: Arc::new(Workers::new(links, config.max_id, slots.clone())),
-        broker: std::sync::OnceLock::new(),
-        config,
-    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let front = Arc::new(Front {
+        stats,
+        relay: Arc::new(presence::Relay::new(presence)),
+        workers: Arc::new(Workers::new(
+            links,
+            runtime.handle(),
+            config.max_body,
+            slots.clone(),
+        )),
+        broker: std::sync::OnceLock::new(),
+        config,
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let serving = {
         let front = front.clone();

@@ -54,6 +54,12 @@ pub(crate) fn to_prometheus(snap: &StatsSnapshot) -> String {
                 &one(g.undeliverable),
             );
             family(
+                "comet_group_worker_sends_total",
+                "counter",
+                "Message requests from the front to its workers (several lines each as they fall behind)",
+                &one(g.worker_sends),
+            );
+            family(
                 "comet_group_front_rss_bytes",
                 "gauge",
                 "Resident set size of the front process",

@@ -1,36 +1,54 @@
 //! The front's view of its workers: which one owns an id, and admin
 //! requests split by owner, sent to the workers at once and summed, so the
 //! answer is what one process holding every connection would have said.
+//! Messages go through each worker's [`Lane`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use futures_util::future::join_all;
 
+use super::lane::Lane;
 use super::link::{Answer, Link, Streamed};
 use super::supervise::Slots;
-use crate::broker::Routed;
 use c1m_common::StatsSnapshot;
-use c1m_common::{parse_batch, BatchAnswer, BroadcastAnswer, FanoutAnswer, SendAnswer};
+use c1m_common::{push_batch_line, BroadcastAnswer, FanoutAnswer, SendAnswer};
 
 /// The workers of a group, as the front reaches them.
 pub(crate) struct Workers {
-    links: Vec<Link>,
-    max_id: u64,
+    links: Vec<Arc<Link>>,
+    /// Every message for worker `w` goes through `lanes[w]`.
+    lanes: Vec<Lane>,
     /// Pids and restarts, kept by the supervisor.
     pub(crate) slots: Arc<Slots>,
     /// Messages for a worker that did not answer (down or restarting): its
     /// connections are gone with it, so they count as dropped too.
     pub(crate) undeliverable: AtomicU64,
+    /// `/send-each` requests the lanes made.
+    pub(crate) sends: Arc<AtomicU64>,
 }
 
 impl Workers {
-    pub(crate) fn new(links: Vec<Link>, max_id: u64, slots: Arc<Slots>) -> Self {
+    /// The lanes' tasks run on `runtime` (the front's admin runtime); a
+    /// lane's request stays within `max_body`.
+    pub(crate) fn new(
+        links: Vec<Link>,
+        runtime: &tokio::runtime::Handle,
+        max_body: usize,
+        slots: Arc<Slots>,
+    ) -> Self {
+        let links: Vec<Arc<Link>> = links.into_iter().map(Arc::new).collect();
+        let sends = Arc::new(AtomicU64::new(0));
+        let lanes = links
+            .iter()
+            .map(|link| Lane::start(runtime, link.clone(), max_body, sends.clone()))
+            .collect();
         Self {
             links,
-            max_id,
+            lanes,
             slots,
             undeliverable: AtomicU64::new(0),
+            sends,
         }
     }
 
@@ -72,93 +90,57 @@ impl Workers {
             .ok()
     }
 
-    /// `POST /send` for the whole group: the lines split by owner, each
-    /// part one request to its worker, the answers summed.
-    pub(crate) async fn send_batch(&self, body: &[u8]) -> BatchAnswer {
-        let mut parts: Vec<Vec<u8>> = vec![Vec::new(); self.links.len()];
-        let mut lines_of = vec![0u64; self.links.len()];
-        let front = parse_batch(body, self.max_id, |id, message| {
-            let owner = self.owner(id);
-            let part = &mut parts[owner];
-            part.extend_from_slice(id.to_string().as_bytes());
-            part.push(b'\t');
-            part.extend_from_slice(message);
-            part.push(b'\n');
-            lines_of[owner] += 1;
-        });
+    /// Sends checked `(id, message)` lines (from a `/send` body, so no
+    /// message holds a newline) through their owners' lanes, at once.
+    pub(crate) async fn send_lines(&self, lines: &[(u64, &[u8])]) -> Sent {
+        let mut parts: Vec<(Vec<u8>, usize)> = vec![(Vec::new(), 0); self.links.len()];
+        for &(id, message) in lines {
+            let (part, count) = &mut parts[self.owner(id)];
+            let pushed = push_batch_line(part, id, |out| out.extend_from_slice(message));
+            debug_assert!(pushed.is_ok(), "a parsed batch line is a batch line again");
+            *count += 1;
+        }
         let sends = parts
-            .iter()
+            .into_iter()
             .enumerate()
-            .filter(|(_, part)| !part.is_empty())
+            .filter(|(_, (_, count))| *count > 0)
             .map(
-                |(w, part)| async move { (w, self.links[w].request("POST", "/send", part).await) },
+                |(w, (part, count))| async move { (count, self.lanes[w].send(part, count).await) },
             );
-        let mut total = BatchAnswer {
-            rejected: front.rejected,
-            delivered: Some(0),
-            dropped: Some(0),
-            connections: Some(0),
-            ..BatchAnswer::default()
-        };
-        for (w, answer) in join_all(sends).await {
-            let part = answer
-                .ok()
-                .filter(|a| a.status == 200)
-                .and_then(|a| serde_json::from_slice::<BatchAnswer>(&a.body).ok());
-            match part {
-                Some(part) => add(&mut total, part),
-                None => {
-                    // The worker is down: its lines reached no connection.
-                    self.undeliverable.fetch_add(lines_of[w], Relaxed);
-                    add(
-                        &mut total,
-                        BatchAnswer {
-                            accepted: lines_of[w],
-                            dropped: Some(lines_of[w]),
-                            ..BatchAnswer::default()
-                        },
-                    );
-                }
+        let mut sent = Sent::default();
+        for (count, reached) in join_all(sends).await {
+            match reached {
+                Some(each) => each.into_iter().for_each(|n| sent.add(u64::from(n))),
+                // The worker is down: its lines reached no connection.
+                None => sent.fail(count as u64),
             }
         }
-        total
+        self.undeliverable.fetch_add(sent.failed, Relaxed);
+        sent
     }
 
-    /// A batch received from the broker, routed into the group.
-    pub(crate) async fn route_batch(&self, body: &[u8]) -> Routed {
-        let before = self.undeliverable.load(Relaxed);
-        let sent = self.send_batch(body).await;
-        Routed {
-            messages: sent.accepted,
-            dropped: sent.dropped.unwrap_or(0),
-            failed: self.undeliverable.load(Relaxed).saturating_sub(before),
-            ..Routed::default()
+    /// Sends one message to `id`'s owner: the connections it reached, or
+    /// `None` when the worker did not answer (counted undeliverable).
+    pub(crate) async fn send_one(&self, id: u64, message: &[u8]) -> Option<u64> {
+        let w = self.owner(id);
+        let mut line = Vec::with_capacity(message.len() + 24);
+        let reached =
+            if push_batch_line(&mut line, id, |out| out.extend_from_slice(message)).is_ok() {
+                let each = self.lanes[w].send(line, 1).await;
+                each.and_then(|each| each.first().copied()).map(u64::from)
+            } else {
+                // A message holding a newline is no line: it goes alone.
+                let path = format!("/send/{id}");
+                let answer = self.to_owner(id, "POST", &path, message).await;
+                answer
+                    .filter(|a| a.status == 200)
+                    .and_then(|a| serde_json::from_slice::<SendAnswer>(&a.body).ok())
+                    .map(|a| a.connections)
+            };
+        if reached.is_none() {
+            self.undeliverable.fetch_add(1, Relaxed);
         }
-    }
-
-    /// One message for `id` received from the broker.
-    pub(crate) async fn route_one(&self, id: u64, message: &[u8]) -> Routed {
-        let path = format!("/send/{id}");
-        let answer = self.to_owner(id, "POST", &path, message).await;
-        let reached = answer
-            .filter(|a| a.status == 200)
-            .and_then(|a| serde_json::from_slice::<SendAnswer>(&a.body).ok());
-        match reached {
-            Some(one) => Routed {
-                messages: 1,
-                dropped: u64::from(one.connections == 0),
-                ..Routed::default()
-            },
-            None => {
-                self.undeliverable.fetch_add(1, Relaxed);
-                Routed {
-                    messages: 1,
-                    dropped: 1,
-                    failed: 1,
-                    problem: None,
-                }
-            }
-        }
+        reached
     }
 
     /// `POST /broadcast` for the whole group: the message to every worker,
@@ -189,12 +171,33 @@ impl Workers {
     }
 }
 
-/// Adds another part of the same batch (another worker's lines) to `total`.
-fn add(total: &mut BatchAnswer, part: BatchAnswer) {
-    let sum = |a: Option<u64>, b: Option<u64>| Some(a.unwrap_or(0) + b.unwrap_or(0));
-    total.accepted += part.accepted;
-    total.rejected += part.rejected;
-    total.delivered = sum(total.delivered, part.delivered);
-    total.dropped = sum(total.dropped, part.dropped);
-    total.connections = sum(total.connections, part.connections);
+/// What a group's workers did with messages sent to them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// Messages that reached at least one connection.
+    pub(crate) delivered: u64,
+    /// Messages that reached none (no connection, or their worker down).
+    pub(crate) dropped: u64,
+    /// Connection deliveries queued.
+    pub(crate) connections: u64,
+    /// Of `dropped`, those whose worker did not answer.
+    pub(crate) failed: u64,
+}
+
+impl Sent {
+    /// A message that reached `connections` connections.
+    fn add(&mut self, connections: u64) {
+        self.connections += connections;
+        if connections == 0 {
+            self.dropped += 1;
+        } else {
+            self.delivered += 1;
+        }
+    }
+
+    /// `lines` messages whose worker did not answer.
+    fn fail(&mut self, lines: u64) {
+        self.dropped += lines;
+        self.failed += lines;
+    }
 }
