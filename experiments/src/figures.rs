@@ -19,6 +19,7 @@ use anyhow::Context;
 use c1m_common::{kernel_kb, thousands, Cost, Costs};
 use c1m_common::{
     FloodInterval, FloodSummary, MemSample, MsggenInterval, MsggenSummary, Percentiles,
+    StatsSnapshot,
 };
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -33,6 +34,8 @@ pub(crate) const MSGGEN_JSON: &str = "msggen.json";
 pub(crate) const FRIENDS_CSV: &str = "friends.csv";
 /// The events' msggen summary (`msggen --publish comet-events`).
 pub(crate) const EVENTS_JSON: &str = "msggen-events.json";
+/// comet-server's last `/stats`, taken at the end of the hold.
+pub(crate) const SERVER_STATS_JSON: &str = "server-stats.json";
 
 /// Delivery latency percentiles, microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +153,40 @@ pub struct Figures {
     pub latency: Option<Latency>,
     /// Friends' events, in a run with them.
     pub events: Option<EventFigures>,
+    /// A group's processes one by one, in a run with `--workers`.
+    pub processes: Option<ProcessFigures>,
+}
+
+/// A group's front and workers each alone: their RSS in the server's last
+/// `/stats` (the end of the hold, every connection still open). RSS, not
+/// PSS: each also counts the pages of the binary it shares with the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ProcessFigures {
+    /// The front's RSS, bytes (with `--friends`, the graph is in it).
+    pub front_rss: u64,
+    /// Workers that answered.
+    pub workers: usize,
+    /// Their RSS, bytes: the smallest, the median and the largest.
+    pub worker_rss: [u64; 3],
+}
+
+impl ProcessFigures {
+    fn of(stats: &StatsSnapshot) -> Option<Self> {
+        let group = stats.group.as_ref()?;
+        let mut rss: Vec<u64> = stats
+            .workers
+            .iter()
+            .filter(|w| w.up)
+            .map(|w| w.stats.rss_bytes)
+            .collect();
+        rss.sort_unstable();
+        let (&min, &max) = (rss.first()?, rss.last()?);
+        Some(Self {
+            front_rss: group.front_rss_bytes,
+            workers: rss.len(),
+            worker_rss: [min, rss[rss.len() / 2], max],
+        })
+    }
 }
 
 /// Friends' events: what msggen published and what floodtest received.
@@ -218,6 +255,7 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
     let flood_json: Option<FloodSummary> = read_json(&dir.join(FLOOD_JSON))?;
     let msggen_json: Option<MsggenSummary> = read_json(&dir.join(MSGGEN_JSON))?;
     let events_json: Option<MsggenSummary> = read_json(&dir.join(EVENTS_JSON))?;
+    let server_stats: Option<StatsSnapshot> = read_json(&dir.join(SERVER_STATS_JSON))?;
     let (flood_json, msggen_json) = (flood_json.as_ref(), msggen_json.as_ref());
 
     let memory = MemoryFigures::of(&mem);
@@ -273,6 +311,7 @@ pub fn read_figures(dir: &Path) -> anyhow::Result<Figures> {
             uncertain: e.uncertain.unwrap_or(0),
             failed: e.failed,
         }),
+        processes: server_stats.as_ref().and_then(ProcessFigures::of),
     })
 }
 
@@ -501,6 +540,45 @@ mod tests {
         assert_eq!(d.kernel_moved_kb, Some(100_000.0));
         assert_eq!(MemoryFigures::of(&mem[..1]).unwrap().server, None);
         assert!(MemoryFigures::of(&[]).is_none());
+    }
+
+    #[test]
+    fn a_groups_processes_are_reported_one_by_one_from_its_last_stats() {
+        use c1m_common::{GroupCounters, WorkerStats};
+        let worker = |index: u64, up: bool, rss_bytes: u64| WorkerStats {
+            index,
+            up,
+            stats: StatsSnapshot {
+                rss_bytes,
+                ..StatsSnapshot::default()
+            },
+            ..WorkerStats::default()
+        };
+        let stats = StatsSnapshot {
+            group: Some(GroupCounters {
+                front_rss_bytes: 120 << 20,
+                ..GroupCounters::default()
+            }),
+            // The one down answers nothing: its zero is no figure.
+            workers: vec![
+                worker(0, true, 9 << 20),
+                worker(1, false, 0),
+                worker(2, true, 7 << 20),
+                worker(3, true, 8 << 20),
+            ],
+            ..StatsSnapshot::default()
+        };
+        let p = ProcessFigures::of(&stats).unwrap();
+        assert_eq!(p.front_rss, 120 << 20);
+        assert_eq!(p.workers, 3);
+        assert_eq!(p.worker_rss, [7 << 20, 8 << 20, 9 << 20]);
+        // A standalone server, or a group none of whose workers answered.
+        assert_eq!(ProcessFigures::of(&StatsSnapshot::default()), None);
+        let none_up = StatsSnapshot {
+            workers: vec![worker(0, false, 0)],
+            ..stats
+        };
+        assert_eq!(ProcessFigures::of(&none_up), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! this run's figures beside the seed's, the charts, and what each step
 //! did. Rendering is a pure function of [`Report`], so a test pins its text.
 
-use crate::figures::{Figures, Latency, SamplerFigures};
+use crate::figures::{Figures, Latency, ProcessFigures, SamplerFigures};
 use crate::load::Load;
 use crate::machine::Machine;
 use crate::preset::{Plan, SeedFigures};
@@ -285,6 +285,13 @@ impl Report<'_> {
             opt(server, cost),
             seed.server_bytes_per_conn,
         );
+        if let Some(p) = f.processes {
+            row(
+                "server processes alone (RSS at the end of the hold)",
+                processes(p),
+                None,
+            );
+        }
         row(
             "kernel bytes per connection (Slab + TCP pages, both loopback ends)",
             opt(kernel, cost),
@@ -492,6 +499,21 @@ fn thousands_signed(value: f64) -> String {
     format!("{sign}{}", thousands(rounded.abs() as u64))
 }
 
+/// `front 118.2 MiB; 53 workers 7.9 MiB median (7.6-8.3 MiB)`.
+fn processes(p: ProcessFigures) -> String {
+    let [min, median, max] = p.worker_rss.map(mib);
+    format!(
+        "front {}; {} workers {median} median ({min} to {max})",
+        mib(p.front_rss),
+        p.workers
+    )
+}
+
+/// Bytes as `7.9 MiB`.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// `120 B` or `10,200 B`.
 fn bytes(b: f64) -> String {
     format!("{} B", thousands_signed(b))
@@ -557,6 +579,19 @@ mod tests {
         assert_eq!(rate(1949.6), "1,950/s");
         assert_eq!(micros(850), "850 µs");
         assert_eq!(micros(1_250), "1.25 ms");
+    }
+
+    #[test]
+    fn a_groups_processes_read_front_then_workers() {
+        let p = ProcessFigures {
+            front_rss: 118 << 20,
+            workers: 53,
+            worker_rss: [7 << 20, 15 << 19, 9 << 20],
+        };
+        assert_eq!(
+            processes(p),
+            "front 118.0 MiB; 53 workers 7.5 MiB median (7.0 MiB to 9.0 MiB)"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use crate::figures::{
     self, EVENTS_JSON, FLOOD_CSV, FLOOD_JSON, FRIENDS_CSV, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON,
+    SERVER_STATS_JSON,
 };
 use crate::preset::Plan;
 use crate::progress::Progress;
@@ -413,10 +414,10 @@ fn record_stats(admin: SocketAddr, dir: &Path, chain: &mut Chain) {
     match admin::stats(admin) {
         Ok(stats) => {
             let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
-            if let Err(e) = std::fs::write(dir.join("server-stats.json"), text + "\n") {
+            if let Err(e) = std::fs::write(dir.join(SERVER_STATS_JSON), text + "\n") {
                 chain
                     .notes
-                    .push(format!("could not write server-stats.json: {e}"));
+                    .push(format!("could not write {SERVER_STATS_JSON}: {e}"));
             }
         }
         Err(e) => chain.notes.push(format!(
