@@ -2,7 +2,7 @@
 //! has stopped. A chart that cannot be drawn (a CSV missing because the run
 //! was cut short) becomes a note in the report, not a failure.
 
-use crate::figures::{FLOOD_CSV, MEM_CSV, MSGGEN_CSV};
+use crate::figures::{CLIENT_MEM_CSV, FLOOD_CSV, MEM_CSV, MSGGEN_CSV};
 use crate::supervisor::{Ends, Supervisor};
 use crate::tools::{Tool, Tools};
 use std::path::Path;
@@ -39,13 +39,30 @@ pub(crate) fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
     } else {
         vec![]
     };
-    let jobs: [(&str, &str, &str, &str, &[&str]); 3] = [
+    // The client's user space alone: the kernel figure is system-wide,
+    // already in mem.png.
+    let client: &[&str] = &[
+        "--kernel",
+        "none",
+        "--label",
+        "floodtest",
+        "--title",
+        "Client (floodtest) memory",
+    ];
+    let jobs: [(&str, &str, &str, &str, &[&str]); 4] = [
         (
             "memory",
             MEM_CSV,
             "mem.png",
             "Server memory (user space above, kernel below) and connections over time",
             both,
+        ),
+        (
+            "memory",
+            CLIENT_MEM_CSV,
+            "client-mem.png",
+            "Client (floodtest, every process) memory and connections over time",
+            client,
         ),
         (
             "per-conn",
@@ -74,7 +91,8 @@ pub(crate) fn draw(tools: &Tools, dir: &Path, sup: &mut Supervisor) -> Charts {
             path(dir, png),
         ];
         args.extend(extra.iter().map(|a| a.to_string()));
-        match plot(tools, sup, &format!("plots-{kind}"), &args) {
+        let step = format!("plots-{}", png.trim_end_matches(".png"));
+        match plot(tools, sup, &step, &args) {
             Ok(()) => out.charts.push((png.to_owned(), what.to_owned())),
             Err(e) => out.notes.push(format!("no {png}: {e:#}")),
         }

@@ -26,6 +26,8 @@ use std::path::Path;
 
 /// File names in the output folder.
 pub(crate) const MEM_CSV: &str = "mem.csv";
+/// The client's memlog: floodtest's processes.
+pub(crate) const CLIENT_MEM_CSV: &str = "client-mem.csv";
 pub(crate) const FLOOD_CSV: &str = "flood.csv";
 pub(crate) const FLOOD_JSON: &str = "flood.json";
 pub(crate) const MSGGEN_CSV: &str = "msggen.csv";

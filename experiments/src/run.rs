@@ -6,8 +6,8 @@
 //! is written whatever happened, from whatever the tools wrote by then.
 
 use crate::figures::{
-    self, EVENTS_JSON, FLOOD_CSV, FLOOD_JSON, FRIENDS_CSV, MEM_CSV, MSGGEN_CSV, MSGGEN_JSON,
-    SERVER_STATS_JSON,
+    self, CLIENT_MEM_CSV, EVENTS_JSON, FLOOD_CSV, FLOOD_JSON, FRIENDS_CSV, MEM_CSV, MSGGEN_CSV,
+    MSGGEN_JSON, SERVER_STATS_JSON,
 };
 use crate::preset::Plan;
 use crate::progress::Progress;
@@ -76,6 +76,15 @@ pub(crate) fn execute(
         &memlog_args,
         Ends::Never,
     )?;
+    // The client's memory over time, where the client runs here.
+    if plan.agents.is_none() {
+        sup.start(
+            "memlog-client",
+            &tools.path(Tool::Memlog),
+            &client_memlog_args(plan, servers.admin, listen.port(), dir),
+            Ends::Never,
+        )?;
+    }
     // The first sample is the baseline every per-connection figure
     // subtracts, so it must be taken before the first connection.
     sup.wait_for(START_TIMEOUT, |_| {
@@ -237,6 +246,9 @@ const COUNT_EVERY_SAMPLE_UP_TO: u64 = 200_000;
 /// sockets every this many samples: at 1M, ~1 s of CPU every 10 s, ~10% of
 /// one core (memlog/README.md, "What a sample costs").
 const COUNT_EVERY: u64 = 10;
+/// The client's memlog counts the sockets at its first and last sample
+/// only (memlog's largest `--count-every`).
+const COUNT_NEVER: u64 = 1_000_000;
 
 /// memlog's interval and where its connection counts come from: one sample
 /// a second (every 250 ms for runs under 20 s, so the chart still has
@@ -246,26 +258,67 @@ const COUNT_EVERY: u64 = 10;
 /// check it; another server has no `/stats`, so it is sampled every 5 s,
 /// each sample counting.
 fn memlog_sampling(plan: &Plan, admin: Option<SocketAddr>) -> Vec<String> {
-    let interval = |d: Duration| vec!["--interval".to_owned(), format!("{}ms", d.as_millis())];
-    if plan.ramp() + plan.hold < Duration::from_secs(20) {
-        return interval(Duration::from_millis(250));
+    let mut args = memlog_interval(plan, admin);
+    if let (Some(admin), true) = (admin, counts_from_server(plan)) {
+        args.extend(server_counts(admin, COUNT_EVERY));
     }
-    if plan.conns <= COUNT_EVERY_SAMPLE_UP_TO {
-        return interval(Duration::from_secs(1));
+    args
+}
+
+/// The client's memlog: floodtest's processes (the parent and its
+/// children: every command line holding this run's flood.csv path) into
+/// client-mem.csv, on the server memlog's schedule. The sockets it would
+/// count are the ones the server's memlog counts, so from comet-server it
+/// takes the connections from `/stats` at every size and counts only at
+/// its first and last sample; from a server without `/stats` it counts as
+/// the server's memlog does, doubling that cost.
+fn client_memlog_args(
+    plan: &Plan,
+    admin: Option<SocketAddr>,
+    port: u16,
+    dir: &Path,
+) -> Vec<String> {
+    let mut args = vec![
+        "--port".to_owned(),
+        port.to_string(),
+        "--out".to_owned(),
+        path_arg(&dir.join(CLIENT_MEM_CSV)),
+        "--pgrep".to_owned(),
+        path_arg(&dir.join(FLOOD_CSV)),
+    ];
+    args.extend(memlog_interval(plan, admin));
+    if let Some(admin) = admin {
+        args.extend(server_counts(admin, COUNT_NEVER));
     }
-    match admin {
-        Some(admin) => {
-            let mut args = interval(Duration::from_secs(1));
-            args.extend([
-                "--server-stats".to_owned(),
-                format!("http://{admin}/stats"),
-                "--count-every".to_owned(),
-                COUNT_EVERY.to_string(),
-            ]);
-            args
-        }
-        None => interval(Duration::from_secs(5)),
-    }
+    args
+}
+
+/// Whether the socket count is too dear to take every second.
+fn counts_from_server(plan: &Plan) -> bool {
+    plan.conns > COUNT_EVERY_SAMPLE_UP_TO
+}
+
+/// `--interval` for either memlog (see [`memlog_sampling`]).
+fn memlog_interval(plan: &Plan, admin: Option<SocketAddr>) -> Vec<String> {
+    let every = if plan.ramp() + plan.hold < Duration::from_secs(20) {
+        Duration::from_millis(250)
+    } else if admin.is_none() && counts_from_server(plan) {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(1)
+    };
+    vec!["--interval".to_owned(), format!("{}ms", every.as_millis())]
+}
+
+/// Connections from comet-server's `/stats`, the sockets counted every
+/// `count_every` samples (and at the first and last).
+fn server_counts(admin: SocketAddr, count_every: u64) -> [String; 4] {
+    [
+        "--server-stats".to_owned(),
+        format!("http://{admin}/stats"),
+        "--count-every".to_owned(),
+        count_every.to_string(),
+    ]
 }
 
 fn mem_rows(dir: &Path) -> Vec<MemSample> {
@@ -460,6 +513,36 @@ mod tests {
         );
         // No /stats to ask (nchan, Pushpin, external): each sample counts.
         assert_eq!(words(memlog_sampling(&part3, None)), "--interval 5000ms");
+    }
+
+    #[test]
+    fn the_clients_memlog_follows_this_runs_floodtest_and_leaves_the_counting_to_the_server() {
+        let admin: SocketAddr = "127.0.0.1:8001".parse().unwrap();
+        let dir = Path::new("/r");
+        let words = |args: Vec<String>| args.join(" ");
+        let c10k = plan("c10k", 1.0);
+        assert_eq!(
+            words(client_memlog_args(&c10k, Some(admin), 8000, dir)),
+            "--port 8000 --out /r/client-mem.csv --pgrep /r/flood.csv --interval 1000ms \
+             --server-stats http://127.0.0.1:8001/stats --count-every 1000000"
+        );
+        let part3 = plan("part3", 1.0);
+        assert_eq!(
+            words(client_memlog_args(&part3, None, 8000, dir)),
+            "--port 8000 --out /r/client-mem.csv --pgrep /r/flood.csv --interval 5000ms"
+        );
+        // The pattern is in every floodtest process's command line, the
+        // children's too (they get the parent's arguments).
+        let servers = Servers {
+            listen: "127.0.0.1:8000".parse().unwrap(),
+            publish: admin,
+            admin: Some(admin),
+            pids: Vec::new(),
+            pgrep: None,
+            name: "comet-server".into(),
+        };
+        let flood = flood_args(&c10k, &servers, dir);
+        assert!(flood.contains(&"/r/flood.csv".to_owned()), "{flood:?}");
     }
 
     #[test]
