@@ -6,13 +6,13 @@
 //!   dies, and serves the one public admin address: `/send` split by owner
 //!   and forwarded to the workers' admin sockets, one request in flight
 //!   per worker and the lines that arrive meanwhile sent together
-//!   ([`lane`]), the answers summed ([`workers`]); `/check/{id}` to the owner; `/stats` and `/metrics` the
-//!   sum with a per-worker breakdown ([`snapshot`]); with `--friends` it
-//!   holds the graph and fans each event out to the workers that own its
-//!   publisher's friends ([`fanout`]); `/presence` relays the workers'
-//!   streams ([`presence`]). With `--broker` it also holds the
-//!   group's NATS link (`broker`), and routes what arrives there as its own
-//!   requests ([`Front::route`]).
+//!   ([`lane`]), the answers summed ([`workers`]); `/check/{id}` to the
+//!   owner; `/stats` and `/metrics` the sum with a per-worker breakdown
+//!   ([`snapshot`]); with `--friends` it holds the graph and fans each
+//!   event out to the workers that own its publisher's friends
+//!   ([`fanout`]); `/presence` relays the workers' streams ([`presence`]).
+//!   With `--broker` it also holds the group's NATS link (`broker`), and
+//!   routes what arrives there as its own requests ([`Front::route`]).
 //! - A worker ([`worker`]) is the standalone server with one reactor,
 //!   binding the subscriber port with SO_REUSEPORT under its own descriptor
 //!   limit, its admin on an abstract Unix socket only the front uses, and
