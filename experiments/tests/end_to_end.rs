@@ -237,8 +237,8 @@ fn ctrl_c_stops_every_child_and_still_writes_the_summaries() {
     let children = runner.children();
     assert_eq!(
         children.len(),
-        4,
-        "server, memlog, floodtest, msggen: {children:?}"
+        5,
+        "server, memlog, the client's memlog, floodtest, msggen: {children:?}"
     );
     assert_eq!(
         // SAFETY: kill on our own child's pid.
@@ -282,7 +282,11 @@ fn a_killed_runner_takes_its_children_with_it() {
         r.open == 500
     });
     let children = runner.children();
-    assert_eq!(children.len(), 3, "server, memlog, floodtest: {children:?}");
+    assert_eq!(
+        children.len(),
+        4,
+        "server, memlog, the client's memlog, floodtest: {children:?}"
+    );
     runner.child.kill().unwrap();
     runner.child.wait().unwrap();
     // PR_SET_PDEATHSIG delivers SIGTERM to each child, once per thread of
