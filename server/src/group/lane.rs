@@ -13,10 +13,10 @@
 //! is in flight, that is, as the worker falls behind, which is when the
 //! saving is needed. Within a lane, lines keep their order.
 //!
-//! Cost: a task, a channel and up to 64 KB of body per worker; the queue holds at most one
-//! part per caller waiting on this worker (each awaits its answer before
-//! sending more), so it is bounded by the admin connections and the
-//! broker's requests in flight.
+//! Cost: a task, a channel and up to 64 KB of body per worker; the queue
+//! holds at most one part per caller waiting on this worker (each awaits
+//! its answer before sending more), so it is bounded by the admin
+//! connections and the broker's requests in flight.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -149,7 +149,8 @@ mod tests {
 
     /// A worker's admin socket under the test's control: each request body
     /// is handed to the test, and answered (each line reaching `id % 3`
-    /// connections, or `answer`'s count) only when the test says so.
+    /// connections, plus `extra_entries` entries no line asked for) only
+    /// when the test says so.
     struct HeldWorker {
         bodies: mpsc::UnboundedReceiver<Vec<u8>>,
         go: mpsc::UnboundedSender<()>,
@@ -235,9 +236,8 @@ mod tests {
     ) -> (Vec<Reached>, Vec<String>) {
         let count = |part: &str| part.lines().count();
         let lane = worker.lane.clone();
-        let first = first.to_owned();
-        let in_flight =
-            tokio::spawn(async move { lane.send(first.clone().into_bytes(), count(&first)).await });
+        let (lines, n) = (first.as_bytes().to_vec(), count(first));
+        let in_flight = tokio::spawn(async move { lane.send(lines, n).await });
         let mut bodies = vec![worker.bodies.recv().await.unwrap()];
         let queued = futures_util::future::join_all(
             later
