@@ -57,6 +57,8 @@ pub fn count_within(input: &str, min: u64, max: u64) -> Result<u64, String> {
 fn show(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
+        // A bound under a millisecond (msggen's and experiment's ticks).
+        _ if d.subsec_nanos() % 1_000_000 != 0 => format!("{}us", d.as_micros()),
         _ if ms % 3_600_000 == 0 && ms > 0 => format!("{}h", ms / 3_600_000),
         _ if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
         _ => format!("{ms}ms"),
@@ -92,6 +94,10 @@ mod tests {
         assert_eq!(
             duration_within("50ms", Duration::from_millis(100), MAX_DURATION).unwrap_err(),
             "\"50ms\": must be at least 100ms"
+        );
+        assert_eq!(
+            duration_within("5us", Duration::from_micros(10), MAX_DURATION).unwrap_err(),
+            "\"5us\": must be longer than 0s (at least 10us)"
         );
         // Far past what Instant + Duration can hold.
         let huge = u64::MAX.to_string();
