@@ -247,6 +247,7 @@ fn start_serving(
             tx,
             waker,
             queued: queued.clone(),
+            direct: std::sync::OnceLock::new(),
         });
         receivers.push((rx, queued));
     }
@@ -269,10 +270,12 @@ fn start_serving(
     let mut reactors = Vec::new();
     for (index, (poll, (rx, queued))) in polls.into_iter().zip(receivers).enumerate() {
         let listener = subscriber.try_clone()?;
-        let reactor = Reactor::new(index as u16, poll, listener, rx, queued, shared.clone())?;
+        let reactor = Reactor::new(index as u16, &poll, listener, rx, queued, shared.clone())?;
+        let reactor = Arc::new(std::sync::Mutex::new(reactor));
+        router.attach(index, Arc::downgrade(&reactor) as _);
         let thread = std::thread::Builder::new()
             .name(format!("reactor-{index}"))
-            .spawn(move || reactor.run())?;
+            .spawn(move || reactor::run(&reactor, poll))?;
         reactors.push(thread);
     }
     drop(subscriber);

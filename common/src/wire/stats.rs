@@ -53,6 +53,8 @@ macro_rules! server_counters {
             broadcast_out: "counter",
             /// Bytes written to subscriber connections.
             bytes_out: "counter",
+            /// Batches written by the publishing thread while their reactor was idle, without waking it.
+            direct_writes: "counter",
             /// Connections closed because their unsent bytes passed --max-pending.
             slow_consumer_closes: "counter",
             /// Subscriber and admin requests refused with 4xx.

@@ -64,7 +64,11 @@ impl Reactor {
         self.mail_left = true;
     }
 
-    fn deliver_ordered(&mut self, order: &mut Vec<(u32, u32, u32)>, batches: &[Batch]) -> usize {
+    pub(super) fn deliver_ordered(
+        &mut self,
+        order: &mut Vec<(u32, u32, u32)>,
+        batches: &[Batch],
+    ) -> usize {
         // (key, batch, index) is unique, so this keeps each connection's
         // messages in the order they were published.
         order.sort_unstable();
@@ -229,8 +233,7 @@ impl Reactor {
         let token = Token(key + FIRST_CONN);
         let interest = Interest::READABLE | Interest::WRITABLE;
         if self
-            .poll
-            .registry()
+            .registry
             .reregister(conn.link.source(), token, interest)
             .is_err()
         {
@@ -247,8 +250,7 @@ impl Reactor {
             Ok(true) => {
                 let token = Token(key + FIRST_CONN);
                 if self
-                    .poll
-                    .registry()
+                    .registry
                     .reregister(conn.link.source(), token, Interest::READABLE)
                     .is_err()
                 {

@@ -230,7 +230,7 @@ impl Reactor {
     /// head first), to worker `owner`, and forgets it here.
     pub(super) fn hand_off(&mut self, key: usize, owner: usize, sent: Vec<u8>) {
         let mut conn = self.conns.remove(key);
-        let _ = self.poll.registry().deregister(conn.link.source());
+        let _ = self.registry.deregister(conn.link.source());
         self.shared
             .stats
             .connections
@@ -251,7 +251,7 @@ impl Reactor {
             return;
         };
         let mut parcels = std::mem::take(&mut self.parcels);
-        self.local.handoff_lost += handoff.on_event(token, self.poll.registry(), &mut parcels);
+        self.local.handoff_lost += handoff.on_event(token, &self.registry, &mut parcels);
         for parcel in parcels.drain(..) {
             self.adopt(parcel);
         }

@@ -9,7 +9,8 @@
 //!
 //! Messages arrive from the router as one [`Batch`] per wake-up (a channel
 //! plus a `mio::Waker`); the reactor frames each and writes it straight to
-//! the socket. What the socket does not take is kept in the record and
+//! the socket. While the reactor waits, a publisher may take its lock and
+//! write a small batch itself, without waking it (`direct`). What the socket does not take is kept in the record and
 //! written on WRITABLE; past `--max-pending` unsent bytes the connection is
 //! closed as a slow consumer, so one slow reader never delays the others and
 //! costs at most its buffer (compacted lazily, so up to ~4x `--max-pending`:
@@ -24,13 +25,15 @@
 //!
 //! This file holds the loop and a connection's life (accept, close); the
 //! read path is in `read`, serving a request in `requests`, replays paced
-//! by the reader in `replay`, the write path in `delivery`, the timers and
-//! shutdown in `timers`, what a `/ws` client sends in `ws`; every byte to
-//! and from a socket passes through `link`.
+//! by the reader in `replay`, the write path in `delivery`, a publisher's
+//! own writes in `direct`, the timers and shutdown in `timers`, what a
+//! `/ws` client sends in `ws`; every byte to and from a socket passes
+//! through `link`.
 
 mod conn;
 mod deadlines;
 mod delivery;
+mod direct;
 mod handoff;
 mod link;
 mod read;
@@ -40,13 +43,14 @@ mod timers;
 mod ws;
 
 use std::io;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 pub(crate) use conn::Conn;
@@ -110,7 +114,9 @@ enum Close {
 
 pub(crate) struct Reactor {
     index: u16,
-    poll: Poll,
+    /// This reactor's epoll registrations (its `Poll` is waited on outside
+    /// the lock, by [`run`]; see `direct`).
+    registry: Registry,
     listener: TcpListener,
     rx: mpsc::Receiver<Batch>,
     /// Deliveries not yet handled, shared with the router (backpressure).
@@ -151,10 +157,10 @@ pub(crate) struct Reactor {
 
 impl Reactor {
     /// A reactor over `poll` (whose waker, `WAKER`, the router holds),
-    /// accepting from `listener`.
+    /// accepting from `listener`; [`run`] waits on the same `poll`.
     pub(crate) fn new(
         index: u16,
-        poll: Poll,
+        poll: &Poll,
         listener: std::net::TcpListener,
         rx: mpsc::Receiver<Batch>,
         queued: Arc<Queued>,
@@ -172,7 +178,7 @@ impl Reactor {
             .transpose()?;
         Ok(Self {
             index,
-            poll,
+            registry: poll.registry().try_clone()?,
             listener,
             rx,
             queued,
@@ -199,54 +205,52 @@ impl Reactor {
         })
     }
 
-    /// Runs until shutdown, then ends every stream cleanly and closes it.
-    pub(crate) fn run(mut self) -> io::Result<()> {
-        let mut events = Events::with_capacity(1024);
-        loop {
-            let timeout = if self.mail_left || !self.ready.is_empty() {
-                Some(Duration::ZERO)
-            } else {
-                self.next_timer()
-                    .map(|at| at.saturating_duration_since(Instant::now()))
-            };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(e);
-            }
-            #[cfg(test)]
-            if self.shared.fault.load(Relaxed) {
-                return Err(io::Error::other("injected fault"));
-            }
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => self.accept(),
-                    WAKER => self.drain_mailbox(),
-                    Token(t) if t >= HANDOFF_TOKENS => self.on_handoff(t),
-                    Token(t) => {
-                        let key = t - FIRST_CONN;
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.on_readable(key);
-                        }
-                        if event.is_writable() {
-                            self.on_writable(key);
-                        }
+    /// When the next wait must end: at once while work is left over,
+    /// else at the next timer (`None`: only an event wakes it).
+    fn timeout(&self) -> Option<Duration> {
+        if self.mail_left || !self.ready.is_empty() {
+            Some(Duration::ZERO)
+        } else {
+            self.next_timer()
+                .map(|at| at.saturating_duration_since(Instant::now()))
+        }
+    }
+
+    /// One pass over what `poll` returned, then the mailbox, timers and
+    /// resumptions; `Break` once shut down (every stream ended) or failed.
+    fn pass(&mut self, events: &Events) -> ControlFlow<io::Result<()>> {
+        #[cfg(test)]
+        if self.shared.fault.load(Relaxed) {
+            return ControlFlow::Break(Err(io::Error::other("injected fault")));
+        }
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => self.accept(),
+                WAKER => self.drain_mailbox(),
+                Token(t) if t >= HANDOFF_TOKENS => self.on_handoff(t),
+                Token(t) => {
+                    let key = t - FIRST_CONN;
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        self.on_readable(key);
+                    }
+                    if event.is_writable() {
+                        self.on_writable(key);
                     }
                 }
             }
-            if self.mail_left {
-                self.drain_mailbox();
-            }
-            self.on_timers(Instant::now());
-            self.resume_ready();
-            self.local.flush(&self.shared.stats);
-            if self.shared.shutdown.load(Relaxed) {
-                self.end_all();
-                self.local.flush(&self.shared.stats);
-                return Ok(());
-            }
         }
+        if self.mail_left {
+            self.drain_mailbox();
+        }
+        self.on_timers(Instant::now());
+        self.resume_ready();
+        self.local.flush(&self.shared.stats);
+        if self.shared.shutdown.load(Relaxed) {
+            self.end_all();
+            self.local.flush(&self.shared.stats);
+            return ControlFlow::Break(Ok(()));
+        }
+        ControlFlow::Continue(())
     }
 
     fn conn_ref(&self, key: usize, gen: u32) -> ConnRef {
@@ -322,8 +326,7 @@ impl Reactor {
         self.next_gen = self.next_gen.wrapping_add(1);
         let entry = self.conns.vacant_entry();
         let key = entry.key();
-        self.poll
-            .registry()
+        self.registry
             .register(&mut stream, Token(key + FIRST_CONN), Interest::READABLE)
             .ok()?;
         let mut conn = Conn::new(stream, gen);
@@ -359,7 +362,7 @@ impl Reactor {
             conn.end_tls();
             let _ = conn.flush();
         }
-        let _ = self.poll.registry().deregister(conn.link.source());
+        let _ = self.registry.deregister(conn.link.source());
         self.shared.stats.connections.fetch_sub(1, Relaxed);
         match why {
             Close::SlowConsumer => self.local.slow_consumer_closes += 1,
@@ -372,4 +375,32 @@ impl Reactor {
             self.conns.shrink_to_fit();
         }
     }
+}
+
+/// Runs `reactor` until shutdown, then ends every stream cleanly and closes
+/// it. The wait on `poll` holds no lock; each pass over what it returned
+/// holds the reactor's, which a publisher takes between passes to write a
+/// small batch itself (`direct`).
+pub(crate) fn run(reactor: &Mutex<Reactor>, mut poll: Poll) -> io::Result<()> {
+    let mut events = Events::with_capacity(1024);
+    let mut timeout = lock(reactor).timeout();
+    loop {
+        if let Err(e) = poll.poll(&mut events, timeout) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        let mut reactor = lock(reactor);
+        if let ControlFlow::Break(ended) = reactor.pass(&events) {
+            return ended;
+        }
+        timeout = reactor.timeout();
+    }
+}
+
+/// The reactor, whoever held it last: a publisher that panicked writing
+/// left every record whole (each write is one call), so it is still usable.
+fn lock(reactor: &Mutex<Reactor>) -> MutexGuard<'_, Reactor> {
+    reactor.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -142,7 +142,7 @@ impl Reactor {
     /// Shutdown: end each stream with its terminator (or an empty long-poll
     /// answer), one best-effort write, then close everything.
     pub(super) fn end_all(&mut self) {
-        let _ = self.poll.registry().deregister(&mut self.listener);
+        let _ = self.registry.deregister(&mut self.listener);
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
             self.out.clear();
