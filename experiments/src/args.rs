@@ -88,6 +88,13 @@ pub struct RunOptions {
     /// scaled]
     #[arg(long, value_parser = parse_msg_rate)]
     pub msg_rate: Option<u64>,
+    /// How often msggen releases the messages due (its `--tick`), 10us to
+    /// 1s: at 16,666 msg/s its 1 ms default sends them in bursts of ~17,
+    /// which a server answers one after another, and the burst's wait is
+    /// most of the median delivery latency; a shorter tick spreads them
+    /// [default: msggen's, 1ms]
+    #[arg(long, value_parser = parse_msg_tick)]
+    pub msg_tick: Option<Duration>,
     /// How long to hold the load once every connection is open, e.g. 30s,
     /// 24h; 1s to 30 days [default: the preset's]
     #[arg(long, value_parser = parse_hold)]
@@ -122,6 +129,11 @@ fn parse_rate(s: &str) -> Result<u64, String> {
 fn parse_msg_rate(s: &str) -> Result<u64, String> {
     // 0 would be a hold with no messages: a preset without them says so.
     c1m_common::count_within(s, 1, 10_000_000)
+}
+
+fn parse_msg_tick(s: &str) -> Result<Duration, String> {
+    // msggen refuses a tick over 1s; under ~10us its pacer only spins.
+    c1m_common::duration_within(s, Duration::from_micros(10), Duration::from_secs(1))
 }
 
 fn parse_hold(s: &str) -> Result<Duration, String> {
@@ -209,6 +221,8 @@ mod tests {
         assert!(refusal("--rate", "0").contains("must be at least 1"));
         assert!(refusal("--msg-rate", "0").contains("must be at least 1"));
         assert!(refusal("--msg-rate", "20M").contains("must be at most"));
+        assert!(refusal("--msg-tick", "2s").contains("must be at most"));
+        assert!(refusal("--msg-tick", "1us").contains("at least 10us"));
         assert!(refusal("--duration", "18446744073709551615").contains("must be at most 720h"));
         assert!(refusal("--duration", "0s").contains("must be at least 1s"));
         assert!(refusal("--settle", "1h").contains("must be at most 600s"));

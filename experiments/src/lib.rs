@@ -96,6 +96,7 @@ pub(crate) fn run_one(args: &Args) -> anyhow::Result<Finished> {
     plan.external = args.external.clone();
     plan.workers = refuse_over(&plan, fd_limit, args.workers)?;
     plan.broker = args.broker.clone();
+    plan.msg_tick = args.options.msg_tick;
     plan.agents = args
         .options
         .agents

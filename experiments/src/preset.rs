@@ -282,6 +282,8 @@ pub struct Plan {
     pub connect_rate: u64,
     /// Messages per second msggen sends (0: none).
     pub message_rate: u64,
+    /// msggen's `--tick` (`--msg-tick`); `None`: msggen's default.
+    pub msg_tick: Option<Duration>,
     /// Friends' events per second (0: none): the preset's, scaled.
     pub event_rate: u64,
     /// How long the connections are held once open.
@@ -335,6 +337,7 @@ impl Plan {
                     .message_rate
                     .unwrap_or_else(|| scaled(preset.message_rate)),
             },
+            msg_tick: None,
             event_rate: scaled(preset.event_rate),
             hold: overrides.hold.unwrap_or(preset.hold),
             pause: preset.pause.map(|p| Pause {

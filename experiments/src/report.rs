@@ -228,7 +228,10 @@ impl Report<'_> {
         let messages = if p.message_rate == 0 {
             "none".into()
         } else {
-            format!("{} msg/s to random ids", thousands(p.message_rate))
+            let tick = (p.msg_tick)
+                .map(|t| format!(", released every {}", humantime::format_duration(t)))
+                .unwrap_or_default();
+            format!("{} msg/s to random ids{tick}", thousands(p.message_rate))
         };
         let _ = writeln!(md, "| messages | {messages} |");
         let _ = writeln!(md, "| hold | {} |", humantime::format_duration(p.hold));

@@ -442,9 +442,9 @@ fn events_args(plan: &Plan, servers: &Servers, dir: &Path) -> Vec<String> {
 
 /// What the messages' and the events' msggen share: random ids of the
 /// run's users at `rate` for the hold, answers waited for, at most
-/// `conns` connections.
-fn publisher_args(plan: &Plan, rate: u64, conns: &str) -> [String; 13] {
-    [
+/// `conns` connections, released every `--msg-tick` if given.
+fn publisher_args(plan: &Plan, rate: u64, conns: &str) -> Vec<String> {
+    let mut args = vec![
         "--ids".to_owned(),
         format!("1-{}", plan.conns),
         "--rate".to_owned(),
@@ -458,7 +458,11 @@ fn publisher_args(plan: &Plan, rate: u64, conns: &str) -> [String; 13] {
         ANSWER_TIMEOUT.to_owned(),
         "--max-conns".to_owned(),
         conns.to_owned(),
-    ]
+    ];
+    if let Some(tick) = plan.msg_tick {
+        args.extend(["--tick".to_owned(), format!("{}us", tick.as_micros())]);
+    }
+    args
 }
 
 /// Keeps the server's own last `/stats` answer beside the other summaries
@@ -533,16 +537,39 @@ mod tests {
         );
         // The pattern is in every floodtest process's command line, the
         // children's too (they get the parent's arguments).
-        let servers = Servers {
+        let servers = comet_on_8000(admin);
+        let flood = flood_args(&c10k, &servers, dir);
+        assert!(flood.contains(&"/r/flood.csv".to_owned()), "{flood:?}");
+    }
+
+    /// A comet-server listening on 8000 with its admin at `admin`.
+    fn comet_on_8000(admin: SocketAddr) -> Servers {
+        Servers {
             listen: "127.0.0.1:8000".parse().unwrap(),
             publish: admin,
             admin: Some(admin),
             pids: Vec::new(),
             pgrep: None,
             name: "comet-server".into(),
+        }
+    }
+
+    #[test]
+    fn msggen_releases_every_msg_tick_when_given_and_at_its_own_default_otherwise() {
+        let admin: SocketAddr = "127.0.0.1:8001".parse().unwrap();
+        let servers = comet_on_8000(admin);
+        let dir = Path::new("/r");
+        let mut c10k = plan("c10k", 1.0);
+        let tick = |args: Vec<String>| {
+            let at = args.iter().position(|a| a == "--tick")?;
+            args.get(at + 1).cloned()
         };
-        let flood = flood_args(&c10k, &servers, dir);
-        assert!(flood.contains(&"/r/flood.csv".to_owned()), "{flood:?}");
+        assert_eq!(tick(msggen_args(&c10k, &servers, dir)), None);
+        c10k.msg_tick = Some(Duration::from_micros(100));
+        assert_eq!(
+            tick(msggen_args(&c10k, &servers, dir)).as_deref(),
+            Some("100us")
+        );
     }
 
     #[test]

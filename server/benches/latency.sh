@@ -16,6 +16,9 @@
 #   server/benches/latency.sh                  # RUNS=3 SECS=30, then the search
 #   RUNS=5 SECS=60 MAX_SECS=20 server/benches/latency.sh
 #   MAX=0 server/benches/latency.sh            # no search
+#   BASELINE=/tmp/old/comet-server MAX=0 server/benches/latency.sh
+#                                               # also comet-each-base: that binary, one POST per message
+#   TICK=100us server/benches/latency.sh        # msggen releases every 100us (its default, 1ms, sends bursts)
 #
 # Prints each run's p50/p99/p99.9/max, delivered and lost per server, then
 # the medians over the runs and each server's ratio to nchan's, then each
@@ -39,7 +42,7 @@ ulimit -n "$(ulimit -Hn)"
 cargo build -q --release --workspace --bins
 cargo build -q --release -p c1m-server --example floor
 BIN=$CARGO_TARGET_DIR/release
-SERVERS="comet comet-each nchan"
+SERVERS="comet comet-each${BASELINE:+ comet-each-base} nchan"
 server=
 cleanup() { [[ -n $server ]] && kill "$server" 2>/dev/null; true; }
 trap cleanup EXIT
@@ -47,15 +50,18 @@ trap cleanup EXIT
 # One c10k run of NAME at RATE msg/s held SECS, into DIR.
 one() {
     local name=$1 rate=$2 secs=$3 dir=$4
-    local common=(c10k --duration "${secs}s" --msg-rate "$rate" --out "$dir")
+    local common=(c10k --duration "${secs}s" --msg-rate "$rate" --out "$dir" ${TICK:+--msg-tick "$TICK"})
     case $name in
     comet | nchan)
         "$BIN/experiment" "${common[@]}" --target "$name" >"$dir.log" 2>&1 ;;
-    comet-each)
+    comet-each | comet-each-base)
         # comet-server with one POST per message: the same publisher shape
         # as nchan's. The runner cannot pick comet's publisher, so this
-        # server is started here and measured as an external one.
-        "$BIN/comet-server" --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$((PORT + 1))" \
+        # server is started here and measured as an external one
+        # (comet-each-base: the BASELINE binary, for a before/after).
+        local binary=$BIN/comet-server
+        [[ $name == comet-each-base ]] && binary=$BASELINE
+        "$binary" --listen "127.0.0.1:$PORT" --admin "127.0.0.1:$((PORT + 1))" \
             >"$dir.server.log" 2>&1 &
         server=$!
         for _ in $(seq 100); do grep -q "listening" "$dir.server.log" && break; sleep 0.05; done
@@ -74,6 +80,7 @@ one() {
     esac
 }
 
+echo "# msggen tick: ${TICK:-1ms (its default)}"
 echo "# out: $OUT; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for run in $(seq "$RUNS"); do
     mkdir -p "$OUT/$run"
@@ -150,14 +157,15 @@ def med(name, k):
     values = [r[k] for r in rows[name]]
     return statistics.median(values) if values else None
 
-switches = []
-for run in range(1, runs + 1):
-    try:
-        n = int(open(os.path.join(out, str(run), "comet-each.switches")).read())
-        s = json.load(open(os.path.join(out, str(run), "comet-each", "flood.json")))
-        switches.append(n / max(s["messages"], 1))
-    except (OSError, ValueError):
-        pass
+switches = {}
+for name in ("comet-each", "comet-each-base"):
+    for run in range(1, runs + 1):
+        try:
+            n = int(open(os.path.join(out, str(run), f"{name}.switches")).read())
+            s = json.load(open(os.path.join(out, str(run), name, "flood.json")))
+            switches.setdefault(name, []).append(n / max(s["messages"], 1))
+        except (OSError, ValueError):
+            pass
 
 print(f"\nMEDIANS of {runs} run(s), microseconds (ratio to nchan's):")
 for name in rows:
@@ -170,8 +178,8 @@ for name in rows:
     extra = f"  lost {lost}" if name != "floor" else ""
     print(f"{name:<10} " + "  ".join(cells) + extra)
 
-if switches:
-    print(f"comet-each: {statistics.median(switches):.2f} switches of the server's threads per message delivered (ramp included)")
+for name, per_message in switches.items():
+    print(f"{name}: {statistics.median(per_message):.2f} switches of the server's threads per message delivered (ramp included)")
 
 best = os.path.join(out, "max", "best")
 if os.path.exists(best):
