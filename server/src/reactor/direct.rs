@@ -57,9 +57,8 @@ impl Reactor {
         let timer_before = self.next_timer();
         let mut order = std::mem::take(&mut self.order);
         order.clear();
-        order.extend(
-            (batch.deliveries.iter().enumerate()).map(|(d, delivery)| (delivery.key, 0, d as u32)),
-        );
+        let deliveries = batch.deliveries.iter().enumerate();
+        order.extend(deliveries.map(|(d, delivery)| (delivery.key, 0, d as u32)));
         self.deliver_ordered(&mut order, std::slice::from_ref(batch));
         self.order = order;
         self.local.direct_writes += 1;

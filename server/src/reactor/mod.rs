@@ -10,11 +10,12 @@
 //! Messages arrive from the router as one [`Batch`] per wake-up (a channel
 //! plus a `mio::Waker`); the reactor frames each and writes it straight to
 //! the socket. While the reactor waits, a publisher may take its lock and
-//! write a small batch itself, without waking it (`direct`). What the socket does not take is kept in the record and
-//! written on WRITABLE; past `--max-pending` unsent bytes the connection is
-//! closed as a slow consumer, so one slow reader never delays the others and
-//! costs at most its buffer (compacted lazily, so up to ~4x `--max-pending`:
-//! 256 KiB at the default), freed once drained. The batches waiting for a
+//! write a small batch itself, without waking it (`direct`). What the
+//! socket does not take is kept in the record and written on WRITABLE;
+//! past `--max-pending` unsent bytes the connection is closed as a slow
+//! consumer, so one slow reader never delays the others and costs at most
+//! its buffer (compacted lazily, so up to ~4x `--max-pending`: 256 KiB at
+//! the default), freed once drained. The batches waiting for a
 //! reactor are bounded too: publishers wait while any reactor has more than
 //! 64K deliveries unwritten (see `admin`).
 //!
@@ -387,6 +388,7 @@ pub(crate) fn run(reactor: &Mutex<Reactor>, mut poll: Poll) -> io::Result<()> {
     loop {
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
+                timeout = lock(reactor).timeout();
                 continue;
             }
             return Err(e);
