@@ -39,6 +39,11 @@ OUT=${OUT:-$(mktemp -d /tmp/latency.XXXXXX)}
 export CARGO_TARGET_DIR
 ulimit -n "$(ulimit -Hn)"
 
+if [[ -n ${BASELINE:-} && ! -x $BASELINE ]]; then
+    echo "latency.sh: BASELINE=$BASELINE is not an executable comet-server; give the path of another build's binary" >&2
+    exit 2
+fi
+
 cargo build -q --release --workspace --bins
 cargo build -q --release -p c1m-server --example floor
 BIN=$CARGO_TARGET_DIR/release

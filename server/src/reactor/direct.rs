@@ -16,15 +16,16 @@
 //! burst (its flushes closer than `router::DIRECT_GAP`: the reactors then
 //! write in parallel while it parses the next request), when the reactor
 //! is busy (the lock is taken: a pass is running), when mail is waiting
-//! for it (what was sent earlier is written first), for a broadcast, for a
-//! batch of more than [`DIRECT_MAX`] deliveries, and when a delivery needs
-//! the reactor's loop after it (a long-poll answer, a replay in progress).
+//! for it (what was sent earlier is written first), for a batch of more
+//! than [`DIRECT_MAX`] deliveries, and when a delivery needs the reactor's
+//! loop after it (a long-poll answer, a replay in progress). A broadcast
+//! never comes here: `Router::broadcast` always posts it.
 //! Cost: one `Mutex` per reactor, nothing per connection; the reactor
 //! takes its lock once per wake-up, a flush reads the clock once.
 
 use super::conn::Phase;
 use super::Reactor;
-use crate::router::{Batch, BatchKind, Direct, DirectWrite};
+use crate::router::{Batch, Direct, DirectWrite};
 
 /// Most deliveries a publisher writes itself; a batch over it goes to the
 /// reactor, whose grouped writes then share the load with the publisher.
@@ -43,9 +44,9 @@ impl Direct for std::sync::Mutex<Reactor> {
 
 impl Reactor {
     fn write_direct(&mut self, batch: &mut Batch) -> DirectWrite {
-        if self.mail_left
-            || self.queued.get() > 0
-            || batch.kind == BatchKind::Broadcast
+        // Mail waiting (a broadcast included, which counts 1; `mail_left`
+        // implies some) is written first, by the loop.
+        if self.queued.get() > 0
             || batch.deliveries.len() > DIRECT_MAX
             || batch
                 .deliveries
