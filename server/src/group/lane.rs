@@ -13,6 +13,15 @@
 //! is in flight, that is, as the worker falls behind, which is when the
 //! saving is needed. Within a lane, lines keep their order.
 //!
+//! A caller's lines are answered within `--worker-timeout` of their
+//! sending, however long they waited in the queue: a request gives up at
+//! the deadline of the oldest lines it carries. So lines queued behind a
+//! stuck worker's request get what is left of their own time, not a
+//! whole timeout more after it. Lines whose time ran out before the lane
+//! could send them (those sent just after a request that timed out have
+//! next to none left) are answered `None` unsent: sent late, they could
+//! be delivered after their caller was told they were not.
+//!
 //! Cost: a task, a channel and up to 64 KB of body per worker; the queue
 //! holds at most one part per caller waiting on this worker (each awaits
 //! its answer before sending more), so it is bounded by the admin
@@ -23,6 +32,7 @@ use std::sync::Arc;
 
 use c1m_common::SendEachAnswer;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::link::Link;
 
@@ -40,11 +50,14 @@ struct Part {
     lines: Vec<u8>,
     count: usize,
     answer: oneshot::Sender<Reached>,
+    /// `--worker-timeout` after the caller sent it.
+    deadline: Instant,
 }
 
 /// The front's way to one worker's `/send-each`.
 pub(crate) struct Lane {
     parts: mpsc::UnboundedSender<Part>,
+    link: Arc<Link>,
 }
 
 impl Lane {
@@ -58,8 +71,8 @@ impl Lane {
         sends: Arc<AtomicU64>,
     ) -> Self {
         let (parts, queue) = mpsc::unbounded_channel();
-        runtime.spawn(carry(link, queue, max_body, sends));
-        Self { parts }
+        runtime.spawn(carry(link.clone(), queue, max_body, sends));
+        Self { parts, link }
     }
 
     /// Sends `count` checked lines to the worker: the connections each
@@ -70,6 +83,7 @@ impl Lane {
             lines,
             count,
             answer,
+            deadline: self.link.deadline(),
         };
         self.parts.send(part).ok()?;
         answered.await.ok().flatten()
@@ -95,6 +109,13 @@ async fn carry(
                 None => return,
             },
         };
+        if first.deadline <= Instant::now() {
+            let _ = first.answer.send(None);
+            continue;
+        }
+        // The oldest lines' deadline is the request's (the queue is in
+        // the order parts were sent).
+        let deadline = first.deadline;
         body.clear();
         body.extend_from_slice(&first.lines);
         waiting.push((first.count, first.answer));
@@ -108,7 +129,7 @@ async fn carry(
         }
         let lines = waiting.iter().map(|(count, _)| count).sum();
         sends.fetch_add(1, Relaxed);
-        let reached = ask(&link, &body, lines).await;
+        let reached = ask(&link, deadline, &body, lines).await;
         let mut start = 0;
         for (count, answer) in waiting.drain(..) {
             let own = reached.as_ref().map(|r| r[start..start + count].to_vec());
@@ -121,9 +142,13 @@ async fn carry(
     }
 }
 
-/// One `POST /send-each` of `lines` lines: what each reached.
-async fn ask(link: &Link, body: &[u8], lines: usize) -> Reached {
-    let answer = link.request("POST", "/send-each", body).await.ok()?;
+/// One `POST /send-each` of `lines` lines, answered by `deadline`: what
+/// each reached.
+async fn ask(link: &Link, deadline: Instant, body: &[u8], lines: usize) -> Reached {
+    let answer = link
+        .request_until(deadline, "POST", "/send-each", body)
+        .await
+        .ok()?;
     if answer.status != 200 {
         return None;
     }
@@ -299,6 +324,43 @@ mod tests {
         assert_eq!(bodies, ["1\ta\n", "2\tb\n3\tc\n", "4\td\n"]);
         assert!(answers.iter().all(Option::is_some), "{answers:?}");
         assert_eq!(answers[3].as_deref(), Some(&[1][..]));
+    }
+
+    #[tokio::test]
+    async fn lines_behind_a_stuck_worker_are_answered_within_the_timeout_of_their_sending() {
+        let limit = Duration::from_millis(400);
+        let name = format!("c1m-lane-test-{}-d", std::process::id());
+        // A stuck worker: it takes every connection and request in, and
+        // never answers.
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::UnixListener::from_std(listener).unwrap();
+        let (requests, mut requested) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = vec![0; 4096];
+                let _ = stream.read(&mut buf).await;
+                let _ = requests.send(());
+                held.push(stream);
+            }
+        });
+        let link = Arc::new(Link::new(name, None, Duration::from_secs(60), limit));
+        let runtime = tokio::runtime::Handle::current();
+        let lane = Arc::new(Lane::start(&runtime, link, 1 << 20, Arc::default()));
+        let first = lane.clone();
+        let stuck = tokio::spawn(async move { first.send(b"1\ta\n".to_vec(), 1).await });
+        requested.recv().await.unwrap();
+        let sent = std::time::Instant::now();
+        let behind = lane.send(b"2\tb\n".to_vec(), 1).await;
+        let waited = sent.elapsed();
+        assert_eq!(stuck.await.unwrap(), None);
+        assert_eq!(behind, None);
+        // What was left of its own time after the first request gave up
+        // (so little that it may not have been sent at all), not a whole
+        // limit more: that was ~2x the limit.
+        assert!(waited < limit * 3 / 2, "answered after {waited:?}");
     }
 
     #[tokio::test]

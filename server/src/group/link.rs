@@ -80,7 +80,25 @@ impl Link {
         path: &str,
         body: &[u8],
     ) -> io::Result<Answer> {
-        tokio::time::timeout(self.answer_limit, self.request_once(method, path, body))
+        self.request_until(self.deadline(), method, path, body)
+            .await
+    }
+
+    /// `--worker-timeout` from now: when an answer asked for now is late.
+    pub(crate) fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.answer_limit
+    }
+
+    /// [`Link::request`] that gives up at `deadline` (a lane's request
+    /// carries lines that waited in its queue, and their time counts).
+    pub(crate) async fn request_until(
+        &self,
+        deadline: tokio::time::Instant,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> io::Result<Answer> {
+        tokio::time::timeout_at(deadline, self.request_once(method, path, body))
             .await
             .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
     }
