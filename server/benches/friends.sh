@@ -20,7 +20,9 @@
 #         deliveries msggen's `expected` says were queued, over the time from
 #         the first event to comet-server's `fanout_out` reaching them);
 #     (b) --rate RATE (1,666/s) for SECS: p99 delivery latency (floodtest,
-#         from each event's send stamp) and loss (`expected - events`).
+#         from each event's send stamp) and loss (`expected - events`), and
+#         per kind of thread its CPU and its wait for a CPU
+#         (`server/benches/threads.py`).
 #  3. broadcast: one POST /broadcast to the CONNS connections; the time from
 #     the request to the last byte floodtest received (the message is an
 #     event envelope stamped just before the request, so floodtest's
@@ -49,6 +51,7 @@ SECS=${SECS:-20}
 BASE=${PORT:-19300}
 WORKERS=${WORKERS:-}
 PARTS=${PARTS:-"graph fanout broadcast"}
+((SECS >= 2)) || { echo "friends.sh: SECS=$SECS: the paced events need at least 2 s" >&2; exit 2; }
 if [ -n "$WORKERS" ]; then
   SERVING=(--workers "$WORKERS" --max-conns "$((CONNS * 11 / 10))")
 else
@@ -187,13 +190,20 @@ if want fanout; then
   for run in $(seq "$RUNS"); do
     flood "$tmp/fpaced$run.json"
     out0=$(stat_of fanout_out)
+    # Where the CPU went, per kind of thread, over the events but their
+    # last second (msggen's threads end with them).
+    python3 server/benches/threads.py snap "$tmp/threads$run"
+    (sleep "$((SECS - 1))"; python3 server/benches/threads.py diff "$tmp/threads$run" >"$tmp/threads$run.txt") &
+    tpid=$!
     events "$tmp/mpaced$run.json" --rate "$RATE" --duration "${SECS}s"
+    wait "$tpid"
     expected=$(jq -r .expected "$tmp/mpaced$run.json")
     wait_fanout $((out0 + expected))
     stop_flood_after "$tmp/fpaced$run.json" $((CONNS + expected))
     got=$(jq -r .events "$tmp/fpaced$run.json")
     p99=$(jq -r .latency_us.p99 "$tmp/fpaced$run.json"); p50=$(jq -r .latency_us.p50 "$tmp/fpaced$run.json")
     echo "fan-out paced run $run: $(jq -r .sent "$tmp/mpaced$run.json") events at $(jq -r '.achieved_rate | floor' "$tmp/mpaced$run.json") events/s; expected $expected, floodtest events $got, lost $((expected - got)), uncertain $(jq -r .uncertain "$tmp/mpaced$run.json"); latency p50 $p50 us p99 $p99 us max $(jq -r .latency_us.max "$tmp/fpaced$run.json") us"
+    cat "$tmp/threads$run.txt"
     p99s+=("$p99"); p50s+=("$p50"); losses+=("$((expected - got))")
   done
   echo "FIGURE fan-out at $RATE events/s: p99 $(median_of "${p99s[@]}") us (runs $(range_of "${p99s[@]}")), p50 $(median_of "${p50s[@]}") us; lost ${losses[*]}"
