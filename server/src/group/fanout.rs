@@ -31,6 +31,9 @@ pub(crate) struct Spread {
     pub(crate) reach: Reach,
     /// Events no worker found an online friend for.
     pub(crate) unheard: u64,
+    /// Lines (an event's share for one worker) that a worker did not
+    /// answer: this batch's part of the group's `undeliverable`.
+    pub(crate) failed: u64,
 }
 
 /// One worker's share of a batch: request bodies, each under the size
@@ -95,6 +98,7 @@ pub(crate) async fn publish(
     for (share, answers) in shares.iter().zip(join_all(sends).await) {
         for (lines, answer) in share.events.iter().zip(answers) {
             let Some(answer) = answer else {
+                spread.failed += lines.len() as u64;
                 workers.undeliverable.fetch_add(lines.len() as u64, Relaxed);
                 continue;
             };
@@ -121,6 +125,34 @@ fn mark_heard(heard: &mut [bool], lines: &[usize], answer: &FanoutAnswer) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::group::link::Link;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn each_batch_counts_the_lines_its_own_down_workers_lost() {
+        // Three workers whose sockets no one listens on: every share is
+        // lost, at once.
+        let links = (0..3)
+            .map(|w| {
+                let name = format!("c1m-fanout-test-{}-{w}", std::process::id());
+                Link::new(name, None, Duration::from_secs(60), Duration::from_secs(5))
+            })
+            .collect();
+        let slots = Arc::new((0..3).map(|_| Default::default()).collect());
+        let runtime = tokio::runtime::Handle::current();
+        let workers = Workers::new(links, &runtime, 1 << 20, slots);
+        // 1's friends are on workers 2, 0 and 1 (an id's owner is id % 3);
+        // 5's, 4 alone, on worker 1.
+        let graph = FriendsGraph::from_pairs(&[(1, 2), (1, 3), (1, 4), (4, 5)]);
+        let (wide, narrow) = tokio::join!(
+            publish(&workers, &graph, &[(1, b"a")], 1 << 20),
+            publish(&workers, &graph, &[(5, b"b"), (5, b"c")], 1 << 20),
+        );
+        assert_eq!((wide.failed, wide.unheard), (3, 1), "three workers' lines");
+        assert_eq!((narrow.failed, narrow.unheard), (2, 2), "worker 1's lines");
+        assert_eq!(workers.undeliverable.load(Relaxed), 5);
+    }
 
     #[test]
     fn an_event_is_heard_where_any_worker_heard_it() {

@@ -56,6 +56,14 @@ use c1m_http::{write_error, Reject, Status};
 use link::Link;
 use supervise::{Slot, Supervisor};
 
+/// A group fan-out's public answer, and the event lines of it a worker did
+/// not take (its share lost; counted in the group's `undeliverable` too):
+/// the broker's `failed` for what it routed here, exact per request.
+struct Fanned<A> {
+    answer: A,
+    failed: u64,
+}
+
 /// The public admin side of a front.
 pub(crate) struct Front {
     config: Config,
@@ -117,8 +125,8 @@ impl Handler for Front {
             },
             AdminRoute::Check(id) => return self.check(id, keep_alive, out).await,
             AdminRoute::Broadcast => json(&self.broadcast(body).await),
-            AdminRoute::PublishOne(id) => json(&self.publish_one(id, body).await),
-            AdminRoute::PublishBatch => json(&self.publish_batch(body).await),
+            AdminRoute::PublishOne(id) => json(&self.publish_one(id, body).await.answer),
+            AdminRoute::PublishBatch => json(&self.publish_batch(body).await.answer),
             // Refused before it gets here: a front is not a worker.
             AdminRoute::Fanout | AdminRoute::SendEach => {
                 let reject = Reject::new(
@@ -151,7 +159,7 @@ impl Front {
     }
 
     /// `POST /publish/{id}` for the whole group.
-    async fn publish_one(&self, id: u64, event: &[u8]) -> PublishAnswer {
+    async fn publish_one(&self, id: u64, event: &[u8]) -> Fanned<PublishAnswer> {
         let spread = fanout::publish(
             &self.workers,
             self.graph(),
@@ -160,17 +168,20 @@ impl Front {
         )
         .await;
         self.count_events(1, spread.unheard);
-        PublishAnswer {
-            id,
-            friends: spread.reach.friends,
-            online: Some(spread.reach.online),
-            connections: Some(spread.reach.connections),
+        Fanned {
+            answer: PublishAnswer {
+                id,
+                friends: spread.reach.friends,
+                online: Some(spread.reach.online),
+                connections: Some(spread.reach.connections),
+            },
+            failed: spread.failed,
         }
     }
 
     /// `POST /publish` for the whole group: the lines checked as one
     /// process checks them, then fanned out.
-    async fn publish_batch(&self, body: &[u8]) -> PublishBatchAnswer {
+    async fn publish_batch(&self, body: &[u8]) -> Fanned<PublishBatchAnswer> {
         let mut events = Vec::new();
         let lines = admin::parse_deliverable(&self.config, &self.stats, body, |id, event| {
             events.push((id, event));
@@ -178,13 +189,16 @@ impl Front {
         let spread =
             fanout::publish(&self.workers, self.graph(), &events, self.config.max_body).await;
         self.count_events(lines.accepted, spread.unheard);
-        PublishBatchAnswer {
-            accepted: lines.accepted,
-            rejected: lines.rejected,
-            friends: spread.reach.friends,
-            online: Some(spread.reach.online),
-            connections: Some(spread.reach.connections),
-            unheard: Some(spread.unheard),
+        Fanned {
+            answer: PublishBatchAnswer {
+                accepted: lines.accepted,
+                rejected: lines.rejected,
+                friends: spread.reach.friends,
+                online: Some(spread.reach.online),
+                connections: Some(spread.reach.connections),
+                unheard: Some(spread.unheard),
+            },
+            failed: spread.failed,
         }
     }
 
@@ -215,14 +229,19 @@ impl Front {
             (Carried::Events, _) if self.config.friends.is_none() => {
                 Routed::without_graph(single, body)
             }
-            (Carried::Events, _) => {
-                let before = workers.undeliverable.load(Relaxed);
-                let mut routed = match single {
-                    Some(id) => Routed::event(&self.publish_one(id, body).await),
-                    None => Routed::events(&self.publish_batch(body).await),
-                };
-                routed.failed = workers.undeliverable.load(Relaxed).saturating_sub(before);
-                routed
+            (Carried::Events, Some(id)) => {
+                let fanned = self.publish_one(id, body).await;
+                Routed {
+                    failed: fanned.failed,
+                    ..Routed::event(&fanned.answer)
+                }
+            }
+            (Carried::Events, None) => {
+                let fanned = self.publish_batch(body).await;
+                Routed {
+                    failed: fanned.failed,
+                    ..Routed::events(&fanned.answer)
+                }
             }
             (Carried::Broadcast, _) => {
                 self.broadcast(body).await;
