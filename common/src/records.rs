@@ -110,6 +110,11 @@ pub struct FloodInterval {
     pub latency_p999_us: u64,
     /// Largest delivery latency, microseconds.
     pub latency_max_us: u64,
+    /// Of `messages`, the friends' events (`[c1e` envelopes) so far. It
+    /// came later and is `#[serde(default)]`: a CSV written before it
+    /// reads as none.
+    #[serde(default)]
+    pub events: u64,
 }
 
 /// One `msggen` reporting interval.
@@ -240,13 +245,27 @@ mod tests {
             latency_p99_us: 200,
             latency_p999_us: 300,
             latency_max_us: 400,
+            events: 2,
         };
         assert_eq!(
             header_of(&r),
             "unix_ms,elapsed_s,target,open,opened,closed,failed,chunks,bytes,messages,lost,\
-             connect_rate,message_rate,latency_p50_us,latency_p99_us,latency_p999_us,latency_max_us"
+             connect_rate,message_rate,latency_p50_us,latency_p99_us,latency_p999_us,latency_max_us,\
+             events"
         );
         round_trip(r);
+    }
+
+    #[test]
+    fn a_flood_csv_from_before_the_events_column_still_reads() {
+        let old = "unix_ms,elapsed_s,target,open,opened,closed,failed,chunks,bytes,messages,lost,\
+                   connect_rate,message_rate,latency_p50_us,latency_p99_us,latency_p999_us,latency_max_us\n\
+                   1,1.0,10,9,9,0,1,9,100,3,0,9.0,3.0,100,200,300,400\n";
+        let rows: Vec<FloodInterval> = csv::Reader::from_reader(old.as_bytes())
+            .deserialize()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!((rows[0].messages, rows[0].events), (3, 0));
     }
 
     #[test]

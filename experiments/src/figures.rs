@@ -692,6 +692,7 @@ mod tests {
             latency_p99_us: 0,
             latency_p999_us: 0,
             latency_max_us: 0,
+            events: 0,
         };
         let rows = [
             row(1.0, 400, 400.0),

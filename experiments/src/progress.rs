@@ -70,9 +70,17 @@ fn line(
         if let Some(m) = sent {
             out += &format!(", {} sent", thousands(m.sent));
         }
+        // floodtest's `messages` counts every envelope: the friends'
+        // events apart, as the report counts them.
         out += &format!(
-            ", {} delivered, {} lost, {} chunks",
-            thousands(f.messages),
+            ", {} delivered",
+            thousands(f.messages.saturating_sub(f.events))
+        );
+        if f.events > 0 {
+            out += &format!(", {} event deliveries", thousands(f.events));
+        }
+        out += &format!(
+            ", {} lost, {} chunks",
             thousands(f.lost),
             thousands(f.chunks)
         );
@@ -131,6 +139,7 @@ mod tests {
             latency_p99_us: p99,
             latency_p999_us: p99,
             latency_max_us: p99,
+            events: 0,
         }
     }
 
@@ -146,6 +155,17 @@ mod tests {
         assert_eq!(
             text,
             "held 20 s of 1m: 10,000 open, 7 delivered, 0 lost, 12 chunks, p99 1.24 ms (last second)"
+        );
+        let with_events = FloodInterval { events: 3, ..f };
+        assert_eq!(
+            line(
+                Duration::from_secs(20),
+                Duration::from_secs(60),
+                Some(&with_events),
+                None
+            ),
+            "held 20 s of 1m: 10,000 open, 4 delivered, 3 event deliveries, 0 lost, 12 chunks, \
+             p99 1.24 ms (last second)"
         );
         assert_eq!(
             line(Duration::from_secs(3), Duration::from_secs(60), None, None),

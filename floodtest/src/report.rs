@@ -257,6 +257,7 @@ impl Reporter {
                 latency_p99_us: p.p99,
                 latency_p999_us: p.p999,
                 latency_max_us: p.max,
+                events: c.events,
             })?;
             csv.flush()?;
         }

@@ -180,6 +180,7 @@ fn flood_10k(step_s: f64, noise: &mut Noise, p50_ms: f64, p99_ms: f64) -> Vec<Fl
             latency_p99_us: if has { p99 as u64 } else { 0 },
             latency_p999_us: if has { (p99 * 2.2) as u64 } else { 0 },
             latency_max_us: if has { (p99 * 5.0) as u64 } else { 0 },
+            events: 0,
         });
         prev_open = open;
         t += step_s;

@@ -271,6 +271,7 @@ mod tests {
                 latency_p99_us: p50 * 5,
                 latency_p999_us: p50 * 9,
                 latency_max_us: p50 * 20,
+                events: 0,
             })
             .collect();
         Input {
